@@ -1,0 +1,108 @@
+//! Durations as users write them: whole seconds (`3600`) or `"90s"`, `"5m"`, `"1h30m"`.
+
+use std::time::Duration;
+
+/// Parse `"90s"`, `"5m"`, `"1h"`, `"2d"`, or a combination such as `"1h30m"`.
+/// A bare number string is seconds. Units are s, m, h, d; nothing else, so that
+/// "1M" (month? minute?) can never be misread.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "\"{text}\" is not a duration; write whole seconds (3600) or a number with a \
+             unit: \"90s\", \"5m\", \"1h\", \"2d\", or combined like \"1h30m\""
+        )
+    };
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if text.chars().all(|c| c.is_ascii_digit()) {
+        return text.parse().map(Duration::from_secs).map_err(|_| bad());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut last_unit = u64::MAX;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        // Each unit once, largest first: "1h30m", not "30m1h" or "1h1h".
+        if digits.is_empty() || unit >= last_unit {
+            return Err(bad());
+        }
+        last_unit = unit;
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Render a duration the way users write it: `"1h30m"`, `"45s"`, `"0s"`.
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, name) in [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
+        if secs >= unit {
+            out.push_str(&format!("{}{name}", secs / unit));
+            secs %= unit;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_units_and_combinations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn rejects_ambiguous_or_malformed() {
+        for bad in [
+            "",
+            "1M",
+            "5 m",
+            "m",
+            "1.5h",
+            "30m1h",
+            "1h1h",
+            "-5s",
+            "5mins",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for s in ["0s", "45s", "1h30m", "2d", "1d1h1m1s"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+}

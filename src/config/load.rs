@@ -1,0 +1,368 @@
+//! Reading tasks.toml files: the file or folder given, its includes, TOML syntax, and
+//! the structure of each section. Each section and each task is deserialized on its
+//! own, so one broken task does not hide the problems of the others.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
+
+use super::diag::{Diagnostic, Diagnostics, Source};
+use super::raw::{RawDefaults, RawNotify, RawSettings, RawSmtp, RawTask, SECTIONS};
+
+/// A section or named entry, with the file it came from and the span of its key.
+#[derive(Debug, Clone)]
+pub struct Item<T> {
+    pub file: usize,
+    pub key_span: Range<usize>,
+    pub value: T,
+    /// Keys removed after a structural error; checks that need them stay quiet.
+    pub dropped: Vec<String>,
+}
+
+/// All files read, with their sections not yet validated.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub sources: Vec<Source>,
+    pub settings: Option<Item<RawSettings>>,
+    pub defaults: Option<Item<RawDefaults>>,
+    pub smtp: Option<Item<RawSmtp>>,
+    pub notify: BTreeMap<String, Item<RawNotify>>,
+    pub tasks: BTreeMap<String, Item<RawTask>>,
+    /// Tasks that failed to deserialize: known by name, so dependencies on them are
+    /// not also reported as unknown.
+    pub broken_tasks: HashSet<String>,
+}
+
+/// The files `--config PATH` names: the file itself, or every `*.toml` in a folder.
+pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| {
+                Box::new(Diagnostic::error(format!("cannot read folder: {e}")).in_file(path))
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Box::new(
+                Diagnostic::error("no *.toml files in this folder").in_file(path),
+            ));
+        }
+        Ok(files)
+    } else if path.exists() {
+        Ok(vec![path.to_path_buf()])
+    } else {
+        Err(Box::new(
+            Diagnostic::error("config file not found")
+                .in_file(path)
+                .help("pass --config with a tasks.toml file or a folder of *.toml files"),
+        ))
+    }
+}
+
+/// Read and parse every file reachable from `path`, recording problems in `diags`.
+pub fn parse_all(path: &Path, diags: &mut Diagnostics) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut queue = match config_files(path) {
+        Ok(files) => files,
+        Err(d) => {
+            diags.push(*d);
+            return parsed;
+        }
+    };
+    let mut seen = HashSet::new();
+    let mut i = 0;
+    while i < queue.len() {
+        let file = queue[i].clone();
+        i += 1;
+        let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        if !seen.insert(key) {
+            continue;
+        }
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                diags.push(Diagnostic::error(format!("cannot read file: {e}")).in_file(&file));
+                continue;
+            }
+        };
+        parsed.sources.push(Source { path: file, text });
+        let id = parsed.sources.len() - 1;
+        let includes = parse_file(&mut parsed, id, diags);
+        queue.extend(includes);
+    }
+    parsed
+}
+
+/// Parse one file into `parsed`; returns the files its `include` names.
+fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let source = parsed.sources[id].clone();
+    let (root, errors) = DeTable::parse_recoverable(&source.text);
+    if !errors.is_empty() {
+        for e in errors {
+            diags.push(
+                Diagnostic::error(format!("invalid TOML: {}", e.message().trim()))
+                    .at(&source, e.span()),
+            );
+        }
+        return Vec::new();
+    }
+    let mut includes = Vec::new();
+    for (key, value) in root.get_ref() {
+        let name = key.get_ref().as_ref();
+        let key_span = key.span();
+        match name {
+            "settings" => {
+                if let Some(settings) =
+                    section::<RawSettings>(parsed, id, name, key_span, value, diags)
+                {
+                    includes = resolve_includes(&source, &settings.value, diags);
+                    set_once(
+                        &mut parsed.settings,
+                        settings,
+                        "settings",
+                        &parsed.sources,
+                        diags,
+                    );
+                }
+            }
+            "defaults" => {
+                if let Some(v) = section(parsed, id, name, key_span, value, diags) {
+                    set_once(&mut parsed.defaults, v, "defaults", &parsed.sources, diags);
+                }
+            }
+            "smtp" => {
+                if let Some(v) = section(parsed, id, name, key_span, value, diags) {
+                    set_once(&mut parsed.smtp, v, "smtp", &parsed.sources, diags);
+                }
+            }
+            "notify" | "tasks" => {
+                let Some(entries) = table_of(&source, name, value, diags) else {
+                    continue;
+                };
+                for (entry_key, entry) in entries {
+                    let entry_name = entry_key.get_ref().to_string();
+                    let label = format!("{name}.{entry_name}");
+                    let span = entry_key.span();
+                    if name == "tasks" {
+                        match section::<RawTask>(parsed, id, &label, span.clone(), entry, diags) {
+                            Some(item) => add_named(
+                                &mut parsed.tasks,
+                                entry_name,
+                                item,
+                                "task",
+                                &parsed.sources,
+                                diags,
+                            ),
+                            None => {
+                                parsed.broken_tasks.insert(entry_name);
+                            }
+                        }
+                    } else if let Some(item) =
+                        section::<RawNotify>(parsed, id, &label, span, entry, diags)
+                    {
+                        add_named(
+                            &mut parsed.notify,
+                            entry_name,
+                            item,
+                            "notify group",
+                            &parsed.sources,
+                            diags,
+                        );
+                    }
+                }
+            }
+            other => {
+                diags.push(
+                    Diagnostic::error(format!("unknown section `{other}`"))
+                        .at(&source, Some(key_span))
+                        .help(format!("top-level sections are {}", SECTIONS.join(", "))),
+                );
+            }
+        }
+    }
+    includes
+}
+
+fn table_of<'a, 'i>(
+    source: &Source,
+    name: &str,
+    value: &'a serde_spanned::Spanned<DeValue<'i>>,
+    diags: &mut Diagnostics,
+) -> Option<&'a DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(t) => Some(t),
+        other => {
+            diags.push(
+                Diagnostic::error(format!(
+                    "`{name}` must be a table, found {}",
+                    other.type_str()
+                ))
+                .at(source, Some(value.span())),
+            );
+            None
+        }
+    }
+}
+
+/// Deserialize one table into `T`, reporting each structural error (unknown key,
+/// wrong type, missing key) at its exact position. After an error the offending key
+/// is dropped and deserialization retried, so every bad key is reported and the rest
+/// of the table is still checked for meaning.
+fn section<T: DeserializeOwned>(
+    parsed: &Parsed,
+    id: usize,
+    name: &str,
+    key_span: Range<usize>,
+    value: &serde_spanned::Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics,
+) -> Option<Item<T>> {
+    let source = &parsed.sources[id];
+    let mut table = table_of(source, name, value, diags)?.clone();
+    let mut dropped = Vec::new();
+    loop {
+        let de =
+            toml::de::Deserializer::from(serde_spanned::Spanned::new(value.span(), table.clone()));
+        let e = match T::deserialize(de) {
+            Ok(value) => {
+                return Some(Item {
+                    file: id,
+                    key_span,
+                    value,
+                    dropped,
+                });
+            }
+            Err(e) => e,
+        };
+        let mut d = Diagnostic::error(structural_message(e.message()))
+            .at(source, e.span().or(Some(value.span())));
+        if let Some(task) = name.strip_prefix("tasks.") {
+            d = d.task(task);
+        } else {
+            d.message = format!("in [{name}]: {}", d.message);
+        }
+        diags.push(d);
+        // The key whose name or value the error points into.
+        let culprit = e.span().and_then(|at| {
+            table
+                .iter()
+                .find(|(k, v)| contains(&k.span(), &at) || contains(&v.span(), &at))
+                .map(|(k, _)| k.clone())
+        });
+        match culprit {
+            Some(key) => {
+                dropped.push(key.get_ref().to_string());
+                table.remove(&key);
+            }
+            None => return None,
+        }
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer != &(0..0)
+}
+
+/// serde's messages are good but terse; say "key" as TOML users do.
+fn structural_message(message: &str) -> String {
+    message
+        .trim()
+        .replace("unknown field", "unknown key")
+        .replace("missing field", "missing key")
+}
+
+fn set_once<T>(
+    slot: &mut Option<Item<T>>,
+    item: Item<T>,
+    what: &str,
+    sources: &[Source],
+    diags: &mut Diagnostics,
+) {
+    if let Some(first) = slot {
+        let first_at = Diagnostic::error("")
+            .at(&sources[first.file], Some(first.key_span.clone()))
+            .position();
+        diags.push(
+            Diagnostic::error(format!(
+                "[{what}] is defined more than once; first at {first_at}"
+            ))
+            .at(&sources[item.file], Some(item.key_span)),
+        );
+    } else {
+        *slot = Some(item);
+    }
+}
+
+fn add_named<T>(
+    map: &mut BTreeMap<String, Item<T>>,
+    name: String,
+    item: Item<T>,
+    what: &str,
+    sources: &[Source],
+    diags: &mut Diagnostics,
+) {
+    if let Some(first) = map.get(&name) {
+        let first_at = Diagnostic::error("")
+            .at(&sources[first.file], Some(first.key_span.clone()))
+            .position();
+        let mut d = Diagnostic::error(format!(
+            "duplicate {what} \"{name}\"; first defined at {first_at}"
+        ))
+        .at(&sources[item.file], Some(item.key_span));
+        if what == "task" {
+            d = d.task(&name);
+        }
+        diags.push(d);
+    } else {
+        map.insert(name, item);
+    }
+}
+
+/// Expand `include` globs relative to the including file.
+fn resolve_includes(
+    source: &Source,
+    settings: &RawSettings,
+    diags: &mut Diagnostics,
+) -> Vec<PathBuf> {
+    let base = source.path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for pattern in settings.include.iter().flatten() {
+        let full = base.join(&pattern.value);
+        let full = full.to_string_lossy();
+        let matches = match glob::glob(&full) {
+            Ok(paths) => paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "invalid include pattern \"{}\": {}",
+                        pattern.value, e.msg
+                    ))
+                    .at(source, Some(pattern.span.clone())),
+                );
+                continue;
+            }
+        };
+        if matches.is_empty() {
+            let is_glob = pattern.value.contains(['*', '?', '[']);
+            let d = if is_glob {
+                Diagnostic::warning(format!(
+                    "include pattern \"{}\" matches no files",
+                    pattern.value
+                ))
+            } else {
+                Diagnostic::error(format!("included file \"{}\" not found", pattern.value))
+            };
+            diags.push(d.at(source, Some(pattern.span.clone())));
+        }
+        files.extend(matches);
+    }
+    files.sort();
+    files
+}

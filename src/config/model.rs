@@ -1,0 +1,141 @@
+//! The validated configuration: what the rest of orc works with.
+//!
+//! Everything here has been checked; defaults are applied; paths are resolved.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::raw::{BackendKind, EnvValue, NotifyEvent, TaskType, TlsMode};
+use crate::schedule::Schedule;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub smtp: Option<Smtp>,
+    pub notify: BTreeMap<String, NotifyGroup>,
+    pub tasks: BTreeMap<String, Task>,
+    /// Every file that was read, in load order.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub backend: BackendKind,
+    pub folder: String,
+    /// "local" or an IANA name, as written.
+    pub timezone: String,
+    pub log_dir: Option<PathBuf>,
+    #[serde(with = "secs")]
+    pub retention: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            backend: BackendKind::Auto,
+            folder: "Orc".to_string(),
+            timezone: "local".to_string(),
+            log_dir: None,
+            retention: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyGroup {
+    pub email: Vec<String>,
+    pub on: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Smtp {
+    pub server: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: Option<EnvValue>,
+    pub password: Option<EnvValue>,
+    pub from: String,
+}
+
+/// What a task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Run directly, no shell.
+    Argv(Vec<String>),
+    /// Run through the platform shell.
+    Shell(String),
+}
+
+/// Something that must hold before a task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "target", rename_all = "snake_case")]
+pub enum Dependency {
+    /// Another task: its last run must have succeeded (condition tasks are run).
+    Task(String),
+    /// A file that must exist.
+    File(String),
+    /// A URL that must answer with a 2xx status.
+    Url(String),
+    /// A command that must exit 0.
+    Command(Vec<String>),
+}
+
+/// Where something was defined, for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: TaskType,
+    pub description: Option<String>,
+    pub action: Action,
+    pub working_dir: PathBuf,
+    #[serde(serialize_with = "schedule_source")]
+    pub schedule: Option<Schedule>,
+    #[serde(with = "opt_secs")]
+    pub timeout: Option<Duration>,
+    pub retry_count: u32,
+    #[serde(with = "secs")]
+    pub retry_delay: Duration,
+    pub dependencies: Vec<Dependency>,
+    pub enabled: bool,
+    pub env: BTreeMap<String, EnvValue>,
+    pub hosts: Vec<String>,
+    pub notify: Vec<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+fn schedule_source<S: serde::Serializer>(s: &Option<Schedule>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => ser.serialize_some(s.source()),
+        None => ser.serialize_none(),
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+mod opt_secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The tasks.toml file as written: serde types that mirror the user contract.
+//!
+//! These types are the single source of the JSON Schema in `schemas/` and of the
+//! loader's structural checks (`deny_unknown_fields` everywhere). Semantic checks
+//! (schedules, durations, names, dependencies) happen in `validate.rs`, on values that
+//! keep their source span so every error can point at the exact spot.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A value with the byte range it came from. Transparent in the JSON Schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Range<usize>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_spanned::Spanned::<T>::deserialize(d)?;
+        Ok(Spanned {
+            span: s.span(),
+            value: s.into_inner(),
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// One tasks.toml file. Every section is optional; tasks may be spread over files.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "the loader reads sections one by one; this type feeds the JSON Schema"
+)]
+#[schemars(
+    title = "orc tasks.toml",
+    description = "Scheduled tasks as code: see README.md"
+)]
+pub struct RawFile {
+    pub settings: Option<RawSettings>,
+    pub defaults: Option<RawDefaults>,
+    #[serde(default)]
+    pub notify: BTreeMap<String, RawNotify>,
+    pub smtp: Option<RawSmtp>,
+    #[serde(default)]
+    pub tasks: BTreeMap<String, RawTask>,
+}
+
+/// Names of the top-level sections, for the loader's unknown-key check.
+pub const SECTIONS: [&str; 5] = ["settings", "defaults", "notify", "smtp", "tasks"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Task Scheduler on Windows, the embedded scheduler elsewhere.
+    #[default]
+    Auto,
+    Windows,
+    Cron,
+    Embedded,
+}
+
+/// `[settings]`: where and how tasks are applied.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// auto | windows | cron | embedded
+    pub backend: Option<BackendKind>,
+    /// Task Scheduler folder (and crontab marker). Default "Orc".
+    pub folder: Option<Spanned<String>>,
+    /// "local" or an IANA zone name such as "Europe/Berlin".
+    pub timezone: Option<Spanned<String>>,
+    /// Glob patterns of further task files, relative to this file.
+    pub include: Option<Vec<Spanned<String>>>,
+    /// Where run logs are written. Default: beside the state database.
+    pub log_dir: Option<String>,
+    /// How long run history and logs are kept, e.g. "30d".
+    pub retention: Option<Spanned<DurationValue>>,
+}
+
+/// `[defaults]`: inherited by every task unless the task sets the key itself.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub timeout: Option<Spanned<DurationValue>>,
+    pub retry_count: Option<u32>,
+    pub retry_delay: Option<Spanned<DurationValue>>,
+    pub notify: Option<Vec<Spanned<String>>>,
+    pub working_dir: Option<String>,
+    pub env: Option<BTreeMap<String, Spanned<EnvValue>>>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyEvent {
+    Failure,
+    Timeout,
+    Retry,
+    Success,
+    Recovered,
+    Missed,
+}
+
+/// `[notify.NAME]`: a group of recipients and the events they hear about.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    #[serde(default)]
+    pub email: Vec<Spanned<String>>,
+    /// Default ["failure", "timeout"].
+    pub on: Option<Vec<NotifyEvent>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+/// `[smtp]`: the mail server alerts and reports go through.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub server: Spanned<String>,
+    /// Default 587.
+    pub port: Option<u16>,
+    pub tls: Option<TlsMode>,
+    pub username: Option<Spanned<EnvValue>>,
+    pub password: Option<Spanned<EnvValue>>,
+    pub from: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    #[default]
+    DataJob,
+    Condition,
+    Report,
+    Maintenance,
+}
+
+impl TaskType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskType::DataJob => "data_job",
+            TaskType::Condition => "condition",
+            TaskType::Report => "report",
+            TaskType::Maintenance => "maintenance",
+        }
+    }
+}
+
+/// `[tasks.NAME]`: one scheduled task.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    /// data_job | condition | report | maintenance. Default data_job.
+    #[serde(rename = "type")]
+    pub kind: Option<TaskType>,
+    pub description: Option<String>,
+    /// A string split into words without a shell, or an argv array.
+    pub command: Option<Spanned<CommandValue>>,
+    /// A command line run by the platform shell (sh -c, cmd /C), when pipes or
+    /// redirection are wanted. Exclusive with `command`.
+    pub shell: Option<Spanned<String>>,
+    /// Default: the directory of the file that defines the task.
+    pub working_dir: Option<String>,
+    /// Cron ("0 6 * * 1-5"), a macro (@daily) or a shorthand ("06:00", "MON 08:00",
+    /// "15 09:30"). Without a schedule the task runs only on demand or as a dependency.
+    pub schedule: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<DurationValue>>,
+    pub retry_count: Option<u32>,
+    pub retry_delay: Option<Spanned<DurationValue>>,
+    /// Task names, or "file:PATH", "url:URL", "command:COMMAND LINE".
+    pub dependencies: Option<Vec<Spanned<String>>>,
+    pub enabled: Option<bool>,
+    pub env: Option<BTreeMap<String, Spanned<EnvValue>>>,
+    /// Run only on these host names. Default: every host.
+    pub hosts: Option<Vec<Spanned<String>>>,
+    /// Notification groups ([notify.NAME]). Default: from [defaults].
+    pub notify: Option<Vec<Spanned<String>>>,
+}
+
+/// Whole seconds or a string like "90s", "5m", "1h30m".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationValue {
+    Seconds(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a duration: whole seconds (3600) or a string like \"90s\", \"5m\", \"1h\"",
+                )
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(DurationValue::Seconds(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(DurationValue::Seconds(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(DurationValue::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for DurationValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Whole seconds, or a string with units s, m, h, d: \"90s\", \"5m\", \"1h30m\"",
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$|^[0-9]+$" }
+            ]
+        })
+    }
+}
+
+/// `command = "prog arg"` or `command = ["prog", "arg"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandValue {
+    Line(String),
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CommandValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CommandValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command line string or an array of strings (argv)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CommandValue::Line(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(word) = seq.next_element::<String>()? {
+                    argv.push(word);
+                }
+                Ok(CommandValue::Argv(argv))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for CommandValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Command".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A command line (split into words without a shell) or an argv array",
+            "oneOf": [
+                { "type": "string", "minLength": 1 },
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 }
+            ]
+        })
+    }
+}
+
+/// A plain string, or `{ secret = "name" }` resolved from orc's vault at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum EnvValue {
+    Plain(String),
+    Secret { secret: String },
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or { secret = \"name\" }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(EnvValue::Plain(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut secret = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "secret" {
+                        return Err(de::Error::unknown_field(&key, &["secret"]));
+                    }
+                    secret = Some(map.next_value::<String>()?);
+                }
+                secret
+                    .map(|secret| EnvValue::Secret { secret })
+                    .ok_or_else(|| de::Error::missing_field("secret"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for EnvValue {
+    fn schema_name() -> Cow<'static, str> {
+        "StringOrSecret".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A plain string, or { secret = \"name\" } from orc's encrypted vault",
+            "oneOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": { "secret": { "type": "string", "minLength": 1 } },
+                    "required": ["secret"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+/// The JSON Schema of tasks.toml, as committed in `schemas/tasks.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,739 @@
+//! Semantic checks and defaults: from the parsed sections to a [`Config`].
+//!
+//! Every check reports into the shared [`Diagnostics`] and carries on, so a user sees
+//! all problems of a config in one run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::command::split_command;
+use super::diag::{Diagnostic, Diagnostics, Source};
+use super::duration::parse_duration;
+use super::load::{Item, Parsed};
+use super::model::{Action, Config, Dependency, NotifyGroup, Origin, Settings, Smtp, Task};
+use super::raw::{CommandValue, DurationValue, EnvValue, NotifyEvent, RawTask, Spanned};
+use crate::schedule::{self, resolve_zone};
+
+/// Check a name used for tasks, notify groups, secrets and the folder. It must be
+/// usable as a Windows task name, a file name, and a crontab word without quoting.
+pub fn check_name(name: &str) -> Result<(), String> {
+    const RESERVED: [&str; 22] = [
+        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+        "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    ];
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.chars().count() > 64 {
+        return Err(format!("\"{name}\" is longer than 64 characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(format!(
+            "\"{name}\" contains {c:?}; names may hold only letters A-Z, digits, '_', '-' and '.'"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("\"{name}\" must start with a letter or digit"));
+    }
+    if name.ends_with('.') {
+        return Err(format!(
+            "\"{name}\" ends with '.', which Windows drops from names"
+        ));
+    }
+    let stem = name.split('.').next().unwrap_or(name);
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+        return Err(format!("\"{name}\" is a reserved device name on Windows"));
+    }
+    Ok(())
+}
+
+/// The closest known name, for "did you mean" hints.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+struct Checker<'a> {
+    sources: &'a [Source],
+    diags: &'a mut Diagnostics,
+}
+
+impl Checker<'_> {
+    fn error(
+        &mut self,
+        file: usize,
+        span: &std::ops::Range<usize>,
+        task: Option<&str>,
+        msg: impl Into<String>,
+    ) -> Diagnostic {
+        let mut d = Diagnostic::error(msg).at(&self.sources[file], Some(span.clone()));
+        if let Some(t) = task {
+            d = d.task(t);
+        }
+        d
+    }
+
+    fn report(
+        &mut self,
+        file: usize,
+        span: &std::ops::Range<usize>,
+        task: Option<&str>,
+        msg: impl Into<String>,
+    ) {
+        let d = self.error(file, span, task, msg);
+        self.diags.push(d);
+    }
+
+    fn duration(
+        &mut self,
+        file: usize,
+        task: Option<&str>,
+        key: &str,
+        v: &Spanned<DurationValue>,
+    ) -> Option<Duration> {
+        let parsed = match &v.value {
+            DurationValue::Seconds(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+            DurationValue::Seconds(n) => Err(format!("{n} is negative")),
+            DurationValue::Text(t) => parse_duration(t),
+        };
+        match parsed {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.report(file, &v.span, task, format!("invalid {key}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn secret_ref(&mut self, file: usize, task: Option<&str>, v: &Spanned<EnvValue>) {
+        if let EnvValue::Secret { secret } = &v.value
+            && let Err(e) = check_name(secret)
+        {
+            self.report(file, &v.span, task, format!("invalid secret name: {e}"));
+        }
+    }
+
+    fn env(
+        &mut self,
+        file: usize,
+        task: Option<&str>,
+        env: &BTreeMap<String, Spanned<EnvValue>>,
+    ) -> BTreeMap<String, EnvValue> {
+        let mut out = BTreeMap::new();
+        for (name, value) in env {
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.report(
+                    file,
+                    &value.span,
+                    task,
+                    format!("invalid environment variable name \"{name}\"; use letters, digits and '_', not starting with a digit"),
+                );
+            }
+            self.secret_ref(file, task, value);
+            out.insert(name.clone(), value.value.clone());
+        }
+        out
+    }
+
+    fn base_dir(&self, file: usize) -> PathBuf {
+        let dir = self.sources[file].path.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
+/// Validate everything parsed and build the config; `None` if anything was wrong.
+pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<Config> {
+    let mut c = Checker {
+        sources: &parsed.sources,
+        diags,
+    };
+
+    // [settings]
+    let mut settings = Settings::default();
+    let mut zone = None;
+    if let Some(Item { file, value: s, .. }) = &parsed.settings {
+        if let Some(b) = s.backend {
+            settings.backend = b;
+        }
+        if let Some(folder) = &s.folder {
+            if let Err(e) = check_name(&folder.value) {
+                c.report(*file, &folder.span, None, format!("invalid folder: {e}"));
+            }
+            settings.folder = folder.value.clone();
+        }
+        if let Some(tz) = &s.timezone {
+            match resolve_zone(&tz.value) {
+                Ok(z) => zone = Some(z),
+                Err(e) => c.report(*file, &tz.span, None, e.to_string()),
+            }
+            settings.timezone = tz.value.clone();
+        }
+        if let Some(r) = &s.retention
+            && let Some(d) = c.duration(*file, None, "retention", r)
+        {
+            settings.retention = d;
+        }
+        settings.log_dir = s.log_dir.as_ref().map(|d| c.base_dir(*file).join(d));
+    }
+    let zone = zone.unwrap_or_else(TimeZone::system);
+
+    // [notify.*]
+    let mut notify = BTreeMap::new();
+    for (name, item) in &parsed.notify {
+        if let Err(e) = check_name(name) {
+            c.report(
+                item.file,
+                &item.key_span,
+                None,
+                format!("invalid notify group name: {e}"),
+            );
+        }
+        for addr in &item.value.email {
+            if !looks_like_email(&addr.value) {
+                c.report(
+                    item.file,
+                    &addr.span,
+                    None,
+                    format!("\"{}\" is not an email address", addr.value),
+                );
+            }
+        }
+        if !item.value.email.is_empty() && parsed.smtp.is_none() {
+            c.report(
+                item.file,
+                &item.key_span,
+                None,
+                format!("notify group \"{name}\" sends email, but no [smtp] section says how"),
+            );
+        }
+        let on = item
+            .value
+            .on
+            .clone()
+            .unwrap_or_else(|| vec![NotifyEvent::Failure, NotifyEvent::Timeout]);
+        notify.insert(
+            name.clone(),
+            NotifyGroup {
+                email: item.value.email.iter().map(|e| e.value.clone()).collect(),
+                on,
+            },
+        );
+    }
+
+    // [smtp]
+    let smtp = parsed.smtp.as_ref().map(|Item { file, value: s, .. }| {
+        if s.server.value.trim().is_empty() {
+            c.report(*file, &s.server.span, None, "smtp server is empty");
+        }
+        if !looks_like_email(&s.from.value) {
+            c.report(*file, &s.from.span, None, format!("\"{}\" is not an email address", s.from.value));
+        }
+        for v in [&s.username, &s.password].into_iter().flatten() {
+            c.secret_ref(*file, None, v);
+        }
+        if let Some(Spanned { value: EnvValue::Plain(_), span }) = &s.password {
+            let d = Diagnostic::warning("the smtp password is written in plain text; store it with `orc secret set` and use { secret = \"name\" }")
+                .at(&c.sources[*file], Some(span.clone()));
+            c.diags.push(d);
+        }
+        Smtp {
+            server: s.server.value.clone(),
+            port: s.port.unwrap_or(587),
+            tls: s.tls.unwrap_or_default(),
+            username: s.username.as_ref().map(|v| v.value.clone()),
+            password: s.password.as_ref().map(|v| v.value.clone()),
+            from: s.from.value.clone(),
+        }
+    });
+
+    // [defaults]
+    let mut defaults = TaskDefaults::default();
+    if let Some(Item { file, value: d, .. }) = &parsed.defaults {
+        let file = *file;
+        defaults.timeout = d
+            .timeout
+            .as_ref()
+            .and_then(|t| c.duration(file, None, "timeout", t));
+        defaults.retry_count = d.retry_count;
+        defaults.retry_delay = d
+            .retry_delay
+            .as_ref()
+            .and_then(|t| c.duration(file, None, "retry_delay", t));
+        defaults.working_dir = d.working_dir.as_ref().map(|w| c.base_dir(file).join(w));
+        if let Some(env) = &d.env {
+            defaults.env = c.env(file, None, env);
+        }
+        if let Some(groups) = &d.notify {
+            defaults.notify = check_groups(&mut c, file, None, groups, &notify);
+        }
+    }
+
+    // [tasks.*]
+    let mut tasks = BTreeMap::new();
+    for (name, item) in &parsed.tasks {
+        if let Some(task) = build_task(&mut c, name, item, &defaults, &notify, &zone, now) {
+            tasks.insert(name.clone(), task);
+        }
+    }
+    check_dependencies(&mut c, &parsed);
+
+    if c.diags.has_errors() {
+        return None;
+    }
+    Some(Config {
+        settings,
+        smtp,
+        notify,
+        tasks,
+        files: parsed.sources.iter().map(|s| s.path.clone()).collect(),
+    })
+}
+
+#[derive(Default)]
+struct TaskDefaults {
+    timeout: Option<Duration>,
+    retry_count: Option<u32>,
+    retry_delay: Option<Duration>,
+    working_dir: Option<PathBuf>,
+    env: BTreeMap<String, EnvValue>,
+    notify: Vec<String>,
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !s.chars().any(char::is_whitespace)
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+fn check_groups(
+    c: &mut Checker,
+    file: usize,
+    task: Option<&str>,
+    groups: &[Spanned<String>],
+    known: &BTreeMap<String, NotifyGroup>,
+) -> Vec<String> {
+    for g in groups {
+        if !known.contains_key(&g.value) {
+            let mut d = c.error(
+                file,
+                &g.span,
+                task,
+                format!("unknown notify group \"{}\"", g.value),
+            );
+            if let Some(s) = closest(&g.value, known.keys()) {
+                d = d.help(format!("did you mean \"{s}\"?"));
+            }
+            c.diags.push(d);
+        }
+    }
+    groups.iter().map(|g| g.value.clone()).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_task(
+    c: &mut Checker,
+    name: &str,
+    item: &Item<RawTask>,
+    defaults: &TaskDefaults,
+    notify: &BTreeMap<String, NotifyGroup>,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Option<Task> {
+    let file = item.file;
+    let raw = &item.value;
+    let errors_before = c.diags.errors().count();
+    let t = Some(name);
+    if let Err(e) = check_name(name) {
+        c.report(file, &item.key_span, t, format!("invalid task name: {e}"));
+    }
+
+    let action = match (&raw.command, &raw.shell) {
+        (Some(_), Some(shell)) => {
+            c.report(
+                file,
+                &shell.span,
+                t,
+                "a task takes either `command` or `shell`, not both",
+            );
+            None
+        }
+        (None, None) => {
+            if !item.dropped.iter().any(|k| k == "command" || k == "shell") {
+                c.report(
+                    file,
+                    &item.key_span,
+                    t,
+                    "the task has neither `command` nor `shell`",
+                );
+            }
+            None
+        }
+        (Some(cmd), None) => {
+            let argv = match &cmd.value {
+                CommandValue::Line(line) => split_command(line).unwrap_or_else(|e| {
+                    c.report(file, &cmd.span, t, e);
+                    Vec::new()
+                }),
+                CommandValue::Argv(argv) => argv.clone(),
+            };
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                c.report(file, &cmd.span, t, "the command is empty");
+                None
+            } else {
+                Some(Action::Argv(argv))
+            }
+        }
+        (None, Some(shell)) => {
+            if shell.value.trim().is_empty() {
+                c.report(file, &shell.span, t, "the shell command is empty");
+            }
+            Some(Action::Shell(shell.value.clone()))
+        }
+    };
+
+    let schedule = raw
+        .schedule
+        .as_ref()
+        .and_then(|s| match schedule::parse(&s.value) {
+            Ok(parsed) => {
+                for w in parsed.dst_warnings(zone, now) {
+                    let d = Diagnostic::warning(w)
+                        .at(&c.sources[file], Some(s.span.clone()))
+                        .task(name);
+                    c.diags.push(d);
+                }
+                Some(parsed)
+            }
+            Err(e) => {
+                c.report(file, &s.span, t, format!("invalid schedule: {e}"));
+                None
+            }
+        });
+
+    let timeout = match &raw.timeout {
+        Some(v) => match c.duration(file, t, "timeout", v) {
+            Some(d) if d.is_zero() => {
+                c.report(
+                    file,
+                    &v.span,
+                    t,
+                    "timeout must be longer than 0s; leave it out for no timeout",
+                );
+                None
+            }
+            d => d,
+        },
+        None => defaults.timeout,
+    };
+    let retry_delay = match &raw.retry_delay {
+        Some(v) => c.duration(file, t, "retry_delay", v),
+        None => defaults.retry_delay,
+    }
+    .unwrap_or(Duration::from_secs(30));
+
+    let mut env = defaults.env.clone();
+    if let Some(task_env) = &raw.env {
+        env.extend(c.env(file, t, task_env));
+    }
+
+    let mut hosts = Vec::new();
+    for h in raw.hosts.iter().flatten() {
+        if h.value.trim().is_empty() || h.value.chars().any(char::is_whitespace) {
+            c.report(
+                file,
+                &h.span,
+                t,
+                format!("\"{}\" is not a host name", h.value),
+            );
+        }
+        hosts.push(h.value.clone());
+    }
+
+    let notify_groups = match &raw.notify {
+        Some(groups) => check_groups(c, file, t, groups, notify),
+        None => defaults.notify.clone(),
+    };
+
+    let mut dependencies = Vec::new();
+    for dep in raw.dependencies.iter().flatten() {
+        match parse_dependency(&dep.value) {
+            Ok(d) => dependencies.push(d),
+            Err(e) => c.report(file, &dep.span, t, e),
+        }
+    }
+
+    let working_dir = match &raw.working_dir {
+        Some(w) => c.base_dir(file).join(w),
+        None => defaults
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| c.base_dir(file)),
+    };
+
+    if c.diags.errors().count() > errors_before {
+        return None;
+    }
+    let (line, column) = c.sources[file].line_col(item.key_span.start);
+    Some(Task {
+        name: name.to_string(),
+        kind: raw.kind.unwrap_or_default(),
+        description: raw.description.clone(),
+        action: action?,
+        working_dir,
+        schedule,
+        timeout,
+        retry_count: raw.retry_count.or(defaults.retry_count).unwrap_or(0),
+        retry_delay,
+        dependencies,
+        enabled: raw.enabled.unwrap_or(true),
+        env,
+        hosts,
+        notify: notify_groups,
+        origin: Origin {
+            file: c.sources[file].path.clone(),
+            line,
+            column,
+        },
+    })
+}
+
+/// "name", "file:PATH", "url:URL", "command:LINE".
+fn parse_dependency(text: &str) -> Result<Dependency, String> {
+    let Some((kind, target)) = text.split_once(':') else {
+        return check_name(text)
+            .map(|()| Dependency::Task(text.to_string()))
+            .map_err(|e| format!("invalid dependency: {e}"));
+    };
+    if target.trim().is_empty() {
+        return Err(format!(
+            "dependency \"{text}\" names no target after \"{kind}:\""
+        ));
+    }
+    match kind {
+        "file" => Ok(Dependency::File(target.to_string())),
+        "url" => {
+            let lower = target.to_ascii_lowercase();
+            let rest = lower
+                .strip_prefix("https://")
+                .or_else(|| lower.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.starts_with('/') => {
+                    Ok(Dependency::Url(target.to_string()))
+                }
+                _ => Err(format!(
+                    "dependency \"{text}\": the URL must start with http:// or https:// and name a host"
+                )),
+            }
+        }
+        "command" => {
+            let argv = split_command(target)?;
+            if argv.is_empty() {
+                return Err(format!("dependency \"{text}\" has an empty command"));
+            }
+            Ok(Dependency::Command(argv))
+        }
+        other => Err(format!(
+            "unknown dependency kind \"{other}:\"; use a task name, \"file:PATH\", \"url:URL\" or \"command:COMMAND\""
+        )),
+    }
+}
+
+/// A task's dependencies on other tasks, each with the span of its entry.
+type Edges = Vec<(String, std::ops::Range<usize>)>;
+
+/// Unknown dependency targets and cycles among tasks. Works on every task that was
+/// parsed, even one with other errors, so all problems show at once.
+fn check_dependencies(c: &mut Checker, parsed: &Parsed) {
+    // Each task's dependencies on other tasks, with the span of each entry.
+    let graph: BTreeMap<&String, Edges> = parsed
+        .tasks
+        .iter()
+        .map(|(name, item)| {
+            let deps = item
+                .value
+                .dependencies
+                .iter()
+                .flatten()
+                .filter_map(|d| match parse_dependency(&d.value) {
+                    Ok(Dependency::Task(target)) => Some((target, d.span.clone())),
+                    _ => None,
+                })
+                .collect();
+            (name, deps)
+        })
+        .collect();
+
+    for (name, deps) in &graph {
+        for (target, span) in deps {
+            if !parsed.tasks.contains_key(target) && !parsed.broken_tasks.contains(target) {
+                let file = parsed.tasks[*name].file;
+                let mut d = c.error(
+                    file,
+                    span,
+                    Some(name),
+                    format!("unknown dependency \"{target}\": no task has that name"),
+                );
+                if let Some(s) = closest(target, parsed.tasks.keys()) {
+                    d = d.help(format!("did you mean \"{s}\"?"));
+                }
+                c.diags.push(d);
+            }
+        }
+    }
+
+    // Depth-first search; each cycle is reported once, at the edge that closes it.
+    let edges = |name: &str| -> Edges {
+        graph
+            .get(&name.to_string())
+            .map(|deps| {
+                deps.iter()
+                    .filter(|(t, _)| graph.contains_key(t))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+    for start in graph.keys() {
+        let mut path: Vec<(String, Edges)> = vec![((*start).clone(), edges(start))];
+        while let Some((node, pending)) = path.last_mut() {
+            let node = node.clone();
+            let Some((next, span)) = pending.pop() else {
+                done.insert(node);
+                path.pop();
+                continue;
+            };
+            if done.contains(&next) {
+                continue;
+            }
+            if let Some(pos) = path.iter().position(|(n, _)| *n == next) {
+                let mut cycle: Vec<String> = path[pos..].iter().map(|(n, _)| n.clone()).collect();
+                let mut key = cycle.clone();
+                key.sort();
+                if reported.insert(key) {
+                    cycle.push(next.clone());
+                    let file = parsed.tasks[&node].file;
+                    c.report(
+                        file,
+                        &span,
+                        Some(&node),
+                        format!("dependency cycle: {}", cycle.join(" -> ")),
+                    );
+                }
+                continue;
+            }
+            let e = edges(&next);
+            path.push((next, e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["daily_report", "etl-30m", "a", "v1.2", "COM10"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "a/b",
+            "a\\b",
+            "x:y",
+            "con",
+            "LPT1.txt",
+            "trailing.",
+            "_lead",
+            "ünï",
+            &"x".repeat(65),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dependencies() {
+        assert_eq!(
+            parse_dependency("vpn_check"),
+            Ok(Dependency::Task("vpn_check".into()))
+        );
+        assert_eq!(
+            parse_dependency("file:data/in.csv"),
+            Ok(Dependency::File("data/in.csv".into()))
+        );
+        assert!(matches!(
+            parse_dependency("url:https://x.example/health"),
+            Ok(Dependency::Url(_))
+        ));
+        assert_eq!(
+            parse_dependency("command:ping -c 1 h"),
+            Ok(Dependency::Command(vec![
+                "ping".into(),
+                "-c".into(),
+                "1".into(),
+                "h".into()
+            ]))
+        );
+        for bad in [
+            "url:ftp://x",
+            "url:https://",
+            "http:x",
+            "file:",
+            "command:  ",
+            "bad name",
+        ] {
+            assert!(parse_dependency(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let names = ["vpn_check".to_string(), "daily_report".to_string()];
+        assert_eq!(closest("vpn_chek", names.iter()), Some(&names[0]));
+        assert_eq!(closest("zzz", names.iter()), None);
+    }
+}

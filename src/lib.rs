@@ -1,0 +1,8 @@
+//! orc: scheduled tasks as code.
+//!
+//! The library holds everything; `src/main.rs` only parses the command line and maps
+//! errors to exit codes.
+
+pub mod cli;
+pub mod config;
+pub mod schedule;
