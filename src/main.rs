@@ -5,5 +5,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    orc::cli::run(orc::cli::Cli::parse())
+    match orc::cli::Cli::try_parse() {
+        Ok(cli) => orc::cli::run(cli),
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1, not clap's 2: with `--detailed-exitcode`, 2 means
+            // "changes present", and a typo must never look like that to a CI script.
+            if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }

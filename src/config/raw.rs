@@ -84,6 +84,7 @@ pub enum BackendKind {
 /// `[settings]`: where and how tasks are applied.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Settings")]
 pub struct RawSettings {
     /// auto | windows | cron | embedded
     pub backend: Option<BackendKind>,
@@ -102,6 +103,7 @@ pub struct RawSettings {
 /// `[defaults]`: inherited by every task unless the task sets the key itself.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
     pub timeout: Option<Spanned<DurationValue>>,
     pub retry_count: Option<u32>,
@@ -127,6 +129,7 @@ pub enum NotifyEvent {
 /// `[notify.NAME]`: a group of recipients and the events they hear about.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotifyGroup")]
 pub struct RawNotify {
     #[serde(default)]
     pub email: Vec<Spanned<String>>,
@@ -146,6 +149,7 @@ pub enum TlsMode {
 /// `[smtp]`: the mail server alerts and reports go through.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Smtp")]
 pub struct RawSmtp {
     pub server: Spanned<String>,
     /// Default 587.
@@ -180,6 +184,7 @@ impl TaskType {
 /// `[tasks.NAME]`: one scheduled task.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Task")]
 pub struct RawTask {
     /// data_job | condition | report | maintenance. Default data_job.
     #[serde(rename = "type")]

@@ -1,0 +1,260 @@
+//! The orc binary as users call it: exit codes, output formats, global options.
+
+use std::process::{Command, Output};
+
+fn orc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("ORC_CONFIG")
+        .output()
+        .expect("orc runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let o = orc(&["validate", "--config", "examples"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Success! The configuration is valid: 5 tasks in 3 files."),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn global_options_go_before_or_after_the_command() {
+    for args in [
+        vec!["--config", "examples/tasks.toml", "--json", "validate"],
+        vec!["validate", "--json", "--config", "examples/tasks.toml"],
+        vec![
+            "--json",
+            "validate",
+            "--config=examples/tasks.toml",
+            "--quiet",
+        ],
+    ] {
+        let o = orc(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["valid"], true);
+        assert_eq!(v["tasks"], 5);
+    }
+    let o = orc(&[
+        "--state",
+        "/tmp/x.db",
+        "--backend",
+        "cron",
+        "validate",
+        "--config",
+        "examples",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn validate_without_a_config_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .arg("validate")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("ORC_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("tasks.toml") && stderr(&o).contains("not found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn validate_json_reports_diagnostics_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tasks.toml");
+    std::fs::write(
+        &f,
+        "[tasks.t]\ncommand = \"x\"\nschedule = \"0 0 31 4 *\"\n",
+    )
+    .unwrap();
+    let o = orc(&["validate", "--json", "--config", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["error_count"], 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], 3);
+    assert_eq!(d["column"], 12);
+    assert_eq!(d["task"], "t");
+    assert!(d["message"].as_str().unwrap().contains("never fires"));
+}
+
+#[test]
+fn human_errors_show_the_line_and_a_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tasks.toml");
+    std::fs::write(
+        &f,
+        "[tasks.t]\ncommand = \"x\"\nschedule = \"0 0 31 4 *\"\n",
+    )
+    .unwrap();
+    let o = orc(&["validate", "--config", f.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{}:3:12 (task \"t\")", f.display())),
+        "{err}"
+    );
+    assert!(err.contains("3 | schedule = \"0 0 31 4 *\""), "{err}");
+    assert!(err.contains("  |            ^^^^^^^^^^^"), "{err}");
+    assert!(!err.contains('\x1b'), "NO_COLOR turns colour off: {err}");
+}
+
+#[test]
+fn schedule_next_prints_rfc3339_with_offsets() {
+    let o = orc(&[
+        "schedule",
+        "next",
+        "30 2 * * *",
+        "--count",
+        "3",
+        "--from",
+        "2026-03-07T12:00:00-05:00",
+        "--tz",
+        "America/New_York",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Vec<String> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v,
+        [
+            "2026-03-08T03:00:00-04:00",
+            "2026-03-09T02:30:00-04:00",
+            "2026-03-10T02:30:00-04:00"
+        ]
+    );
+
+    let o = orc(&[
+        "schedule",
+        "next",
+        "@daily",
+        "-n",
+        "2",
+        "--from",
+        "2026-12-31T23:59:00Z",
+        "--tz",
+        "UTC",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "2027-01-01T00:00:00+00:00  Fri\n2027-01-02T00:00:00+00:00  Sat\n"
+    );
+}
+
+#[test]
+fn schedule_next_is_strictly_after_from() {
+    let o = orc(&[
+        "schedule",
+        "next",
+        "0 6 * * *",
+        "-n",
+        "1",
+        "--from",
+        "2026-06-01T06:00:00Z",
+        "--tz",
+        "UTC",
+        "--json",
+    ]);
+    let v: Vec<String> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v, ["2026-06-02T06:00:00+00:00"]);
+}
+
+#[test]
+fn a_rejected_schedule_exits_1_with_the_reason() {
+    for (expr, reason) in [
+        ("0 0 30 2 *", "never fires"),
+        ("0 0 0 * * *", "6 fields"),
+        ("0 0 ? * MON", "Quartz"),
+        ("0 0 * * FRI#5", "fifth"),
+    ] {
+        let o = orc(&["schedule", "next", expr]);
+        assert_eq!(o.status.code(), Some(1), "{expr}");
+        assert!(stderr(&o).contains(reason), "{expr}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    let o = orc(&["schedule", "next", "0 6 * * *", "--from", "yesterday"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("RFC 3339"));
+    let o = orc(&["schedule", "next", "0 6 * * *", "--tz", "Mars/Olympus"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown time zone"));
+}
+
+#[test]
+fn schedule_explain_says_it_in_words_with_next_times() {
+    let o = orc(&[
+        "schedule",
+        "explain",
+        "0 6 * * 1-5",
+        "--tz",
+        "Europe/Berlin",
+        "--from",
+        "2026-11-27T12:00:00Z",
+    ]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("At 06:00, Monday through Friday\n"),
+        "{text}"
+    );
+    assert!(text.contains("2026-11-30T06:00:00+01:00"), "{text}");
+    assert_eq!(text.matches("+01:00").count(), 5, "{text}");
+
+    let o = orc(&["schedule", "explain", "@reboot", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["description"], "At system startup");
+    assert_eq!(v["next"], serde_json::json!([]));
+}
+
+#[test]
+fn completions_are_generated_for_common_shells() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let o = orc(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let text = stdout(&o);
+        assert!(
+            text.contains("validate") && text.contains("schedule"),
+            "{shell}: no subcommands in script"
+        );
+    }
+    let o = orc(&["completions", "tcsh"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "usage errors exit 1, never 2 (which means changes)"
+    );
+    assert!(stderr(&o).contains("invalid value"));
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let o = orc(&["--help"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("Examples:") && text.contains("orc schedule next"),
+        "{text}"
+    );
+    let o = orc(&["schedule", "next", "--help"]);
+    assert!(stdout(&o).contains("--count") && stdout(&o).contains("RFC 3339"));
+}
