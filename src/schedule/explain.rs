@@ -173,15 +173,18 @@ fn dow_phrase(spec: &CronSpec) -> Option<String> {
 }
 
 fn day_phrase(spec: &CronSpec) -> Option<String> {
-    match (spec.dom_star, spec.dow_star) {
-        (true, true) => None,
-        (true, false) => dow_phrase(spec),
-        (false, true) => dom_phrase(spec),
-        (false, false) => match (dom_phrase(spec), dow_phrase(spec)) {
-            (Some(d), Some(w)) => Some(format!("{d} or {w}")),
-            // One field covers every day: under the OR rule every day matches.
-            _ => None,
-        },
+    let (dom, dow) = (dom_phrase(spec), dow_phrase(spec));
+    if spec.dom_star || spec.dow_star {
+        // AND rule: every restriction that is there applies.
+        return match (dom, dow) {
+            (Some(d), Some(w)) => Some(format!("{d} and {w}")),
+            (d, w) => d.or(w),
+        };
+    }
+    match (dom, dow) {
+        (Some(d), Some(w)) => Some(format!("{d} or {w}")),
+        // One field covers every day: under the OR rule every day matches.
+        _ => None,
     }
 }
 

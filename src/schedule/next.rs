@@ -53,7 +53,9 @@ pub fn next_after(spec: &CronSpec, tz: &TimeZone, after: Timestamp) -> Option<Ti
         .ok()?;
 
     // The segment holding `after` began at the last transition at or before it.
-    let probe = after.checked_add(SignedDuration::from_secs(1)).ok()?;
+    // (One nanosecond, the finest step a Timestamp has: anything coarser would
+    // misplace an `after` that sits just before a transition.)
+    let probe = after.checked_add(SignedDuration::from_nanos(1)).ok()?;
     let mut seg_start = tz.preceding(probe).next().map(|t| t.timestamp());
     let mut offset = tz.to_offset(after);
     let mut first = true;
@@ -64,12 +66,7 @@ pub fn next_after(spec: &CronSpec, tz: &TimeZone, after: Timestamp) -> Option<Ti
 
         let mut lower = if first {
             // Whole minutes strictly after `after`.
-            ceil_minute(
-                offset
-                    .to_datetime(after)
-                    .checked_add(SignedDuration::from_secs(1))
-                    .ok()?,
-            )
+            ceil_minute(offset.to_datetime(probe))
         } else {
             ceil_minute(offset.to_datetime(seg_start?))
         };
