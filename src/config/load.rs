@@ -84,7 +84,11 @@ pub fn parse_all(path: &Path, diags: &mut Diagnostics) -> Parsed {
             continue;
         }
         let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
+            // Notepad saves UTF-8 with a byte-order mark; it is not part of the text.
+            Ok(text) => text
+                .strip_prefix('\u{feff}')
+                .map(str::to_string)
+                .unwrap_or(text),
             Err(e) => {
                 diags.push(Diagnostic::error(format!("cannot read file: {e}")).in_file(&file));
                 continue;
@@ -103,11 +107,13 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
     let source = parsed.sources[id].clone();
     let (root, errors) = DeTable::parse_recoverable(&source.text);
     if !errors.is_empty() {
-        for e in errors {
-            diags.push(
-                Diagnostic::error(format!("invalid TOML: {}", e.message().trim()))
-                    .at(&source, e.span()),
-            );
+        report_syntax_errors(&source, &errors, diags);
+        // Tasks the parser still recognised are known by name, so that other files'
+        // dependencies on them are not reported as unknown as well.
+        if let Some(DeValue::Table(tasks)) = root.get_ref().get("tasks").map(|v| v.get_ref()) {
+            parsed
+                .broken_tasks
+                .extend(tasks.keys().map(|k| k.get_ref().to_string()));
         }
         return Vec::new();
     }
@@ -177,8 +183,13 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
                 }
             }
             other => {
+                let what = if value.get_ref().is_table() {
+                    "section"
+                } else {
+                    "key"
+                };
                 diags.push(
-                    Diagnostic::error(format!("unknown section `{other}`"))
+                    Diagnostic::error(format!("unknown top-level {what} `{other}`"))
                         .at(&source, Some(key_span))
                         .help(format!("top-level sections are {}", SECTIONS.join(", "))),
                 );
@@ -197,13 +208,15 @@ fn table_of<'a, 'i>(
     match value.get_ref() {
         DeValue::Table(t) => Some(t),
         other => {
-            diags.push(
-                Diagnostic::error(format!(
-                    "`{name}` must be a table, found {}",
-                    other.type_str()
-                ))
-                .at(source, Some(value.span())),
-            );
+            let mut d = Diagnostic::error(format!(
+                "`{name}` must be a table, found {}",
+                other.type_str()
+            ))
+            .at(source, Some(value.span()));
+            if let Some(task) = name.strip_prefix("tasks.") {
+                d = d.task(task);
+            }
+            diags.push(d);
             None
         }
     }
@@ -267,12 +280,62 @@ fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end && outer != &(0..0)
 }
 
-/// serde's messages are good but terse; say "key" as TOML users do.
+/// serde's messages are good but terse and speak Rust; say "key" as TOML users do,
+/// and number ranges instead of type names.
 fn structural_message(message: &str) -> String {
     message
         .trim()
         .replace("unknown field", "unknown key")
         .replace("missing field", "missing key")
+        .replace(
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        )
+        .replace("expected u16", "expected a whole number from 1 to 65535")
+}
+
+/// Report TOML syntax errors. A table pasted twice makes the parser flag every key in
+/// the copy as well; only the header is worth reporting, so those echoes are dropped.
+fn report_syntax_errors(source: &Source, errors: &[toml::de::Error], diags: &mut Diagnostics) {
+    let lines: Vec<&str> = source.text.lines().collect();
+    let header_of = |line: usize| -> Option<&str> {
+        let text = lines.get(line.checked_sub(1)?)?.trim();
+        (text.starts_with('[') && !text.starts_with("[[")).then_some(text)
+    };
+    // The header line of the duplicated table we are inside, if any.
+    let mut duplicate_table: Option<usize> = None;
+    for e in errors {
+        let message = e.message().trim();
+        let line = e.span().map(|s| source.line_col(s.start).0);
+        if message.contains("duplicate key")
+            && let Some(line) = line
+        {
+            if let Some(header) = header_of(line) {
+                duplicate_table = Some(line);
+                let first = (1..line).find(|&l| header_of(l) == Some(header));
+                let mut d = Diagnostic::error(format!(
+                    "duplicate table {header}{}",
+                    first.map_or(String::new(), |l| format!("; first defined at line {l}"))
+                ))
+                .at(source, e.span());
+                if let Some(task) = header
+                    .trim_matches(['[', ']'])
+                    .trim()
+                    .strip_prefix("tasks.")
+                {
+                    d = d.task(task.trim_matches('"'));
+                }
+                diags.push(d);
+                continue;
+            }
+            let inside_duplicate = duplicate_table
+                .is_some_and(|h| (h + 1..=line).all(|l| l == h || header_of(l).is_none()));
+            if inside_duplicate {
+                continue;
+            }
+        }
+        diags.push(Diagnostic::error(format!("invalid TOML: {message}")).at(source, e.span()));
+    }
 }
 
 fn set_once<T>(

@@ -14,11 +14,29 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-/// A value with the byte range it came from. Transparent in the JSON Schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A value with the byte range it came from. Transparent in the JSON Schema;
+/// compared by value only, so it can key a map.
+#[derive(Debug, Clone)]
 pub struct Spanned<T> {
     pub value: T,
     pub span: Range<usize>,
+}
+
+impl<T: PartialEq> PartialEq for Spanned<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+impl<T: Eq> Eq for Spanned<T> {}
+impl<T: Ord> PartialOrd for Spanned<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T: Ord> Ord for Spanned<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.value.cmp(&other.value)
+    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
@@ -110,7 +128,7 @@ pub struct RawDefaults {
     pub retry_delay: Option<Spanned<DurationValue>>,
     pub notify: Option<Vec<Spanned<String>>>,
     pub working_dir: Option<String>,
-    pub env: Option<BTreeMap<String, Spanned<EnvValue>>>,
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<EnvValue>>>,
 }
 
 #[derive(
@@ -206,7 +224,7 @@ pub struct RawTask {
     /// Task names, or "file:PATH", "url:URL", "command:COMMAND LINE".
     pub dependencies: Option<Vec<Spanned<String>>>,
     pub enabled: Option<bool>,
-    pub env: Option<BTreeMap<String, Spanned<EnvValue>>>,
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<EnvValue>>>,
     /// Run only on these host names. Default: every host.
     pub hosts: Option<Vec<Spanned<String>>>,
     /// Notification groups ([notify.NAME]). Default: from [defaults].

@@ -142,17 +142,17 @@ impl Checker<'_> {
         &mut self,
         file: usize,
         task: Option<&str>,
-        env: &BTreeMap<String, Spanned<EnvValue>>,
+        env: &BTreeMap<Spanned<String>, Spanned<EnvValue>>,
     ) -> BTreeMap<String, EnvValue> {
         let mut out = BTreeMap::new();
-        for (name, value) in env {
+        for (Spanned { value: name, span }, value) in env {
             let valid = !name.is_empty()
                 && !name.starts_with(|c: char| c.is_ascii_digit())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 self.report(
                     file,
-                    &value.span,
+                    span,
                     task,
                     format!("invalid environment variable name \"{name}\"; use letters, digits and '_', not starting with a digit"),
                 );
@@ -410,17 +410,21 @@ fn build_task(
         }
         (Some(cmd), None) => {
             let argv = match &cmd.value {
-                CommandValue::Line(line) => split_command(line).unwrap_or_else(|e| {
-                    c.report(file, &cmd.span, t, e);
-                    Vec::new()
-                }),
-                CommandValue::Argv(argv) => argv.clone(),
+                CommandValue::Line(line) => split_command(line),
+                CommandValue::Argv(argv) => Ok(argv.clone()),
             };
-            if argv.first().is_none_or(|p| p.trim().is_empty()) {
-                c.report(file, &cmd.span, t, "the command is empty");
-                None
-            } else {
-                Some(Action::Argv(argv))
+            match argv {
+                Ok(argv) if argv.first().is_some_and(|p| !p.trim().is_empty()) => {
+                    Some(Action::Argv(argv))
+                }
+                Ok(_) => {
+                    c.report(file, &cmd.span, t, "the command is empty");
+                    None
+                }
+                Err(e) => {
+                    c.report(file, &cmd.span, t, e);
+                    None
+                }
             }
         }
         (None, Some(shell)) => {
@@ -613,7 +617,8 @@ fn check_dependencies(c: &mut Checker, parsed: &Parsed) {
                     Some(name),
                     format!("unknown dependency \"{target}\": no task has that name"),
                 );
-                if let Some(s) = closest(target, parsed.tasks.keys()) {
+                let others = parsed.tasks.keys().filter(|k| k != name);
+                if let Some(s) = closest(target, others) {
                     d = d.help(format!("did you mean \"{s}\"?"));
                 }
                 c.diags.push(d);
