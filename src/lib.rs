@@ -3,6 +3,12 @@
 //! The library holds everything; `src/main.rs` only parses the command line and maps
 //! errors to exit codes.
 
+pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod plan;
 pub mod schedule;
+pub mod state;
+pub mod workspace;
+
+mod failpoint;

@@ -1,8 +1,12 @@
 //! The command line: clap definitions and one module per command.
 
+mod apply;
 mod completions;
+mod import;
 mod output;
+mod plan;
 mod schedule;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -65,6 +69,22 @@ the exit code is 1 if there is any error. Warnings (such as a fixed time that fa
 daylight-saving gap) do not fail validation."
     )]
     Validate,
+    /// Show what apply would change in the live scheduler
+    #[command(
+        after_help = "Examples:\n  orc plan\n  orc plan --detailed-exitcode   # in CI: exit 2 when there are changes\n  orc plan -o reviewed.plan && orc apply reviewed.plan\n  orc plan --json | jq '.summary'"
+    )]
+    Plan(plan::PlanArgs),
+    /// Make the live scheduler match tasks.toml
+    #[command(
+        after_help = "Examples:\n  orc apply                      # shows the plan and asks\n  orc apply --auto-approve       # in CI or scripts\n  orc apply reviewed.plan        # exactly a saved plan; refused if anything changed since\n  orc apply --target daily_report"
+    )]
+    Apply(apply::ApplyArgs),
+    /// Remove every task orc manages in this folder (the state keeps the history)
+    Destroy(apply::CommonArgs),
+    /// Adopt an unmanaged task from orc's scheduler folder into tasks.toml
+    Import(import::ImportArgs),
+    /// Applied tasks: schedule, next run, last result
+    Status,
     /// Work with schedule expressions
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
@@ -80,6 +100,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let out = Output::new(&cli.global);
     let result = match cli.command {
         Command::Validate => validate::run(&cli.global, &out),
+        Command::Plan(args) => plan::run(args, &cli.global, &out),
+        Command::Apply(args) => apply::run(args, &cli.global, &out, false),
+        Command::Destroy(args) => apply::run_destroy(args, &cli.global, &out),
+        Command::Import(args) => import::run(args, &cli.global, &out),
+        Command::Status => status::run(&cli.global, &out),
         Command::Schedule(cmd) => schedule::run(cmd, &out),
         Command::Completions(args) => completions::run(args),
     };
@@ -88,6 +113,28 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(e) => {
             out.error(&format!("{e:#}"));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Load the config for a command that acts on it; on errors, print them and return
+/// `None` so the command exits 1 having changed nothing.
+fn load_workspace(global: &Global, out: &Output) -> Option<crate::workspace::Workspace> {
+    match crate::workspace::Workspace::load(
+        &global.config,
+        global.state.as_deref(),
+        global.backend.as_deref(),
+    ) {
+        Ok(ws) => Some(ws),
+        Err(diags) => {
+            validate::print_diagnostics(&diags.0, out);
+            let errors = diags.errors().count();
+            eprintln!(
+                "{errors} error{} in {}; nothing was changed",
+                if errors == 1 { "" } else { "s" },
+                global.config.display()
+            );
+            None
         }
     }
 }

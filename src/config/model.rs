@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::raw::{BackendKind, EnvValue, NotifyEvent, TaskType, TlsMode};
 use crate::schedule::Schedule;
@@ -28,7 +28,7 @@ pub struct Settings {
     /// "local" or an IANA name, as written.
     pub timezone: String,
     pub log_dir: Option<PathBuf>,
-    #[serde(with = "secs")]
+    #[serde(serialize_with = "secs::serialize")]
     pub retention: Duration,
 }
 
@@ -61,7 +61,7 @@ pub struct Smtp {
 }
 
 /// What a task runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Run directly, no shell.
@@ -71,7 +71,7 @@ pub enum Action {
 }
 
 /// Something that must hold before a task runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "target", rename_all = "snake_case")]
 pub enum Dependency {
     /// Another task: its last run must have succeeded (condition tasks are run).
@@ -85,14 +85,16 @@ pub enum Dependency {
 }
 
 /// Where something was defined, for messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A validated task. Its JSON form is what `orc apply` records in the state and what
+/// `orc run` executes, so everything that changes how the task runs is in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     pub name: String,
     #[serde(rename = "type")]
@@ -100,8 +102,10 @@ pub struct Task {
     pub description: Option<String>,
     pub action: Action,
     pub working_dir: PathBuf,
-    #[serde(serialize_with = "schedule_source")]
+    #[serde(with = "schedule_text")]
     pub schedule: Option<Schedule>,
+    /// The zone the schedule's wall-clock times are in ("local" or IANA).
+    pub timezone: String,
     #[serde(with = "opt_secs")]
     pub timeout: Option<Duration>,
     pub retry_count: u32,
@@ -112,30 +116,69 @@ pub struct Task {
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,
     pub notify: Vec<String>,
+    /// Not part of the definition: only tells apply to move state from that name.
+    #[serde(skip)]
+    pub renamed_from: Option<String>,
     #[serde(skip)]
     pub origin: Origin,
 }
 
-fn schedule_source<S: serde::Serializer>(s: &Option<Schedule>, ser: S) -> Result<S::Ok, S::Error> {
-    match s {
-        Some(s) => ser.serialize_some(s.source()),
-        None => ser.serialize_none(),
+impl Task {
+    /// The canonical JSON recorded in the state; equal JSON means equal behaviour.
+    pub fn definition(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Read back a recorded definition.
+    pub fn from_definition(json: &str) -> Result<Task, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+mod schedule_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::schedule::Schedule;
+
+    pub fn serialize<S: Serializer>(s: &Option<Schedule>, ser: S) -> Result<S::Ok, S::Error> {
+        match s {
+            Some(s) => ser.serialize_some(s.source()),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Schedule>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| crate::schedule::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
 mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
     }
 }
 
 mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_some(&d.as_secs()),
             None => s.serialize_none(),
         }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(d).map(|v| v.map(Duration::from_secs))
     }
 }

@@ -229,6 +229,9 @@ pub struct RawTask {
     pub hosts: Option<Vec<Spanned<String>>>,
     /// Notification groups ([notify.NAME]). Default: from [defaults].
     pub notify: Option<Vec<Spanned<String>>>,
+    /// The task's previous name: apply moves its state and run history instead of
+    /// deleting one task and creating another.
+    pub renamed_from: Option<Spanned<String>>,
 }
 
 /// Whole seconds or a string like "90s", "5m", "1h30m".

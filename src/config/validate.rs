@@ -304,7 +304,16 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
     // [tasks.*]
     let mut tasks = BTreeMap::new();
     for (name, item) in &parsed.tasks {
-        if let Some(task) = build_task(&mut c, name, item, &defaults, &notify, &zone, now) {
+        if let Some(task) = build_task(
+            &mut c,
+            name,
+            item,
+            &defaults,
+            &notify,
+            &zone,
+            &settings.timezone,
+            now,
+        ) {
             tasks.insert(name.clone(), task);
         }
     }
@@ -377,6 +386,7 @@ fn build_task(
     defaults: &TaskDefaults,
     notify: &BTreeMap<String, NotifyGroup>,
     zone: &TimeZone,
+    timezone: &str,
     now: Timestamp,
 ) -> Option<Task> {
     let file = item.file;
@@ -506,6 +516,12 @@ fn build_task(
         }
     }
 
+    if let Some(from) = &raw.renamed_from
+        && let Err(e) = check_name(&from.value)
+    {
+        c.report(file, &from.span, t, format!("invalid renamed_from: {e}"));
+    }
+
     let working_dir = match &raw.working_dir {
         Some(w) => c.base_dir(file).join(w),
         None => defaults
@@ -533,6 +549,8 @@ fn build_task(
         env,
         hosts,
         notify: notify_groups,
+        timezone: timezone.to_string(),
+        renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),
         origin: Origin {
             file: c.sources[file].path.clone(),
             line,

@@ -1,0 +1,123 @@
+//! The embedded backend: a registry file that orc's own scheduler (`orc daemon`) reads.
+//!
+//! One JSON file per folder, replaced atomically (write a temporary file beside it,
+//! flush it to disk, rename over the old one), so a reader never sees half a registry
+//! and a crash leaves either the old or the new one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, BackendError, Change, Entry, Invocation};
+use crate::config::Task;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Registry {
+    version: u32,
+    folder: String,
+    tasks: BTreeMap<String, Entry>,
+}
+
+pub struct EmbeddedBackend {
+    path: PathBuf,
+    folder: String,
+    invocation: Invocation,
+}
+
+impl EmbeddedBackend {
+    /// The registry for `folder` lives in `dir` (beside the state database).
+    pub fn new(dir: &Path, folder: &str, invocation: Invocation) -> Self {
+        EmbeddedBackend {
+            path: dir.join("registry").join(format!("{folder}.json")),
+            folder: folder.to_string(),
+            invocation,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(&self) -> Result<Registry, BackendError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                BackendError::Io(format!(
+                    "the embedded registry {} is damaged: {e}",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry {
+                version: 1,
+                folder: self.folder.clone(),
+                tasks: BTreeMap::new(),
+            }),
+            Err(e) => Err(BackendError::Io(format!(
+                "cannot read {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn write(&self, registry: &Registry) -> Result<(), BackendError> {
+        let io = |e: std::io::Error| {
+            BackendError::Io(format!("cannot write {}: {e}", self.path.display()))
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tmp = dir.join(format!(".{}.tmp.{}", self.folder, std::process::id()));
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let text = serde_json::to_string_pretty(registry).unwrap_or_default();
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.write_all(b"\n").map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path).map_err(io)
+    }
+}
+
+impl Backend for EmbeddedBackend {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn render(&self, task: &Task) -> Result<Entry, BackendError> {
+        Ok(Entry {
+            name: task.name.clone(),
+            // orc's own scheduler understands orc's whole dialect, in the task's zone.
+            trigger: task
+                .schedule
+                .as_ref()
+                .map(|s| format!("{} ({})", s.source(), task.timezone)),
+            command: self.invocation.argv(&task.name, false),
+            enabled: task.enabled,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<Entry>, BackendError> {
+        Ok(self.read()?.tasks.into_values().collect())
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError> {
+        let mut registry = self.read()?;
+        for change in changes {
+            match change {
+                Change::Create(e) | Change::Update(e) => {
+                    registry.tasks.insert(e.name.clone(), e.clone());
+                }
+                Change::Delete { name } => {
+                    registry.tasks.remove(name);
+                }
+                Change::Enable { name } | Change::Disable { name } => {
+                    if let Some(e) = registry.tasks.get_mut(name) {
+                        e.enabled = matches!(change, Change::Enable { .. });
+                    }
+                }
+            }
+        }
+        registry.version = 1;
+        registry.folder = self.folder.clone();
+        self.write(&registry)
+    }
+}

@@ -1,0 +1,99 @@
+//! Live schedulers behind one trait.
+//!
+//! A backend holds one folder of tasks (the Task Scheduler folder `\Orc\`, orc's block
+//! of the crontab, or the embedded scheduler's registry). Plan compares the entries it
+//! lists with what it would render for the desired tasks; apply hands it one batch of
+//! changes, so that a backend can write once per apply.
+
+pub mod cron;
+pub mod embedded;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Task;
+
+/// One task as a live scheduler holds it, normalised so that the desired and the live
+/// copy compare equal exactly when the scheduler would behave the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    /// The trigger in the backend's own terms (crontab fields, orc schedule text);
+    /// `None` for a task that runs only on demand.
+    pub trigger: Option<String>,
+    /// What the scheduler runs: orc itself, calling back `orc run NAME`.
+    pub command: Vec<String>,
+    pub enabled: bool,
+}
+
+/// One change to a live scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    Create(Entry),
+    Update(Entry),
+    Delete { name: String },
+    Enable { name: String },
+    Disable { name: String },
+}
+
+impl Change {
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Create(e) | Change::Update(e) => &e.name,
+            Change::Delete { name } | Change::Enable { name } | Change::Disable { name } => name,
+        }
+    }
+}
+
+/// How the scheduler calls orc back: `ORC run NAME --state STATE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub orc: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Invocation {
+    /// The argv a scheduler runs for `name`. `if_due` asks `orc run` to check the
+    /// schedule itself, for backends whose triggers fire on a superset of the times.
+    pub fn argv(&self, name: &str, if_due: bool) -> Vec<String> {
+        let mut argv = vec![
+            self.orc.to_string_lossy().into_owned(),
+            "run".to_string(),
+            name.to_string(),
+            "--state".to_string(),
+            self.state.to_string_lossy().into_owned(),
+        ];
+        if if_due {
+            argv.push("--if-due".to_string());
+        }
+        argv
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The task cannot be expressed on this backend (e.g. a time zone cron lacks).
+    #[error("task \"{task}\": {reason}")]
+    Unsupported { task: String, reason: String },
+    /// The scheduler could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A live scheduler folder.
+pub trait Backend {
+    /// "embedded", "cron", "windows".
+    fn kind(&self) -> &'static str;
+
+    /// The entry this backend would hold for `task`.
+    fn render(&self, task: &Task) -> Result<Entry, BackendError>;
+
+    /// Every entry in orc's folder, managed or not.
+    fn list(&self) -> Result<Vec<Entry>, BackendError>;
+
+    /// Apply a batch of changes. Called only with a non-empty batch: an apply
+    /// without changes never touches the scheduler.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError>;
+}

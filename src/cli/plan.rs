@@ -1,0 +1,51 @@
+//! `orc plan`: what apply would change, Terraform-style.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::validate::print_diagnostics;
+use super::{Global, Output, load_workspace};
+use crate::plan::{SavedPlan, render_human, render_json};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan to FILE, for `orc apply FILE` to apply exactly it
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 with no changes, 1 on error, 2 when there are changes
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan only these tasks (repeatable)
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+}
+
+pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let Some(ws) = load_workspace(global, out) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    print_diagnostics(&ws.warnings, out);
+    let state = ws.existing_state()?;
+    let backend = ws.backend()?;
+    let plan = ws.plan(state.as_ref(), backend.as_ref(), &args.targets, false)?;
+    if out.json {
+        out.print_json(&render_json(&plan));
+    } else if !out.quiet {
+        print!("{}", render_human(&plan, out.color));
+    }
+    if let Some(file) = &args.out {
+        SavedPlan::new(&plan, &ws.config_path, &ws.state_path, &args.targets).write(file)?;
+        out.info(&format!(
+            "\nSaved the plan to {}. To apply exactly it: orc apply {}",
+            file.display(),
+            file.display()
+        ));
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,111 @@
+//! `orc status`: the tasks orc applied, when they run next, how they last ran.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{Global, Output};
+use crate::config::Task;
+use crate::schedule::resolve_zone;
+use crate::state::State;
+
+pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let path = global
+        .state
+        .clone()
+        .unwrap_or_else(crate::state::default_path);
+    if !path.exists() {
+        if out.json {
+            out.print_json(&json!([]));
+        } else {
+            out.info(&format!(
+                "No tasks applied yet ({} does not exist). Run `orc apply`.",
+                path.display()
+            ));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = State::open(&path)?;
+    let last_runs = state.last_runs()?;
+    let now = jiff::Timestamp::now();
+    let mut rows = Vec::new();
+    for recorded in state.tasks()? {
+        let task = Task::from_definition(&recorded.definition)?;
+        let next = match (&task.schedule, task.enabled) {
+            (Some(s), true) => resolve_zone(&task.timezone)
+                .ok()
+                .and_then(|tz| s.next_after(&tz, now))
+                .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
+            _ => None,
+        };
+        let last = last_runs.get(&task.name);
+        rows.push(json!({
+            "name": task.name,
+            "type": task.kind,
+            "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
+            "enabled": task.enabled,
+            "next_run": next,
+            "last_result": last.map(|(status, _)| status.clone()),
+            "last_run": last.map(|(_, at)| at.clone()),
+        }));
+    }
+    if out.json {
+        out.print_json(&json!(rows));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        out.info("No tasks applied yet. Run `orc apply`.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    let headers = [
+        "NAME",
+        "TYPE",
+        "SCHEDULE",
+        "ENABLED",
+        "NEXT RUN",
+        "LAST RESULT",
+    ];
+    let keys = [
+        "name",
+        "type",
+        "schedule",
+        "enabled",
+        "next_run",
+        "last_result",
+    ];
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| keys.iter().map(|k| cell(&r[*k])).collect())
+        .collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            table
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", out.paint("1", &line(&headers.map(String::from))));
+    for row in &table {
+        println!("{}", line(row));
+    }
+    Ok(ExitCode::SUCCESS)
+}

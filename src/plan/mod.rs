@@ -1,0 +1,399 @@
+//! The three-way diff: desired (tasks.toml) against recorded (state) and live
+//! (the scheduler), as DESIGN.md's plan semantics describe.
+
+mod render;
+mod saved;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::backend::{Backend, BackendError, Change, Entry};
+use crate::config::Task;
+use crate::state::{RecordedTask, TaskWrite, hash};
+
+pub use render::{render_human, render_json};
+pub use saved::{SavedPlan, Staleness};
+
+/// What apply will do to one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    /// Move the state and history of `renamed_from`, and re-create the live entry.
+    Rename,
+    Delete,
+}
+
+/// Something that happened to a task outside orc since the last apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Drift {
+    ChangedOutside,
+    DeletedOutside,
+}
+
+/// One changed field: its canonical `key = value` text before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskPlan {
+    pub name: String,
+    pub action: Action,
+    pub renamed_from: Option<String>,
+    pub drift: Option<Drift>,
+    /// Field-level differences (of the definition, or of the live entry for drift).
+    pub fields: Vec<FieldChange>,
+    /// Canonical text before and after, for the line diff in human output.
+    #[serde(skip)]
+    pub before_text: String,
+    #[serde(skip)]
+    pub after_text: String,
+    /// The scheduler operations this needs; empty when only the state changes.
+    pub scheduler: Vec<Change>,
+    #[serde(skip)]
+    pub state: Vec<TaskWrite>,
+}
+
+/// A task in orc's folder that orc neither manages nor is asked to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unmanaged {
+    pub name: String,
+    pub trigger: Option<String>,
+}
+
+/// A task the config has for other hosts only.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub hosts: Vec<String>,
+}
+
+/// Per-task fingerprints of the three inputs, so a saved plan can tell what moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    pub desired: Option<String>,
+    pub recorded: Option<String>,
+    pub live: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub backend: String,
+    pub folder: String,
+    pub host: String,
+    pub changes: Vec<TaskPlan>,
+    pub unmanaged: Vec<Unmanaged>,
+    pub skipped: Vec<Skipped>,
+    pub fingerprints: BTreeMap<String, Fingerprint>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update | Action::Rename => s.change += 1,
+                Action::Delete => s.destroy += 1,
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// Every scheduler operation, in one batch.
+    pub fn scheduler_batch(&self) -> Vec<Change> {
+        self.changes
+            .iter()
+            .flat_map(|c| c.scheduler.iter().cloned())
+            .collect()
+    }
+
+    /// Every state write, in one transaction.
+    pub fn state_writes(&self) -> Vec<TaskWrite> {
+        self.changes
+            .iter()
+            .flat_map(|c| c.state.iter().cloned())
+            .collect()
+    }
+
+    /// Keep only the changes for `targets` (and what their renames touch).
+    pub fn retain_targets(&mut self, targets: &[String]) {
+        if targets.is_empty() {
+            return;
+        }
+        self.changes.retain(|c| {
+            targets.contains(&c.name)
+                || c.renamed_from.as_ref().is_some_and(|f| targets.contains(f))
+        });
+    }
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        format!(
+            "{} to add, {} to change, {} to destroy.",
+            self.add, self.change, self.destroy
+        )
+    }
+}
+
+/// Everything plan needs to know.
+pub struct Inputs<'a> {
+    pub desired: &'a BTreeMap<String, Task>,
+    pub recorded: &'a [RecordedTask],
+    pub live: &'a [Entry],
+    pub skipped: Vec<Skipped>,
+    pub folder: String,
+    pub host: String,
+}
+
+/// `key = value` lines of a JSON object, one per field, sorted by key.
+fn canonical(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(map)) => {
+            map.iter().map(|(k, v)| format!("{k} = {v}\n")).collect()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Field-level differences between two canonical texts.
+fn field_changes(before: &str, after: &str) -> Vec<FieldChange> {
+    let parse = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| {
+                l.split_once(" = ")
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect()
+    };
+    let (b, a) = (parse(before), parse(after));
+    let keys: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    keys.into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| FieldChange {
+            field: k.clone(),
+            before: b.get(k).cloned(),
+            after: a.get(k).cloned(),
+        })
+        .collect()
+}
+
+fn entry_json(entry: &Entry) -> String {
+    serde_json::to_string(entry).unwrap_or_default()
+}
+
+/// Compute the plan. Live entries are compared with what `backend` would render for
+/// each desired task, so drift is semantic, not textual.
+pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendError> {
+    let recorded: BTreeMap<&str, &RecordedTask> = inputs
+        .recorded
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let live: BTreeMap<&str, &Entry> = inputs.live.iter().map(|e| (e.name.as_str(), e)).collect();
+
+    // Renames apply when the old name is recorded and the new one is not yet.
+    let mut renames: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, task) in inputs.desired {
+        if let Some(from) = &task.renamed_from
+            && recorded.contains_key(from.as_str())
+            && !recorded.contains_key(name.as_str())
+            && !inputs.desired.contains_key(from)
+        {
+            renames.insert(from.as_str(), name.as_str());
+        }
+    }
+
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    names.extend(inputs.desired.keys().map(String::as_str));
+    names.extend(recorded.keys());
+    names.extend(live.keys());
+
+    let mut changes = Vec::new();
+    let mut unmanaged = Vec::new();
+    let mut fingerprints = BTreeMap::new();
+    for name in names {
+        let desired = inputs.desired.get(name);
+        let wanted = desired.map(|t| backend.render(t)).transpose()?;
+        fingerprints.insert(
+            name.to_string(),
+            Fingerprint {
+                desired: desired
+                    .zip(wanted.as_ref())
+                    .map(|(t, e)| hash(&format!("{}\n{}", t.definition(), entry_json(e)))),
+                recorded: recorded
+                    .get(name)
+                    .map(|r| hash(&format!("{}\n{}", r.hash, r.entry))),
+                live: live.get(name).map(|e| hash(&entry_json(e))),
+            },
+        );
+        if renames.contains_key(name) {
+            continue; // handled with the new name
+        }
+        match (desired, wanted) {
+            (Some(task), Some(want)) => {
+                let from = renames
+                    .iter()
+                    .find(|(_, to)| **to == name)
+                    .map(|(from, _)| *from);
+                let rec = recorded
+                    .get(name)
+                    .or_else(|| from.and_then(|f| recorded.get(f)))
+                    .copied();
+                if let Some(c) =
+                    plan_desired(name, task, want, rec, live.get(name).copied(), from, &live)
+                {
+                    changes.push(c);
+                }
+            }
+            _ => match (recorded.get(name), live.get(name)) {
+                (Some(rec), live_entry) => {
+                    let before_text = canonical(&rec.definition);
+                    changes.push(TaskPlan {
+                        name: name.to_string(),
+                        action: Action::Delete,
+                        renamed_from: None,
+                        drift: live_entry.is_none().then_some(Drift::DeletedOutside),
+                        fields: field_changes(&before_text, ""),
+                        before_text,
+                        after_text: String::new(),
+                        scheduler: live_entry
+                            .map(|_| Change::Delete {
+                                name: name.to_string(),
+                            })
+                            .into_iter()
+                            .collect(),
+                        state: vec![TaskWrite::Delete {
+                            name: name.to_string(),
+                        }],
+                    });
+                }
+                (None, Some(entry)) => unmanaged.push(Unmanaged {
+                    name: name.to_string(),
+                    trigger: entry.trigger.clone(),
+                }),
+                (None, None) => {}
+            },
+        }
+    }
+    Ok(Plan {
+        backend: backend.kind().to_string(),
+        folder: inputs.folder,
+        host: inputs.host,
+        changes,
+        unmanaged,
+        skipped: inputs.skipped,
+        fingerprints,
+    })
+}
+
+fn plan_desired(
+    name: &str,
+    task: &Task,
+    want: Entry,
+    rec: Option<&RecordedTask>,
+    live_entry: Option<&Entry>,
+    renamed_from: Option<&str>,
+    live: &BTreeMap<&str, &Entry>,
+) -> Option<TaskPlan> {
+    let definition = task.definition();
+    let want_json = entry_json(&want);
+    let recorded_same = rec.is_some_and(|r| r.definition == definition);
+    let mut scheduler = Vec::new();
+    let mut state = Vec::new();
+    if let Some(from) = renamed_from {
+        if live.contains_key(from) {
+            scheduler.push(Change::Delete {
+                name: from.to_string(),
+            });
+        }
+        state.push(TaskWrite::Rename {
+            from: from.to_string(),
+            to: name.to_string(),
+        });
+    }
+    let (action, drift) = match live_entry {
+        None => {
+            scheduler.push(Change::Create(want.clone()));
+            let drift = (rec.is_some() && renamed_from.is_none()).then_some(Drift::DeletedOutside);
+            (Action::Create, drift)
+        }
+        Some(current) if *current != want => {
+            let only_enabled = Entry {
+                enabled: want.enabled,
+                ..current.clone()
+            } == want;
+            scheduler.push(match (only_enabled, want.enabled) {
+                (true, true) => Change::Enable {
+                    name: name.to_string(),
+                },
+                (true, false) => Change::Disable {
+                    name: name.to_string(),
+                },
+                (false, _) => Change::Update(want.clone()),
+            });
+            let drift = (recorded_same && rec.is_some_and(|r| r.entry == want_json))
+                .then_some(Drift::ChangedOutside);
+            (Action::Update, drift)
+        }
+        Some(_) => {
+            if recorded_same && rec.is_some_and(|r| r.entry == want_json) && renamed_from.is_none()
+            {
+                return None; // equal everywhere: no change, no scheduler call
+            }
+            // The scheduler already matches (settings it does not hold changed, or a
+            // previous apply stopped before recording): only the state moves.
+            (Action::Update, None)
+        }
+    };
+    let action = if renamed_from.is_some() {
+        Action::Rename
+    } else {
+        action
+    };
+    state.push(TaskWrite::Upsert {
+        name: name.to_string(),
+        definition: definition.clone(),
+        entry: want_json.clone(),
+    });
+    let (before_text, after_text) = match (drift, live_entry) {
+        (Some(Drift::ChangedOutside), Some(current)) => {
+            (canonical(&entry_json(current)), canonical(&want_json))
+        }
+        _ => (
+            rec.map(|r| canonical(&r.definition)).unwrap_or_default(),
+            canonical(&definition),
+        ),
+    };
+    Some(TaskPlan {
+        name: name.to_string(),
+        action,
+        renamed_from: renamed_from.map(str::to_string),
+        drift,
+        fields: field_changes(&before_text, &after_text),
+        before_text,
+        after_text,
+        scheduler,
+        state,
+    })
+}

@@ -1,0 +1,188 @@
+//! Plans for people (Terraform-like) and for machines (stable JSON).
+
+use serde_json::json;
+use similar::{ChangeTag, TextDiff};
+
+use super::{Action, Drift, Plan, TaskPlan};
+use crate::backend::Change;
+
+/// Colours by name, so the renderer reads as prose.
+struct Paint(bool);
+
+impl Paint {
+    fn code(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn green(&self, t: &str) -> String {
+        self.code("32", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.code("33", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.code("31", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.code("1", t)
+    }
+}
+
+fn symbol(p: &Paint, action: Action) -> String {
+    match action {
+        Action::Create => p.green("+"),
+        Action::Update | Action::Rename => p.yellow("~"),
+        Action::Delete => p.red("-"),
+    }
+}
+
+fn headline(c: &TaskPlan) -> String {
+    match (c.action, c.renamed_from.as_deref()) {
+        (Action::Create, _) => format!("# {} will be created", c.name),
+        (Action::Rename, Some(from)) => format!("# {from} will be renamed to {}", c.name),
+        (Action::Update, _) | (Action::Rename, None) => {
+            if c.scheduler.is_empty() {
+                format!(
+                    "# {} will be updated in place (state only; the scheduler already matches)",
+                    c.name
+                )
+            } else {
+                format!("# {} will be updated in place", c.name)
+            }
+        }
+        (Action::Delete, _) => format!("# {} will be destroyed", c.name),
+    }
+}
+
+/// The line diff of a change's canonical fields, rendered with `similar`.
+fn body(p: &Paint, c: &TaskPlan, out: &mut String) {
+    let diff = TextDiff::from_lines(&c.before_text, &c.after_text);
+    let mut hidden = 0;
+    for change in diff.iter_all_changes() {
+        let line = change.value().trim_end();
+        match change.tag() {
+            ChangeTag::Equal => hidden += 1,
+            ChangeTag::Delete => out.push_str(&format!("      {} {line}\n", p.red("-"))),
+            ChangeTag::Insert => out.push_str(&format!("      {} {line}\n", p.green("+"))),
+        }
+    }
+    if hidden > 0 && c.action != Action::Create {
+        out.push_str(&format!(
+            "        # ({hidden} unchanged field{} hidden)\n",
+            if hidden == 1 { "" } else { "s" }
+        ));
+    }
+}
+
+/// Terraform-like plan text.
+pub fn render_human(plan: &Plan, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+
+    let drifted: Vec<&TaskPlan> = plan.changes.iter().filter(|c| c.drift.is_some()).collect();
+    if !drifted.is_empty() {
+        out.push_str(&format!(
+            "{}\n\n",
+            p.bold("Note: Tasks have changed outside orc")
+        ));
+        for c in drifted {
+            match c.drift {
+                Some(Drift::DeletedOutside) => {
+                    out.push_str(&format!("  # {} was deleted outside orc\n", c.name))
+                }
+                _ => {
+                    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
+                    out.push_str(&format!(
+                        "  # {} was changed outside orc ({})\n",
+                        c.name,
+                        fields.join(", ")
+                    ));
+                }
+            }
+        }
+        out.push('\n');
+    }
+
+    if plan.changes.is_empty() {
+        out.push_str(&format!(
+            "{} The {} scheduler (folder {}) matches the configuration.\n",
+            p.bold("No changes."),
+            plan.backend,
+            plan.folder
+        ));
+    } else {
+        out.push_str("orc will perform the following actions:\n\n");
+        for c in &plan.changes {
+            out.push_str(&format!("  {}\n", p.bold(&headline(c))));
+            out.push_str(&format!(
+                "  {} task \"{}\" {{\n",
+                symbol(&p, c.action),
+                c.name
+            ));
+            body(&p, c, &mut out);
+            out.push_str("    }\n\n");
+        }
+    }
+
+    if !plan.unmanaged.is_empty() {
+        out.push_str(&format!(
+            "Unmanaged tasks in folder {} (left alone; `orc import NAME` adopts one):\n",
+            plan.folder
+        ));
+        for u in &plan.unmanaged {
+            out.push_str(&format!(
+                "  ? {} ({})\n",
+                u.name,
+                u.trigger.as_deref().unwrap_or("no trigger")
+            ));
+        }
+        out.push('\n');
+    }
+    if !plan.skipped.is_empty() {
+        out.push_str(&format!("Skipped on this host ({}):\n", plan.host));
+        for s in &plan.skipped {
+            out.push_str(&format!("  {} (hosts = {})\n", s.name, s.hosts.join(", ")));
+        }
+        out.push('\n');
+    }
+    if plan.has_changes() {
+        out.push_str(&format!("{} {}\n", p.bold("Plan:"), plan.summary().line()));
+    }
+    out
+}
+
+fn op_name(c: &Change) -> &'static str {
+    match c {
+        Change::Create(_) => "create",
+        Change::Update(_) => "update",
+        Change::Delete { .. } => "delete",
+        Change::Enable { .. } => "enable",
+        Change::Disable { .. } => "disable",
+    }
+}
+
+/// The documented, stable JSON plan (see README "JSON plan format").
+pub fn render_json(plan: &Plan) -> serde_json::Value {
+    let summary = plan.summary();
+    json!({
+        "format_version": "1",
+        "backend": plan.backend,
+        "folder": plan.folder,
+        "host": plan.host,
+        "has_changes": plan.has_changes(),
+        "summary": summary,
+        "changes": plan.changes.iter().map(|c| json!({
+            "name": c.name,
+            "action": c.action,
+            "renamed_from": c.renamed_from,
+            "drift": c.drift,
+            "fields": c.fields,
+            "scheduler_ops": c.scheduler.iter().map(op_name).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "unmanaged": plan.unmanaged,
+        "skipped": plan.skipped,
+    })
+}

@@ -1,0 +1,144 @@
+//! One apply at a time: a lock row in the state database.
+//!
+//! A second apply fails at once naming the holder (or waits with `--lock-timeout`).
+//! A holder that died on this host (kill -9, power loss) cannot release its lock, so a
+//! lock whose process is gone is broken automatically, with a warning.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{State, now};
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    pub user: String,
+    pub purpose: String,
+    pub acquired_at: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} on host {} (user {}, {} since {})",
+            self.pid, self.host, self.user, self.purpose, self.acquired_at
+        )
+    }
+}
+
+/// Releases the lock when dropped.
+pub struct LockGuard<'a> {
+    state: &'a State,
+    name: String,
+    /// A stale lock that was broken to take this one, for the caller to warn about.
+    pub broke: Option<LockHolder>,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.state.conn.execute(
+            "DELETE FROM locks WHERE name = ?1 AND pid = ?2",
+            params![self.name, std::process::id()],
+        );
+    }
+}
+
+/// Is process `pid` running on this machine?
+pub fn pid_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
+        // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        // Without a cheap liveness check, assume alive: never break a live lock.
+        let _ = pid;
+        true
+    }
+}
+
+impl State {
+    /// Take lock `name` for `purpose`, waiting up to `timeout` for a live holder.
+    pub fn lock(
+        &self,
+        name: &str,
+        purpose: &str,
+        host: &str,
+        user: &str,
+        timeout: Duration,
+    ) -> Result<LockGuard<'_>> {
+        let start = Instant::now();
+        let me = std::process::id();
+        let mut broke = None;
+        loop {
+            let holder = {
+                let tx = rusqlite::Transaction::new_unchecked(
+                    &self.conn,
+                    TransactionBehavior::Immediate,
+                )?;
+                let holder: Option<LockHolder> = tx
+                    .query_row(
+                        "SELECT pid, host, user, purpose, acquired_at FROM locks WHERE name = ?1",
+                        [name],
+                        |r| {
+                            Ok(LockHolder {
+                                pid: r.get(0)?,
+                                host: r.get(1)?,
+                                user: r.get(2)?,
+                                purpose: r.get(3)?,
+                                acquired_at: r.get(4)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                let stale = holder
+                    .as_ref()
+                    .is_some_and(|h| h.host == host && (h.pid == me || !pid_alive(h.pid)));
+                if holder.is_none() || stale {
+                    if stale {
+                        tx.execute("DELETE FROM locks WHERE name = ?1", [name])?;
+                        broke = holder.clone().filter(|h| h.pid != me);
+                    }
+                    tx.execute(
+                        "INSERT INTO locks (name, pid, host, user, purpose, acquired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![name, me, host, user, purpose, now()],
+                    )?;
+                    tx.commit()?;
+                    if let Some(dead) = &broke {
+                        self.mark_interrupted(dead.pid, &dead.host)?;
+                    }
+                    return Ok(LockGuard {
+                        state: self,
+                        name: name.to_string(),
+                        broke,
+                    });
+                }
+                tx.rollback()?;
+                holder
+            };
+            if start.elapsed() >= timeout {
+                let h = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
+                bail!(
+                    "the state is locked by another orc: {h}; wait for it to finish, or pass --lock-timeout to wait"
+                );
+            }
+            std::thread::sleep(
+                Duration::from_millis(200)
+                    .min(timeout.saturating_sub(start.elapsed()))
+                    .max(Duration::from_millis(10)),
+            );
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//!
+//! Append new steps; never edit a released one. Each step runs in its own
+//! transaction, so a crash mid-migration leaves the previous version intact.
+
+use rusqlite::Connection;
+
+const STEPS: &[&str] = &[
+    // 1: tasks as applied, the audit log, run history, locks.
+    "CREATE TABLE tasks (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        applied_at TEXT NOT NULL,
+        apply_id INTEGER
+    );
+    CREATE TABLE applies (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        user TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        git_commit TEXT,
+        config_path TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        task TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        trigger TEXT,
+        log_path TEXT,
+        error TEXT
+    );
+    CREATE INDEX runs_by_task ON runs (task, id);
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        user TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        acquired_at TEXT NOT NULL
+    );",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = STEPS.len() as i64;
+
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > VERSION {
+        anyhow::bail!(
+            "the state database has schema version {current}, newer than this orc understands ({VERSION}); upgrade orc"
+        );
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

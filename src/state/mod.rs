@@ -1,0 +1,320 @@
+//! orc's SQLite state: what was applied, the audit log of applies, runs, and locks.
+//!
+//! One file, WAL mode, a busy timeout so concurrent orc processes wait for each other
+//! instead of failing, versioned migrations, created readable by its owner only.
+
+mod lock;
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+pub use lock::{LockGuard, LockHolder, pid_alive};
+
+/// The state database.
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A task as orc last applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedTask {
+    pub name: String,
+    /// JSON of the validated task definition; `orc run` executes this.
+    pub definition: String,
+    /// sha256 of `definition`.
+    pub hash: String,
+    /// JSON of the backend entry orc wrote for it.
+    pub entry: String,
+    pub applied_at: String,
+    pub apply_id: Option<i64>,
+}
+
+/// Who ran an apply, from where, and what it was about to do.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyMeta {
+    pub user: String,
+    pub host: String,
+    pub git_commit: Option<String>,
+    pub config_path: String,
+    pub backend: String,
+    pub summary: String,
+    pub plan: String,
+}
+
+/// A row of the applies audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyRecord {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub user: String,
+    pub host: String,
+    pub git_commit: Option<String>,
+    pub backend: String,
+    pub summary: String,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// One write to the tasks table, done together with others in one transaction.
+#[derive(Debug, Clone)]
+pub enum TaskWrite {
+    Upsert {
+        name: String,
+        definition: String,
+        entry: String,
+    },
+    Delete {
+        name: String,
+    },
+    /// Move a task's row and its run history to a new name.
+    Rename {
+        from: String,
+        to: String,
+    },
+}
+
+/// The default state path: `%ProgramData%\orc\state.db` on Windows,
+/// `~/Library/Application Support/orc/state.db` on macOS, and the XDG state
+/// directory (`$XDG_STATE_HOME/orc/state.db`, else `~/.local/state/orc/state.db`)
+/// elsewhere.
+pub fn default_path() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = if cfg!(windows) {
+        env("ProgramData").unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+    } else if cfg!(target_os = "macos") {
+        env("HOME")
+            .unwrap_or_default()
+            .join("Library/Application Support")
+    } else {
+        env("XDG_STATE_HOME").unwrap_or_else(|| {
+            env("HOME")
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(".local/state")
+        })
+    };
+    base.join("orc").join("state.db")
+}
+
+/// Current time as RFC 3339 UTC, the format every timestamp in the state uses.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .unwrap_or(jiff::Timestamp::now())
+        .to_string()
+}
+
+/// sha256 of a definition, hex.
+pub fn hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl State {
+    /// Open (creating if needed, owner-only) and migrate the database at `path`.
+    pub fn open(path: &Path) -> Result<State> {
+        create_private(path)
+            .with_context(|| format!("cannot create the state database {}", path.display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the state database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut state = State {
+            conn,
+            path: path.to_path_buf(),
+        };
+        migrations::migrate(&mut state.conn)
+            .with_context(|| format!("cannot migrate the state database {}", path.display()))?;
+        Ok(state)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Every recorded task, by name.
+    pub fn tasks(&self) -> Result<Vec<RecordedTask>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RecordedTask {
+                name: r.get(0)?,
+                definition: r.get(1)?,
+                hash: r.get(2)?,
+                entry: r.get(3)?,
+                applied_at: r.get(4)?,
+                apply_id: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn task(&self, name: &str) -> Result<Option<RecordedTask>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(RecordedTask {
+                        name: r.get(0)?,
+                        definition: r.get(1)?,
+                        hash: r.get(2)?,
+                        entry: r.get(3)?,
+                        applied_at: r.get(4)?,
+                        apply_id: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Start an audit row for an apply; returns its id.
+    pub fn begin_apply(&self, meta: &ApplyMeta) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO applies (started_at, user, host, git_commit, config_path, backend, summary, plan, outcome, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+            params![now(), meta.user, meta.host, meta.git_commit, meta.config_path, meta.backend, meta.summary, meta.plan, std::process::id()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record a failed apply.
+    pub fn fail_apply(&self, id: i64, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE applies SET finished_at = ?2, outcome = 'failed', error = ?3 WHERE id = ?1",
+            params![id, now(), error],
+        )?;
+        Ok(())
+    }
+
+    /// Write every task change of an apply and close its audit row, atomically.
+    pub fn commit_apply(&self, id: i64, writes: &[TaskWrite]) -> Result<()> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let at = now();
+        for w in writes {
+            match w {
+                TaskWrite::Upsert {
+                    name,
+                    definition,
+                    entry,
+                } => {
+                    tx.execute(
+                        "INSERT INTO tasks (name, definition, hash, entry, applied_at, apply_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT(name) DO UPDATE SET definition = excluded.definition, hash = excluded.hash,
+                           entry = excluded.entry, applied_at = excluded.applied_at, apply_id = excluded.apply_id",
+                        params![name, definition, hash(definition), entry, at, id],
+                    )?;
+                }
+                TaskWrite::Delete { name } => {
+                    tx.execute("DELETE FROM tasks WHERE name = ?1", [name])?;
+                }
+                TaskWrite::Rename { from, to } => {
+                    tx.execute(
+                        "UPDATE tasks SET name = ?2 WHERE name = ?1",
+                        params![from, to],
+                    )?;
+                    tx.execute(
+                        "UPDATE runs SET task = ?2 WHERE task = ?1",
+                        params![from, to],
+                    )?;
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE applies SET finished_at = ?2, outcome = 'succeeded' WHERE id = ?1",
+            params![id, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies whose process died mid-way are marked interrupted (called when a
+    /// stale lock is broken).
+    pub fn mark_interrupted(&self, pid: u32, host: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE applies SET outcome = 'interrupted', finished_at = ?3
+             WHERE outcome = 'running' AND pid = ?1 AND host = ?2",
+            params![pid, host, now()],
+        )?)
+    }
+
+    /// The audit log, newest first.
+    pub fn applies(&self, limit: usize) -> Result<Vec<ApplyRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, started_at, finished_at, user, host, git_commit, backend, summary, outcome, error
+             FROM applies ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(ApplyRecord {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                user: r.get(3)?,
+                host: r.get(4)?,
+                git_commit: r.get(5)?,
+                backend: r.get(6)?,
+                summary: r.get(7)?,
+                outcome: r.get(8)?,
+                error: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The most recent run of each task: (status, finished or started time).
+    pub fn last_runs(&self) -> Result<std::collections::BTreeMap<String, (String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT task, status, COALESCE(finished_at, started_at) FROM runs
+             WHERE id IN (SELECT MAX(id) FROM runs GROUP BY task)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Create the file (and its folder) readable by the owner only, before SQLite opens it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,211 @@
+//! Everything a plan or apply works on: the loaded config, the state path, the host,
+//! and the chosen backend. Loading the config has no side effects, so a bad config
+//! stops orc before anything is created or written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::backend::embedded::EmbeddedBackend;
+use crate::backend::{Backend, Invocation};
+use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
+use crate::plan::{self, Inputs, Plan, Skipped};
+use crate::state::{self, State};
+
+pub struct Workspace {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub state_path: PathBuf,
+    pub host: String,
+    pub warnings: Vec<Diagnostic>,
+    backend_override: Option<String>,
+}
+
+/// This machine's name, as `hosts = [...]` matches it. `ORC_HOSTNAME` overrides it
+/// (for fleet tests, and for machines whose name is not what the config uses).
+pub fn host_name() -> String {
+    std::env::var("ORC_HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
+}
+
+pub fn user_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The commit of the config when it sits in a git work tree, with "+dirty" when it has
+/// uncommitted changes; for the audit log.
+pub fn git_commit(config: &Path) -> Option<String> {
+    let dir = if config.is_dir() {
+        config
+    } else {
+        config.parent()?
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    })
+}
+
+impl Workspace {
+    /// Load and validate the config. Errors come back as diagnostics to print.
+    pub fn load(
+        config_path: &Path,
+        state: Option<&Path>,
+        backend: Option<&str>,
+    ) -> Result<Workspace, Diagnostics> {
+        let loaded = config::load(config_path)?;
+        let state_path = state
+            .map(Path::to_path_buf)
+            .unwrap_or_else(state::default_path);
+        let state_path = std::path::absolute(&state_path).unwrap_or(state_path);
+        Ok(Workspace {
+            config: loaded.config,
+            config_path: config_path.to_path_buf(),
+            state_path,
+            host: host_name(),
+            warnings: loaded.warnings,
+            backend_override: backend.map(str::to_string),
+        })
+    }
+
+    /// The state, created if missing.
+    pub fn open_state(&self) -> Result<State> {
+        State::open(&self.state_path)
+    }
+
+    /// The state if it exists; plan reads without creating anything.
+    pub fn existing_state(&self) -> Result<Option<State>> {
+        if self.state_path.exists() {
+            self.open_state().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The backend to use: `--backend`, else `settings.backend`; `auto` is Task
+    /// Scheduler on Windows and the embedded scheduler elsewhere.
+    pub fn backend_kind(&self) -> Result<BackendKind> {
+        let kind = match self.backend_override.as_deref() {
+            None => self.config.settings.backend,
+            Some("auto") => BackendKind::Auto,
+            Some("windows") => BackendKind::Windows,
+            Some("cron") => BackendKind::Cron,
+            Some("embedded") => BackendKind::Embedded,
+            Some(other) => {
+                bail!("unknown backend \"{other}\"; use auto, windows, cron or embedded")
+            }
+        };
+        Ok(match kind {
+            BackendKind::Auto if cfg!(windows) => BackendKind::Windows,
+            BackendKind::Auto => BackendKind::Embedded,
+            k => k,
+        })
+    }
+
+    pub fn backend(&self) -> Result<Box<dyn Backend>> {
+        let orc = std::env::current_exe().context("cannot find orc's own executable")?;
+        let invocation = Invocation {
+            orc,
+            state: self.state_path.clone(),
+        };
+        let folder = &self.config.settings.folder;
+        Ok(match self.backend_kind()? {
+            BackendKind::Embedded => {
+                let dir = self.state_path.parent().unwrap_or(Path::new("."));
+                Box::new(EmbeddedBackend::new(dir, folder, invocation))
+            }
+            BackendKind::Cron => bail!("cron backend pending"), // CRON-PENDING
+            BackendKind::Windows => {
+                bail!(
+                    "the windows backend (Task Scheduler) is not available in this version of orc; use --backend embedded or cron"
+                )
+            }
+            BackendKind::Auto => unreachable!("auto is resolved above"),
+        })
+    }
+
+    /// The tasks this host should run, and those the config keeps for other hosts.
+    pub fn desired(&self) -> (BTreeMap<String, Task>, Vec<Skipped>) {
+        let mut desired = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for (name, task) in &self.config.tasks {
+            if task.hosts.is_empty()
+                || task
+                    .hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&self.host))
+            {
+                desired.insert(name.clone(), task.clone());
+            } else {
+                skipped.push(Skipped {
+                    name: name.clone(),
+                    hosts: task.hosts.clone(),
+                });
+            }
+        }
+        (desired, skipped)
+    }
+
+    /// Compute the plan; `destroy` plans to remove every recorded task.
+    pub fn plan(
+        &self,
+        state: Option<&State>,
+        backend: &dyn Backend,
+        targets: &[String],
+        destroy: bool,
+    ) -> Result<Plan> {
+        let (mut desired, skipped) = self.desired();
+        if destroy {
+            desired.clear();
+        }
+        for t in targets {
+            let known = self.config.tasks.contains_key(t)
+                || state.is_some_and(|s| s.task(t).ok().flatten().is_some());
+            if !known {
+                bail!("--target {t}: no task of that name in the configuration or the state");
+            }
+        }
+        let recorded = match state {
+            Some(s) => s.tasks()?,
+            None => Vec::new(),
+        };
+        let live = backend.list()?;
+        let mut plan = plan::compute(
+            Inputs {
+                desired: &desired,
+                recorded: &recorded,
+                live: &live,
+                skipped,
+                folder: self.config.settings.folder.clone(),
+                host: self.host.clone(),
+            },
+            backend,
+        )?;
+        plan.retain_targets(targets);
+        Ok(plan)
+    }
+}
