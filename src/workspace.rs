@@ -138,7 +138,11 @@ impl Workspace {
                 let dir = self.state_path.parent().unwrap_or(Path::new("."));
                 Box::new(EmbeddedBackend::new(dir, folder, invocation))
             }
-            BackendKind::Cron => bail!("cron backend pending"), // CRON-PENDING
+            BackendKind::Cron => Box::new(crate::backend::cron::CronBackend::new(
+                folder,
+                invocation,
+                &self.config.settings.timezone,
+            )?),
             BackendKind::Windows => {
                 bail!(
                     "the windows backend (Task Scheduler) is not available in this version of orc; use --backend embedded or cron"
