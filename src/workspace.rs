@@ -181,6 +181,7 @@ impl Workspace {
         backend: &dyn Backend,
         targets: &[String],
         destroy: bool,
+        fingerprints: bool,
     ) -> Result<Plan> {
         let (mut desired, skipped) = self.desired();
         if destroy {
@@ -206,6 +207,7 @@ impl Workspace {
                 skipped,
                 folder: self.config.settings.folder.clone(),
                 host: self.host.clone(),
+                fingerprints,
             },
             backend,
         )?;

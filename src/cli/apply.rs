@@ -70,7 +70,13 @@ pub fn run(
     failpoint::hit("apply:locked");
 
     let mut backend = ws.backend()?;
-    let plan = ws.plan(Some(&state), backend.as_ref(), &targets, destroy)?;
+    let plan = ws.plan(
+        Some(&state),
+        backend.as_ref(),
+        &targets,
+        destroy,
+        saved.is_some(),
+    )?;
 
     if let Some(saved) = &saved {
         check_saved(saved, &ws, &plan)?;

@@ -29,7 +29,13 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
     print_diagnostics(&ws.warnings, out);
     let state = ws.existing_state()?;
     let backend = ws.backend()?;
-    let plan = ws.plan(state.as_ref(), backend.as_ref(), &args.targets, false)?;
+    let plan = ws.plan(
+        state.as_ref(),
+        backend.as_ref(),
+        &args.targets,
+        false,
+        args.out.is_some(),
+    )?;
     if out.json {
         out.print_json(&render_json(&plan));
     } else if !out.quiet {

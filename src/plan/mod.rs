@@ -164,6 +164,9 @@ pub struct Inputs<'a> {
     pub skipped: Vec<Skipped>,
     pub folder: String,
     pub host: String,
+    /// Compute per-task fingerprints (for saving a plan or checking a saved one);
+    /// skipped otherwise, since hashing every task costs time on large configs.
+    pub fingerprints: bool,
 }
 
 /// `key = value` lines of a JSON object, one per field, sorted by key.
@@ -235,18 +238,20 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
     for name in names {
         let desired = inputs.desired.get(name);
         let wanted = desired.map(|t| backend.render(t)).transpose()?;
-        fingerprints.insert(
-            name.to_string(),
-            Fingerprint {
-                desired: desired
-                    .zip(wanted.as_ref())
-                    .map(|(t, e)| hash(&format!("{}\n{}", t.definition(), entry_json(e)))),
-                recorded: recorded
-                    .get(name)
-                    .map(|r| hash(&format!("{}\n{}", r.hash, r.entry))),
-                live: live.get(name).map(|e| hash(&entry_json(e))),
-            },
-        );
+        if inputs.fingerprints {
+            fingerprints.insert(
+                name.to_string(),
+                Fingerprint {
+                    desired: desired
+                        .zip(wanted.as_ref())
+                        .map(|(t, e)| hash(&format!("{}\n{}", t.definition(), entry_json(e)))),
+                    recorded: recorded
+                        .get(name)
+                        .map(|r| hash(&format!("{}\n{}", r.hash, r.entry))),
+                    live: live.get(name).map(|e| hash(&entry_json(e))),
+                },
+            );
+        }
         if renames.contains_key(name) {
             continue; // handled with the new name
         }
