@@ -21,24 +21,42 @@ pub enum Severity {
 pub struct Source {
     pub path: PathBuf,
     pub text: String,
+    /// Byte offset where each line starts, so positions are found by binary search
+    /// instead of rescanning the file (which made 10,000-task files quadratic).
+    line_starts: Vec<usize>,
 }
 
 impl Source {
+    pub fn new(path: PathBuf, text: String) -> Source {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source {
+            path,
+            text,
+            line_starts,
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
         (line, self.text[line_start..offset].chars().count() + 1)
     }
 
     fn line_text(&self, line: usize) -> &str {
-        self.text
-            .lines()
-            .nth(line - 1)
-            .unwrap_or("")
-            .trim_end_matches('\r')
+        let start = self
+            .line_starts
+            .get(line - 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| next - 1);
+        self.text[start..end.max(start)].trim_end_matches('\r')
     }
 }
 

@@ -94,7 +94,7 @@ pub fn parse_all(path: &Path, diags: &mut Diagnostics) -> Parsed {
                 continue;
             }
         };
-        parsed.sources.push(Source { path: file, text });
+        parsed.sources.push(Source::new(file, text));
         let id = parsed.sources.len() - 1;
         let includes = parse_file(&mut parsed, id, diags);
         queue.extend(includes);

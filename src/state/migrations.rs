@@ -3,7 +3,7 @@
 //! Append new steps; never edit a released one. Each step runs in its own
 //! transaction, so a crash mid-migration leaves the previous version intact.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 const STEPS: &[&str] = &[
     // 1: tasks as applied, the audit log, run history, locks.
@@ -57,17 +57,21 @@ const STEPS: &[&str] = &[
 pub const VERSION: i64 = STEPS.len() as i64;
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if current > VERSION {
-        anyhow::bail!(
-            "the state database has schema version {current}, newer than this orc understands ({VERSION}); upgrade orc"
-        );
-    }
-    for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
+    loop {
+        // Read the version inside a write transaction: two orc processes opening a new
+        // database at once must not both run the same step.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if current > VERSION {
+            anyhow::bail!(
+                "the state database has schema version {current}, newer than this orc understands ({VERSION}); upgrade orc"
+            );
+        }
+        let Some(step) = STEPS.get(current as usize) else {
+            return Ok(());
+        };
         tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }
