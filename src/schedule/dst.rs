@@ -35,27 +35,31 @@ impl Schedule {
             let after = transition.offset();
             let shift = after.duration_since(before);
             let (old_wall, new_wall) = (before.to_datetime(at), after.to_datetime(at));
-            if shift.is_positive() && shift < DST_THRESHOLD && !warned_gap {
-                if let Some(wall) = next_wall(spec, old_wall, Some(new_wall)) {
-                    warnings.push(format!(
-                        "{} on {} does not exist in {zone} (clocks go forward); the job runs \
-                         once at {} instead",
-                        wall.strftime("%H:%M"),
-                        wall.date(),
-                        new_wall.strftime("%H:%M"),
-                    ));
-                    warned_gap = true;
-                }
-            } else if shift.is_negative() && -shift < DST_THRESHOLD && !warned_fold {
-                if let Some(wall) = next_wall(spec, new_wall, Some(old_wall)) {
-                    warnings.push(format!(
-                        "{} on {} occurs twice in {zone} (clocks go back); the job runs only \
-                         once, at the first",
-                        wall.strftime("%H:%M"),
-                        wall.date(),
-                    ));
-                    warned_fold = true;
-                }
+            if shift.is_positive()
+                && shift < DST_THRESHOLD
+                && !warned_gap
+                && let Some(wall) = next_wall(spec, old_wall, Some(new_wall))
+            {
+                warnings.push(format!(
+                    "{} on {} does not exist in {zone} (clocks go forward); the job runs \
+                     once at {} instead",
+                    wall.strftime("%H:%M"),
+                    wall.date(),
+                    new_wall.strftime("%H:%M"),
+                ));
+                warned_gap = true;
+            } else if shift.is_negative()
+                && -shift < DST_THRESHOLD
+                && !warned_fold
+                && let Some(wall) = next_wall(spec, new_wall, Some(old_wall))
+            {
+                warnings.push(format!(
+                    "{} on {} occurs twice in {zone} (clocks go back); the job runs only \
+                     once, at the first",
+                    wall.strftime("%H:%M"),
+                    wall.date(),
+                ));
+                warned_fold = true;
             }
         }
         warnings
