@@ -19,3 +19,8 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// mimalloc: config loading and planning allocate many small objects, and the
+/// system allocator made them markedly slower.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

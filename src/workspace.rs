@@ -153,7 +153,7 @@ impl Workspace {
     }
 
     /// The tasks this host should run, and those the config keeps for other hosts.
-    pub fn desired(&self) -> (BTreeMap<String, Task>, Vec<Skipped>) {
+    pub fn desired(&self) -> (BTreeMap<&str, &Task>, Vec<Skipped>) {
         let mut desired = BTreeMap::new();
         let mut skipped = Vec::new();
         for (name, task) in &self.config.tasks {
@@ -163,7 +163,7 @@ impl Workspace {
                     .iter()
                     .any(|h| h.eq_ignore_ascii_case(&self.host))
             {
-                desired.insert(name.clone(), task.clone());
+                desired.insert(name.as_str(), task);
             } else {
                 skipped.push(Skipped {
                     name: name.clone(),

@@ -118,13 +118,14 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
         return Vec::new();
     }
     let mut includes = Vec::new();
-    for (key, value) in root.get_ref() {
+    // Sections are taken by value so the common, error-free case copies nothing.
+    for (key, value) in root.into_inner() {
         let name = key.get_ref().as_ref();
         let key_span = key.span();
         match name {
             "settings" => {
                 if let Some(settings) =
-                    section::<RawSettings>(parsed, id, name, key_span, value, diags)
+                    section::<RawSettings>(parsed, id, &[name], key_span, value, diags)
                 {
                     includes = resolve_includes(&source, &settings.value, diags);
                     set_once(
@@ -137,25 +138,30 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
                 }
             }
             "defaults" => {
-                if let Some(v) = section(parsed, id, name, key_span, value, diags) {
+                if let Some(v) = section(parsed, id, &[name], key_span, value, diags) {
                     set_once(&mut parsed.defaults, v, "defaults", &parsed.sources, diags);
                 }
             }
             "smtp" => {
-                if let Some(v) = section(parsed, id, name, key_span, value, diags) {
+                if let Some(v) = section(parsed, id, &[name], key_span, value, diags) {
                     set_once(&mut parsed.smtp, v, "smtp", &parsed.sources, diags);
                 }
             }
             "notify" | "tasks" => {
-                let Some(entries) = table_of(&source, name, value, diags) else {
-                    continue;
+                let span = value.span();
+                let entries = match value.into_inner() {
+                    DeValue::Table(entries) => entries,
+                    other => {
+                        not_a_table(&source, name, &other, span, diags);
+                        continue;
+                    }
                 };
                 for (entry_key, entry) in entries {
                     let entry_name = entry_key.get_ref().to_string();
-                    let label = format!("{name}.{entry_name}");
+                    let path = [name, entry_name.as_str()];
                     let span = entry_key.span();
                     if name == "tasks" {
-                        match section::<RawTask>(parsed, id, &label, span.clone(), entry, diags) {
+                        match section::<RawTask>(parsed, id, &path, span, entry, diags) {
                             Some(item) => add_named(
                                 &mut parsed.tasks,
                                 entry_name,
@@ -169,7 +175,7 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
                             }
                         }
                     } else if let Some(item) =
-                        section::<RawNotify>(parsed, id, &label, span, entry, diags)
+                        section::<RawNotify>(parsed, id, &path, span, entry, diags)
                     {
                         add_named(
                             &mut parsed.notify,
@@ -199,45 +205,84 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
     includes
 }
 
-fn table_of<'a, 'i>(
+fn not_a_table(
     source: &Source,
     name: &str,
-    value: &'a serde_spanned::Spanned<DeValue<'i>>,
+    value: &DeValue<'_>,
+    span: Range<usize>,
     diags: &mut Diagnostics,
-) -> Option<&'a DeTable<'i>> {
-    match value.get_ref() {
-        DeValue::Table(t) => Some(t),
-        other => {
-            let mut d = Diagnostic::error(format!(
-                "`{name}` must be a table, found {}",
-                other.type_str()
-            ))
-            .at(source, Some(value.span()));
-            if let Some(task) = name.strip_prefix("tasks.") {
-                d = d.task(task);
-            }
-            diags.push(d);
-            None
-        }
+) {
+    let mut d = Diagnostic::error(format!(
+        "`{name}` must be a table, found {}",
+        value.type_str()
+    ))
+    .at(source, Some(span));
+    if let Some(task) = name.strip_prefix("tasks.") {
+        d = d.task(task);
     }
+    diags.push(d);
 }
 
-/// Deserialize one table into `T`, reporting each structural error (unknown key,
-/// wrong type, missing key) at its exact position. After an error the offending key
-/// is dropped and deserialization retried, so every bad key is reported and the rest
-/// of the table is still checked for meaning.
+/// Deserialize the table at `path` (["settings"] or ["tasks", NAME]) into `T`.
+///
+/// The table is consumed, so a valid one is never copied. Only when it has errors is
+/// the file parsed again to report them all (see [`section_with_errors`]).
 fn section<T: DeserializeOwned>(
     parsed: &Parsed,
+    id: usize,
+    path: &[&str],
+    key_span: Range<usize>,
+    value: serde_spanned::Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics,
+) -> Option<Item<T>> {
+    let source = &parsed.sources[id];
+    let label = path.join(".");
+    let span = value.span();
+    let table = match value.into_inner() {
+        DeValue::Table(table) => table,
+        other => {
+            not_a_table(source, &label, &other, span, diags);
+            return None;
+        }
+    };
+    let de = toml::de::Deserializer::from(serde_spanned::Spanned::new(span, table));
+    if let Ok(value) = T::deserialize(de) {
+        return Some(Item {
+            file: id,
+            key_span,
+            value,
+            dropped: Vec::new(),
+        });
+    }
+    let (root, _) = DeTable::parse_recoverable(&source.text);
+    let mut table = root.get_ref();
+    let mut spanned = None;
+    for key in path {
+        let value = table.get(*key)?;
+        table = value.get_ref().as_table()?;
+        spanned = Some(value);
+    }
+    section_with_errors(source, id, &label, key_span, spanned?, table, diags)
+}
+
+/// Report each structural error (unknown key, wrong type, missing key) of a table at
+/// its exact position. After an error the offending key is dropped and
+/// deserialization retried, so every bad key is reported and the rest of the table
+/// is still checked for meaning.
+fn section_with_errors<T: DeserializeOwned>(
+    source: &Source,
     id: usize,
     name: &str,
     key_span: Range<usize>,
     value: &serde_spanned::Spanned<DeValue<'_>>,
+    original: &DeTable<'_>,
     diags: &mut Diagnostics,
 ) -> Option<Item<T>> {
-    let source = &parsed.sources[id];
-    let mut table = table_of(source, name, value, diags)?.clone();
+    // Copied only once an error needs keys dropped.
+    let mut trimmed: Option<DeTable> = None;
     let mut dropped = Vec::new();
     loop {
+        let table = trimmed.as_ref().unwrap_or(original);
         let de =
             toml::de::Deserializer::from(serde_spanned::Spanned::new(value.span(), table.clone()));
         let e = match T::deserialize(de) {
@@ -269,7 +314,7 @@ fn section<T: DeserializeOwned>(
         match culprit {
             Some(key) => {
                 dropped.push(key.get_ref().to_string());
-                table.remove(&key);
+                trimmed.get_or_insert_with(|| original.clone()).remove(&key);
             }
             None => return None,
         }

@@ -158,7 +158,7 @@ impl Summary {
 
 /// Everything plan needs to know.
 pub struct Inputs<'a> {
-    pub desired: &'a BTreeMap<String, Task>,
+    pub desired: &'a BTreeMap<&'a str, &'a Task>,
     pub recorded: &'a [RecordedTask],
     pub live: &'a [Entry],
     pub skipped: Vec<Skipped>,
@@ -217,18 +217,18 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
 
     // Renames apply when the old name is recorded and the new one is not yet.
     let mut renames: BTreeMap<&str, &str> = BTreeMap::new();
-    for (name, task) in inputs.desired {
+    for (&name, task) in inputs.desired {
         if let Some(from) = &task.renamed_from
             && recorded.contains_key(from.as_str())
-            && !recorded.contains_key(name.as_str())
-            && !inputs.desired.contains_key(from)
+            && !recorded.contains_key(name)
+            && !inputs.desired.contains_key(from.as_str())
         {
-            renames.insert(from.as_str(), name.as_str());
+            renames.insert(from.as_str(), name);
         }
     }
 
     let mut names: BTreeSet<&str> = BTreeSet::new();
-    names.extend(inputs.desired.keys().map(String::as_str));
+    names.extend(inputs.desired.keys().copied());
     names.extend(recorded.keys());
     names.extend(live.keys());
 
@@ -236,7 +236,7 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
     let mut unmanaged = Vec::new();
     let mut fingerprints = BTreeMap::new();
     for name in names {
-        let desired = inputs.desired.get(name);
+        let desired = inputs.desired.get(name).copied();
         let wanted = desired.map(|t| backend.render(t)).transpose()?;
         if inputs.fingerprints {
             fingerprints.insert(
