@@ -301,21 +301,48 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
         }
     }
 
-    // [tasks.*]
+    // [tasks.*], checked on every core: each task stands alone, and large fleets
+    // have thousands of them.
+    let items: Vec<(&String, &Item<RawTask>)> = parsed.tasks.iter().collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = items.len().div_ceil(workers).max(256);
+    let sources = c.sources;
+    let timezone = settings.timezone.as_str();
+    let results: Vec<(Vec<Task>, Diagnostics)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let (defaults, notify, zone) = (&defaults, &notify, &zone);
+                scope.spawn(move || {
+                    let mut diags = Diagnostics::default();
+                    let mut c = Checker {
+                        sources,
+                        diags: &mut diags,
+                    };
+                    let built = part
+                        .iter()
+                        .filter_map(|(name, item)| {
+                            build_task(&mut c, name, item, defaults, notify, zone, timezone, now)
+                        })
+                        .collect();
+                    (built, diags)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut tasks = BTreeMap::new();
-    for (name, item) in &parsed.tasks {
-        if let Some(task) = build_task(
-            &mut c,
-            name,
-            item,
-            &defaults,
-            &notify,
-            &zone,
-            &settings.timezone,
-            now,
-        ) {
-            tasks.insert(name.clone(), task);
-        }
+    for (built, diags) in results {
+        c.diags.0.extend(diags.0);
+        tasks.extend(built.into_iter().map(|t| (t.name.clone(), t)));
     }
     check_dependencies(&mut c, &parsed);
 
