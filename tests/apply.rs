@@ -500,3 +500,32 @@ fn status_lists_applied_tasks_with_next_run() {
         "{out}"
     );
 }
+
+#[test]
+fn a_saved_plan_remembers_its_config_and_state() {
+    let env = Env::new();
+    env.write(TWO_TASKS);
+    let plan_file = env.dir.path().join("reviewed.plan");
+    let o = env.orc(&["plan", "-o", plan_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // Applied from elsewhere, naming only the plan: config and state come from it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .arg("apply")
+        .arg(&plan_file)
+        .current_dir(elsewhere.path())
+        .env("NO_COLOR", "1")
+        .env("ORC_HOSTNAME", "testhost")
+        .env_remove("ORC_CONFIG")
+        .env_remove("ORC_STATE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        text(&o).contains("Apply complete! Tasks: 2 added"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(code(&env.orc(&["plan", "--detailed-exitcode"])), 0);
+}

@@ -49,6 +49,15 @@ pub fn run(
     destroy: bool,
 ) -> anyhow::Result<ExitCode> {
     let saved = args.plan_file.as_deref().map(SavedPlan::read).transpose()?;
+    // A saved plan knows its config and state; flags may still name them explicitly.
+    let global = &match &saved {
+        Some(s) => Global {
+            config: global.config.clone().or_else(|| Some(s.config.clone())),
+            state: global.state.clone().or_else(|| Some(s.state.clone())),
+            ..global.clone()
+        },
+        None => global.clone(),
+    };
     let Some(ws) = load_workspace(global, out) else {
         return Ok(ExitCode::FAILURE);
     };

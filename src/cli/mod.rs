@@ -37,15 +37,9 @@ pub struct Cli {
 /// Options every command takes, before or after the command name.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// tasks.toml, or a folder whose *.toml files are read together
-    #[arg(
-        long,
-        global = true,
-        env = "ORC_CONFIG",
-        value_name = "PATH",
-        default_value = "tasks.toml"
-    )]
-    pub config: PathBuf,
+    /// tasks.toml, or a folder whose *.toml files are read together [default: tasks.toml]
+    #[arg(long, global = true, env = "ORC_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// The state database (default: per platform, see README)
     #[arg(long, global = true, env = "ORC_STATE", value_name = "PATH")]
     pub state: Option<PathBuf>,
@@ -58,6 +52,15 @@ pub struct Global {
     /// Print only errors
     #[arg(long, short, global = true)]
     pub quiet: bool,
+}
+
+impl Global {
+    /// `--config`, or `tasks.toml` in the current folder.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("tasks.toml"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,7 +124,7 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `None` so the command exits 1 having changed nothing.
 fn load_workspace(global: &Global, out: &Output) -> Option<crate::workspace::Workspace> {
     match crate::workspace::Workspace::load(
-        &global.config,
+        &global.config_path(),
         global.state.as_deref(),
         global.backend.as_deref(),
     ) {
@@ -132,7 +135,7 @@ fn load_workspace(global: &Global, out: &Output) -> Option<crate::workspace::Wor
             eprintln!(
                 "{errors} error{} in {}; nothing was changed",
                 if errors == 1 { "" } else { "s" },
-                global.config.display()
+                global.config_path().display()
             );
             None
         }

@@ -8,7 +8,7 @@ use super::{Global, Output};
 use crate::config::{self, Diagnostic};
 
 pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
-    let (diagnostics, loaded) = match config::load(&global.config) {
+    let (diagnostics, loaded) = match config::load(&global.config_path()) {
         Ok(loaded) => (loaded.warnings.clone(), Some(loaded)),
         Err(diags) => (diags.0, None),
     };
@@ -40,7 +40,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
                 "{errors} error{} and {warnings} warning{} in {}",
                 if errors == 1 { "" } else { "s" },
                 if warnings == 1 { "" } else { "s" },
-                global.config.display()
+                global.config_path().display()
             );
         }
     }

@@ -60,7 +60,7 @@ impl SavedPlan {
     pub fn new(plan: &Plan, config: &Path, state: &Path, targets: &[String]) -> SavedPlan {
         SavedPlan {
             format_version: "1".to_string(),
-            config: config.to_path_buf(),
+            config: std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf()),
             state: state.to_path_buf(),
             backend: plan.backend.clone(),
             folder: plan.folder.clone(),
