@@ -1380,3 +1380,73 @@ fn the_state_database_is_owner_only() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// 8. A hand edit in the live scheduler is drift: named by plan, repaired by apply
+
+fn hand_edit_is_drift(backend: Backend) {
+    let Some(env) = Env::new(backend) else {
+        return;
+    };
+    env.write_config(&config_text(&env.folder, &base_tasks("echo x", "first")));
+    env.apply().expect_ok();
+    let before_outside: Vec<String> = crontab_text()
+        .lines()
+        .filter(|l| !l.contains(&env.state_str()) && !l.contains(&env.folder))
+        .map(str::to_string)
+        .collect();
+    tamper_live(&env, "z");
+
+    let plan = env.orc(&["plan", "--detailed-exitcode"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# z was changed outside orc (trigger)"),
+        "{plan}"
+    );
+    assert!(
+        plan.stdout.contains("# z will be updated in place"),
+        "{plan}"
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{plan}"
+    );
+    let json = env.orc(&["plan", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["changes"][0]["name"], "z");
+    assert_eq!(v["changes"][0]["drift"], "changed_outside");
+
+    env.apply().expect_ok();
+    env.expect_converged();
+    if backend == Backend::Cron {
+        let after_outside: Vec<String> = crontab_text()
+            .lines()
+            .filter(|l| !l.contains(&env.state_str()) && !l.contains(&env.folder))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            before_outside, after_outside,
+            "lines outside orc's block are untouched"
+        );
+        assert!(
+            crontab_text()
+                .lines()
+                .any(|l| l.starts_with("7 3 * * *") && cron_line_task(l).as_deref() == Some("z")),
+            "the hand edit was reverted:\n{}",
+            crontab_text()
+        );
+    }
+    env.finish();
+}
+
+#[test]
+fn hand_edit_is_drift_embedded() {
+    hand_edit_is_drift(Backend::Embedded);
+}
+
+#[test]
+fn hand_edited_crontab_is_drift() {
+    hand_edit_is_drift(Backend::Cron);
+}

@@ -80,6 +80,19 @@ pub enum TaskWrite {
     },
 }
 
+const SELECT_TASK: &str = "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks";
+
+fn recorded_task(r: &rusqlite::Row) -> rusqlite::Result<RecordedTask> {
+    Ok(RecordedTask {
+        name: r.get(0)?,
+        definition: r.get(1)?,
+        hash: r.get(2)?,
+        entry: r.get(3)?,
+        applied_at: r.get(4)?,
+        apply_id: r.get(5)?,
+    })
+}
+
 /// The default state path: `%ProgramData%\orc\state.db` on Windows,
 /// `~/Library/Application Support/orc/state.db` on macOS, and the XDG state
 /// directory (`$XDG_STATE_HOME/orc/state.db`, else `~/.local/state/orc/state.db`)
@@ -151,19 +164,8 @@ impl State {
 
     /// Every recorded task, by name.
     pub fn tasks(&self) -> Result<Vec<RecordedTask>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks ORDER BY name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(RecordedTask {
-                name: r.get(0)?,
-                definition: r.get(1)?,
-                hash: r.get(2)?,
-                entry: r.get(3)?,
-                applied_at: r.get(4)?,
-                apply_id: r.get(5)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!("{SELECT_TASK} ORDER BY name"))?;
+        let rows = stmt.query_map([], recorded_task)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -171,18 +173,9 @@ impl State {
         Ok(self
             .conn
             .query_row(
-                "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks WHERE name = ?1",
+                &format!("{SELECT_TASK} WHERE name = ?1"),
                 [name],
-                |r| {
-                    Ok(RecordedTask {
-                        name: r.get(0)?,
-                        definition: r.get(1)?,
-                        hash: r.get(2)?,
-                        entry: r.get(3)?,
-                        applied_at: r.get(4)?,
-                        apply_id: r.get(5)?,
-                    })
-                },
+                recorded_task,
             )
             .optional()?)
     }
