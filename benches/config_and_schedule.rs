@@ -12,6 +12,8 @@
 //! `ORC_BENCH_WRITE=DIR cargo bench --bench config_and_schedule` writes the generated
 //! configs (`DIR/tasks.toml` and `DIR/tasks.d/*.toml`) and exits without benchmarking;
 //! benches/cli.sh uses it to time the `orc validate` process on the same input.
+//! `ORC_BENCH_TASKS`, `ORC_BENCH_TIMEZONE` and `ORC_BENCH_FOLDER` change the written
+//! config's size, `settings.timezone` and `settings.folder` (see `write_configs_from_env`).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -417,11 +419,57 @@ fn parse_all(c: &mut Criterion) {
     group.finish();
 }
 
+/// The config writer's knobs (only with `ORC_BENCH_WRITE`; the benchmarks themselves
+/// always use the defaults): `ORC_BENCH_TASKS` (number of tasks, default 10,000),
+/// `ORC_BENCH_TIMEZONE` (`settings.timezone`, default "Europe/Berlin"; the cron backend
+/// needs "local") and `ORC_BENCH_FOLDER` (`settings.folder`, default "Orc").
+/// benches/plan_apply.sh and benches/ansible_vs_orc.sh use them.
+fn write_configs_from_env(dir: &Path) -> (PathBuf, PathBuf) {
+    let n = match std::env::var("ORC_BENCH_TASKS") {
+        Ok(v) => match v.trim().replace(['_', ','], "").parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("ORC_BENCH_TASKS={v:?}: expected a positive number of tasks"),
+        },
+        Err(_) => N,
+    };
+    let (file, folder) = write_configs(dir, n);
+    let tz = std::env::var("ORC_BENCH_TIMEZONE").ok();
+    let name = std::env::var("ORC_BENCH_FOLDER").ok();
+    if tz.is_some() || name.is_some() {
+        // Only the [settings] lines of the header change; the first file of each
+        // variant holds the header.
+        for path in [file.clone(), folder.join("00.toml")] {
+            let mut text = std::fs::read_to_string(&path).expect("read generated config");
+            if let Some(tz) = &tz {
+                text = text.replacen(
+                    "timezone = \"Europe/Berlin\"",
+                    &format!("timezone = {}", toml_string(tz)),
+                    1,
+                );
+            }
+            if let Some(name) = &name {
+                text = text.replacen(
+                    "folder = \"Orc\"",
+                    &format!("folder = {}", toml_string(name)),
+                    1,
+                );
+            }
+            std::fs::write(&path, text).expect("rewrite generated config");
+        }
+    }
+    (file, folder)
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 fn main() {
     if let Some(dir) = std::env::var_os("ORC_BENCH_WRITE") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("create ORC_BENCH_WRITE dir");
-        let (file, folder) = write_configs(&dir, N);
+        let (file, folder) = write_configs_from_env(&dir);
         println!("{}\n{}", file.display(), folder.display());
         return;
     }
