@@ -423,13 +423,13 @@ fn apply_create_update_delete_enable_disable() {
     assert_eq!(
         block,
         vec![
-            "@reboot /usr/local/bin/orc run boot --state /var/lib/orc/state.db # orc:boot",
+            "@reboot /usr/local/bin/orc run boot --state /var/lib/orc/state.db --trigger scheduled # orc:boot",
             "#disabled# */15 * * * * /usr/local/bin/orc run cleanup --state \
-             /var/lib/orc/state.db # orc:cleanup",
-            "#on-demand# /usr/local/bin/orc run manual --state /var/lib/orc/state.db # orc:manual",
+             /var/lib/orc/state.db --trigger scheduled # orc:cleanup",
+            "#on-demand# /usr/local/bin/orc run manual --state /var/lib/orc/state.db --trigger scheduled # orc:manual",
             "0 23 28-31 * * /usr/local/bin/orc run month_end --state /var/lib/orc/state.db \
-             --if-due # orc:month_end",
-            "0 6 * * * /usr/local/bin/orc run report --state /var/lib/orc/state.db # orc:report",
+             --trigger scheduled --if-due # orc:month_end",
+            "0 6 * * * /usr/local/bin/orc run report --state /var/lib/orc/state.db --trigger scheduled # orc:report",
         ]
     );
     assert!(text.starts_with(
@@ -469,12 +469,12 @@ fn apply_create_update_delete_enable_disable() {
     let block = lines_of_block(&session.text(), "OrcTestLifecycle");
     assert_eq!(
         block[0],
-        "*/15 * * * * /usr/local/bin/orc run cleanup --state /var/lib/orc/state.db # orc:cleanup"
+        "*/15 * * * * /usr/local/bin/orc run cleanup --state /var/lib/orc/state.db --trigger scheduled # orc:cleanup"
     );
     assert_eq!(
         block[1],
         "#disabled# #on-demand# /usr/local/bin/orc run manual --state /var/lib/orc/state.db \
-         # orc:manual"
+         --trigger scheduled # orc:manual"
     );
 
     // Enabling a task that is not there is an error, and nothing is written.
@@ -640,7 +640,7 @@ fn lines_outside_the_block_are_untouched() {
         &text[before.len()..],
         "# BEGIN orc managed block: folder \"OrcTestOutside\" -- edit tasks.toml, not these \
          lines\n\
-         0 6 * * * /usr/local/bin/orc run mine --state /var/lib/orc/state.db # orc:mine\n\
+         0 6 * * * /usr/local/bin/orc run mine --state /var/lib/orc/state.db --trigger scheduled # orc:mine\n\
          # END orc managed block: folder \"OrcTestOutside\"\n"
     );
     // The other folder's block is not ours.
@@ -738,7 +738,7 @@ fn hand_edits_inside_the_block_show_up_in_list() {
     let edited = text
         // A different time and an output redirection: real drift.
         .replace(
-            "0 6 * * * /usr/local/bin/orc run a --state /var/lib/orc/state.db # orc:a",
+            "0 6 * * * /usr/local/bin/orc run a --state /var/lib/orc/state.db --trigger scheduled # orc:a",
             "5 6 * * * /usr/local/bin/orc run a --state /var/lib/orc/state.db >/tmp/a.log # orc:a",
         )
         // The same schedule spelled differently: no drift.

@@ -169,6 +169,8 @@ impl CronBackend {
         let mut block: Option<Range<usize>> = None;
         let mut open: Option<(usize, usize)> = None; // (byte offset, line number) of BEGIN
         let mut lines: Vec<Line> = Vec::new();
+        // Task name -> line number, to catch a task listed twice without a quadratic scan.
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut offset = 0;
         for (index, raw) in text.split_inclusive(|&b| b == b'\n').enumerate() {
             let number = index + 1;
@@ -200,13 +202,14 @@ impl CronBackend {
                 }
                 (Some(_), _) => {
                     if let Some(line) = parse_line(content, number, folder)? {
-                        if let Some(other) = lines.iter().find(|l| l.name == line.name) {
+                        if let Some(&other) = seen.get(line.name.as_str()) {
                             return Err(BackendError::Io(format!(
-                                "lines {} and {number} of the crontab both hold task \"{}\" in \
+                                "lines {other} and {number} of the crontab both hold task \"{}\" in \
                                  orc's block for folder \"{folder}\"; remove one (crontab -e)",
-                                other.number, line.name
+                                line.name
                             )));
                         }
+                        seen.insert(line.name.clone(), number);
                         lines.push(line);
                     }
                 }
@@ -342,7 +345,6 @@ struct Crontab {
 
 /// One task's line in the block.
 struct Line {
-    number: usize,
     name: String,
     enabled: bool,
     /// The line without the disabled prefix, as written (toggling keeps it).
@@ -383,7 +385,6 @@ fn parse_line(line: &str, number: usize, folder: &str) -> Result<Option<Line>, B
     }
     let (trigger, command) = parse_front(body[..at].trim_end());
     Ok(Some(Line {
-        number,
         name: name.to_string(),
         enabled,
         body: body.to_string(),

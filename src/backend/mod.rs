@@ -47,7 +47,7 @@ impl Change {
     }
 }
 
-/// How the scheduler calls orc back: `ORC run NAME --state STATE`.
+/// How the scheduler calls orc back: `ORC run NAME --state STATE --trigger scheduled`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub orc: PathBuf,
@@ -64,6 +64,8 @@ impl Invocation {
             name.to_string(),
             "--state".to_string(),
             self.state.to_string_lossy().into_owned(),
+            "--trigger".to_string(),
+            "scheduled".to_string(),
         ];
         if if_due {
             argv.push("--if-due".to_string());

@@ -2,9 +2,11 @@
 
 mod apply;
 mod completions;
+mod history;
 mod import;
 mod output;
 mod plan;
+mod run;
 mod schedule;
 mod status;
 mod validate;
@@ -88,6 +90,16 @@ daylight-saving gap) do not fail validation."
     Import(import::ImportArgs),
     /// Applied tasks: schedule, next run, last result
     Status,
+    /// Run an applied task now (the scheduler calls this)
+    #[command(
+        after_help = "Exit code: 0 success; the command's own code on failure; 124 timeout; 75 skipped \
+(a dependency was not met, or the task is already running).\n\nExamples:\n  orc run daily_report\n  orc run daily_report --json"
+    )]
+    Run(run::RunArgs),
+    /// Past runs, newest first
+    History(history::HistoryArgs),
+    /// Print the log of a task's latest run (or of --run ID)
+    Logs(history::LogsArgs),
     /// Work with schedule expressions
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
@@ -108,6 +120,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Destroy(args) => apply::run_destroy(args, &cli.global, &out),
         Command::Import(args) => import::run(args, &cli.global, &out),
         Command::Status => status::run(&cli.global, &out),
+        Command::Run(args) => run::run(args, &cli.global, &out),
+        Command::History(args) => history::history(args, &cli.global, &out),
+        Command::Logs(args) => history::logs(args, &cli.global),
         Command::Schedule(cmd) => schedule::run(cmd, &out),
         Command::Completions(args) => completions::run(args),
     };

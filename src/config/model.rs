@@ -106,6 +106,9 @@ pub struct Task {
     pub schedule: Option<Schedule>,
     /// The zone the schedule's wall-clock times are in ("local" or IANA).
     pub timezone: String,
+    /// `settings.log_dir`, when set: where `orc run` writes this task's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<PathBuf>,
     #[serde(with = "opt_secs")]
     pub timeout: Option<Duration>,
     pub retry_count: u32,

@@ -280,7 +280,10 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
     });
 
     // [defaults]
-    let mut defaults = TaskDefaults::default();
+    let mut defaults = TaskDefaults {
+        log_dir: settings.log_dir.clone(),
+        ..TaskDefaults::default()
+    };
     if let Some(Item { file, value: d, .. }) = &parsed.defaults {
         let file = *file;
         defaults.timeout = d
@@ -360,6 +363,8 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
 
 #[derive(Default)]
 struct TaskDefaults {
+    /// From `settings.log_dir`: every task's runs log there.
+    log_dir: Option<PathBuf>,
     timeout: Option<Duration>,
     retry_count: Option<u32>,
     retry_delay: Option<Duration>,
@@ -577,6 +582,7 @@ fn build_task(
         hosts,
         notify: notify_groups,
         timezone: timezone.to_string(),
+        log_dir: defaults.log_dir.clone(),
         renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),
         origin: Origin {
             file: c.sources[file].path.clone(),

@@ -80,65 +80,72 @@ impl State {
         timeout: Duration,
     ) -> Result<LockGuard<'_>> {
         let start = Instant::now();
-        let me = std::process::id();
-        let mut broke = None;
         loop {
-            let holder = {
-                let tx = rusqlite::Transaction::new_unchecked(
-                    &self.conn,
-                    TransactionBehavior::Immediate,
-                )?;
-                let holder: Option<LockHolder> = tx
-                    .query_row(
-                        "SELECT pid, host, user, purpose, acquired_at FROM locks WHERE name = ?1",
-                        [name],
-                        |r| {
-                            Ok(LockHolder {
-                                pid: r.get(0)?,
-                                host: r.get(1)?,
-                                user: r.get(2)?,
-                                purpose: r.get(3)?,
-                                acquired_at: r.get(4)?,
-                            })
-                        },
-                    )
-                    .optional()?;
-                let stale = holder
-                    .as_ref()
-                    .is_some_and(|h| h.host == host && (h.pid == me || !pid_alive(h.pid)));
-                if holder.is_none() || stale {
-                    if stale {
-                        tx.execute("DELETE FROM locks WHERE name = ?1", [name])?;
-                        broke = holder.clone().filter(|h| h.pid != me);
-                    }
-                    tx.execute(
-                        "INSERT INTO locks (name, pid, host, user, purpose, acquired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![name, me, host, user, purpose, now()],
-                    )?;
-                    tx.commit()?;
-                    if let Some(dead) = &broke {
-                        self.mark_interrupted(dead.pid, &dead.host)?;
-                    }
-                    return Ok(LockGuard {
-                        state: self,
-                        name: name.to_string(),
-                        broke,
-                    });
-                }
-                tx.rollback()?;
-                holder
+            let holder = match self.try_lock(name, purpose, host, user)? {
+                Ok(guard) => return Ok(guard),
+                Err(holder) => holder,
             };
             if start.elapsed() >= timeout {
-                let h = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
                 bail!(
-                    "the state is locked by another orc: {h}; wait for it to finish, or pass --lock-timeout to wait"
+                    "the state is locked by another orc: {holder}; wait for it to finish, or pass --lock-timeout to wait"
                 );
             }
+            let left = timeout.saturating_sub(start.elapsed());
             std::thread::sleep(
                 Duration::from_millis(200)
-                    .min(timeout.saturating_sub(start.elapsed()))
+                    .min(left)
                     .max(Duration::from_millis(10)),
             );
         }
+    }
+
+    /// Take lock `name` if it is free or its holder died on this host; otherwise
+    /// say who holds it.
+    pub fn try_lock(
+        &self,
+        name: &str,
+        purpose: &str,
+        host: &str,
+        user: &str,
+    ) -> Result<std::result::Result<LockGuard<'_>, LockHolder>> {
+        let me = std::process::id();
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let holder: Option<LockHolder> = tx
+            .query_row(
+                "SELECT pid, host, user, purpose, acquired_at FROM locks WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(LockHolder {
+                        pid: r.get(0)?,
+                        host: r.get(1)?,
+                        user: r.get(2)?,
+                        purpose: r.get(3)?,
+                        acquired_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?;
+        let stale = holder
+            .as_ref()
+            .is_some_and(|h| h.host == host && (h.pid == me || !pid_alive(h.pid)));
+        if let Some(live) = holder.clone().filter(|_| !stale) {
+            tx.rollback()?;
+            return Ok(Err(live));
+        }
+        let broke = holder.filter(|h| h.pid != me);
+        tx.execute("DELETE FROM locks WHERE name = ?1", [name])?;
+        tx.execute(
+            "INSERT INTO locks (name, pid, host, user, purpose, acquired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name, me, host, user, purpose, now()],
+        )?;
+        tx.commit()?;
+        if let Some(dead) = &broke {
+            self.mark_interrupted(dead.pid, &dead.host)?;
+        }
+        Ok(Ok(LockGuard {
+            state: self,
+            name: name.to_string(),
+            broke,
+        }))
     }
 }

@@ -51,6 +51,13 @@ const STEPS: &[&str] = &[
         purpose TEXT NOT NULL,
         acquired_at TEXT NOT NULL
     );",
+    // 2: what `orc run` measures.
+    "ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
+    ALTER TABLE runs ADD COLUMN cpu_ms INTEGER;
+    ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER;
+    CREATE INDEX runs_by_status ON runs (status, id);",
 ];
 
 /// The schema version this build writes.

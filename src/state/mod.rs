@@ -5,6 +5,7 @@
 
 mod lock;
 mod migrations;
+mod runs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use lock::{LockGuard, LockHolder, pid_alive};
+pub use runs::{RunFilter, RunFinish, RunRecord};
 
 /// The state database.
 pub struct State {

@@ -1,0 +1,133 @@
+//! `orc history` and `orc logs`: what ran, how it went, what it printed.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde_json::json;
+
+use super::{Global, Output};
+use crate::config::parse_duration;
+use crate::state::{RunFilter, State};
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this task
+    pub name: Option<String>,
+    /// Only runs with this status: success, failed, timeout, skipped, interrupted, running
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only runs started within this long ago (e.g. "24h", "7d")
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// At most this many runs, newest first
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub name: String,
+    /// A run id from `orc history` (default: the task's latest run with a log)
+    #[arg(long)]
+    pub run: Option<i64>,
+}
+
+fn open(global: &Global) -> anyhow::Result<Option<State>> {
+    let path = global
+        .state
+        .clone()
+        .unwrap_or_else(crate::state::default_path);
+    if path.exists() {
+        State::open(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let since = match &args.since {
+        Some(text) => {
+            let ago = parse_duration(text).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let at = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::try_from(ago)?)?;
+            Some(at.to_string())
+        }
+        None => None,
+    };
+    let runs = match open(global)? {
+        Some(state) => state.runs(&RunFilter {
+            task: args.name.clone(),
+            status: args.status.clone(),
+            since,
+            limit: args.limit,
+        })?,
+        None => Vec::new(),
+    };
+    if out.json {
+        out.print_json(&json!(runs));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        out.info("No runs recorded.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}",
+        out.paint(
+            "1",
+            &format!(
+                "{:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  REASON",
+                "RUN", "TASK", "STATUS", "TRIGGER", "STARTED", "DURATION"
+            )
+        )
+    );
+    for r in runs {
+        let duration = r
+            .duration_ms
+            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        println!(
+            "{:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  {}",
+            r.id,
+            r.task,
+            r.status,
+            r.trigger.as_deref().unwrap_or("-"),
+            r.started_at,
+            duration,
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let Some(state) = open(global)? else {
+        bail!("no state database; nothing has run yet");
+    };
+    let run = match args.run {
+        Some(id) => state.run(id)?.filter(|r| r.task == args.name),
+        None => state
+            .runs(&RunFilter {
+                task: Some(args.name.clone()),
+                limit: 100,
+                ..RunFilter::default()
+            })?
+            .into_iter()
+            .find(|r| r.log_path.is_some()),
+    };
+    let Some(run) = run else {
+        bail!(
+            "no run of \"{}\" with a log{}",
+            args.name,
+            args.run
+                .map(|id| format!(" has id {id}"))
+                .unwrap_or_default()
+        );
+    };
+    let path = run
+        .log_path
+        .context("that run has no log (it was skipped before it started)")?;
+    let text = std::fs::read(&path).with_context(|| format!("cannot read the log {path}"))?;
+    use std::io::Write;
+    std::io::stdout().write_all(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

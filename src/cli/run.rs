@@ -1,0 +1,89 @@
+//! `orc run NAME`: what the scheduler calls; also the way to run a task by hand.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::{Global, Output};
+use crate::config::Task;
+use crate::exec::{self, Trigger};
+use crate::state::State;
+use crate::workspace::host_name;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TriggerArg {
+    Scheduled,
+    Manual,
+    CatchUp,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The task, as last applied
+    pub name: String,
+    /// Who asked: the scheduler passes "scheduled"
+    #[arg(long, value_enum, default_value = "manual")]
+    pub trigger: TriggerArg,
+    /// Run only if now is one of the task's fire times (for schedulers whose
+    /// triggers fire on a superset of them); otherwise exit 0 and record nothing
+    #[arg(long)]
+    pub if_due: bool,
+}
+
+pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let path = global
+        .state
+        .clone()
+        .unwrap_or_else(crate::state::default_path);
+    if !path.exists() {
+        anyhow::bail!(
+            "no state database at {}; run `orc apply` first",
+            path.display()
+        );
+    }
+    let state = State::open(&path)?;
+    if args.if_due {
+        let recorded = state
+            .task(&args.name)?
+            .with_context(|| format!("no task \"{}\" in the state", args.name))?;
+        let task = Task::from_definition(&recorded.definition)?;
+        if !exec::is_due(&task, jiff::Timestamp::now()) {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let trigger = match args.trigger {
+        TriggerArg::Scheduled => Trigger::Scheduled,
+        TriggerArg::Manual => Trigger::Manual,
+        TriggerArg::CatchUp => Trigger::CatchUp,
+    };
+    let report = exec::run_task(&state, &args.name, trigger, &host_name(), 0)?;
+    if out.json {
+        out.print_json(&json!(report));
+    } else {
+        let status = match report.status {
+            exec::Status::Success => out.paint("32", "success"),
+            exec::Status::Skipped => out.paint("33", "skipped"),
+            other => out.paint("31", other.as_str()),
+        };
+        let mut line = format!("run {} of {}: {status}", report.id, report.task);
+        if report.attempts > 1 {
+            line.push_str(&format!(" after {} attempts", report.attempts));
+        }
+        if let Some(reason) = &report.reason {
+            line.push_str(&format!(" ({reason})"));
+        }
+        if let Some(log) = &report.log_path {
+            line.push_str(&format!("\nlog: {}", log.display()));
+        }
+        if report.status == exec::Status::Success {
+            out.info(&line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    Ok(ExitCode::from(
+        u8::try_from(report.process_exit_code()).unwrap_or(1),
+    ))
+}

@@ -1,0 +1,118 @@
+//! Dependencies, checked before a task's first attempt. Each unmet one comes back
+//! as a reason a person can act on.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{Status, Trigger};
+use crate::config::{Dependency, Task, TaskType};
+use crate::state::State;
+
+/// How recent a dependency task's success must be.
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long a `url:` or `command:` check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `Ok(None)` when every dependency holds, else the first reason one does not.
+pub fn check(state: &State, task: &Task, host: &str, depth: usize) -> Result<Option<String>> {
+    for dep in &task.dependencies {
+        if let Some(reason) = check_one(state, task, dep, host, depth)? {
+            return Ok(Some(reason));
+        }
+    }
+    Ok(None)
+}
+
+fn check_one(
+    state: &State,
+    task: &Task,
+    dep: &Dependency,
+    host: &str,
+    depth: usize,
+) -> Result<Option<String>> {
+    Ok(match dep {
+        Dependency::Task(name) => {
+            let Some(recorded) = state.task(name)? else {
+                return Ok(Some(format!("dependency task \"{name}\" is not applied")));
+            };
+            let other = Task::from_definition(&recorded.definition)?;
+            if other.kind == TaskType::Condition {
+                // A condition is a fresh check: run it now.
+                if depth > 8 {
+                    return Ok(Some(format!("condition \"{name}\" nests too deep")));
+                }
+                let report = super::run_task(state, name, Trigger::Dependency, host, depth + 1)?;
+                match report.status {
+                    Status::Success => None,
+                    status => Some(format!(
+                        "condition \"{name}\" did not hold ({}{})",
+                        status.as_str(),
+                        report.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    )),
+                }
+            } else {
+                match state.last_success(name)? {
+                    Some(at) if age(&at).is_some_and(|a| a <= MAX_AGE) => None,
+                    Some(at) => Some(format!(
+                        "dependency \"{name}\" last succeeded at {at}, more than 24h ago"
+                    )),
+                    None => Some(format!("dependency \"{name}\" has never succeeded")),
+                }
+            }
+        }
+        Dependency::File(pattern) => {
+            let full = task.working_dir.join(pattern);
+            let found = glob::glob(&full.to_string_lossy())
+                .map(|mut paths| paths.any(|p| p.is_ok()))
+                .unwrap_or_else(|_| Path::new(&full).exists());
+            (!found).then(|| {
+                format!(
+                    "file \"{pattern}\" does not exist (in {})",
+                    task.working_dir.display()
+                )
+            })
+        }
+        Dependency::Url(url) => check_url(url),
+        Dependency::Command(argv) => {
+            let result = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir(&task.working_dir)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            match result {
+                Ok(s) if s.success() => None,
+                Ok(s) => Some(format!(
+                    "command \"{}\" exited with {}",
+                    argv.join(" "),
+                    s.code().unwrap_or(-1)
+                )),
+                Err(e) => Some(format!(
+                    "command \"{}\" could not start: {e}",
+                    argv.join(" ")
+                )),
+            }
+        }
+    })
+}
+
+fn check_url(url: &str) -> Option<String> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(CHECK_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    match agent.get(url).call() {
+        Ok(response) if response.status().is_success() => None,
+        Ok(response) => Some(format!("{url} answered {}", response.status())),
+        Err(e) => Some(format!("{url} did not answer: {e}")),
+    }
+}
+
+fn age(rfc3339: &str) -> Option<Duration> {
+    let at: jiff::Timestamp = rfc3339.parse().ok()?;
+    jiff::Timestamp::now().duration_since(at).try_into().ok()
+}

@@ -1,0 +1,72 @@
+//! Run logs: stdout and stderr together, one timestamped line at a time, capped in
+//! size so that a task printing gigabytes cannot fill the disk. When the cap is
+//! reached the oldest half is dropped: the end of a log is what explains a failure.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+pub struct CappedLog {
+    file: File,
+    written: u64,
+    cap: u64,
+    /// Bytes dropped from the front so far, reported in the log's first line.
+    dropped: u64,
+}
+
+impl CappedLog {
+    pub fn create(path: &Path, cap: u64) -> std::io::Result<CappedLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(CappedLog {
+            file: File::options()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(path)?,
+            written: 0,
+            cap: cap.max(1024),
+            dropped: 0,
+        })
+    }
+
+    /// Append one line, prefixed with the time and the stream it came from.
+    pub fn line(&mut self, stream: &str, text: &[u8]) -> std::io::Result<()> {
+        let stamp = jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or(jiff::Timestamp::now());
+        let mut record = format!("{stamp} {stream} ").into_bytes();
+        record.extend_from_slice(text);
+        if !record.ends_with(b"\n") {
+            record.push(b'\n');
+        }
+        self.file.write_all(&record)?;
+        self.written += record.len() as u64;
+        if self.written > self.cap {
+            self.keep_tail()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrite the file with only its newest half, starting at a line boundary.
+    fn keep_tail(&mut self) -> std::io::Result<()> {
+        let keep = self.cap / 2;
+        let mut tail = Vec::with_capacity(keep as usize);
+        self.file.seek(SeekFrom::Start(self.written - keep))?;
+        self.file.read_to_end(&mut tail)?;
+        let start = tail.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.dropped += self.written - keep + start as u64;
+        let notice = format!(
+            "[orc: {} earlier bytes of output dropped to keep this log under {} bytes]\n",
+            self.dropped, self.cap
+        );
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(notice.as_bytes())?;
+        self.file.write_all(&tail[start..])?;
+        self.written = (notice.len() + tail.len() - start) as u64;
+        Ok(())
+    }
+}

@@ -1,0 +1,290 @@
+//! `orc run NAME`: whatever scheduler fires a task, it gets the same treatment here.
+//!
+//! The task is read as last applied from the state (never from the possibly edited
+//! file); overlap with itself is refused; dependencies are checked; the command runs
+//! with its timeout and retries, its output in a capped log; one run row records it
+//! all. The row is written when the run starts, so a crash leaves evidence, and a
+//! later run recovers it as interrupted.
+
+mod deps;
+mod log;
+mod process;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::config::{EnvValue, Task};
+use crate::schedule::resolve_zone;
+use crate::state::{RunFinish, State};
+use log::CappedLog;
+use process::{Ending, run_attempt};
+
+/// Logs are capped at this size; the newest output is kept.
+pub const MAX_LOG_SIZE: u64 = 10 * 1024 * 1024;
+
+/// Exit code of `orc run` when the task timed out (as GNU `timeout`).
+pub const EXIT_TIMEOUT: i32 = 124;
+/// Exit code when the run was skipped (dependency unmet, already running): EX_TEMPFAIL.
+pub const EXIT_SKIPPED: i32 = 75;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Scheduled,
+    Manual,
+    Dependency,
+    CatchUp,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+            Trigger::Dependency => "dependency",
+            Trigger::CatchUp => "catch-up",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Success,
+    Failed,
+    Timeout,
+    Skipped,
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub id: i64,
+    pub task: String,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub attempts: u32,
+    pub reason: Option<String>,
+    pub log_path: Option<PathBuf>,
+}
+
+impl RunReport {
+    /// The exit code `orc run` ends with.
+    pub fn process_exit_code(&self) -> i32 {
+        match self.status {
+            Status::Success => 0,
+            Status::Timeout => EXIT_TIMEOUT,
+            Status::Skipped => EXIT_SKIPPED,
+            Status::Failed | Status::Interrupted => self.exit_code.filter(|c| *c != 0).unwrap_or(1),
+        }
+    }
+}
+
+/// With `--if-due`: is now (within the minute the scheduler fired in) a fire time?
+/// Backends whose triggers fire on a superset of the times (cron with `L`) use it.
+pub fn is_due(task: &Task, now: jiff::Timestamp) -> bool {
+    let (Some(schedule), Ok(tz)) = (&task.schedule, resolve_zone(&task.timezone)) else {
+        return true;
+    };
+    // Schedulers start jobs a little after the minute; allow for it.
+    let from = now
+        .checked_sub(jiff::SignedDuration::from_secs(90))
+        .unwrap_or(now);
+    schedule.next_after(&tz, from).is_some_and(|t| {
+        t.timestamp()
+            <= now
+                .checked_add(jiff::SignedDuration::from_secs(30))
+                .unwrap_or(now)
+    })
+}
+
+/// Run the applied task `name` once, with retries; record and return the outcome.
+pub fn run_task(
+    state: &State,
+    name: &str,
+    trigger: Trigger,
+    host: &str,
+    depth: usize,
+) -> Result<RunReport> {
+    let recorded = state.task(name)?.with_context(|| {
+        format!(
+            "no task \"{name}\" in the state {}; apply it first",
+            state.path().display()
+        )
+    })?;
+    let task = Task::from_definition(&recorded.definition)
+        .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
+
+    let lock_name = format!("run:{name}");
+    let guard = match state.try_lock(&lock_name, "run", host, &crate::workspace::user_name())? {
+        Ok(guard) => guard,
+        Err(holder) => {
+            let id = state.begin_run(name, trigger.as_str(), host)?;
+            let reason = format!("already running: {holder}");
+            state.finish_run(id, &RunFinish::skipped(&reason))?;
+            return Ok(RunReport {
+                id,
+                task: name.to_string(),
+                status: Status::Skipped,
+                exit_code: None,
+                attempts: 0,
+                reason: Some(reason),
+                log_path: None,
+            });
+        }
+    };
+    if let Some(dead) = &guard.broke {
+        state.interrupt_runs(name, dead.pid)?;
+    }
+
+    let id = state.begin_run(name, trigger.as_str(), host)?;
+    let report = |status, exit_code, attempts, reason: Option<String>, log_path| RunReport {
+        id,
+        task: name.to_string(),
+        status,
+        exit_code,
+        attempts,
+        reason,
+        log_path,
+    };
+
+    if let Some(reason) = deps::check(state, &task, host, depth)? {
+        state.finish_run(id, &RunFinish::skipped(&reason))?;
+        return Ok(report(Status::Skipped, None, 0, Some(reason), None));
+    }
+    let env = match resolve_env(&task) {
+        Ok(env) => env,
+        Err(reason) => {
+            state.finish_run(id, &RunFinish::failed(&reason))?;
+            return Ok(report(Status::Failed, None, 0, Some(reason), None));
+        }
+    };
+
+    let log_path = log_dir(state, &task)
+        .join(&task.name)
+        .join(format!("{id}.log"));
+    let log = Arc::new(Mutex::new(
+        CappedLog::create(&log_path, MAX_LOG_SIZE)
+            .with_context(|| format!("cannot create the log {}", log_path.display()))?,
+    ));
+    let note = |text: String| {
+        let _ = log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .line("orc", text.as_bytes());
+    };
+
+    let attempts_allowed = task.retry_count + 1;
+    let mut finish = RunFinish::default();
+    let mut attempts = 0;
+    let mut ending = Ending::Exited(1);
+    let mut spawn_error = None;
+    while attempts < attempts_allowed {
+        attempts += 1;
+        note(format!("attempt {attempts} of {attempts_allowed}"));
+        match run_attempt(&task.action, &task.working_dir, &env, task.timeout, &log) {
+            Ok(attempt) => {
+                ending = attempt.ending;
+                spawn_error = None;
+                finish.duration += attempt.duration;
+                finish.cpu += attempt.cpu;
+                finish.peak_rss_kb = finish.peak_rss_kb.max(attempt.peak_rss_kb);
+                match attempt.ending {
+                    Ending::Exited(0) => break,
+                    Ending::Exited(code) => {
+                        note(format!("attempt {attempts} failed with exit code {code}"))
+                    }
+                    Ending::TimedOut => note(format!(
+                        "attempt {attempts} timed out after {}; its process tree was stopped",
+                        crate::config::format_duration(task.timeout.unwrap_or_default())
+                    )),
+                }
+            }
+            Err(e) => {
+                let reason = format!("cannot start {}: {e}", describe(&task));
+                note(reason.clone());
+                spawn_error = Some(reason);
+            }
+        }
+        if attempts < attempts_allowed {
+            note(format!(
+                "retrying in {}",
+                crate::config::format_duration(task.retry_delay)
+            ));
+            std::thread::sleep(task.retry_delay);
+        }
+    }
+    let (status, exit_code, reason) = match (spawn_error, ending) {
+        (Some(reason), _) => (Status::Failed, None, Some(reason)),
+        (None, Ending::Exited(0)) => (Status::Success, Some(0), None),
+        (None, Ending::Exited(code)) => (
+            Status::Failed,
+            Some(code),
+            Some(format!("exit code {code}")),
+        ),
+        (None, Ending::TimedOut) => (
+            Status::Timeout,
+            None,
+            Some(format!(
+                "timed out after {}",
+                crate::config::format_duration(task.timeout.unwrap_or_default())
+            )),
+        ),
+    };
+    note(format!("finished: {}", status.as_str()));
+    finish.status = status.as_str().to_string();
+    finish.exit_code = exit_code;
+    finish.attempts = attempts;
+    finish.reason = reason.clone();
+    finish.log_path = Some(log_path.display().to_string());
+    state.finish_run(id, &finish)?;
+    drop(guard);
+    Ok(report(status, exit_code, attempts, reason, Some(log_path)))
+}
+
+fn describe(task: &Task) -> String {
+    match &task.action {
+        crate::config::Action::Argv(argv) => format!("\"{}\"", argv[0]),
+        crate::config::Action::Shell(_) => "the shell".to_string(),
+    }
+}
+
+/// Plain values as they are; secret references need the vault, which is not part of
+/// this version: say so instead of running with a missing variable.
+fn resolve_env(task: &Task) -> Result<BTreeMap<String, String>, String> {
+    task.env
+        .iter()
+        .map(|(k, v)| match v {
+            EnvValue::Plain(value) => Ok((k.clone(), value.clone())),
+            EnvValue::Secret { secret } => Err(format!(
+                "env {k} refers to secret \"{secret}\", but this version of orc has no secrets vault yet"
+            )),
+        })
+        .collect()
+}
+
+/// `settings.log_dir` as applied, else `logs/` beside the state database.
+fn log_dir(state: &State, task: &Task) -> PathBuf {
+    task.log_dir.clone().unwrap_or_else(|| {
+        state
+            .path()
+            .parent()
+            .map_or_else(|| PathBuf::from("logs"), |d| d.join("logs"))
+    })
+}

@@ -1,0 +1,215 @@
+//! One attempt of a task: spawn it, log its output, enforce its timeout, measure it.
+//!
+//! On Unix the task runs in a process group of its own, so a timeout (or the task's
+//! end) stops the whole tree it started, grandchildren included, as systemd does for a
+//! service. Output from both streams goes to one capped log, line by line.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::log::CappedLog;
+use crate::config::Action;
+
+/// How long a timed-out task gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Exited with this code (128 + signal when a signal ended it).
+    Exited(i32),
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub ending: Ending,
+    pub duration: Duration,
+    /// User + system CPU of the task and the children it waited for.
+    pub cpu: Duration,
+    /// Peak resident memory of the largest process, in KiB (Unix).
+    pub peak_rss_kb: u64,
+}
+
+/// Build the command for an action, run the way users expect on this platform.
+pub fn command(action: &Action) -> Command {
+    match action {
+        Action::Argv(argv) => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+        Action::Shell(line) => {
+            if cfg!(windows) {
+                let mut c = Command::new("cmd");
+                c.args(["/C", line]);
+                c
+            } else {
+                let mut c = Command::new("/bin/sh");
+                c.args(["-c", line]);
+                c
+            }
+        }
+    }
+}
+
+/// Run `action` once; output goes to `log`.
+pub fn run_attempt(
+    action: &Action,
+    working_dir: &Path,
+    env: &BTreeMap<String, String>,
+    timeout: Option<Duration>,
+    log: &Arc<Mutex<CappedLog>>,
+) -> std::io::Result<Attempt> {
+    let mut cmd = command(action);
+    cmd.current_dir(working_dir)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+
+    let before = children_usage();
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| pump(Box::new(s), "out", log.clone())),
+        child
+            .stderr
+            .take()
+            .map(|s| pump(Box::new(s), "err", log.clone())),
+    ];
+
+    // Wait on another thread, so the timeout is a plain receive with a deadline.
+    let (tx, rx) = mpsc::channel::<std::io::Result<ExitStatus>>();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let received = match timeout {
+        Some(limit) => rx.recv_timeout(limit).ok(),
+        None => rx.recv().ok(),
+    };
+    let (status, timed_out) = match received {
+        Some(status) => (status?, false),
+        None => {
+            signal_group(pid, Signal::Term);
+            let status = match rx.recv_timeout(KILL_GRACE) {
+                Ok(status) => status,
+                Err(_) => {
+                    signal_group(pid, Signal::Kill);
+                    rx.recv().map_err(std::io::Error::other)?
+                }
+            };
+            (status?, true)
+        }
+    };
+    // The task is over; whatever it left running in its group goes with it, which
+    // also closes the pipes those leftovers held open.
+    signal_group(pid, Signal::Kill);
+    for reader in readers.into_iter().flatten() {
+        let _ = reader.join();
+    }
+    let duration = started.elapsed();
+    let after = children_usage();
+    Ok(Attempt {
+        ending: if timed_out {
+            Ending::TimedOut
+        } else {
+            Ending::Exited(exit_code(status))
+        },
+        duration,
+        cpu: after.0.saturating_sub(before.0),
+        peak_rss_kb: after.1,
+    })
+}
+
+/// Copy one stream into the log, line by line.
+fn pump(
+    stream: Box<dyn Read + Send>,
+    name: &'static str,
+    log: Arc<Mutex<CappedLog>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = log.line(name, &line);
+                }
+            }
+        }
+    })
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    if let Some(code) = status.code() {
+        return code;
+    }
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return 128 + signal;
+    }
+    1
+}
+
+enum Signal {
+    Term,
+    Kill,
+}
+
+#[cfg(unix)]
+fn signal_group(pid: u32, signal: Signal) {
+    let sig = match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: signals the process group the task leads; ESRCH (already gone) is fine.
+        unsafe {
+            libc::kill(-pid, sig);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn signal_group(pid: u32, _signal: Signal) {
+    // Without process groups, stop the task's own process; its children may outlive it.
+    let _ = Command::new("taskkill")
+        .args(["/F", "/T", "/PID", &pid.to_string()])
+        .output();
+}
+
+/// CPU time and peak RSS (KiB) of all waited-for children so far.
+#[cfg(unix)]
+fn children_usage() -> (Duration, u64) {
+    // SAFETY: getrusage fills the struct we pass; zeroed is a valid initial value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return (Duration::ZERO, 0);
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+        usage.ru_maxrss as u64,
+    )
+}
+
+#[cfg(not(unix))]
+fn children_usage() -> (Duration, u64) {
+    (Duration::ZERO, 0)
+}

@@ -1,0 +1,169 @@
+//! Run history: one row per run of a task.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{State, now};
+
+/// What a finished run records.
+#[derive(Debug, Clone, Default)]
+pub struct RunFinish {
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub attempts: u32,
+    pub duration: Duration,
+    pub cpu: Duration,
+    pub peak_rss_kb: u64,
+    pub log_path: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl RunFinish {
+    pub fn skipped(reason: &str) -> RunFinish {
+        RunFinish {
+            status: "skipped".to_string(),
+            reason: Some(reason.to_string()),
+            ..RunFinish::default()
+        }
+    }
+
+    pub fn failed(reason: &str) -> RunFinish {
+        RunFinish {
+            status: "failed".to_string(),
+            reason: Some(reason.to_string()),
+            ..RunFinish::default()
+        }
+    }
+}
+
+/// A row of the history, as `orc history` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub task: String,
+    pub trigger: Option<String>,
+    pub host: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub attempts: u32,
+    pub duration_ms: Option<i64>,
+    pub cpu_ms: Option<i64>,
+    pub peak_rss_kb: Option<i64>,
+    pub log_path: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Filters for `orc history`.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub task: Option<String>,
+    pub status: Option<String>,
+    /// RFC 3339; runs started at or after it.
+    pub since: Option<String>,
+    pub limit: usize,
+}
+
+impl State {
+    /// Record that a run started; the row says "running" until it is finished.
+    pub fn begin_run(&self, task: &str, trigger: &str, host: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (task, started_at, status, trigger, host, pid, attempt) VALUES (?1, ?2, 'running', ?3, ?4, ?5, 0)",
+            params![task, now(), trigger, host, std::process::id()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, id: i64, f: &RunFinish) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, status = ?3, exit_code = ?4, attempt = ?5, duration_ms = ?6,
+             cpu_ms = ?7, peak_rss_kb = ?8, log_path = ?9, error = ?10 WHERE id = ?1",
+            params![
+                id,
+                now(),
+                f.status,
+                f.exit_code,
+                f.attempts,
+                f.duration.as_millis() as i64,
+                f.cpu.as_millis() as i64,
+                f.peak_rss_kb as i64,
+                f.log_path,
+                f.reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Runs of `task` left "running" by process `pid`, which died: interrupted.
+    pub fn interrupt_runs(&self, task: &str, pid: u32) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = ?3, error = 'orc stopped before the run ended'
+             WHERE task = ?1 AND pid = ?2 AND status = 'running'",
+            params![task, pid, now()],
+        )?)
+    }
+
+    /// When `task` last succeeded.
+    pub fn last_success(&self, task: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT COALESCE(finished_at, started_at) FROM runs WHERE task = ?1 AND status = 'success' ORDER BY id DESC LIMIT 1",
+                [task],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
+        Ok(self
+            .conn
+            .query_row(&format!("{SELECT_RUN} WHERE id = ?1"), [id], run_record)
+            .optional()?)
+    }
+
+    /// History, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{SELECT_RUN} WHERE (?1 IS NULL OR task = ?1) AND (?2 IS NULL OR status = ?2)
+             AND (?3 IS NULL OR started_at >= ?3) ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.task,
+                filter.status,
+                filter.since,
+                filter.limit as i64
+            ],
+            run_record,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+const SELECT_RUN: &str =
+    "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
+    duration_ms, cpu_ms, peak_rss_kb, log_path, error FROM runs";
+
+fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get(0)?,
+        task: r.get(1)?,
+        trigger: r.get(2)?,
+        host: r.get(3)?,
+        started_at: r.get(4)?,
+        finished_at: r.get(5)?,
+        status: r.get(6)?,
+        exit_code: r.get(7)?,
+        attempts: r.get(8)?,
+        duration_ms: r.get(9)?,
+        cpu_ms: r.get(10)?,
+        peak_rss_kb: r.get(11)?,
+        log_path: r.get(12)?,
+        reason: r.get(13)?,
+    })
+}
