@@ -3,11 +3,11 @@
 //! reached the oldest half is dropped: the end of a log is what explains a failure.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 pub struct CappedLog {
-    file: File,
+    file: BufWriter<File>,
     written: u64,
     cap: u64,
     /// Bytes dropped from the front so far, reported in the log's first line.
@@ -20,16 +20,23 @@ impl CappedLog {
             std::fs::create_dir_all(dir)?;
         }
         Ok(CappedLog {
-            file: File::options()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .open(path)?,
+            file: BufWriter::new(
+                File::options()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(path)?,
+            ),
             written: 0,
             cap: cap.max(1024),
             dropped: 0,
         })
+    }
+
+    /// Write out what is buffered, so readers of the file see it.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 
     /// Append one line, prefixed with the time and the stream it came from.
@@ -54,16 +61,18 @@ impl CappedLog {
     fn keep_tail(&mut self) -> std::io::Result<()> {
         let keep = self.cap / 2;
         let mut tail = Vec::with_capacity(keep as usize);
-        self.file.seek(SeekFrom::Start(self.written - keep))?;
-        self.file.read_to_end(&mut tail)?;
+        self.file.flush()?;
+        let file = self.file.get_mut();
+        file.seek(SeekFrom::Start(self.written - keep))?;
+        file.read_to_end(&mut tail)?;
         let start = tail.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
         self.dropped += self.written - keep + start as u64;
         let notice = format!(
             "[orc: {} earlier bytes of output dropped to keep this log under {} bytes]\n",
             self.dropped, self.cap
         );
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
         self.file.write_all(notice.as_bytes())?;
         self.file.write_all(&tail[start..])?;
         self.written = (notice.len() + tail.len() - start) as u64;

@@ -150,10 +150,25 @@ pub fn run_task(
         }
     };
     if let Some(dead) = &guard.broke {
-        state.interrupt_runs(name, dead.pid)?;
+        // The orc that ran it died; its task may still run in its own process group.
+        for leftover in state.interrupt_runs(name, dead.pid)? {
+            process::kill_leftovers(leftover);
+        }
     }
 
     let id = state.begin_run(name, trigger.as_str(), host)?;
+    // Whatever goes wrong from here, the run row must not stay "running".
+    let result = run_started(state, &task, id, host, depth);
+    if let Err(e) = &result {
+        state.finish_run(id, &RunFinish::failed(&format!("{e:#}")))?;
+    }
+    drop(guard);
+    result
+}
+
+/// The part of a run after its row exists.
+fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) -> Result<RunReport> {
+    let name = task.name.as_str();
     let report = |status, exit_code, attempts, reason: Option<String>, log_path| RunReport {
         id,
         task: name.to_string(),
@@ -164,11 +179,11 @@ pub fn run_task(
         log_path,
     };
 
-    if let Some(reason) = deps::check(state, &task, host, depth)? {
+    if let Some(reason) = deps::check(state, task, host, depth)? {
         state.finish_run(id, &RunFinish::skipped(&reason))?;
         return Ok(report(Status::Skipped, None, 0, Some(reason), None));
     }
-    let env = match resolve_env(&task) {
+    let env = match resolve_env(task) {
         Ok(env) => env,
         Err(reason) => {
             state.finish_run(id, &RunFinish::failed(&reason))?;
@@ -176,7 +191,7 @@ pub fn run_task(
         }
     };
 
-    let log_path = log_dir(state, &task)
+    let log_path = log_dir(state, task)
         .join(&task.name)
         .join(format!("{id}.log"));
     let log = Arc::new(Mutex::new(
@@ -198,7 +213,17 @@ pub fn run_task(
     while attempts < attempts_allowed {
         attempts += 1;
         note(format!("attempt {attempts} of {attempts_allowed}"));
-        match run_attempt(&task.action, &task.working_dir, &env, task.timeout, &log) {
+        let on_spawn = |pid: u32| {
+            let _ = state.set_run_child(id, pid);
+        };
+        match run_attempt(
+            &task.action,
+            &task.working_dir,
+            &env,
+            task.timeout,
+            &log,
+            &on_spawn,
+        ) {
             Ok(attempt) => {
                 ending = attempt.ending;
                 spawn_error = None;
@@ -217,7 +242,7 @@ pub fn run_task(
                 }
             }
             Err(e) => {
-                let reason = format!("cannot start {}: {e}", describe(&task));
+                let reason = format!("cannot start {}: {e}", describe(task));
                 note(reason.clone());
                 spawn_error = Some(reason);
             }
@@ -248,13 +273,13 @@ pub fn run_task(
         ),
     };
     note(format!("finished: {}", status.as_str()));
+    let _ = log.lock().unwrap_or_else(|e| e.into_inner()).flush();
     finish.status = status.as_str().to_string();
     finish.exit_code = exit_code;
     finish.attempts = attempts;
     finish.reason = reason.clone();
     finish.log_path = Some(log_path.display().to_string());
     state.finish_run(id, &finish)?;
-    drop(guard);
     Ok(report(status, exit_code, attempts, reason, Some(log_path)))
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
+
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -57,13 +58,23 @@ pub fn command(action: &Action) -> Command {
     }
 }
 
-/// Run `action` once; output goes to `log`.
+/// How long to wait for the output of processes that escaped the task's group
+/// (`setsid`) and still hold its pipes, once the task itself has ended.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Output is logged in pieces of at most this size, so a line without newlines
+/// cannot grow in memory or slip past the log cap.
+const MAX_PIECE: usize = 64 * 1024;
+
+/// Run `action` once; output goes to `log`. `on_spawn` learns the process id (the
+/// process group) as soon as it exists, so a crash of orc can be cleaned up later.
 pub fn run_attempt(
     action: &Action,
     working_dir: &Path,
     env: &BTreeMap<String, String>,
     timeout: Option<Duration>,
     log: &Arc<Mutex<CappedLog>>,
+    on_spawn: &dyn Fn(u32),
 ) -> std::io::Result<Attempt> {
     let mut cmd = command(action);
     cmd.current_dir(working_dir)
@@ -78,6 +89,7 @@ pub fn run_attempt(
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pid = child.id();
+    on_spawn(pid);
     let readers = [
         child
             .stdout
@@ -115,7 +127,14 @@ pub fn run_attempt(
     // The task is over; whatever it left running in its group goes with it, which
     // also closes the pipes those leftovers held open.
     signal_group(pid, Signal::Kill);
-    for reader in readers.into_iter().flatten() {
+    // A process that left the group (setsid) may hold the pipes open for ever: give
+    // the readers a moment to drain, then go on without them.
+    let deadline = Instant::now() + OUTPUT_GRACE;
+    let readers: Vec<_> = readers.into_iter().flatten().collect();
+    while readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for reader in readers.into_iter().filter(|r| r.is_finished()) {
         let _ = reader.join();
     }
     let duration = started.elapsed();
@@ -132,26 +151,50 @@ pub fn run_attempt(
     })
 }
 
-/// Copy one stream into the log, line by line.
+/// Copy one stream into the log, line by line (a very long line in pieces).
 fn pump(
     stream: Box<dyn Read + Send>,
     name: &'static str,
     log: Arc<Mutex<CappedLog>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
+        let mut reader = BufReader::with_capacity(MAX_PIECE, stream);
         let mut line = Vec::new();
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = log.line(name, &line);
+            let (taken, complete) = match reader.fill_buf() {
+                Ok([]) | Err(_) => break,
+                Ok(buf) => {
+                    let room = MAX_PIECE - line.len();
+                    match buf.iter().take(room).position(|&b| b == b'\n') {
+                        Some(i) => {
+                            line.extend_from_slice(&buf[..=i]);
+                            (i + 1, true)
+                        }
+                        None => {
+                            let n = buf.len().min(room);
+                            line.extend_from_slice(&buf[..n]);
+                            (n, line.len() >= MAX_PIECE)
+                        }
+                    }
                 }
+            };
+            reader.consume(taken);
+            if complete {
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = log.line(name, &line);
+                line.clear();
             }
         }
+        if !line.is_empty() {
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = log.line(name, &line);
+        }
     })
+}
+
+/// Stop what is left of a task whose `orc run` died (its process group).
+pub fn kill_leftovers(pid: u32) {
+    signal_group(pid, Signal::Kill);
 }
 
 fn exit_code(status: ExitStatus) -> i32 {

@@ -57,6 +57,7 @@ const STEPS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
     ALTER TABLE runs ADD COLUMN cpu_ms INTEGER;
     ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER;
+    ALTER TABLE runs ADD COLUMN child_pid INTEGER;
     CREATE INDEX runs_by_status ON runs (status, id);",
 ];
 

@@ -139,6 +139,8 @@ pub fn hash(text: &str) -> String {
 impl State {
     /// Open (creating if needed, owner-only) and migrate the database at `path`.
     pub fn open(path: &Path) -> Result<State> {
+        // Absolute, so paths derived from it (logs) mean the same from any folder.
+        let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         create_private(path)
             .with_context(|| format!("cannot create the state database {}", path.display()))?;
         let conn = Connection::open(path)

@@ -98,13 +98,29 @@ impl State {
         Ok(())
     }
 
-    /// Runs of `task` left "running" by process `pid`, which died: interrupted.
-    pub fn interrupt_runs(&self, task: &str, pid: u32) -> Result<usize> {
-        Ok(self.conn.execute(
+    /// The task's process (and process group) of a run, once it started.
+    pub fn set_run_child(&self, id: i64, child_pid: u32) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET child_pid = ?2 WHERE id = ?1",
+            params![id, child_pid],
+        )?;
+        Ok(())
+    }
+
+    /// Runs of `task` left "running" by process `pid`, which died, become
+    /// interrupted; returns their task processes, which may still be running.
+    pub fn interrupt_runs(&self, task: &str, pid: u32) -> Result<Vec<u32>> {
+        let children: Vec<u32> = self
+            .conn
+            .prepare("SELECT child_pid FROM runs WHERE task = ?1 AND pid = ?2 AND status = 'running' AND child_pid IS NOT NULL")?
+            .query_map(params![task, pid], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.conn.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = ?3, error = 'orc stopped before the run ended'
              WHERE task = ?1 AND pid = ?2 AND status = 'running'",
             params![task, pid, now()],
-        )?)
+        )?;
+        Ok(children)
     }
 
     /// When `task` last succeeded.

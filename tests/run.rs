@@ -1,0 +1,1013 @@
+//! `orc run`, `orc history` and `orc logs` against real processes: timeouts that stop
+//! whole process trees, retries with their delays, exit codes, file/url/condition
+//! dependencies, overlap and crash recovery, capped timestamped logs, secrets and
+//! `--if-due`. Unix only (process groups, `sh`, `kill`).
+#![cfg(unix)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn config(&self) -> PathBuf {
+        self.path("tasks.toml")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.path("state/state.db")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
+        c.args(args)
+            .arg("--config")
+            .arg(self.config())
+            .arg("--state")
+            .arg(self.state())
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_HOSTNAME", "testhost")
+            .stdin(Stdio::null());
+        // The url checks must reach the test's own server, not a proxy.
+        for var in [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        ] {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    fn orc(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Write the config and apply it to the embedded backend.
+    fn apply(&self, config: &str) {
+        std::fs::write(self.config(), config).unwrap();
+        let o = self.orc(&["apply", "--auto-approve"]);
+        assert_eq!(code(&o), 0, "apply failed:\n{}", text(&o));
+    }
+
+    /// `orc run NAME --json`: the exit code and the printed report.
+    fn run(&self, name: &str) -> (i32, Value) {
+        let o = self.orc(&["run", name, "--json"]);
+        let report = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("orc run {name} printed no JSON ({e}):\n{}", text(&o)));
+        (code(&o), report)
+    }
+
+    /// `orc history NAME --json`, newest first.
+    fn history(&self, name: &str) -> Vec<Value> {
+        let o = self.orc(&["history", name, "--json"]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The statuses of `name`'s runs, newest first.
+    fn statuses(&self, name: &str) -> Vec<String> {
+        self.history(name)
+            .iter()
+            .map(|r| s(r, "status").to_string())
+            .collect()
+    }
+
+    fn logs(&self, name: &str, run: Option<i64>) -> String {
+        let mut args = vec!["logs".to_string(), name.to_string()];
+        if let Some(id) = run {
+            args.extend(["--run".to_string(), id.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = self.orc(&args);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+
+    fn wait_for_file(&self, name: &str, within: Duration) {
+        let start = Instant::now();
+        while !self.path(name).exists() {
+            assert!(
+                start.elapsed() < within,
+                "{name} did not appear within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {v}"))
+}
+
+/// Is `pid` a live process? Zombies (killed but not yet reaped by whoever inherited
+/// them) count as gone.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z' | 'X') | None)
+        }
+        Err(_) => {
+            if Path::new("/proc/self").exists() {
+                false
+            } else {
+                Command::new("kill")
+                    .args(["-0", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            }
+        }
+    }
+}
+
+fn gone_within(pid: u32, within: Duration) -> bool {
+    let start = Instant::now();
+    while alive(pid) {
+        if start.elapsed() > within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Kills a process group when dropped, so a failed assertion leaves nothing behind.
+struct GroupKiller(Vec<u32>);
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-9", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Kills (and reaps) a background orc when dropped.
+struct Reaped(Option<Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`.
+fn is_rfc3339(t: &str) -> bool {
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    if b.len() < 20
+        || !(digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
+            && b[10] == b'T'
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19))
+    {
+        return false;
+    }
+    let mut rest = &t[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    rest == "Z"
+        || (rest.len() == 6
+            && (rest.starts_with('+') || rest.starts_with('-'))
+            && rest.as_bytes()[3] == b':'
+            && rest[1..3].bytes().all(|c| c.is_ascii_digit())
+            && rest[4..6].bytes().all(|c| c.is_ascii_digit()))
+}
+
+fn stamp(line: &str) -> jiff::Timestamp {
+    line.split(' ').next().unwrap().parse().unwrap()
+}
+
+// 1 ---------------------------------------------------------------------------------
+
+#[test]
+fn timeout_stops_the_whole_process_tree() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.hang]
+shell = "echo $$ > child.pid; sleep 300 & echo $! > grandchild.pid; sleep 300"
+timeout = "1s"
+
+[tasks.stubborn]
+shell = "trap '' TERM; echo $$ > stubborn.pid; sleep 300"
+timeout = "1s"
+"#,
+    );
+
+    let start = Instant::now();
+    let (exit, report) = env.run("hang");
+    let took = start.elapsed();
+    let child: u32 = env.read("child.pid").trim().parse().unwrap();
+    let grandchild: u32 = env.read("grandchild.pid").trim().parse().unwrap();
+    let _cleanup = GroupKiller(vec![child, grandchild]);
+
+    assert_eq!(exit, 124, "{report}");
+    assert_eq!(s(&report, "status"), "timeout");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(took >= Duration::from_secs(1), "took {took:?}");
+    assert!(
+        gone_within(child, Duration::from_secs(2)),
+        "child {child} still runs"
+    );
+    assert!(
+        gone_within(grandchild, Duration::from_secs(2)),
+        "grandchild {grandchild} still runs"
+    );
+
+    let history = env.history("hang");
+    assert_eq!(history.len(), 1);
+    assert_eq!(s(&history[0], "status"), "timeout");
+    assert_eq!(s(&history[0], "reason"), "timed out after 1s");
+    assert_eq!(history[0]["attempts"], 1);
+    assert!(history[0]["exit_code"].is_null());
+    assert!(
+        env.logs("hang", None).contains("timed out after 1s"),
+        "the log says why it ended"
+    );
+
+    // A task that ignores SIGTERM is killed after the grace period.
+    let start = Instant::now();
+    let (exit, report) = env.run("stubborn");
+    let took = start.elapsed();
+    let pid: u32 = env.read("stubborn.pid").trim().parse().unwrap();
+    let _cleanup2 = GroupKiller(vec![pid]);
+    assert_eq!(exit, 124, "{report}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        gone_within(pid, Duration::from_secs(2)),
+        "{pid} ignored TERM and survived"
+    );
+}
+
+// 2 ---------------------------------------------------------------------------------
+
+#[test]
+fn retries_wait_the_configured_delay() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.flaky]
+shell = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo try $n; [ $n -ge 3 ]"
+retry_count = 2
+retry_delay = "1s"
+"#,
+    );
+    let start = Instant::now();
+    let (exit, report) = env.run("flaky");
+    let took = start.elapsed();
+    assert_eq!(exit, 0, "{report}");
+    assert_eq!(s(&report, "status"), "success");
+    assert_eq!(report["attempts"], 3);
+    assert!(took >= Duration::from_secs(2), "took {took:?}");
+    assert_eq!(env.read("count").trim(), "3");
+
+    let history = env.history("flaky");
+    assert_eq!(history.len(), 1);
+    assert_eq!(s(&history[0], "status"), "success");
+    assert_eq!(history[0]["attempts"], 3);
+    assert_eq!(history[0]["exit_code"], 0);
+
+    let log = env.logs("flaky", None);
+    let attempt_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("attempt ") && l.contains(" of 3"))
+        .filter(|l| !l.contains("failed"))
+        .collect();
+    assert_eq!(attempt_lines.len(), 3, "{log}");
+    for (i, line) in attempt_lines.iter().enumerate() {
+        assert!(
+            line.ends_with(&format!("attempt {} of 3", i + 1)),
+            "{line}\n{log}"
+        );
+    }
+    // Each retry starts at least retry_delay after the previous attempt.
+    for pair in attempt_lines.windows(2) {
+        let gap = stamp(pair[1]).duration_since(stamp(pair[0]));
+        assert!(
+            gap >= jiff::SignedDuration::from_secs(1),
+            "gap {gap:?}\n{log}"
+        );
+    }
+    assert!(log.contains("try 1") && log.contains("try 3"), "{log}");
+}
+
+// 3 ---------------------------------------------------------------------------------
+
+#[test]
+fn the_commands_exit_code_is_orcs_exit_code() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.seven]
+shell = "echo about to fail; exit 7"
+"#,
+    );
+    let (exit, report) = env.run("seven");
+    assert_eq!(exit, 7, "{report}");
+    assert_eq!(s(&report, "status"), "failed");
+    assert_eq!(report["exit_code"], 7);
+    assert_eq!(s(&report, "reason"), "exit code 7");
+
+    // Without --json too.
+    let o = env.orc(&["run", "seven"]);
+    assert_eq!(code(&o), 7, "{}", text(&o));
+    assert!(text(&o).contains("failed"), "{}", text(&o));
+
+    let history = env.history("seven");
+    assert_eq!(history.len(), 2);
+    for row in &history {
+        assert_eq!(s(row, "status"), "failed");
+        assert_eq!(s(row, "reason"), "exit code 7");
+        assert_eq!(row["exit_code"], 7);
+        assert_eq!(s(row, "trigger"), "manual");
+        assert_eq!(s(row, "host"), "testhost");
+    }
+    let o = env.orc(&["history", "--status", "failed", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let o = env.orc(&["history", "--status", "success", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let o = env.orc(&["history", "--limit", "1", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// 4 ---------------------------------------------------------------------------------
+
+#[test]
+fn file_dependency_skips_until_the_file_exists() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.load]
+shell = "touch ran"
+dependencies = ["file:ready.flag"]
+"#,
+    );
+    let (exit, report) = env.run("load");
+    assert_eq!(exit, 75, "{report}");
+    assert_eq!(s(&report, "status"), "skipped");
+    assert!(s(&report, "reason").contains("ready.flag"), "{report}");
+    assert!(!env.path("ran").exists(), "a skipped task must not run");
+    let history = env.history("load");
+    assert_eq!(s(&history[0], "status"), "skipped");
+    assert!(s(&history[0], "reason").contains("ready.flag"));
+
+    std::fs::write(env.path("ready.flag"), "").unwrap();
+    let (exit, report) = env.run("load");
+    assert_eq!(exit, 0, "{report}");
+    assert_eq!(s(&report, "status"), "success");
+    assert!(env.path("ran").exists());
+    assert_eq!(s(&env.history("load")[0], "status"), "success");
+}
+
+// 5 ---------------------------------------------------------------------------------
+
+/// An HTTP server on 127.0.0.1 answering one request per status in `statuses`, then
+/// closing. Gives up after 20 s, so a test that never calls cannot hang it. Returns
+/// the port and a handle yielding the request lines it saw.
+fn serve(statuses: Vec<u16>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        for status in statuses {
+            let mut stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return seen;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let first = String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            seen.push(first);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+            let _ = stream.flush();
+        }
+        seen
+    });
+    (port, handle)
+}
+
+#[test]
+fn url_dependency_up_error_and_down() {
+    let env = Env::new();
+    let (port, server) = serve(vec![200, 500]);
+    env.apply(&format!(
+        r#"
+[tasks.fetch]
+shell = "echo fetched >> ran"
+dependencies = ["url:http://127.0.0.1:{port}/health"]
+"#
+    ));
+
+    let (exit, report) = env.run("fetch");
+    assert_eq!(exit, 0, "{report}");
+    assert_eq!(s(&report, "status"), "success");
+    assert_eq!(env.read("ran"), "fetched\n");
+
+    let (exit, report) = env.run("fetch");
+    assert_eq!(exit, 75, "{report}");
+    assert_eq!(s(&report, "status"), "skipped");
+    assert!(s(&report, "reason").contains("answered 500"), "{report}");
+    assert_eq!(env.read("ran"), "fetched\n", "a skipped task must not run");
+
+    // The server answered exactly those two requests and closed its port.
+    let seen = server.join().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter().all(|l| l.starts_with("GET /health ")),
+        "{seen:?}"
+    );
+
+    let start = Instant::now();
+    let (exit, report) = env.run("fetch");
+    assert_eq!(exit, 75, "{report}");
+    assert!(s(&report, "reason").contains("did not answer"), "{report}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(env.read("ran"), "fetched\n");
+
+    let statuses = env.statuses("fetch");
+    assert_eq!(statuses, ["skipped", "skipped", "success"]);
+}
+
+// 6 ---------------------------------------------------------------------------------
+
+#[test]
+fn failing_condition_skips_its_dependants() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.gate]
+type = "condition"
+command = "false"
+
+[tasks.open_gate]
+type = "condition"
+command = "true"
+
+[tasks.guarded]
+shell = "touch guarded_ran"
+dependencies = ["gate"]
+
+[tasks.let_through]
+shell = "touch let_through_ran"
+dependencies = ["open_gate"]
+"#,
+    );
+    let (exit, report) = env.run("guarded");
+    assert_eq!(exit, 75, "{report}");
+    assert_eq!(s(&report, "status"), "skipped");
+    let reason = s(&report, "reason");
+    assert!(
+        reason.contains(r#"condition "gate" did not hold"#),
+        "{reason}"
+    );
+    assert!(!env.path("guarded_ran").exists());
+
+    let guarded = env.history("guarded");
+    assert_eq!(guarded.len(), 1);
+    assert!(s(&guarded[0], "reason").contains(r#"condition "gate" did not hold"#));
+    assert_eq!(s(&guarded[0], "trigger"), "manual");
+
+    let gate = env.history("gate");
+    assert_eq!(gate.len(), 1, "{gate:?}");
+    assert_eq!(s(&gate[0], "trigger"), "dependency");
+    assert_eq!(s(&gate[0], "status"), "failed");
+
+    // A condition that holds lets its dependant run.
+    let (exit, report) = env.run("let_through");
+    assert_eq!(exit, 0, "{report}");
+    assert!(env.path("let_through_ran").exists());
+    let open = env.history("open_gate");
+    assert_eq!(open.len(), 1);
+    assert_eq!(s(&open[0], "trigger"), "dependency");
+    assert_eq!(s(&open[0], "status"), "success");
+}
+
+// 7 ---------------------------------------------------------------------------------
+
+#[test]
+fn overlapping_runs_are_skipped_and_a_killed_run_is_recovered() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.long]
+shell = "echo $$ > task.pid; touch started; sleep $(cat duration)"
+"#,
+    );
+    std::fs::write(env.path("duration"), "5").unwrap();
+    let start = Instant::now();
+    let mut first = Reaped(Some(
+        env.command(&["run", "long", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    env.wait_for_file("started", Duration::from_secs(10));
+
+    let second_start = Instant::now();
+    let (exit, report) = env.run("long");
+    assert!(
+        second_start.elapsed() < Duration::from_secs(3),
+        "not at once"
+    );
+    assert_eq!(exit, 75, "{report}");
+    assert_eq!(s(&report, "status"), "skipped");
+    let reason = s(&report, "reason");
+    assert!(reason.starts_with("already running"), "{reason}");
+    let first_pid = first.0.as_ref().unwrap().id();
+    assert!(reason.contains(&format!("pid {first_pid}")), "{reason}");
+
+    let out = first.0.take().unwrap().wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(start.elapsed() >= Duration::from_secs(5));
+
+    std::fs::write(env.path("duration"), "0").unwrap();
+    let (exit, report) = env.run("long");
+    assert_eq!(exit, 0, "{report}");
+    let statuses = env.statuses("long");
+    assert_eq!(statuses, ["success", "skipped", "success"]);
+
+    // kill -9 orc in the middle of a run.
+    std::fs::remove_file(env.path("started")).unwrap();
+    std::fs::write(env.path("duration"), "60").unwrap();
+    let mut victim = Reaped(Some(
+        env.command(&["run", "long"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    env.wait_for_file("started", Duration::from_secs(10));
+    let task_pid: u32 = {
+        // task.pid is written before "started" by the same shell.
+        env.read("task.pid").trim().parse().unwrap()
+    };
+    let _cleanup = GroupKiller(vec![task_pid]);
+    let killed_run = env.history("long")[0].clone();
+    assert_eq!(s(&killed_run, "status"), "running", "{killed_run}");
+    let mut child = victim.0.take().unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    std::fs::write(env.path("duration"), "0").unwrap();
+    let (exit, report) = env.run("long");
+    assert_eq!(exit, 0, "the run after a crash proceeds: {report}");
+    assert_eq!(s(&report, "status"), "success");
+
+    let history = env.history("long");
+    let row = history
+        .iter()
+        .find(|r| r["id"] == killed_run["id"])
+        .unwrap();
+    assert_eq!(s(row, "status"), "interrupted", "{row}");
+    assert!(!row["finished_at"].is_null(), "{row}");
+    assert_eq!(s(&history[0], "status"), "success");
+}
+
+// 8 ---------------------------------------------------------------------------------
+
+#[test]
+fn output_is_timestamped_interleaved_and_capped() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.chatty]
+shell = "echo to-stdout; echo to-stderr >&2; echo again-stdout"
+
+[tasks.flood]
+shell = "yes 0123456789012345678901234567890123456789 | head -c 200000000"
+"#,
+    );
+    let (exit, report) = env.run("chatty");
+    assert_eq!(exit, 0, "{report}");
+    let log = env.logs("chatty", None);
+    assert!(log.contains("to-stdout"), "{log}");
+    assert!(log.contains("to-stderr"), "{log}");
+    assert!(log.contains("again-stdout"), "{log}");
+    for line in log.lines() {
+        let first = line.split(' ').next().unwrap();
+        assert!(is_rfc3339(first), "no RFC 3339 timestamp: {line:?}\n{log}");
+    }
+    assert!(
+        log.lines().any(|l| l.ends_with(" out to-stdout")),
+        "stdout lines are marked: {log}"
+    );
+    assert!(
+        log.lines().any(|l| l.ends_with(" err to-stderr")),
+        "stderr lines are marked: {log}"
+    );
+    // Timestamps never go backwards.
+    let stamps: Vec<jiff::Timestamp> = log.lines().map(stamp).collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{log}");
+    // The log of a particular run, by id.
+    let id = report["id"].as_i64().unwrap();
+    assert_eq!(env.logs("chatty", Some(id)), log);
+
+    let start = Instant::now();
+    let (exit, report) = env.run("flood");
+    let took = start.elapsed();
+    assert_eq!(exit, 0, "{report}");
+    eprintln!("200 MB of output took {took:?}");
+    let path = PathBuf::from(s(&report, "log_path"));
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size <= 10 * 1024 * 1024 + 4096, "log is {size} bytes");
+    assert!(size >= 1024 * 1024, "log is only {size} bytes");
+    let content = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = content.lines().collect();
+    assert!(
+        lines[0].starts_with("[orc: ") && lines[0].contains(" earlier bytes of output dropped"),
+        "{}",
+        lines[0]
+    );
+    let dropped: u64 = lines[0]["[orc: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        dropped + size >= 200_000_000,
+        "dropped {dropped} + kept {size} is less than the output"
+    );
+    // The end survives: the last, partial line of output (200000000 mod 41 = 32
+    // bytes), then orc's own closing note.
+    let n = lines.len();
+    assert!(
+        lines[n - 1].ends_with("finished: success"),
+        "{}",
+        lines[n - 1]
+    );
+    assert!(
+        lines[n - 2].ends_with(" out 01234567890123456789012345678901"),
+        "{}",
+        lines[n - 2]
+    );
+    assert!(
+        lines[n - 3].ends_with(" out 0123456789012345678901234567890123456789"),
+        "{}",
+        lines[n - 3]
+    );
+    // Every kept line after the notice is whole and timestamped.
+    for line in &lines[1..] {
+        assert!(is_rfc3339(line.split(' ').next().unwrap()), "{line:?}");
+    }
+    assert_eq!(env.logs("flood", None), content);
+}
+
+// 9 ---------------------------------------------------------------------------------
+
+#[test]
+fn secrets_fail_clearly_and_unapplied_tasks_say_apply() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.secretive]
+shell = "touch ran"
+env = { TOKEN = { secret = "api_token" } }
+"#,
+    );
+    let (exit, report) = env.run("secretive");
+    assert_eq!(exit, 1, "{report}");
+    assert_eq!(s(&report, "status"), "failed");
+    assert!(s(&report, "reason").contains("secret"), "{report}");
+    assert!(!env.path("ran").exists(), "must not run without its secret");
+    let history = env.history("secretive");
+    assert_eq!(s(&history[0], "status"), "failed");
+    assert!(s(&history[0], "reason").contains("secret"));
+
+    let o = env.orc(&["run", "nosuch"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nosuch") && err.contains("apply"), "{err}");
+    assert!(env.history("nosuch").is_empty());
+
+    // No state at all: the same advice.
+    let fresh = Env::new();
+    let o = fresh.orc(&["run", "anything"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("apply"),
+        "{}",
+        text(&o)
+    );
+}
+
+// 10 --------------------------------------------------------------------------------
+
+#[test]
+fn if_due_does_nothing_when_the_schedule_does_not_fire() {
+    let env = Env::new();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let far_hour = (secs / 3600 % 24 + 12) % 24;
+    env.apply(&format!(
+        r#"
+[settings]
+timezone = "UTC"
+
+[tasks.not_now]
+shell = "touch not_now_ran"
+schedule = "0 {far_hour} * * *"
+
+[tasks.every_minute]
+shell = "touch every_minute_ran"
+schedule = "* * * * *"
+"#
+    ));
+    let o = env.orc(&["run", "not_now", "--if-due", "--trigger", "scheduled"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(env.history("not_now").is_empty());
+    assert!(!env.path("not_now_ran").exists());
+
+    // A schedule that fires now does run, with the trigger recorded.
+    let o = env.orc(&["run", "every_minute", "--if-due", "--trigger", "scheduled"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(env.path("every_minute_ran").exists());
+    let history = env.history("every_minute");
+    assert_eq!(history.len(), 1);
+    assert_eq!(s(&history[0], "trigger"), "scheduled");
+    assert_eq!(s(&history[0], "status"), "success");
+
+    // Without --if-due the schedule is not consulted; the trigger is recorded as given.
+    let o = env.orc(&["run", "not_now", "--trigger", "catch-up"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(env.path("not_now_ran").exists());
+    assert_eq!(s(&env.history("not_now")[0], "trigger"), "catch-up");
+}
+
+// Edge cases around the above --------------------------------------------------------
+
+/// A descendant that leaves the task's process group (setsid, as daemons do) keeps
+/// the output pipes open; the run must still end at its timeout.
+#[test]
+fn timeout_holds_when_a_descendant_leaves_the_process_group() {
+    if Command::new("setsid").arg("true").status().is_err() {
+        eprintln!("setsid is not installed; skipping");
+        return;
+    }
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.escape]
+shell = "setsid sleep 20 & echo $! > escaped.pid; sleep 300"
+timeout = "1s"
+"#,
+    );
+    let start = Instant::now();
+    let mut orc = Reaped(Some(
+        env.command(&["run", "escape"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let mut exit = None;
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Some(status) = orc.0.as_mut().unwrap().try_wait().unwrap() {
+            exit = Some(status.code().unwrap_or(-1));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let escaped: u32 = env.read("escaped.pid").trim().parse().unwrap();
+    let _cleanup = GroupKiller(vec![escaped]);
+    drop(orc);
+    assert_eq!(
+        exit,
+        Some(124),
+        "orc run with timeout = 1s was still running after {:?} (it waits for the escaped process)",
+        start.elapsed()
+    );
+    assert_eq!(s(&env.history("escape")[0], "status"), "timeout");
+}
+
+/// Output without newlines (progress bars, binary dumps) is one "line": the cap must
+/// hold for it too, and the end of the output must survive.
+#[test]
+fn a_huge_line_without_newlines_is_capped_and_keeps_its_end() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.oneline]
+shell = "head -c 30000000 /dev/zero | tr '\\0' x; echo END-OF-LONG-LINE"
+"#,
+    );
+    let logs = env.path("state/logs/oneline");
+    let mut orc = Reaped(Some(
+        env.command(&["run", "oneline", "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let start = Instant::now();
+    let mut peak = 0;
+    let exit = loop {
+        if let Ok(dir) = std::fs::read_dir(&logs) {
+            for entry in dir.flatten() {
+                peak = peak.max(entry.metadata().map_or(0, |m| m.len()));
+            }
+        }
+        if let Some(status) = orc.0.as_mut().unwrap().try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "orc run hangs");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(exit, Some(0));
+    let log = env.logs("oneline", None);
+    assert!(
+        log.len() <= 10 * 1024 * 1024 + 4096,
+        "log is {} bytes",
+        log.len()
+    );
+    assert!(
+        log.contains("END-OF-LONG-LINE"),
+        "the end of the output was dropped; the log is:\n{}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(
+        peak <= 10 * 1024 * 1024 + 64 * 1024,
+        "the log file grew to {peak} bytes while the task ran"
+    );
+}
+
+/// `--state` given relative to the scheduler's working directory: the run's log must
+/// still be found by `orc logs` run from elsewhere.
+#[test]
+fn logs_are_found_when_the_run_used_a_relative_state_path() {
+    let env = Env::new();
+    env.apply(
+        r#"
+[tasks.rel]
+shell = "echo relative-hello"
+"#,
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["run", "rel", "--state", "state/state.db"])
+        .current_dir(env.dir.path())
+        .env("NO_COLOR", "1")
+        .env("ORC_HOSTNAME", "testhost")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let o = env
+        .command(&["logs", "rel"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "orc logs from another directory: {}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("relative-hello"));
+}
+
+/// A run that cannot start its log is over: its row must not say "running" forever.
+#[test]
+fn a_run_whose_log_cannot_be_created_is_recorded_as_failed() {
+    let env = Env::new();
+    std::fs::write(env.path("blocker"), "a file, not a directory").unwrap();
+    env.apply(
+        r#"
+[settings]
+log_dir = "blocker/logs"
+
+[tasks.nolog]
+shell = "touch ran"
+"#,
+    );
+    let o = env.orc(&["run", "nolog"]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("log"), "{}", text(&o));
+    assert!(!env.path("ran").exists());
+    let history = env.history("nolog");
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        s(&history[0], "status"),
+        "failed",
+        "the row of a run that is over: {}",
+        history[0]
+    );
+    assert!(history[0]["reason"].as_str().unwrap_or("").contains("log"));
+}
