@@ -64,10 +64,26 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
     }
 }
 
+/// What one file holds, parsed on its own (so files can be parsed in parallel) and
+/// merged into [`Parsed`] afterwards in file order.
+#[derive(Default)]
+struct FileParts {
+    settings: Option<Item<RawSettings>>,
+    defaults: Option<Item<RawDefaults>>,
+    smtp: Option<Item<RawSmtp>>,
+    notify: Vec<(String, Item<RawNotify>)>,
+    tasks: Vec<(String, Item<RawTask>)>,
+    broken_tasks: Vec<String>,
+    includes: Vec<PathBuf>,
+    diags: Diagnostics,
+}
+
 /// Read and parse every file reachable from `path`, recording problems in `diags`.
+/// Files are parsed on every core, a wave at a time: the files named so far, then the
+/// files their `include`s name.
 pub fn parse_all(path: &Path, diags: &mut Diagnostics) -> Parsed {
     let mut parsed = Parsed::default();
-    let mut queue = match config_files(path) {
+    let mut wave = match config_files(path) {
         Ok(files) => files,
         Err(d) => {
             diags.push(*d);
@@ -75,84 +91,124 @@ pub fn parse_all(path: &Path, diags: &mut Diagnostics) -> Parsed {
         }
     };
     let mut seen = HashSet::new();
-    let mut i = 0;
-    while i < queue.len() {
-        let file = queue[i].clone();
-        i += 1;
-        let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
-        if !seen.insert(key) {
-            continue;
-        }
-        let text = match std::fs::read_to_string(&file) {
-            // Notepad saves UTF-8 with a byte-order mark; it is not part of the text.
-            Ok(text) => text
-                .strip_prefix('\u{feff}')
-                .map(str::to_string)
-                .unwrap_or(text),
-            Err(e) => {
-                diags.push(Diagnostic::error(format!("cannot read file: {e}")).in_file(&file));
+    while !wave.is_empty() {
+        let first = parsed.sources.len();
+        for file in std::mem::take(&mut wave) {
+            let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            if !seen.insert(key) {
                 continue;
             }
-        };
-        parsed.sources.push(Source::new(file, text));
-        let id = parsed.sources.len() - 1;
-        let includes = parse_file(&mut parsed, id, diags);
-        queue.extend(includes);
+            match std::fs::read_to_string(&file) {
+                // Notepad saves UTF-8 with a byte-order mark; it is not part of the text.
+                Ok(text) => {
+                    let text = text
+                        .strip_prefix('\u{feff}')
+                        .map(str::to_string)
+                        .unwrap_or(text);
+                    parsed.sources.push(Source::new(file, text));
+                }
+                Err(e) => {
+                    diags.push(Diagnostic::error(format!("cannot read file: {e}")).in_file(&file))
+                }
+            }
+        }
+        let sources = &parsed.sources[first..];
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = sources.len().div_ceil(workers).max(1);
+        let parts: Vec<FileParts> = std::thread::scope(|scope| {
+            let handles: Vec<_> = sources
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, files)| {
+                    scope.spawn(move || {
+                        let base = first + c * chunk;
+                        files
+                            .iter()
+                            .enumerate()
+                            .map(|(i, source)| parse_file(source, base + i))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for part in parts {
+            wave.extend(merge(&mut parsed, part, diags));
+        }
     }
     parsed
 }
 
-/// Parse one file into `parsed`; returns the files its `include` names.
-fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<PathBuf> {
-    let source = parsed.sources[id].clone();
+/// Add one file's parts to the whole, reporting what is defined twice.
+fn merge(parsed: &mut Parsed, part: FileParts, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    diags.0.extend(part.diags.0);
+    let sources = &parsed.sources;
+    if let Some(item) = part.settings {
+        set_once(&mut parsed.settings, item, "settings", sources, diags);
+    }
+    if let Some(item) = part.defaults {
+        set_once(&mut parsed.defaults, item, "defaults", sources, diags);
+    }
+    if let Some(item) = part.smtp {
+        set_once(&mut parsed.smtp, item, "smtp", sources, diags);
+    }
+    for (name, item) in part.notify {
+        add_named(
+            &mut parsed.notify,
+            name,
+            item,
+            "notify group",
+            sources,
+            diags,
+        );
+    }
+    for (name, item) in part.tasks {
+        add_named(&mut parsed.tasks, name, item, "task", sources, diags);
+    }
+    parsed.broken_tasks.extend(part.broken_tasks);
+    part.includes
+}
+
+/// Parse one file (`id` is its index in the sources).
+fn parse_file(source: &Source, id: usize) -> FileParts {
+    let mut parts = FileParts::default();
+    let diags = &mut parts.diags;
     let (root, errors) = DeTable::parse_recoverable(&source.text);
     if !errors.is_empty() {
-        report_syntax_errors(&source, &errors, diags);
+        report_syntax_errors(source, &errors, diags);
         // Tasks the parser still recognised are known by name, so that other files'
         // dependencies on them are not reported as unknown as well.
         if let Some(DeValue::Table(tasks)) = root.get_ref().get("tasks").map(|v| v.get_ref()) {
-            parsed
-                .broken_tasks
-                .extend(tasks.keys().map(|k| k.get_ref().to_string()));
+            parts.broken_tasks = tasks.keys().map(|k| k.get_ref().to_string()).collect();
         }
-        return Vec::new();
+        return parts;
     }
-    let mut includes = Vec::new();
     // Sections are taken by value so the common, error-free case copies nothing.
     for (key, value) in root.into_inner() {
         let name = key.get_ref().as_ref();
         let key_span = key.span();
         match name {
             "settings" => {
-                if let Some(settings) =
-                    section::<RawSettings>(parsed, id, &[name], key_span, value, diags)
-                {
-                    includes = resolve_includes(&source, &settings.value, diags);
-                    set_once(
-                        &mut parsed.settings,
-                        settings,
-                        "settings",
-                        &parsed.sources,
-                        diags,
-                    );
+                parts.settings =
+                    section::<RawSettings>(source, id, &[name], key_span, value, diags);
+                if let Some(settings) = &parts.settings {
+                    parts.includes = resolve_includes(source, &settings.value, diags);
                 }
             }
-            "defaults" => {
-                if let Some(v) = section(parsed, id, &[name], key_span, value, diags) {
-                    set_once(&mut parsed.defaults, v, "defaults", &parsed.sources, diags);
-                }
-            }
-            "smtp" => {
-                if let Some(v) = section(parsed, id, &[name], key_span, value, diags) {
-                    set_once(&mut parsed.smtp, v, "smtp", &parsed.sources, diags);
-                }
-            }
+            "defaults" => parts.defaults = section(source, id, &[name], key_span, value, diags),
+            "smtp" => parts.smtp = section(source, id, &[name], key_span, value, diags),
             "notify" | "tasks" => {
                 let span = value.span();
                 let entries = match value.into_inner() {
                     DeValue::Table(entries) => entries,
                     other => {
-                        not_a_table(&source, name, &other, span, diags);
+                        not_a_table(source, name, &other, span, diags);
                         continue;
                     }
                 };
@@ -161,30 +217,14 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
                     let path = [name, entry_name.as_str()];
                     let span = entry_key.span();
                     if name == "tasks" {
-                        match section::<RawTask>(parsed, id, &path, span, entry, diags) {
-                            Some(item) => add_named(
-                                &mut parsed.tasks,
-                                entry_name,
-                                item,
-                                "task",
-                                &parsed.sources,
-                                diags,
-                            ),
-                            None => {
-                                parsed.broken_tasks.insert(entry_name);
-                            }
+                        match section::<RawTask>(source, id, &path, span, entry, diags) {
+                            Some(item) => parts.tasks.push((entry_name, item)),
+                            None => parts.broken_tasks.push(entry_name),
                         }
                     } else if let Some(item) =
-                        section::<RawNotify>(parsed, id, &path, span, entry, diags)
+                        section::<RawNotify>(source, id, &path, span, entry, diags)
                     {
-                        add_named(
-                            &mut parsed.notify,
-                            entry_name,
-                            item,
-                            "notify group",
-                            &parsed.sources,
-                            diags,
-                        );
+                        parts.notify.push((entry_name, item));
                     }
                 }
             }
@@ -196,13 +236,13 @@ fn parse_file(parsed: &mut Parsed, id: usize, diags: &mut Diagnostics) -> Vec<Pa
                 };
                 diags.push(
                     Diagnostic::error(format!("unknown top-level {what} `{other}`"))
-                        .at(&source, Some(key_span))
+                        .at(source, Some(key_span))
                         .help(format!("top-level sections are {}", SECTIONS.join(", "))),
                 );
             }
         }
     }
-    includes
+    parts
 }
 
 fn not_a_table(
@@ -228,14 +268,13 @@ fn not_a_table(
 /// The table is consumed, so a valid one is never copied. Only when it has errors is
 /// the file parsed again to report them all (see [`section_with_errors`]).
 fn section<T: DeserializeOwned>(
-    parsed: &Parsed,
+    source: &Source,
     id: usize,
     path: &[&str],
     key_span: Range<usize>,
     value: serde_spanned::Spanned<DeValue<'_>>,
     diags: &mut Diagnostics,
 ) -> Option<Item<T>> {
-    let source = &parsed.sources[id];
     let label = path.join(".");
     let span = value.span();
     let table = match value.into_inner() {
