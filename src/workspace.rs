@@ -11,7 +11,7 @@ use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::{Backend, Invocation};
 use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
 use crate::plan::{self, Inputs, Plan, Skipped};
-use crate::state::{self, State};
+use crate::state::{self, RecordedTask, State};
 
 pub struct Workspace {
     pub config: Config,
@@ -29,6 +29,14 @@ pub fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
+}
+
+/// `--state` (or `ORC_STATE`), else the platform default; absolute.
+pub fn state_path(given: Option<&Path>) -> PathBuf {
+    let path = given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(state::default_path);
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 pub fn user_name() -> String {
@@ -175,9 +183,10 @@ impl Workspace {
     }
 
     /// Compute the plan; `destroy` plans to remove every recorded task.
+    /// Compute the plan against `recorded` (the state's tasks; empty without a state).
     pub fn plan(
         &self,
-        state: Option<&State>,
+        recorded: &[RecordedTask],
         backend: &dyn Backend,
         targets: &[String],
         destroy: bool,
@@ -188,21 +197,16 @@ impl Workspace {
             desired.clear();
         }
         for t in targets {
-            let known = self.config.tasks.contains_key(t)
-                || state.is_some_and(|s| s.task(t).ok().flatten().is_some());
+            let known = self.config.tasks.contains_key(t) || recorded.iter().any(|r| &r.name == t);
             if !known {
                 bail!("--target {t}: no task of that name in the configuration or the state");
             }
         }
-        let recorded = match state {
-            Some(s) => s.tasks()?,
-            None => Vec::new(),
-        };
         let live = backend.list()?;
         let mut plan = plan::compute(
             Inputs {
                 desired: &desired,
-                recorded: &recorded,
+                recorded,
                 live: &live,
                 skipped,
                 folder: self.config.settings.folder.clone(),

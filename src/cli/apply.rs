@@ -80,7 +80,7 @@ pub fn run(
 
     let mut backend = ws.backend()?;
     let plan = ws.plan(
-        Some(&state),
+        &state.tasks()?,
         backend.as_ref(),
         &targets,
         destroy,
