@@ -529,3 +529,14 @@ fn a_saved_plan_remembers_its_config_and_state() {
     );
     assert_eq!(code(&env.orc(&["plan", "--detailed-exitcode"])), 0);
 }
+
+#[test]
+fn an_unapproved_apply_off_a_terminal_creates_nothing() {
+    let env = Env::new();
+    env.write(TWO_TASKS);
+    let o = env.orc(&["apply"]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o).contains("--auto-approve"), "{}", text(&o));
+    assert!(!env.state().exists(), "no state database was created");
+    assert!(!env.registry().exists(), "no registry was written");
+}

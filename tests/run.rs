@@ -1011,3 +1011,22 @@ shell = "touch ran"
     );
     assert!(history[0]["reason"].as_str().unwrap_or("").contains("log"));
 }
+
+#[test]
+fn status_shows_the_last_result_and_duration() {
+    let env = Env::new();
+    env.apply("[tasks.nap]\nshell = \"sleep 0.3\"\nschedule = \"0 6 * * *\"\n");
+    let (code, _) = env.run("nap");
+    assert_eq!(code, 0);
+    let o = env.orc(&["status", "--json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows[0]["last_result"], "success");
+    let ms = rows[0]["last_duration_ms"].as_i64().expect("a duration");
+    assert!((300..5000).contains(&ms), "{ms} ms");
+    let o = env.orc(&["status"]);
+    let out = text(&o);
+    assert!(
+        out.contains("LAST DURATION") && out.contains("success"),
+        "{out}"
+    );
+}

@@ -69,6 +69,13 @@ pub fn run(
         None => args.common.targets.clone(),
     };
 
+    // Refuse before creating or locking anything when nobody could answer the prompt.
+    if saved.is_none() && !args.common.auto_approve && !std::io::stdin().is_terminal() {
+        bail!(
+            "orc {} needs --auto-approve when it is not run on a terminal",
+            if destroy { "destroy" } else { "apply" }
+        );
+    }
     let state = ws.open_state()?;
     let (host, user) = (ws.host.clone(), user_name());
     let purpose = if destroy { "destroy" } else { "apply" };

@@ -45,8 +45,9 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
             "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
             "enabled": task.enabled,
             "next_run": next,
-            "last_result": last.map(|(status, _)| status.clone()),
-            "last_run": last.map(|(_, at)| at.clone()),
+            "last_result": last.map(|l| l.status.clone()),
+            "last_run": last.map(|l| l.at.clone()),
+            "last_duration_ms": last.and_then(|l| l.duration_ms),
         }));
     }
     if out.json {
@@ -70,6 +71,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         "ENABLED",
         "NEXT RUN",
         "LAST RESULT",
+        "LAST DURATION",
     ];
     let keys = [
         "name",
@@ -78,7 +80,14 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         "enabled",
         "next_run",
         "last_result",
+        "last_duration",
     ];
+    for row in &mut rows {
+        let duration = row["last_duration_ms"]
+            .as_i64()
+            .map(|ms| format!("{:.1}s", ms as f64 / 1000.0));
+        row["last_duration"] = json!(duration);
+    }
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| keys.iter().map(|k| cell(&r[*k])).collect())

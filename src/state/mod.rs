@@ -37,6 +37,14 @@ pub struct RecordedTask {
     pub apply_id: Option<i64>,
 }
 
+/// How a task last ran, for `orc status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRun {
+    pub status: String,
+    pub at: String,
+    pub duration_ms: Option<i64>,
+}
+
 /// Who ran an apply, from where, and what it was about to do.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyMeta {
@@ -280,13 +288,22 @@ impl State {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The most recent run of each task: (status, finished or started time).
-    pub fn last_runs(&self) -> Result<std::collections::BTreeMap<String, (String, String)>> {
+    /// The most recent run of each task, by task name.
+    pub fn last_runs(&self) -> Result<std::collections::BTreeMap<String, LastRun>> {
         let mut stmt = self.conn.prepare(
-            "SELECT task, status, COALESCE(finished_at, started_at) FROM runs
+            "SELECT task, status, COALESCE(finished_at, started_at), duration_ms FROM runs
              WHERE id IN (SELECT MAX(id) FROM runs GROUP BY task)",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                LastRun {
+                    status: r.get(1)?,
+                    at: r.get(2)?,
+                    duration_ms: r.get(3)?,
+                },
+            ))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
