@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod exec;
 pub mod plan;
 pub mod schedule;

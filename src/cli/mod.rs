@@ -2,6 +2,7 @@
 
 mod apply;
 mod completions;
+mod daemon;
 mod history;
 mod import;
 mod output;
@@ -96,6 +97,16 @@ daylight-saving gap) do not fail validation."
 (a dependency was not met, or the task is already running).\n\nExamples:\n  orc run daily_report\n  orc run daily_report --json"
     )]
     Run(run::RunArgs),
+    /// Run the embedded scheduler in the foreground
+    #[command(
+        after_help = "The daemon sleeps until the next fire time, starts `orc run NAME` for each \
+due task, and picks up every apply without a restart. Ctrl-C or SIGTERM stops it: running tasks \
+get --grace to finish, then are stopped and recorded as interrupted."
+    )]
+    Daemon(daemon::DaemonArgs),
+    /// Apply the config to the embedded scheduler and run it in the foreground
+    #[command(after_help = "Example: orc up --config examples/quickstart")]
+    Up,
     /// Past runs, newest first
     History(history::HistoryArgs),
     /// Print the log of a task's latest run (or of --run ID)
@@ -121,6 +132,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(args) => import::run(args, &cli.global, &out),
         Command::Status => status::run(&cli.global, &out),
         Command::Run(args) => run::run(args, &cli.global, &out),
+        Command::Daemon(args) => daemon::run_daemon(args, &cli.global, &out),
+        Command::Up => daemon::run_up(&cli.global, &out),
         Command::History(args) => history::history(args, &cli.global, &out),
         Command::Logs(args) => history::logs(args, &cli.global),
         Command::Schedule(cmd) => schedule::run(cmd, &out),

@@ -58,6 +58,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         TriggerArg::Manual => Trigger::Manual,
         TriggerArg::CatchUp => Trigger::CatchUp,
     };
+    exec::stop_on_signals()?;
     let report = exec::run_task(&state, &args.name, trigger, &host_name(), 0)?;
     if out.json {
         out.print_json(&json!(report));

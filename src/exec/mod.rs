@@ -30,6 +30,8 @@ pub const MAX_LOG_SIZE: u64 = 10 * 1024 * 1024;
 pub const EXIT_TIMEOUT: i32 = 124;
 /// Exit code when the run was skipped (dependency unmet, already running): EX_TEMPFAIL.
 pub const EXIT_SKIPPED: i32 = 75;
+/// Exit code when `orc run` was stopped by SIGTERM or Ctrl-C (128 + SIGTERM).
+pub const EXIT_INTERRUPTED: i32 = 143;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,9 +93,16 @@ impl RunReport {
             Status::Success => 0,
             Status::Timeout => EXIT_TIMEOUT,
             Status::Skipped => EXIT_SKIPPED,
-            Status::Failed | Status::Interrupted => self.exit_code.filter(|c| *c != 0).unwrap_or(1),
+            Status::Interrupted => EXIT_INTERRUPTED,
+            Status::Failed => self.exit_code.filter(|c| *c != 0).unwrap_or(1),
         }
     }
+}
+
+/// Make SIGTERM and Ctrl-C stop the running task's whole tree and record the run as
+/// interrupted, instead of leaving the task running with nobody watching it.
+pub fn stop_on_signals() -> Result<()> {
+    ctrlc::set_handler(process::request_stop).context("cannot install the signal handler")
 }
 
 /// With `--if-due`: is now (within the minute the scheduler fired in) a fire time?
@@ -210,7 +219,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
     let mut attempts = 0;
     let mut ending = Ending::Exited(1);
     let mut spawn_error = None;
-    while attempts < attempts_allowed {
+    while attempts < attempts_allowed && !process::stop_requested() {
         attempts += 1;
         note(format!("attempt {attempts} of {attempts_allowed}"));
         let on_spawn = |pid: u32| {
@@ -247,7 +256,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
                 spawn_error = Some(reason);
             }
         }
-        if attempts < attempts_allowed {
+        if attempts < attempts_allowed && !process::stop_requested() {
             note(format!(
                 "retrying in {}",
                 crate::config::format_duration(task.retry_delay)
@@ -256,6 +265,11 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
         }
     }
     let (status, exit_code, reason) = match (spawn_error, ending) {
+        _ if process::stop_requested() => (
+            Status::Interrupted,
+            None,
+            Some("orc run was asked to stop (SIGTERM or Ctrl-C)".to_string()),
+        ),
         (Some(reason), _) => (Status::Failed, None, Some(reason)),
         (None, Ending::Exited(0)) => (Status::Success, Some(0), None),
         (None, Ending::Exited(code)) => (

@@ -9,12 +9,34 @@ use std::io::{BufRead, BufReader, Read};
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::log::CappedLog;
 use crate::config::Action;
+
+/// The process group of the attempt now running, so a stop request (SIGTERM to
+/// `orc run`) can pass the stop on to the task's whole tree.
+static CURRENT: AtomicU32 = AtomicU32::new(0);
+/// Set once `orc run` was asked to stop: no further attempts start.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Stop the running task (its whole process group) and any attempt after it.
+/// Called from the signal handler's thread.
+pub fn request_stop() {
+    STOPPING.store(true, Ordering::SeqCst);
+    let pid = CURRENT.load(Ordering::SeqCst);
+    if pid != 0 {
+        signal_group(pid, Signal::Term);
+    }
+}
+
+/// Whether a stop was requested.
+pub fn stop_requested() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
 
 /// How long a timed-out task gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -89,6 +111,10 @@ pub fn run_attempt(
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pid = child.id();
+    CURRENT.store(pid, Ordering::SeqCst);
+    if stop_requested() {
+        signal_group(pid, Signal::Term);
+    }
     on_spawn(pid);
     let readers = [
         child
@@ -124,6 +150,7 @@ pub fn run_attempt(
             (status?, true)
         }
     };
+    CURRENT.store(0, Ordering::SeqCst);
     // The task is over; whatever it left running in its group goes with it, which
     // also closes the pipes those leftovers held open.
     signal_group(pid, Signal::Kill);

@@ -154,7 +154,17 @@ impl State {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the state database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching to WAL needs the database to itself, and SQLite answers "busy" at
+        // once rather than calling the busy handler: retry while other orc processes
+        // are opening the same new database.
+        let start = std::time::Instant::now();
+        while let Err(e) = conn.pragma_update(None, "journal_mode", "WAL") {
+            let busy = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
+            if !busy || start.elapsed() > Duration::from_secs(30) {
+                return Err(e.into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut state = State {

@@ -1,0 +1,132 @@
+//! `orc daemon` (the embedded scheduler) and `orc up` (apply, then schedule, in the
+//! foreground: the quickest way to see orc work).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::apply::{ApplyArgs, CommonArgs};
+use super::{Global, Output};
+use crate::backend::Invocation;
+use crate::backend::embedded::EmbeddedBackend;
+use crate::daemon::{self, Event};
+use crate::workspace::state_path;
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The embedded scheduler folder to run (settings.folder)
+    #[arg(long, default_value = "Orc")]
+    pub folder: String,
+    /// At most this many runs at once
+    #[arg(long, default_value_t = 8)]
+    pub max_concurrent: usize,
+    /// On stop, how long running tasks get to finish (e.g. "30s")
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub grace: String,
+}
+
+fn options(global: &Global, args: &DaemonArgs) -> anyhow::Result<daemon::Options> {
+    let state = state_path(global.state.as_deref());
+    let orc = std::env::current_exe().context("cannot find orc's own executable")?;
+    let dir = state
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let registry = EmbeddedBackend::new(
+        &dir,
+        &args.folder,
+        Invocation {
+            orc: orc.clone(),
+            state: state.clone(),
+        },
+    )
+    .path()
+    .to_path_buf();
+    let grace =
+        crate::config::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+    Ok(daemon::Options {
+        state,
+        registry,
+        orc,
+        max_concurrent: args.max_concurrent,
+        grace,
+    })
+}
+
+/// How a run's exit code reads in the daemon's own output.
+fn outcome(code: Option<i32>) -> String {
+    match code {
+        Some(0) => "success".to_string(),
+        Some(crate::exec::EXIT_TIMEOUT) => "timeout".to_string(),
+        Some(crate::exec::EXIT_SKIPPED) => "skipped".to_string(),
+        Some(crate::exec::EXIT_INTERRUPTED) => "interrupted".to_string(),
+        Some(code) => format!("failed (exit code {code})"),
+        None => "killed".to_string(),
+    }
+}
+
+fn print_event(out: &Output, event: Event) {
+    let clock = jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string();
+    let text = match event {
+        Event::Loaded { tasks } => format!(
+            "{tasks} scheduled task{} loaded",
+            if tasks == 1 { "" } else { "s" }
+        ),
+        Event::Started { task, .. } => format!("started {task}"),
+        Event::Finished { task, code } => format!("finished {task}: {}", outcome(code)),
+        Event::Stopping { running } => format!("stopping; waiting for {running} running task(s)"),
+    };
+    out.info(&format!("{clock} {text}"));
+}
+
+pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let opts = options(global, &args)?;
+    if !opts.state.exists() {
+        bail!(
+            "no state database at {}; run `orc apply` first",
+            opts.state.display()
+        );
+    }
+    let (sender, wake) = daemon::channel_with_signals()?;
+    out.info(&format!(
+        "orc daemon: scheduling folder {} from {} (Ctrl-C or SIGTERM stops it)",
+        args.folder,
+        opts.registry.display()
+    ));
+    daemon::run(&opts, sender, wake, &|e| print_event(out, e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Apply the config to the embedded backend, then schedule it in the foreground.
+pub fn run_up(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let global = Global {
+        backend: Some("embedded".to_string()),
+        ..global.clone()
+    };
+    let applied = super::apply::run(
+        ApplyArgs {
+            plan_file: None,
+            common: CommonArgs {
+                auto_approve: true,
+                targets: Vec::new(),
+                lock_timeout: "30s".to_string(),
+            },
+        },
+        &global,
+        out,
+        false,
+    )?;
+    if applied != ExitCode::SUCCESS {
+        return Ok(applied);
+    }
+    let folder = crate::config::load(&global.config_path())
+        .map(|l| l.config.settings.folder)
+        .unwrap_or_else(|_| "Orc".to_string());
+    let args = DaemonArgs {
+        folder,
+        max_concurrent: 8,
+        grace: "30s".to_string(),
+    };
+    run_daemon(args, &global, out)
+}
