@@ -1030,3 +1030,61 @@ fn status_shows_the_last_result_and_duration() {
         "{out}"
     );
 }
+
+#[test]
+fn a_file_that_appears_during_wait_lets_the_run_proceed() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.load]\ncommand = \"echo loading\"\ndependencies = [\"file:arrived.csv\"]\nwait = \"20s\"\npoll = \"1s\"\n\n\
+         [tasks.impatient]\ncommand = \"echo never\"\ndependencies = [\"file:never.csv\"]\nwait = \"2s\"\npoll = \"1s\"\n",
+    );
+    let arrives = env.path("arrived.csv");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        std::fs::write(arrives, "a,b\n").unwrap();
+    });
+    let started = Instant::now();
+    let (code, report) = env.run("load");
+    writer.join().unwrap();
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["status"], "success");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+
+    let started = Instant::now();
+    let (code, report) = env.run("impatient");
+    assert_eq!(code, 75, "{report}");
+    let reason = s(&report, "reason");
+    assert!(
+        reason.contains("never.csv") && reason.contains("waited"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited before giving up"
+    );
+}
+
+#[test]
+fn max_age_sets_how_recent_a_dependency_success_must_be() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.extract]\ncommand = \"true\"\n\n\
+         [tasks.fresh_only]\ncommand = \"true\"\ndependencies = [\"extract\"]\nmax_age = 1\n\n\
+         [tasks.daily]\ncommand = \"true\"\ndependencies = [\"extract\"]\n",
+    );
+    assert_eq!(env.run("extract").0, 0);
+    assert_eq!(env.run("fresh_only").0, 0, "a success just now is fresh");
+    assert_eq!(env.run("daily").0, 0);
+    std::thread::sleep(Duration::from_millis(2100));
+    let (code, report) = env.run("fresh_only");
+    assert_eq!(code, 75, "{report}");
+    assert!(
+        s(&report, "reason").contains("more than 1s ago"),
+        "{report}"
+    );
+    assert_eq!(env.run("daily").0, 0, "the default max_age is 24h");
+}

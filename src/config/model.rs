@@ -115,6 +115,14 @@ pub struct Task {
     #[serde(with = "secs")]
     pub retry_delay: Duration,
     pub dependencies: Vec<Dependency>,
+    /// Wait this long for unmet dependencies, checking every `poll`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub wait: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub poll: Option<Duration>,
+    /// How recent a dependency task's success must be (default 24h).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub max_age: Option<Duration>,
     pub enabled: bool,
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,

@@ -232,6 +232,12 @@ pub struct RawTask {
     /// The task's previous name: apply moves its state and run history instead of
     /// deleting one task and creating another.
     pub renamed_from: Option<Spanned<String>>,
+    /// How long a run waits for unmet dependencies before it is skipped. Default 0.
+    pub wait: Option<Spanned<DurationValue>>,
+    /// How often dependencies are checked again while waiting. Default "30s".
+    pub poll: Option<Spanned<DurationValue>>,
+    /// How recent a dependency task's last success must be. Default "24h".
+    pub max_age: Option<Spanned<DurationValue>>,
 }
 
 /// Whole seconds or a string like "90s", "5m", "1h30m".

@@ -517,6 +517,25 @@ fn build_task(
     }
     .unwrap_or(Duration::from_secs(30));
 
+    let wait = raw
+        .wait
+        .as_ref()
+        .and_then(|v| c.duration(file, t, "wait", v));
+    let poll = raw
+        .poll
+        .as_ref()
+        .and_then(|v| match c.duration(file, t, "poll", v) {
+            Some(d) if d.is_zero() => {
+                c.report(file, &v.span, t, "poll must be longer than 0s");
+                None
+            }
+            d => d,
+        });
+    let max_age = raw
+        .max_age
+        .as_ref()
+        .and_then(|v| c.duration(file, t, "max_age", v));
+
     let mut env = defaults.env.clone();
     if let Some(task_env) = &raw.env {
         env.extend(c.env(file, t, task_env));
@@ -577,6 +596,9 @@ fn build_task(
         retry_count: raw.retry_count.or(defaults.retry_count).unwrap_or(0),
         retry_delay,
         dependencies,
+        wait,
+        poll,
+        max_age,
         enabled: raw.enabled.unwrap_or(true),
         env,
         hosts,

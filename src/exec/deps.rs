@@ -10,7 +10,7 @@ use super::{Status, Trigger};
 use crate::config::{Dependency, Task, TaskType};
 use crate::state::State;
 
-/// How recent a dependency task's success must be.
+/// How recent a dependency task's success must be, unless the task says (`max_age`).
 pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long a `url:` or `command:` check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,10 +53,12 @@ fn check_one(
                     )),
                 }
             } else {
+                let max_age = task.max_age.unwrap_or(MAX_AGE);
                 match state.last_success(name)? {
-                    Some(at) if age(&at).is_some_and(|a| a <= MAX_AGE) => None,
+                    Some(at) if age(&at).is_some_and(|a| a <= max_age) => None,
                     Some(at) => Some(format!(
-                        "dependency \"{name}\" last succeeded at {at}, more than 24h ago"
+                        "dependency \"{name}\" last succeeded at {at}, more than {} ago",
+                        crate::config::format_duration(max_age)
                     )),
                     None => Some(format!("dependency \"{name}\" has never succeeded")),
                 }

@@ -23,6 +23,9 @@ use crate::state::{RunFinish, State};
 use log::CappedLog;
 use process::{Ending, run_attempt};
 
+/// How often dependencies are checked again while a task waits for them.
+pub const DEFAULT_POLL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Logs are capped at this size; the newest output is kept.
 pub const MAX_LOG_SIZE: u64 = 10 * 1024 * 1024;
 
@@ -188,7 +191,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
         log_path,
     };
 
-    if let Some(reason) = deps::check(state, task, host, depth)? {
+    if let Some(reason) = wait_for_dependencies(state, task, host, depth)? {
         state.finish_run(id, &RunFinish::skipped(&reason))?;
         return Ok(report(Status::Skipped, None, 0, Some(reason), None));
     }
@@ -295,6 +298,35 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
     finish.log_path = Some(log_path.display().to_string());
     state.finish_run(id, &finish)?;
     Ok(report(status, exit_code, attempts, reason, Some(log_path)))
+}
+
+/// Check the dependencies; with `wait`, check again every `poll` until they hold or
+/// the wait is over. `None` when they hold, else why not.
+fn wait_for_dependencies(
+    state: &State,
+    task: &Task,
+    host: &str,
+    depth: usize,
+) -> Result<Option<String>> {
+    let waited = std::time::Instant::now();
+    let wait = task.wait.unwrap_or_default();
+    let poll = task.poll.unwrap_or(DEFAULT_POLL);
+    loop {
+        let Some(reason) = deps::check(state, task, host, depth)? else {
+            return Ok(None);
+        };
+        if process::stop_requested() || waited.elapsed() + poll > wait {
+            return Ok(Some(if wait.is_zero() {
+                reason
+            } else {
+                format!(
+                    "{reason} (waited {})",
+                    crate::config::format_duration(waited.elapsed())
+                )
+            }));
+        }
+        std::thread::sleep(poll);
+    }
 }
 
 fn describe(task: &Task) -> String {
