@@ -1088,3 +1088,60 @@ fn max_age_sets_how_recent_a_dependency_success_must_be() {
     );
     assert_eq!(env.run("daily").0, 0, "the default max_age is 24h");
 }
+
+#[test]
+fn exponential_backoff_doubles_the_retry_delay_up_to_its_cap() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.flaky]\nshell = \"exit 3\"\nretry_count = 3\nretry_delay = 1\n\
+         retry_backoff = \"exponential\"\nretry_max_delay = \"2s\"\n",
+    );
+    let started = Instant::now();
+    let (code, report) = env.run("flaky");
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["attempts"], 4);
+    let log = env.logs("flaky", None);
+    let pauses: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("retrying in ").nth(1))
+        .collect();
+    assert_eq!(
+        pauses,
+        ["1s", "2s", "2s"],
+        "1s, doubled to 2s, then capped at 2s:\n{log}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn overlap_queue_waits_and_overlap_allow_runs_both() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.queued]\nshell = \"sleep 2\"\noverlap = \"queue\"\n\n\
+         [tasks.parallel]\nshell = \"sleep 2\"\noverlap = \"allow\"\n",
+    );
+    for (task, second_waits) in [("queued", true), ("parallel", false)] {
+        let first = env.command(&["run", task]).spawn().unwrap();
+        let _first = Reaped(Some(first));
+        std::thread::sleep(Duration::from_millis(600));
+        let started = Instant::now();
+        let (code, report) = env.run(task);
+        let took = started.elapsed();
+        assert_eq!(code, 0, "{task}: {report}");
+        if second_waits {
+            assert!(
+                took >= Duration::from_millis(2500),
+                "{task} queued behind the first: {took:?}"
+            );
+        } else {
+            assert!(
+                took < Duration::from_millis(2500),
+                "{task} ran alongside the first: {took:?}"
+            );
+        }
+    }
+}

@@ -22,7 +22,9 @@ pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
 pub use duration::{format_duration, parse_duration};
 pub use load::config_files;
 pub use model::{Action, Config, Dependency, NotifyGroup, Origin, Settings, Smtp, Task};
-pub use raw::{BackendKind, EnvValue, NotifyEvent, TaskType, TlsMode, json_schema};
+pub use raw::{
+    BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, TaskType, TlsMode, json_schema,
+};
 pub use validate::check_name;
 
 /// A valid config and its warnings.

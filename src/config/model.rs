@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::{BackendKind, EnvValue, NotifyEvent, TaskType, TlsMode};
+use super::raw::{BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, TaskType, TlsMode};
 use crate::schedule::Schedule;
 
 #[derive(Debug, Clone)]
@@ -114,6 +114,12 @@ pub struct Task {
     pub retry_count: u32,
     #[serde(with = "secs")]
     pub retry_delay: Duration,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub retry_backoff: Backoff,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub retry_max_delay: Option<Duration>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub overlap: Overlap,
     pub dependencies: Vec<Dependency>,
     /// Wait this long for unmet dependencies, checking every `poll`.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
@@ -134,7 +140,25 @@ pub struct Task {
     pub origin: Origin,
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 impl Task {
+    /// The pause before retry number `retry` (1 for the first retry).
+    pub fn retry_pause(&self, retry: u32) -> Duration {
+        match self.retry_backoff {
+            Backoff::Fixed => self.retry_delay,
+            Backoff::Exponential => {
+                let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+                let cap = self.retry_max_delay.unwrap_or(Duration::from_secs(3600));
+                self.retry_delay
+                    .saturating_mul(factor)
+                    .min(cap.max(self.retry_delay))
+            }
+        }
+    }
+
     /// The canonical JSON recorded in the state; equal JSON means equal behaviour.
     pub fn definition(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -238,6 +238,31 @@ pub struct RawTask {
     pub poll: Option<Spanned<DurationValue>>,
     /// How recent a dependency task's last success must be. Default "24h".
     pub max_age: Option<Spanned<DurationValue>>,
+    /// fixed (default): every retry waits `retry_delay`; exponential: the delay
+    /// doubles after each attempt, up to `retry_max_delay`.
+    pub retry_backoff: Option<Backoff>,
+    /// The longest exponential retry delay. Default "1h".
+    pub retry_max_delay: Option<Spanned<DurationValue>>,
+    /// When the task is still running as it fires again: skip (default) records the
+    /// new run as skipped, queue waits for the running one, allow runs both.
+    pub overlap: Option<Overlap>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    #[default]
+    Fixed,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlap {
+    #[default]
+    Skip,
+    Queue,
+    Allow,
 }
 
 /// Whole seconds or a string like "90s", "5m", "1h30m".

@@ -535,6 +535,10 @@ fn build_task(
         .max_age
         .as_ref()
         .and_then(|v| c.duration(file, t, "max_age", v));
+    let retry_max_delay = raw
+        .retry_max_delay
+        .as_ref()
+        .and_then(|v| c.duration(file, t, "retry_max_delay", v));
 
     let mut env = defaults.env.clone();
     if let Some(task_env) = &raw.env {
@@ -599,6 +603,9 @@ fn build_task(
         wait,
         poll,
         max_age,
+        retry_backoff: raw.retry_backoff.unwrap_or_default(),
+        retry_max_delay,
+        overlap: raw.overlap.unwrap_or_default(),
         enabled: raw.enabled.unwrap_or(true),
         env,
         hosts,

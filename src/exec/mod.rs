@@ -17,11 +17,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::config::{EnvValue, Task};
+use crate::config::{EnvValue, Overlap, Task};
 use crate::schedule::resolve_zone;
 use crate::state::{RunFinish, State};
 use log::CappedLog;
 use process::{Ending, run_attempt};
+use std::time::Duration;
+
+/// How long a queued run waits for the running one when the task has no timeout.
+const QUEUE_PATIENCE: Duration = Duration::from_secs(24 * 3600);
 
 /// How often dependencies are checked again while a task waits for them.
 pub const DEFAULT_POLL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -144,9 +148,22 @@ pub fn run_task(
         .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
 
     let lock_name = format!("run:{name}");
-    let guard = match state.try_lock(&lock_name, "run", host, &crate::workspace::user_name())? {
-        Ok(guard) => guard,
-        Err(holder) => {
+    let user = crate::workspace::user_name();
+    let taken = match task.overlap {
+        Overlap::Allow => None,
+        Overlap::Skip => Some(state.try_lock(&lock_name, "run", host, &user)?),
+        // Wait for the running one, as long as a run may take (a day without a timeout).
+        Overlap::Queue => {
+            let patience = task.timeout.map_or(QUEUE_PATIENCE, |t| {
+                t * (task.retry_count + 1) + Duration::from_secs(60)
+            });
+            Some(Ok(state.lock(&lock_name, "run", host, &user, patience)?))
+        }
+    };
+    let guard = match taken {
+        None => None,
+        Some(Ok(guard)) => Some(guard),
+        Some(Err(holder)) => {
             let id = state.begin_run(name, trigger.as_str(), host)?;
             let reason = format!("already running: {holder}");
             state.finish_run(id, &RunFinish::skipped(&reason))?;
@@ -161,7 +178,7 @@ pub fn run_task(
             });
         }
     };
-    if let Some(dead) = &guard.broke {
+    if let Some(dead) = guard.as_ref().and_then(|g| g.broke.as_ref()) {
         // The orc that ran it died; its task may still run in its own process group.
         for leftover in state.interrupt_runs(name, dead.pid)? {
             process::kill_leftovers(leftover);
@@ -260,11 +277,12 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
             }
         }
         if attempts < attempts_allowed && !process::stop_requested() {
+            let pause = task.retry_pause(attempts);
             note(format!(
                 "retrying in {}",
-                crate::config::format_duration(task.retry_delay)
+                crate::config::format_duration(pause)
             ));
-            std::thread::sleep(task.retry_delay);
+            std::thread::sleep(pause);
         }
     }
     let (status, exit_code, reason) = match (spawn_error, ending) {
