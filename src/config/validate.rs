@@ -130,6 +130,29 @@ impl Checker<'_> {
         }
     }
 
+    /// An optional duration key; with `nonzero`, 0 is an error (`hint` says why).
+    fn opt_duration(
+        &mut self,
+        file: usize,
+        task: Option<&str>,
+        key: &str,
+        v: Option<&Spanned<DurationValue>>,
+        nonzero: Option<&str>,
+    ) -> Option<Duration> {
+        let v = v?;
+        let d = self.duration(file, task, key, v)?;
+        if let (true, Some(hint)) = (d.is_zero(), nonzero) {
+            self.report(
+                file,
+                &v.span,
+                task,
+                format!("{key} must be longer than 0s{hint}"),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
     fn secret_ref(&mut self, file: usize, task: Option<&str>, v: &Spanned<EnvValue>) {
         if let EnvValue::Secret { secret } = &v.value
             && let Err(e) = check_name(secret)
@@ -286,10 +309,13 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
     };
     if let Some(Item { file, value: d, .. }) = &parsed.defaults {
         let file = *file;
-        defaults.timeout = d
-            .timeout
-            .as_ref()
-            .and_then(|t| c.duration(file, None, "timeout", t));
+        defaults.timeout = c.opt_duration(
+            file,
+            None,
+            "timeout",
+            d.timeout.as_ref(),
+            Some("; leave it out for no timeout"),
+        );
         defaults.retry_count = d.retry_count;
         defaults.retry_delay = d
             .retry_delay
@@ -497,18 +523,13 @@ fn build_task(
         });
 
     let timeout = match &raw.timeout {
-        Some(v) => match c.duration(file, t, "timeout", v) {
-            Some(d) if d.is_zero() => {
-                c.report(
-                    file,
-                    &v.span,
-                    t,
-                    "timeout must be longer than 0s; leave it out for no timeout",
-                );
-                None
-            }
-            d => d,
-        },
+        Some(v) => c.opt_duration(
+            file,
+            t,
+            "timeout",
+            Some(v),
+            Some("; leave it out for no timeout"),
+        ),
         None => defaults.timeout,
     };
     let retry_delay = match &raw.retry_delay {
@@ -516,29 +537,16 @@ fn build_task(
         None => defaults.retry_delay,
     }
     .unwrap_or(Duration::from_secs(30));
-
-    let wait = raw
-        .wait
-        .as_ref()
-        .and_then(|v| c.duration(file, t, "wait", v));
-    let poll = raw
-        .poll
-        .as_ref()
-        .and_then(|v| match c.duration(file, t, "poll", v) {
-            Some(d) if d.is_zero() => {
-                c.report(file, &v.span, t, "poll must be longer than 0s");
-                None
-            }
-            d => d,
-        });
-    let max_age = raw
-        .max_age
-        .as_ref()
-        .and_then(|v| c.duration(file, t, "max_age", v));
-    let retry_max_delay = raw
-        .retry_max_delay
-        .as_ref()
-        .and_then(|v| c.duration(file, t, "retry_max_delay", v));
+    let wait = c.opt_duration(file, t, "wait", raw.wait.as_ref(), None);
+    let poll = c.opt_duration(file, t, "poll", raw.poll.as_ref(), Some(""));
+    let max_age = c.opt_duration(file, t, "max_age", raw.max_age.as_ref(), None);
+    let retry_max_delay = c.opt_duration(
+        file,
+        t,
+        "retry_max_delay",
+        raw.retry_max_delay.as_ref(),
+        None,
+    );
 
     let mut env = defaults.env.clone();
     if let Some(task_env) = &raw.env {
