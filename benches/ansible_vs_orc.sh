@@ -73,25 +73,13 @@ orc="$target/release/orc"
 user=$(id -un)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/orc-ansible-bench.XXXXXX")
-crontab_touched=false
-had_crontab=false
+# shellcheck source=benches/crontab-guard.sh
+source "$repo/benches/crontab-guard.sh"
 
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if $crontab_touched; then
-        if $had_crontab; then
-            if crontab "$work/crontab.orig"; then
-                echo "restored the saved crontab" >&2
-            else
-                echo "error: could not restore the crontab; the saved copy is $work/crontab.orig (kept)" >&2
-                exit 1
-            fi
-        else
-            crontab -r 2>/dev/null || true
-            echo "removed the benchmark's crontab (there was none before)" >&2
-        fi
-    fi
+    restore_crontab || exit 1
     rm -rf "$work"
     exit "$status"
 }
