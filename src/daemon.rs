@@ -19,8 +19,11 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use notify::Watcher;
 
+use jiff::tz::TimeZone;
+
 use crate::backend::Entry;
 use crate::config::Task;
+use crate::exec::Trigger;
 use crate::schedule::resolve_zone;
 use crate::state::State;
 
@@ -29,7 +32,11 @@ pub enum Wake {
     /// The registry changed: an apply happened.
     Reload,
     /// A run's process ended.
-    Finished { task: String, code: Option<i32> },
+    Finished {
+        pid: u32,
+        task: String,
+        code: Option<i32>,
+    },
     /// SIGTERM or Ctrl-C.
     Stop,
 }
@@ -37,10 +44,29 @@ pub enum Wake {
 /// What the daemon does, as it does it (`orc up` prints these).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Loaded { tasks: usize },
-    Started { task: String, due: Timestamp },
-    Finished { task: String, code: Option<i32> },
-    Stopping { running: usize },
+    Loaded {
+        tasks: usize,
+    },
+    Started {
+        task: String,
+        due: Timestamp,
+        trigger: Trigger,
+    },
+    Finished {
+        task: String,
+        code: Option<i32>,
+    },
+    /// Fire times passed with no run (the daemon was not running, or the machine
+    /// slept); recorded in the history as one "missed" row.
+    Missed {
+        task: String,
+        count: u64,
+        first: Timestamp,
+        last: Timestamp,
+    },
+    Stopping {
+        running: usize,
+    },
 }
 
 pub struct Options {
@@ -48,7 +74,8 @@ pub struct Options {
     pub registry: PathBuf,
     /// The orc executable to start runs with.
     pub orc: PathBuf,
-    pub max_concurrent: usize,
+    /// At most this many runs at once; `None`: `max_concurrent` as last applied.
+    pub max_concurrent: Option<usize>,
     /// How long running tasks get to finish after a stop.
     pub grace: Duration,
 }
@@ -64,6 +91,33 @@ pub fn channel_with_signals() -> Result<(Sender<Wake>, Receiver<Wake>)> {
     Ok((tx, rx))
 }
 
+/// A task the daemon schedules, and when it fires next.
+struct Scheduled {
+    task: Task,
+    tz: TimeZone,
+    next: Option<Timestamp>,
+}
+
+impl Scheduled {
+    fn fire_after(&self, after: Timestamp) -> Option<Timestamp> {
+        Some(
+            self.task
+                .schedule
+                .as_ref()?
+                .next_after(&self.tz, after)?
+                .timestamp(),
+        )
+    }
+}
+
+/// A run to start at `at` (its fire time plus any jitter).
+struct Launch {
+    name: String,
+    due: Timestamp,
+    trigger: Trigger,
+    at: Timestamp,
+}
+
 /// Schedule until `Wake::Stop` arrives on `wake`.
 pub fn run(
     opts: &Options,
@@ -72,37 +126,81 @@ pub fn run(
     on_event: &dyn Fn(Event),
 ) -> Result<()> {
     let _watcher = watch(&opts.registry, sender.clone())?;
-    let mut next_fires = load(opts, Timestamp::now())?;
-    on_event(Event::Loaded {
-        tasks: next_fires.len(),
-    });
-    let mut running: BTreeMap<String, u32> = BTreeMap::new();
-    let mut queue: VecDeque<(String, Timestamp)> = VecDeque::new();
+    let state = State::open(&opts.state)?;
+    if let Err(e) = crate::retention::maybe_enforce(&state) {
+        tracing::warn!("retention failed: {e:#}");
+    }
+    let host = crate::workspace::host_name();
+    let started = Timestamp::now();
+    let mut tasks = load(opts, &state, started)?;
+    on_event(Event::Loaded { tasks: tasks.len() });
+    // Fires missed while the daemon was down: recorded, and caught up where asked.
+    let mut waiting = recover(&state, &tasks, started, &host, on_event)?;
+    let mut running: BTreeMap<u32, String> = BTreeMap::new();
+    let mut queue: VecDeque<Launch> = VecDeque::new();
     loop {
         let now = Timestamp::now();
-        for (name, (task, next)) in next_fires.iter_mut() {
-            if let Some(due) = next.filter(|due| *due <= now) {
-                // Fire once, even when the machine slept through several fire times.
-                queue.push_back((name.clone(), due));
-                *next = next_fire(task, now);
-            }
+        for (name, s) in tasks.iter_mut() {
+            let Some(due) = s.next.filter(|due| *due <= now) else {
+                continue;
+            };
+            // Usually the following fire is in the future; if not, the machine slept
+            // (or the daemon stalled) through it: fire once, record the rest.
+            let following = s.fire_after(due);
+            s.next = match following {
+                Some(f) if f <= now => {
+                    let missed = count_fires(s, due, now);
+                    report_missed(&state, name, &missed, &host, on_event);
+                    s.fire_after(now)
+                }
+                other => other,
+            };
+            let at = s
+                .task
+                .jitter
+                .and_then(|j| due.checked_add(jitter_delay(j)).ok())
+                .unwrap_or(due);
+            waiting.push(Launch {
+                name: name.clone(),
+                due,
+                trigger: Trigger::Scheduled,
+                at,
+            });
         }
-        while running.len() < opts.max_concurrent.max(1) {
-            let Some((name, due)) = queue.pop_front() else {
+        waiting.sort_by_key(|l| std::cmp::Reverse(l.at));
+        while waiting.last().is_some_and(|l| l.at <= now) {
+            queue.extend(waiting.pop());
+        }
+
+        let limit = match opts.max_concurrent {
+            Some(n) => n,
+            None => state.runtime_settings()?.max_concurrent as usize,
+        };
+        while running.len() < limit.max(1) {
+            let Some(launch) = queue.pop_front() else {
                 break;
             };
-            match spawn(opts, &name, sender.clone()) {
+            match spawn(opts, &launch, sender.clone()) {
                 Ok(pid) => {
                     on_event(Event::Started {
-                        task: name.clone(),
-                        due,
+                        task: launch.name.clone(),
+                        due: launch.due,
+                        trigger: launch.trigger,
                     });
-                    running.insert(name, pid);
+                    running.insert(pid, launch.name);
                 }
-                Err(e) => eprintln!("orc daemon: cannot start a run of {name}: {e:#}"),
+                Err(e) => {
+                    tracing::error!("cannot start a run of {}: {e:#}", launch.name);
+                    eprintln!("orc daemon: cannot start a run of {}: {e:#}", launch.name);
+                }
             }
         }
-        let earliest = next_fires.values().filter_map(|(_, next)| *next).min();
+
+        let earliest = tasks
+            .values()
+            .filter_map(|s| s.next)
+            .chain(waiting.iter().map(|l| l.at))
+            .min();
         let woke = match earliest {
             Some(next) => wake.recv_timeout(
                 Duration::try_from(next.duration_since(Timestamp::now())).unwrap_or_default(),
@@ -111,13 +209,11 @@ pub fn run(
         };
         match woke {
             Ok(Wake::Reload) => {
-                next_fires = load(opts, Timestamp::now())?;
-                on_event(Event::Loaded {
-                    tasks: next_fires.len(),
-                });
+                tasks = load(opts, &state, Timestamp::now())?;
+                on_event(Event::Loaded { tasks: tasks.len() });
             }
-            Ok(Wake::Finished { task, code }) => {
-                running.remove(&task);
+            Ok(Wake::Finished { pid, task, code }) => {
+                running.remove(&pid);
                 on_event(Event::Finished { task, code });
             }
             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => break,
@@ -128,10 +224,138 @@ pub fn run(
     Ok(())
 }
 
+/// Fire times in `[from, until]`. Counting stops at a bound (a daemon down for a
+/// year with a task that fires every minute must not spend its start counting); the
+/// last two are found all the same.
+#[derive(Default)]
+struct Fires {
+    count: u64,
+    /// `count` is a lower bound.
+    capped: bool,
+    first: Option<Timestamp>,
+    before_last: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+const COUNT_LIMIT: u64 = 100_000;
+
+fn count_fires(s: &Scheduled, from: Timestamp, until: Timestamp) -> Fires {
+    let mut fires = Fires::default();
+    let mut at = from.checked_sub(jiff::SignedDuration::from_nanos(1)).ok();
+    while let Some(next) = at.and_then(|a| s.fire_after(a)).filter(|n| *n <= until) {
+        if !fires.capped {
+            fires.count += 1;
+        }
+        fires.first.get_or_insert(next);
+        fires.before_last = fires.last.replace(next);
+        at = Some(next);
+        if fires.count >= COUNT_LIMIT && !fires.capped {
+            // Skip to the last two days: no schedule fires more than once a minute.
+            fires.capped = true;
+            let near_end = until.checked_sub(jiff::SignedDuration::from_hours(48)).ok();
+            at = at.max(near_end);
+        }
+    }
+    fires
+}
+
+/// Record missed fires in the history (one row), log and report them.
+fn report_missed(state: &State, name: &str, fires: &Fires, host: &str, on_event: &dyn Fn(Event)) {
+    let (Some(first), Some(last)) = (fires.first, fires.last) else {
+        return;
+    };
+    let count = if fires.capped {
+        format!("at least {}", fires.count)
+    } else {
+        fires.count.to_string()
+    };
+    let reason = format!(
+        "missed {count} scheduled run(s) from {} to {}: the scheduler was not running",
+        crate::state::timestamp(first),
+        crate::state::timestamp(last)
+    );
+    tracing::warn!("{name}: {reason}");
+    if let Err(e) = state.record_missed(name, &crate::state::timestamp(last), &reason, host) {
+        tracing::error!("cannot record the missed runs of {name}: {e:#}");
+    }
+    on_event(Event::Missed {
+        task: name.to_string(),
+        count: fires.count,
+        first,
+        last,
+    });
+}
+
+/// On start: fire times since each task's last scheduled run (or its apply) are
+/// missed. The latest one is caught up when it lies within the task's `catch_up`;
+/// the rest are recorded as missed.
+fn recover(
+    state: &State,
+    tasks: &BTreeMap<String, Scheduled>,
+    now: Timestamp,
+    host: &str,
+    on_event: &dyn Fn(Event),
+) -> Result<Vec<Launch>> {
+    let last_fires = state.last_fires()?;
+    let applied: BTreeMap<String, String> = state
+        .tasks()?
+        .into_iter()
+        .map(|t| (t.name, t.applied_at))
+        .collect();
+    let mut launches = Vec::new();
+    for (name, s) in tasks {
+        let since = [last_fires.get(name), applied.get(name)]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.parse::<Timestamp>().ok())
+            .max();
+        let Some(since) = since else { continue };
+        let Some(from) = s.fire_after(since) else {
+            continue;
+        };
+        let mut missed = count_fires(s, from, now);
+        let Some(latest) = missed.last else { continue };
+        let catch_up = s.task.catch_up.is_some_and(|window| {
+            jiff::SignedDuration::try_from(window).is_ok_and(|w| now.duration_since(latest) <= w)
+        });
+        if catch_up {
+            launches.push(Launch {
+                name: name.clone(),
+                due: latest,
+                trigger: Trigger::CatchUp,
+                at: now,
+            });
+            missed.count -= 1;
+            missed.last = missed.before_last;
+            if missed.count == 0 && !missed.capped {
+                missed.first = None;
+                missed.last = None;
+            }
+        }
+        report_missed(state, name, &missed, host, on_event);
+    }
+    Ok(launches)
+}
+
+/// A random delay below `max`, for `jitter`. Not for secrets: std's randomly seeded
+/// hasher is random enough to spread start times.
+pub fn jitter_delay(max: Duration) -> jiff::SignedDuration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let millis = max.as_millis().max(1) as u64;
+    jiff::SignedDuration::from_millis((hasher.finish() % millis) as i64)
+}
+
 /// Give running tasks the grace period, then ask their `orc run` to stop.
 fn stop(
     opts: &Options,
-    mut running: BTreeMap<String, u32>,
+    mut running: BTreeMap<u32, String>,
     wake: &Receiver<Wake>,
     on_event: &dyn Fn(Event),
 ) {
@@ -143,15 +367,15 @@ fn stop(
     while !running.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() && !asked {
-            for pid in running.values() {
+            for pid in running.keys() {
                 terminate(*pid);
             }
             asked = true;
         }
         let wait = if asked { Duration::from_secs(10) } else { left };
         match wake.recv_timeout(wait) {
-            Ok(Wake::Finished { task, code }) => {
-                running.remove(&task);
+            Ok(Wake::Finished { pid, task, code }) => {
+                running.remove(&pid);
                 on_event(Event::Finished { task, code });
             }
             Ok(_) => {}
@@ -179,31 +403,37 @@ fn terminate(pid: u32) {
 }
 
 /// Start `orc run NAME` and a thread that reports when it ends.
-fn spawn(opts: &Options, name: &str, sender: Sender<Wake>) -> Result<u32> {
+fn spawn(opts: &Options, launch: &Launch, sender: Sender<Wake>) -> Result<u32> {
     let mut child = Command::new(&opts.orc)
-        .args(["run", name, "--trigger", "scheduled", "--quiet", "--state"])
+        .args([
+            "run",
+            &launch.name,
+            "--quiet",
+            "--trigger",
+            launch.trigger.as_str(),
+        ])
+        .arg("--scheduled-for")
+        .arg(crate::state::timestamp(launch.due))
+        // The daemon already waited for the jitter.
+        .arg("--no-jitter")
+        .arg("--state")
         .arg(&opts.state)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", opts.orc.display()))?;
     let pid = child.id();
-    let task = name.to_string();
+    let task = launch.name.clone();
     std::thread::spawn(move || {
         let code = child.wait().ok().and_then(|s| s.code());
-        let _ = sender.send(Wake::Finished { task, code });
+        let _ = sender.send(Wake::Finished { pid, task, code });
     });
     Ok(pid)
 }
 
-fn next_fire(task: &Task, after: Timestamp) -> Option<Timestamp> {
-    let tz = resolve_zone(&task.timezone).ok()?;
-    Some(task.schedule.as_ref()?.next_after(&tz, after)?.timestamp())
-}
-
 /// The registry's enabled, scheduled tasks, with their definitions from the state,
 /// and when each fires next.
-fn load(opts: &Options, now: Timestamp) -> Result<BTreeMap<String, (Task, Option<Timestamp>)>> {
+fn load(opts: &Options, state: &State, now: Timestamp) -> Result<BTreeMap<String, Scheduled>> {
     #[derive(serde::Deserialize)]
     struct Registry {
         tasks: BTreeMap<String, Entry>,
@@ -218,7 +448,6 @@ fn load(opts: &Options, now: Timestamp) -> Result<BTreeMap<String, (Task, Option
             return Err(e).with_context(|| format!("cannot read {}", opts.registry.display()));
         }
     };
-    let state = State::open(&opts.state)?;
     let mut fires = BTreeMap::new();
     for entry in registry
         .tasks
@@ -229,8 +458,20 @@ fn load(opts: &Options, now: Timestamp) -> Result<BTreeMap<String, (Task, Option
             continue;
         };
         let task = Task::from_definition(&recorded.definition)?;
-        let next = next_fire(&task, now);
-        fires.insert(entry.name, (task, next));
+        let tz = match resolve_zone(&task.timezone) {
+            Ok(tz) => tz,
+            Err(e) => {
+                tracing::error!("{}: {e}; not scheduled", entry.name);
+                continue;
+            }
+        };
+        let mut s = Scheduled {
+            task,
+            tz,
+            next: None,
+        };
+        s.next = s.fire_after(now);
+        fires.insert(entry.name, s);
     }
     Ok(fires)
 }

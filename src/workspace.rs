@@ -11,7 +11,7 @@ use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::{Backend, Invocation};
 use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
 use crate::plan::{self, Inputs, Plan, Skipped};
-use crate::state::{self, RecordedTask, State};
+use crate::state::{self, Recorded, State};
 
 pub struct Workspace {
     pub config: Config,
@@ -186,7 +186,7 @@ impl Workspace {
     /// Compute the plan against `recorded` (the state's tasks; empty without a state).
     pub fn plan(
         &self,
-        recorded: &[RecordedTask],
+        recorded: &Recorded,
         backend: &dyn Backend,
         targets: &[String],
         destroy: bool,
@@ -197,7 +197,8 @@ impl Workspace {
             desired.clear();
         }
         for t in targets {
-            let known = self.config.tasks.contains_key(t) || recorded.iter().any(|r| &r.name == t);
+            let known =
+                self.config.tasks.contains_key(t) || recorded.tasks.iter().any(|r| &r.name == t);
             if !known {
                 bail!("--target {t}: no task of that name in the configuration or the state");
             }
@@ -206,7 +207,9 @@ impl Workspace {
         let mut plan = plan::compute(
             Inputs {
                 desired: &desired,
-                recorded,
+                recorded: &recorded.tasks,
+                desired_settings: (!destroy).then(|| self.config.settings.runtime.to_json()),
+                recorded_settings: recorded.settings.as_deref(),
                 live: &live,
                 skipped,
                 folder: self.config.settings.folder.clone(),

@@ -24,7 +24,12 @@ fn the_example_loads_with_every_key_applied() {
     let c = &loaded.config;
     assert_eq!(c.settings.timezone, "Europe/Berlin");
     assert_eq!(c.settings.folder, "Orc");
-    assert_eq!(c.settings.retention, Duration::from_secs(90 * 86_400));
+    let runtime = c.settings.runtime;
+    assert_eq!(runtime.history_retention, Duration::from_secs(90 * 86_400));
+    assert_eq!(runtime.log_retention, Duration::from_secs(14 * 86_400));
+    assert_eq!(runtime.max_concurrent, 4);
+    assert_eq!(c.settings.max_log_size, 20 << 20);
+    assert!(c.tasks.values().all(|t| t.max_log_size == 20 << 20));
     assert_eq!(
         c.files.len(),
         3,
@@ -70,7 +75,7 @@ fn the_example_loads_with_every_key_applied() {
         "At 06:00, Monday through Friday"
     );
     assert!(report.working_dir.is_absolute() && report.working_dir.ends_with("examples"));
-    assert_eq!(report.origin.line, 39);
+    assert_eq!(report.origin.line, 42);
 
     // Defaults fill what a task leaves out.
     let vpn = &c.tasks["vpn_check"];

@@ -77,17 +77,19 @@ pub fn run(
         );
     }
     let state = ws.open_state()?;
+    let _log = crate::orclog::init(&ws.state_path, if destroy { "destroy" } else { "apply" });
     let (host, user) = (ws.host.clone(), user_name());
     let purpose = if destroy { "destroy" } else { "apply" };
     let lock = state.lock("apply", purpose, &host, &user, lock_timeout)?;
     if let Some(dead) = &lock.broke {
         eprintln!("warning: broke a stale lock held by {dead}: that process is no longer running");
+        tracing::warn!("broke a stale apply lock held by {dead}");
     }
     failpoint::hit("apply:locked");
 
     let mut backend = ws.backend()?;
     let plan = ws.plan(
-        &state.tasks()?,
+        &state.recorded()?,
         backend.as_ref(),
         &targets,
         destroy,
@@ -125,12 +127,19 @@ pub fn run(
         && let Err(e) = backend.apply(&batch)
     {
         state.fail_apply(apply_id, &e.to_string())?;
+        tracing::error!("apply {apply_id} failed: {e}");
         bail!("the {} scheduler refused the changes: {e}", plan.backend);
     }
     failpoint::hit("apply:after-scheduler");
     state.commit_apply(apply_id, &plan.state_writes())?;
     failpoint::hit("apply:after-state");
     drop(lock);
+    tracing::info!(
+        "apply {apply_id} by {} of {}: {}",
+        user_name(),
+        ws.config_path.display(),
+        summary.line()
+    );
 
     out.info(&format!(
         "{} Tasks: {} added, {} changed, {} destroyed.",

@@ -11,6 +11,7 @@ use super::{Global, Output};
 use crate::backend::Invocation;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::daemon::{self, Event};
+use crate::exec::Trigger;
 use crate::workspace::state_path;
 
 #[derive(Debug, Args)]
@@ -18,9 +19,9 @@ pub struct DaemonArgs {
     /// The embedded scheduler folder to run (settings.folder)
     #[arg(long, default_value = "Orc")]
     pub folder: String,
-    /// At most this many runs at once
-    #[arg(long, default_value_t = 8)]
-    pub max_concurrent: usize,
+    /// At most this many runs at once (default: settings.max_concurrent as applied, 8)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent: Option<u32>,
     /// On stop, how long running tasks get to finish (e.g. "30s")
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub grace: String,
@@ -49,7 +50,7 @@ fn options(global: &Global, args: &DaemonArgs) -> anyhow::Result<daemon::Options
         state,
         registry,
         orc,
-        max_concurrent: args.max_concurrent,
+        max_concurrent: args.max_concurrent.map(|n| n as usize),
         grace,
     })
 }
@@ -73,10 +74,22 @@ fn print_event(out: &Output, event: Event) {
             "{tasks} scheduled task{} loaded",
             if tasks == 1 { "" } else { "s" }
         ),
+        Event::Started {
+            task,
+            trigger: Trigger::CatchUp,
+            due,
+        } => format!(
+            "started {task} to catch up the run due at {}",
+            due.strftime("%Y-%m-%d %H:%M:%S UTC")
+        ),
         Event::Started { task, .. } => format!("started {task}"),
         Event::Finished { task, code } => format!("finished {task}: {}", outcome(code)),
+        Event::Missed { task, count, .. } => format!(
+            "{task} missed {count} scheduled run(s) while the scheduler was not running (see orc history {task})"
+        ),
         Event::Stopping { running } => format!("stopping; waiting for {running} running task(s)"),
     };
+    tracing::info!("{text}");
     out.info(&format!("{clock} {text}"));
 }
 
@@ -88,6 +101,7 @@ pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Re
             opts.state.display()
         );
     }
+    let _log = crate::orclog::init(&opts.state, "daemon");
     let (sender, wake) = daemon::channel_with_signals()?;
     out.info(&format!(
         "orc daemon: scheduling folder {} from {} (Ctrl-C or SIGTERM stops it)",
@@ -125,7 +139,7 @@ pub fn run_up(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|_| "Orc".to_string());
     let args = DaemonArgs {
         folder,
-        max_concurrent: 8,
+        max_concurrent: None,
         grace: "30s".to_string(),
     };
     run_daemon(args, &global, out)

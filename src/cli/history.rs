@@ -50,7 +50,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
         Some(text) => {
             let ago = parse_duration(text).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             let at = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::try_from(ago)?)?;
-            Some(at.to_string())
+            Some(crate::state::timestamp(at))
         }
         None => None,
     };

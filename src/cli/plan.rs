@@ -8,7 +8,7 @@ use clap::Args;
 use super::validate::print_diagnostics;
 use super::{Global, Output, load_workspace};
 use crate::plan::{SavedPlan, render_human, render_json};
-use crate::state::{RecordedTask, State};
+use crate::state::{Recorded, State};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -27,11 +27,11 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
     // Read what orc recorded while the config loads: neither needs the other, and on
     // large configs both take a while. Plan creates nothing, so a missing state is empty.
     let state_path = crate::workspace::state_path(global.state.as_deref());
-    let recorded = std::thread::spawn(move || -> anyhow::Result<Vec<RecordedTask>> {
+    let recorded = std::thread::spawn(move || -> anyhow::Result<Recorded> {
         if !state_path.exists() {
-            return Ok(Vec::new());
+            return Ok(Recorded::default());
         }
-        State::open(&state_path)?.tasks()
+        State::open(&state_path)?.recorded()
     });
     let Some(ws) = load_workspace(global, out) else {
         return Ok(ExitCode::FAILURE);

@@ -30,6 +30,13 @@ pub struct RunArgs {
     /// triggers fire on a superset of them); otherwise exit 0 and record nothing
     #[arg(long)]
     pub if_due: bool,
+    /// The fire time this run is for (RFC 3339), recorded in the history; the
+    /// embedded scheduler passes it
+    #[arg(long, value_name = "TIME")]
+    pub scheduled_for: Option<jiff::Timestamp>,
+    /// Do not wait for the task's `jitter` (the caller already did)
+    #[arg(long, hide = true)]
+    pub no_jitter: bool,
 }
 
 pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
@@ -44,6 +51,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         );
     }
     let state = State::open(&path)?;
+    let _log = crate::orclog::init(&path, "run");
     if args.if_due {
         let recorded = state
             .task(&args.name)?
@@ -59,7 +67,22 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         TriggerArg::CatchUp => Trigger::CatchUp,
     };
     exec::stop_on_signals()?;
-    let report = exec::run_task(&state, &args.name, trigger, &host_name(), 0)?;
+    let report = exec::run_task(
+        &state,
+        &exec::RunRequest {
+            name: &args.name,
+            trigger,
+            host: &host_name(),
+            scheduled_for: args.scheduled_for,
+            // Scheduled runs wait for the task's jitter, unless the caller did.
+            jitter: matches!(trigger, Trigger::Scheduled) && !args.no_jitter,
+        },
+        0,
+    )?;
+    // Housekeeping after the task, so it never delays one; a failure is only logged.
+    if let Err(e) = crate::retention::maybe_enforce(&state) {
+        tracing::warn!("retention failed: {e:#}");
+    }
     if out.json {
         out.print_json(&json!(report));
     } else {

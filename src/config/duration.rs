@@ -1,4 +1,5 @@
-//! Durations as users write them: whole seconds (`3600`) or `"90s"`, `"5m"`, `"1h30m"`.
+//! Durations as users write them: whole seconds (`3600`) or `"90s"`, `"5m"`, `"1h30m"`;
+//! and sizes: bytes or `"512KB"`, `"10MB"`, `"1GB"`.
 
 use std::time::Duration;
 
@@ -68,9 +69,45 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Parse a size: bytes (`"1048576"`) or a number with a binary unit, `K`, `M` or `G`,
+/// optionally followed by `B` or `iB` (`"512KB"`, `"10MB"`, `"1GiB"`; 1 KB = 1024 bytes,
+/// as log sizes are usually meant).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "\"{text}\" is not a size; write bytes (1048576) or a number with a unit: \"512KB\", \"10MB\", \"1GB\""
+        )
+    };
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits_end);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let factor: u64 = match unit.trim_start().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(factor).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512KB"), Ok(512 << 10));
+        assert_eq!(parse_size("10 MB"), Ok(10 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        for bad in ["", "MB", "1.5MB", "10TB", "-1", "5 megabytes"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
 
     #[test]
     fn accepts_units_and_combinations() {

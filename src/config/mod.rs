@@ -19,9 +19,11 @@ use jiff::Timestamp;
 
 pub use command::split_command;
 pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
-pub use duration::{format_duration, parse_duration};
+pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
-pub use model::{Action, Config, Dependency, NotifyGroup, Origin, Settings, Smtp, Task};
+pub use model::{
+    Action, Config, Dependency, NotifyGroup, Origin, RuntimeSettings, Settings, Smtp, Task,
+};
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, TaskType, TlsMode, json_schema,
 };

@@ -28,9 +28,15 @@ pub struct Settings {
     /// "local" or an IANA name, as written.
     pub timezone: String,
     pub log_dir: Option<PathBuf>,
-    #[serde(serialize_with = "secs::serialize")]
-    pub retention: Duration,
+    pub max_log_size: u64,
+    #[serde(flatten)]
+    pub runtime: RuntimeSettings,
 }
+
+/// Default `retention`: 30 days.
+const RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// Default `max_log_size`: 10 MiB.
+pub const MAX_LOG_SIZE: u64 = 10 << 20;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -39,8 +45,38 @@ impl Default for Settings {
             folder: "Orc".to_string(),
             timezone: "local".to_string(),
             log_dir: None,
-            retention: Duration::from_secs(30 * 86_400),
+            max_log_size: MAX_LOG_SIZE,
+            runtime: RuntimeSettings::default(),
         }
+    }
+}
+
+/// Settings that belong to no single task but steer orc at run time: apply records
+/// them in the state (a plan shows when they change), and `orc run` and `orc daemon`
+/// read them from there, so a server needs no copy of tasks.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeSettings {
+    #[serde(with = "secs")]
+    pub log_retention: Duration,
+    #[serde(with = "secs")]
+    pub history_retention: Duration,
+    pub max_concurrent: u32,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            log_retention: RETENTION,
+            history_retention: RETENTION,
+            max_concurrent: 8,
+        }
+    }
+}
+
+impl RuntimeSettings {
+    /// The canonical JSON recorded in the state.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -82,6 +118,9 @@ pub enum Dependency {
     Url(String),
     /// A command that must exit 0.
     Command(Vec<String>),
+    /// A VPN: with a host, that host name resolves; without, a tunnel interface
+    /// (tun, tap, ppp, WireGuard) is up.
+    Vpn(Option<String>),
 }
 
 /// Where something was defined, for messages.
@@ -109,6 +148,12 @@ pub struct Task {
     /// `settings.log_dir`, when set: where `orc run` writes this task's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<PathBuf>,
+    /// `settings.max_log_size`: the newest output beyond it is kept.
+    #[serde(
+        default = "default_max_log_size",
+        skip_serializing_if = "is_default_max_log_size"
+    )]
+    pub max_log_size: u64,
     #[serde(with = "opt_secs")]
     pub timeout: Option<Duration>,
     pub retry_count: u32,
@@ -129,6 +174,12 @@ pub struct Task {
     /// How recent a dependency task's success must be (default 24h).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
     pub max_age: Option<Duration>,
+    /// Embedded scheduler: run a fire missed within this long once on start.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub catch_up: Option<Duration>,
+    /// Embedded scheduler: a random delay of up to this long before each fire.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub jitter: Option<Duration>,
     pub enabled: bool,
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,
@@ -138,6 +189,14 @@ pub struct Task {
     pub renamed_from: Option<String>,
     #[serde(skip)]
     pub origin: Origin,
+}
+
+fn default_max_log_size() -> u64 {
+    MAX_LOG_SIZE
+}
+
+fn is_default_max_log_size(size: &u64) -> bool {
+    *size == MAX_LOG_SIZE
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

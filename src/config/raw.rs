@@ -114,8 +114,17 @@ pub struct RawSettings {
     pub include: Option<Vec<Spanned<String>>>,
     /// Where run logs are written. Default: beside the state database.
     pub log_dir: Option<String>,
-    /// How long run history and logs are kept, e.g. "30d".
+    /// How long run history and logs are kept, e.g. "30d". Default "30d".
     pub retention: Option<Spanned<DurationValue>>,
+    /// How long run logs are kept. Default: `retention`.
+    pub log_retention: Option<Spanned<DurationValue>>,
+    /// How long run history rows are kept. Default: `retention`.
+    pub history_retention: Option<Spanned<DurationValue>>,
+    /// The largest log one run keeps: bytes, or "512KB", "10MB", "1GB" (binary units).
+    /// Beyond it the oldest output is dropped and the newest kept. Default "10MB".
+    pub max_log_size: Option<Spanned<SizeValue>>,
+    /// How many runs the embedded scheduler (`orc daemon`) starts at once. Default 8.
+    pub max_concurrent: Option<Spanned<u32>>,
 }
 
 /// `[defaults]`: inherited by every task unless the task sets the key itself.
@@ -246,6 +255,13 @@ pub struct RawTask {
     /// When the task is still running as it fires again: skip (default) records the
     /// new run as skipped, queue waits for the running one, allow runs both.
     pub overlap: Option<Overlap>,
+    /// Embedded scheduler: when the daemon was not running at a fire time within
+    /// this long before it starts, run the task once to catch up (like systemd's
+    /// `Persistent=`). Default: no catch-up.
+    pub catch_up: Option<Spanned<DurationValue>>,
+    /// Embedded scheduler: start each scheduled run after a random delay of up to
+    /// this long, so tasks that share a fire time do not all start at once.
+    pub jitter: Option<Spanned<DurationValue>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
@@ -306,6 +322,50 @@ impl JsonSchema for DurationValue {
             "oneOf": [
                 { "type": "integer", "minimum": 0 },
                 { "type": "string", "pattern": "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$|^[0-9]+$" }
+            ]
+        })
+    }
+}
+
+/// Bytes (`1048576`) or a string with a binary unit: "512KB", "10MB", "1GB".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeValue {
+    Bytes(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SizeValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size: bytes (1048576) or a string like \"512KB\", \"10MB\", \"1GB\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(SizeValue::Bytes(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(SizeValue::Bytes(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SizeValue::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for SizeValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Size".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Bytes, or a number with a binary unit: \"512KB\", \"10MB\", \"1GB\"",
+            "oneOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": "^[0-9]+ ?([KMG]i?B?)?$" }
             ]
         })
     }

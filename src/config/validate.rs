@@ -12,10 +12,10 @@ use jiff::tz::TimeZone;
 
 use super::command::split_command;
 use super::diag::{Diagnostic, Diagnostics, Source};
-use super::duration::parse_duration;
+use super::duration::{parse_duration, parse_size};
 use super::load::{Item, Parsed};
 use super::model::{Action, Config, Dependency, NotifyGroup, Origin, Settings, Smtp, Task};
-use super::raw::{CommandValue, DurationValue, EnvValue, NotifyEvent, RawTask, Spanned};
+use super::raw::{CommandValue, DurationValue, EnvValue, NotifyEvent, RawTask, SizeValue, Spanned};
 use crate::schedule::{self, resolve_zone};
 
 /// Check a name used for tasks, notify groups, secrets and the folder. It must be
@@ -224,10 +224,55 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
             }
             settings.timezone = tz.value.clone();
         }
-        if let Some(r) = &s.retention
-            && let Some(d) = c.duration(*file, None, "retention", r)
-        {
-            settings.retention = d;
+        let retention = s
+            .retention
+            .as_ref()
+            .and_then(|r| c.opt_duration(*file, None, "retention", Some(r), Some("")));
+        let runtime = &mut settings.runtime;
+        for (key, value, target) in [
+            (
+                "log_retention",
+                &s.log_retention,
+                &mut runtime.log_retention,
+            ),
+            (
+                "history_retention",
+                &s.history_retention,
+                &mut runtime.history_retention,
+            ),
+        ] {
+            let own = c.opt_duration(*file, None, key, value.as_ref(), Some(""));
+            if let Some(d) = own.or(retention) {
+                *target = d;
+            }
+        }
+        if let Some(n) = &s.max_concurrent {
+            if n.value == 0 {
+                c.report(*file, &n.span, None, "max_concurrent must be at least 1");
+            }
+            runtime.max_concurrent = n.value.max(1);
+        }
+        if let Some(size) = &s.max_log_size {
+            let parsed = match &size.value {
+                SizeValue::Bytes(n) if *n > 0 => Ok(*n as u64),
+                SizeValue::Bytes(n) => Err(format!("{n} is not a positive number of bytes")),
+                SizeValue::Text(t) => parse_size(t).and_then(|n| {
+                    if n == 0 {
+                        Err("a log of 0 bytes keeps nothing".to_string())
+                    } else {
+                        Ok(n)
+                    }
+                }),
+            };
+            match parsed {
+                Ok(n) => settings.max_log_size = n,
+                Err(e) => c.report(
+                    *file,
+                    &size.span,
+                    None,
+                    format!("invalid max_log_size: {e}"),
+                ),
+            }
         }
         settings.log_dir = s.log_dir.as_ref().map(|d| c.base_dir(*file).join(d));
     }
@@ -305,6 +350,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
     // [defaults]
     let mut defaults = TaskDefaults {
         log_dir: settings.log_dir.clone(),
+        max_log_size: settings.max_log_size,
         ..TaskDefaults::default()
     };
     if let Some(Item { file, value: d, .. }) = &parsed.defaults {
@@ -391,6 +437,8 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
 struct TaskDefaults {
     /// From `settings.log_dir`: every task's runs log there.
     log_dir: Option<PathBuf>,
+    /// From `settings.max_log_size`.
+    max_log_size: u64,
     timeout: Option<Duration>,
     retry_count: Option<u32>,
     retry_delay: Option<Duration>,
@@ -540,6 +588,16 @@ fn build_task(
     let wait = c.opt_duration(file, t, "wait", raw.wait.as_ref(), None);
     let poll = c.opt_duration(file, t, "poll", raw.poll.as_ref(), Some(""));
     let max_age = c.opt_duration(file, t, "max_age", raw.max_age.as_ref(), None);
+    let catch_up = c.opt_duration(file, t, "catch_up", raw.catch_up.as_ref(), None);
+    let jitter = c.opt_duration(file, t, "jitter", raw.jitter.as_ref(), None);
+    for (key, value) in [("catch_up", &raw.catch_up), ("jitter", &raw.jitter)] {
+        if let (Some(v), None) = (value, &raw.schedule) {
+            let d = Diagnostic::warning(format!("{key} has no effect: the task has no schedule"))
+                .at(&c.sources[file], Some(v.span.clone()))
+                .task(name);
+            c.diags.push(d);
+        }
+    }
     let retry_max_delay = c.opt_duration(
         file,
         t,
@@ -611,6 +669,8 @@ fn build_task(
         wait,
         poll,
         max_age,
+        catch_up,
+        jitter,
         retry_backoff: raw.retry_backoff.unwrap_or_default(),
         retry_max_delay,
         overlap: raw.overlap.unwrap_or_default(),
@@ -620,6 +680,7 @@ fn build_task(
         notify: notify_groups,
         timezone: timezone.to_string(),
         log_dir: defaults.log_dir.clone(),
+        max_log_size: defaults.max_log_size,
         renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),
         origin: Origin {
             file: c.sources[file].path.clone(),
@@ -631,6 +692,9 @@ fn build_task(
 
 /// "name", "file:PATH", "url:URL", "command:LINE".
 fn parse_dependency(text: &str) -> Result<Dependency, String> {
+    if text == "vpn" {
+        return Ok(Dependency::Vpn(None));
+    }
     let Some((kind, target)) = text.split_once(':') else {
         return check_name(text)
             .map(|()| Dependency::Task(text.to_string()))
@@ -657,6 +721,7 @@ fn parse_dependency(text: &str) -> Result<Dependency, String> {
                 )),
             }
         }
+        "vpn" => Ok(Dependency::Vpn(Some(target.trim().to_string()))),
         "command" => {
             let argv = split_command(target)?;
             if argv.is_empty() {

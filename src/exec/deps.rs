@@ -43,7 +43,14 @@ fn check_one(
                 if depth > 8 {
                     return Ok(Some(format!("condition \"{name}\" nests too deep")));
                 }
-                let report = super::run_task(state, name, Trigger::Dependency, host, depth + 1)?;
+                let request = super::RunRequest {
+                    name,
+                    trigger: Trigger::Dependency,
+                    host,
+                    scheduled_for: None,
+                    jitter: false,
+                };
+                let report = super::run_task(state, &request, depth + 1)?;
                 match report.status {
                     Status::Success => None,
                     status => Some(format!(
@@ -77,6 +84,7 @@ fn check_one(
             })
         }
         Dependency::Url(url) => check_url(url),
+        Dependency::Vpn(host) => super::vpn::check(host.as_deref()),
         Dependency::Command(argv) => {
             let result = std::process::Command::new(&argv[0])
                 .args(&argv[1..])

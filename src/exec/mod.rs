@@ -9,6 +9,7 @@
 mod deps;
 mod log;
 mod process;
+mod vpn;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,9 +30,6 @@ const QUEUE_PATIENCE: Duration = Duration::from_secs(24 * 3600);
 
 /// How often dependencies are checked again while a task waits for them.
 pub const DEFAULT_POLL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Logs are capped at this size; the newest output is kept.
-pub const MAX_LOG_SIZE: u64 = 10 * 1024 * 1024;
 
 /// Exit code of `orc run` when the task timed out (as GNU `timeout`).
 pub const EXIT_TIMEOUT: i32 = 124;
@@ -130,14 +128,22 @@ pub fn is_due(task: &Task, now: jiff::Timestamp) -> bool {
     })
 }
 
-/// Run the applied task `name` once, with retries; record and return the outcome.
-pub fn run_task(
-    state: &State,
-    name: &str,
-    trigger: Trigger,
-    host: &str,
-    depth: usize,
-) -> Result<RunReport> {
+/// One request to run a task.
+#[derive(Debug, Clone)]
+pub struct RunRequest<'a> {
+    pub name: &'a str,
+    pub trigger: Trigger,
+    pub host: &'a str,
+    /// The fire time the run is for, when a scheduler says.
+    pub scheduled_for: Option<jiff::Timestamp>,
+    /// Wait a random delay up to the task's `jitter` first.
+    pub jitter: bool,
+}
+
+/// Run the applied task once, with retries; record and return the outcome.
+/// `depth` counts condition tasks run inline as dependencies.
+pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunReport> {
+    let (name, trigger, host) = (req.name, req.trigger, req.host);
     let recorded = state.task(name)?.with_context(|| {
         format!(
             "no task \"{name}\" in the state {}; apply it first",
@@ -146,6 +152,14 @@ pub fn run_task(
     })?;
     let task = Task::from_definition(&recorded.definition)
         .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
+
+    if req.jitter
+        && let Some(max) = task.jitter
+    {
+        process::sleep_unless_stopped(crate::daemon::jitter_delay(max).unsigned_abs());
+    }
+    let scheduled_for = req.scheduled_for.map(crate::state::timestamp);
+    let scheduled_for = scheduled_for.as_deref();
 
     let lock_name = format!("run:{name}");
     let user = crate::workspace::user_name();
@@ -164,9 +178,10 @@ pub fn run_task(
         None => None,
         Some(Ok(guard)) => Some(guard),
         Some(Err(holder)) => {
-            let id = state.begin_run(name, trigger.as_str(), host)?;
+            let id = state.begin_run(name, trigger.as_str(), host, scheduled_for)?;
             let reason = format!("already running: {holder}");
             state.finish_run(id, &RunFinish::skipped(&reason))?;
+            tracing::info!("run {id} of {name} skipped: {reason}");
             return Ok(RunReport {
                 id,
                 task: name.to_string(),
@@ -180,16 +195,32 @@ pub fn run_task(
     };
     if let Some(dead) = guard.as_ref().and_then(|g| g.broke.as_ref()) {
         // The orc that ran it died; its task may still run in its own process group.
+        tracing::warn!(
+            "{name}: the orc that ran it ({dead}) died; its run is recorded as interrupted"
+        );
         for leftover in state.interrupt_runs(name, dead.pid)? {
             process::kill_leftovers(leftover);
         }
     }
 
-    let id = state.begin_run(name, trigger.as_str(), host)?;
+    let id = state.begin_run(name, trigger.as_str(), host, scheduled_for)?;
+    tracing::info!("run {id} of {name} started ({})", trigger.as_str());
     // Whatever goes wrong from here, the run row must not stay "running".
     let result = run_started(state, &task, id, host, depth);
-    if let Err(e) = &result {
-        state.finish_run(id, &RunFinish::failed(&format!("{e:#}")))?;
+    match &result {
+        Ok(report) => tracing::info!(
+            "run {id} of {name} finished: {}{}",
+            report.status.as_str(),
+            report
+                .reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        Err(e) => {
+            tracing::error!("run {id} of {name} failed: {e:#}");
+            state.finish_run(id, &RunFinish::failed(&format!("{e:#}")))?;
+        }
     }
     drop(guard);
     result
@@ -224,7 +255,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
         .join(&task.name)
         .join(format!("{id}.log"));
     let log = Arc::new(Mutex::new(
-        CappedLog::create(&log_path, MAX_LOG_SIZE)
+        CappedLog::create(&log_path, task.max_log_size)
             .with_context(|| format!("cannot create the log {}", log_path.display()))?,
     ));
     let note = |text: String| {
@@ -282,7 +313,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
                 "retrying in {}",
                 crate::config::format_duration(pause)
             ));
-            std::thread::sleep(pause);
+            process::sleep_unless_stopped(pause);
         }
     }
     let (status, exit_code, reason) = match (spawn_error, ending) {
@@ -368,12 +399,16 @@ fn resolve_env(task: &Task) -> Result<BTreeMap<String, String>, String> {
         .collect()
 }
 
-/// `settings.log_dir` as applied, else `logs/` beside the state database.
+/// `settings.log_dir` as applied, else the default.
 fn log_dir(state: &State, task: &Task) -> PathBuf {
-    task.log_dir.clone().unwrap_or_else(|| {
-        state
-            .path()
-            .parent()
-            .map_or_else(|| PathBuf::from("logs"), |d| d.join("logs"))
-    })
+    task.log_dir
+        .clone()
+        .unwrap_or_else(|| default_log_dir(state.path()))
+}
+
+/// Where run logs go without `settings.log_dir`: `logs/` beside the state database.
+pub fn default_log_dir(state: &std::path::Path) -> PathBuf {
+    state
+        .parent()
+        .map_or_else(|| PathBuf::from("logs"), |d| d.join("logs"))
 }

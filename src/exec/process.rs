@@ -38,6 +38,18 @@ pub fn stop_requested() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
+/// Sleep for `pause`, or less when a stop is requested meanwhile.
+pub fn sleep_unless_stopped(pause: Duration) {
+    let until = std::time::Instant::now() + pause;
+    while !stop_requested() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
 /// How long a timed-out task gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 

@@ -83,12 +83,29 @@ pub struct Fingerprint {
     pub live: Option<String>,
 }
 
+/// A change of the runtime settings (`[settings]` keys that steer `orc run` and
+/// `orc daemon`: retention, max_concurrent), which apply records in the state.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsPlan {
+    pub fields: Vec<FieldChange>,
+    #[serde(skip)]
+    pub before_text: String,
+    #[serde(skip)]
+    pub after_text: String,
+    #[serde(skip)]
+    pub json: String,
+}
+
+/// The fingerprint key of the settings (a task name never starts with '@').
+const SETTINGS_KEY: &str = "@settings";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub backend: String,
     pub folder: String,
     pub host: String,
     pub changes: Vec<TaskPlan>,
+    pub settings: Option<SettingsPlan>,
     pub unmanaged: Vec<Unmanaged>,
     pub skipped: Vec<Skipped>,
     pub fingerprints: BTreeMap<String, Fingerprint>,
@@ -112,11 +129,14 @@ impl Plan {
                 Action::Delete => s.destroy += 1,
             }
         }
+        if self.settings.is_some() {
+            s.change += 1;
+        }
         s
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || self.settings.is_some()
     }
 
     /// Every scheduler operation, in one batch.
@@ -132,6 +152,9 @@ impl Plan {
         self.changes
             .iter()
             .flat_map(|c| c.state.iter().cloned())
+            .chain(self.settings.iter().map(|s| TaskWrite::Settings {
+                json: s.json.clone(),
+            }))
             .collect()
     }
 
@@ -140,6 +163,7 @@ impl Plan {
         if targets.is_empty() {
             return;
         }
+        self.settings = None;
         self.changes.retain(|c| {
             targets.contains(&c.name)
                 || c.renamed_from.as_ref().is_some_and(|f| targets.contains(f))
@@ -160,6 +184,10 @@ impl Summary {
 pub struct Inputs<'a> {
     pub desired: &'a BTreeMap<&'a str, &'a Task>,
     pub recorded: &'a [RecordedTask],
+    /// The runtime settings JSON the config wants (`None` when destroying).
+    pub desired_settings: Option<String>,
+    /// The runtime settings JSON apply last recorded.
+    pub recorded_settings: Option<&'a str>,
     pub live: &'a [Entry],
     pub skipped: Vec<Skipped>,
     pub folder: String,
@@ -301,14 +329,44 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
             },
         }
     }
+    let settings = plan_settings(inputs.desired_settings.as_deref(), inputs.recorded_settings);
+    if inputs.fingerprints {
+        fingerprints.insert(
+            SETTINGS_KEY.to_string(),
+            Fingerprint {
+                desired: inputs.desired_settings.as_deref().map(hash),
+                recorded: inputs.recorded_settings.map(hash),
+                live: None,
+            },
+        );
+    }
     Ok(Plan {
         backend: backend.kind().to_string(),
         folder: inputs.folder,
         host: inputs.host,
         changes,
+        settings,
         unmanaged,
         skipped: inputs.skipped,
         fingerprints,
+    })
+}
+
+/// A settings change, when the config's runtime settings differ from those recorded
+/// (or from the defaults, before any apply recorded them).
+fn plan_settings(desired: Option<&str>, recorded: Option<&str>) -> Option<SettingsPlan> {
+    let desired = desired?;
+    let default = crate::config::RuntimeSettings::default().to_json();
+    let recorded = recorded.unwrap_or(&default);
+    if desired == recorded {
+        return None;
+    }
+    let (before_text, after_text) = (canonical(recorded), canonical(desired));
+    Some(SettingsPlan {
+        fields: field_changes(&before_text, &after_text),
+        before_text,
+        after_text,
+        json: desired.to_string(),
     })
 }
 

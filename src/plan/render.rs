@@ -58,8 +58,8 @@ fn headline(c: &TaskPlan) -> String {
 }
 
 /// The line diff of a change's canonical fields, rendered with `similar`.
-fn body(p: &Paint, c: &TaskPlan, out: &mut String) {
-    let diff = TextDiff::from_lines(&c.before_text, &c.after_text);
+fn body(p: &Paint, before: &str, after: &str, show_hidden: bool, out: &mut String) {
+    let diff = TextDiff::from_lines(before, after);
     let mut hidden = 0;
     for change in diff.iter_all_changes() {
         let line = change.value().trim_end();
@@ -69,7 +69,7 @@ fn body(p: &Paint, c: &TaskPlan, out: &mut String) {
             ChangeTag::Insert => out.push_str(&format!("      {} {line}\n", p.green("+"))),
         }
     }
-    if hidden > 0 && c.action != Action::Create {
+    if hidden > 0 && show_hidden {
         out.push_str(&format!(
             "        # ({hidden} unchanged field{} hidden)\n",
             if hidden == 1 { "" } else { "s" }
@@ -106,7 +106,7 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
 
-    if plan.changes.is_empty() {
+    if !plan.has_changes() {
         out.push_str(&format!(
             "{} The {} scheduler (folder {}) matches the configuration.\n",
             p.bold("No changes."),
@@ -122,7 +122,24 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
                 symbol(&p, c.action),
                 c.name
             ));
-            body(&p, c, &mut out);
+            body(
+                &p,
+                &c.before_text,
+                &c.after_text,
+                c.action != Action::Create,
+                &mut out,
+            );
+            out.push_str("    }\n\n");
+        }
+        if let Some(s) = &plan.settings {
+            out.push_str(&format!(
+                "  {}\n",
+                p.bold(
+                    "# settings will be updated (recorded in the state for orc run and orc daemon)"
+                )
+            ));
+            out.push_str(&format!("  {} settings {{\n", p.yellow("~")));
+            body(&p, &s.before_text, &s.after_text, true, &mut out);
             out.push_str("    }\n\n");
         }
     }
@@ -182,6 +199,7 @@ pub fn render_json(plan: &Plan) -> serde_json::Value {
             "fields": c.fields,
             "scheduler_ops": c.scheduler.iter().map(op_name).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "settings": plan.settings.as_ref().map(|s| json!({ "fields": s.fields })),
         "unmanaged": plan.unmanaged,
         "skipped": plan.skipped,
     })

@@ -59,6 +59,15 @@ const STEPS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN peak_rss_kb INTEGER;
     ALTER TABLE runs ADD COLUMN child_pid INTEGER;
     CREATE INDEX runs_by_status ON runs (status, id);",
+    // 3: settings recorded by apply (and orc's own bookkeeping); retention deletes by
+    // age; the fire time a run was for.
+    "ALTER TABLE runs ADD COLUMN scheduled_for TEXT;
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_start ON runs (started_at);",
 ];
 
 /// The schema version this build writes.

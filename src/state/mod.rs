@@ -6,6 +6,7 @@
 mod lock;
 mod migrations;
 mod runs;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,6 +89,18 @@ pub enum TaskWrite {
         from: String,
         to: String,
     },
+    /// Record the runtime settings (JSON of `RuntimeSettings`).
+    Settings {
+        json: String,
+    },
+}
+
+/// Everything an apply recorded: the plan's "before".
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub tasks: Vec<RecordedTask>,
+    /// JSON of the runtime settings, when an apply recorded them.
+    pub settings: Option<String>,
 }
 
 const SELECT_TASK: &str = "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks";
@@ -131,10 +144,13 @@ pub fn default_path() -> PathBuf {
 
 /// Current time as RFC 3339 UTC, the format every timestamp in the state uses.
 pub fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Millisecond)
-        .unwrap_or(jiff::Timestamp::now())
-        .to_string()
+    timestamp(jiff::Timestamp::now())
+}
+
+/// The one text form of instants in the state: UTC, fixed width, milliseconds, so
+/// that text order is time order.
+pub fn timestamp(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// sha256 of a definition, hex.
@@ -191,6 +207,14 @@ impl State {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The recorded tasks and settings.
+    pub fn recorded(&self) -> Result<Recorded> {
+        Ok(Recorded {
+            tasks: self.tasks()?,
+            settings: self.setting(settings::RUNTIME)?,
+        })
+    }
+
     pub fn task(&self, name: &str) -> Result<Option<RecordedTask>> {
         Ok(self
             .conn
@@ -245,6 +269,7 @@ impl State {
                 TaskWrite::Delete { name } => {
                     tx.execute("DELETE FROM tasks WHERE name = ?1", [name])?;
                 }
+                TaskWrite::Settings { json } => settings::write(&tx, settings::RUNTIME, json)?,
                 TaskWrite::Rename { from, to } => {
                     tx.execute(
                         "UPDATE tasks SET name = ?2 WHERE name = ?1",

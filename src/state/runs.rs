@@ -56,6 +56,8 @@ pub struct RunRecord {
     pub peak_rss_kb: Option<i64>,
     pub log_path: Option<String>,
     pub reason: Option<String>,
+    /// The fire time the run was for, when the scheduler said.
+    pub scheduled_for: Option<String>,
 }
 
 /// Filters for `orc history`.
@@ -70,10 +72,17 @@ pub struct RunFilter {
 
 impl State {
     /// Record that a run started; the row says "running" until it is finished.
-    pub fn begin_run(&self, task: &str, trigger: &str, host: &str) -> Result<i64> {
+    pub fn begin_run(
+        &self,
+        task: &str,
+        trigger: &str,
+        host: &str,
+        scheduled_for: Option<&str>,
+    ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO runs (task, started_at, status, trigger, host, pid, attempt) VALUES (?1, ?2, 'running', ?3, ?4, ?5, 0)",
-            params![task, now(), trigger, host, std::process::id()],
+            "INSERT INTO runs (task, started_at, status, trigger, host, pid, attempt, scheduled_for)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, 0, ?6)",
+            params![task, now(), trigger, host, std::process::id(), scheduled_for],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -123,6 +132,28 @@ impl State {
         Ok(children)
     }
 
+    /// For each task, when its latest run for a fire time started (runs the scheduler
+    /// started, catch-ups, and recorded missed fires; manual runs do not count).
+    pub fn last_fires(&self) -> Result<std::collections::HashMap<String, String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT task, MAX(COALESCE(scheduled_for, started_at)) FROM runs
+             WHERE trigger IN ('scheduled', 'catch-up') GROUP BY task",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Record fire times at which a task should have run and did not: one row with
+    /// status "missed", at the last of them, saying how many and since when.
+    pub fn record_missed(&self, task: &str, last: &str, reason: &str, host: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (task, started_at, finished_at, scheduled_for, status, trigger, host, pid, attempt, error)
+             VALUES (?1, ?2, ?2, ?2, 'missed', 'scheduled', ?3, ?4, 0, ?5)",
+            params![task, last, host, std::process::id(), reason],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
     /// When `task` last succeeded.
     pub fn last_success(&self, task: &str) -> Result<Option<String>> {
         Ok(self
@@ -163,7 +194,7 @@ impl State {
 
 const SELECT_RUN: &str =
     "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
-    duration_ms, cpu_ms, peak_rss_kb, log_path, error FROM runs";
+    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for FROM runs";
 
 fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -181,5 +212,6 @@ fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         peak_rss_kb: r.get(11)?,
         log_path: r.get(12)?,
         reason: r.get(13)?,
+        scheduled_for: r.get(14)?,
     })
 }

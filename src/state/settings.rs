@@ -1,0 +1,62 @@
+//! The `settings` table: key/value rows for the runtime settings apply records and
+//! for orc's own bookkeeping (when retention last ran).
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{State, now, timestamp};
+use crate::config::RuntimeSettings;
+
+/// The key of the runtime settings apply records.
+pub const RUNTIME: &str = "runtime";
+
+pub(super) fn write(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        params![key, value, now()],
+    )?;
+    Ok(())
+}
+
+impl State {
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// The runtime settings last applied, or the defaults before any apply set them.
+    pub fn runtime_settings(&self) -> Result<RuntimeSettings> {
+        match self.setting(RUNTIME)? {
+            Some(json) => serde_json::from_str(&json)
+                .context("the recorded settings are unreadable; run `orc apply` again"),
+            None => Ok(RuntimeSettings::default()),
+        }
+    }
+
+    /// Claim a periodic job: true (and the claim recorded) when `key` was last
+    /// claimed longer than `every` ago, or never. Of several processes asking at
+    /// once, one wins.
+    pub fn claim(&self, key: &str, every: std::time::Duration) -> Result<bool> {
+        let now = jiff::Timestamp::now();
+        let before = timestamp(
+            now.checked_sub(jiff::SignedDuration::try_from(every)?)
+                .unwrap_or(now),
+        );
+        // Read first: nearly always it is not time yet, and a read takes no write lock.
+        if self.setting(key)?.is_some_and(|last| last >= before) {
+            return Ok(false);
+        }
+        let changed = self.conn.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+             WHERE settings.value < ?3",
+            params![key, timestamp(now), before],
+        )?;
+        Ok(changed > 0)
+    }
+}
