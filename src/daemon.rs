@@ -140,10 +140,14 @@ pub fn run(
     let mut queue: VecDeque<Launch> = VecDeque::new();
     loop {
         let now = Timestamp::now();
+        let mut woke_for: Option<(usize, Timestamp)> = None;
         for (name, s) in tasks.iter_mut() {
             let Some(due) = s.next.filter(|due| *due <= now) else {
                 continue;
             };
+            let (count, earliest) = woke_for.get_or_insert((0, due));
+            *count += 1;
+            *earliest = (*earliest).min(due);
             // Usually the following fire is in the future; if not, the machine slept
             // (or the daemon stalled) through it: fire once, record the rest.
             let following = s.fire_after(due);
@@ -167,6 +171,13 @@ pub fn run(
                 at,
             });
         }
+        if let Some((count, earliest)) = woke_for {
+            // The scheduler's own precision: how late it woke for the fire time.
+            tracing::debug!(
+                "woke for {count} due task(s) {} ms after {earliest}",
+                now.duration_since(earliest).as_millis()
+            );
+        }
         waiting.sort_by_key(|l| std::cmp::Reverse(l.at));
         while waiting.last().is_some_and(|l| l.at <= now) {
             queue.extend(waiting.pop());
@@ -182,6 +193,13 @@ pub fn run(
             };
             match spawn(opts, &launch, sender.clone()) {
                 Ok(pid) => {
+                    // How late the start is against the fire time (jitter included).
+                    tracing::debug!(
+                        "fired {} due {} ({} ms late)",
+                        launch.name,
+                        launch.due,
+                        Timestamp::now().duration_since(launch.due).as_millis()
+                    );
                     on_event(Event::Started {
                         task: launch.name.clone(),
                         due: launch.due,
@@ -496,4 +514,62 @@ fn watch(registry: &Path, sender: Sender<Wake>) -> Result<notify::RecommendedWat
     })?;
     watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_minute() -> Scheduled {
+        let task: Task = serde_json::from_value(serde_json::json!({
+            "name": "t", "type": "data_job", "description": null,
+            "action": {"argv": ["true"]}, "working_dir": "/", "schedule": "* * * * *",
+            "timezone": "UTC", "timeout": null, "retry_count": 0, "retry_delay": 0,
+            "dependencies": [], "enabled": true, "env": {}, "hosts": [], "notify": []
+        }))
+        .unwrap();
+        Scheduled {
+            task,
+            tz: TimeZone::UTC,
+            next: None,
+        }
+    }
+
+    #[test]
+    fn counts_fires_in_a_closed_range() {
+        let s = every_minute();
+        let from: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let f = count_fires(&s, from, until);
+        assert_eq!(f.count, 11);
+        assert!(!f.capped);
+        assert_eq!(f.first, Some(from));
+        assert_eq!(f.last, Some(until));
+        assert_eq!(f.before_last, "2026-01-01T00:09:00Z".parse().ok());
+    }
+
+    #[test]
+    fn a_year_of_minutes_is_capped_but_ends_right() {
+        let s = every_minute();
+        let from: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-01-01T00:00:30Z".parse().unwrap();
+        let f = count_fires(&s, from, until);
+        assert!(f.capped);
+        assert_eq!(f.count, COUNT_LIMIT);
+        assert_eq!(f.last, "2026-01-01T00:00:00Z".parse().ok());
+        assert_eq!(f.before_last, "2025-12-31T23:59:00Z".parse().ok());
+    }
+
+    #[test]
+    fn jitter_stays_below_its_bound_and_varies() {
+        let max = Duration::from_secs(30);
+        let samples: Vec<i64> = (0..1000)
+            .map(|_| jitter_delay(max).as_millis() as i64)
+            .collect();
+        assert!(samples.iter().all(|&ms| (0..30_000).contains(&ms)));
+        let distinct: std::collections::BTreeSet<_> = samples.iter().collect();
+        assert!(distinct.len() > 900, "{} distinct", distinct.len());
+        let mean = samples.iter().sum::<i64>() / 1000;
+        assert!((10_000..20_000).contains(&mean), "mean {mean} ms");
+    }
 }

@@ -132,3 +132,203 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     );
     assert!(text.contains("stopping"), "{text}");
 }
+
+/// Start `orc daemon` on the test's state, its output piped.
+fn start_daemon(dir: &Path) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["daemon", "--state"])
+        .arg(dir.join("state.db"))
+        .env("NO_COLOR", "1")
+        .env("ORC_HOSTNAME", "testhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Daemon(Some(child))
+}
+
+/// SIGTERM the daemon, wait for it, and return what it printed.
+#[cfg(unix)]
+fn stop_daemon(mut daemon: Daemon) -> String {
+    let child = daemon.0.take().unwrap();
+    // SAFETY: signals the daemon we started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Pretend the daemon has been down since `minutes` ago: the state says the tasks
+/// were applied then, and nothing ran since.
+fn backdate_apply(dir: &Path, minutes: i64) -> jiff::Timestamp {
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(minutes);
+    let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+    db.execute(
+        "UPDATE tasks SET applied_at = ?1",
+        [at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()],
+    )
+    .unwrap();
+    at
+}
+
+fn history(dir: &Path) -> Vec<serde_json::Value> {
+    let o = orc(dir, &["history", "--json"]);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Wait until `check` holds on the history, or fail after `limit`.
+fn wait_for_history(
+    dir: &Path,
+    limit: Duration,
+    check: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let start = Instant::now();
+    loop {
+        let runs = history(dir);
+        if check(&runs) {
+            return runs;
+        }
+        assert!(start.elapsed() < limit, "gave up waiting: {runs:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn catches_up_after_a_restart_and_flags_missed_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    apply(
+        dir,
+        &format!(
+            "[settings]\ntimezone = \"UTC\"\n\n{}catch_up = \"1h\"\n\n{}",
+            task("hourly_sync", dir).replace("* * * * *", "*/5 * * * *"),
+            task("plain", dir).replace("* * * * *", "*/5 * * * *"),
+        ),
+    );
+    // The daemon was down for 32 minutes: six or seven five-minute fires passed.
+    let down_since = backdate_apply(dir, 32);
+    // Five-minute fires since then (a boundary may pass while the test runs).
+    let fires_since_down =
+        || (jiff::Timestamp::now().as_second() / 300 - down_since.as_second() / 300) as usize;
+    let expected = fires_since_down();
+
+    let daemon = start_daemon(dir);
+    let runs = wait_for_history(dir, Duration::from_secs(20), |runs| {
+        runs.iter()
+            .any(|r| r["trigger"] == "catch-up" && r["status"] == "success")
+            && runs.iter().filter(|r| r["status"] == "missed").count() == 2
+    });
+    let out = stop_daemon(daemon);
+
+    // hourly_sync ran once to catch up the latest fire; the rest are one missed row.
+    let catch_ups: Vec<_> = runs.iter().filter(|r| r["trigger"] == "catch-up").collect();
+    assert_eq!(catch_ups.len(), 1, "{runs:#?}");
+    assert_eq!(catch_ups[0]["task"], "hourly_sync");
+    let due: jiff::Timestamp = catch_ups[0]["scheduled_for"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        due.as_second() % 300,
+        0,
+        "caught up a real fire time: {due}"
+    );
+    assert!(jiff::Timestamp::now().duration_since(due) < jiff::SignedDuration::from_mins(5));
+    assert!(dir.join("hourly_sync.fired").exists());
+
+    let missed = |task: &str| -> String {
+        let row = runs
+            .iter()
+            .find(|r| r["task"] == task && r["status"] == "missed")
+            .unwrap_or_else(|| panic!("no missed row for {task}: {runs:#?}"));
+        row["reason"].as_str().unwrap().to_string()
+    };
+    let counts = expected..=fires_since_down();
+    let count = |reason: String| -> usize {
+        let n = reason
+            .strip_prefix("missed ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        n.unwrap_or_else(|| panic!("{reason}"))
+    };
+    assert!(
+        counts.contains(&(count(missed("hourly_sync")) + 1)),
+        "{}",
+        missed("hourly_sync")
+    );
+    assert!(
+        counts.contains(&count(missed("plain"))),
+        "{}",
+        missed("plain")
+    );
+    assert!(missed("plain").ends_with(": the scheduler was not running"));
+    assert!(
+        !dir.join("plain.fired").exists(),
+        "no catch_up, no catch-up run"
+    );
+    assert!(
+        out.contains("started hourly_sync to catch up the run due at"),
+        "{out}"
+    );
+    assert!(out.contains("plain missed"), "{out}");
+
+    // A second restart finds nothing new to catch up or flag.
+    let daemon = start_daemon(dir);
+    std::thread::sleep(Duration::from_secs(2));
+    stop_daemon(daemon);
+    let again = history(dir);
+    let now = jiff::Timestamp::now();
+    // (Unless a five-minute boundary passed meanwhile and fired normally.)
+    if now.as_second() % 300 > 5 {
+        assert_eq!(again.len(), runs.len(), "{again:#?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn runs_at_most_max_concurrent_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let slow = |name: &str| {
+        format!(
+            "[tasks.{name}]\nshell = \"sleep 1\"\nschedule = \"*/5 * * * *\"\ncatch_up = \"1h\"\n\n"
+        )
+    };
+    apply(
+        dir,
+        &format!(
+            "[settings]\ntimezone = \"UTC\"\nmax_concurrent = 1\n\n{}{}{}",
+            slow("a"),
+            slow("b"),
+            slow("c")
+        ),
+    );
+    backdate_apply(dir, 10);
+    // Three catch-ups are due at once; one at a time may run.
+    let daemon = start_daemon(dir);
+    let runs = wait_for_history(dir, Duration::from_secs(30), |runs| {
+        runs.iter()
+            .filter(|r| r["trigger"] == "catch-up" && r["status"] == "success")
+            .count()
+            == 3
+    });
+    stop_daemon(daemon);
+    let mut spans: Vec<(jiff::Timestamp, jiff::Timestamp)> = runs
+        .iter()
+        .filter(|r| r["trigger"] == "catch-up")
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap().parse().unwrap(),
+                r["finished_at"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "runs overlapped: {spans:?}");
+    }
+}

@@ -1,5 +1,7 @@
 //! `orc history` and `orc logs`: what ran, how it went, what it printed.
 
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -26,11 +28,18 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  orc logs nightly_etl\n  orc logs nightly_etl --run 1234\n  orc logs nightly_etl --follow     # a running run, until it ends"
+)]
 pub struct LogsArgs {
     pub name: String,
-    /// A run id from `orc history` (default: the task's latest run with a log)
+    /// A run id from `orc history` (default: the task's latest run with a log;
+    /// with --follow, its latest run)
     #[arg(long)]
     pub run: Option<i64>,
+    /// Keep printing what the run writes until it ends, as `tail -f` does
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 fn open(global: &Global) -> anyhow::Result<Option<State>> {
@@ -112,7 +121,7 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 ..RunFilter::default()
             })?
             .into_iter()
-            .find(|r| r.log_path.is_some()),
+            .find(|r| r.log_path.is_some() || (args.follow && r.status == "running")),
     };
     let Some(run) = run else {
         bail!(
@@ -123,11 +132,50 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     };
-    let path = run
-        .log_path
-        .context("that run has no log (it was skipped before it started)")?;
-    let text = std::fs::read(&path).with_context(|| format!("cannot read the log {path}"))?;
-    use std::io::Write;
-    std::io::stdout().write_all(&text)?;
+    // A running run has no log path recorded yet: it is where `orc run` writes it.
+    let path = match (&run.log_path, run.status.as_str()) {
+        (Some(path), _) => PathBuf::from(path),
+        (None, "running") => crate::exec::run_log_path(&state, &run.task, run.id)?,
+        (None, _) => bail!("that run has no log (it was skipped before it started)"),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if !args.follow {
+        let text = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read the log {} (log_retention may have removed it)",
+                path.display()
+            )
+        })?;
+        stdout.write_all(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow(&state, run.id, &path, &mut stdout)?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Print the log as it grows until the run ends. The status is read before the file,
+/// so the last read after the run ended has everything.
+fn follow(state: &State, id: i64, path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut offset = 0u64;
+    loop {
+        let running = state.run(id)?.is_some_and(|r| r.status == "running");
+        if let Ok(mut file) = std::fs::File::open(path) {
+            let len = file.metadata()?.len();
+            if len < offset {
+                // The log reached max_log_size and was rewritten with its newest half.
+                writeln!(out, "[orc logs: the log was trimmed to its newest part]")?;
+                offset = 0;
+            }
+            file.seek(SeekFrom::Start(offset))?;
+            offset += std::io::copy(&mut file, out)?;
+            out.flush()?;
+        }
+        if !running {
+            return Ok(());
+        }
+        std::thread::sleep(FOLLOW_POLL);
+    }
+}
+
+/// How often `orc logs --follow` looks for more output.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);

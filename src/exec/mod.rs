@@ -399,6 +399,15 @@ fn resolve_env(task: &Task) -> Result<BTreeMap<String, String>, String> {
         .collect()
 }
 
+/// Where run `id` of the applied task `name` writes its log.
+pub fn run_log_path(state: &State, name: &str, id: i64) -> Result<PathBuf> {
+    let recorded = state
+        .task(name)?
+        .with_context(|| format!("no task \"{name}\" in the state"))?;
+    let task = Task::from_definition(&recorded.definition)?;
+    Ok(log_dir(state, &task).join(name).join(format!("{id}.log")))
+}
+
 /// `settings.log_dir` as applied, else the default.
 fn log_dir(state: &State, task: &Task) -> PathBuf {
     task.log_dir

@@ -222,6 +222,11 @@ fn pump(
                 let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = log.line(name, &line);
                 line.clear();
+                // All that was read is written: make it visible (`orc logs --follow`)
+                // before waiting for more, without a write per line in a burst.
+                if reader.buffer().is_empty() {
+                    let _ = log.flush();
+                }
             }
         }
         if !line.is_empty() {

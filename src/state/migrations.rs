@@ -74,6 +74,11 @@ const STEPS: &[&str] = &[
 pub const VERSION: i64 = STEPS.len() as i64;
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    // The common case, an up-to-date database, needs no write lock to see that.
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current == VERSION {
+        return Ok(());
+    }
     loop {
         // Read the version inside a write transaction: two orc processes opening a new
         // database at once must not both run the same step.
