@@ -15,7 +15,8 @@
 # 2. Idle cost: IDLE_TASKS tasks (default 10,000) registered, none due for hours:
 #    the daemon's CPU time over IDLE_SECONDS (default 60) and its resident memory.
 #
-# Usage: benches/daemon.sh   (TASKS=… IDLE_TASKS=… IDLE_SECONDS=… to change sizes)
+# Usage: benches/daemon.sh   (TASKS=… IDLE_TASKS=… IDLE_SECONDS=… to change sizes;
+#        SKIP_IDLE=1 measures the burst only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -103,6 +104,7 @@ PY
 python3 "$work/spawn.py" "$tasks"
 
 # --- 2. idle cost -------------------------------------------------------------------
+[ -n "${SKIP_IDLE:-}" ] && exit 0
 mkdir -p "$work/idle"
 {
     printf '[settings]\ntimezone = "UTC"\n\n'

@@ -153,7 +153,7 @@ pub fn run(
             let following = s.fire_after(due);
             s.next = match following {
                 Some(f) if f <= now => {
-                    let missed = count_fires(s, due, now);
+                    let missed = count_fires(s, f, now);
                     report_missed(&state, name, &missed, &host, on_event);
                     s.fire_after(now)
                 }
@@ -228,6 +228,10 @@ pub fn run(
         match woke {
             Ok(Wake::Reload) => {
                 tasks = load(opts, &state, Timestamp::now())?;
+                // Runs waiting for their jitter or a free slot belong to tasks that may
+                // have just been removed or disabled.
+                waiting.retain(|l| tasks.contains_key(&l.name));
+                queue.retain(|l| tasks.contains_key(&l.name));
                 on_event(Event::Loaded { tasks: tasks.len() });
             }
             Ok(Wake::Finished { pid, task, code }) => {

@@ -16,7 +16,8 @@ use crate::state::{RunFilter, State};
 pub struct HistoryArgs {
     /// Only this task
     pub name: Option<String>,
-    /// Only runs with this status: success, failed, timeout, skipped, interrupted, running
+    /// Only runs with this status: success, failed, timeout, skipped, interrupted,
+    /// running, missed
     #[arg(long)]
     pub status: Option<String>,
     /// Only runs started within this long ago (e.g. "24h", "7d")
