@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `orc run` is short-lived; see small_pages_for_this_process. Decided before
+    // anything is parsed, so that even the command line lands in small pages.
+    if std::env::args_os().skip(1).any(|a| a == "run") {
+        orc::exec::small_pages_for_this_process();
+    }
     match orc::cli::Cli::try_parse() {
         Ok(cli) => orc::cli::run(cli),
         Err(e) => {

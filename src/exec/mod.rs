@@ -104,6 +104,8 @@ impl RunReport {
     }
 }
 
+pub use process::small_pages_for_this_process;
+
 /// Make SIGTERM and Ctrl-C stop the running task's whole tree and record the run as
 /// interrupted, instead of leaving the task running with nobody watching it.
 pub fn stop_on_signals() -> Result<()> {
@@ -229,6 +231,8 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
 /// The part of a run after its row exists.
 fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) -> Result<RunReport> {
     let name = task.name.as_str();
+    // What orc itself needed is allocated; from here on it starts processes.
+    process::restore_pages_for_children();
     let report = |status, exit_code, attempts, reason: Option<String>, log_path| RunReport {
         id,
         task: name.to_string(),

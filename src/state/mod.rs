@@ -182,6 +182,10 @@ impl State {
             std::thread::sleep(Duration::from_millis(10));
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut state = State {
             conn,
