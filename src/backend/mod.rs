@@ -7,6 +7,7 @@
 
 pub mod cron;
 pub mod embedded;
+pub mod windows;
 
 use std::path::PathBuf;
 

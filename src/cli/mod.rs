@@ -3,6 +3,7 @@
 mod apply;
 mod completions;
 mod daemon;
+mod export;
 mod history;
 mod import;
 mod output;
@@ -119,6 +120,8 @@ get --grace to finish, then are stopped and recorded as interrupted."
         after_help = "Example: orc completions bash > ~/.local/share/bash-completion/completions/orc"
     )]
     Completions(completions::CompletionsArgs),
+    /// Print the Task Scheduler XML orc would register for a task (on any platform)
+    Export(export::ExportArgs),
 }
 
 /// Run a parsed command line; the exit code follows Terraform (0 ok, 1 error).
@@ -138,6 +141,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Logs(args) => history::logs(args, &cli.global),
         Command::Schedule(cmd) => schedule::run(cmd, &out),
         Command::Completions(args) => completions::run(args),
+        Command::Export(args) => export::run(args, &cli.global, &out),
     };
     match result {
         Ok(code) => code,

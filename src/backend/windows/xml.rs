@@ -1,0 +1,664 @@
+//! Task Scheduler XML: written with quick-xml's writer (never pasted together as
+//! strings), read back leniently.
+//!
+//! Windows registers XML as UTF-16 LE with a byte-order mark ([`to_utf16`]); the
+//! writer produces the text with that declaration.
+
+use std::io;
+use std::time::Duration;
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKS, Days, LAST_WEEK, Trigger};
+use crate::config::Overlap;
+
+pub const NAMESPACE: &str = "http://schemas.microsoft.com/windows/2004/02/mit/task";
+/// `RegistrationInfo/Source` of every task orc manages: how plan tells them apart.
+pub const SOURCE: &str = "orc";
+/// The date part of every trigger's StartBoundary. Fixed, so that rendering is
+/// deterministic and a re-plan never differs; with intervals of one day or week
+/// only the time of day matters.
+const START_DATE: &str = "2024-01-01";
+
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Everything orc puts into one task's XML.
+#[derive(Debug, Clone)]
+pub struct TaskXml<'a> {
+    /// The folder, without slashes ("Orc").
+    pub folder: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub command: &'a str,
+    pub arguments: &'a str,
+    pub triggers: &'a [Trigger],
+    /// Fire at UTC times (`StartBoundary` with `Z`); otherwise the machine's local time.
+    pub utc: bool,
+    pub enabled: bool,
+    pub overlap: Overlap,
+    /// Start a missed run when the machine is available again.
+    pub start_when_available: bool,
+    pub random_delay: Option<Duration>,
+    /// Task Scheduler's own limit, a safety net above orc's timeout.
+    pub time_limit: Option<Duration>,
+    pub principal: Principal,
+    /// RunLevel HighestAvailable (elevated) instead of LeastPrivilege.
+    pub highest: bool,
+}
+
+/// Whom the task runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// LocalSystem (`S-1-5-18`), with no password to store.
+    System,
+    /// A user account, `DOMAIN\name`; runs whether the user is logged on or not
+    /// (its password is given at registration, never in the XML).
+    User(String),
+}
+
+/// The task as XML text (declared UTF-16, as Windows expects it once encoded).
+pub fn render(task: &TaskXml) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Writing to a Vec cannot fail.
+    let _ = write_task(&mut writer, task);
+    String::from_utf8(writer.into_inner()).unwrap_or_default()
+}
+
+/// UTF-16 LE with a byte-order mark: what Task Scheduler registers.
+pub fn to_utf16(xml: &str) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in xml.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    bytes
+}
+
+/// Task XML as text, its encoding told by its bytes, not by its declaration: Windows
+/// exports UTF-16 LE with a BOM, and files re-saved by editors are often UTF-8 that
+/// still declare `encoding="UTF-16"`.
+pub fn decode(bytes: &[u8]) -> Result<String, String> {
+    let utf16 = |body: &[u8], big_endian: bool| -> Result<String, String> {
+        if !body.len().is_multiple_of(2) {
+            return Err("UTF-16 text with an odd number of bytes".to_string());
+        }
+        let units: Vec<u16> = body
+            .chunks(2)
+            .map(|b| {
+                if big_endian {
+                    u16::from_be_bytes([b[0], b[1]])
+                } else {
+                    u16::from_le_bytes([b[0], b[1]])
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|e| format!("invalid UTF-16: {e}"))
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, false),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, true),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => {
+            String::from_utf8(rest.to_vec()).map_err(|e| format!("invalid UTF-8: {e}"))
+        }
+        [b'<', 0, ..] => utf16(bytes, false),
+        [0, b'<', ..] => utf16(bytes, true),
+        _ => String::from_utf8(bytes.to_vec()).map_err(|e| format!("invalid UTF-8: {e}")),
+    }
+}
+
+fn text<W: io::Write>(w: &mut Writer<W>, name: &str, value: &str) -> io::Result<()> {
+    w.create_element(name)
+        .write_text_content(BytesText::new(value))?;
+    Ok(())
+}
+
+fn write_task<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()> {
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-16"), None)))?;
+    w.create_element("Task")
+        .with_attribute(("version", "1.2"))
+        .with_attribute(("xmlns", NAMESPACE))
+        .write_inner_content(|w| {
+            w.create_element("RegistrationInfo")
+                .write_inner_content(|w| {
+                    text(w, "Source", SOURCE)?;
+                    text(w, "Author", "orc")?;
+                    let description = match task.description {
+                        Some(d) => format!("{d} (managed by orc: edit tasks.toml, not this task)"),
+                        None => "Managed by orc: edit tasks.toml, not this task".to_string(),
+                    };
+                    text(w, "Description", &description)?;
+                    text(w, "URI", &format!("\\{}\\{}", task.folder, task.name))
+                })?;
+            w.create_element("Triggers").write_inner_content(|w| {
+                for trigger in task.triggers {
+                    write_trigger(w, trigger, task)?;
+                }
+                Ok(())
+            })?;
+            write_settings(w, task)?;
+            w.create_element("Principals").write_inner_content(|w| {
+                w.create_element("Principal")
+                    .with_attribute(("id", "Author"))
+                    .write_inner_content(|w| {
+                        match &task.principal {
+                            Principal::System => text(w, "UserId", "S-1-5-18")?,
+                            Principal::User(user) => {
+                                text(w, "UserId", user)?;
+                                text(w, "LogonType", "Password")?;
+                            }
+                        }
+                        let level = if task.highest {
+                            "HighestAvailable"
+                        } else {
+                            "LeastPrivilege"
+                        };
+                        text(w, "RunLevel", level)
+                    })?;
+                Ok(())
+            })?;
+            w.create_element("Actions")
+                .with_attribute(("Context", "Author"))
+                .write_inner_content(|w| {
+                    w.create_element("Exec").write_inner_content(|w| {
+                        text(w, "Command", task.command)?;
+                        text(w, "Arguments", task.arguments)
+                    })?;
+                    Ok(())
+                })?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn write_settings<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()> {
+    w.create_element("Settings").write_inner_content(|w| {
+        let policy = match task.overlap {
+            Overlap::Skip => "IgnoreNew",
+            Overlap::Queue => "Queue",
+            Overlap::Allow => "Parallel",
+        };
+        text(w, "MultipleInstancesPolicy", policy)?;
+        text(w, "DisallowStartIfOnBatteries", "false")?;
+        text(w, "StopIfGoingOnBatteries", "false")?;
+        text(
+            w,
+            "StartWhenAvailable",
+            if task.start_when_available {
+                "true"
+            } else {
+                "false"
+            },
+        )?;
+        text(w, "Enabled", if task.enabled { "true" } else { "false" })?;
+        let limit = task
+            .time_limit
+            .map_or_else(|| "PT0S".to_string(), iso_duration);
+        text(w, "ExecutionTimeLimit", &limit)
+    })?;
+    Ok(())
+}
+
+fn write_trigger<W: io::Write>(w: &mut Writer<W>, t: &Trigger, task: &TaskXml) -> io::Result<()> {
+    w.create_element("CalendarTrigger")
+        .write_inner_content(|w| {
+            if t.times.count > 1 {
+                // Fires at start + k × interval while k × interval < duration: half an
+                // interval past the last fire is unambiguous whichever way the end is read.
+                let interval = u64::from(t.times.interval) * 60;
+                let duration = interval * u64::from(t.times.count - 1) + interval / 2;
+                w.create_element("Repetition").write_inner_content(|w| {
+                    text(w, "Interval", &iso_duration(Duration::from_secs(interval)))?;
+                    text(w, "Duration", &iso_duration(Duration::from_secs(duration)))?;
+                    text(w, "StopAtDurationEnd", "false")
+                })?;
+            }
+            let start = format!(
+                "{START_DATE}T{:02}:{:02}:00{}",
+                t.times.start / 60,
+                t.times.start % 60,
+                if task.utc { "Z" } else { "" }
+            );
+            text(w, "StartBoundary", &start)?;
+            text(w, "Enabled", "true")?;
+            if let Some(delay) = task.random_delay.filter(|d| !d.is_zero()) {
+                text(w, "RandomDelay", &iso_duration(delay))?;
+            }
+            write_days(w, &t.days)
+        })?;
+    Ok(())
+}
+
+fn names<W: io::Write>(
+    w: &mut Writer<W>,
+    element: &str,
+    bits: u32,
+    first_bit: u32,
+    all: &[&str],
+) -> io::Result<()> {
+    w.create_element(element).write_inner_content(|w| {
+        for (i, name) in all.iter().enumerate() {
+            if bits & (1 << (i as u32 + first_bit)) != 0 {
+                w.create_element(*name).write_empty()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_days<W: io::Write>(w: &mut Writer<W>, days: &Days) -> io::Result<()> {
+    match days {
+        Days::Daily => {
+            w.create_element("ScheduleByDay")
+                .write_inner_content(|w| text(w, "DaysInterval", "1"))?;
+        }
+        Days::Weekly { weekdays } => {
+            w.create_element("ScheduleByWeek")
+                .write_inner_content(|w| {
+                    text(w, "WeeksInterval", "1")?;
+                    names(w, "DaysOfWeek", u32::from(*weekdays), 0, &WEEKDAYS)
+                })?;
+        }
+        Days::Monthly { days, last, months } => {
+            w.create_element("ScheduleByMonth")
+                .write_inner_content(|w| {
+                    w.create_element("DaysOfMonth").write_inner_content(|w| {
+                        for day in 1..=31 {
+                            if days & (1 << day) != 0 {
+                                text(w, "Day", &day.to_string())?;
+                            }
+                        }
+                        if *last {
+                            text(w, "Day", "Last")?;
+                        }
+                        Ok(())
+                    })?;
+                    names(w, "Months", u32::from(*months), 1, &MONTHS)
+                })?;
+        }
+        Days::MonthlyDayOfWeek {
+            weeks,
+            weekdays,
+            months,
+        } => {
+            w.create_element("ScheduleByMonthDayOfWeek")
+                .write_inner_content(|w| {
+                    w.create_element("Weeks").write_inner_content(|w| {
+                        for week in 1..=4 {
+                            if weeks & (1 << week) != 0 {
+                                text(w, "Week", &week.to_string())?;
+                            }
+                        }
+                        if weeks & LAST_WEEK != 0 {
+                            text(w, "Week", "Last")?;
+                        }
+                        Ok(())
+                    })?;
+                    names(w, "DaysOfWeek", u32::from(*weekdays), 0, &WEEKDAYS)?;
+                    names(w, "Months", u32::from(*months), 1, &MONTHS)
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// `PT1H30M`, `P1D`, `PT45S`: xs:duration as Task Scheduler writes it.
+pub fn iso_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "PT0S".to_string();
+    }
+    let days = secs / 86_400;
+    secs %= 86_400;
+    let mut out = String::from("P");
+    if days > 0 {
+        out.push_str(&format!("{days}D"));
+    }
+    if secs > 0 {
+        out.push('T');
+        for (unit, name) in [(3600, 'H'), (60, 'M'), (1, 'S')] {
+            if secs >= unit {
+                out.push_str(&format!("{}{name}", secs / unit));
+                secs %= unit;
+            }
+        }
+    }
+    out
+}
+
+/// Read an xs:duration with days, hours, minutes and (fractional) seconds; years and
+/// months have no fixed length and are refused.
+pub fn parse_iso_duration(text: &str) -> Option<Duration> {
+    let rest = text.trim().strip_prefix('P')?;
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut secs = 0f64;
+    let mut add = |part: &str, units: &[(char, f64)]| -> Option<()> {
+        let mut number = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+                continue;
+            }
+            let (_, factor) = units.iter().find(|(u, _)| *u == c)?;
+            secs += number.parse::<f64>().ok()? * factor;
+            number.clear();
+        }
+        number.is_empty().then_some(())
+    };
+    add(date, &[('D', 86_400.0), ('W', 7.0 * 86_400.0)])?;
+    add(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// A trigger as read from XML: what the simulator and drift need, in Task
+/// Scheduler's own terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadTrigger {
+    /// `StartBoundary`: the first day and the time of day.
+    pub start: jiff::civil::DateTime,
+    /// `StartBoundary` ended in `Z` (or an offset): UTC, not local time.
+    pub utc: bool,
+    pub enabled: bool,
+    pub repetition: Option<(Duration, Option<Duration>)>,
+    pub schedule: ReadSchedule,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadSchedule {
+    /// TimeTrigger: once, at `start`.
+    Once,
+    Daily {
+        every: u32,
+    },
+    Weekly {
+        every: u32,
+        weekdays: u8,
+    },
+    Monthly {
+        days: u32,
+        last: bool,
+        months: u16,
+    },
+    MonthlyDayOfWeek {
+        weeks: u8,
+        weekdays: u8,
+        months: u16,
+    },
+    /// A trigger orc does not model (Boot, Logon, Event, …), by element name.
+    Other(String),
+}
+
+/// The triggers of a task's XML, in document order.
+pub fn read_triggers(xml: &str) -> Result<Vec<ReadTrigger>, String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    let mut current: Option<Partial> = None;
+    loop {
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "not well-formed XML at byte {}: {e}",
+                reader.error_position()
+            )
+        })?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                element(&path, &name, &mut current);
+                path.push(name);
+            }
+            Event::Empty(e) => {
+                let name = e.local_name().as_ref().to_string();
+                element(&path, &name, &mut current);
+                if path.len() == 2 && path[1] == "Triggers" {
+                    out.extend(current.take().and_then(Partial::finish));
+                }
+            }
+            Event::Text(t) => {
+                if let (Some(p), Some(name)) = (current.as_mut(), path.last()) {
+                    p.text(
+                        name,
+                        path.get(path.len().wrapping_sub(2)),
+                        &t.xml10_content(),
+                    )?;
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+                if path.len() == 2 && path[1] == "Triggers" {
+                    out.extend(current.take().and_then(Partial::finish));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A trigger being read.
+#[derive(Default)]
+struct Partial {
+    kind: String,
+    start: Option<(jiff::civil::DateTime, bool)>,
+    enabled: Option<bool>,
+    interval: Option<Duration>,
+    duration: Option<Duration>,
+    schedule: Option<ReadSchedule>,
+}
+
+fn bit_of(name: &str, all: &[&str], first_bit: u32) -> u32 {
+    all.iter()
+        .position(|n| *n == name)
+        .map_or(0, |i| 1 << (i as u32 + first_bit))
+}
+
+/// An element opened under `path`.
+fn element(path: &[String], name: &str, current: &mut Option<Partial>) {
+    if path.len() == 2 && path[1] == "Triggers" {
+        *current = Some(Partial {
+            kind: name.to_string(),
+            schedule: match name {
+                "TimeTrigger" => Some(ReadSchedule::Once),
+                "CalendarTrigger" => None,
+                other => Some(ReadSchedule::Other(other.to_string())),
+            },
+            ..Partial::default()
+        });
+        return;
+    }
+    let Some(p) = current.as_mut() else { return };
+    let parent = path.last().map(String::as_str).unwrap_or("");
+    match name {
+        "ScheduleByDay" => p.schedule = Some(ReadSchedule::Daily { every: 1 }),
+        "ScheduleByWeek" => {
+            p.schedule = Some(ReadSchedule::Weekly {
+                every: 1,
+                weekdays: 0,
+            })
+        }
+        "ScheduleByMonth" => {
+            p.schedule = Some(ReadSchedule::Monthly {
+                days: 0,
+                last: false,
+                months: 0,
+            })
+        }
+        "ScheduleByMonthDayOfWeek" => {
+            p.schedule = Some(ReadSchedule::MonthlyDayOfWeek {
+                weeks: 0,
+                weekdays: 0,
+                months: 0,
+            })
+        }
+        _ if parent == "DaysOfWeek" => {
+            let bit = bit_of(name, &WEEKDAYS, 0) as u8;
+            match &mut p.schedule {
+                Some(ReadSchedule::Weekly { weekdays, .. })
+                | Some(ReadSchedule::MonthlyDayOfWeek { weekdays, .. }) => *weekdays |= bit,
+                _ => {}
+            }
+        }
+        _ if parent == "Months" => {
+            let bit = bit_of(name, &MONTHS, 1) as u16;
+            match &mut p.schedule {
+                Some(ReadSchedule::Monthly { months, .. })
+                | Some(ReadSchedule::MonthlyDayOfWeek { months, .. }) => *months |= bit,
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Partial {
+    fn text(&mut self, name: &str, parent: Option<&String>, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        let parent = parent.map(String::as_str).unwrap_or("");
+        let number = |v: &str| {
+            v.parse::<u32>()
+                .map_err(|_| format!("{name}: \"{v}\" is not a number"))
+        };
+        match (parent, name) {
+            (_, "StartBoundary") => self.start = Some(parse_boundary(value)?),
+            ("Repetition", "Interval") => self.interval = parse_iso_duration(value),
+            ("Repetition", "Duration") => self.duration = parse_iso_duration(value),
+            (_, "Enabled") if parent == self.kind => self.enabled = Some(value == "true"),
+            ("ScheduleByDay", "DaysInterval") => {
+                self.schedule = Some(ReadSchedule::Daily {
+                    every: number(value)?,
+                })
+            }
+            ("ScheduleByWeek", "WeeksInterval") => {
+                if let Some(ReadSchedule::Weekly { every, .. }) = &mut self.schedule {
+                    *every = number(value)?;
+                }
+            }
+            ("DaysOfMonth", "Day") => {
+                if let Some(ReadSchedule::Monthly { days, last, .. }) = &mut self.schedule {
+                    if value == "Last" {
+                        *last = true;
+                    } else {
+                        let day = number(value)?;
+                        if (1..=31).contains(&day) {
+                            *days |= 1 << day;
+                        }
+                    }
+                }
+            }
+            ("Weeks", "Week") => {
+                if let Some(ReadSchedule::MonthlyDayOfWeek { weeks, .. }) = &mut self.schedule {
+                    if value == "Last" {
+                        *weeks |= LAST_WEEK;
+                    } else {
+                        let week = number(value)?;
+                        if (1..=4).contains(&week) {
+                            *weeks |= 1 << week;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Option<ReadTrigger> {
+        let schedule = self.schedule?;
+        let (start, utc) = self
+            .start
+            .unwrap_or((jiff::civil::DateTime::default(), false));
+        let schedule = match schedule {
+            // Absent lists mean "all" (Windows omits them in some exports).
+            ReadSchedule::Monthly { days, last, months } => ReadSchedule::Monthly {
+                days: if days == 0 && !last { ALL_DAYS } else { days },
+                last,
+                months: if months == 0 { ALL_MONTHS } else { months },
+            },
+            ReadSchedule::MonthlyDayOfWeek {
+                weeks,
+                weekdays,
+                months,
+            } => ReadSchedule::MonthlyDayOfWeek {
+                weeks: if weeks == 0 { ALL_WEEKS } else { weeks },
+                weekdays,
+                months: if months == 0 { ALL_MONTHS } else { months },
+            },
+            other => other,
+        };
+        Some(ReadTrigger {
+            start,
+            utc,
+            enabled: self.enabled.unwrap_or(true),
+            repetition: self.interval.map(|i| (i, self.duration)),
+            schedule,
+        })
+    }
+}
+
+/// `2024-01-01T09:00:00`, with `Z` or an offset for UTC (offsets are folded in).
+fn parse_boundary(text: &str) -> Result<(jiff::civil::DateTime, bool), String> {
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok((jiff::tz::TimeZone::UTC.to_datetime(ts), true));
+    }
+    text.parse::<jiff::civil::DateTime>()
+        .map(|dt| (dt, false))
+        .map_err(|e| format!("StartBoundary \"{text}\" is not a date and time: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip() {
+        for (secs, text) in [
+            (0, "PT0S"),
+            (45, "PT45S"),
+            (3600, "PT1H"),
+            (5400, "PT1H30M"),
+            (86_400, "P1D"),
+            (90_061, "P1DT1H1M1S"),
+        ] {
+            assert_eq!(iso_duration(Duration::from_secs(secs)), text);
+            assert_eq!(parse_iso_duration(text), Some(Duration::from_secs(secs)));
+        }
+        assert_eq!(
+            parse_iso_duration("PT0.5S"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_iso_duration("P1M"), None, "months have no length");
+        assert_eq!(parse_iso_duration("1H"), None);
+    }
+
+    #[test]
+    fn utf16_has_a_bom_and_little_endian_units() {
+        assert_eq!(
+            to_utf16("<a/>"),
+            [0xFF, 0xFE, b'<', 0, b'a', 0, b'/', 0, b'>', 0]
+        );
+    }
+}
