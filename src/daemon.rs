@@ -185,7 +185,14 @@ pub fn run(
 
         let limit = match opts.max_concurrent {
             Some(n) => n,
-            None => state.runtime_settings()?.max_concurrent as usize,
+            // A busy or unreadable state must not stop the scheduler: use the default.
+            None => state.runtime_settings().map_or_else(
+                |e| {
+                    tracing::warn!("cannot read the runtime settings: {e:#}");
+                    crate::config::RuntimeSettings::default().max_concurrent as usize
+                },
+                |s| s.max_concurrent as usize,
+            ),
         };
         while running.len() < limit.max(1) {
             let Some(launch) = queue.pop_front() else {
@@ -227,7 +234,15 @@ pub fn run(
         };
         match woke {
             Ok(Wake::Reload) => {
-                tasks = load(opts, &state, Timestamp::now())?;
+                // On a failed reload the tasks loaded before stay scheduled.
+                match load(opts, &state, Timestamp::now()) {
+                    Ok(loaded) => tasks = loaded,
+                    Err(e) => {
+                        tracing::error!("cannot reload the tasks: {e:#}");
+                        eprintln!("orc daemon: cannot reload the tasks: {e:#}");
+                        continue;
+                    }
+                }
                 // Runs waiting for their jitter or a free slot belong to tasks that may
                 // have just been removed or disabled.
                 waiting.retain(|l| tasks.contains_key(&l.name));
