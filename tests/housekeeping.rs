@@ -419,3 +419,67 @@ fn vpn_dependency_needs_a_running_tunnel_interface() {
     assert!(o.status.success(), "with {} up: {}", tunnel.name, text(&o));
     drop(tunnel);
 }
+
+#[test]
+fn a_second_start_for_the_same_fire_does_nothing() {
+    let env = Env::new();
+    env.apply("[tasks.t]\nshell = \"sleep 1\"\nschedule = \"* * * * *\"\n");
+    let fire = [
+        "run",
+        "t",
+        "--trigger",
+        "scheduled",
+        "--scheduled-for",
+        "2026-01-01T06:00:00Z",
+        "--json",
+    ];
+    // Two starts at once (two triggers matching one minute), then one more later.
+    let first = env.command(&fire).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = env.orc(&fire);
+    let first = first.wait_with_output().unwrap();
+    let third = env.orc(&fire);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(json(&first)["status"], "success");
+    for o in [&second, &third] {
+        assert_eq!(o.status.code(), Some(0), "{}", text(o));
+        let report = json(o);
+        assert_eq!(report["status"], "duplicate", "{report}");
+        assert_eq!(report["id"], json(&first)["id"]);
+    }
+    let history = json(&env.orc(&["history", "t", "--json"]));
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history:#}");
+    assert_eq!(history[0]["scheduled_for"], "2026-01-01T06:00:00.000Z");
+
+    // --once-per-fire works the fire time out itself: two starts, one run.
+    let a = env.orc(&[
+        "run",
+        "t",
+        "--trigger",
+        "scheduled",
+        "--once-per-fire",
+        "--json",
+    ]);
+    let b = env.orc(&[
+        "run",
+        "t",
+        "--trigger",
+        "scheduled",
+        "--once-per-fire",
+        "--json",
+    ]);
+    let statuses = [json(&a)["status"].clone(), json(&b)["status"].clone()];
+    // (Unless a minute boundary fell between the two starts: then both ran.)
+    assert!(
+        statuses == ["success", "duplicate"] || statuses == ["success", "success"],
+        "{statuses:?}"
+    );
+    let history = json(&env.orc(&["history", "t", "--json"]));
+    let fires: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scheduled_for"].as_str().unwrap())
+        .collect();
+    assert!(fires.iter().all(|f| f.ends_with(":00.000Z")), "{fires:?}");
+}

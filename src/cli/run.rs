@@ -34,6 +34,11 @@ pub struct RunArgs {
     /// embedded scheduler passes it
     #[arg(long, value_name = "TIME")]
     pub scheduled_for: Option<jiff::Timestamp>,
+    /// The scheduler may start the task more than once for one fire time (two
+    /// triggers matching the same minute): record the fire this start belongs to, and
+    /// let only the first start for it run
+    #[arg(long)]
+    pub once_per_fire: bool,
     /// Do not wait for the task's `jitter` (the caller already did)
     #[arg(long, hide = true)]
     pub no_jitter: bool,
@@ -52,13 +57,18 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     }
     let state = State::open(&path)?;
     let _log = crate::orclog::init(&path, "run");
-    if args.if_due {
+    let mut scheduled_for = args.scheduled_for;
+    if args.if_due || args.once_per_fire {
         let recorded = state
             .task(&args.name)?
             .with_context(|| format!("no task \"{}\" in the state", args.name))?;
         let task = Task::from_definition(&recorded.definition)?;
-        if !exec::is_due(&task, jiff::Timestamp::now()) {
+        let now = jiff::Timestamp::now();
+        if args.if_due && !exec::is_due(&task, now) {
             return Ok(ExitCode::SUCCESS);
+        }
+        if args.once_per_fire {
+            scheduled_for = scheduled_for.or_else(|| exec::current_fire(&task, now));
         }
     }
     let trigger = match args.trigger {
@@ -73,7 +83,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
             name: &args.name,
             trigger,
             host: &host_name(),
-            scheduled_for: args.scheduled_for,
+            scheduled_for,
             // Scheduled runs wait for the task's jitter, unless the caller did.
             jitter: matches!(trigger, Trigger::Scheduled) && !args.no_jitter,
         },
@@ -89,6 +99,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         let status = match report.status {
             exec::Status::Success => out.paint("32", "success"),
             exec::Status::Skipped => out.paint("33", "skipped"),
+            exec::Status::Duplicate => out.paint("33", "duplicate"),
             other => out.paint("31", other.as_str()),
         };
         let mut line = format!("run {} of {}: {status}", report.id, report.task);
@@ -101,7 +112,10 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         if let Some(log) = &report.log_path {
             line.push_str(&format!("\nlog: {}", log.display()));
         }
-        if report.status == exec::Status::Success {
+        if matches!(
+            report.status,
+            exec::Status::Success | exec::Status::Duplicate
+        ) {
             out.info(&line);
         } else {
             eprintln!("{line}");

@@ -66,6 +66,8 @@ pub enum Status {
     Timeout,
     Skipped,
     Interrupted,
+    /// A second start for a fire time that already has a run: nothing done.
+    Duplicate,
 }
 
 impl Status {
@@ -76,6 +78,7 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Skipped => "skipped",
             Status::Interrupted => "interrupted",
+            Status::Duplicate => "duplicate",
         }
     }
 }
@@ -95,7 +98,7 @@ impl RunReport {
     /// The exit code `orc run` ends with.
     pub fn process_exit_code(&self) -> i32 {
         match self.status {
-            Status::Success => 0,
+            Status::Success | Status::Duplicate => 0,
             Status::Timeout => EXIT_TIMEOUT,
             Status::Skipped => EXIT_SKIPPED,
             Status::Interrupted => EXIT_INTERRUPTED,
@@ -115,19 +118,30 @@ pub fn stop_on_signals() -> Result<()> {
 /// With `--if-due`: is now (within the minute the scheduler fired in) a fire time?
 /// Backends whose triggers fire on a superset of the times (cron with `L`) use it.
 pub fn is_due(task: &Task, now: jiff::Timestamp) -> bool {
-    let (Some(schedule), Ok(tz)) = (&task.schedule, resolve_zone(&task.timezone)) else {
-        return true;
-    };
-    // Schedulers start jobs a little after the minute; allow for it.
-    let from = now
+    task.schedule.is_none() || current_fire(task, now).is_some()
+}
+
+/// The fire time a scheduler's start at `now` belongs to: the latest one from 90 s
+/// before (schedulers start jobs a little after the minute) to 30 s after.
+pub fn current_fire(task: &Task, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+    let schedule = task.schedule.as_ref()?;
+    let tz = resolve_zone(&task.timezone).ok()?;
+    let latest = now
+        .checked_add(jiff::SignedDuration::from_secs(30))
+        .unwrap_or(now);
+    let mut at = now
         .checked_sub(jiff::SignedDuration::from_secs(90))
         .unwrap_or(now);
-    schedule.next_after(&tz, from).is_some_and(|t| {
-        t.timestamp()
-            <= now
-                .checked_add(jiff::SignedDuration::from_secs(30))
-                .unwrap_or(now)
-    })
+    let mut fire = None;
+    while let Some(next) = schedule
+        .next_after(&tz, at)
+        .map(|z| z.timestamp())
+        .filter(|n| *n <= latest)
+    {
+        fire = Some(next);
+        at = next;
+    }
+    fire
 }
 
 /// One request to run a task.
@@ -180,7 +194,10 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         None => None,
         Some(Ok(guard)) => Some(guard),
         Some(Err(holder)) => {
-            let id = state.begin_run(name, trigger.as_str(), host, scheduled_for)?;
+            let id = match state.begin_run(name, trigger.as_str(), host, scheduled_for)? {
+                Ok(id) => id,
+                Err(first) => return Ok(duplicate(name, first, scheduled_for)),
+            };
             let reason = format!("already running: {holder}");
             state.finish_run(id, &RunFinish::skipped(&reason))?;
             tracing::info!("run {id} of {name} skipped: {reason}");
@@ -205,7 +222,10 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         }
     }
 
-    let id = state.begin_run(name, trigger.as_str(), host, scheduled_for)?;
+    let id = match state.begin_run(name, trigger.as_str(), host, scheduled_for)? {
+        Ok(id) => id,
+        Err(first) => return Ok(duplicate(name, first, scheduled_for)),
+    };
     tracing::info!("run {id} of {name} started ({})", trigger.as_str());
     // Whatever goes wrong from here, the run row must not stay "running".
     let result = run_started(state, &task, id, host, depth);
@@ -226,6 +246,24 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     }
     drop(guard);
     result
+}
+
+/// The outcome of a second start for a fire that run `first` already covers.
+fn duplicate(name: &str, first: i64, scheduled_for: Option<&str>) -> RunReport {
+    let reason = format!(
+        "the fire at {} already has run {first}; this second start did nothing",
+        scheduled_for.unwrap_or("?")
+    );
+    tracing::info!("{name}: {reason}");
+    RunReport {
+        id: first,
+        task: name.to_string(),
+        status: Status::Duplicate,
+        exit_code: None,
+        attempts: 0,
+        reason: Some(reason),
+        log_path: None,
+    }
 }
 
 /// The part of a run after its row exists.

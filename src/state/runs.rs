@@ -72,19 +72,35 @@ pub struct RunFilter {
 
 impl State {
     /// Record that a run started; the row says "running" until it is finished.
+    ///
+    /// A run for a fire time (`scheduled_for`) is recorded only if that fire has no run
+    /// yet, in one statement, so of two starts for the same fire (two Task Scheduler
+    /// triggers matching the same minute) exactly one gets a row:
+    /// `Err(id of the existing run)` for the other.
     pub fn begin_run(
         &self,
         task: &str,
         trigger: &str,
         host: &str,
         scheduled_for: Option<&str>,
-    ) -> Result<i64> {
-        self.conn.execute(
+    ) -> Result<std::result::Result<i64, i64>> {
+        let inserted = self.conn.execute(
             "INSERT INTO runs (task, started_at, status, trigger, host, pid, attempt, scheduled_for)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5, 0, ?6)",
+             SELECT ?1, ?2, 'running', ?3, ?4, ?5, 0, ?6
+             WHERE ?6 IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM runs WHERE task = ?1 AND scheduled_for = ?6 AND status != 'missed')",
             params![task, now(), trigger, host, std::process::id(), scheduled_for],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        if inserted == 1 {
+            return Ok(Ok(self.conn.last_insert_rowid()));
+        }
+        let existing = self.conn.query_row(
+            "SELECT id FROM runs WHERE task = ?1 AND scheduled_for = ?2 AND status != 'missed'
+             ORDER BY id LIMIT 1",
+            params![task, scheduled_for],
+            |r| r.get(0),
+        )?;
+        Ok(Err(existing))
     }
 
     pub fn finish_run(&self, id: i64, f: &RunFinish) -> Result<()> {

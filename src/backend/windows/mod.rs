@@ -20,8 +20,10 @@ pub type Refusal = String;
 /// The arguments the Exec action passes to orc.exe. With a `jitter`, Task
 /// Scheduler's RandomDelay does the waiting, so `orc run` must not wait again.
 pub fn run_arguments(task: &Task, state: &Path) -> String {
+    // Two triggers can match the same minute (a day that matches both day fields):
+    // the second start must not run the task again.
     let mut args = format!(
-        "run {} --trigger scheduled --state \"{}\"",
+        "run {} --trigger scheduled --once-per-fire --state \"{}\"",
         task.name,
         state.display()
     );
