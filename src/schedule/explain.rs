@@ -2,7 +2,8 @@
 
 use super::spec::{CronSpec, Kind, Schedule};
 
-const MONTH_NAMES: [&str; 12] = [
+/// Month names, January first (also Task Scheduler's element names).
+pub const MONTH_NAMES: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -16,7 +17,8 @@ const MONTH_NAMES: [&str; 12] = [
     "November",
     "December",
 ];
-const DAY_NAMES: [&str; 7] = [
+/// Weekday names, Sunday first as in cron (also Task Scheduler's element names).
+pub const DAY_NAMES: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",

@@ -11,6 +11,7 @@ mod parse;
 mod spec;
 mod zone;
 
+pub use explain::{DAY_NAMES, MONTH_NAMES};
 pub use next::{DST_THRESHOLD, next_wall};
 pub use parse::{ScheduleError, parse};
 pub use spec::{CronSpec, Kind, Schedule, cron_weekday, weekday_from_cron};

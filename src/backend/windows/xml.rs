@@ -12,6 +12,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKS, Days, LAST_WEEK, Trigger};
 use crate::config::Overlap;
+use crate::schedule::{DAY_NAMES as WEEKDAYS, MONTH_NAMES as MONTHS};
 
 pub const NAMESPACE: &str = "http://schemas.microsoft.com/windows/2004/02/mit/task";
 /// `RegistrationInfo/Source` of every task orc manages: how plan tells them apart.
@@ -20,30 +21,6 @@ pub const SOURCE: &str = "orc";
 /// deterministic and a re-plan never differs; with intervals of one day or week
 /// only the time of day matters.
 const START_DATE: &str = "2024-01-01";
-
-const WEEKDAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 /// Everything orc puts into one task's XML.
 #[derive(Debug, Clone)]
