@@ -62,16 +62,7 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     let config_a = format!("[settings]\ntimezone = \"UTC\"\n\n{}", task("first", dir));
     apply(dir, &config_a);
 
-    let child = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["daemon", "--state"])
-        .arg(dir.join("state.db"))
-        .env("NO_COLOR", "1")
-        .env("ORC_HOSTNAME", "testhost")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon(Some(child));
+    let mut daemon = start_daemon(dir);
     std::thread::sleep(Duration::from_millis(500));
 
     // An apply while the daemon runs: the new task must fire without a restart.
