@@ -78,6 +78,26 @@ pub fn git_commit(config: &Path) -> Option<String> {
     })
 }
 
+/// The Task Scheduler folder the windows backend drives: a directory of task files
+/// when `ORC_WINDOWS_TASKS_DIR` names one (a copy of a server's `System32\\Tasks`, or
+/// a test's), else Task Scheduler itself, which only Windows has.
+fn windows_folder(folder: &str) -> Result<Box<dyn crate::backend::windows::folder::TaskFolder>> {
+    use crate::backend::windows::folder::DirFolder;
+    if let Some(dir) = std::env::var_os("ORC_WINDOWS_TASKS_DIR").filter(|d| !d.is_empty()) {
+        return Ok(Box::new(DirFolder::new(Path::new(&dir), folder)));
+    }
+    #[cfg(windows)]
+    {
+        Ok(Box::new(crate::backend::windows::com::ComFolder::connect(
+            folder,
+        )?))
+    }
+    #[cfg(not(windows))]
+    bail!(
+        "the windows backend drives Task Scheduler, which only Windows has; to plan against a copy of a server's task folder, set ORC_WINDOWS_TASKS_DIR to a directory laid out like C:\\Windows\\System32\\Tasks"
+    )
+}
+
 impl Workspace {
     /// Load and validate the config. Errors come back as diagnostics to print.
     pub fn load(
@@ -152,12 +172,34 @@ impl Workspace {
                 &self.config.settings.timezone,
             )?),
             BackendKind::Windows => {
-                bail!(
-                    "the windows backend (Task Scheduler) is not available in this version of orc; use --backend embedded or cron"
-                )
+                Box::new(crate::backend::windows::backend::WindowsBackend::new(
+                    folder,
+                    windows_folder(folder)?,
+                    invocation.orc,
+                    invocation.state,
+                    crate::backend::windows::machine_zone(),
+                ))
             }
             BackendKind::Auto => unreachable!("auto is resolved above"),
         })
+    }
+
+    /// A backend's refusal of a task, prefixed with where the task is defined.
+    fn locate(&self, e: crate::backend::BackendError) -> anyhow::Error {
+        match &e {
+            crate::backend::BackendError::Unsupported { task, .. } => {
+                match self.config.tasks.get(task) {
+                    Some(t) => anyhow::anyhow!(
+                        "{}:{}:{}: {e}",
+                        t.origin.file.display(),
+                        t.origin.line,
+                        t.origin.column
+                    ),
+                    None => e.into(),
+                }
+            }
+            crate::backend::BackendError::Io(_) => e.into(),
+        }
     }
 
     /// The tasks this host should run, and those the config keeps for other hosts.
@@ -217,7 +259,8 @@ impl Workspace {
                 fingerprints,
             },
             backend,
-        )?;
+        )
+        .map_err(|e| self.locate(e))?;
         plan.retain_targets(targets);
         Ok(plan)
     }

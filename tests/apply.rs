@@ -212,7 +212,8 @@ fn drift_outside_orc_is_named_and_repaired() {
         "{out}"
     );
     assert!(
-        out.contains("# extract was changed outside orc (trigger)"),
+        out.contains("# extract was changed outside orc:\n      trigger: ")
+            && out.contains(" -> 0 23 * * * (local)\n"),
         "{out}"
     );
     assert!(out.contains("# load was deleted outside orc"), "{out}");

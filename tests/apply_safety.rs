@@ -1371,7 +1371,7 @@ fn hand_edit_is_drift(backend: Backend) {
     plan.expect_code(2);
     assert!(
         plan.stdout
-            .contains("# z was changed outside orc (trigger)"),
+            .contains("# z was changed outside orc:\n      trigger: "),
         "{plan}"
     );
     assert!(

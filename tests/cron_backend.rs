@@ -347,6 +347,7 @@ fn render_disabled_and_on_demand() {
             trigger: Some("0 6 * * *".into()),
             command: argv("off", false),
             enabled: false,
+            details: Default::default(),
         }
     );
     let manual = backend.render(&task("manual", None, true)).unwrap();

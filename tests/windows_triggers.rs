@@ -364,7 +364,7 @@ fn every_fixture_reads() {
         let bytes = std::fs::read(&path).unwrap();
         let text = orc::backend::windows::xml::decode(&bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let triggers = orc::backend::windows::xml::read_triggers(&text)
+        let triggers = orc::backend::windows::read::read_triggers(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for t in triggers {
             kinds.insert(

@@ -278,6 +278,7 @@ impl Backend for CronBackend {
             trigger,
             command: self.invocation.argv(&task.name, if_due),
             enabled: task.enabled,
+            details: Default::default(),
         };
         // Refuse now what apply could not write.
         entry_body(&entry)?;
@@ -393,6 +394,7 @@ fn parse_line(line: &str, number: usize, folder: &str) -> Result<Option<Line>, B
             trigger,
             command,
             enabled,
+            details: Default::default(),
         },
     }))
 }

@@ -92,6 +92,7 @@ impl Backend for EmbeddedBackend {
                 .map(|s| format!("{} ({})", s.source(), task.timezone)),
             command: self.invocation.argv(&task.name, false),
             enabled: task.enabled,
+            details: Default::default(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod cron;
 pub mod embedded;
 pub mod windows;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,28 @@ pub struct Entry {
     /// What the scheduler runs: orc itself, calling back `orc run NAME`.
     pub command: Vec<String>,
     pub enabled: bool,
+    /// Further settings the scheduler holds, by name in plain words ("trigger 1",
+    /// "run as", "overlap"), for backends that model more than the fields above.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+}
+
+impl Entry {
+    /// When it runs, in a few words: the trigger, or the numbered triggers.
+    pub fn trigger_summary(&self) -> Option<String> {
+        if self.trigger.is_some() {
+            return self.trigger.clone();
+        }
+        // "trigger 10" sorts before "trigger 2" as text.
+        let mut triggers: Vec<(u32, &str)> = self
+            .details
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("trigger ")?.parse().ok()?, v.as_str())))
+            .collect();
+        triggers.sort();
+        let triggers: Vec<&str> = triggers.into_iter().map(|(_, v)| v).collect();
+        (!triggers.is_empty()).then(|| triggers.join("; "))
+    }
 }
 
 /// One change to a live scheduler.

@@ -59,10 +59,7 @@ pub fn run(args: ExportArgs, global: &Global, out: &Output) -> anyhow::Result<Ex
     let state = std::path::absolute(crate::workspace::state_path(global.state.as_deref()))?;
     let machine_zone = match args.machine_zone {
         Some(zone) => zone,
-        None => jiff::tz::TimeZone::system()
-            .iana_name()
-            .unwrap_or("UTC")
-            .to_string(),
+        None => windows::machine_zone(),
     };
     let xml = windows::task_xml(task, &config.settings.folder, &orc, &state, &machine_zone)
         .map_err(|why| {

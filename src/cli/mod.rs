@@ -160,16 +160,35 @@ fn load_workspace(global: &Global, out: &Output) -> Option<crate::workspace::Wor
         global.state.as_deref(),
         global.backend.as_deref(),
     ) {
-        Ok(ws) => Some(ws),
-        Err(diags) => {
-            validate::print_diagnostics(&diags.0, out);
-            let errors = diags.errors().count();
-            eprintln!(
-                "{errors} error{} in {}; nothing was changed",
-                if errors == 1 { "" } else { "s" },
-                global.config_path().display()
-            );
-            None
+        Ok(mut ws) => {
+            // On Task Scheduler, a task it cannot run exactly is a config error, and a
+            // fire inside a daylight-saving change a warning.
+            if matches!(ws.backend_kind(), Ok(crate::config::BackendKind::Windows)) {
+                let (desired, _) = ws.desired();
+                let found = validate::windows_diagnostics(&ws.config, desired.values().copied());
+                if found.iter().any(|d| d.is_error()) {
+                    return refuse(&found, global, out);
+                }
+                ws.warnings.extend(found);
+            }
+            Some(ws)
         }
+        Err(diags) => refuse(&diags.0, global, out),
     }
+}
+
+/// Print a config's errors and say that nothing changed.
+fn refuse(
+    diagnostics: &[crate::config::Diagnostic],
+    global: &Global,
+    out: &Output,
+) -> Option<crate::workspace::Workspace> {
+    validate::print_diagnostics(diagnostics, out);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    eprintln!(
+        "{errors} error{} in {}; nothing was changed",
+        if errors == 1 { "" } else { "s" },
+        global.config_path().display()
+    );
+    None
 }

@@ -15,11 +15,11 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     if let Some(l) = &loaded
         && targets_windows(global, &l.config)
     {
-        let refused = windows_diagnostics(&l.config);
-        if !refused.is_empty() {
-            diagnostics.extend(refused);
+        let found = windows_diagnostics(&l.config, l.config.tasks.values());
+        if found.iter().any(Diagnostic::is_error) {
             loaded = None;
         }
+        diagnostics.extend(found);
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
@@ -73,44 +73,54 @@ fn targets_windows(global: &Global, config: &config::Config) -> bool {
     }
 }
 
-/// A task Task Scheduler cannot run as written (a schedule no set of triggers
-/// matches exactly, a time zone other than the machine's or UTC), as an error at the
-/// task.
-fn windows_diagnostics(config: &config::Config) -> Vec<Diagnostic> {
-    let zone = jiff::tz::TimeZone::system()
-        .iana_name()
-        .unwrap_or("UTC")
-        .to_string();
+/// What Task Scheduler makes of each task, as diagnostics at the task: an error for a
+/// task it cannot run as written (a schedule no set of triggers matches exactly, a time
+/// zone other than the machine's or UTC), a warning for a schedule that fires inside a
+/// daylight-saving change, where Task Scheduler's behaviour is unspecified.
+pub fn windows_diagnostics<'a>(
+    config: &config::Config,
+    tasks: impl Iterator<Item = &'a config::Task>,
+) -> Vec<Diagnostic> {
+    use crate::backend::windows;
+    let zone = windows::machine_zone();
     let placeholder = std::path::Path::new("orc.exe");
-    config
-        .tasks
-        .values()
-        .filter_map(|task| {
-            let why = crate::backend::windows::task_xml(
-                task,
-                &config.settings.folder,
-                placeholder,
-                placeholder,
-                &zone,
-            )
-            .err()?;
-            let origin = &task.origin;
-            let diagnostic = Diagnostic::error(why).task(&task.name);
-            Some(match std::fs::read_to_string(&origin.file) {
-                Ok(text) => {
-                    let offset: usize = text
-                        .split_inclusive('\n')
-                        .take(origin.line.saturating_sub(1))
-                        .map(str::len)
-                        .sum::<usize>()
-                        + origin.column.saturating_sub(1);
-                    let source = config::Source::new(origin.file.clone(), text);
-                    diagnostic.at(&source, Some(offset..offset + 1))
-                }
-                Err(_) => diagnostic.in_file(&origin.file),
-            })
-        })
-        .collect()
+    let now = jiff::Timestamp::now();
+    let mut diagnostics = Vec::new();
+    for task in tasks {
+        match windows::task_xml(
+            task,
+            &config.settings.folder,
+            placeholder,
+            placeholder,
+            &zone,
+        ) {
+            Err(why) => diagnostics.push(at_task(task, Diagnostic::error(why))),
+            Ok(_) => diagnostics.extend(
+                windows::dst_window_warning(task, &zone, now)
+                    .map(|w| at_task(task, Diagnostic::warning(w))),
+            ),
+        }
+    }
+    diagnostics
+}
+
+/// `diagnostic` pointed at the start of `task`'s table.
+fn at_task(task: &config::Task, diagnostic: Diagnostic) -> Diagnostic {
+    let origin = &task.origin;
+    let diagnostic = diagnostic.task(&task.name);
+    match std::fs::read_to_string(&origin.file) {
+        Ok(text) => {
+            let offset: usize = text
+                .split_inclusive('\n')
+                .take(origin.line.saturating_sub(1))
+                .map(str::len)
+                .sum::<usize>()
+                + origin.column.saturating_sub(1);
+            let source = config::Source::new(origin.file.clone(), text);
+            diagnostic.at(&source, Some(offset..offset + 1))
+        }
+        Err(_) => diagnostic.in_file(&origin.file),
+    }
 }
 
 /// Errors always go to stderr; warnings too, unless --quiet.

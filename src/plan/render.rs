@@ -77,6 +77,18 @@ fn body(p: &Paint, before: &str, after: &str, show_hidden: bool, out: &mut Strin
     }
 }
 
+/// A canonical field value in words: strings without their JSON quotes, a missing
+/// field as "(none)".
+fn plain(value: Option<&str>) -> String {
+    match value {
+        None => "(none)".to_string(),
+        Some(v) => match serde_json::from_str::<serde_json::Value>(v) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => v.to_string(),
+        },
+    }
+}
+
 /// Terraform-like plan text.
 pub fn render_human(plan: &Plan, color: bool) -> String {
     let p = Paint(color);
@@ -94,12 +106,17 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
                     out.push_str(&format!("  # {} was deleted outside orc\n", c.name))
                 }
                 _ => {
-                    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
-                    out.push_str(&format!(
-                        "  # {} was changed outside orc ({})\n",
-                        c.name,
-                        fields.join(", ")
-                    ));
+                    // The fields run from what orc applied (`after`, which apply
+                    // restores) to what the scheduler holds now (`before`).
+                    out.push_str(&format!("  # {} was changed outside orc:\n", c.name));
+                    for f in &c.fields {
+                        out.push_str(&format!(
+                            "      {}: {} -> {}\n",
+                            f.field,
+                            plain(f.after.as_deref()),
+                            plain(f.before.as_deref())
+                        ));
+                    }
                 }
             }
         }

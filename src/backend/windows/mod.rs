@@ -5,6 +5,10 @@
 //! lists the fire times of task XML as Task Scheduler would, so that the conversion is
 //! checked against the XML orc really emits.
 
+pub mod backend;
+pub mod describe;
+pub mod folder;
+pub mod read;
 pub mod simulate;
 pub mod triggers;
 pub mod xml;
@@ -13,6 +17,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Task;
+
+/// This machine's time zone as an IANA name: Task Scheduler fires in it.
+pub fn machine_zone() -> String {
+    jiff::tz::TimeZone::system()
+        .iana_name()
+        .unwrap_or("UTC")
+        .to_string()
+}
 
 /// Why a task cannot be registered as it stands.
 pub type Refusal = String;
@@ -53,6 +65,8 @@ pub fn task_xml(
 ) -> Result<String, Refusal> {
     // Task Scheduler fires in the machine's local time, or in UTC.
     let utc = match task.timezone.as_str() {
+        // Without a schedule the zone never matters.
+        _ if task.schedule.is_none() => false,
         "local" => false,
         zone if zone == machine_zone => false,
         "UTC" | "Etc/UTC" => true,
@@ -92,4 +106,52 @@ pub fn task_xml(
         principal: xml::Principal::System,
         highest: false,
     }))
+}
+
+/// Microsoft does not say what Task Scheduler does with a start that falls in a
+/// daylight-saving change (an hour that is skipped or repeated): the first fire of
+/// `task` inside one in the year after `from`, in words, so plan can warn instead of
+/// claiming the conversion is exact there. None for UTC tasks and zones without DST.
+pub fn dst_window_warning(
+    task: &Task,
+    machine_zone: &str,
+    from: jiff::Timestamp,
+) -> Option<String> {
+    use crate::schedule::{DST_THRESHOLD, next_wall};
+    if matches!(task.timezone.as_str(), "UTC" | "Etc/UTC") {
+        return None;
+    }
+    let spec = task.schedule.as_ref()?.cron()?;
+    let tz = jiff::tz::TimeZone::get(machine_zone).ok()?;
+    let until = from
+        .checked_add(jiff::SignedDuration::from_hours(24 * 366))
+        .ok()?;
+    for transition in tz.following(from) {
+        let at = transition.timestamp();
+        if at > until {
+            break;
+        }
+        let before = tz.to_offset(at.checked_sub(jiff::SignedDuration::from_secs(1)).ok()?);
+        let after = transition.offset();
+        let shift = after.duration_since(before);
+        if shift.is_zero() || shift.abs() >= DST_THRESHOLD {
+            continue;
+        }
+        let (old_wall, new_wall) = (before.to_datetime(at), after.to_datetime(at));
+        // Clocks forward: the wall times in [old, new) do not exist; back: those in
+        // [new, old) happen twice.
+        let (lo, hi, what) = if shift.is_positive() {
+            (old_wall, new_wall, "does not exist (clocks go forward)")
+        } else {
+            (new_wall, old_wall, "happens twice (clocks go back)")
+        };
+        if let Some(wall) = next_wall(spec, lo, Some(hi)).filter(|w| *w < hi) {
+            return Some(format!(
+                "fires at {} on {}, which {what} in {machine_zone}; Task Scheduler does not specify whether that run is skipped, moved or repeated, so the conversion is exact except there",
+                wall.strftime("%H:%M"),
+                wall.date()
+            ));
+        }
+    }
+    None
 }

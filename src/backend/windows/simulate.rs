@@ -15,8 +15,8 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 
+use super::read::{ReadSchedule, ReadTrigger, read_triggers};
 use super::triggers::LAST_WEEK;
-use super::xml::{ReadSchedule, ReadTrigger, read_triggers};
 
 /// Every start in `[from, to)` (dates in the trigger's zone) of the task `xml`.
 pub fn fire_times(

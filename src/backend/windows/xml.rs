@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
-use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKS, Days, LAST_WEEK, Trigger};
+use super::triggers::{Days, LAST_WEEK, Trigger};
 use crate::config::Overlap;
 use crate::schedule::{DAY_NAMES as WEEKDAYS, MONTH_NAMES as MONTHS};
 
@@ -301,6 +301,57 @@ fn write_days<W: io::Write>(w: &mut Writer<W>, days: &Days) -> io::Result<()> {
     Ok(())
 }
 
+/// The same task XML with `Settings/Enabled` set, everything else passed through event
+/// by event: what "Disable" in the Task Scheduler GUI does to a task's file.
+pub fn set_enabled(xml: &str, enabled: bool) -> Result<String, String> {
+    let value = if enabled { "true" } else { "false" };
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut writer = Writer::new(Vec::new());
+    let mut path: Vec<String> = Vec::new();
+    let mut seen = false;
+    let in_settings = |path: &[String]| path.len() == 2 && path[1] == "Settings";
+    let fail = |e: &dyn std::fmt::Display| format!("cannot edit the task XML: {e}");
+    loop {
+        let event = reader.read_event().map_err(|e| fail(&e))?;
+        match &event {
+            Event::Start(e) => path.push(e.local_name().as_ref().to_string()),
+            Event::Empty(e) if in_settings(&path) && e.local_name().as_ref() == "Enabled" => {
+                // `<Enabled/>`: replace it with a value.
+                seen = true;
+                writer
+                    .create_element("Enabled")
+                    .write_text_content(BytesText::new(value))
+                    .map_err(|e| fail(&e))?;
+                continue;
+            }
+            Event::Text(_) if path.len() == 3 && path[1] == "Settings" && path[2] == "Enabled" => {
+                seen = true;
+                writer
+                    .write_event(Event::Text(BytesText::new(value)))
+                    .map_err(|e| fail(&e))?;
+                continue;
+            }
+            Event::End(_) => {
+                if in_settings(&path) && !seen {
+                    writer
+                        .create_element("Enabled")
+                        .write_text_content(BytesText::new(value))
+                        .map_err(|e| fail(&e))?;
+                    seen = true;
+                }
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        writer.write_event(event).map_err(|e| fail(&e))?;
+    }
+    if !seen {
+        return Err("the task XML has no <Settings> element".to_string());
+    }
+    String::from_utf8(writer.into_inner()).map_err(|e| fail(&e))
+}
+
 /// `PT1H30M`, `P1D`, `PT45S`: xs:duration as Task Scheduler writes it.
 pub fn iso_duration(d: Duration) -> String {
     let mut secs = d.as_secs();
@@ -347,263 +398,6 @@ pub fn parse_iso_duration(text: &str) -> Option<Duration> {
     add(date, &[('D', 86_400.0), ('W', 7.0 * 86_400.0)])?;
     add(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
     Some(Duration::from_secs_f64(secs))
-}
-
-/// A trigger as read from XML: what the simulator and drift need, in Task
-/// Scheduler's own terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadTrigger {
-    /// `StartBoundary`: the first day and the time of day.
-    pub start: jiff::civil::DateTime,
-    /// `StartBoundary` ended in `Z` (or an offset): UTC, not local time.
-    pub utc: bool,
-    pub enabled: bool,
-    pub repetition: Option<(Duration, Option<Duration>)>,
-    pub schedule: ReadSchedule,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadSchedule {
-    /// TimeTrigger: once, at `start`.
-    Once,
-    Daily {
-        every: u32,
-    },
-    Weekly {
-        every: u32,
-        weekdays: u8,
-    },
-    Monthly {
-        days: u32,
-        last: bool,
-        months: u16,
-    },
-    MonthlyDayOfWeek {
-        weeks: u8,
-        weekdays: u8,
-        months: u16,
-    },
-    /// A trigger orc does not model (Boot, Logon, Event, …), by element name.
-    Other(String),
-}
-
-/// The triggers of a task's XML, in document order.
-pub fn read_triggers(xml: &str) -> Result<Vec<ReadTrigger>, String> {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<String> = Vec::new();
-    let mut out = Vec::new();
-    let mut current: Option<Partial> = None;
-    loop {
-        let event = reader.read_event().map_err(|e| {
-            format!(
-                "not well-formed XML at byte {}: {e}",
-                reader.error_position()
-            )
-        })?;
-        match event {
-            Event::Start(e) => {
-                let name = e.local_name().as_ref().to_string();
-                element(&path, &name, &mut current);
-                path.push(name);
-            }
-            Event::Empty(e) => {
-                let name = e.local_name().as_ref().to_string();
-                element(&path, &name, &mut current);
-                if path.len() == 2 && path[1] == "Triggers" {
-                    out.extend(current.take().and_then(Partial::finish));
-                }
-            }
-            Event::Text(t) => {
-                if let (Some(p), Some(name)) = (current.as_mut(), path.last()) {
-                    p.text(
-                        name,
-                        path.get(path.len().wrapping_sub(2)),
-                        &t.xml10_content(),
-                    )?;
-                }
-            }
-            Event::End(_) => {
-                path.pop();
-                if path.len() == 2 && path[1] == "Triggers" {
-                    out.extend(current.take().and_then(Partial::finish));
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-/// A trigger being read.
-#[derive(Default)]
-struct Partial {
-    kind: String,
-    start: Option<(jiff::civil::DateTime, bool)>,
-    enabled: Option<bool>,
-    interval: Option<Duration>,
-    duration: Option<Duration>,
-    schedule: Option<ReadSchedule>,
-}
-
-fn bit_of(name: &str, all: &[&str], first_bit: u32) -> u32 {
-    all.iter()
-        .position(|n| *n == name)
-        .map_or(0, |i| 1 << (i as u32 + first_bit))
-}
-
-/// An element opened under `path`.
-fn element(path: &[String], name: &str, current: &mut Option<Partial>) {
-    if path.len() == 2 && path[1] == "Triggers" {
-        *current = Some(Partial {
-            kind: name.to_string(),
-            schedule: match name {
-                "TimeTrigger" => Some(ReadSchedule::Once),
-                "CalendarTrigger" => None,
-                other => Some(ReadSchedule::Other(other.to_string())),
-            },
-            ..Partial::default()
-        });
-        return;
-    }
-    let Some(p) = current.as_mut() else { return };
-    let parent = path.last().map(String::as_str).unwrap_or("");
-    match name {
-        "ScheduleByDay" => p.schedule = Some(ReadSchedule::Daily { every: 1 }),
-        "ScheduleByWeek" => {
-            p.schedule = Some(ReadSchedule::Weekly {
-                every: 1,
-                weekdays: 0,
-            })
-        }
-        "ScheduleByMonth" => {
-            p.schedule = Some(ReadSchedule::Monthly {
-                days: 0,
-                last: false,
-                months: 0,
-            })
-        }
-        "ScheduleByMonthDayOfWeek" => {
-            p.schedule = Some(ReadSchedule::MonthlyDayOfWeek {
-                weeks: 0,
-                weekdays: 0,
-                months: 0,
-            })
-        }
-        _ if parent == "DaysOfWeek" => {
-            let bit = bit_of(name, &WEEKDAYS, 0) as u8;
-            match &mut p.schedule {
-                Some(ReadSchedule::Weekly { weekdays, .. })
-                | Some(ReadSchedule::MonthlyDayOfWeek { weekdays, .. }) => *weekdays |= bit,
-                _ => {}
-            }
-        }
-        _ if parent == "Months" => {
-            let bit = bit_of(name, &MONTHS, 1) as u16;
-            match &mut p.schedule {
-                Some(ReadSchedule::Monthly { months, .. })
-                | Some(ReadSchedule::MonthlyDayOfWeek { months, .. }) => *months |= bit,
-                _ => {}
-            }
-        }
-        _ => {}
-    }
-}
-
-impl Partial {
-    fn text(&mut self, name: &str, parent: Option<&String>, value: &str) -> Result<(), String> {
-        let value = value.trim();
-        let parent = parent.map(String::as_str).unwrap_or("");
-        let number = |v: &str| {
-            v.parse::<u32>()
-                .map_err(|_| format!("{name}: \"{v}\" is not a number"))
-        };
-        match (parent, name) {
-            (_, "StartBoundary") => self.start = Some(parse_boundary(value)?),
-            ("Repetition", "Interval") => self.interval = parse_iso_duration(value),
-            ("Repetition", "Duration") => self.duration = parse_iso_duration(value),
-            (_, "Enabled") if parent == self.kind => self.enabled = Some(value == "true"),
-            ("ScheduleByDay", "DaysInterval") => {
-                self.schedule = Some(ReadSchedule::Daily {
-                    every: number(value)?,
-                })
-            }
-            ("ScheduleByWeek", "WeeksInterval") => {
-                if let Some(ReadSchedule::Weekly { every, .. }) = &mut self.schedule {
-                    *every = number(value)?;
-                }
-            }
-            ("DaysOfMonth", "Day") => {
-                if let Some(ReadSchedule::Monthly { days, last, .. }) = &mut self.schedule {
-                    if value == "Last" {
-                        *last = true;
-                    } else {
-                        let day = number(value)?;
-                        if (1..=31).contains(&day) {
-                            *days |= 1 << day;
-                        }
-                    }
-                }
-            }
-            ("Weeks", "Week") => {
-                if let Some(ReadSchedule::MonthlyDayOfWeek { weeks, .. }) = &mut self.schedule {
-                    if value == "Last" {
-                        *weeks |= LAST_WEEK;
-                    } else {
-                        let week = number(value)?;
-                        if (1..=4).contains(&week) {
-                            *weeks |= 1 << week;
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Option<ReadTrigger> {
-        let schedule = self.schedule?;
-        let (start, utc) = self
-            .start
-            .unwrap_or((jiff::civil::DateTime::default(), false));
-        let schedule = match schedule {
-            // Absent lists mean "all" (Windows omits them in some exports).
-            ReadSchedule::Monthly { days, last, months } => ReadSchedule::Monthly {
-                days: if days == 0 && !last { ALL_DAYS } else { days },
-                last,
-                months: if months == 0 { ALL_MONTHS } else { months },
-            },
-            ReadSchedule::MonthlyDayOfWeek {
-                weeks,
-                weekdays,
-                months,
-            } => ReadSchedule::MonthlyDayOfWeek {
-                weeks: if weeks == 0 { ALL_WEEKS } else { weeks },
-                weekdays,
-                months: if months == 0 { ALL_MONTHS } else { months },
-            },
-            other => other,
-        };
-        Some(ReadTrigger {
-            start,
-            utc,
-            enabled: self.enabled.unwrap_or(true),
-            repetition: self.interval.map(|i| (i, self.duration)),
-            schedule,
-        })
-    }
-}
-
-/// `2024-01-01T09:00:00`, with `Z` or an offset for UTC (offsets are folded in).
-fn parse_boundary(text: &str) -> Result<(jiff::civil::DateTime, bool), String> {
-    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
-        return Ok((jiff::tz::TimeZone::UTC.to_datetime(ts), true));
-    }
-    text.parse::<jiff::civil::DateTime>()
-        .map(|dt| (dt, false))
-        .map_err(|e| format!("StartBoundary \"{text}\" is not a date and time: {e}"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,126 @@
+//! The Windows backend: orc's tasks as Task Scheduler tasks in one folder.
+//!
+//! `render` writes the XML orc would register and reads it back through the same
+//! lenient reader as the live folder, so both sides of the comparison are normalised
+//! the same way. The rendered XML is kept for `apply`, which registers it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::folder::TaskFolder;
+use super::{describe, read, task_xml};
+use crate::backend::{Backend, BackendError, Change, Entry};
+use crate::config::Task;
+
+pub struct WindowsBackend {
+    folder_name: String,
+    folder: Box<dyn TaskFolder>,
+    orc_exe: PathBuf,
+    state: PathBuf,
+    machine_zone: String,
+    today: jiff::civil::Date,
+    /// The XML rendered for each task, by name, for apply to register.
+    rendered: RefCell<BTreeMap<String, String>>,
+}
+
+impl WindowsBackend {
+    /// Tasks in `folder` (reached through `driver`) that call `orc_exe` with `state`, on
+    /// a machine whose zone is `machine_zone`.
+    pub fn new(
+        folder_name: &str,
+        driver: Box<dyn TaskFolder>,
+        orc_exe: PathBuf,
+        state: PathBuf,
+        machine_zone: String,
+    ) -> WindowsBackend {
+        WindowsBackend {
+            folder_name: folder_name.to_string(),
+            folder: driver,
+            orc_exe,
+            state,
+            machine_zone,
+            today: jiff::tz::TimeZone::system()
+                .to_datetime(jiff::Timestamp::now())
+                .date(),
+            rendered: RefCell::default(),
+        }
+    }
+
+    /// Where the tasks live, for messages.
+    pub fn describe(&self) -> String {
+        self.folder.describe()
+    }
+
+    /// The rendered XML of a task (after `render`).
+    pub fn rendered_xml(&self, name: &str) -> Option<String> {
+        self.rendered.borrow().get(name).cloned()
+    }
+}
+
+/// The normalised entry of task XML; XML that cannot be read still lists, with the
+/// reason as its only detail, so plan reports it instead of failing.
+pub fn entry_of(name: &str, xml: &str, today: jiff::civil::Date) -> Entry {
+    match read::read_task(xml) {
+        Ok(task) => describe::entry(name, &task, today),
+        Err(e) => Entry {
+            name: name.to_string(),
+            trigger: None,
+            command: Vec::new(),
+            enabled: false,
+            details: BTreeMap::from([("unreadable".to_string(), e)]),
+        },
+    }
+}
+
+impl Backend for WindowsBackend {
+    fn kind(&self) -> &'static str {
+        "windows"
+    }
+
+    fn render(&self, task: &Task) -> Result<Entry, BackendError> {
+        let xml = task_xml(
+            task,
+            &self.folder_name,
+            &self.orc_exe,
+            &self.state,
+            &self.machine_zone,
+        )
+        .map_err(|reason| BackendError::Unsupported {
+            task: task.name.clone(),
+            reason,
+        })?;
+        let entry = entry_of(&task.name, &xml, self.today);
+        self.rendered.borrow_mut().insert(task.name.clone(), xml);
+        Ok(entry)
+    }
+
+    fn list(&self) -> Result<Vec<Entry>, BackendError> {
+        Ok(self
+            .folder
+            .list()?
+            .iter()
+            .map(|t| entry_of(&t.name, &t.xml, self.today))
+            .collect())
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError> {
+        for change in changes {
+            match change {
+                Change::Create(e) | Change::Update(e) => {
+                    let xml = self.rendered_xml(&e.name).ok_or_else(|| {
+                        BackendError::Io(format!(
+                            "task \"{}\": no rendered XML to register (plan before apply)",
+                            e.name
+                        ))
+                    })?;
+                    self.folder.register(&e.name, &xml, None)?;
+                }
+                Change::Delete { name } => self.folder.delete(name)?,
+                Change::Enable { name } => self.folder.set_enabled(name, true)?,
+                Change::Disable { name } => self.folder.set_enabled(name, false)?,
+            }
+        }
+        Ok(())
+    }
+}
