@@ -81,7 +81,9 @@ pub fn git_commit(config: &Path) -> Option<String> {
 /// The Task Scheduler folder the windows backend drives: a directory of task files
 /// when `ORC_WINDOWS_TASKS_DIR` names one (a copy of a server's `System32\\Tasks`, or
 /// a test's), else Task Scheduler itself, which only Windows has.
-fn windows_folder(folder: &str) -> Result<Box<dyn crate::backend::windows::folder::TaskFolder>> {
+pub fn windows_folder(
+    folder: &str,
+) -> Result<Box<dyn crate::backend::windows::folder::TaskFolder>> {
     use crate::backend::windows::folder::DirFolder;
     if let Some(dir) = std::env::var_os("ORC_WINDOWS_TASKS_DIR").filter(|d| !d.is_empty()) {
         return Ok(Box::new(DirFolder::new(Path::new(&dir), folder)));
@@ -200,6 +202,11 @@ impl Workspace {
             }
             crate::backend::BackendError::Io(_) => e.into(),
         }
+    }
+
+    /// The Task Scheduler folder of the windows backend, for reading task XML.
+    pub fn windows_folder(&self) -> Result<Box<dyn crate::backend::windows::folder::TaskFolder>> {
+        windows_folder(&self.config.settings.folder)
     }
 
     /// The tasks this host should run, and those the config keeps for other hosts.

@@ -90,6 +90,7 @@ fn xml_for(expr: &str, utc: bool) -> Result<String, String> {
         command: r"C:\Program Files\orc\orc.exe",
         arguments: r#"run t --state "C:\ProgramData\orc\state.db" --trigger scheduled"#,
         triggers: &triggers,
+        raw_triggers: &[],
         utc,
         enabled: true,
         overlap: Overlap::Skip,

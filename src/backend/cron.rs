@@ -259,6 +259,7 @@ impl Backend for CronBackend {
     }
 
     fn render(&self, task: &Task) -> Result<Entry, BackendError> {
+        super::refuse_raw_triggers(task, "cron")?;
         let (trigger, if_due) = match &task.schedule {
             None => (None, false),
             Some(schedule) => match schedule.kind() {

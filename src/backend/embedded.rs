@@ -83,6 +83,7 @@ impl Backend for EmbeddedBackend {
     }
 
     fn render(&self, task: &Task) -> Result<Entry, BackendError> {
+        super::refuse_raw_triggers(task, "embedded")?;
         Ok(Entry {
             name: task.name.clone(),
             // orc's own scheduler understands orc's whole dialect, in the task's zone.

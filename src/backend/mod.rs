@@ -108,6 +108,20 @@ pub enum BackendError {
     Io(String),
 }
 
+/// Task Scheduler trigger elements (`triggers = [...]`) mean nothing to cron or to
+/// orc's own scheduler: refuse rather than register a task that would never fire.
+pub fn refuse_raw_triggers(task: &Task, backend: &str) -> Result<(), BackendError> {
+    if task.triggers.is_empty() {
+        return Ok(());
+    }
+    Err(BackendError::Unsupported {
+        task: task.name.clone(),
+        reason: format!(
+            "triggers = [...] are Task Scheduler triggers, which the {backend} backend cannot run; give the task a schedule, or keep it for Windows hosts with hosts = [...]"
+        ),
+    })
+}
+
 /// A live scheduler folder.
 pub trait Backend {
     /// "embedded", "cron", "windows".

@@ -88,7 +88,7 @@ daylight-saving gap) do not fail validation."
     Apply(apply::ApplyArgs),
     /// Remove every task orc manages in this folder (the state keeps the history)
     Destroy(apply::CommonArgs),
-    /// Adopt an unmanaged task from orc's scheduler folder into tasks.toml
+    /// Adopt unmanaged tasks (from orc's scheduler folder or Task Scheduler XML) into tasks.toml
     Import(import::ImportArgs),
     /// Applied tasks: schedule, next run, last result
     Status,

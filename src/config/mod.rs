@@ -22,10 +22,10 @@ pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
-    Action, Config, Dependency, NotifyGroup, Origin, RuntimeSettings, Settings, Smtp, Task,
+    Action, Config, Dependency, NotifyGroup, Origin, RunAs, RuntimeSettings, Settings, Smtp, Task,
 };
 pub use raw::{
-    BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, TaskType, TlsMode, json_schema,
+    BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,
 };
 pub use validate::check_name;
 

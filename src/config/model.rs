@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::{BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, TaskType, TlsMode};
+use super::raw::{
+    BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode,
+};
 use crate::schedule::Schedule;
 
 #[derive(Debug, Clone)]
@@ -123,6 +125,21 @@ pub enum Dependency {
     Vpn(Option<String>),
 }
 
+/// The account a Task Scheduler task runs as.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunAs {
+    /// LocalSystem: no password, full rights on the machine, none on the network.
+    #[default]
+    System,
+    /// The user who runs `orc apply`; the task runs only while that user is logged on.
+    CurrentUser,
+    /// A user, whether logged on or not, without a stored password (S4U logon).
+    User(String),
+    /// A user whose password is the vault's secret `secret`.
+    Password { user: String, secret: String },
+}
+
 /// Where something was defined, for messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -180,6 +197,14 @@ pub struct Task {
     /// Embedded scheduler: a random delay of up to this long before each fire.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
     pub jitter: Option<Duration>,
+    /// Task Scheduler: the account the task runs as.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub run_as: RunAs,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub run_level: RunLevel,
+    /// Task Scheduler trigger elements (compact XML), instead of a schedule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
     pub enabled: bool,
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,

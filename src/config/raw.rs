@@ -262,6 +262,47 @@ pub struct RawTask {
     /// Embedded scheduler: start each scheduled run after a random delay of up to
     /// this long, so tasks that share a fire time do not all start at once.
     pub jitter: Option<Spanned<DurationValue>>,
+    /// Task Scheduler: the account the task runs as. "SYSTEM" (default);
+    /// "current_user" (whoever runs `orc apply`, only while logged on); "DOMAIN\\user"
+    /// (whether logged on or not, without a stored password, so without network
+    /// credentials); or { user = "DOMAIN\\svc", password = { secret = "name" } }.
+    pub run_as: Option<Spanned<RunAsValue>>,
+    /// Task Scheduler: "highest" runs the task elevated; default "limited".
+    pub run_level: Option<RunLevel>,
+    /// Task Scheduler triggers as XML elements, for what a schedule cannot say (at
+    /// boot, at log on, on an event, from a start date); `orc import` writes them.
+    /// Only the windows backend runs them. Exclusive with `schedule`.
+    pub triggers: Option<Vec<Spanned<String>>>,
+}
+
+/// `run_as`: an account name, or a user with a password from the vault.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RunAsValue {
+    Name(String),
+    WithPassword(RunAsUser),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunAsUser {
+    pub user: String,
+    /// Only as { secret = "name" }: a password never sits in tasks.toml.
+    pub password: SecretRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunLevel {
+    #[default]
+    Limited,
+    Highest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]

@@ -14,8 +14,10 @@ use super::command::split_command;
 use super::diag::{Diagnostic, Diagnostics, Source};
 use super::duration::{parse_duration, parse_size};
 use super::load::{Item, Parsed};
-use super::model::{Action, Config, Dependency, NotifyGroup, Origin, Settings, Smtp, Task};
-use super::raw::{CommandValue, DurationValue, EnvValue, NotifyEvent, RawTask, SizeValue, Spanned};
+use super::model::{Action, Config, Dependency, NotifyGroup, Origin, RunAs, Settings, Smtp, Task};
+use super::raw::{
+    CommandValue, DurationValue, EnvValue, NotifyEvent, RawTask, RunAsValue, SizeValue, Spanned,
+};
 use crate::schedule::{self, resolve_zone};
 
 /// Check a name used for tasks, notify groups, secrets and the folder. It must be
@@ -591,12 +593,64 @@ fn build_task(
     let catch_up = c.opt_duration(file, t, "catch_up", raw.catch_up.as_ref(), None);
     let jitter = c.opt_duration(file, t, "jitter", raw.jitter.as_ref(), None);
     for (key, value) in [("catch_up", &raw.catch_up), ("jitter", &raw.jitter)] {
-        if let (Some(v), None) = (value, &raw.schedule) {
+        if let (Some(v), None, None) = (value, &raw.schedule, &raw.triggers) {
             let d = Diagnostic::warning(format!("{key} has no effect: the task has no schedule"))
                 .at(&c.sources[file], Some(v.span.clone()))
                 .task(name);
             c.diags.push(d);
         }
+    }
+    let run_as = match &raw.run_as {
+        None => RunAs::System,
+        Some(v) => match &v.value {
+            RunAsValue::Name(name) => match name.trim() {
+                n if n.eq_ignore_ascii_case("SYSTEM")
+                    || n.eq_ignore_ascii_case("NT AUTHORITY\\SYSTEM") =>
+                {
+                    RunAs::System
+                }
+                "current_user" => RunAs::CurrentUser,
+                "" => {
+                    c.report(
+                        file,
+                        &v.span,
+                        t,
+                        "run_as is empty; use \"SYSTEM\", \"current_user\" or a user name",
+                    );
+                    RunAs::System
+                }
+                n => RunAs::User(n.to_string()),
+            },
+            RunAsValue::WithPassword(u) => {
+                if u.user.trim().is_empty() || u.password.secret.trim().is_empty() {
+                    c.report(
+                        file,
+                        &v.span,
+                        t,
+                        "run_as needs a user and a password secret name",
+                    );
+                }
+                RunAs::Password {
+                    user: u.user.trim().to_string(),
+                    secret: u.password.secret.trim().to_string(),
+                }
+            }
+        },
+    };
+    let mut triggers = Vec::new();
+    for fragment in raw.triggers.iter().flatten() {
+        match crate::backend::windows::xml::trigger_fragment(&fragment.value) {
+            Ok(compact) => triggers.push(compact),
+            Err(e) => c.report(file, &fragment.span, t, format!("invalid trigger: {e}")),
+        }
+    }
+    if let (Some(s), Some(_)) = (&raw.schedule, &raw.triggers) {
+        c.report(
+            file,
+            &s.span,
+            t,
+            "schedule and triggers exclude each other; keep one",
+        );
     }
     let retry_max_delay = c.opt_duration(
         file,
@@ -671,6 +725,9 @@ fn build_task(
         max_age,
         catch_up,
         jitter,
+        run_as,
+        run_level: raw.run_level.unwrap_or_default(),
+        triggers,
         retry_backoff: raw.retry_backoff.unwrap_or_default(),
         retry_max_delay,
         overlap: raw.overlap.unwrap_or_default(),

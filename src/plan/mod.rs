@@ -323,7 +323,7 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
                 }
                 (None, Some(entry)) => unmanaged.push(Unmanaged {
                     name: name.to_string(),
-                    trigger: entry.trigger.clone(),
+                    trigger: entry.trigger_summary(),
                 }),
                 (None, None) => {}
             },

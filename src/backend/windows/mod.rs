@@ -5,6 +5,7 @@
 //! lists the fire times of task XML as Task Scheduler would, so that the conversion is
 //! checked against the XML orc really emits.
 
+pub mod adopt;
 pub mod backend;
 pub mod describe;
 pub mod folder;
@@ -16,7 +17,7 @@ pub mod xml;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Task;
+use crate::config::{RunAs, RunLevel, Task};
 
 /// This machine's time zone as an IANA name: Task Scheduler fires in it.
 pub fn machine_zone() -> String {
@@ -24,6 +25,15 @@ pub fn machine_zone() -> String {
         .iana_name()
         .unwrap_or("UTC")
         .to_string()
+}
+
+/// `DOMAIN\\user` of whoever runs orc: the account `run_as = "current_user"` means.
+fn current_user() -> String {
+    let user = crate::workspace::user_name();
+    match std::env::var("USERDOMAIN") {
+        Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),
+        _ => user,
+    }
 }
 
 /// Why a task cannot be registered as it stands.
@@ -65,8 +75,8 @@ pub fn task_xml(
 ) -> Result<String, Refusal> {
     // Task Scheduler fires in the machine's local time, or in UTC.
     let utc = match task.timezone.as_str() {
-        // Without a schedule the zone never matters.
-        _ if task.schedule.is_none() => false,
+        // Without calendar times (no schedule, @reboot) the zone never matters.
+        _ if task.schedule.as_ref().and_then(|s| s.cron()).is_none() => false,
         "local" => false,
         zone if zone == machine_zone => false,
         "UTC" | "Etc/UTC" => true,
@@ -76,18 +86,29 @@ pub fn task_xml(
             ));
         }
     };
-    let triggers = match &task.schedule {
+    let mut raw_triggers = task.triggers.clone();
+    let triggers = match task.schedule.as_ref().map(|s| (s, s.cron())) {
         None => Vec::new(),
-        Some(schedule) => {
-            let spec = schedule.cron().ok_or_else(|| {
-                "@reboot has no Task Scheduler calendar trigger in this version of orc".to_string()
-            })?;
-            triggers::convert(spec).map_err(|e| {
-                format!(
-                    "schedule \"{}\" cannot run exactly on Task Scheduler: {e}",
-                    schedule.source()
-                )
-            })?
+        // @reboot: when the machine starts, as cron means it.
+        Some((_, None)) => {
+            raw_triggers.push("<BootTrigger><Enabled>true</Enabled></BootTrigger>".to_string());
+            Vec::new()
+        }
+        Some((schedule, Some(spec))) => triggers::convert(spec).map_err(|e| {
+            format!(
+                "schedule \"{}\" cannot run exactly on Task Scheduler: {e}",
+                schedule.source()
+            )
+        })?,
+    };
+    let principal = match &task.run_as {
+        RunAs::System => xml::Principal::System,
+        RunAs::CurrentUser => xml::Principal::Interactive(current_user()),
+        RunAs::User(user) => xml::Principal::S4u(user.clone()),
+        RunAs::Password { user, secret } => {
+            return Err(format!(
+                "run_as {user} with the password secret \"{secret}\": registering a password needs orc's secret vault, which this version of orc does not have; use run_as = \"{user}\" (runs whether logged on or not, without network credentials) or \"SYSTEM\""
+            ));
         }
     };
     Ok(xml::render(&xml::TaskXml {
@@ -97,14 +118,15 @@ pub fn task_xml(
         command: &orc_exe.display().to_string(),
         arguments: &run_arguments(task, state),
         triggers: &triggers,
+        raw_triggers: &raw_triggers,
         utc,
         enabled: task.enabled,
         overlap: task.overlap,
         start_when_available: task.catch_up.is_some(),
         random_delay: task.jitter,
         time_limit: time_limit(task),
-        principal: xml::Principal::System,
-        highest: false,
+        principal,
+        highest: task.run_level == RunLevel::Highest,
     }))
 }
 

@@ -25,7 +25,16 @@ pub fn fire_times(
     from: Date,
     to: Date,
 ) -> Result<BTreeSet<Timestamp>, String> {
-    let triggers = read_triggers(xml)?;
+    fire_times_of(&read_triggers(xml)?, tz, from, to)
+}
+
+/// Every start in `[from, to)` of tasks with `triggers`.
+pub fn fire_times_of(
+    triggers: &[ReadTrigger],
+    tz: &TimeZone,
+    from: Date,
+    to: Date,
+) -> Result<BTreeSet<Timestamp>, String> {
     let mut fires = BTreeSet::new();
     let mut day = from;
     while day < to {

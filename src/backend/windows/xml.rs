@@ -32,6 +32,8 @@ pub struct TaskXml<'a> {
     pub command: &'a str,
     pub arguments: &'a str,
     pub triggers: &'a [Trigger],
+    /// Trigger elements given as XML (`triggers = [...]` in tasks.toml).
+    pub raw_triggers: &'a [String],
     /// Fire at UTC times (`StartBoundary` with `Z`); otherwise the machine's local time.
     pub utc: bool,
     pub enabled: bool,
@@ -51,9 +53,13 @@ pub struct TaskXml<'a> {
 pub enum Principal {
     /// LocalSystem (`S-1-5-18`), with no password to store.
     System,
-    /// A user account, `DOMAIN\name`; runs whether the user is logged on or not
-    /// (its password is given at registration, never in the XML).
-    User(String),
+    /// A user, only while logged on (InteractiveToken).
+    Interactive(String),
+    /// A user, whether logged on or not, without a stored password (S4U).
+    S4u(String),
+    /// A user, whether logged on or not; the password is given at registration,
+    /// never in the XML.
+    Password(String),
 }
 
 /// The task as XML text (declared UTF-16, as Windows expects it once encoded).
@@ -132,6 +138,9 @@ fn write_task<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()>
                 for trigger in task.triggers {
                     write_trigger(w, trigger, task)?;
                 }
+                for fragment in task.raw_triggers {
+                    write_fragment(w, fragment)?;
+                }
                 Ok(())
             })?;
             write_settings(w, task)?;
@@ -139,12 +148,15 @@ fn write_task<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()>
                 w.create_element("Principal")
                     .with_attribute(("id", "Author"))
                     .write_inner_content(|w| {
-                        match &task.principal {
-                            Principal::System => text(w, "UserId", "S-1-5-18")?,
-                            Principal::User(user) => {
-                                text(w, "UserId", user)?;
-                                text(w, "LogonType", "Password")?;
-                            }
+                        let (user, logon) = match &task.principal {
+                            Principal::System => ("S-1-5-18", None),
+                            Principal::Interactive(u) => (u.as_str(), Some("InteractiveToken")),
+                            Principal::S4u(u) => (u.as_str(), Some("S4U")),
+                            Principal::Password(u) => (u.as_str(), Some("Password")),
+                        };
+                        text(w, "UserId", user)?;
+                        if let Some(logon) = logon {
+                            text(w, "LogonType", logon)?;
                         }
                         let level = if task.highest {
                             "HighestAvailable"
@@ -299,6 +311,151 @@ fn write_days<W: io::Write>(w: &mut Writer<W>, days: &Days) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The children each element may have, in the order Microsoft's schema demands.
+fn schema_order(parent: &str) -> Option<&'static [&'static str]> {
+    const BASE: [&str; 5] = [
+        "Repetition",
+        "StartBoundary",
+        "EndBoundary",
+        "ExecutionTimeLimit",
+        "Enabled",
+    ];
+    macro_rules! trigger {
+        ($($extra:literal),*) => {{
+            const ORDER: &[&str] = &[BASE[0], BASE[1], BASE[2], BASE[3], BASE[4], $($extra),*];
+            Some(ORDER)
+        }};
+    }
+    match parent {
+        "BootTrigger" | "RegistrationTrigger" => trigger!("Delay"),
+        "IdleTrigger" => trigger!(),
+        "TimeTrigger" => trigger!("RandomDelay"),
+        "EventTrigger" => trigger!(
+            "Subscription",
+            "Delay",
+            "PeriodOfOccurrence",
+            "NumberOfOccurrences",
+            "MatchingElement",
+            "ValueQueries"
+        ),
+        "LogonTrigger" => trigger!("UserId", "Delay"),
+        "SessionStateChangeTrigger" => trigger!("StateChange", "UserId", "Delay"),
+        "CalendarTrigger" => trigger!(
+            "RandomDelay",
+            "ScheduleByDay",
+            "ScheduleByWeek",
+            "ScheduleByMonth",
+            "ScheduleByMonthDayOfWeek"
+        ),
+        "Repetition" => Some(&["Interval", "Duration", "StopAtDurationEnd"]),
+        "ScheduleByDay" => Some(&["DaysInterval"]),
+        "ScheduleByWeek" => Some(&["WeeksInterval", "DaysOfWeek"]),
+        "ScheduleByMonth" => Some(&["DaysOfMonth", "Months"]),
+        "ScheduleByMonthDayOfWeek" => Some(&["Weeks", "DaysOfWeek", "Months"]),
+        "DaysOfWeek" => Some(&[
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ]),
+        "Months" => Some(&MONTHS),
+        "DaysOfMonth" => Some(&["Day"]),
+        "Weeks" => Some(&["Week"]),
+        "ValueQueries" => Some(&["Value"]),
+        _ => None,
+    }
+}
+
+/// Elements whose presence is the value (`<Monday/>`): kept when empty.
+fn is_marker(parent: &str) -> bool {
+    matches!(parent, "DaysOfWeek" | "Months")
+}
+
+/// One trigger element given as XML text (`<BootTrigger>…</BootTrigger>`), as orc
+/// writes it: compact (one line, to sit in tasks.toml as one string), children in
+/// the schema's order, empty values left out. Lenient in what it reads (Windows
+/// accepts children out of order and empty elements), strict in what it writes:
+/// anything the schema does not allow is refused.
+pub fn trigger_fragment(text: &str) -> Result<String, String> {
+    let doc =
+        roxmltree::Document::parse(text.trim()).map_err(|e| format!("not well-formed XML: {e}"))?;
+    let root = doc.root_element();
+    let kind = root.tag_name().name();
+    if kind == "WnfStateChangeTrigger" {
+        return Err(
+            "<WnfStateChangeTrigger> cannot be written: Microsoft's published task schema does not describe its contents, and orc writes only XML that the schema validates"
+                .to_string(),
+        );
+    }
+    if !kind.ends_with("Trigger") || schema_order(kind).is_none() {
+        return Err(format!("<{kind}> is not a Task Scheduler trigger element"));
+    }
+    let mut writer = Writer::new(Vec::new());
+    write_ordered(&mut writer, root).map_err(|e| e.to_string())?;
+    String::from_utf8(writer.into_inner()).map_err(|e| e.to_string())
+}
+
+/// `node` and its children in schema order; an error names what does not belong.
+fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Result<(), String> {
+    let name = node.tag_name().name();
+    let children: Vec<roxmltree::Node> = node.children().filter(|c| c.is_element()).collect();
+    let mut start = quick_xml::events::BytesStart::new(name);
+    for attr in node.attributes().filter(|a| a.namespace().is_none()) {
+        start.push_attribute((attr.name(), attr.value()));
+    }
+    let io = |e: io::Error| e.to_string();
+    if children.is_empty() {
+        let text = node.text().unwrap_or("").trim();
+        if text.is_empty() {
+            w.write_event(Event::Empty(start)).map_err(io)?;
+        } else {
+            w.write_event(Event::Start(start)).map_err(io)?;
+            w.write_event(Event::Text(BytesText::new(text)))
+                .map_err(io)?;
+            w.write_event(Event::End(quick_xml::events::BytesEnd::new(name)))
+                .map_err(io)?;
+        }
+        return Ok(());
+    }
+    let order = schema_order(name).unwrap_or(&[]);
+    let mut ranked = Vec::new();
+    for child in children {
+        let child_name = child.tag_name().name();
+        let Some(rank) = order.iter().position(|n| *n == child_name) else {
+            return Err(format!("<{child_name}> does not belong in <{name}>"));
+        };
+        let empty = child.text().is_none_or(|t| t.trim().is_empty())
+            && !child.children().any(|c| c.is_element());
+        // An empty value (`<UserId></UserId>`) means the default: leave it out.
+        if empty && !is_marker(name) {
+            continue;
+        }
+        ranked.push((rank, child));
+    }
+    ranked.sort_by_key(|(rank, _)| *rank);
+    w.write_event(Event::Start(start)).map_err(io)?;
+    for (_, child) in ranked {
+        write_ordered(w, child)?;
+    }
+    w.write_event(Event::End(quick_xml::events::BytesEnd::new(name)))
+        .map_err(io)?;
+    Ok(())
+}
+
+/// Write a checked trigger fragment (see [`trigger_fragment`]) event by event.
+fn write_fragment<W: io::Write>(w: &mut Writer<W>, fragment: &str) -> io::Result<()> {
+    let mut reader = quick_xml::Reader::from_str(fragment);
+    loop {
+        match reader.read_event().map_err(io::Error::other)? {
+            Event::Eof => return Ok(()),
+            event => w.write_event(event)?,
+        }
+    }
 }
 
 /// The same task XML with `Settings/Enabled` set, everything else passed through event

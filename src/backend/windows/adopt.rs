@@ -1,0 +1,613 @@
+//! Adopting a hand-made Task Scheduler task: its XML becomes a `[tasks.NAME]` table.
+//!
+//! Triggers become a cron schedule (or a shorthand like "06:00") only when that
+//! schedule fires at exactly the same times, checked by simulating both over two
+//! years; otherwise they are kept as `triggers = [...]`, the trigger elements
+//! themselves, so nothing about when the task runs is lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::civil::{Date, date};
+use jiff::tz::TimeZone;
+use toml_edit::{Array, Table, value};
+
+use super::read::{ReadAction, ReadSchedule, ReadTask, ReadTrigger, read_task};
+use super::simulate::fire_times_of;
+use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKDAYS, ALL_WEEKS, LAST_WEEK};
+use super::xml::trigger_fragment;
+
+/// A task's table for tasks.toml, with what the reader should review as comments.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub name: String,
+    pub table: Table,
+    pub notes: Vec<String>,
+}
+
+/// The `[tasks.NAME]` table for task XML; `fallback_name` (a file name) is used when
+/// the XML has no URI.
+pub fn adopt(xml: &str, fallback_name: &str, today: Date) -> Result<Adopted, String> {
+    let task = read_task(xml)?;
+    let uri_name = task
+        .uri
+        .as_deref()
+        .and_then(|u| u.rsplit('\\').find(|s| !s.is_empty()));
+    let name = orc_name(uri_name.unwrap_or(fallback_name));
+    let mut notes = Vec::new();
+    let mut table = Table::new();
+    if let Some(d) = &task.description {
+        table.insert("description", value(d.as_str()));
+    }
+    insert_action(&task, &mut table, &mut notes);
+    match schedule_for(&task.triggers, today) {
+        Some(Ok(schedule)) => {
+            table.insert("schedule", value(schedule.text));
+            if let Some(jitter) = schedule.jitter {
+                table.insert("jitter", value(super::describe::human(jitter)));
+            }
+        }
+        Some(Err(why)) => {
+            notes.push(format!("triggers kept as Task Scheduler XML: {why}"));
+            let mut list = Array::new();
+            for text in trigger_texts(xml)? {
+                match trigger_fragment(&text) {
+                    Ok(fragment) => list.push(fragment),
+                    Err(e) => notes.push(format!("a trigger was left out: {e}")),
+                }
+            }
+            for item in list.iter_mut() {
+                item.decor_mut().set_prefix("\n    ");
+            }
+            list.set_trailing("\n");
+            list.set_trailing_comma(true);
+            table.insert("triggers", value(list));
+        }
+        None => {}
+    }
+    match task.instances.as_str() {
+        "Queue" => {
+            table.insert("overlap", value("queue"));
+        }
+        "Parallel" => {
+            table.insert("overlap", value("allow"));
+        }
+        "StopExisting" => notes.push(
+            "MultipleInstancesPolicy StopExisting has no orc equivalent; overlap = \"skip\" is used"
+                .to_string(),
+        ),
+        _ => {}
+    }
+    if task.start_when_available {
+        table.insert("catch_up", value("24h"));
+    }
+    insert_principal(&task, &mut table, &mut notes);
+    if !task.enabled {
+        table.insert("enabled", value(false));
+    }
+    Ok(Adopted { name, table, notes })
+}
+
+/// A task name orc accepts: letters, digits, `_`, `-`, `.`; at most 64 characters.
+fn orc_name(raw: &str) -> String {
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name = name.trim_start_matches(['_', '-', '.']).to_string();
+    name.truncate(64);
+    if name.is_empty() || crate::config::check_name(&name).is_err() {
+        name = format!("task_{name}");
+        name.truncate(64);
+    }
+    name
+}
+
+/// The original text of each trigger element.
+fn trigger_texts(xml: &str) -> Result<Vec<String>, String> {
+    let doc = roxmltree::Document::parse_with_options(
+        xml,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    Ok(doc
+        .root_element()
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "Triggers")
+        .flat_map(|t| t.children().filter(|c| c.is_element()))
+        .map(|t| xml[t.range()].to_string())
+        .collect())
+}
+
+/// Split an Exec action's argument string as Windows programs do
+/// (CommandLineToArgvW): spaces separate, double quotes group, and backslashes are
+/// literal unless they precede a quote.
+pub fn windows_args(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut in_arg = false;
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let mut slashes = 1;
+                while chars.peek() == Some(&'\\') {
+                    chars.next();
+                    slashes += 1;
+                }
+                if chars.peek() == Some(&'"') {
+                    current.extend(std::iter::repeat_n('\\', slashes / 2));
+                    if slashes % 2 == 1 {
+                        chars.next();
+                        current.push('"');
+                    }
+                } else {
+                    current.extend(std::iter::repeat_n('\\', slashes));
+                }
+                in_arg = true;
+            }
+            '"' => {
+                // `""` inside quotes is a literal quote.
+                if quoted && chars.peek() == Some(&'"') {
+                    chars.next();
+                    current.push('"');
+                } else {
+                    quoted = !quoted;
+                }
+                in_arg = true;
+            }
+            ' ' | '\t' if !quoted => {
+                if in_arg {
+                    args.push(std::mem::take(&mut current));
+                    in_arg = false;
+                }
+            }
+            c => {
+                current.push(c);
+                in_arg = true;
+            }
+        }
+    }
+    if in_arg {
+        args.push(current);
+    }
+    args
+}
+
+fn insert_action(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>) {
+    let exec = task.actions.iter().find_map(|a| match a {
+        ReadAction::Exec {
+            command,
+            arguments,
+            working_directory,
+        } => Some((command, arguments, working_directory)),
+        ReadAction::Other { .. } => None,
+    });
+    let mut argv = Array::new();
+    match exec {
+        Some((command, arguments, working_directory)) => {
+            argv.push(command.trim_matches('"'));
+            for a in windows_args(arguments.as_deref().unwrap_or("")) {
+                argv.push(a);
+            }
+            if let Some(dir) = working_directory {
+                table.insert("working_dir", value(dir.as_str()));
+            }
+        }
+        None => {
+            // orc runs commands only: keep the task, disabled, for a person to decide.
+            let what = task
+                .actions
+                .first()
+                .map(|a| match a {
+                    ReadAction::Other { kind, detail } => {
+                        format!("{kind} {}", detail.as_deref().unwrap_or(""))
+                            .trim()
+                            .to_string()
+                    }
+                    ReadAction::Exec { command, .. } => command.clone(),
+                })
+                .unwrap_or_else(|| "no action".to_string());
+            notes.push(format!(
+                "the task's action is {what}, which orc cannot run; give it a command, then enable it"
+            ));
+            argv.push("cmd.exe");
+            argv.push("/c");
+            argv.push(format!("echo orc cannot run {what} & exit 1"));
+            table.insert("enabled", value(false));
+        }
+    }
+    let extra = task.actions.len().saturating_sub(1);
+    if extra > 0 {
+        notes.push(format!(
+            "{extra} more action{} not imported: orc runs one command per task; chain them in a script",
+            if extra == 1 { " was" } else { "s were" }
+        ));
+    }
+    table.insert("command", value(argv));
+}
+
+fn insert_principal(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>) {
+    let p = &task.principal;
+    match (&p.user, &p.group) {
+        (Some(user), _) => {
+            let upper = user.to_ascii_uppercase();
+            let system = matches!(upper.as_str(), "S-1-5-18" | "SYSTEM" | "NT AUTHORITY\\SYSTEM");
+            if !system {
+                match p.logon_type.as_deref() {
+                    Some("Password") => notes.push(format!(
+                        "{user} runs with a stored password: set run_as = {{ user = \"{user}\", password = {{ secret = \"...\" }} }} once the password is in orc's vault"
+                    )),
+                    Some("S4U") => {
+                        table.insert("run_as", value(user.as_str()));
+                    }
+                    _ => {
+                        table.insert("run_as", value("current_user"));
+                        notes.push(format!(
+                            "the task ran as {user} while logged on; run_as = \"current_user\" registers it for whoever runs orc apply"
+                        ));
+                    }
+                }
+            }
+        }
+        (None, Some(group)) => notes.push(format!(
+            "the task ran for the group {group}; orc registers tasks for one account (run_as, default SYSTEM)"
+        )),
+        (None, None) => {}
+    }
+    if p.highest {
+        table.insert("run_level", value("highest"));
+    }
+}
+
+/// A schedule equal to the triggers.
+struct Found {
+    text: String,
+    jitter: Option<Duration>,
+}
+
+/// The schedule that fires exactly when `triggers` do: `None` without triggers,
+/// `Some(Err(why))` when no schedule does.
+fn schedule_for(triggers: &[ReadTrigger], today: Date) -> Option<Result<Found, String>> {
+    if triggers.is_empty() {
+        return None;
+    }
+    Some(candidate(triggers, today).and_then(|found| {
+        // The candidate is only a guess: keep it only if it fires at the same times.
+        let schedule = crate::schedule::parse(&found.text).map_err(|e| e.to_string())?;
+        let spec = schedule
+            .cron()
+            .ok_or_else(|| "not a calendar schedule".to_string())?;
+        let (from, to) = if spec.minute_list().len() * 24 > 48 {
+            (date(2028, 2, 1), date(2028, 3, 15))
+        } else {
+            (date(2027, 1, 1), date(2029, 1, 1))
+        };
+        let expected = fire_times_of(triggers, &TimeZone::UTC, from, to)?;
+        let mut actual = BTreeSet::new();
+        let end = TimeZone::UTC
+            .to_timestamp(to.at(0, 0, 0, 0))
+            .map_err(|e| e.to_string())?;
+        let mut at = TimeZone::UTC
+            .to_timestamp(from.at(0, 0, 0, 0))
+            .map_err(|e| e.to_string())?
+            - jiff::SignedDuration::from_nanos(1);
+        while let Some(next) = schedule.next_after(&TimeZone::UTC, at) {
+            let next = next.timestamp();
+            if next >= end {
+                break;
+            }
+            actual.insert(next);
+            at = next;
+        }
+        if actual == expected {
+            Ok(found)
+        } else {
+            Err(format!(
+                "\"{}\" comes closest but does not fire at the same times",
+                found.text
+            ))
+        }
+    }))
+}
+
+/// The day part of a trigger, as cron's day-of-month, month and day-of-week bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum DayRule {
+    Daily,
+    Weekly(u8),
+    Monthly {
+        days: u32,
+        last: bool,
+        months: u16,
+    },
+    Nth {
+        weeks: u8,
+        weekdays: u8,
+        months: u16,
+    },
+}
+
+fn candidate(triggers: &[ReadTrigger], today: Date) -> Result<Found, String> {
+    let first = &triggers[0];
+    let mut by_rule: BTreeMap<DayRule, BTreeSet<u32>> = BTreeMap::new();
+    for t in triggers {
+        if !t.enabled {
+            return Err("a trigger is disabled".to_string());
+        }
+        if t.end.is_some() {
+            return Err("a trigger has an end date".to_string());
+        }
+        if t.start.date() > today {
+            return Err(format!(
+                "a trigger starts in the future ({})",
+                t.start.date()
+            ));
+        }
+        if t.utc {
+            // A schedule's times follow [settings] timezone, which import cannot know.
+            return Err("a trigger fires at UTC times".to_string());
+        }
+        if t.random_delay != first.random_delay {
+            return Err("the triggers differ in random delay".to_string());
+        }
+        if t.start.second() != 0 {
+            return Err("a trigger starts at a second other than :00".to_string());
+        }
+        let rule = match t.schedule {
+            ReadSchedule::Daily { every: 1 } => DayRule::Daily,
+            ReadSchedule::Weekly { every: 1, weekdays } => DayRule::Weekly(weekdays),
+            ReadSchedule::Monthly { days, last, months } => DayRule::Monthly { days, last, months },
+            ReadSchedule::MonthlyDayOfWeek {
+                weeks,
+                weekdays,
+                months,
+            } => DayRule::Nth {
+                weeks,
+                weekdays,
+                months,
+            },
+            ReadSchedule::Daily { .. } | ReadSchedule::Weekly { .. } => {
+                return Err(
+                    "a trigger repeats every few days or weeks, counted from its start date"
+                        .to_string(),
+                );
+            }
+            ReadSchedule::Once => return Err("a trigger fires once, on a date".to_string()),
+            ReadSchedule::Other(ref kind) => {
+                return Err(format!("<{kind}> does not fire at times of day"));
+            }
+        };
+        by_rule.entry(rule).or_default().extend(minutes_of(t)?);
+    }
+    let mut minute_sets = by_rule.values();
+    let minutes = minute_sets.next().cloned().unwrap_or_default();
+    if minute_sets.any(|m| *m != minutes) {
+        return Err("the triggers fire at different times on different days".to_string());
+    }
+    let hours: BTreeSet<u32> = minutes.iter().map(|m| m / 60).collect();
+    let mins: BTreeSet<u32> = minutes.iter().map(|m| m % 60).collect();
+    if hours.len() * mins.len() != minutes.len() {
+        return Err("the times of day are not the same minutes of each hour".to_string());
+    }
+    let (dom, month, dow) = days_fields(&by_rule.keys().copied().collect::<Vec<_>>())?;
+    let text = match (
+        &mins.iter().collect::<Vec<_>>()[..],
+        &hours.iter().collect::<Vec<_>>()[..],
+    ) {
+        ([m], [h]) if dom == "*" && month == "*" && dow == "*" => format!("{h:02}:{m:02}"),
+        _ => format!(
+            "{} {} {dom} {month} {dow}",
+            field(&mins, 0, 59),
+            field(&hours, 0, 23)
+        ),
+    };
+    Ok(Found {
+        text,
+        jitter: first.random_delay,
+    })
+}
+
+/// Minutes after midnight at which a trigger fires on a day it fires.
+fn minutes_of(t: &ReadTrigger) -> Result<Vec<u32>, String> {
+    let start = t.start.hour() as u32 * 60 + t.start.minute() as u32;
+    let Some((interval, duration)) = t.repetition else {
+        return Ok(vec![start]);
+    };
+    if interval.as_secs() % 60 != 0 {
+        return Err("a repetition interval is not whole minutes".to_string());
+    }
+    let step = (interval.as_secs() / 60) as u32;
+    let span = match duration {
+        Some(d) => d.as_secs(),
+        None if matches!(t.schedule, ReadSchedule::Daily { .. }) => 86_400,
+        None => return Err("a trigger repeats indefinitely across days".to_string()),
+    };
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    while offset * 60 < span {
+        let m = start + offset as u32;
+        if m >= 1440 {
+            return Err("a repetition runs past midnight".to_string());
+        }
+        out.push(m);
+        offset += u64::from(step);
+    }
+    Ok(out)
+}
+
+/// `0,15,30,45` as `*/15`, `9,10,11,12` as `9-12`, all as `*`.
+fn field(values: &BTreeSet<u32>, min: u32, max: u32) -> String {
+    let v: Vec<u32> = values.iter().copied().collect();
+    if v.len() as u32 == max - min + 1 {
+        return "*".to_string();
+    }
+    if v.len() > 2 && v[0] == min {
+        let step = v[1] - v[0];
+        let regular = v.windows(2).all(|w| w[1] - w[0] == step);
+        if regular && v[v.len() - 1] + step > max {
+            return format!("*/{step}");
+        }
+    }
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", v[i], v[j]));
+        } else {
+            parts.extend(v[i..=j].iter().map(u32::to_string));
+        }
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+fn bits_field(bits: u32, from: u32, to: u32) -> BTreeSet<u32> {
+    (from..=to).filter(|b| bits & (1 << b) != 0).collect()
+}
+
+fn months_field(months: u16) -> String {
+    if months & ALL_MONTHS == ALL_MONTHS {
+        "*".to_string()
+    } else {
+        field(&bits_field(u32::from(months), 1, 12), 1, 12)
+    }
+}
+
+fn weekdays_field(weekdays: u8) -> String {
+    if weekdays & ALL_WEEKDAYS == ALL_WEEKDAYS {
+        "*".to_string()
+    } else {
+        field(&bits_field(u32::from(weekdays), 0, 6), 0, 6)
+    }
+}
+
+fn dom_field(days: u32, last: bool) -> String {
+    if days == ALL_DAYS {
+        return "*".to_string();
+    }
+    let mut text = field(&bits_field(days, 1, 31), 1, 31);
+    if last {
+        text = if text.is_empty() {
+            "L".to_string()
+        } else {
+            format!("{text},L")
+        };
+    }
+    text
+}
+
+/// `FRI#3`, `5L` items for the chosen occurrences of weekdays.
+fn nth_field(weeks: u8, weekdays: u8) -> String {
+    let mut items = Vec::new();
+    for day in 0..7 {
+        if weekdays & (1 << day) == 0 {
+            continue;
+        }
+        for week in 1..=4 {
+            if weeks & (1 << week) != 0 {
+                items.push(format!("{day}#{week}"));
+            }
+        }
+        if weeks & LAST_WEEK != 0 {
+            items.push(format!("{day}L"));
+        }
+    }
+    items.join(",")
+}
+
+/// Cron's day-of-month, month and day-of-week fields for a set of day rules.
+fn days_fields(rules: &[DayRule]) -> Result<(String, String, String), String> {
+    let star = || "*".to_string();
+    Ok(match rules {
+        [DayRule::Daily] => (star(), star(), star()),
+        [DayRule::Weekly(w)] => (star(), star(), weekdays_field(*w)),
+        [DayRule::Monthly { days, last, months }] => {
+            (dom_field(*days, *last), months_field(*months), star())
+        }
+        [
+            DayRule::Nth {
+                weeks,
+                weekdays,
+                months,
+            },
+        ] => {
+            let dow = if *weeks == ALL_WEEKS {
+                weekdays_field(*weekdays)
+            } else {
+                nth_field(*weeks, *weekdays)
+            };
+            (star(), months_field(*months), dow)
+        }
+        // Vixie cron's OR of the two day fields is two triggers.
+        [DayRule::Weekly(w), DayRule::Monthly { days, last, months }]
+        | [DayRule::Monthly { days, last, months }, DayRule::Weekly(w)]
+            if *months & ALL_MONTHS == ALL_MONTHS =>
+        {
+            (dom_field(*days, *last), star(), weekdays_field(*w))
+        }
+        [
+            DayRule::Monthly { days, last, months },
+            DayRule::Nth {
+                weeks,
+                weekdays,
+                months: m2,
+            },
+        ] if months == m2 => {
+            let dow = if *weeks == ALL_WEEKS {
+                weekdays_field(*weekdays)
+            } else {
+                nth_field(*weeks, *weekdays)
+            };
+            (dom_field(*days, *last), months_field(*months), dow)
+        }
+        _ => return Err("the days are not one cron day rule".to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_argument_strings_split_like_windows() {
+        assert_eq!(
+            windows_args(r#"-File "C:\Scripts\My Job.ps1" -Mode full"#),
+            ["-File", r"C:\Scripts\My Job.ps1", "-Mode", "full"]
+        );
+        assert_eq!(windows_args(r#"a\\"b c" d"#), [r#"a\b c"#, "d"]);
+        assert_eq!(windows_args(r#"say \"hi\""#), ["say", r#""hi""#]);
+        assert_eq!(windows_args("  "), Vec::<String>::new());
+        assert_eq!(windows_args(r#""""#), [""]);
+    }
+
+    #[test]
+    fn names_become_orc_names() {
+        assert_eq!(orc_name("Nightly Backup (v2)"), "Nightly_Backup__v2_");
+        assert_eq!(orc_name("_x"), "x");
+        assert_eq!(orc_name("CON"), "task_CON");
+        assert_eq!(orc_name(""), "task_");
+    }
+
+    #[test]
+    fn fields_are_compact() {
+        let set = |v: &[u32]| v.iter().copied().collect::<BTreeSet<u32>>();
+        assert_eq!(field(&set(&[0, 15, 30, 45]), 0, 59), "*/15");
+        assert_eq!(field(&set(&[9, 10, 11, 12, 17]), 0, 23), "9-12,17");
+        assert_eq!(field(&set(&[1, 2]), 1, 31), "1,2");
+    }
+}

@@ -1,0 +1,603 @@
+//! The windows backend end to end, against a Task Scheduler folder kept as files
+//! (`ORC_WINDOWS_TASKS_DIR`, the layout of `C:\Windows\System32\Tasks`): apply then
+//! plan is "No changes." (also after Windows-style rewriting of the XML), drift names
+//! each modelled field, unmanaged tasks are reported and never touched, and every real
+//! exported fixture imports, registers as schema-valid XML that fires when the original
+//! did, and plans clean.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use jiff::civil::date;
+use jiff::tz::TimeZone;
+use orc::backend::windows::read::{ReadSchedule, ReadTask, read_task};
+use orc::backend::windows::simulate::fire_times_of;
+use orc::backend::windows::xml::{decode, to_utf16};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(config: &str) -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        env.write_config(config);
+        env
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.path("tasks.toml"), text).unwrap();
+    }
+
+    fn folder(&self) -> PathBuf {
+        self.path("Tasks/Orc")
+    }
+
+    fn orc(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("TZ", "Europe/Berlin")
+            .env("ORC_LOG", "off")
+            .env("ORC_WINDOWS_TASKS_DIR", self.path("Tasks"))
+            .env("ORC_STATE", self.path("state/state.db"))
+            .env_remove("ORC_HOSTNAME")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.orc(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "orc {args:?} failed:\n{text}");
+        text
+    }
+
+    fn apply(&self) -> String {
+        self.ok(&["apply", "--auto-approve"])
+    }
+
+    fn plan_json(&self) -> serde_json::Value {
+        let o = self.orc(&["plan", "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    fn assert_no_changes(&self, why: &str) {
+        let text = self.ok(&["plan"]);
+        assert!(text.contains("No changes."), "{why}:\n{text}");
+    }
+
+    fn read_task_file(&self, name: &str) -> String {
+        decode(&std::fs::read(self.folder().join(name)).unwrap()).unwrap()
+    }
+
+    fn write_task_file(&self, name: &str, xml: &str) {
+        std::fs::write(self.folder().join(name), to_utf16(xml)).unwrap();
+    }
+}
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// One task with every field the backend models.
+const FULL: &str = r#"
+[settings]
+backend = "windows"
+timezone = "local"
+
+[tasks.etl]
+description = "Nightly load"
+command = ["python", "etl.py", "--full"]
+schedule = "0 6-9 * * 1-5"
+timeout = "30m"
+retry_count = 1
+overlap = "queue"
+catch_up = "2h"
+jitter = "5m"
+run_level = "highest"
+
+[tasks.report]
+command = "report.exe"
+schedule = "30 7 1,15 * *"
+"#;
+
+#[test]
+fn apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift() {
+    let env = Env::new(FULL);
+    let out = env.apply();
+    assert!(out.contains("2 added"), "{out}");
+    let xml = env.read_task_file("etl");
+    assert!(xml.contains("<Source>orc</Source>"), "{xml}");
+    assert!(xml.contains(r"<URI>\Orc\etl</URI>"), "{xml}");
+    env.assert_no_changes("right after apply");
+
+    // What Windows does to a registered task: its own declaration and defaults,
+    // other spellings of the same values, elements in another order, UTF-8 text
+    // that still claims UTF-16.
+    for name in ["etl", "report"] {
+        let xml = env.read_task_file(name);
+        let rewritten = xml
+            .replace("<Source>orc</Source>", "<Date>2026-11-27T10:00:00</Date><Source>orc</Source>")
+            .replace("<Interval>PT1H</Interval>", "<Interval>PT60M</Interval>")
+            .replace("<UserId>S-1-5-18</UserId>", "<UserId>NT AUTHORITY\\SYSTEM</UserId>")
+            .replace(
+                "<MultipleInstancesPolicy>",
+                "<AllowStartOnDemand>true</AllowStartOnDemand><IdleSettings><StopOnIdleEnd>true</StopOnIdleEnd></IdleSettings><MultipleInstancesPolicy>",
+            )
+            .replace("<Enabled>true</Enabled>\n      <RandomDelay>", "<RandomDelay>")
+            .replace(" version=\"1.2\"", "");
+        assert_ne!(rewritten, xml);
+        std::fs::write(env.folder().join(name), rewritten.as_bytes()).unwrap();
+    }
+    env.assert_no_changes("after Windows rewrote the XML");
+
+    // Enable and disable through the config: one scheduler call, the file edited.
+    env.write_config(&FULL.replace("jitter = \"5m\"", "jitter = \"5m\"\nenabled = false"));
+    let plan = env.plan_json();
+    assert_eq!(plan["changes"][0]["scheduler_ops"][0], "disable", "{plan}");
+    env.apply();
+    let xml = env.read_task_file("etl");
+    let settings = &xml[xml.find("<Settings>").unwrap()..xml.find("</Settings>").unwrap()];
+    assert!(settings.contains("<Enabled>false</Enabled>"), "{settings}");
+    env.assert_no_changes("after disabling");
+}
+
+/// Each modelled field changed by hand in the live XML: plan names exactly it.
+#[test]
+fn drift_names_each_modelled_field() {
+    let env = Env::new(FULL);
+    env.apply();
+    let original = env.read_task_file("etl");
+    let settings_enabled = |xml: &str, to: &str| {
+        let at = xml.find("<Settings>").unwrap();
+        let (head, tail) = xml.split_at(at);
+        format!("{head}{}", tail.replacen("<Enabled>true</Enabled>", to, 1))
+    };
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "trigger 1",
+            Box::new(|x: &str| x.replace("T06:00:00", "T07:00:00")),
+        ),
+        ("trigger 1", Box::new(|x: &str| x.replace("<Monday/>", ""))),
+        (
+            "trigger 1",
+            Box::new(|x: &str| {
+                x.replace("<Interval>PT1H</Interval>", "<Interval>PT30M</Interval>")
+            }),
+        ),
+        (
+            "trigger 1",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<RandomDelay>PT5M</RandomDelay>",
+                    "<RandomDelay>PT10M</RandomDelay>",
+                )
+            }),
+        ),
+        (
+            "trigger 1",
+            Box::new(|x: &str| {
+                x.replacen("<Enabled>true</Enabled>", "<Enabled>false</Enabled>", 1)
+            }),
+        ),
+        (
+            "trigger 2",
+            Box::new(|x: &str| x.replace("</Triggers>", "<BootTrigger /></Triggers>")),
+        ),
+        (
+            "enabled",
+            Box::new(move |x: &str| settings_enabled(x, "<Enabled>false</Enabled>")),
+        ),
+        (
+            "overlap",
+            Box::new(|x: &str| x.replace(">Queue<", ">Parallel<")),
+        ),
+        (
+            "start when available",
+            Box::new(|x: &str| x.replace("<StartWhenAvailable>true", "<StartWhenAvailable>false")),
+        ),
+        (
+            "time limit",
+            Box::new(|x: &str| {
+                let at = x.find("<ExecutionTimeLimit>").unwrap();
+                let end = x[at..].find("</").unwrap() + at;
+                format!("{}<ExecutionTimeLimit>PT72H{}", &x[..at], &x[end..])
+            }),
+        ),
+        (
+            "run as",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<UserId>S-1-5-18</UserId>",
+                    "<UserId>CONTOSO\\svc</UserId><LogonType>Password</LogonType>",
+                )
+            }),
+        ),
+        (
+            "run level",
+            Box::new(|x: &str| x.replace("HighestAvailable", "LeastPrivilege")),
+        ),
+        (
+            "command",
+            Box::new(|x: &str| x.replace("run etl ", "run etl --verbose ")),
+        ),
+        (
+            "working directory",
+            Box::new(|x: &str| {
+                x.replace(
+                    "</Arguments>",
+                    "</Arguments><WorkingDirectory>C:\\temp</WorkingDirectory>",
+                )
+            }),
+        ),
+    ];
+    for (field, edit) in &cases {
+        let edited = edit(&original);
+        assert_ne!(edited, original, "the edit for {field} changed nothing");
+        env.write_task_file("etl", &edited);
+        let plan = env.plan_json();
+        let change = plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "etl")
+            .unwrap_or_else(|| panic!("no change for {field}: {plan}"));
+        assert_eq!(change["drift"], "changed_outside", "{field}: {change}");
+        let fields: Vec<&str> = change["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, [*field], "{change}");
+        env.write_task_file("etl", &original);
+    }
+
+    // The words a person reads.
+    env.write_task_file(
+        "etl",
+        &settings_enabled(
+            &original.replace("T06:00:00", "T07:00:00"),
+            "<Enabled>false</Enabled>",
+        ),
+    );
+    let text = env.ok(&["plan"]);
+    assert!(text.contains("# etl was changed outside orc:"), "{text}");
+    assert!(text.contains("      enabled: true -> false\n"), "{text}");
+    assert!(
+        text.contains("trigger 1: 06:00 to 09:00 every 1h, weekly on Mon-Fri, random delay up to 5m -> 07:00 to 10:00 every 1h"),
+        "{text}"
+    );
+    env.apply();
+    env.assert_no_changes("apply repaired the drift");
+
+    std::fs::remove_file(env.folder().join("report")).unwrap();
+    let plan = env.plan_json();
+    assert_eq!(plan["changes"][0]["drift"], "deleted_outside", "{plan}");
+    assert_eq!(plan["changes"][0]["action"], "create", "{plan}");
+}
+
+/// A task in the folder that orc does not manage is listed with its triggers in
+/// words and never touched, by apply or destroy.
+#[test]
+fn unmanaged_tasks_are_reported_and_never_touched() {
+    let env = Env::new(FULL);
+    env.apply();
+    let hand_made = r#"<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
+  <Triggers>
+    <BootTrigger><Delay>PT1M</Delay></BootTrigger>
+    <CalendarTrigger><StartBoundary>2020-01-01T03:15:00</StartBoundary><ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay></CalendarTrigger>
+  </Triggers>
+  <Actions><Exec><Command>C:\backup\run.cmd</Command></Exec></Actions>
+</Task>"#;
+    env.write_task_file("hand_made", hand_made);
+    let before = std::fs::read(env.folder().join("hand_made")).unwrap();
+    let text = env.ok(&["plan"]);
+    assert!(text.contains("No changes."), "{text}");
+    assert!(
+        text.contains("? hand_made (at system startup; 03:15 daily)"),
+        "{text}"
+    );
+    env.write_config(&FULL.replace("catch_up = \"2h\"", "catch_up = \"3h\""));
+    env.apply();
+    env.ok(&["destroy", "--auto-approve"]);
+    assert!(!env.folder().join("etl").exists());
+    assert_eq!(
+        std::fs::read(env.folder().join("hand_made")).unwrap(),
+        before
+    );
+
+    // Adopted: `import --all` writes its table; apply then manages it.
+    env.write_config(FULL);
+    env.ok(&["import", "--all", "--into", "tasks.toml"]);
+    let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    assert!(config.contains("[tasks.hand_made]"), "{config}");
+    assert!(
+        config.contains("<BootTrigger><Delay>PT1M</Delay></BootTrigger>"),
+        "{config}"
+    );
+    env.apply();
+    env.assert_no_changes("after adopting");
+}
+
+/// Every real exported task: `orc import --xml` adopts it, apply registers
+/// schema-valid XML whose triggers fire when the original's do (and keep the
+/// triggers orc does not model), and a second plan has no changes.
+#[test]
+fn every_fixture_imports_registers_and_plans_clean() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/windows-tasks");
+    if !fixtures.exists() {
+        assert!(!ci(), "../shared/fixtures is absent under CI");
+        eprintln!("SKIPPED: {} is absent", fixtures.display());
+        return;
+    }
+    let files: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    assert!(files.len() >= 50);
+    let env = Env::new("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
+    for file in &files {
+        let o = env.orc(&["import", "--xml", file.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let mut args = vec!["import", "--into", "tasks.toml", "--xml"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let added = env.ok(&args);
+    // "Added [tasks.A], [tasks.B] to tasks.toml.": the names, in the files' order.
+    let names: Vec<String> = added
+        .split("[tasks.")
+        .skip(1)
+        .map(|s| s.split(']').next().unwrap().trim_matches('"').to_string())
+        .collect();
+    assert_eq!(names.len(), files.len(), "{added}");
+    env.ok(&["validate"]);
+    let out = env.apply();
+    assert!(out.contains(&format!("{} added", files.len())), "{out}");
+    env.assert_no_changes("after applying every imported fixture");
+
+    // The registered triggers fire when the original ones do, and the triggers orc
+    // does not model are kept.
+    let fires = |t: &ReadTask| {
+        fire_times_of(
+            &t.triggers,
+            &TimeZone::UTC,
+            date(2027, 1, 1),
+            date(2027, 3, 1),
+        )
+        .unwrap()
+    };
+    let others = |t: &ReadTask| -> Vec<String> {
+        t.triggers
+            .iter()
+            .filter_map(|t| match &t.schedule {
+                ReadSchedule::Other(kind) if kind != "WnfStateChangeTrigger" => Some(kind.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    for (file, name) in files.iter().zip(&names) {
+        let original = read_task(&decode(&std::fs::read(file).unwrap()).unwrap()).unwrap();
+        let registered = read_task(&env.read_task_file(name)).unwrap();
+        assert_eq!(registered.source.as_deref(), Some("orc"), "{name}");
+        assert_eq!(
+            fires(&original),
+            fires(&registered),
+            "{name} from {}",
+            file.display()
+        );
+        assert_eq!(
+            others(&original),
+            others(&registered),
+            "{name} from {}",
+            file.display()
+        );
+    }
+    let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    assert!(config.matches("\nschedule = ").count() >= 10, "{config}");
+    validate_folder(&env.folder());
+}
+
+/// Every file in `folder` against Microsoft's schema (skipped without xmllint or
+/// the schema, except under CI).
+fn validate_folder(folder: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/task-scheduler.xsd");
+    let have_xmllint = Command::new("xmllint").arg("--version").output().is_ok();
+    if !schema.exists() || !have_xmllint {
+        assert!(!ci(), "xmllint or the schema is missing under CI");
+        eprintln!(
+            "SKIPPED schema validation: xmllint or {} missing",
+            schema.display()
+        );
+        return;
+    }
+    let files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let o = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "registered XML fails the schema:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// run_as and run_level in every form: schema-valid, and a password (which needs the
+/// vault) refused with the reason.
+#[test]
+fn principals_render_valid_xml() {
+    let env = Env::new(
+        r#"
+[settings]
+backend = "windows"
+
+[tasks.as_system]
+command = "a.exe"
+run_as = "SYSTEM"
+
+[tasks.as_me]
+command = "a.exe"
+run_as = "current_user"
+run_level = "highest"
+
+[tasks.as_service]
+command = "a.exe"
+run_as = "CONTOSO\\svc"
+"#,
+    );
+    env.apply();
+    let me = env.read_task_file("as_me");
+    assert!(
+        me.contains("<LogonType>InteractiveToken</LogonType>"),
+        "{me}"
+    );
+    assert!(me.contains("<RunLevel>HighestAvailable</RunLevel>"), "{me}");
+    let service = env.read_task_file("as_service");
+    assert!(
+        service.contains("<UserId>CONTOSO\\svc</UserId>"),
+        "{service}"
+    );
+    assert!(service.contains("<LogonType>S4U</LogonType>"), "{service}");
+    validate_folder(&env.folder());
+    let text = env.ok(&["plan"]);
+    assert!(text.contains("No changes."), "{text}");
+
+    env.write_config(
+        "[settings]\nbackend = \"windows\"\n\n[tasks.pw]\ncommand = \"a.exe\"\nrun_as = { user = \"CONTOSO\\\\svc\", password = { secret = \"svc_pw\" } }\n",
+    );
+    let o = env.orc(&["plan"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("tasks.toml:4:8"), "{err}");
+    assert!(err.contains("needs orc's secret vault"), "{err}");
+}
+
+/// Every example, on every host it names: apply then plan has no changes, and the
+/// XML registered validates against the schema.
+#[test]
+fn every_example_applies_and_plans_clean() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for (config, host) in [
+        (examples.clone(), "any-host"),
+        (examples.clone(), "srv-01"),
+        (examples.join("quickstart"), "any-host"),
+    ] {
+        let env = Env::new("");
+        let run = |args: &[&str]| {
+            let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+                .arg("--config")
+                .arg(&config)
+                .args(["--backend", "windows"])
+                .args(args)
+                .env("NO_COLOR", "1")
+                .env("TZ", "Europe/Berlin")
+                .env("ORC_LOG", "off")
+                .env("ORC_HOSTNAME", host)
+                .env("ORC_WINDOWS_TASKS_DIR", env.path("Tasks"))
+                .env("ORC_STATE", env.path("state/state.db"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            assert!(
+                o.status.success(),
+                "{} on {host}: orc {args:?}:\n{text}{}",
+                config.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text
+        };
+        run(&["apply", "--auto-approve"]);
+        let plan = run(&["plan"]);
+        assert!(
+            plan.contains("No changes."),
+            "{} on {host}:\n{plan}",
+            config.display()
+        );
+        let folder = std::fs::read_dir(env.path("Tasks"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        validate_folder(&folder);
+    }
+}
+
+/// A fire inside a daylight-saving change is a warning at the task (Task Scheduler's
+/// behaviour there is unspecified); @reboot becomes a boot trigger; trigger elements
+/// are refused by the backends that cannot run them.
+#[test]
+fn dst_windows_reboot_and_raw_triggers_elsewhere() {
+    let env = Env::new(
+        r#"
+[settings]
+backend = "windows"
+
+[tasks.night]
+command = "a.exe"
+schedule = "30 2 * * *"
+
+[tasks.boot]
+command = "b.exe"
+schedule = "@reboot"
+
+[tasks.quarter]
+command = "c.exe"
+schedule = "*/15 * * * *"
+"#,
+    );
+    let o = env.orc(&["plan"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("Task Scheduler does not specify"))
+        .collect();
+    // 02:30 and every quarter hour both meet the March and October changes.
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        err.contains("fires at 02:30 on 2027-03-28, which does not exist"),
+        "{err}"
+    );
+    env.apply();
+    assert!(env.read_task_file("boot").contains("<BootTrigger>"));
+    validate_folder(&env.folder());
+
+    let elsewhere = Env::new(
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.t]\ncommand = \"true\"\ntriggers = [\"<BootTrigger/>\"]\n",
+    );
+    let o = elsewhere.orc(&["plan"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tasks.toml:4:8: task \"t\": triggers = [...] are Task Scheduler triggers"),
+        "{err}"
+    );
+}
