@@ -346,3 +346,26 @@ fn columns_count_characters_not_bytes() {
     // The stray ';' sits after 28 characters (30 bytes) of the line.
     assert_eq!(loc.column, 28, "{d}");
 }
+
+/// An include `**` that runs into symlink loops ends, and finds each file once.
+#[cfg(unix)]
+#[test]
+fn an_include_through_symlink_loops_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "tasks.toml",
+        "[settings]\ninclude = [\"d/**/*.toml\"]\n",
+    );
+    write(
+        dir.path(),
+        "d/e/more.toml",
+        "[tasks.more]\ncommand = \"true\"\n",
+    );
+    for link in ["d/e/loop", "d/back"] {
+        std::os::unix::fs::symlink(dir.path().join("d"), dir.path().join(link)).unwrap();
+    }
+    let loaded = load_ok(&main);
+    assert_eq!(loaded.config.tasks.len(), 1);
+    assert!(loaded.config.tasks.contains_key("more"));
+}

@@ -469,6 +469,57 @@ fn add_named<T>(
     }
 }
 
+/// The most paths one include pattern may reach.
+const MAX_INCLUDE_PATHS: usize = 100_000;
+
+/// The files a glob pattern matches. The directories are walked with walkdir, which
+/// notices symlink loops, and the walk stops with an error after more paths than any
+/// config holds, so a `**` that reaches a loop or all of `/` cannot hang orc.
+fn expand(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+    let is_glob =
+        |c: &std::path::Component| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+    let components: Vec<_> = pattern.components().collect();
+    let literal = components.iter().take_while(|c| !is_glob(c)).count();
+    let base: PathBuf = components[..literal].iter().collect();
+    if literal == components.len() {
+        return Ok(if base.is_file() {
+            vec![base]
+        } else {
+            Vec::new()
+        });
+    }
+    let text = pattern.to_string_lossy();
+    let matcher = glob::Pattern::new(&text).map_err(|e| format!("is invalid: {}", e.msg))?;
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let rest = &components[literal..];
+    let depth = if rest.iter().any(|c| c.as_os_str() == "**") {
+        usize::MAX
+    } else {
+        rest.len()
+    };
+    let mut files = Vec::new();
+    let walk = walkdir::WalkDir::new(&base)
+        .follow_links(true)
+        .min_depth(1)
+        .max_depth(depth);
+    // Unreadable entries and loops are skipped, as a shell's glob skips them.
+    for (examined, entry) in walk.into_iter().filter_map(Result::ok).enumerate() {
+        if examined >= MAX_INCLUDE_PATHS {
+            return Err(format!(
+                "reaches more than {MAX_INCLUDE_PATHS} paths; narrow it (for example \"tasks.d/*.toml\")"
+            ));
+        }
+        if entry.file_type().is_file() && matcher.matches_path_with(entry.path(), options) {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
 /// Expand `include` globs relative to the including file.
 fn resolve_includes(
     source: &Source,
@@ -479,19 +530,12 @@ fn resolve_includes(
     let mut files = Vec::new();
     for pattern in settings.include.iter().flatten() {
         let full = base.join(&pattern.value);
-        let full = full.to_string_lossy();
-        let matches = match glob::glob(&full) {
-            Ok(paths) => paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect::<Vec<_>>(),
-            Err(e) => {
+        let matches = match expand(&full) {
+            Ok(paths) => paths,
+            Err(message) => {
                 diags.push(
-                    Diagnostic::error(format!(
-                        "invalid include pattern \"{}\": {}",
-                        pattern.value, e.msg
-                    ))
-                    .at(source, Some(pattern.span.clone())),
+                    Diagnostic::error(format!("include pattern \"{}\" {message}", pattern.value))
+                        .at(source, Some(pattern.span.clone())),
                 );
                 continue;
             }
