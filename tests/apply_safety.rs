@@ -20,6 +20,9 @@
 //! skip, saying why, while the cron backend is not built in, or when `crontab` is
 //! missing (a failure instead under `CI=true`, where `.ci/run` installs it).
 
+// Process groups, signals and file modes: Unix only.
+#![cfg(unix)]
+
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;

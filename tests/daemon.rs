@@ -1,6 +1,9 @@
 //! `orc daemon` with real processes and the real clock: it fires `* * * * *` tasks on
 //! time, picks up an apply while running, and stops cleanly on SIGTERM.
 
+// Process groups, signals and file modes: Unix only.
+#![cfg(unix)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

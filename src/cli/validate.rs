@@ -65,11 +65,10 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
 fn targets_windows(global: &Global, config: &config::Config) -> bool {
     match global.backend.as_deref() {
         Some(flag) => flag == "windows" || (flag == "auto" && cfg!(windows)),
-        None => match config.settings.backend {
-            config::BackendKind::Windows => true,
-            config::BackendKind::Auto => cfg!(windows),
-            _ => false,
-        },
+        None => {
+            config.settings.backend == config::BackendKind::Windows
+                || (cfg!(windows) && config.settings.backend == config::BackendKind::Auto)
+        }
     }
 }
 

@@ -38,7 +38,8 @@ pub fn stop_requested() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
-/// Set when `orc run` turned transparent huge pages off for itself.
+/// Set when `orc run` turned transparent huge pages off for itself (Linux only).
+#[cfg(target_os = "linux")]
 static SMALL_PAGES: AtomicBool = AtomicBool::new(false);
 
 /// `orc run` lives a few milliseconds, and with transparent huge pages the kernel

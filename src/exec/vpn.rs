@@ -27,6 +27,7 @@ pub fn check(host: Option<&str>) -> Option<String> {
 /// Interface name prefixes VPN clients use: OpenVPN (tun, tap), PPP and L2TP (ppp),
 /// WireGuard (wg), macOS (utun, ipsec), Tailscale, ZeroTier (zt), NordLynx,
 /// GlobalProtect (gpd).
+#[cfg(unix)]
 const PREFIXES: [&str; 10] = [
     "tun",
     "tap",
@@ -79,6 +80,7 @@ pub fn tunnels() -> std::io::Result<Vec<String>> {
     ))
 }
 
+#[cfg(unix)]
 fn is_tunnel(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     PREFIXES.iter().any(|p| lower.starts_with(p)) || linux_tunnel_type(name)
@@ -86,6 +88,7 @@ fn is_tunnel(name: &str) -> bool {
 
 /// On Linux a tunnel has no link-layer address (type 65534: tun, WireGuard) or is
 /// PPP (512), or is a tun/tap device (it has `tun_flags`), whatever its name.
+#[cfg(unix)]
 fn linux_tunnel_type(name: &str) -> bool {
     let dir = std::path::Path::new("/sys/class/net").join(name);
     if dir.join("tun_flags").exists() {

@@ -7,6 +7,8 @@
 
 pub mod adopt;
 pub mod backend;
+#[cfg(windows)]
+pub mod com;
 pub mod describe;
 pub mod folder;
 pub mod read;

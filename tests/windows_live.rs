@@ -1,0 +1,282 @@
+//! Task Scheduler itself, on a Windows machine (`.github/workflows/windows.yml`):
+//! the COM driver registers, lists, disables and deletes tasks, Windows' own
+//! `IRegisteredTask::GetRunTimes` agrees with orc's simulation and with the cron fire
+//! times for the tricky schedules, and `orc.exe apply` followed by `orc.exe plan` is
+//! "No changes." against the live folder.
+//!
+//! The tests change the machine's Task Scheduler (in a folder of their own, removed
+//! at the end) and register tasks that run as SYSTEM, which needs an elevated
+//! process, as on GitHub's Windows runners. So they are ignored by default:
+//! `cargo test --test windows_live -- --include-ignored`.
+
+#![cfg(windows)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use orc::backend::windows::com::{self, ComFolder};
+use orc::backend::windows::folder::TaskFolder;
+use orc::backend::windows::simulate::fire_times;
+use orc::backend::windows::task_xml;
+use orc::config::Task;
+
+/// The tricky schedules: a weekly trigger with a repetition, a step that does not
+/// divide the hour (several triggers), the last day of the month, the third Friday,
+/// the Vixie OR of both day fields (two triggers), and a time inside the European
+/// spring-forward hour.
+const SCHEDULES: &[(&str, &str)] = &[
+    ("workday_hours", "0 9-17 * * 1-5"),
+    ("every_seventh_minute", "*/7 * * * *"),
+    ("last_day", "0 0 L * *"),
+    ("third_friday", "0 12 * * FRI#3"),
+    ("first_fifteenth_or_monday", "0 6 1,15 * MON"),
+    ("half_past_two", "30 2 * * *"),
+];
+
+/// A Task Scheduler folder of this test run's own, deleted with its tasks at the
+/// end, also when an assertion fails.
+struct TestFolder {
+    name: String,
+    folder: ComFolder,
+}
+
+impl TestFolder {
+    fn new(what: &str) -> TestFolder {
+        let name = format!("OrcTest{}{what}", std::process::id());
+        let folder = com::ComFolder::connect(&name).expect("connect to Task Scheduler");
+        TestFolder { name, folder }
+    }
+}
+
+impl Drop for TestFolder {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.folder.list() {
+            for task in tasks {
+                let _ = self.folder.delete(&task.name);
+            }
+        }
+        let _ = self.folder.delete_folder();
+    }
+}
+
+fn zone() -> (TimeZone, String) {
+    let tz = TimeZone::system();
+    let name = tz.iana_name().unwrap_or("UTC").to_string();
+    (tz, name)
+}
+
+/// The tasks of a tasks.toml with one task per schedule, as orc loads them.
+fn tasks(dir: &Path, folder: &str) -> Vec<Task> {
+    let mut toml = format!("[settings]\nbackend = \"windows\"\nfolder = \"{folder}\"\n");
+    for (name, expr) in SCHEDULES {
+        toml.push_str(&format!(
+            "\n[tasks.{name}]\ncommand = [\"cmd\", \"/C\", \"exit 0\"]\nschedule = \"{expr}\"\n"
+        ));
+    }
+    let path = dir.join("tasks.toml");
+    std::fs::write(&path, toml).unwrap();
+    let loaded = orc::config::load(&path).unwrap_or_else(|d| panic!("{d:?}"));
+    loaded.config.tasks.into_values().collect()
+}
+
+/// Cron's fire times in `(from, to)`, from orc's schedule module.
+fn cron_times(task: &Task, tz: &TimeZone, from: Timestamp, to: Timestamp) -> BTreeSet<Timestamp> {
+    let schedule = task.schedule.as_ref().unwrap();
+    let mut out = BTreeSet::new();
+    let mut at = from;
+    while let Some(next) = schedule.next_after(tz, at) {
+        let next = next.timestamp();
+        if next >= to {
+            break;
+        }
+        out.insert(next);
+        at = next;
+    }
+    out
+}
+
+/// Fires within six hours of a DST transition are left out: what Task Scheduler does
+/// with skipped or repeated wall-clock times is unspecified.
+fn away_from_transitions(times: &BTreeSet<Timestamp>, tz: &TimeZone) -> BTreeSet<Timestamp> {
+    let window = SignedDuration::from_hours(6);
+    times
+        .iter()
+        .copied()
+        .filter(|t| {
+            let before = tz.preceding(*t + window).next().map(|x| x.timestamp());
+            before.is_none_or(|tr| tr < *t - window)
+        })
+        .collect()
+}
+
+/// The COM driver against the real Task Scheduler, and Windows' run times against
+/// orc's simulation and cron.
+#[test]
+#[ignore = "changes Task Scheduler and needs an elevated prompt: run on a Windows runner with --include-ignored"]
+fn task_scheduler_fires_when_cron_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = TestFolder::new("com");
+    let (tz, zone_name) = zone();
+    let orc_exe = PathBuf::from(env!("CARGO_BIN_EXE_orc"));
+    let state = dir.path().join("state.db");
+
+    assert!(
+        test.folder.list().unwrap().is_empty(),
+        "a new folder lists nothing"
+    );
+    let tasks = tasks(dir.path(), &test.name);
+    let mut xmls = Vec::new();
+    for task in &tasks {
+        let xml = task_xml(task, &test.name, &orc_exe, &state, &zone_name)
+            .unwrap_or_else(|e| panic!("{}: {e}", task.name));
+        test.folder
+            .register(&task.name, &xml, None)
+            .unwrap_or_else(|e| panic!("register {}: {e}\n{xml}", task.name));
+        xmls.push(xml);
+    }
+
+    let listed = test.folder.list().unwrap();
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    let mut expected: Vec<&str> = SCHEDULES.iter().map(|(n, _)| *n).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    for stored in &listed {
+        assert!(
+            stored
+                .xml
+                .contains(&format!(r"\{}\{}", test.name, stored.name)),
+            "{}",
+            stored.xml
+        );
+    }
+
+    // From half past a minute, so that no fire sits on a boundary of the query.
+    let from = Timestamp::now()
+        .round(jiff::Unit::Minute)
+        .unwrap()
+        .checked_add(SignedDuration::from_secs(30))
+        .unwrap();
+    let mut failures = Vec::new();
+    for (task, xml) in tasks.iter().zip(&xmls) {
+        // Sixty days; a week for the dense schedule (GetRunTimes lists every start).
+        let days = if cron_times(task, &tz, from, from + SignedDuration::from_hours(24)).len() > 48
+        {
+            7
+        } else {
+            60
+        };
+        let to = from + SignedDuration::from_hours(24 * days);
+        let windows: BTreeSet<Timestamp> = test
+            .folder
+            .run_times(&task.name, from, to)
+            .unwrap()
+            .into_iter()
+            .collect();
+        let (from_day, to_day) = (
+            tz.to_datetime(from).date(),
+            tz.to_datetime(to).date().tomorrow().unwrap(),
+        );
+        let simulated: BTreeSet<Timestamp> = fire_times(xml, &tz, from_day, to_day)
+            .unwrap()
+            .into_iter()
+            .filter(|t| *t > from && *t < to)
+            .collect();
+        let cron = cron_times(task, &tz, from, to);
+        let windows = away_from_transitions(&windows, &tz);
+        let simulated = away_from_transitions(&simulated, &tz);
+        let cron = away_from_transitions(&cron, &tz);
+        for (what, got) in [("GetRunTimes", &windows), ("the simulation", &simulated)] {
+            if *got != cron {
+                let extra: Vec<_> = got.difference(&cron).take(3).collect();
+                let missing: Vec<_> = cron.difference(got).take(3).collect();
+                failures.push(format!(
+                    "{} ({}): {what} has {} fires, cron {}; extra {extra:?}, missing {missing:?}",
+                    task.name,
+                    task.schedule.as_ref().unwrap().source(),
+                    got.len(),
+                    cron.len()
+                ));
+            }
+        }
+        assert!(!cron.is_empty(), "{}: no fires in {days} days", task.name);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Disable, and Windows keeps it.
+    test.folder.set_enabled("half_past_two", false).unwrap();
+    let stored = test.folder.list().unwrap();
+    let stored = stored.iter().find(|t| t.name == "half_past_two").unwrap();
+    assert!(
+        stored.xml.contains("<Enabled>false</Enabled>"),
+        "{}",
+        stored.xml
+    );
+
+    // Delete; deleting what is gone is fine.
+    for (name, _) in SCHEDULES {
+        test.folder.delete(name).unwrap();
+    }
+    test.folder.delete("half_past_two").unwrap();
+    assert!(test.folder.list().unwrap().is_empty());
+}
+
+fn orc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("ORC_CONFIG")
+        .env_remove("ORC_STATE")
+        .env_remove("ORC_WINDOWS_TASKS_DIR")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// orc.exe end to end: apply registers the tasks, a plan right after reads them back
+/// as Windows rewrote them and finds nothing to change, run works, destroy removes
+/// them.
+#[test]
+#[ignore = "changes Task Scheduler and needs an elevated prompt: run on a Windows runner with --include-ignored"]
+fn apply_then_plan_is_no_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = TestFolder::new("cli");
+    tasks(dir.path(), &test.name);
+    let state = dir.path().join("state.db");
+    let state = state.to_str().unwrap();
+    let with = |args: &[&'static str]| -> Vec<&str> {
+        let mut all = args.to_vec();
+        all.extend(["--config", "tasks.toml", "--state", state]);
+        all
+    };
+
+    let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
+    assert!(o.status.success(), "apply: {}", text(&o));
+    assert_eq!(test.folder.list().unwrap().len(), SCHEDULES.len());
+
+    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    assert_eq!(o.status.code(), Some(0), "plan after apply: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("No changes."),
+        "{}",
+        text(&o)
+    );
+
+    let o = orc(dir.path(), &with(&["run", "half_past_two"]));
+    assert!(o.status.success(), "run: {}", text(&o));
+
+    let o = orc(dir.path(), &with(&["destroy", "--auto-approve"]));
+    assert!(o.status.success(), "destroy: {}", text(&o));
+    assert!(test.folder.list().unwrap().is_empty());
+}
