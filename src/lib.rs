@@ -12,6 +12,7 @@ pub mod orclog;
 pub mod plan;
 pub mod retention;
 pub mod schedule;
+pub mod secrets;
 pub mod state;
 pub mod workspace;
 

@@ -100,6 +100,22 @@ pub fn windows_folder(
     )
 }
 
+/// Reads a secret from the vault of the state at `state`, opened when first asked.
+fn vault_reader(state: &Path) -> crate::secrets::SecretReader {
+    let state = state.to_path_buf();
+    Box::new(move |name| {
+        let db = State::open(&state).map_err(|e| format!("{e:#}"))?;
+        let key_file = crate::secrets::key::key_file_path(db.path());
+        let vault = crate::secrets::Vault::open(
+            &db,
+            &key_file,
+            &crate::secrets::passphrase_from_env_or_prompt,
+        )
+        .map_err(|e| format!("{e:#}"))?;
+        vault.get(name).map_err(|e| format!("{e:#}"))
+    })
+}
+
 impl Workspace {
     /// Load and validate the config. Errors come back as diagnostics to print.
     pub fn load(
@@ -180,6 +196,7 @@ impl Workspace {
                     invocation.orc,
                     invocation.state,
                     crate::backend::windows::machine_zone(),
+                    vault_reader(&self.state_path),
                 ))
             }
             BackendKind::Auto => unreachable!("auto is resolved above"),

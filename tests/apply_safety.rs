@@ -598,6 +598,7 @@ impl Drop for Env {
 /// else (after checking that the refusal is clear and changed nothing) in local time.
 fn apply_examples(env: &mut Env) -> Out {
     let examples = manifest_dir().join("examples");
+    store_example_secrets(env);
     if env.backend == Backend::Embedded {
         env.config = examples;
         env.folder = "Orc".to_string();
@@ -645,6 +646,39 @@ fn apply_examples(env: &mut Env) -> Out {
     )
     .unwrap();
     env.apply()
+}
+
+/// The credentials the examples name, in this world's vault: apply refuses tasks
+/// whose secrets the server lacks.
+fn store_example_secrets(env: &Env) {
+    let o = env
+        .cmd_at(&env.config, &env.state, &["secret", "init"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in [
+        "email_username",
+        "email_password",
+        "db_password",
+        "warehouse_dsn",
+    ] {
+        let mut child = env
+            .cmd_at(&env.config, &env.state, &["secret", "set", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"example-value")
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
 }
 
 fn idempotent_examples(backend: Backend) {

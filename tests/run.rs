@@ -776,13 +776,43 @@ shell = "yes 0123456789012345678901234567890123456789 | head -c 200000000"
 #[test]
 fn secrets_fail_clearly_and_unapplied_tasks_say_apply() {
     let env = Env::new();
+    let o = env.orc(&["secret", "init"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let mut set = env
+        .command(&["secret", "set", "api_token"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(b"tok-3141592653\n")
+        .unwrap();
+    assert!(set.wait_with_output().unwrap().status.success());
     env.apply(
         r#"
 [tasks.secretive]
-shell = "touch ran"
+shell = "echo token=$TOKEN; printf %s \"$TOKEN\" > ran"
 env = { TOKEN = { secret = "api_token" } }
 "#,
     );
+    // The task gets the value; its log shows it masked.
+    let (exit, report) = env.run("secretive");
+    assert_eq!(exit, 0, "{report}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("ran")).unwrap(),
+        "tok-3141592653"
+    );
+    let log = std::fs::read_to_string(s(&report, "log_path")).unwrap();
+    assert!(log.contains("token=***"), "{log}");
+    assert!(!log.contains("3141592653"), "{log}");
+    std::fs::remove_file(env.path("ran")).unwrap();
+
+    // The secret removed after apply: the run fails clearly, without running.
+    let o = env.orc(&["secret", "rm", "api_token"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
     let (exit, report) = env.run("secretive");
     assert_eq!(exit, 1, "{report}");
     assert_eq!(s(&report, "status"), "failed");

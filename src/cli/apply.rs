@@ -77,6 +77,24 @@ pub fn run(
         );
     }
     let state = ws.open_state()?;
+    if !destroy {
+        // A task is never scheduled without the credentials it names.
+        let held = crate::secrets::list(&state)?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        let (desired, _) = ws.desired();
+        let missing =
+            super::validate::secret_diagnostics(&ws.config, desired.values().copied(), &held, true);
+        if !missing.is_empty() {
+            print_diagnostics(&missing, out);
+            bail!(
+                "{} secret reference{} cannot be resolved on this server; nothing was changed",
+                missing.len(),
+                if missing.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
     let _log = crate::orclog::init(&ws.state_path, if destroy { "destroy" } else { "apply" });
     let (host, user) = (ws.host.clone(), user_name());
     let purpose = if destroy { "destroy" } else { "apply" };

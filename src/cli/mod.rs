@@ -10,6 +10,7 @@ mod output;
 mod plan;
 mod run;
 mod schedule;
+mod secret;
 mod status;
 mod validate;
 
@@ -122,6 +123,9 @@ get --grace to finish, then are stopped and recorded as interrupted."
     Completions(completions::CompletionsArgs),
     /// Print the Task Scheduler XML orc would register for a task (on any platform)
     Export(export::ExportArgs),
+    /// Encrypted credentials: init, set, get, list, rm, rekey, import
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
 }
 
 /// Run a parsed command line; the exit code follows Terraform (0 ok, 1 error).
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schedule(cmd) => schedule::run(cmd, &out),
         Command::Completions(args) => completions::run(args),
         Command::Export(args) => export::run(args, &cli.global, &out),
+        Command::Secret(cmd) => secret::run(cmd, &cli.global, &out),
     };
     match result {
         Ok(code) => code,

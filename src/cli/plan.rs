@@ -37,6 +37,12 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
         return Ok(ExitCode::FAILURE);
     };
     print_diagnostics(&ws.warnings, out);
+    let (desired, _) = ws.desired();
+    let held = super::validate::held_secrets(&ws.state_path)?;
+    print_diagnostics(
+        &super::validate::secret_diagnostics(&ws.config, desired.values().copied(), &held, false),
+        out,
+    );
     let recorded = recorded
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;

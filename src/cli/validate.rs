@@ -21,6 +21,20 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         }
         diagnostics.extend(found);
     }
+    // The server's vault, when this machine has a state: a credential it lacks is
+    // worth knowing before apply refuses the task.
+    if let Some(l) = &loaded {
+        let state = crate::workspace::state_path(global.state.as_deref());
+        if state.exists() {
+            let held = held_secrets(&state)?;
+            diagnostics.extend(secret_diagnostics(
+                &l.config,
+                l.config.tasks.values(),
+                &held,
+                false,
+            ));
+        }
+    }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     if out.json {
@@ -101,6 +115,71 @@ pub fn windows_diagnostics<'a>(
         }
     }
     diagnostics
+}
+
+/// References to secrets that this server's vault (`held`) lacks: an error when
+/// `fatal` (apply: a task must not be scheduled without its credential), else a
+/// warning (validate, plan).
+pub fn secret_diagnostics<'a>(
+    config: &config::Config,
+    tasks: impl Iterator<Item = &'a config::Task>,
+    held: &std::collections::BTreeSet<String>,
+    fatal: bool,
+) -> Vec<Diagnostic> {
+    let make = |message: String| {
+        let message = format!("{message}, which is not in this server's vault");
+        if fatal {
+            Diagnostic::error(message)
+        } else {
+            Diagnostic::warning(message)
+        }
+    };
+    let mut found = Vec::new();
+    for task in tasks {
+        for (name, value) in &task.env {
+            if let config::EnvValue::Secret { secret } = value
+                && !held.contains(secret)
+            {
+                let d = make(format!("env {name} refers to secret \"{secret}\""))
+                    .help(format!("store it with `orc secret set {secret}`"));
+                found.push(at_task(task, d));
+            }
+        }
+        if let config::RunAs::Password { secret, .. } = &task.run_as
+            && !held.contains(secret)
+        {
+            let d = make(format!("run_as refers to the password secret \"{secret}\""))
+                .help(format!("store it with `orc secret set {secret}`"));
+            found.push(at_task(task, d));
+        }
+    }
+    if let Some(smtp) = &config.smtp {
+        for (key, value) in [("username", &smtp.username), ("password", &smtp.password)] {
+            if let Some(config::EnvValue::Secret { secret }) = value
+                && !held.contains(secret)
+            {
+                let d = make(format!("[smtp] {key} refers to secret \"{secret}\""))
+                    .help(format!("store it with `orc secret set {secret}`"));
+                found.push(match config.files.first() {
+                    Some(file) => d.in_file(file),
+                    None => d,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The names of the secrets in the vault of the state at `path` (none without one).
+pub fn held_secrets(path: &std::path::Path) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    if !path.exists() {
+        return Ok(Default::default());
+    }
+    let state = crate::state::State::open(path)?;
+    Ok(crate::secrets::list(&state)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect())
 }
 
 /// `diagnostic` pointed at the start of `task`'s table.

@@ -2,12 +2,18 @@
 //! size so that a task printing gigabytes cannot fill the disk. When the cap is
 //! reached the oldest half is dropped: the end of a log is what explains a failure.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crate::secrets::mask::Masker;
+
 pub struct CappedLog {
     file: BufWriter<File>,
+    /// Secret values to mask, one filter per stream (a value may be split over lines).
+    maskers: BTreeMap<String, Masker>,
+    secrets: Masker,
     written: u64,
     cap: u64,
     /// Bytes dropped from the front so far, reported in the log's first line.
@@ -28,10 +34,32 @@ impl CappedLog {
                     .write(true)
                     .open(path)?,
             ),
+            maskers: BTreeMap::new(),
+            secrets: Masker::default(),
             written: 0,
             cap: cap.max(1024),
             dropped: 0,
         })
+    }
+
+    /// Mask these values (the secrets the task was given) wherever they appear.
+    pub fn mask(&mut self, values: &[&str]) {
+        self.secrets = Masker::new(values.iter().copied());
+    }
+
+    /// Write out what maskers held back (a possible start of a secret that the
+    /// stream ended in), then flush.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        let held: Vec<(String, Vec<u8>)> = self
+            .maskers
+            .iter_mut()
+            .map(|(stream, m)| (stream.clone(), m.finish()))
+            .filter(|(_, rest)| !rest.is_empty())
+            .collect();
+        for (stream, rest) in held {
+            self.record(&stream, &rest)?;
+        }
+        self.flush()
     }
 
     /// Write out what is buffered, so readers of the file see it.
@@ -39,8 +67,24 @@ impl CappedLog {
         self.file.flush()
     }
 
-    /// Append one line, prefixed with the time and the stream it came from.
+    /// Append one line, prefixed with the time and the stream it came from, with
+    /// secret values masked.
     pub fn line(&mut self, stream: &str, text: &[u8]) -> std::io::Result<()> {
+        if self.secrets.is_empty() {
+            return self.record(stream, text);
+        }
+        let masker = self
+            .maskers
+            .entry(stream.to_string())
+            .or_insert_with(|| self.secrets.clone());
+        let shown = masker.push(text);
+        if shown.is_empty() {
+            return Ok(());
+        }
+        self.record(stream, &shown)
+    }
+
+    fn record(&mut self, stream: &str, text: &[u8]) -> std::io::Result<()> {
         let stamp = jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
             .unwrap_or(jiff::Timestamp::now());

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::config::{EnvValue, Overlap, Task};
 use crate::schedule::resolve_zone;
@@ -285,8 +286,8 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
         state.finish_run(id, &RunFinish::skipped(&reason))?;
         return Ok(report(Status::Skipped, None, 0, Some(reason), None));
     }
-    let env = match resolve_env(task) {
-        Ok(env) => env,
+    let ResolvedEnv { vars: env, secrets } = match resolve_env(state, task) {
+        Ok(resolved) => resolved,
         Err(reason) => {
             state.finish_run(id, &RunFinish::failed(&reason))?;
             return Ok(report(Status::Failed, None, 0, Some(reason), None));
@@ -296,10 +297,10 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
     let log_path = log_dir(state, task)
         .join(&task.name)
         .join(format!("{id}.log"));
-    let log = Arc::new(Mutex::new(
-        CappedLog::create(&log_path, task.max_log_size)
-            .with_context(|| format!("cannot create the log {}", log_path.display()))?,
-    ));
+    let mut capped = CappedLog::create(&log_path, task.max_log_size)
+        .with_context(|| format!("cannot create the log {}", log_path.display()))?;
+    capped.mask(&secrets.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let log = Arc::new(Mutex::new(capped));
     let note = |text: String| {
         let _ = log
             .lock()
@@ -380,6 +381,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
             )),
         ),
     };
+    let _ = log.lock().unwrap_or_else(|e| e.into_inner()).finish();
     note(format!("finished: {}", status.as_str()));
     let _ = log.lock().unwrap_or_else(|e| e.into_inner()).flush();
     finish.status = status.as_str().to_string();
@@ -427,18 +429,53 @@ fn describe(task: &Task) -> String {
     }
 }
 
-/// Plain values as they are; secret references need the vault, which is not part of
-/// this version: say so instead of running with a missing variable.
-fn resolve_env(task: &Task) -> Result<BTreeMap<String, String>, String> {
-    task.env
-        .iter()
-        .map(|(k, v)| match v {
-            EnvValue::Plain(value) => Ok((k.clone(), value.clone())),
-            EnvValue::Secret { secret } => Err(format!(
-                "env {k} refers to secret \"{secret}\", but this version of orc has no secrets vault yet"
-            )),
+/// The task's environment: plain values as they are, `{ secret = "..." }` decrypted
+/// from the vault (only the secrets this task names), with the secret values, which
+/// the log masks.
+fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, String> {
+    let wanted: Vec<&str> = task
+        .env
+        .values()
+        .filter_map(|v| match v {
+            EnvValue::Secret { secret } => Some(secret.as_str()),
+            EnvValue::Plain(_) => None,
         })
-        .collect()
+        .collect();
+    let vault = if wanted.is_empty() {
+        None
+    } else {
+        let key_file = crate::secrets::key::key_file_path(state.path());
+        Some(
+            crate::secrets::Vault::open(
+                state,
+                &key_file,
+                &crate::secrets::passphrase_from_env_or_prompt,
+            )
+            .map_err(|e| format!("cannot open the secrets vault: {e:#}"))?,
+        )
+    };
+    let mut env = BTreeMap::new();
+    let mut secrets = Vec::new();
+    for (k, v) in &task.env {
+        let value = match (v, &vault) {
+            (EnvValue::Plain(value), _) => value.clone(),
+            (EnvValue::Secret { secret }, Some(vault)) => {
+                let value = vault.get(secret).map_err(|e| format!("env {k}: {e:#}"))?;
+                let plain = value.to_string();
+                secrets.push(value);
+                plain
+            }
+            (EnvValue::Secret { .. }, None) => unreachable!("the vault is open when needed"),
+        };
+        env.insert(k.clone(), value);
+    }
+    Ok(ResolvedEnv { vars: env, secrets })
+}
+
+/// A task's environment, and the secret values in it (for the log to mask).
+struct ResolvedEnv {
+    vars: BTreeMap<String, String>,
+    secrets: Vec<Zeroizing<String>>,
 }
 
 /// Where run `id` of the applied task `name` writes its log.

@@ -68,6 +68,27 @@ const STEPS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     CREATE INDEX runs_by_start ON runs (started_at);",
+    // 4: the secrets vault: how its key is made, a check value that tells a wrong key
+    // from a damaged secret, and the secrets, each encrypted on its own.
+    "CREATE TABLE vault (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        kind TEXT NOT NULL,
+        salt BLOB,
+        log_n INTEGER,
+        r INTEGER,
+        p INTEGER,
+        check_nonce BLOB NOT NULL,
+        check_value BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

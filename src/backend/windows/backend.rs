@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::folder::TaskFolder;
 use super::{describe, read, task_xml};
 use crate::backend::{Backend, BackendError, Change, Entry};
-use crate::config::Task;
+use crate::config::{RunAs, Task};
 
 pub struct WindowsBackend {
     folder_name: String,
@@ -20,8 +20,11 @@ pub struct WindowsBackend {
     state: PathBuf,
     machine_zone: String,
     today: jiff::civil::Date,
-    /// The XML rendered for each task, by name, for apply to register.
-    rendered: RefCell<BTreeMap<String, String>>,
+    /// The XML rendered for each task, by name, with the vault secret holding its
+    /// account's password, for apply to register.
+    rendered: RefCell<BTreeMap<String, (String, Option<String>)>>,
+    /// A secret's value from the vault, for passwords of `run_as` accounts.
+    passwords: crate::secrets::SecretReader,
 }
 
 impl WindowsBackend {
@@ -33,6 +36,7 @@ impl WindowsBackend {
         orc_exe: PathBuf,
         state: PathBuf,
         machine_zone: String,
+        passwords: crate::secrets::SecretReader,
     ) -> WindowsBackend {
         WindowsBackend {
             folder_name: folder_name.to_string(),
@@ -44,6 +48,7 @@ impl WindowsBackend {
                 .to_datetime(jiff::Timestamp::now())
                 .date(),
             rendered: RefCell::default(),
+            passwords,
         }
     }
 
@@ -54,7 +59,7 @@ impl WindowsBackend {
 
     /// The rendered XML of a task (after `render`).
     pub fn rendered_xml(&self, name: &str) -> Option<String> {
-        self.rendered.borrow().get(name).cloned()
+        self.rendered.borrow().get(name).map(|(xml, _)| xml.clone())
     }
 }
 
@@ -91,7 +96,13 @@ impl Backend for WindowsBackend {
             reason,
         })?;
         let entry = entry_of(&task.name, &xml, self.today);
-        self.rendered.borrow_mut().insert(task.name.clone(), xml);
+        let secret = match &task.run_as {
+            RunAs::Password { secret, .. } => Some(secret.clone()),
+            _ => None,
+        };
+        self.rendered
+            .borrow_mut()
+            .insert(task.name.clone(), (xml, secret));
         Ok(entry)
     }
 
@@ -108,13 +119,29 @@ impl Backend for WindowsBackend {
         for change in changes {
             match change {
                 Change::Create(e) | Change::Update(e) => {
-                    let xml = self.rendered_xml(&e.name).ok_or_else(|| {
-                        BackendError::Io(format!(
-                            "task \"{}\": no rendered XML to register (plan before apply)",
-                            e.name
-                        ))
-                    })?;
-                    self.folder.register(&e.name, &xml, None)?;
+                    let (xml, secret) =
+                        self.rendered
+                            .borrow()
+                            .get(&e.name)
+                            .cloned()
+                            .ok_or_else(|| {
+                                BackendError::Io(format!(
+                                    "task \"{}\": no rendered XML to register (plan before apply)",
+                                    e.name
+                                ))
+                            })?;
+                    let password = secret
+                        .map(|s| {
+                            (self.passwords)(&s).map_err(|why| {
+                                BackendError::Io(format!(
+                                    "task \"{}\": the run_as password: {why}",
+                                    e.name
+                                ))
+                            })
+                        })
+                        .transpose()?;
+                    self.folder
+                        .register(&e.name, &xml, password.as_ref().map(|p| p.as_str()))?;
                 }
                 Change::Delete { name } => self.folder.delete(name)?,
                 Change::Enable { name } => self.folder.set_enabled(name, true)?,

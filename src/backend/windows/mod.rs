@@ -107,11 +107,8 @@ pub fn task_xml(
         RunAs::System => xml::Principal::System,
         RunAs::CurrentUser => xml::Principal::Interactive(current_user()),
         RunAs::User(user) => xml::Principal::S4u(user.clone()),
-        RunAs::Password { user, secret } => {
-            return Err(format!(
-                "run_as {user} with the password secret \"{secret}\": registering a password needs orc's secret vault, which this version of orc does not have; use run_as = \"{user}\" (runs whether logged on or not, without network credentials) or \"SYSTEM\""
-            ));
-        }
+        // The password is given at registration (from the vault), never in the XML.
+        RunAs::Password { user, .. } => xml::Principal::Password(user.clone()),
     };
     Ok(xml::render(&xml::TaskXml {
         folder,

@@ -1,0 +1,445 @@
+//! The secrets vault: credentials kept in the state database, each encrypted with
+//! XChaCha20-Poly1305 under its own random nonce, its name bound as associated data
+//! (so a ciphertext copied to another name does not decrypt).
+//!
+//! The key comes from a key file that `orc secret init` creates (owner-only,
+//! `ORC_KEY_FILE` or `orc.key` beside the state), or from a passphrase through scrypt
+//! (`ORC_PASSPHRASE`, or a prompt on a terminal). A check value encrypted with the
+//! key tells a wrong key from a damaged secret. Keys and plaintexts live in
+//! `Zeroizing` buffers, wiped when dropped.
+
+pub mod key;
+pub mod mask;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rusqlite::{OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use crate::state::{State, timestamp};
+pub use key::Key;
+
+/// What the check value decrypts to.
+const CHECK: &[u8] = b"orc vault check";
+const CHECK_AAD: &[u8] = b"orc vault check";
+
+/// How the vault's key is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    KeyFile,
+    Passphrase,
+}
+
+impl KeyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::KeyFile => "key_file",
+            KeyKind::Passphrase => "passphrase",
+        }
+    }
+}
+
+/// A secret's name and dates; never its value.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecretInfo {
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The stored description of the key: its kind and the scrypt parameters.
+struct Header {
+    kind: KeyKind,
+    salt: Option<Vec<u8>>,
+    log_n: u8,
+    r: u32,
+    p: u32,
+    check_nonce: Vec<u8>,
+    check_value: Vec<u8>,
+}
+
+/// Reads one secret's value by name (opening the vault when first asked); the error
+/// says why in words.
+pub type SecretReader = Box<dyn Fn(&str) -> std::result::Result<Zeroizing<String>, String>>;
+
+/// Where a passphrase comes from when one is needed (`ORC_PASSPHRASE`, a prompt).
+pub type Passphrase<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<String>>;
+
+/// `ORC_PASSPHRASE`, else a hidden prompt on the terminal.
+pub fn passphrase_from_env_or_prompt(prompt: &str) -> Result<Zeroizing<String>> {
+    if let Ok(p) = std::env::var("ORC_PASSPHRASE") {
+        return Ok(Zeroizing::new(p));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "the vault is protected by a passphrase: set ORC_PASSPHRASE, or run on a terminal to be asked"
+        );
+    }
+    Ok(Zeroizing::new(
+        rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+    ))
+}
+
+/// An open vault: the key, checked against the stored check value.
+pub struct Vault<'a> {
+    state: &'a State,
+    key: Key,
+}
+
+fn cipher(key: &Key) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(key.as_ref().into())
+}
+
+fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let nonce: [u8; 24] = key::random_bytes();
+    let ciphertext = cipher(key)
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| anyhow!("encryption failed"))?;
+    Ok((nonce.to_vec(), ciphertext))
+}
+
+fn open_sealed(
+    key: &Key,
+    aad: &[u8],
+    nonce: &[u8],
+    ciphertext: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    if nonce.len() != 24 {
+        return None;
+    }
+    cipher(key)
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
+        .map(Zeroizing::new)
+}
+
+/// The associated data of secret `name`: the name, so that a ciphertext moved to
+/// another name fails to decrypt.
+fn aad(name: &str) -> Vec<u8> {
+    format!("orc secret {name}").into_bytes()
+}
+
+fn header(state: &State) -> Result<Option<Header>> {
+    state
+        .conn()
+        .query_row(
+            "SELECT kind, salt, log_n, r, p, check_nonce, check_value FROM vault WHERE id = 1",
+            [],
+            |r| {
+                let kind: String = r.get(0)?;
+                Ok(Header {
+                    kind: if kind == "passphrase" {
+                        KeyKind::Passphrase
+                    } else {
+                        KeyKind::KeyFile
+                    },
+                    salt: r.get(1)?,
+                    log_n: r.get::<_, Option<u8>>(2)?.unwrap_or(key::LOG_N),
+                    r: r.get::<_, Option<u32>>(3)?.unwrap_or(key::R),
+                    p: r.get::<_, Option<u32>>(4)?.unwrap_or(key::P),
+                    check_nonce: r.get(5)?,
+                    check_value: r.get(6)?,
+                })
+            },
+        )
+        .optional()
+        .context("cannot read the vault")
+}
+
+/// Whether `orc secret init` has run for this state.
+pub fn initialised(state: &State) -> Result<bool> {
+    Ok(header(state)?.is_some())
+}
+
+/// Every secret's name and dates, sorted; needs no key.
+pub fn list(state: &State) -> Result<Vec<SecretInfo>> {
+    let mut stmt = state
+        .conn()
+        .prepare("SELECT name, created_at, updated_at FROM secrets ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SecretInfo {
+            name: r.get(0)?,
+            created_at: r.get(1)?,
+            updated_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Remove secret `name`; false when there was none. Needs no key.
+pub fn remove(state: &State, name: &str) -> Result<bool> {
+    Ok(state
+        .conn()
+        .execute("DELETE FROM secrets WHERE name = ?1", [name])?
+        > 0)
+}
+
+/// A secret name: letters, digits, `_`, `-`, `.`; what `{ secret = "..." }` holds.
+pub fn check_secret_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        bail!("\"{name}\" is not a secret name: use letters, digits, '_', '-' and '.'");
+    }
+    Ok(())
+}
+
+impl<'a> Vault<'a> {
+    /// Create the vault of `state`: with a new key file at `key_file`, or keyed by
+    /// `passphrase`.
+    pub fn init(
+        state: &'a State,
+        kind: KeyKind,
+        key_file: &Path,
+        passphrase: Option<Zeroizing<String>>,
+    ) -> Result<Vault<'a>> {
+        if initialised(state)? {
+            bail!(
+                "the vault of {} exists already; `orc secret rekey` changes its key",
+                state.path().display()
+            );
+        }
+        let (key, salt) = match kind {
+            KeyKind::KeyFile => {
+                let key = key::random_key();
+                key::write_key_file(key_file, &key)?;
+                (key, None)
+            }
+            KeyKind::Passphrase => {
+                let passphrase = passphrase.ok_or_else(|| anyhow!("a passphrase is needed"))?;
+                let salt: [u8; 16] = key::random_bytes();
+                (
+                    key::derive(&passphrase, &salt, key::LOG_N, key::R, key::P)?,
+                    Some(salt.to_vec()),
+                )
+            }
+        };
+        let (check_nonce, check_value) = seal(&key, CHECK_AAD, CHECK)?;
+        let now = timestamp(jiff::Timestamp::now());
+        state.conn().execute(
+            "INSERT INTO vault (id, kind, salt, log_n, r, p, check_nonce, check_value, created_at, updated_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![kind.as_str(), salt, key::LOG_N, key::R, key::P, check_nonce, check_value, now],
+        )?;
+        Ok(Vault { state, key })
+    }
+
+    /// Open the vault of `state`, with the key file (see [`key::key_file_path`]) or a
+    /// passphrase from `passphrase`. A wrong key is a clear error, never garbage.
+    pub fn open(state: &'a State, key_file: &Path, passphrase: Passphrase) -> Result<Vault<'a>> {
+        let Some(h) = header(state)? else {
+            bail!(
+                "no secrets vault in {}: create one with `orc secret init`",
+                state.path().display()
+            );
+        };
+        let opens =
+            |key: &Key| open_sealed(key, CHECK_AAD, &h.check_nonce, &h.check_value).is_some();
+        let key = match h.kind {
+            KeyKind::KeyFile => {
+                finish_interrupted_rekey(key_file, &opens)?;
+                if !key_file.exists() {
+                    bail!(
+                        "the vault's key file {} is missing: copy it from the server where `orc secret init` made it, or point ORC_KEY_FILE at it",
+                        key_file.display()
+                    );
+                }
+                let key = key::read_key_file(key_file)?;
+                if !opens(&key) {
+                    bail!(
+                        "the key file {} does not open the vault of {} (a key file of another vault?)",
+                        key_file.display(),
+                        state.path().display()
+                    );
+                }
+                key
+            }
+            KeyKind::Passphrase => {
+                let salt = h.salt.as_deref().unwrap_or_default();
+                let passphrase = passphrase("Vault passphrase: ")?;
+                let key = key::derive(&passphrase, salt, h.log_n, h.r, h.p)?;
+                if !opens(&key) {
+                    bail!(
+                        "wrong passphrase for the vault of {}",
+                        state.path().display()
+                    );
+                }
+                key
+            }
+        };
+        Ok(Vault { state, key })
+    }
+
+    /// Store `value` as secret `name` (replacing it), under a fresh nonce.
+    pub fn set(&self, name: &str, value: &[u8]) -> Result<()> {
+        check_secret_name(name)?;
+        let (nonce, ciphertext) = seal(&self.key, &aad(name), value)?;
+        let now = timestamp(jiff::Timestamp::now());
+        self.state.conn().execute(
+            "INSERT INTO secrets (name, nonce, ciphertext, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (name) DO UPDATE SET nonce = ?2, ciphertext = ?3, updated_at = ?4",
+            params![name, nonce, ciphertext, now],
+        )?;
+        Ok(())
+    }
+
+    /// The value of secret `name`.
+    pub fn get(&self, name: &str) -> Result<Zeroizing<String>> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .state
+            .conn()
+            .query_row(
+                "SELECT nonce, ciphertext FROM secrets WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((nonce, ciphertext)) = row else {
+            bail!("no secret \"{name}\" in the vault; add it with `orc secret set {name}`");
+        };
+        let plain = open_sealed(&self.key, &aad(name), &nonce, &ciphertext).ok_or_else(|| {
+            anyhow!(
+                "secret \"{name}\" cannot be decrypted: its stored bytes were changed or copied from another secret (the vault key itself is right); set it again with `orc secret set {name}`"
+            )
+        })?;
+        let text = String::from_utf8(plain.to_vec())
+            .map_err(|_| anyhow!("secret \"{name}\" is not UTF-8 text"))?;
+        Ok(Zeroizing::new(text))
+    }
+
+    /// Re-encrypt every secret under a new key, in one transaction: a crash before
+    /// the commit leaves the old key working, after it the new one. With a key file,
+    /// the new key is written beside the old one (`KEYFILE.new`) before the commit
+    /// and renamed over it after; an open finds and finishes an interrupted rename.
+    pub fn rekey(
+        self,
+        kind: KeyKind,
+        key_file: &Path,
+        passphrase: Option<Zeroizing<String>>,
+    ) -> Result<usize> {
+        let staged = staged_path(key_file);
+        let (key, salt) = match kind {
+            KeyKind::KeyFile => {
+                let key = key::random_key();
+                let _ = std::fs::remove_file(&staged);
+                key::write_key_file(&staged, &key)?;
+                (key, None)
+            }
+            KeyKind::Passphrase => {
+                let passphrase = passphrase.ok_or_else(|| anyhow!("a new passphrase is needed"))?;
+                let salt: [u8; 16] = key::random_bytes();
+                (
+                    key::derive(&passphrase, &salt, key::LOG_N, key::R, key::P)?,
+                    Some(salt.to_vec()),
+                )
+            }
+        };
+        crate::failpoint::hit("rekey:staged");
+        let conn = self.state.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<usize> {
+            let names: Vec<String> = list(self.state)?.into_iter().map(|s| s.name).collect();
+            for (i, name) in names.iter().enumerate() {
+                let value = self.get(name)?;
+                let (nonce, ciphertext) = seal(&key, &aad(name), value.as_bytes())?;
+                conn.execute(
+                    "UPDATE secrets SET nonce = ?2, ciphertext = ?3 WHERE name = ?1",
+                    params![name, nonce, ciphertext],
+                )?;
+                if i == 0 {
+                    crate::failpoint::hit("rekey:half-way");
+                }
+            }
+            let (check_nonce, check_value) = seal(&key, CHECK_AAD, CHECK)?;
+            conn.execute(
+                "UPDATE vault SET kind = ?1, salt = ?2, log_n = ?3, r = ?4, p = ?5, check_nonce = ?6,
+                 check_value = ?7, updated_at = ?8 WHERE id = 1",
+                params![
+                    kind.as_str(),
+                    salt,
+                    key::LOG_N,
+                    key::R,
+                    key::P,
+                    check_nonce,
+                    check_value,
+                    timestamp(jiff::Timestamp::now())
+                ],
+            )?;
+            Ok(names.len())
+        })();
+        let count = match result {
+            Ok(count) => {
+                conn.execute_batch("COMMIT")?;
+                count
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                let _ = std::fs::remove_file(&staged);
+                return Err(e);
+            }
+        };
+        crate::failpoint::hit("rekey:committed");
+        match kind {
+            KeyKind::KeyFile => std::fs::rename(&staged, key_file).with_context(|| {
+                format!(
+                    "the vault has its new key in {}; move it to {}",
+                    staged.display(),
+                    key_file.display()
+                )
+            })?,
+            // The old key file no longer opens anything.
+            KeyKind::Passphrase => {
+                let _ = std::fs::remove_file(key_file);
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Where a rekey stages the new key file.
+fn staged_path(key_file: &Path) -> PathBuf {
+    let mut name = key_file.file_name().unwrap_or_default().to_os_string();
+    name.push(".new");
+    key_file.with_file_name(name)
+}
+
+/// A rekey that stopped after its commit left the new key as `KEYFILE.new`: when it
+/// opens the vault and the key file does not, finish the rename.
+fn finish_interrupted_rekey(key_file: &Path, opens: &dyn Fn(&Key) -> bool) -> Result<()> {
+    let staged = staged_path(key_file);
+    if !staged.exists() {
+        return Ok(());
+    }
+    let current_opens = key::read_key_file(key_file).is_ok_and(|k| opens(&k));
+    if current_opens {
+        // A rekey that stopped before its commit: the staged key is unused.
+        let _ = std::fs::remove_file(&staged);
+    } else if key::read_key_file(&staged).is_ok_and(|k| opens(&k)) {
+        std::fs::rename(&staged, key_file).with_context(|| {
+            format!(
+                "cannot move the vault's new key {} to {}",
+                staged.display(),
+                key_file.display()
+            )
+        })?;
+    }
+    Ok(())
+}

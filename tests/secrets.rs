@@ -1,0 +1,468 @@
+//! The secrets vault through the real binary and a real SQLite state: round trip,
+//! wrong keys, tampered ciphertexts, owner-only files, a rekey killed half-way, and a
+//! leak scan of every command's output and every file orc writes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SECRET: &str = "S3cr3t-Value-123";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(env.path("tasks.toml"), "").unwrap();
+        env
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn state(&self) -> PathBuf {
+        self.path("state/state.db")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_STATE", self.state())
+            .env("ORC_CONFIG", self.path("tasks.toml"))
+            .env("ORC_HOSTNAME", "testhost")
+            .env_remove("ORC_PASSPHRASE")
+            .env_remove("ORC_KEY_FILE")
+            .env_remove("ORC_FAILPOINT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn orc(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.orc(args);
+        assert!(o.status.success(), "orc {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `orc secret set NAME` with the value on stdin.
+    fn set_with(&self, name: &str, value: &str, envs: &[(&str, &str)]) -> Output {
+        let mut child = self
+            .cmd(&["secret", "set", name])
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{value}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn set(&self, name: &str, value: &str) {
+        let o = self.set_with(name, value, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
+    fn reveal(&self, name: &str) -> Output {
+        self.orc(&["secret", "get", name, "--reveal"])
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.state()).unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn failed_with(o: &Output, message: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(message),
+        "expected \"{message}\":\n{}",
+        text(o)
+    );
+    assert!(o.stdout.is_empty(), "no partial output: {}", text(o));
+}
+
+#[test]
+fn round_trip_list_and_remove() {
+    let env = Env::new();
+    env.ok(&["secret", "init"]);
+    env.set("db_password", SECRET);
+    env.set("api_token", "second value with spaces");
+    let o = env.reveal("db_password");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{SECRET}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&env.reveal("api_token").stdout),
+        "second value with spaces\n"
+    );
+    let plain = env.ok(&["secret", "get", "db_password"]);
+    assert!(
+        !plain.contains(SECRET),
+        "get without --reveal prints no value"
+    );
+
+    let list = env.ok(&["secret", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let names: Vec<&str> = v["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api_token", "db_password"]);
+    assert!(v["secrets"][0]["created_at"].is_string());
+
+    // Each set uses a fresh nonce: the same value twice is stored differently.
+    let before: Vec<u8> = env
+        .db()
+        .query_row(
+            "SELECT nonce FROM secrets WHERE name = 'db_password'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    env.set("db_password", SECRET);
+    let after: Vec<u8> = env
+        .db()
+        .query_row(
+            "SELECT nonce FROM secrets WHERE name = 'db_password'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_ne!(before, after);
+
+    env.ok(&["secret", "rm", "api_token"]);
+    failed_with(&env.reveal("api_token"), "no secret \"api_token\"");
+    // A value is never taken from the command line.
+    let o = env.orc(&["secret", "set", "x", SECRET]);
+    assert_ne!(o.status.code(), Some(0));
+    failed_with(&env.reveal("x"), "no secret \"x\"");
+
+    // import --from-env, for CI pipelines.
+    let o = env
+        .cmd(&["secret", "import", "--from-env", "ORC_T_"])
+        .env("ORC_T_from_ci", "ci-value")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&env.reveal("from_ci").stdout),
+        "ci-value\n"
+    );
+}
+
+#[test]
+fn wrong_passphrase_and_wrong_key_file_fail_clearly() {
+    let env = Env::new();
+    let o = env
+        .cmd(&["secret", "init", "--key", "passphrase"])
+        .env("ORC_PASSPHRASE", "correct horse")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!env.path("state/orc.key").exists());
+    let o = env.set_with(
+        "db_password",
+        SECRET,
+        &[("ORC_PASSPHRASE", "correct horse")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env
+        .cmd(&["secret", "get", "db_password", "--reveal"])
+        .env("ORC_PASSPHRASE", "correct horse")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{SECRET}\n"));
+    let o = env
+        .cmd(&["secret", "get", "db_password", "--reveal"])
+        .env("ORC_PASSPHRASE", "wrong horse")
+        .output()
+        .unwrap();
+    failed_with(&o, "wrong passphrase for the vault");
+    failed_with(&env.reveal("db_password"), "set ORC_PASSPHRASE");
+
+    // A key file of another vault.
+    let other = Env::new();
+    other.ok(&["secret", "init"]);
+    let keyed = Env::new();
+    keyed.ok(&["secret", "init"]);
+    keyed.set("db_password", SECRET);
+    let foreign = other.path("state/orc.key");
+    let o = keyed
+        .cmd(&["secret", "get", "db_password", "--reveal"])
+        .env("ORC_KEY_FILE", &foreign)
+        .output()
+        .unwrap();
+    failed_with(&o, "does not open the vault");
+    std::fs::remove_file(keyed.path("state/orc.key")).unwrap();
+    failed_with(&keyed.reveal("db_password"), "key file");
+}
+
+#[test]
+fn tampered_ciphertexts_fail_to_decrypt() {
+    let env = Env::new();
+    env.ok(&["secret", "init"]);
+    env.set("a", SECRET);
+    env.set("b", "another");
+    let row = |name: &str| -> (Vec<u8>, Vec<u8>) {
+        env.db()
+            .query_row(
+                "SELECT nonce, ciphertext FROM secrets WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let put = |name: &str, nonce: &[u8], ct: &[u8]| {
+        env.db()
+            .execute(
+                "UPDATE secrets SET nonce = ?2, ciphertext = ?3 WHERE name = ?1",
+                rusqlite::params![name, nonce, ct],
+            )
+            .unwrap();
+    };
+    let (a_nonce, a_ct) = row("a");
+    let (b_nonce, _) = row("b");
+
+    let mut flipped = a_ct.clone();
+    flipped[3] ^= 0x01;
+    put("a", &a_nonce, &flipped);
+    failed_with(&env.reveal("a"), "secret \"a\" cannot be decrypted");
+
+    put("a", &b_nonce, &a_ct);
+    failed_with(&env.reveal("a"), "secret \"a\" cannot be decrypted");
+
+    // a's ciphertext, moved whole to b: the name is bound, so it fails.
+    put("a", &a_nonce, &a_ct);
+    put("b", &a_nonce, &a_ct);
+    failed_with(&env.reveal("b"), "secret \"b\" cannot be decrypted");
+    assert_eq!(
+        String::from_utf8_lossy(&env.reveal("a").stdout),
+        format!("{SECRET}\n")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_database_and_the_key_file_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.ok(&["secret", "init"]);
+    env.set("a", SECRET);
+    for file in ["state/state.db", "state/orc.key"] {
+        let mode = std::fs::metadata(env.path(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+    let dir_mode = std::fs::metadata(env.path("state"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode & 0o077, 0, "state folder {dir_mode:o}");
+}
+
+/// `orc secret rekey` stopped by kill -9 at each point loses no secret: before its
+/// commit the old key still opens everything, after it the new one does (the
+/// staged key file is moved into place by the next open).
+#[cfg(unix)]
+#[test]
+fn rekey_killed_half_way_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    for point in ["rekey:staged", "rekey:half-way", "rekey:committed"] {
+        let env = Env::new();
+        env.ok(&["secret", "init"]);
+        for i in 0..5 {
+            env.set(&format!("s{i}"), &format!("value-{i}"));
+        }
+        let mut child = env
+            .cmd(&["secret", "rekey"])
+            .env("ORC_FAILPOINT", point)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(line.contains("failpoint"), "{point}: {line}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for i in 0..5 {
+            let o = env.reveal(&format!("s{i}"));
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                format!("value-{i}\n"),
+                "{point}: {}",
+                text(&o)
+            );
+        }
+        // And a rekey afterwards completes.
+        env.ok(&["secret", "rekey"]);
+        assert_eq!(
+            String::from_utf8_lossy(&env.reveal("s4").stdout),
+            "value-4\n"
+        );
+    }
+
+    // Key file to passphrase and back.
+    let env = Env::new();
+    env.ok(&["secret", "init"]);
+    env.set("a", SECRET);
+    let o = env
+        .cmd(&["secret", "rekey", "--key", "passphrase"])
+        .env("ORC_NEW_PASSPHRASE", "new words")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !env.path("state/orc.key").exists(),
+        "the old key file is removed"
+    );
+    let o = env
+        .cmd(&["secret", "rekey", "--key", "key-file"])
+        .env("ORC_PASSPHRASE", "new words")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&env.reveal("a").stdout),
+        format!("{SECRET}\n")
+    );
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Every command orc has, on a task that prints its secret, and their error paths:
+/// the plaintext appears in no output, no log, and no byte of the database.
+#[test]
+fn the_secret_leaks_nowhere() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("tasks.toml"),
+        r#"
+[settings]
+backend = "embedded"
+
+[tasks.echoes]
+shell = "echo \"the value is $DB_PASSWORD\"; echo \"$DB_PASSWORD\" >&2; printf '%s' \"$DB_PASSWORD\" | cut -c1-5; echo; exit 3"
+env = { DB_PASSWORD = { secret = "db_password" } }
+retry_count = 1
+retry_delay = 1
+
+[tasks.missing]
+command = "true"
+env = { OTHER = { secret = "not_stored" } }
+"#,
+    )
+    .unwrap();
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+    let mut record = |label: &str, o: Output| outputs.push((label.to_string(), o));
+    record("init", env.orc(&["secret", "init"]));
+    record("set", env.set_with("db_password", SECRET, &[]));
+    for args in [
+        vec!["secret", "list"],
+        vec!["secret", "list", "--json"],
+        vec!["secret", "get", "db_password"],
+        vec!["secret", "get", "nosuch"],
+        vec!["validate"],
+        vec!["plan"],
+        vec!["plan", "--json"],
+        vec!["apply", "--auto-approve"],
+    ] {
+        record(&args.join(" "), env.orc(&args));
+    }
+    // Apply refused `missing`; apply `echoes` alone.
+    std::fs::write(
+        env.path("tasks.toml"),
+        std::fs::read_to_string(env.path("tasks.toml"))
+            .unwrap()
+            .split("[tasks.missing]")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    for args in [
+        vec!["apply", "--auto-approve"],
+        vec!["plan", "--json"],
+        vec!["run", "echoes"],
+        vec!["run", "echoes", "--json"],
+        vec!["history"],
+        vec!["history", "--json"],
+        vec!["logs", "echoes"],
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["secret", "rekey"],
+        vec!["run", "echoes"],
+    ] {
+        record(&args.join(" "), env.orc(&args));
+    }
+    let o = env
+        .cmd(&["run", "echoes"])
+        .env("ORC_KEY_FILE", env.path("nowhere.key"))
+        .output()
+        .unwrap();
+    record("run with a missing key file", o);
+
+    let mut checked = 0;
+    for (label, o) in &outputs {
+        for stream in [&o.stdout, &o.stderr] {
+            let shown = String::from_utf8_lossy(stream);
+            assert!(
+                !shown.contains(SECRET),
+                "`orc {label}` printed the secret:\n{shown}"
+            );
+            checked += 1;
+        }
+    }
+    let logs = env.ok(&["logs", "echoes"]);
+    assert!(logs.contains("the value is ***"), "{logs}");
+    assert!(
+        logs.contains("S3cr3"),
+        "a part of the value is not the value: {logs}"
+    );
+    for file in files_under(env.dir.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+        assert!(!found, "{} holds the secret", file.display());
+        checked += 1;
+    }
+    assert!(checked > 40, "{checked}");
+}
