@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod exec;
+pub mod notify;
 pub mod orclog;
 pub mod plan;
 pub mod retention;

@@ -101,7 +101,7 @@ pub fn windows_folder(
 }
 
 /// Reads a secret from the vault of the state at `state`, opened when first asked.
-fn vault_reader(state: &Path) -> crate::secrets::SecretReader {
+pub fn vault_reader(state: &Path) -> crate::secrets::SecretReader {
     let state = state.to_path_buf();
     Box::new(move |name| {
         let db = State::open(&state).map_err(|e| format!("{e:#}"))?;
@@ -274,7 +274,7 @@ impl Workspace {
             Inputs {
                 desired: &desired,
                 recorded: &recorded.tasks,
-                desired_settings: (!destroy).then(|| self.config.settings.runtime.to_json()),
+                desired_settings: (!destroy).then(|| self.config.recorded_settings_json()),
                 recorded_settings: recorded.settings.as_deref(),
                 live: &live,
                 skipped,

@@ -6,6 +6,7 @@ mod daemon;
 mod export;
 mod history;
 mod import;
+mod notify;
 mod output;
 mod plan;
 mod run;
@@ -126,6 +127,9 @@ get --grace to finish, then are stopped and recorded as interrupted."
     /// Encrypted credentials: init, set, get, list, rm, rekey, import
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Alert mail: send a test mail to a group, or the alerts waiting for a retry
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
 }
 
 /// Run a parsed command line; the exit code follows Terraform (0 ok, 1 error).
@@ -147,6 +151,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Export(args) => export::run(args, &cli.global, &out),
         Command::Secret(cmd) => secret::run(cmd, &cli.global, &out),
+        Command::Notify(cmd) => notify::run(cmd, &cli.global, &out),
     };
     match result {
         Ok(code) => code,

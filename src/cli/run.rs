@@ -121,7 +121,27 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
             eprintln!("{line}");
         }
     }
+    // Alerts last: the result is recorded and printed, so a mail server that is away
+    // delays nothing that matters and changes nothing; failures are only logged (and
+    // kept for retry and `orc status`).
+    if let Err(e) = alert(&state, &report) {
+        tracing::warn!("alerts for run {} failed: {e:#}", report.id);
+    }
     Ok(ExitCode::from(
         u8::try_from(report.process_exit_code()).unwrap_or(1),
     ))
+}
+
+/// Queue the run's alerts and send what is due (this run's, and earlier ones that
+/// are waiting for a retry).
+fn alert(state: &State, report: &exec::RunReport) -> anyhow::Result<()> {
+    if report.status != exec::Status::Duplicate
+        && let Some(recorded) = state.task(&report.task)?
+    {
+        let task = Task::from_definition(&recorded.definition)?;
+        let settings = state.notify_settings()?;
+        crate::notify::queue_for_run(state, &settings, &task, report, &host_name())?;
+    }
+    crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
+    Ok(())
 }

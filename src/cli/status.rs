@@ -116,5 +116,18 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     for row in &table {
         println!("{}", line(row));
     }
+    let mail = state.mail_summary()?;
+    if mail.waiting + mail.given_up > 0 {
+        let mut text = format!(
+            "\nAlert mail: {} sent, {} waiting to be retried, {} given up",
+            mail.sent, mail.waiting, mail.given_up
+        );
+        if let Some(e) = &mail.last_error {
+            text.push_str(&format!(
+                "\n  last error: {e}\n  `orc notify flush` retries now"
+            ));
+        }
+        println!("{}", out.paint("33", &text));
+    }
     Ok(ExitCode::SUCCESS)
 }

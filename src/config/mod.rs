@@ -22,7 +22,8 @@ pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
-    Action, Config, Dependency, NotifyGroup, Origin, RunAs, RuntimeSettings, Settings, Smtp, Task,
+    Action, Config, Dependency, NotifyGroup, NotifySettings, Origin, RunAs, RuntimeSettings,
+    Settings, Smtp, Task,
 };
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,

@@ -82,13 +82,32 @@ impl RuntimeSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl Config {
+    /// What apply records for `orc run` and `orc daemon`: the runtime settings and
+    /// where alerts go, as one JSON object (keys sorted, so equal means unchanged).
+    pub fn recorded_settings_json(&self) -> String {
+        let notify = NotifySettings {
+            smtp: self.smtp.clone(),
+            notify: self.notify.clone(),
+        };
+        let mut object = match serde_json::to_value(self.settings.runtime) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        if let Ok(serde_json::Value::Object(extra)) = serde_json::to_value(&notify) {
+            object.extend(extra);
+        }
+        serde_json::Value::Object(object).to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyGroup {
     pub email: Vec<String>,
     pub on: Vec<NotifyEvent>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Smtp {
     pub server: String,
     pub port: u16,
@@ -96,6 +115,18 @@ pub struct Smtp {
     pub username: Option<EnvValue>,
     pub password: Option<EnvValue>,
     pub from: String,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+}
+
+/// Where alerts go: `[smtp]` and the `[notify.NAME]` groups. Apply records them with
+/// the runtime settings, so `orc run` on a server can alert without tasks.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifySettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notify: BTreeMap<String, NotifyGroup>,
 }
 
 /// What a task runs.

@@ -147,6 +147,7 @@ pub struct RawDefaults {
 pub enum NotifyEvent {
     Failure,
     Timeout,
+    Skipped,
     Retry,
     Success,
     Recovered,
@@ -185,6 +186,8 @@ pub struct RawSmtp {
     pub username: Option<Spanned<EnvValue>>,
     pub password: Option<Spanned<EnvValue>>,
     pub from: Spanned<String>,
+    /// How long one connection may take. Default "30s".
+    pub timeout: Option<Spanned<DurationValue>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]

@@ -335,11 +335,15 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
             c.secret_ref(*file, None, v);
         }
         if let Some(Spanned { value: EnvValue::Plain(_), span }) = &s.password {
-            let d = Diagnostic::warning("the smtp password is written in plain text; store it with `orc secret set` and use { secret = \"name\" }")
-                .at(&c.sources[*file], Some(span.clone()));
-            c.diags.push(d);
+            // apply records [smtp] in the state and plan shows it: a password in plain
+            // text would be printed and stored.
+            c.report(*file, span, None, "the smtp password must not be written in tasks.toml; store it with `orc secret set NAME` and write password = { secret = \"NAME\" }");
         }
+        let timeout = c
+            .opt_duration(*file, None, "timeout", s.timeout.as_ref(), None)
+            .unwrap_or(Duration::from_secs(30));
         Smtp {
+            timeout,
             server: s.server.value.clone(),
             port: s.port.unwrap_or(587),
             tls: s.tls.unwrap_or_default(),

@@ -358,7 +358,10 @@ fn plan_settings(desired: Option<&str>, recorded: Option<&str>) -> Option<Settin
     let desired = desired?;
     let default = crate::config::RuntimeSettings::default().to_json();
     let recorded = recorded.unwrap_or(&default);
-    if desired == recorded {
+    // Compared as JSON values: the same settings may be spelled in another key order
+    // (recorded by an older orc, or the defaults).
+    let value = |json: &str| serde_json::from_str::<serde_json::Value>(json).ok();
+    if desired == recorded || value(desired) == value(recorded) {
         return None;
     }
     let (before_text, after_text) = (canonical(recorded), canonical(desired));

@@ -89,6 +89,25 @@ const STEPS: &[&str] = &[
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
+    // 5: alert mails, kept until sent (retried with backoff) or given up.
+    "CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        task TEXT,
+        run_id INTEGER,
+        event TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        sent_at TEXT,
+        gave_up INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX notifications_due ON notifications (sent_at, gave_up, next_attempt_at);",
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,7 @@
 
 mod lock;
 mod migrations;
+pub mod notifications;
 mod runs;
 mod settings;
 

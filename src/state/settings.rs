@@ -38,6 +38,15 @@ impl State {
         }
     }
 
+    /// Where alerts go, as last applied (nothing before an apply set it).
+    pub fn notify_settings(&self) -> Result<crate::config::NotifySettings> {
+        match self.setting(RUNTIME)? {
+            Some(json) => serde_json::from_str(&json)
+                .context("the recorded settings are unreadable; run `orc apply` again"),
+            None => Ok(Default::default()),
+        }
+    }
+
     /// Claim a periodic job: true (and the claim recorded) when `key` was last
     /// claimed longer than `every` ago, or never. Of several processes asking at
     /// once, one wins.

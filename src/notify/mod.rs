@@ -1,0 +1,302 @@
+//! Alerts: when a run ends, a mail to each of the task's notification groups that
+//! asked for what happened (failure, timeout, skipped, retry, success, recovered).
+//!
+//! The run's result is recorded first; mails are queued in the state and sent after,
+//! so a mail server that is away never delays or changes the result. A mail that
+//! cannot be sent is retried with backoff by later runs (and `orc notify flush`),
+//! and given up after [`MAX_ATTEMPTS`], which `orc status` shows.
+
+pub mod mail;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::config::{EnvValue, NotifyEvent, NotifySettings, Task};
+use crate::exec::{RunReport, Status};
+use crate::secrets::SecretReader;
+use crate::state::State;
+use crate::state::notifications::Notification;
+
+/// Attempts per mail before it is given up.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Lines of the run log an alert carries.
+const LOG_LINES: usize = 50;
+
+/// The pause after failed attempt `n` (1-based).
+fn backoff(n: u32) -> Duration {
+    match n {
+        1 => Duration::from_secs(60),
+        2 => Duration::from_secs(5 * 60),
+        3 => Duration::from_secs(30 * 60),
+        _ => Duration::from_secs(2 * 3600),
+    }
+}
+
+fn event_name(e: NotifyEvent) -> &'static str {
+    match e {
+        NotifyEvent::Failure => "failure",
+        NotifyEvent::Timeout => "timeout",
+        NotifyEvent::Skipped => "skipped",
+        NotifyEvent::Retry => "retry",
+        NotifyEvent::Success => "success",
+        NotifyEvent::Recovered => "recovered",
+        NotifyEvent::Missed => "missed",
+    }
+}
+
+/// What a finished run means to the notification groups.
+pub fn events_of(report: &RunReport, previous: Option<&str>) -> Vec<NotifyEvent> {
+    let mut events = Vec::new();
+    match report.status {
+        Status::Failed | Status::Interrupted => events.push(NotifyEvent::Failure),
+        Status::Timeout => events.push(NotifyEvent::Timeout),
+        Status::Skipped => events.push(NotifyEvent::Skipped),
+        Status::Success => {
+            events.push(NotifyEvent::Success);
+            if matches!(previous, Some("failed" | "timeout" | "interrupted")) {
+                events.push(NotifyEvent::Recovered);
+            }
+        }
+        Status::Duplicate => {}
+    }
+    if report.attempts > 1 {
+        events.push(NotifyEvent::Retry);
+    }
+    events
+}
+
+/// The last `n` lines of a run log (already masked by the run).
+fn log_tail(path: Option<&Path>, n: usize) -> String {
+    let Some(text) = path.and_then(|p| std::fs::read(p).ok()) else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Subject, text and HTML of the alert for `event` of a run.
+pub fn compose(
+    event: NotifyEvent,
+    task: &Task,
+    report: &RunReport,
+    host: &str,
+    duration: Option<Duration>,
+) -> (String, String, String) {
+    let what = match event {
+        NotifyEvent::Failure => "FAILED",
+        NotifyEvent::Timeout => "TIMED OUT",
+        NotifyEvent::Skipped => "SKIPPED",
+        NotifyEvent::Retry => "needed a retry",
+        NotifyEvent::Success => "succeeded",
+        NotifyEvent::Recovered => "RECOVERED",
+        NotifyEvent::Missed => "MISSED",
+    };
+    let mut subject = format!("[orc] {} {what} on {host}", task.name);
+    if let Some(code) = report.exit_code.filter(|_| event == NotifyEvent::Failure) {
+        subject.push_str(&format!(" (exit {code})"));
+    }
+    let mut facts: Vec<(&str, String)> = vec![
+        ("Task", task.name.clone()),
+        ("Host", host.to_string()),
+        ("Status", report.status.as_str().to_string()),
+        ("Run", report.id.to_string()),
+        ("Attempts", report.attempts.to_string()),
+    ];
+    if let Some(code) = report.exit_code {
+        facts.push(("Exit code", code.to_string()));
+    }
+    if let Some(d) = duration {
+        facts.push(("Duration", crate::config::format_duration(d)));
+    }
+    if let Some(reason) = &report.reason {
+        facts.push(("Reason", reason.clone()));
+    }
+    if let Some(d) = &task.description {
+        facts.push(("Description", d.clone()));
+    }
+    let tail = log_tail(report.log_path.as_deref(), LOG_LINES);
+    let more = format!("orc logs {} --run {}", task.name, report.id);
+    let mut text = format!("{} {what} on {host}.\n\n", task.name);
+    for (k, v) in &facts {
+        text.push_str(&format!("{k:<12} {v}\n"));
+    }
+    if !tail.is_empty() {
+        text.push_str(&format!("\nLast lines of the log:\n{tail}\n"));
+    }
+    text.push_str(&format!("\nThe whole log: {more}\n"));
+
+    let colour = match event {
+        NotifyEvent::Success | NotifyEvent::Recovered => "#1a7f37",
+        NotifyEvent::Retry | NotifyEvent::Skipped => "#9a6700",
+        _ => "#cf222e",
+    };
+    let rows: String = facts
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<tr><th align=\"left\" style=\"padding:2px 12px 2px 0\">{k}</th><td>{}</td></tr>",
+                html_escape(v)
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px\">\
+<h2 style=\"color:{colour};margin:0 0 12px\">{} {what}</h2>\
+<table style=\"border-collapse:collapse\">{rows}</table>{}\
+<p>The whole log: <code>{}</code></p></body></html>",
+        html_escape(&task.name),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<p>Last lines of the log:</p><pre style=\"background:#f6f8fa;padding:8px;font-size:12px\">{}</pre>",
+                html_escape(&tail)
+            )
+        },
+        html_escape(&more)
+    );
+    (subject, text, html)
+}
+
+/// Queue the alerts a finished run calls for; nothing is sent here.
+pub fn queue_for_run(
+    state: &State,
+    settings: &NotifySettings,
+    task: &Task,
+    report: &RunReport,
+    host: &str,
+) -> Result<usize> {
+    if task.notify.is_empty() {
+        return Ok(0);
+    }
+    let previous = state.previous_outcome(&task.name, report.id)?;
+    let duration = state
+        .run(report.id)?
+        .and_then(|r| r.duration_ms)
+        .map(|ms| Duration::from_millis(ms.max(0) as u64));
+    let mut queued = 0;
+    for event in events_of(report, previous.as_deref()) {
+        for group_name in &task.notify {
+            let Some(group) = settings.notify.get(group_name) else {
+                continue;
+            };
+            if !group.on.contains(&event) || group.email.is_empty() {
+                continue;
+            }
+            let (subject, text, html) = compose(event, task, report, host, duration);
+            state.queue_notification(&Notification {
+                id: 0,
+                task: Some(task.name.clone()),
+                run_id: Some(report.id),
+                event: event_name(event).to_string(),
+                group: group_name.clone(),
+                recipients: group.email.clone(),
+                subject,
+                text,
+                html,
+                attempts: 0,
+            })?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// The login for `[smtp]`, its values resolved (secrets from the vault).
+pub fn login(
+    settings: &NotifySettings,
+    secrets: &SecretReader,
+) -> Result<Option<mail::Login>, String> {
+    let Some(smtp) = &settings.smtp else {
+        return Ok(None);
+    };
+    let resolve = |v: &EnvValue| -> Result<zeroize::Zeroizing<String>, String> {
+        match v {
+            EnvValue::Plain(p) => Ok(zeroize::Zeroizing::new(p.clone())),
+            EnvValue::Secret { secret } => {
+                secrets(secret).map_err(|e| format!("the smtp secret \"{secret}\": {e}"))
+            }
+        }
+    };
+    match (&smtp.username, &smtp.password) {
+        (Some(u), Some(p)) => Ok(Some(mail::Login {
+            username: resolve(u)?.to_string(),
+            password: resolve(p)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Send every queued mail that is due (with `now`, every one still waiting, backoff
+/// or not); failures are recorded and retried later. Returns (sent, failed).
+pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usize, usize)> {
+    let due = state.due_notifications(now)?;
+    if due.is_empty() {
+        return Ok((0, 0));
+    }
+    let settings = state.notify_settings()?;
+    let (mut sent, mut failed) = (0, 0);
+    let fail = |n: &Notification, error: &str| -> Result<()> {
+        let attempt = n.attempts + 1;
+        let retry_at = (attempt < MAX_ATTEMPTS).then(|| {
+            jiff::Timestamp::now()
+                + jiff::SignedDuration::try_from(backoff(attempt)).unwrap_or_default()
+        });
+        tracing::warn!(
+            "mail \"{}\" not sent (attempt {attempt} of {MAX_ATTEMPTS}): {error}",
+            n.subject
+        );
+        state.notification_failed(n.id, error, retry_at)
+    };
+    let Some(smtp) = &settings.smtp else {
+        for n in &due {
+            fail(n, "no [smtp] section has been applied")?;
+        }
+        return Ok((0, due.len()));
+    };
+    let login = match login(&settings, secrets) {
+        Ok(login) => login,
+        Err(e) => {
+            for n in &due {
+                fail(n, &e)?;
+            }
+            return Ok((0, due.len()));
+        }
+    };
+    for n in &due {
+        let result = mail::send(
+            smtp,
+            login.as_ref().map(|l| mail::Login {
+                username: l.username.clone(),
+                password: l.password.clone(),
+            }),
+            &mail::Mail {
+                to: &n.recipients,
+                subject: &n.subject,
+                text: &n.text,
+                html: &n.html,
+            },
+        );
+        match result {
+            Ok(()) => {
+                state.notification_sent(n.id)?;
+                sent += 1;
+            }
+            Err(e) => {
+                fail(n, &e)?;
+                failed += 1;
+            }
+        }
+    }
+    Ok((sent, failed))
+}

@@ -1,0 +1,347 @@
+//! Alert mail against a real SMTP server on 127.0.0.1 (Python's aiosmtpd, from
+//! `tests/smtp/server.py`) that requires AUTH, with the credentials from orc's vault.
+//! Skipped with a message without python3 and aiosmtpd (`pip install aiosmtpd`),
+//! except under CI=true, where that is a failure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const USER: &str = "orc-alerts";
+const PASSWORD: &str = "Sm7p-Pa55";
+
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the test mail server, or say why not (a failure under CI).
+fn smtp(dir: &Path) -> Option<Smtp> {
+    let have = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 with aiosmtpd is missing under CI"
+        );
+        eprintln!("SKIPPED: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
+        return None;
+    }
+    let maildir = dir.join("mail");
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py"))
+        .arg(&maildir)
+        .args([USER, PASSWORD])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the SMTP server did not start: {line:?}"));
+    Some(Smtp {
+        child,
+        port,
+        maildir,
+    })
+}
+
+impl Smtp {
+    /// The mails received so far, in order.
+    fn mails(&self) -> Vec<String> {
+        let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&self.maildir)
+            .map(|d| {
+                d.filter_map(|e| {
+                    let p = e.ok()?.path();
+                    let n = p.file_stem()?.to_str()?.parse().ok()?;
+                    (p.extension()? == "eml").then_some((n, p))
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|(_, p)| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    fn wait_for(&self, count: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let mails = self.mails();
+            if mails.len() >= count || start.elapsed() > Duration::from_secs(10) {
+                return mails;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_STATE", self.path("state/state.db"))
+            .env("ORC_CONFIG", self.path("tasks.toml"))
+            .env("ORC_HOSTNAME", "testhost")
+            .env("ORC_TEST_SMTP_user", USER)
+            .env("ORC_TEST_SMTP_pass", PASSWORD)
+            .env_remove("ORC_PASSPHRASE")
+            .env_remove("ORC_KEY_FILE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn orc(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.orc(args);
+        assert!(o.status.success(), "orc {args:?}:\n{}", text(&o));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    /// A config alerting through `port`, the vault holding the SMTP login.
+    fn setup(&self, port: u16, extra: &str) {
+        std::fs::write(self.path("tasks.toml"), config(port, extra)).unwrap();
+        self.ok(&["secret", "init"]);
+        self.ok(&["secret", "import", "--from-env", "ORC_TEST_SMTP_"]);
+        self.ok(&["apply", "--auto-approve"]);
+    }
+
+    fn run(&self, name: &str) -> Output {
+        self.orc(&["run", name])
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn config(port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[settings]
+backend = "embedded"
+
+[smtp]
+server = "127.0.0.1"
+port = {port}
+tls = "none"
+username = {{ secret = "user" }}
+password = {{ secret = "pass" }}
+from = "orc@example.com"
+timeout = "5s"
+
+[notify.ops]
+email = ["ops@example.com"]
+on = ["failure", "timeout", "recovered"]
+
+[notify.all]
+email = ["team@example.com"]
+on = ["success"]
+
+[tasks.flaky]
+description = "Fails while the file 'broken' exists"
+shell = "echo checking; if [ -f broken ]; then echo 'disk full' >&2; exit 3; fi; echo fine"
+notify = ["ops"]
+
+{extra}
+"#
+    )
+}
+
+fn header<'a>(mail: &'a str, name: &str) -> &'a str {
+    mail.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or("")
+}
+
+#[test]
+fn a_failure_mails_once_success_does_not_and_recovery_does() {
+    let env = Env::new();
+    let Some(server) = smtp(env.dir.path()) else {
+        return;
+    };
+    env.setup(
+        server.port,
+        "[tasks.quiet]\ncommand = \"true\"\nnotify = [\"all\"]\n",
+    );
+
+    std::fs::write(env.path("broken"), "").unwrap();
+    let o = env.run("flaky");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let mails = server.wait_for(1);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!(
+        header(mail, "Subject"),
+        "[orc] flaky FAILED on testhost (exit 3)"
+    );
+    assert_eq!(header(mail, "X-Envelope-To"), "ops@example.com");
+    assert!(mail.contains("Exit code    3"), "{mail}");
+    assert!(mail.contains("disk full"), "the log's last lines: {mail}");
+    assert!(mail.contains("orc logs flaky --run 1"), "{mail}");
+    assert!(mail.contains("text/html"), "an HTML part: {mail}");
+
+    // Still failing: another mail (one per failed run); then the first success
+    // after failures: "recovered", and no mail for plain success.
+    env.run("flaky");
+    assert_eq!(server.wait_for(2).len(), 2);
+    std::fs::remove_file(env.path("broken")).unwrap();
+    let o = env.run("flaky");
+    assert!(o.status.success(), "{}", text(&o));
+    let mails = server.wait_for(3);
+    assert_eq!(mails.len(), 3);
+    assert_eq!(
+        header(&mails[2], "Subject"),
+        "[orc] flaky RECOVERED on testhost"
+    );
+    let o = env.run("flaky");
+    assert!(o.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.mails().len(),
+        3,
+        "success without `on = [\"success\"]` sends nothing"
+    );
+
+    // A group that asked for success gets it.
+    env.run("quiet");
+    let mails = server.wait_for(4);
+    assert_eq!(
+        header(&mails[3], "Subject"),
+        "[orc] quiet succeeded on testhost"
+    );
+    assert_eq!(header(&mails[3], "X-Envelope-To"), "team@example.com");
+}
+
+#[test]
+fn a_dead_mail_server_changes_no_result_and_is_retried() {
+    let env = Env::new();
+    let Some(server) = smtp(env.dir.path()) else {
+        return;
+    };
+    // A port where nothing listens.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    env.setup(dead, "");
+    std::fs::write(env.path("broken"), "").unwrap();
+    let o = env.run("flaky");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "the task's own result: {}",
+        text(&o)
+    );
+    let history = env.ok(&["history", "flaky", "--json"]);
+    let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[0]["exit_code"], 3);
+    let status = env.ok(&["status"]);
+    assert!(status.contains("1 waiting to be retried"), "{status}");
+    assert!(status.contains("connection"), "{status}");
+
+    // The server is back (the config now points at it): the waiting mail goes out.
+    std::fs::write(env.path("tasks.toml"), config(server.port, "")).unwrap();
+    env.ok(&["apply", "--auto-approve"]);
+    let flushed = env.ok(&["notify", "flush"]);
+    assert!(flushed.contains("Sent 1"), "{flushed}");
+    let mails = server.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        header(&mails[0], "Subject"),
+        "[orc] flaky FAILED on testhost (exit 3)"
+    );
+}
+
+#[test]
+fn notify_test_says_what_failed() {
+    let env = Env::new();
+    let Some(server) = smtp(env.dir.path()) else {
+        return;
+    };
+    env.setup(server.port, "");
+    let out = env.ok(&["notify", "test", "ops"]);
+    assert!(out.contains("Sent a test mail to ops@example.com"), "{out}");
+    assert_eq!(server.wait_for(1).len(), 1);
+
+    let fails = |config: String, why: &str| {
+        std::fs::write(env.path("tasks.toml"), config).unwrap();
+        let o = env.orc(&["notify", "test", "ops"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(why),
+            "expected {why}: {}",
+            text(&o)
+        );
+    };
+    let good = config(server.port, "");
+    fails(good.replace("127.0.0.1", "no-such-host.invalid"), "DNS");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    fails(config(dead, ""), "connection");
+    fails(
+        good.replace("ops@example.com", "nobody@rejected.example"),
+        "rejected",
+    );
+    fails(good.replace("tls = \"none\"", "tls = \"tls\""), "TLS");
+    // Wrong credentials in the vault.
+    let mut set = env
+        .cmd(&["secret", "set", "pass"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin.take().unwrap().write_all(b"wrong").unwrap();
+    assert!(set.wait().unwrap().success());
+    fails(good, "authentication");
+}
