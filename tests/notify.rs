@@ -345,3 +345,64 @@ fn notify_test_says_what_failed() {
     assert!(set.wait().unwrap().success());
     fails(good, "authentication");
 }
+
+/// A history with a gap: the fires in the gap are found, recorded as one missed row,
+/// and alerted once; a second check finds nothing new.
+#[test]
+fn missed_runs_in_a_gap_are_found_and_alerted_once() {
+    let env = Env::new();
+    let Some(server) = smtp(env.dir.path()) else {
+        return;
+    };
+    env.setup(
+        server.port,
+        "[tasks.every_minute]\ncommand = \"true\"\nschedule = \"* * * * *\"\nnotify = [\"watch\"]\n\n\
+         [notify.watch]\nemail = [\"watch@example.com\"]\non = [\"missed\"]\n",
+    );
+    let now = jiff::Timestamp::now();
+    let minute = jiff::Timestamp::from_second(now.as_second() / 60 * 60).unwrap();
+    let at = |mins: i64, secs: i64| {
+        orc::state::timestamp(minute - jiff::SignedDuration::from_secs(mins * 60 - secs))
+    };
+    let db = rusqlite::Connection::open(env.path("state/state.db")).unwrap();
+    db.execute(
+        "UPDATE tasks SET applied_at = ?1 WHERE name = 'every_minute'",
+        [at(30, -30)],
+    )
+    .unwrap();
+    for k in (1..=30).filter(|k| !(11..=19).contains(k)) {
+        db.execute(
+            "INSERT INTO runs (task, started_at, finished_at, status, trigger, host, pid, attempt)
+             VALUES ('every_minute', ?1, ?1, 'success', 'scheduled', 'testhost', 1, 1)",
+            [at(k, 5)],
+        )
+        .unwrap();
+    }
+    drop(db);
+
+    let out = env.ok(&["check-missed", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["missed"].as_array().unwrap().len(), 1, "{v}");
+    let m = &v["missed"][0];
+    assert_eq!(m["task"], "every_minute");
+    assert_eq!(m["count"], 9, "{v}");
+    assert_eq!(m["first"], at(19, 0));
+    assert_eq!(m["last"], at(11, 0));
+    let mails = server.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        header(&mails[0], "Subject"),
+        "[orc] every_minute MISSED on testhost"
+    );
+    assert_eq!(header(&mails[0], "X-Envelope-To"), "watch@example.com");
+    let history = env.ok(&["history", "every_minute", "--status", "missed", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+
+    // Checked once: nothing new, no second mail.
+    let out = env.ok(&["check-missed", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["missed"].as_array().unwrap().is_empty(), "{v}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.mails().len(), 1);
+}

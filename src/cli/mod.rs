@@ -130,6 +130,13 @@ get --grace to finish, then are stopped and recorded as interrupted."
     /// Alert mail: send a test mail to a group, or the alerts waiting for a retry
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// Find scheduled fires that have no run; record and alert each once
+    #[command(
+        after_help = "A fire counts as missed when no run started within 3 minutes \
+(plus the task's jitter) of it: the scheduler was off, the task was disabled outside orc, the \
+machine slept. `orc run` of any task also checks, every five minutes at most."
+    )]
+    CheckMissed,
 }
 
 /// Run a parsed command line; the exit code follows Terraform (0 ok, 1 error).
@@ -152,6 +159,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(args, &cli.global, &out),
         Command::Secret(cmd) => secret::run(cmd, &cli.global, &out),
         Command::Notify(cmd) => notify::run(cmd, &cli.global, &out),
+        Command::CheckMissed => notify::check_missed(&cli.global, &out),
     };
     match result {
         Ok(code) => code,

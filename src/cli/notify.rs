@@ -23,6 +23,39 @@ from this server's vault.\n\nExample: orc notify test ops"
     Flush,
 }
 
+/// `orc check-missed`: fires with no run, recorded and alerted once.
+pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
+    let state_path = crate::workspace::state_path(global.state.as_deref());
+    if !state_path.exists() {
+        out.info("No tasks applied yet.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = crate::state::State::open(&state_path)?;
+    let host = crate::workspace::host_name();
+    let found = crate::notify::missed::check(&state, jiff::Timestamp::now(), &host)?;
+    let secrets = crate::workspace::vault_reader(&state_path);
+    if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
+        tracing::warn!("sending alerts failed: {e:#}");
+    }
+    if out.json {
+        out.print_json(&serde_json::json!({ "missed": found }));
+    } else if found.is_empty() {
+        out.info("No missed runs.");
+    } else {
+        for m in &found {
+            println!(
+                "{}: {} missed fire{} ({} to {})",
+                m.task,
+                m.count,
+                if m.count == 1 { "" } else { "s" },
+                m.first,
+                m.last
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode> {
     let state_path = crate::workspace::state_path(global.state.as_deref());
     let secrets = crate::workspace::vault_reader(&state_path);

@@ -142,6 +142,8 @@ fn alert(state: &State, report: &exec::RunReport) -> anyhow::Result<()> {
         let settings = state.notify_settings()?;
         crate::notify::queue_for_run(state, &settings, &task, report, &host_name())?;
     }
+    // Any run also looks for other tasks' missed fires, every five minutes at most.
+    crate::notify::missed::maybe_check(state, &host_name())?;
     crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! and given up after [`MAX_ATTEMPTS`], which `orc status` shows.
 
 pub mod mail;
+pub mod missed;
 
 use std::path::Path;
 use std::time::Duration;

@@ -170,6 +170,24 @@ impl State {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// (scheduled_for, started_at, status) of the task's runs started or scheduled in
+    /// `[from, to]` (state timestamps).
+    pub fn runs_between(
+        &self,
+        task: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(Option<String>, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT scheduled_for, started_at, status FROM runs WHERE task = ?1
+             AND ((started_at >= ?2 AND started_at <= ?3) OR (scheduled_for >= ?2 AND scheduled_for <= ?3))",
+        )?;
+        let rows = stmt.query_map(params![task, from, to], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// When `task` last succeeded.
     pub fn last_success(&self, task: &str) -> Result<Option<String>> {
         Ok(self

@@ -38,6 +38,12 @@ impl State {
         }
     }
 
+    /// Record orc's own bookkeeping value `key` (never a key apply writes).
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        write(&self.conn, key, value)?;
+        Ok(())
+    }
+
     /// Where alerts go, as last applied (nothing before an apply set it).
     pub fn notify_settings(&self) -> Result<crate::config::NotifySettings> {
         match self.setting(RUNTIME)? {

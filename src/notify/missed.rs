@@ -1,0 +1,185 @@
+//! Missed runs: fire times at which a task should have started but has no run in the
+//! history (the scheduler was off, the Task Scheduler task was disabled by hand, the
+//! machine slept). Each fire is examined once: a watermark per task remembers how far
+//! the check has looked, so a miss is recorded and alerted exactly once.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{NotifyEvent, Task};
+use crate::schedule::resolve_zone;
+use crate::state::notifications::Notification;
+use crate::state::{State, timestamp};
+
+/// How long after a fire time its run may take to start (a busy machine, a scheduler
+/// that fires late) before the fire counts as missed.
+pub const GRACE: Duration = Duration::from_secs(180);
+/// The most fire times examined per task in one check (a task every minute, a
+/// scheduler off for a week: the count is what matters, not each one).
+const MAX_FIRES: usize = 20_000;
+
+/// Fires of one task that have no run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Missed {
+    pub task: String,
+    pub count: usize,
+    pub first: String,
+    pub last: String,
+}
+
+fn watermark_key(task: &str) -> String {
+    format!("missed_checked:{task}")
+}
+
+fn parse(ts: &str) -> Option<Timestamp> {
+    ts.parse().ok()
+}
+
+/// Look for missed fires of every applied task up to `now` (less the grace), record
+/// each task's misses as one `missed` history row, and queue its `missed` alerts.
+pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
+    let settings = state.notify_settings()?;
+    let mut found = Vec::new();
+    for recorded in state.tasks()? {
+        let Ok(task) = Task::from_definition(&recorded.definition) else {
+            continue;
+        };
+        let (Some(schedule), true) = (&task.schedule, task.enabled) else {
+            continue;
+        };
+        if schedule.cron().is_none() {
+            continue; // @reboot has no fire times to miss
+        }
+        let Ok(tz) = resolve_zone(&task.timezone) else {
+            continue;
+        };
+        let slack = GRACE + task.jitter.unwrap_or_default();
+        let until = now - SignedDuration::try_from(slack).unwrap_or_default();
+        let key = watermark_key(&task.name);
+        let since = state
+            .setting(&key)?
+            .as_deref()
+            .and_then(parse)
+            .into_iter()
+            .chain(parse(&recorded.applied_at))
+            .max();
+        let Some(since) = since else { continue };
+        if since >= until {
+            continue;
+        }
+        let mut fires = Vec::new();
+        let mut at = since;
+        while let Some(next) = schedule.next_after(&tz, at) {
+            let next = next.timestamp();
+            if next > until || fires.len() >= MAX_FIRES {
+                break;
+            }
+            fires.push(next);
+            at = next;
+        }
+        state.set_setting(&key, &timestamp(until))?;
+        if fires.is_empty() {
+            continue;
+        }
+        let window_end = until + SignedDuration::try_from(slack).unwrap_or_default();
+        let runs = state.runs_between(
+            &task.name,
+            &timestamp(fires[0] - SignedDuration::from_secs(60)),
+            &timestamp(window_end),
+        )?;
+        let starts: Vec<Timestamp> = runs.iter().filter_map(|(_, s, _)| parse(s)).collect();
+        let scheduled: Vec<Timestamp> = runs
+            .iter()
+            .filter_map(|(f, _, _)| f.as_deref().and_then(parse))
+            .collect();
+        let slack = SignedDuration::try_from(slack).unwrap_or_default();
+        // The daemon records fires it missed itself: one row at the last of them.
+        let reported_until = runs
+            .iter()
+            .filter(|(_, _, status)| status == "missed")
+            .filter_map(|(f, _, _)| f.as_deref().and_then(parse))
+            .max();
+        // A run belongs to the latest fire at or before its start (a second early is
+        // fine), if it started within the slack of it: one run covers one fire, so a
+        // late run of a task due every minute does not hide the next minute's miss.
+        let mut covered = std::collections::BTreeSet::new();
+        for start in &starts {
+            let i = fires.partition_point(|f| *f <= *start + SignedDuration::from_secs(1));
+            if let Some(f) = i.checked_sub(1).map(|i| fires[i])
+                && *start - f <= slack
+            {
+                covered.insert(f);
+            }
+        }
+        let missed: Vec<Timestamp> = fires
+            .into_iter()
+            .filter(|f| {
+                let ran = reported_until.is_some_and(|r| *f <= r)
+                    || scheduled.contains(f)
+                    || covered.contains(f);
+                !ran
+            })
+            .collect();
+        let (Some(first), Some(last)) = (missed.first(), missed.last()) else {
+            continue;
+        };
+        let m = Missed {
+            task: task.name.clone(),
+            count: missed.len(),
+            first: timestamp(*first),
+            last: timestamp(*last),
+        };
+        let reason = if m.count == 1 {
+            format!("missed: no run for the fire at {}", m.first)
+        } else {
+            format!(
+                "missed: no run for {} fires from {} to {}",
+                m.count, m.first, m.last
+            )
+        };
+        state.record_missed(&task.name, &m.last, &reason, host)?;
+        tracing::warn!("task {}: {reason}", task.name);
+        for group_name in &task.notify {
+            let Some(group) = settings.notify.get(group_name) else {
+                continue;
+            };
+            if !group.on.contains(&NotifyEvent::Missed) || group.email.is_empty() {
+                continue;
+            }
+            let subject = format!("[orc] {} MISSED on {host}", task.name);
+            let text = format!(
+                "{} should have run but did not.\n\n{reason}.\n\nThe scheduler may have been off, the task disabled outside orc, or the machine asleep. `orc plan` shows drift; `orc history {}` the runs.\n",
+                task.name, task.name
+            );
+            let html = format!(
+                "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif\"><h2 style=\"color:#cf222e\">{} MISSED</h2><p>{}.</p><p>The scheduler may have been off, the task disabled outside orc, or the machine asleep. <code>orc plan</code> shows drift.</p></body></html>",
+                task.name, reason
+            );
+            state.queue_notification(&Notification {
+                id: 0,
+                task: Some(task.name.clone()),
+                run_id: None,
+                event: "missed".to_string(),
+                group: group_name.clone(),
+                recipients: group.email.clone(),
+                subject,
+                text,
+                html,
+                attempts: 0,
+            })?;
+        }
+        found.push(m);
+    }
+    Ok(found)
+}
+
+/// [`check`] at most every five minutes per state (whichever orc process gets there
+/// first), for `orc run` and `orc daemon`: cheap when it is not time.
+pub fn maybe_check(state: &State, host: &str) -> Result<Vec<Missed>> {
+    if !state.claim("missed_check_ran_at", Duration::from_secs(300))? {
+        return Ok(Vec::new());
+    }
+    check(state, Timestamp::now(), host)
+}
