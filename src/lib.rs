@@ -11,6 +11,7 @@ pub mod exec;
 pub mod notify;
 pub mod orclog;
 pub mod plan;
+pub mod report;
 pub mod retention;
 pub mod schedule;
 pub mod secrets;

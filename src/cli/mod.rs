@@ -9,6 +9,7 @@ mod import;
 mod notify;
 mod output;
 mod plan;
+mod report;
 mod run;
 mod schedule;
 mod secret;
@@ -130,6 +131,8 @@ get --grace to finish, then are stopped and recorded as interrupted."
     /// Alert mail: send a test mail to a group, or the alerts waiting for a retry
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// How the runs of a period went: HTML, text or JSON; to a file or by mail
+    Report(report::ReportArgs),
     /// Find scheduled fires that have no run; record and alert each once
     #[command(
         after_help = "A fire counts as missed when no run started within 3 minutes \
@@ -160,6 +163,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Secret(cmd) => secret::run(cmd, &cli.global, &out),
         Command::Notify(cmd) => notify::run(cmd, &cli.global, &out),
         Command::CheckMissed => notify::check_missed(&cli.global, &out),
+        Command::Report(args) => report::run(args, &cli.global, &out),
     };
     match result {
         Ok(code) => code,

@@ -305,6 +305,18 @@ impl State {
         )?)
     }
 
+    /// When the last finished apply ran and the plan it carried out (JSON).
+    pub fn last_apply_plan(&self) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT started_at, plan FROM applies WHERE outcome = 'succeeded' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// The audit log, newest first.
     pub fn applies(&self, limit: usize) -> Result<Vec<ApplyRecord>> {
         let mut stmt = self.conn.prepare(

