@@ -406,3 +406,28 @@ fn missed_runs_in_a_gap_are_found_and_alerted_once() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(server.mails().len(), 1);
 }
+
+/// `[report]` becomes the managed task orc_report, whose run mails the report.
+#[test]
+fn the_report_section_mails_the_report() {
+    let env = Env::new();
+    let Some(server) = smtp(env.dir.path()) else {
+        return;
+    };
+    env.setup(
+        server.port,
+        "[report]\nschedule = \"0 7 * * *\"\nemail = \"ops\"\nsince = \"7d\"\n",
+    );
+    let status = env.ok(&["status"]);
+    assert!(status.contains("orc_report"), "{status}");
+    env.orc(&["run", "flaky"]);
+    let o = env.run("orc_report");
+    assert!(o.status.success(), "{}", text(&o));
+    let mails = server.wait_for(1);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        header(&mails[0], "Subject"),
+        "[orc] report for testhost: 1 runs, 0 failed, 0 missed"
+    );
+    assert!(mails[0].contains("text/html"), "{}", mails[0]);
+}

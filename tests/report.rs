@@ -72,11 +72,11 @@ fn fixture() -> Env {
         orc::state::timestamp(now - SignedDuration::from_secs_f64(hours_ago * 3600.0))
     };
     let insert = |task: &str,
-                      hours_ago: f64,
-                      status: &str,
-                      exit: Option<i32>,
-                      ms: i64,
-                      reason: Option<&str>| {
+                  hours_ago: f64,
+                  status: &str,
+                  exit: Option<i32>,
+                  ms: i64,
+                  reason: Option<&str>| {
         db.execute(
             "INSERT INTO runs (task, started_at, finished_at, status, exit_code, attempt, duration_ms, trigger, host, pid, error)
              VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5, 'scheduled', 'srv-01', 1, ?6)",

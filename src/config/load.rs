@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Source};
-use super::raw::{RawDefaults, RawNotify, RawSettings, RawSmtp, RawTask, SECTIONS};
+use super::raw::{
+    CommandValue, REPORT_TASK, RawDefaults, RawNotify, RawReport, RawSettings, RawSmtp, RawTask,
+    SECTIONS, TaskType,
+};
 
 /// A section or named entry, with the file it came from and the span of its key.
 #[derive(Debug, Clone)]
@@ -29,6 +32,7 @@ pub struct Parsed {
     pub settings: Option<Item<RawSettings>>,
     pub defaults: Option<Item<RawDefaults>>,
     pub smtp: Option<Item<RawSmtp>>,
+    pub report: Option<Item<RawReport>>,
     pub notify: BTreeMap<String, Item<RawNotify>>,
     pub tasks: BTreeMap<String, Item<RawTask>>,
     /// Tasks that failed to deserialize: known by name, so dependencies on them are
@@ -71,6 +75,7 @@ struct FileParts {
     settings: Option<Item<RawSettings>>,
     defaults: Option<Item<RawDefaults>>,
     smtp: Option<Item<RawSmtp>>,
+    report: Option<Item<RawReport>>,
     notify: Vec<(String, Item<RawNotify>)>,
     tasks: Vec<(String, Item<RawTask>)>,
     broken_tasks: Vec<String>,
@@ -158,6 +163,18 @@ fn merge(parsed: &mut Parsed, part: FileParts, diags: &mut Diagnostics) -> Vec<P
     if let Some(item) = part.smtp {
         set_once(&mut parsed.smtp, item, "smtp", sources, diags);
     }
+    if let Some(item) = part.report {
+        // The report is a task like any other, named orc_report.
+        add_named(
+            &mut parsed.tasks,
+            REPORT_TASK.to_string(),
+            report_task(&item),
+            "task",
+            sources,
+            diags,
+        );
+        set_once(&mut parsed.report, item, "report", sources, diags);
+    }
     for (name, item) in part.notify {
         add_named(
             &mut parsed.notify,
@@ -173,6 +190,45 @@ fn merge(parsed: &mut Parsed, part: FileParts, diags: &mut Diagnostics) -> Vec<P
     }
     parsed.broken_tasks.extend(part.broken_tasks);
     part.includes
+}
+
+/// The task `[report]` stands for: `orc report --since SINCE --email GROUP` on its
+/// schedule, run by this orc executable.
+fn report_task(item: &Item<RawReport>) -> Item<RawTask> {
+    let r = &item.value;
+    let orc = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "orc".to_string());
+    let since = r
+        .since
+        .as_ref()
+        .map_or_else(|| "24h".to_string(), |s| s.value.clone());
+    let argv = vec![
+        orc,
+        "report".to_string(),
+        "--since".to_string(),
+        since,
+        "--email".to_string(),
+        r.email.value.clone(),
+    ];
+    Item {
+        file: item.file,
+        key_span: item.key_span.clone(),
+        value: RawTask {
+            kind: Some(TaskType::Report),
+            description: Some(format!(
+                "orc's report, mailed to {} (from [report])",
+                r.email.value
+            )),
+            command: Some(super::raw::Spanned {
+                value: CommandValue::Argv(argv),
+                span: r.email.span.clone(),
+            }),
+            schedule: Some(r.schedule.clone()),
+            ..RawTask::default()
+        },
+        dropped: Vec::new(),
+    }
 }
 
 /// Parse one file (`id` is its index in the sources).
@@ -203,6 +259,7 @@ fn parse_file(source: &Source, id: usize) -> FileParts {
             }
             "defaults" => parts.defaults = section(source, id, &[name], key_span, value, diags),
             "smtp" => parts.smtp = section(source, id, &[name], key_span, value, diags),
+            "report" => parts.report = section(source, id, &[name], key_span, value, diags),
             "notify" | "tasks" => {
                 let span = value.span();
                 let entries = match value.into_inner() {

@@ -81,12 +81,30 @@ pub struct RawFile {
     #[serde(default)]
     pub notify: BTreeMap<String, RawNotify>,
     pub smtp: Option<RawSmtp>,
+    pub report: Option<RawReport>,
     #[serde(default)]
     pub tasks: BTreeMap<String, RawTask>,
 }
 
 /// Names of the top-level sections, for the loader's unknown-key check.
-pub const SECTIONS: [&str; 5] = ["settings", "defaults", "notify", "smtp", "tasks"];
+pub const SECTIONS: [&str; 6] = ["settings", "defaults", "notify", "smtp", "report", "tasks"];
+
+/// The task `[report]` becomes.
+pub const REPORT_TASK: &str = "orc_report";
+
+/// `[report]`: the daily report, mailed to a notification group. It becomes the
+/// managed task `orc_report`, which runs `orc report --email GROUP`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Report")]
+pub struct RawReport {
+    /// When to send it, e.g. "0 7 * * *".
+    pub schedule: Spanned<String>,
+    /// The [notify.NAME] group to mail it to.
+    pub email: Spanned<String>,
+    /// The period it covers. Default "24h".
+    pub since: Option<Spanned<String>>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

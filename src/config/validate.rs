@@ -353,6 +353,33 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
         }
     });
 
+    // [report]: its group must exist and send mail.
+    if let Some(Item { file, value: r, .. }) = &parsed.report {
+        if !notify.contains_key(&r.email.value) {
+            c.report(
+                *file,
+                &r.email.span,
+                None,
+                format!(
+                    "[report] mails the group \"{}\", but there is no [notify.{}]",
+                    r.email.value, r.email.value
+                ),
+            );
+        } else if smtp.is_none() {
+            c.report(
+                *file,
+                &r.email.span,
+                None,
+                "[report] sends mail, but no [smtp] section says how",
+            );
+        }
+        if let Some(since) = &r.since
+            && let Err(e) = parse_duration(&since.value)
+        {
+            c.report(*file, &since.span, None, format!("invalid since: {e}"));
+        }
+    }
+
     // [defaults]
     let mut defaults = TaskDefaults {
         log_dir: settings.log_dir.clone(),

@@ -87,7 +87,10 @@ pub fn build(
             ..RunFilter::default()
         })?
         .into_iter()
-        .filter(|r| r.started_at <= until_text && r.status != "duplicate")
+        // A run still going (the report's own, for one) has no result yet.
+        .filter(|r| {
+            r.started_at <= until_text && !matches!(r.status.as_str(), "duplicate" | "running")
+        })
         .collect();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for r in &runs {
