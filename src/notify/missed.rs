@@ -155,7 +155,8 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
             );
             let html = format!(
                 "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif\"><h2 style=\"color:#cf222e\">{} MISSED</h2><p>{}.</p><p>The scheduler may have been off, the task disabled outside orc, or the machine asleep. <code>orc plan</code> shows drift.</p></body></html>",
-                task.name, reason
+                task.name,
+                super::html_escape(&reason)
             );
             state.queue_notification(&Notification {
                 id: 0,

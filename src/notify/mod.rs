@@ -78,11 +78,13 @@ fn log_tail(path: Option<&Path>, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn html_escape(s: &str) -> String {
+/// Text for HTML: the five characters that matter escaped.
+pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Subject, text and HTML of the alert for `event` of a run.

@@ -4,12 +4,7 @@
 
 use super::{Report, seconds};
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::notify::html_escape as esc;
 
 const CELL: &str = "padding:4px 10px;border-bottom:1px solid #d0d7de;text-align:left";
 const HEAD: &str =
