@@ -15,6 +15,7 @@ pub mod report;
 pub mod retention;
 pub mod schedule;
 pub mod secrets;
+pub mod server;
 pub mod state;
 pub mod workspace;
 

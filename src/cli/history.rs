@@ -69,6 +69,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
             task: args.name.clone(),
             status: args.status.clone(),
             since,
+            before: None,
             limit: args.limit,
         })?,
         None => Vec::new(),

@@ -13,7 +13,8 @@ mod report;
 mod run;
 mod schedule;
 mod secret;
-mod status;
+mod serve;
+pub(crate) mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -133,6 +134,8 @@ get --grace to finish, then are stopped and recorded as interrupted."
     Notify(notify::NotifyCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail
     Report(report::ReportArgs),
+    /// Serve the REST API over HTTP (loopback by default)
+    Serve(serve::ServeArgs),
     /// Find scheduled fires that have no run; record and alert each once
     #[command(
         after_help = "A fire counts as missed when no run started within 3 minutes \
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Notify(cmd) => notify::run(cmd, &cli.global, &out),
         Command::CheckMissed => notify::check_missed(&cli.global, &out),
         Command::Report(args) => report::run(args, &cli.global, &out),
+        Command::Serve(args) => serve::run(args, &cli.global, &out),
     };
     match result {
         Ok(code) => code,

@@ -26,30 +26,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let state = State::open(&path)?;
-    let last_runs = state.last_runs()?;
-    let now = jiff::Timestamp::now();
-    let mut rows = Vec::new();
-    for recorded in state.tasks()? {
-        let task = Task::from_definition(&recorded.definition)?;
-        let next = match (&task.schedule, task.enabled) {
-            (Some(s), true) => resolve_zone(&task.timezone)
-                .ok()
-                .and_then(|tz| s.next_after(&tz, now))
-                .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
-            _ => None,
-        };
-        let last = last_runs.get(&task.name);
-        rows.push(json!({
-            "name": task.name,
-            "type": task.kind,
-            "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
-            "enabled": task.enabled,
-            "next_run": next,
-            "last_result": last.map(|l| l.status.clone()),
-            "last_run": last.map(|l| l.at.clone()),
-            "last_duration_ms": last.and_then(|l| l.duration_ms),
-        }));
-    }
+    let mut rows = task_rows(&state)?;
     if out.json {
         out.print_json(&json!(rows));
         return Ok(ExitCode::SUCCESS);
@@ -130,4 +107,34 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         println!("{}", out.paint("33", &text));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON object per applied task: schedule, next run, last result. `orc status
+/// --json` prints them; the dashboard's API serves them.
+pub fn task_rows(state: &State) -> anyhow::Result<Vec<serde_json::Value>> {
+    let last_runs = state.last_runs()?;
+    let now = jiff::Timestamp::now();
+    let mut rows = Vec::new();
+    for recorded in state.tasks()? {
+        let task = Task::from_definition(&recorded.definition)?;
+        let next = match (&task.schedule, task.enabled) {
+            (Some(s), true) => resolve_zone(&task.timezone)
+                .ok()
+                .and_then(|tz| s.next_after(&tz, now))
+                .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
+            _ => None,
+        };
+        let last = last_runs.get(&task.name);
+        rows.push(json!({
+            "name": task.name,
+            "type": task.kind,
+            "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
+            "enabled": task.enabled,
+            "next_run": next,
+            "last_result": last.map(|l| l.status.clone()),
+            "last_run": last.map(|l| l.at.clone()),
+            "last_duration_ms": last.and_then(|l| l.duration_ms),
+        }));
+    }
+    Ok(rows)
 }

@@ -67,6 +67,8 @@ pub struct RunFilter {
     pub status: Option<String>,
     /// RFC 3339; runs started at or after it.
     pub since: Option<String>,
+    /// Only runs older than this id (a page's cursor).
+    pub before: Option<i64>,
     pub limit: usize,
 }
 
@@ -211,14 +213,16 @@ impl State {
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         let mut stmt = self.conn.prepare(&format!(
             "{SELECT_RUN} WHERE (?1 IS NULL OR task = ?1) AND (?2 IS NULL OR status = ?2)
-             AND (?3 IS NULL OR started_at >= ?3) ORDER BY id DESC LIMIT ?4"
+             AND (?3 IS NULL OR started_at >= ?3) AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?4"
         ))?;
         let rows = stmt.query_map(
             params![
                 filter.task,
                 filter.status,
                 filter.since,
-                filter.limit as i64
+                filter.limit.min(i64::MAX as usize) as i64,
+                filter.before
             ],
             run_record,
         )?;

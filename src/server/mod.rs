@@ -1,0 +1,326 @@
+//! `orc serve`: the REST API over HTTP (axum), on loopback unless told otherwise.
+//!
+//! Reads need nothing; every request that changes something needs the server's
+//! token (`Authorization: Bearer TOKEN`), created owner-only beside the state on
+//! first start. Each request opens the state on a blocking thread: SQLite
+//! connections are cheap, and the state may be written by `orc run` meanwhile.
+
+mod metrics;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::{Path as UrlPath, Query, State as Shared};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::state::{RunFilter, State};
+
+/// What every handler needs.
+pub struct Server {
+    pub state: PathBuf,
+    pub token: String,
+    /// The orc executable, for starting runs.
+    pub orc: PathBuf,
+}
+
+/// The token file beside the state database.
+pub fn token_path(state: &Path) -> PathBuf {
+    state.parent().unwrap_or(Path::new(".")).join("serve.token")
+}
+
+/// The server's token: read, or created (owner-only) on first use.
+pub fn token(state: &Path) -> Result<String> {
+    let path = token_path(state);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_string());
+    }
+    let bytes: [u8; 32] = crate::secrets::key::random_bytes();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{token}\n").as_bytes()))
+        .with_context(|| format!("cannot write the token file {}", path.display()))?;
+    Ok(token)
+}
+
+/// An API error: a status and a JSON body `{"error": "..."}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// Run `f` with the state on a blocking thread.
+async fn with_state<T: Send + 'static>(
+    server: &Server,
+    f: impl FnOnce(&State) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let path = server.state.clone();
+    tokio::task::spawn_blocking(move || {
+        if !path.exists() {
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no state yet: run `orc apply` first".to_string(),
+            ));
+        }
+        let state = State::open(&path)?;
+        f(&state)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// Mutating requests carry the token.
+fn authorised(server: &Server, headers: &HeaderMap) -> ApiResult<()> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        // Compared in constant time: the token is a secret.
+        Some(t)
+            if t.len() == server.token.len()
+                && t.bytes()
+                    .zip(server.token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0 =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "wrong token".to_string(),
+        )),
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "this request needs Authorization: Bearer TOKEN (`orc serve --print-token`)"
+                .to_string(),
+        )),
+    }
+}
+
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/tasks", get(tasks))
+        .route("/api/tasks/{name}", get(task))
+        .route("/api/tasks/{name}/run", post(run_now))
+        .route("/api/runs", get(runs))
+        .route("/api/runs/{id}", get(run))
+        .route("/api/runs/{id}/log", get(run_log))
+        .route("/metrics", get(metrics::metrics))
+        .with_state(server)
+}
+
+async fn health(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
+    let path = server.state.clone();
+    let tasks = with_state(&server, |s| Ok(s.tasks()?.len())).await.ok();
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "state": path,
+        "tasks": tasks,
+    })))
+}
+
+async fn tasks(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
+    with_state(&server, |s| {
+        Ok(Json(json!(crate::cli::status::task_rows(s)?)))
+    })
+    .await
+}
+
+async fn task(
+    Shared(server): Shared<Arc<Server>>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    with_state(&server, move |s| {
+        let row = crate::cli::status::task_rows(s)?
+            .into_iter()
+            .find(|r| r["name"] == name.as_str())
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
+        let definition: Value = s
+            .task(&name)?
+            .map(|t| serde_json::from_str(&t.definition).unwrap_or_default())
+            .unwrap_or_default();
+        let mut row = row;
+        row["definition"] = definition;
+        Ok(Json(row))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    task: Option<String>,
+    status: Option<String>,
+    /// A duration ("24h") or an RFC 3339 time.
+    since: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<i64>,
+}
+
+async fn runs(
+    Shared(server): Shared<Arc<Server>>,
+    Query(q): Query<RunsQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let since = match &q.since {
+        None => None,
+        Some(text) => Some(match crate::config::parse_duration(text) {
+            Ok(d) => crate::state::timestamp(
+                jiff::Timestamp::now() - jiff::SignedDuration::try_from(d).unwrap_or_default(),
+            ),
+            Err(_) => crate::state::timestamp(text.parse::<jiff::Timestamp>().map_err(|_| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("since: \"{text}\" is neither a duration (24h) nor an RFC 3339 time"),
+                )
+            })?),
+        }),
+    };
+    with_state(&server, move |s| {
+        // One more than asked tells whether there is a next page.
+        let mut page = s.runs(&RunFilter {
+            task: q.task,
+            status: q.status,
+            since,
+            before: q.cursor,
+            limit: limit + 1,
+        })?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = more.then(|| page.last().map(|r| r.id)).flatten();
+        Ok(Json(json!({ "runs": page, "next_cursor": next })))
+    })
+    .await
+}
+
+async fn run(
+    Shared(server): Shared<Arc<Server>>,
+    UrlPath(id): UrlPath<i64>,
+) -> ApiResult<Json<Value>> {
+    with_state(&server, move |s| {
+        s.run(id)?
+            .map(|r| Json(json!(r)))
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no run {id}")))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    /// Only the last N lines.
+    tail: Option<usize>,
+}
+
+/// A run's log as text (masked when the run wrote it).
+async fn run_log(
+    Shared(server): Shared<Arc<Server>>,
+    UrlPath(id): UrlPath<i64>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
+    let path = with_state(&server, move |s| {
+        s.run(id)?
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no run {id}")))?
+            .log_path
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no log")))
+    })
+    .await?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("the log of run {id}: {e}")))?;
+    let text = match q.tail {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n") + "\n"
+        }
+        None => text,
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// Start a run now, as `orc run NAME --trigger manual` in its own process.
+async fn run_now(
+    Shared(server): Shared<Arc<Server>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    authorised(&server, &headers)?;
+    let task_name = name.clone();
+    let known = with_state(&server, move |s| Ok(s.task(&task_name)?.is_some())).await?;
+    if !known {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no task \"{name}\""),
+        ));
+    }
+    let child = std::process::Command::new(&server.orc)
+        .args(["run", &name, "--trigger", "manual", "--quiet", "--state"])
+        .arg(&server.state)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot start orc run: {e}"),
+            )
+        })?;
+    let pid = child.id();
+    // Reap it when it ends, so it leaves no zombie behind.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "task": name, "started": true, "pid": pid })),
+    ))
+}
+
+/// Serve until Ctrl-C or SIGTERM; `ready` gets the bound address (the port when
+/// `listen` asked for port 0).
+pub fn serve(server: Server, listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        ready(listener.local_addr()?);
+        axum::serve(listener, router(Arc::new(server)))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,271 @@
+//! The REST API over real HTTP: `orc serve` on an ephemeral loopback port, against a
+//! real state with real runs.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Served {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn orc(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_STATE", self.path("state.db"))
+            .env("ORC_CONFIG", self.path("tasks.toml"))
+            .output()
+            .unwrap()
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .new_agent()
+    }
+
+    /// GET `path`: the status and the body.
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut r = Self::agent()
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn post(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = Self::agent().post(&format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut r = request.send_empty().unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_str(&body).unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// A state with two applied tasks and a few runs, served on an ephemeral port.
+fn served() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.ok]\nshell = \"echo all good\"\nschedule = \"0 6 * * *\"\n\n\
+         [tasks.bad]\nshell = \"echo broken >&2; exit 4\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("ORC_STATE", dir.path().join("state.db"))
+            .env("ORC_CONFIG", dir.path().join("tasks.toml"))
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["apply", "--auto-approve"]).status.success());
+    for _ in 0..3 {
+        run(&["run", "ok"]);
+    }
+    run(&["run", "bad"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("ORC_STATE", dir.path().join("state.db"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
+        .to_string();
+    Served {
+        child,
+        base: format!("http://{addr}"),
+        dir,
+    }
+}
+
+#[test]
+fn reads_need_no_token_and_answer_json() {
+    let s = served();
+    let health = s.get_json("/api/health");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["tasks"], 2);
+
+    let tasks = s.get_json("/api/tasks");
+    let names: Vec<&str> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bad", "ok"]);
+    let ok = s.get_json("/api/tasks/ok");
+    assert_eq!(ok["last_result"], "success");
+    assert_eq!(ok["schedule"], "0 6 * * *");
+    assert_eq!(ok["definition"]["name"], "ok");
+    let (status, body) = s.get("/api/tasks/nosuch");
+    assert_eq!(status, 404);
+    assert!(body.contains("no task \\\"nosuch\\\""), "{body}");
+
+    let failed = s.get_json("/api/runs?status=failed");
+    let runs = failed["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["task"], "bad");
+    assert_eq!(runs[0]["exit_code"], 4);
+    let id = runs[0]["id"].as_i64().unwrap();
+    assert_eq!(s.get_json(&format!("/api/runs/{id}"))["status"], "failed");
+    let (status, log) = s.get(&format!("/api/runs/{id}/log"));
+    assert_eq!(status, 200);
+    assert!(log.contains("broken"), "{log}");
+    let (_, tail) = s.get(&format!("/api/runs/{id}/log?tail=2"));
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    assert!(log.ends_with(&tail), "{log}\n---\n{tail}");
+    assert_eq!(s.get("/api/runs/999").0, 404);
+    let (status, body) = s.get("/api/runs?since=yesterday");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("since"), "{body}");
+}
+
+#[test]
+fn runs_are_paginated_with_a_cursor() {
+    let s = served();
+    let mut seen = Vec::new();
+    let mut path = "/api/runs?limit=2".to_string();
+    loop {
+        let page = s.get_json(&path);
+        let runs = page["runs"].as_array().unwrap();
+        assert!(runs.len() <= 2);
+        seen.extend(runs.iter().map(|r| r["id"].as_i64().unwrap()));
+        match page["next_cursor"].as_i64() {
+            Some(c) => path = format!("/api/runs?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [4, 3, 2, 1], "newest first, each once");
+    let ok_only = s.get_json("/api/runs?task=ok&limit=10");
+    assert_eq!(ok_only["runs"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn running_a_task_needs_the_token() {
+    let s = served();
+    let (status, body) = s.post("/api/tasks/ok/run", None);
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = s.post("/api/tasks/ok/run", Some("wrong"));
+    assert_eq!(status, 401);
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = token.trim();
+    assert_eq!(token.len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("serve.token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (status, body) = s.post("/api/tasks/nosuch/run", Some(token));
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s.post("/api/tasks/ok/run", Some(token));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["started"], true);
+    // The run shows up in the history.
+    let start = Instant::now();
+    loop {
+        let runs = s.get_json("/api/runs?task=ok&limit=10");
+        let manual = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "success")
+            .count();
+        if manual == 4 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{runs}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let s = served();
+    let (status, text) = s.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(text.contains("# TYPE orc_runs_total counter"), "{text}");
+    assert!(
+        text.contains("orc_runs_total{task=\"ok\",status=\"success\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orc_runs_total{task=\"bad\",status=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orc_run_duration_seconds_count{task=\"ok\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orc_last_success_timestamp_seconds{task=\"ok\"}"),
+        "{text}"
+    );
+    // Every sample line is NAME{labels} VALUE.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}
+
+#[test]
+fn serving_elsewhere_than_loopback_needs_a_flag() {
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env(
+            "ORC_STATE",
+            tempfile::tempdir().unwrap().path().join("s.db"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-remote"));
+}
