@@ -79,7 +79,7 @@ fn served() -> Served {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("tasks.toml"),
-        "[settings]\nbackend = \"embedded\"\n\n[tasks.ok]\nshell = \"echo all good\"\nschedule = \"0 6 * * *\"\n\n\
+        "[settings]\nbackend = \"embedded\"\n\n# The daily check.\n[tasks.ok]\nshell = \"echo all good\"  # keep this comment\nschedule = \"0 6 * * *\"\n\n\
          [tasks.bad]\nshell = \"echo broken >&2; exit 4\"\n",
     )
     .unwrap();
@@ -268,4 +268,39 @@ fn serving_elsewhere_than_loopback_needs_a_flag() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-remote"));
+}
+
+#[test]
+fn pause_and_resume_write_tasks_toml_then_apply() {
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = token.trim();
+    assert_eq!(s.post("/api/tasks/ok/disable", None).0, 401);
+
+    let (status, body) = s.post("/api/tasks/ok/disable", Some(token));
+    assert_eq!(status, 200, "{body}");
+    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    assert!(text.contains("# The daily check.\n[tasks.ok]"), "{text}");
+    assert!(text.contains("# keep this comment"), "{text}");
+    assert!(text.contains("enabled = false"), "{text}");
+    assert_eq!(s.get_json("/api/tasks/ok")["enabled"], false, "applied");
+
+    let (status, body) = s.post("/api/tasks/ok/enable", Some(token));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.get_json("/api/tasks/ok")["enabled"], true);
+    assert_eq!(s.post("/api/tasks/nosuch/disable", Some(token)).0, 404);
+
+    // A config that does not load: 422 with the reason, the file untouched.
+    let broken = "[tasks.ok\nshell = \"x\"\n";
+    std::fs::write(s.path("tasks.toml"), broken).unwrap();
+    let (status, body) = s.post("/api/tasks/ok/disable", Some(token));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("tasks.toml"),
+        "{body}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.path("tasks.toml")).unwrap(),
+        broken
+    );
 }

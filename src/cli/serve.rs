@@ -50,7 +50,12 @@ pub fn run(args: ServeArgs, global: &Global, out: &Output) -> Result<ExitCode> {
     }
     let orc = std::env::current_exe().context("cannot find orc's own executable")?;
     crate::server::serve(
-        crate::server::Server { state, token, orc },
+        crate::server::Server {
+            state,
+            config: std::path::absolute(global.config_path())?,
+            token,
+            orc,
+        },
         args.listen,
         |addr| {
             out.info(&format!("Listening on http://{addr} (Ctrl-C stops)"));

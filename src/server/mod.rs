@@ -25,6 +25,8 @@ use crate::state::{RunFilter, State};
 /// What every handler needs.
 pub struct Server {
     pub state: PathBuf,
+    /// tasks.toml: the API's edits are written there, then applied.
+    pub config: PathBuf,
     pub token: String,
     /// The orc executable, for starting runs.
     pub orc: PathBuf,
@@ -130,6 +132,8 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/tasks", get(tasks))
         .route("/api/tasks/{name}", get(task))
         .route("/api/tasks/{name}/run", post(run_now))
+        .route("/api/tasks/{name}/enable", post(enable))
+        .route("/api/tasks/{name}/disable", post(disable))
         .route("/api/runs", get(runs))
         .route("/api/runs/{id}", get(run))
         .route("/api/runs/{id}/log", get(run_log))
@@ -301,6 +305,96 @@ async fn run_now(
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "task": name, "started": true, "pid": pid })),
+    ))
+}
+
+async fn enable(
+    shared: Shared<Arc<Server>>,
+    headers: HeaderMap,
+    name: UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    set_enabled(shared, headers, name, true).await
+}
+
+async fn disable(
+    shared: Shared<Arc<Server>>,
+    headers: HeaderMap,
+    name: UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    set_enabled(shared, headers, name, false).await
+}
+
+/// Pause or resume a task the way an admin would: `enabled = …` written into the
+/// file that defines it (comments and layout kept), the config checked, then applied.
+/// A config that does not load, or an apply that fails, puts the file back as it was.
+async fn set_enabled(
+    Shared(server): Shared<Arc<Server>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    enabled: bool,
+) -> ApiResult<Json<Value>> {
+    authorised(&server, &headers)?;
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || edit_enabled(&server, &name, enabled))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Value>> {
+    let unprocessable = |message: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let loaded = crate::config::load(&server.config)
+        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
+    let task = loaded.config.tasks.get(name).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no task \"{name}\" in {}", server.config.display()),
+        )
+    })?;
+    let file = task.origin.file.clone();
+    let original = std::fs::read(&file).map_err(anyhow::Error::from)?;
+    let text = String::from_utf8_lossy(&original);
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| unprocessable(format!("{}: {e}", file.display())))?;
+    let table = doc
+        .get_mut("tasks")
+        .and_then(|t| t.get_mut(name))
+        .and_then(|t| t.as_table_like_mut())
+        .ok_or_else(|| {
+            unprocessable(format!(
+                "{}: [tasks.{name}] is not a table orc can edit",
+                file.display()
+            ))
+        })?;
+    table.insert("enabled", toml_edit::value(enabled));
+    let restore = || std::fs::write(&file, &original);
+    std::fs::write(&file, doc.to_string()).map_err(anyhow::Error::from)?;
+    if let Err(d) = crate::config::load(&server.config) {
+        let _ = restore();
+        return Err(unprocessable(format!(
+            "the edit makes the config invalid; nothing changed:\n{d}"
+        )));
+    }
+    let apply = std::process::Command::new(&server.orc)
+        .args(["apply", "--auto-approve", "--quiet", "--config"])
+        .arg(&server.config)
+        .arg("--state")
+        .arg(&server.state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(anyhow::Error::from)?;
+    if !apply.status.success() {
+        let _ = restore();
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "apply failed; tasks.toml is back as it was: {}",
+                String::from_utf8_lossy(&apply.stderr).trim()
+            ),
+        ));
+    }
+    Ok(Json(
+        json!({ "task": name, "enabled": enabled, "file": file }),
     ))
 }
 
