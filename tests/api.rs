@@ -304,3 +304,32 @@ fn pause_and_resume_write_tasks_toml_then_apply() {
         broken
     );
 }
+
+#[test]
+fn plan_shows_pending_changes_and_apply_makes_them() {
+    let s = served();
+    let plan = s.get_json("/api/plan");
+    assert_eq!(plan["has_changes"], false, "{plan}");
+    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    std::fs::write(
+        s.path("tasks.toml"),
+        format!("{text}\n[tasks.extra]\ncommand = \"true\"\n"),
+    )
+    .unwrap();
+    let plan = s.get_json("/api/plan");
+    assert_eq!(plan["has_changes"], true, "{plan}");
+    assert_eq!(plan["summary"]["add"], 1, "{plan}");
+    assert_eq!(plan["changes"][0]["name"], "extra");
+
+    assert_eq!(s.post("/api/apply", None).0, 401);
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let (status, body) = s.post("/api/apply", Some(token.trim()));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.get_json("/api/plan")["has_changes"], false);
+    assert_eq!(s.get_json("/api/tasks").as_array().unwrap().len(), 3);
+
+    std::fs::write(s.path("tasks.toml"), "[tasks.x]\nschedule = \"nonsense\"\n").unwrap();
+    let (status, body) = s.get("/api/plan");
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("tasks.toml:2:12"), "{body}");
+}

@@ -134,6 +134,8 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/tasks/{name}/run", post(run_now))
         .route("/api/tasks/{name}/enable", post(enable))
         .route("/api/tasks/{name}/disable", post(disable))
+        .route("/api/plan", get(plan))
+        .route("/api/apply", post(apply))
         .route("/api/runs", get(runs))
         .route("/api/runs/{id}", get(run))
         .route("/api/runs/{id}/log", get(run_log))
@@ -308,6 +310,64 @@ async fn run_now(
     ))
 }
 
+/// The plan `orc plan --json` would print: pending changes and drift.
+async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let ws = crate::workspace::Workspace::load(&server.config, Some(&server.state), None)
+            .map_err(|d| {
+                ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("{} does not load:\n{d}", server.config.display()),
+                )
+            })?;
+        let recorded = match ws.existing_state()? {
+            Some(state) => state.recorded()?,
+            None => Default::default(),
+        };
+        let backend = ws.backend()?;
+        let plan = ws.plan(&recorded, backend.as_ref(), &[], false, false)?;
+        Ok(Json(crate::plan::render_json(&plan)))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// Apply tasks.toml, as `orc apply --auto-approve` (in its own process: the same
+/// locks, audit record and output as from a terminal).
+async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    authorised(&server, &headers)?;
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let o = apply_now(&server)?;
+        Ok(Json(json!({ "applied": true, "output": o })))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// `orc apply --auto-approve` of the served config and state: its output, or the
+/// reason it failed (422 for a config that does not load).
+fn apply_now(server: &Server) -> ApiResult<String> {
+    let o = std::process::Command::new(&server.orc)
+        .args(["apply", "--auto-approve", "--config"])
+        .arg(&server.config)
+        .arg("--state")
+        .arg(&server.state)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(anyhow::Error::from)?;
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    } else {
+        Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        ))
+    }
+}
+
 async fn enable(
     shared: Shared<Arc<Server>>,
     headers: HeaderMap,
@@ -375,22 +435,11 @@ fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Va
             "the edit makes the config invalid; nothing changed:\n{d}"
         )));
     }
-    let apply = std::process::Command::new(&server.orc)
-        .args(["apply", "--auto-approve", "--quiet", "--config"])
-        .arg(&server.config)
-        .arg("--state")
-        .arg(&server.state)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(anyhow::Error::from)?;
-    if !apply.status.success() {
+    if let Err(ApiError(status, why)) = apply_now(server) {
         let _ = restore();
         return Err(ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "apply failed; tasks.toml is back as it was: {}",
-                String::from_utf8_lossy(&apply.stderr).trim()
-            ),
+            status,
+            format!("apply failed; tasks.toml is back as it was: {why}"),
         ));
     }
     Ok(Json(
