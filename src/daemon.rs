@@ -135,11 +135,9 @@ pub fn run(
     let mut tasks = load(opts, &state, started)?;
     on_event(Event::Loaded { tasks: tasks.len() });
     // Fires missed while the daemon was down: recorded, and caught up where asked.
+    // (No missed-run check here: `recover` is the daemon's own, and a check now would
+    // race the catch-up runs it starts. Each run the daemon starts checks.)
     let mut waiting = recover(&state, &tasks, started, &host, on_event)?;
-    // Tasks of other schedulers' runs (and its own runs, each of which checks again).
-    if let Err(e) = crate::notify::missed::maybe_check(&state, &host) {
-        tracing::warn!("missed-run check failed: {e:#}");
-    }
     let mut running: BTreeMap<u32, String> = BTreeMap::new();
     let mut queue: VecDeque<Launch> = VecDeque::new();
     loop {

@@ -177,7 +177,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
 }
 
 /// [`check`] at most every five minutes per state (whichever orc process gets there
-/// first), for `orc run` and `orc daemon`: cheap when it is not time.
+/// first), for `orc run`: cheap when it is not time.
 pub fn maybe_check(state: &State, host: &str) -> Result<Vec<Missed>> {
     if !state.claim("missed_check_ran_at", Duration::from_secs(300))? {
         return Ok(Vec::new());
