@@ -333,3 +333,85 @@ fn plan_shows_pending_changes_and_apply_makes_them() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("tasks.toml:2:12"), "{body}");
 }
+
+impl Served {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let agent = Self::agent();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut response = match method {
+            "POST" => {
+                let mut r = agent.post(&url).header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send(body.map(|b| b.to_string()).unwrap_or_default())
+                    .unwrap()
+            }
+            _ => {
+                let mut r = agent.delete(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call().unwrap()
+            }
+        };
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            response.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[test]
+fn create_and_delete_go_through_tasks_toml() {
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = Some(token.trim());
+    let fresh = serde_json::json!({
+        "name": "fresh",
+        "type": "report",
+        "command": "echo hi",
+        "schedule": "15 * * * *",
+        "retry_count": 2,
+        "env": { "MODE": "api" }
+    });
+    assert_eq!(s.send("POST", "/api/tasks", None, Some(&fresh)).0, 401);
+    let (status, body) = s.send("POST", "/api/tasks", token, Some(&fresh));
+    assert_eq!(status, 201, "{body}");
+    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    assert!(text.contains("# The daily check."), "comments kept: {text}");
+    assert!(text.contains("[tasks.fresh]"), "{text}");
+    let task = s.get_json("/api/tasks/fresh");
+    assert_eq!(task["schedule"], "15 * * * *", "applied: {task}");
+    assert_eq!(task["definition"]["retry_count"], 2);
+    assert_eq!(task["definition"]["env"]["MODE"], "api");
+    assert_eq!(s.send("POST", "/api/tasks", token, Some(&fresh)).0, 409);
+
+    // An invalid task: the CLI's located error, and the file byte for byte as before.
+    let before = std::fs::read(s.path("tasks.toml")).unwrap();
+    let broken = serde_json::json!({ "name": "broken", "command": "x", "schedule": "61 * * * *" });
+    let (status, body) = s.send("POST", "/api/tasks", token, Some(&broken));
+    assert_eq!(status, 422, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("tasks.toml:"), "{error}");
+    assert!(error.contains("task \"broken\""), "{error}");
+    assert_eq!(std::fs::read(s.path("tasks.toml")).unwrap(), before);
+
+    let (status, body) = s.send("DELETE", "/api/tasks/fresh", token, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !std::fs::read_to_string(s.path("tasks.toml"))
+            .unwrap()
+            .contains("fresh")
+    );
+    assert_eq!(s.get("/api/tasks/fresh").0, 404);
+    assert_eq!(s.send("DELETE", "/api/tasks/fresh", token, None).0, 404);
+}

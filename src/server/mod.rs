@@ -129,8 +129,8 @@ fn authorised(server: &Server, headers: &HeaderMap) -> ApiResult<()> {
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/api/health", get(health))
-        .route("/api/tasks", get(tasks))
-        .route("/api/tasks/{name}", get(task))
+        .route("/api/tasks", get(tasks).post(create))
+        .route("/api/tasks/{name}", get(task).delete(delete))
         .route("/api/tasks/{name}/run", post(run_now))
         .route("/api/tasks/{name}/enable", post(enable))
         .route("/api/tasks/{name}/disable", post(disable))
@@ -400,39 +400,36 @@ async fn set_enabled(
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Value>> {
-    let unprocessable = |message: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, message);
-    let loaded = crate::config::load(&server.config)
-        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
-    let task = loaded.config.tasks.get(name).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no task \"{name}\" in {}", server.config.display()),
-        )
-    })?;
-    let file = task.origin.file.clone();
-    let original = std::fs::read(&file).map_err(anyhow::Error::from)?;
-    let text = String::from_utf8_lossy(&original);
-    let mut doc: toml_edit::DocumentMut = text
+fn unprocessable(message: String) -> ApiError {
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// The config as it is now, or a 422 saying why it does not load.
+fn load_config(server: &Server) -> ApiResult<crate::config::Config> {
+    crate::config::load(&server.config)
+        .map(|l| l.config)
+        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))
+}
+
+/// Change `file` with `edit` (toml_edit keeps its comments and layout), check that
+/// the config still loads, and apply it. Anything that fails puts the file back as
+/// it was, byte for byte.
+fn edit_and_apply(
+    server: &Server,
+    file: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> ApiResult<()>,
+) -> ApiResult<()> {
+    let original = std::fs::read(file).map_err(anyhow::Error::from)?;
+    let mut doc: toml_edit::DocumentMut = String::from_utf8_lossy(&original)
         .parse()
         .map_err(|e| unprocessable(format!("{}: {e}", file.display())))?;
-    let table = doc
-        .get_mut("tasks")
-        .and_then(|t| t.get_mut(name))
-        .and_then(|t| t.as_table_like_mut())
-        .ok_or_else(|| {
-            unprocessable(format!(
-                "{}: [tasks.{name}] is not a table orc can edit",
-                file.display()
-            ))
-        })?;
-    table.insert("enabled", toml_edit::value(enabled));
-    let restore = || std::fs::write(&file, &original);
-    std::fs::write(&file, doc.to_string()).map_err(anyhow::Error::from)?;
+    edit(&mut doc)?;
+    let restore = || std::fs::write(file, &original);
+    std::fs::write(file, doc.to_string()).map_err(anyhow::Error::from)?;
     if let Err(d) = crate::config::load(&server.config) {
         let _ = restore();
         return Err(unprocessable(format!(
-            "the edit makes the config invalid; nothing changed:\n{d}"
+            "the change makes the config invalid; nothing changed:\n{d}"
         )));
     }
     if let Err(ApiError(status, why)) = apply_now(server) {
@@ -442,9 +439,156 @@ fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Va
             format!("apply failed; tasks.toml is back as it was: {why}"),
         ));
     }
+    Ok(())
+}
+
+/// The table of task `name` in `doc`.
+fn task_table<'a>(
+    doc: &'a mut toml_edit::DocumentMut,
+    name: &str,
+) -> ApiResult<&'a mut dyn toml_edit::TableLike> {
+    doc.get_mut("tasks")
+        .and_then(|t| t.get_mut(name))
+        .and_then(|t| t.as_table_like_mut())
+        .ok_or_else(|| unprocessable(format!("[tasks.{name}] is not a table orc can edit")))
+}
+
+fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Value>> {
+    let config = load_config(server)?;
+    let task = config.tasks.get(name).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no task \"{name}\" in {}", server.config.display()),
+        )
+    })?;
+    let file = task.origin.file.clone();
+    edit_and_apply(server, &file, |doc| {
+        task_table(doc, name)?.insert("enabled", toml_edit::value(enabled));
+        Ok(())
+    })?;
     Ok(Json(
         json!({ "task": name, "enabled": enabled, "file": file }),
     ))
+}
+
+/// A JSON value as a TOML value: strings, numbers, booleans, arrays and tables.
+fn toml_value(key: &str, v: &Value) -> ApiResult<toml_edit::Value> {
+    let bad = || {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("\"{key}\": null is not a TOML value"),
+        )
+    };
+    Ok(match v {
+        Value::String(s) => s.as_str().into(),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().ok_or_else(bad)?.into(),
+        },
+        Value::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(toml_value(key, item)?);
+            }
+            array.into()
+        }
+        Value::Object(map) => {
+            let mut table = toml_edit::InlineTable::new();
+            for (k, item) in map {
+                table.insert(k, toml_value(k, item)?);
+            }
+            table.into()
+        }
+        Value::Null => return Err(bad()),
+    })
+}
+
+/// `POST /api/tasks` with `{"name", "type", "command", "schedule", ...}`: the task
+/// appended to the main config file, checked, and applied.
+async fn create(
+    Shared(server): Shared<Arc<Server>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    authorised(&server, &headers)?;
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+        let fields = body
+            .as_object()
+            .ok_or_else(|| bad("the body must be a JSON object".to_string()))?;
+        let name = fields
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("\"name\" is required".to_string()))?
+            .to_string();
+        crate::config::check_name(&name).map_err(|e| unprocessable(format!("name: {e}")))?;
+        let config = load_config(&server)?;
+        if config.tasks.contains_key(&name) {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("task \"{name}\" exists already"),
+            ));
+        }
+        let file = config
+            .files
+            .first()
+            .cloned()
+            .ok_or_else(|| unprocessable("the config has no file to add to".to_string()))?;
+        let mut table = toml_edit::Table::new();
+        for (key, value) in fields.iter().filter(|(k, _)| *k != "name") {
+            table.insert(key, toml_edit::Item::Value(toml_value(key, value)?));
+        }
+        edit_and_apply(&server, &file, |doc| {
+            let tasks = doc.entry("tasks").or_insert_with(|| {
+                let mut t = toml_edit::Table::new();
+                t.set_implicit(true);
+                toml_edit::Item::Table(t)
+            });
+            tasks
+                .as_table_mut()
+                .ok_or_else(|| unprocessable("`tasks` is not a table".to_string()))?
+                .insert(&name, toml_edit::Item::Table(table));
+            Ok(())
+        })?;
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({ "task": name, "file": file })),
+        ))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// `DELETE /api/tasks/{name}`: the task removed from its file, checked, applied.
+async fn delete(
+    Shared(server): Shared<Arc<Server>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    authorised(&server, &headers)?;
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let config = load_config(&server)?;
+        let task = config
+            .tasks
+            .get(&name)
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
+        let file = task.origin.file.clone();
+        edit_and_apply(&server, &file, |doc| {
+            let removed = doc
+                .get_mut("tasks")
+                .and_then(|t| t.as_table_like_mut())
+                .and_then(|t| t.remove(&name));
+            removed
+                .map(|_| ())
+                .ok_or_else(|| unprocessable(format!("[tasks.{name}] is not a table orc can edit")))
+        })?;
+        Ok(Json(json!({ "task": name, "deleted": true })))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// Serve until Ctrl-C or SIGTERM; `ready` gets the bound address (the port when
