@@ -346,6 +346,14 @@ impl Served {
         let agent = Self::agent();
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut response = match method {
+            "PUT" => {
+                let mut r = agent.put(&url).header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send(body.map(|b| b.to_string()).unwrap_or_default())
+                    .unwrap()
+            }
             "POST" => {
                 let mut r = agent.post(&url).header("Content-Type", "application/json");
                 if let Some(a) = &auth {
@@ -404,6 +412,27 @@ fn create_and_delete_go_through_tasks_toml() {
     assert!(error.contains("tasks.toml:"), "{error}");
     assert!(error.contains("task \"broken\""), "{error}");
     assert_eq!(std::fs::read(s.path("tasks.toml")).unwrap(), before);
+
+    // Update: keys set (and removed with null) in the task's table, then applied.
+    let change = serde_json::json!({ "schedule": "45 * * * *", "retry_count": null });
+    assert_eq!(
+        s.send("PUT", "/api/tasks/fresh", None, Some(&change)).0,
+        401
+    );
+    let (status, body) = s.send("PUT", "/api/tasks/fresh", token, Some(&change));
+    assert_eq!(status, 200, "{body}");
+    let task = s.get_json("/api/tasks/fresh");
+    assert_eq!(task["schedule"], "45 * * * *", "{task}");
+    assert_eq!(task["definition"]["retry_count"], 0, "{task}");
+    let before = std::fs::read(s.path("tasks.toml")).unwrap();
+    let bad = serde_json::json!({ "timeout": "soon" });
+    let (status, body) = s.send("PUT", "/api/tasks/fresh", token, Some(&bad));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(std::fs::read(s.path("tasks.toml")).unwrap(), before);
+    assert_eq!(
+        s.send("PUT", "/api/tasks/nosuch", token, Some(&change)).0,
+        404
+    );
 
     let (status, body) = s.send("DELETE", "/api/tasks/fresh", token, None);
     assert_eq!(status, 200, "{body}");

@@ -130,7 +130,7 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/tasks", get(tasks).post(create))
-        .route("/api/tasks/{name}", get(task).delete(delete))
+        .route("/api/tasks/{name}", get(task).put(update).delete(delete))
         .route("/api/tasks/{name}/run", post(run_now))
         .route("/api/tasks/{name}/enable", post(enable))
         .route("/api/tasks/{name}/disable", post(disable))
@@ -556,6 +556,51 @@ async fn create(
             StatusCode::CREATED,
             Json(json!({ "task": name, "file": file })),
         ))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// `PUT /api/tasks/{name}` with `{"key": value, ...}`: those keys of the task set in
+/// its file (`null` removes one), checked and applied.
+async fn update(
+    Shared(server): Shared<Arc<Server>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    authorised(&server, &headers)?;
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let fields = body.as_object().cloned().ok_or_else(|| {
+            ApiError(StatusCode::BAD_REQUEST, "the body must be a JSON object".to_string())
+        })?;
+        if fields.contains_key("name") {
+            return Err(unprocessable(
+                "a task's name cannot change here: create the new one and delete the old (or set renamed_from in tasks.toml)".to_string(),
+            ));
+        }
+        let config = load_config(&server)?;
+        let task = config
+            .tasks
+            .get(&name)
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
+        let file = task.origin.file.clone();
+        edit_and_apply(&server, &file, |doc| {
+            let table = task_table(doc, &name)?;
+            for (key, value) in &fields {
+                match value {
+                    Value::Null => {
+                        table.remove(key);
+                    }
+                    v => {
+                        table.insert(key, toml_edit::Item::Value(toml_value(key, v)?));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Json(json!({ "task": name, "updated": fields.keys().collect::<Vec<_>>() })))
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
