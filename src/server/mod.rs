@@ -77,13 +77,22 @@ impl From<anyhow::Error> for ApiError {
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
 
+/// Run `f` on a blocking thread (SQLite, files, child processes).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
 /// Run `f` with the state on a blocking thread.
 async fn with_state<T: Send + 'static>(
     server: &Server,
     f: impl FnOnce(&State) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     let path = server.state.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         if !path.exists() {
             return Err(ApiError(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -94,7 +103,6 @@ async fn with_state<T: Send + 'static>(
         f(&state)
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// Mutating requests carry the token.
@@ -313,7 +321,7 @@ async fn run_now(
 /// The plan `orc plan --json` would print: pending changes and drift.
 async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
     let server = server.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let ws = crate::workspace::Workspace::load(&server.config, Some(&server.state), None)
             .map_err(|d| {
                 ApiError(
@@ -330,7 +338,6 @@ async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
         Ok(Json(crate::plan::render_json(&plan)))
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// Apply tasks.toml, as `orc apply --auto-approve` (in its own process: the same
@@ -338,12 +345,11 @@ async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
 async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let o = apply_now(&server)?;
         Ok(Json(json!({ "applied": true, "output": o })))
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// `orc apply --auto-approve` of the served config and state: its output, or the
@@ -395,9 +401,7 @@ async fn set_enabled(
 ) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
-    tokio::task::spawn_blocking(move || edit_enabled(&server, &name, enabled))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    blocking(move || edit_enabled(&server, &name, enabled)).await
 }
 
 fn unprocessable(message: String) -> ApiError {
@@ -513,7 +517,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorised(&server, &headers)?;
     let server = server.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
         let fields = body
             .as_object()
@@ -558,7 +562,6 @@ async fn create(
         ))
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// `PUT /api/tasks/{name}` with `{"key": value, ...}`: those keys of the task set in
@@ -571,7 +574,7 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let fields = body.as_object().cloned().ok_or_else(|| {
             ApiError(StatusCode::BAD_REQUEST, "the body must be a JSON object".to_string())
         })?;
@@ -603,7 +606,6 @@ async fn update(
         Ok(Json(json!({ "task": name, "updated": fields.keys().collect::<Vec<_>>() })))
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// `DELETE /api/tasks/{name}`: the task removed from its file, checked, applied.
@@ -614,7 +616,7 @@ async fn delete(
 ) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let config = load_config(&server)?;
         let task = config
             .tasks
@@ -633,7 +635,6 @@ async fn delete(
         Ok(Json(json!({ "task": name, "deleted": true })))
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// Serve until Ctrl-C or SIGTERM; `ready` gets the bound address (the port when
