@@ -444,3 +444,196 @@ fn create_and_delete_go_through_tasks_toml() {
     assert_eq!(s.get("/api/tasks/fresh").0, 404);
     assert_eq!(s.send("DELETE", "/api/tasks/fresh", token, None).0, 404);
 }
+
+/// A raw request: method, path, headers and a body; the status, headers and body.
+fn request(
+    s: &Served,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, ureq::http::HeaderMap, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", s.base));
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let mut r = agent
+        .run(builder.body(body.unwrap_or("").to_string()).unwrap())
+        .unwrap();
+    let headers = r.headers().clone();
+    (
+        r.status().as_u16(),
+        headers,
+        r.body_mut().read_to_string().unwrap(),
+    )
+}
+
+#[test]
+fn the_browser_logs_in_for_a_cookie_and_sends_its_csrf_token() {
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+
+    // A wrong token gets the form again, and no cookie.
+    let (status, headers, body) = request(
+        &s,
+        "POST",
+        "/login",
+        &[form],
+        Some("token=nope&next=%2Fplan"),
+    );
+    assert_eq!(status, 401);
+    assert!(headers.get("set-cookie").is_none());
+    assert!(body.contains("not the server&#39;s token"), "{body}");
+
+    // The right one: an HttpOnly, SameSite=Strict session cookie and a redirect that
+    // stays on this server.
+    let login = format!("token={}&next=%2F%2Fevil.example%2F", token.trim());
+    let (status, headers, _) = request(&s, "POST", "/login", &[form], Some(&login));
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/");
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    // Pages show a logged-in session its CSRF token.
+    let (status, _, page) = request(&s, "GET", "/", &[("Cookie", &cookie)], None);
+    assert_eq!(status, 200);
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a csrf-token meta tag")
+        .to_string();
+    assert_eq!(csrf.len(), 64);
+    assert!(
+        page.contains("data-action=\"run\""),
+        "run buttons for a session"
+    );
+    let (_, _, anonymous) = request(&s, "GET", "/", &[], None);
+    assert!(!anonymous.contains("csrf-token") && !anonymous.contains("data-action=\"run\""));
+
+    // The cookie alone (what a forged cross-site request carries) is refused.
+    let run = "/api/tasks/ok/run";
+    let (status, _, body) = request(&s, "POST", run, &[("Cookie", &cookie)], None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+    let (status, _, _) = request(
+        &s,
+        "POST",
+        run,
+        &[("Cookie", &cookie), ("X-CSRF-Token", &"0".repeat(64))],
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, _, body) = request(
+        &s,
+        "POST",
+        run,
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+
+    // An unknown session is a 401 (log in again), not a 403.
+    let (status, _, _) = request(
+        &s,
+        "POST",
+        run,
+        &[("Cookie", "orc_session=0000"), ("X-CSRF-Token", &csrf)],
+        None,
+    );
+    assert_eq!(status, 401);
+
+    // Logging out needs the CSRF token too, then the session is gone.
+    let (status, _, _) = request(
+        &s,
+        "POST",
+        "/logout",
+        &[form, ("Cookie", &cookie)],
+        Some("csrf=wrong"),
+    );
+    assert_eq!(status, 403);
+    let (status, headers, _) = request(
+        &s,
+        "POST",
+        "/logout",
+        &[form, ("Cookie", &cookie)],
+        Some(&format!("csrf={csrf}")),
+    );
+    assert_eq!(status, 303);
+    assert!(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, _, _) = request(
+        &s,
+        "POST",
+        run,
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        None,
+    );
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn the_schedule_preview_says_it_in_words_or_says_why_not() {
+    let s = served();
+    let preview = s.get_json("/api/schedule?expr=30%207%20*%20*%201-5&timezone=Europe/Berlin");
+    assert_eq!(preview["words"], "At 07:30, Monday through Friday");
+    let next = preview["next"].as_array().unwrap();
+    assert_eq!(next.len(), 5);
+    assert!(
+        next.iter()
+            .all(|t| t.as_str().unwrap().contains("07:30 +01:00")),
+        "{preview}"
+    );
+    let (status, body) = s.get("/api/schedule?expr=61%20*%20*%20*%20*");
+    assert_eq!(status, 422);
+    assert!(body.contains("61"), "{body}");
+    let (status, _) = s.get("/api/schedule?expr=%40daily&timezone=Mars/Olympus");
+    assert_eq!(status, 422);
+}
+
+#[test]
+fn dashboard_pages_render_from_the_state() {
+    let s = served();
+    for (path, needle) in [
+        ("/", "data-name=\"ok\""),
+        ("/tasks/ok", "Durations"),
+        ("/tasks/ok/edit", "value=\"0 6 * * *\""),
+        ("/new", "id=\"task-form\""),
+        ("/runs", "href=\"/runs/1\""),
+        ("/runs?task=bad", "exit code 4"),
+        ("/runs/1", "data-run=\"1\""),
+        ("/plan", "No changes"),
+        ("/login", "name=\"token\""),
+    ] {
+        let (status, body) = s.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains(needle), "{path} lacks {needle}: {body}");
+    }
+    let (status, _) = s.get("/tasks/nosuch");
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/runs/999999");
+    assert_eq!(status, 404);
+    // Filters work without scripts too: rows that do not match are hidden.
+    let (_, body) = s.get("/?status=bad");
+    assert!(
+        body.contains("data-name=\"ok\" data-status=\"ok\"") && body.contains(" hidden>"),
+        "{body}"
+    );
+}

@@ -112,8 +112,18 @@ pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// Apply the config to the embedded backend, then schedule it in the foreground.
-pub fn run_up(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    listen: super::serve::ListenArgs,
+    /// Schedule only: no dashboard and API
+    #[arg(long)]
+    no_dashboard: bool,
+}
+
+/// Apply the config to the embedded backend, then schedule it in the foreground,
+/// with the dashboard beside it.
+pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let global = Global {
         backend: Some("embedded".to_string()),
         ..global.clone()
@@ -137,6 +147,9 @@ pub fn run_up(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let folder = crate::config::load(&global.config_path())
         .map(|l| l.config.settings.folder)
         .unwrap_or_else(|_| "Orc".to_string());
+    if !up.no_dashboard {
+        super::serve::spawn(&up.listen, &global, out)?;
+    }
     let args = DaemonArgs {
         folder,
         max_concurrent: None,

@@ -110,8 +110,11 @@ get --grace to finish, then are stopped and recorded as interrupted."
     )]
     Daemon(daemon::DaemonArgs),
     /// Apply the config to the embedded scheduler and run it in the foreground
-    #[command(after_help = "Example: orc up --config examples/quickstart")]
-    Up,
+    #[command(
+        after_help = "Also serves the dashboard and API on http://127.0.0.1:7878 (--listen \
+to move it, --no-dashboard to leave it out).\n\nExample: orc up --config examples/quickstart"
+    )]
+    Up(daemon::UpArgs),
     /// Past runs, newest first
     History(history::HistoryArgs),
     /// Print the log of a task's latest run (or of --run ID)
@@ -134,7 +137,7 @@ get --grace to finish, then are stopped and recorded as interrupted."
     Notify(notify::NotifyCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail
     Report(report::ReportArgs),
-    /// Serve the REST API over HTTP (loopback by default)
+    /// Serve the dashboard and the REST API over HTTP (loopback by default)
     Serve(serve::ServeArgs),
     /// Find scheduled fires that have no run; record and alert each once
     #[command(
@@ -157,7 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status => status::run(&cli.global, &out),
         Command::Run(args) => run::run(args, &cli.global, &out),
         Command::Daemon(args) => daemon::run_daemon(args, &cli.global, &out),
-        Command::Up => daemon::run_up(&cli.global, &out),
+        Command::Up(args) => daemon::run_up(args, &cli.global, &out),
         Command::History(args) => history::history(args, &cli.global, &out),
         Command::Logs(args) => history::logs(args, &cli.global),
         Command::Schedule(cmd) => schedule::run(cmd, &out),

@@ -1,4 +1,5 @@
-//! `orc serve`: the REST API (the dashboard comes next), on loopback by default.
+//! `orc serve`: the dashboard and the REST API, on loopback by default. `orc up`
+//! serves them too, beside its scheduler.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,58 +9,99 @@ use clap::Args;
 
 use super::{Global, Output};
 
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Reads (GET) need nothing; requests that change something need \
-Authorization: Bearer TOKEN. The token is created on first start, owner-only, beside the \
-state database; `orc serve --print-token` shows it.\n\nExamples:\n  orc serve\n  \
-curl http://127.0.0.1:7878/api/tasks\n  curl -X POST -H \"Authorization: Bearer $(orc serve \
---print-token)\" http://127.0.0.1:7878/api/tasks/daily_report/run"
-)]
-pub struct ServeArgs {
+/// Where to listen; shared by `orc serve` and `orc up`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
     /// Address and port to listen on
     #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
-    listen: SocketAddr,
+    pub listen: SocketAddr,
     /// Allow listening on an address other than loopback (anyone who can reach it
-    /// can read task definitions and history)
+    /// can read task definitions, history and logs)
     #[arg(long)]
-    allow_remote: bool,
-    /// Print the API token and exit
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Open http://127.0.0.1:7878 for the dashboard. Reading needs nothing; to run, \
+pause, edit or apply, log in with the token. The API under /api/ takes the token as \
+Authorization: Bearer TOKEN (schemas/openapi.json describes it). The token is created on \
+first start, owner-only, beside the state database; `orc serve --print-token` shows it.\n\n\
+Examples:\n  orc serve\n  curl http://127.0.0.1:7878/api/tasks\n  curl -X POST -H \
+\"Authorization: Bearer $(orc serve --print-token)\" http://127.0.0.1:7878/api/tasks/daily_report/run"
+)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// Print the token and exit
     #[arg(long)]
     print_token: bool,
 }
 
-pub fn run(args: ServeArgs, global: &Global, out: &Output) -> Result<ExitCode> {
-    let state = crate::workspace::state_path(global.state.as_deref());
-    let token = crate::server::token(&state)?;
-    if args.print_token {
-        println!("{token}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !args.listen.ip().is_loopback() {
-        if !args.allow_remote {
+/// The server's settings from the command line, after the loopback check.
+pub fn options(listen: &ListenArgs, global: &Global) -> Result<crate::server::ServeOptions> {
+    if !listen.listen.ip().is_loopback() {
+        if !listen.allow_remote {
             bail!(
                 "--listen {}: not a loopback address; add --allow-remote to serve other machines",
-                args.listen
+                listen.listen
             );
         }
         eprintln!(
             "warning: serving on {}: anyone who reaches it can read task definitions, history and logs",
-            args.listen
+            listen.listen
         );
     }
-    let orc = std::env::current_exe().context("cannot find orc's own executable")?;
+    let state = crate::workspace::state_path(global.state.as_deref());
+    Ok(crate::server::ServeOptions {
+        token: crate::server::token(&state)?,
+        state,
+        config: std::path::absolute(global.config_path())?,
+        orc: std::env::current_exe().context("cannot find orc's own executable")?,
+    })
+}
+
+pub fn run(args: ServeArgs, global: &Global, out: &Output) -> Result<ExitCode> {
+    if args.print_token {
+        let state = crate::workspace::state_path(global.state.as_deref());
+        println!("{}", crate::server::token(&state)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let options = options(&args.listen, global)?;
     crate::server::serve(
-        crate::server::Server {
-            state,
-            config: std::path::absolute(global.config_path())?,
-            token,
-            orc,
-        },
-        args.listen,
+        options,
+        args.listen.listen,
+        crate::server::stop_signal(),
         |addr| {
-            out.info(&format!("Listening on http://{addr} (Ctrl-C stops)"));
+            out.info(&format!(
+                "Dashboard and API on http://{addr} (Ctrl-C stops)"
+            ));
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serve in the background for `orc up`: the scheduler is the main job, so a port
+/// in use is a warning, not a failure. The server ends with the process.
+pub fn spawn(listen: &ListenArgs, global: &Global, out: &Output) -> Result<()> {
+    let options = options(listen, global)?;
+    let addr = listen.listen;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let failed_tx = ready_tx.clone();
+    std::thread::Builder::new()
+        .name("orc-serve".into())
+        .spawn(move || {
+            let result = crate::server::serve(options, addr, std::future::pending(), move |a| {
+                let _ = ready_tx.send(Ok(a));
+            });
+            if let Err(e) = result {
+                let _ = failed_tx.send(Err(e));
+            }
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(a)) => out.info(&format!("Dashboard and API on http://{a}")),
+        Ok(Err(e)) => eprintln!("warning: no dashboard: {e:#}"),
+        Err(_) => eprintln!("warning: no dashboard: the server thread ended"),
+    }
+    Ok(())
 }

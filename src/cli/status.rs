@@ -129,6 +129,7 @@ pub fn task_rows(state: &State) -> anyhow::Result<Vec<serde_json::Value>> {
             "name": task.name,
             "type": task.kind,
             "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
+            "schedule_words": task.schedule.as_ref().map(|s| s.explain()),
             "enabled": task.enabled,
             "next_run": next,
             "last_result": last.map(|l| l.status.clone()),

@@ -10,8 +10,9 @@ const CELL: &str = "padding:4px 10px;border-bottom:1px solid #d0d7de;text-align:
 const HEAD: &str =
     "padding:4px 10px;border-bottom:2px solid #8c959f;text-align:left;background:#f6f8fa";
 
-/// A small line chart of durations (oldest first), scaled to its own maximum.
-fn sparkline(values: &[i64]) -> String {
+/// A small line chart of durations (oldest first), scaled to its own maximum, drawn
+/// in `stroke` (the dashboard passes `currentColor` to follow its theme).
+pub(crate) fn sparkline(values: &[i64], stroke: &str) -> String {
     let (w, h) = (160.0, 28.0);
     if values.len() < 2 {
         return String::new();
@@ -30,7 +31,7 @@ fn sparkline(values: &[i64]) -> String {
         })
         .collect();
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"durations of the last {} runs\"><polyline fill=\"none\" stroke=\"#0969da\" stroke-width=\"1.5\" points=\"{}\"/></svg>",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"durations of the last {} runs\"><polyline fill=\"none\" stroke=\"{stroke}\" stroke-width=\"1.5\" points=\"{}\"/></svg>",
         values.len(),
         points.join(" ")
     )
@@ -147,7 +148,7 @@ pub fn render_html(r: &Report) -> String {
                         esc(&t.task),
                         t.runs.to_string(),
                         t.failures.to_string(),
-                        sparkline(&t.durations_ms),
+                        sparkline(&t.durations_ms, "#0969da"),
                     ]
                 })
                 .collect(),

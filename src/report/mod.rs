@@ -1,7 +1,7 @@
 //! `orc report`: how the runs of a period went, as numbers (JSON), text, or one
 //! self-contained HTML file that reads well in a mail client.
 
-mod html;
+pub(crate) mod html;
 
 use std::collections::BTreeMap;
 
@@ -202,7 +202,7 @@ fn last_drift(state: &State) -> Result<Option<Drift>> {
     Ok(Some(Drift { at, tasks }))
 }
 
-fn seconds(ms: i64) -> String {
+pub(crate) fn seconds(ms: i64) -> String {
     if ms >= 60_000 {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
     } else {

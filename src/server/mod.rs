@@ -1,11 +1,16 @@
-//! `orc serve`: the REST API over HTTP (axum), on loopback unless told otherwise.
+//! `orc serve`: the REST API and the dashboard over HTTP (axum), on loopback unless
+//! told otherwise.
 //!
 //! Reads need nothing; every request that changes something needs the server's
 //! token (`Authorization: Bearer TOKEN`), created owner-only beside the state on
-//! first start. Each request opens the state on a blocking thread: SQLite
-//! connections are cheap, and the state may be written by `orc run` meanwhile.
+//! first start, or a dashboard session (cookie plus CSRF token, see `session`).
+//! Each request opens the state on a blocking thread: SQLite connections are
+//! cheap, and the state may be written by `orc run` meanwhile.
 
+mod dashboard;
+mod events;
 mod metrics;
+mod session;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,14 +27,27 @@ use serde_json::{Value, json};
 
 use crate::state::{RunFilter, State};
 
-/// What every handler needs.
-pub struct Server {
+/// What `orc serve` is asked to serve.
+pub struct ServeOptions {
     pub state: PathBuf,
     /// tasks.toml: the API's edits are written there, then applied.
     pub config: PathBuf,
     pub token: String,
     /// The orc executable, for starting runs.
     pub orc: PathBuf,
+}
+
+/// What every handler needs.
+pub struct Server {
+    pub state: PathBuf,
+    pub config: PathBuf,
+    pub token: String,
+    pub orc: PathBuf,
+    sessions: session::Sessions,
+    /// Announces every change to the state (for the dashboard's live refresh).
+    changes: tokio::sync::broadcast::Sender<i64>,
+    /// Turns true when the server stops, ending the event streams.
+    stopping: events::Stopping,
 }
 
 /// The token file beside the state database.
@@ -105,37 +123,39 @@ async fn with_state<T: Send + 'static>(
     .await
 }
 
-/// Mutating requests carry the token.
+/// Mutating requests carry the token, or come from a logged-in dashboard page: the
+/// session cookie together with that session's CSRF token (a cookie alone is what
+/// a forged cross-site request would have, so it is refused with 403).
 fn authorised(server: &Server, headers: &HeaderMap) -> ApiResult<()> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        // Compared in constant time: the token is a secret.
-        Some(t)
-            if t.len() == server.token.len()
-                && t.bytes()
-                    .zip(server.token.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0 =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "wrong token".to_string(),
-        )),
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "this request needs Authorization: Bearer TOKEN (`orc serve --print-token`)"
-                .to_string(),
-        )),
+    let unauthorised = |m: &str| Err(ApiError(StatusCode::UNAUTHORIZED, m.to_string()));
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        return match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
+            Some(t) if session::same_secret(t, &server.token) => Ok(()),
+            _ => unauthorised("wrong token"),
+        };
     }
+    if let Some(id) = session::cookie(headers, session::COOKIE) {
+        let Some(csrf) = server.sessions.csrf(id) else {
+            return unauthorised("the session has ended: log in again");
+        };
+        let given = headers
+            .get(session::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok());
+        return match given {
+            Some(t) if session::same_secret(t, &csrf) => Ok(()),
+            _ => Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "missing or wrong X-CSRF-Token for this session".to_string(),
+            )),
+        };
+    }
+    unauthorised("this request needs Authorization: Bearer TOKEN (`orc serve --print-token`)")
 }
 
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
+        .merge(dashboard::routes())
+        .route("/api/schedule", get(schedule_preview))
         .route("/api/health", get(health))
         .route("/api/tasks", get(tasks).post(create))
         .route("/api/tasks/{name}", get(task).put(update).delete(delete))
@@ -318,26 +338,50 @@ async fn run_now(
     ))
 }
 
+/// The plan `orc plan` would show now: pending changes and drift (422 when the
+/// config does not load).
+fn current_plan(server: &Server) -> ApiResult<crate::plan::Plan> {
+    let ws = crate::workspace::Workspace::load(&server.config, Some(&server.state), None)
+        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
+    let recorded = match ws.existing_state()? {
+        Some(state) => state.recorded()?,
+        None => Default::default(),
+    };
+    let backend = ws.backend()?;
+    Ok(ws.plan(&recorded, backend.as_ref(), &[], false, false)?)
+}
+
 /// The plan `orc plan --json` would print: pending changes and drift.
 async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
-    let server = server.clone();
-    blocking(move || {
-        let ws = crate::workspace::Workspace::load(&server.config, Some(&server.state), None)
-            .map_err(|d| {
-                ApiError(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("{} does not load:\n{d}", server.config.display()),
-                )
-            })?;
-        let recorded = match ws.existing_state()? {
-            Some(state) => state.recorded()?,
-            None => Default::default(),
-        };
-        let backend = ws.backend()?;
-        let plan = ws.plan(&recorded, backend.as_ref(), &[], false, false)?;
-        Ok(Json(crate::plan::render_json(&plan)))
-    })
-    .await
+    blocking(move || Ok(Json(crate::plan::render_json(&current_plan(&server)?)))).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ScheduleQuery {
+    expr: String,
+    /// "local" (the default) or an IANA zone.
+    timezone: Option<String>,
+}
+
+/// A schedule in words and its next five fire times, or why it is not one (the
+/// dashboard's form previews what is typed).
+async fn schedule_preview(Query(q): Query<ScheduleQuery>) -> ApiResult<Json<Value>> {
+    let zone_name = q.timezone.unwrap_or_else(|| "local".to_string());
+    let zone = crate::schedule::resolve_zone(&zone_name)
+        .map_err(|e| unprocessable(format!("timezone: {e}")))?;
+    let schedule = crate::schedule::parse(&q.expr)
+        .map_err(|e| unprocessable(format!("schedule \"{}\": {e}", q.expr)))?;
+    let next: Vec<String> = schedule
+        .upcoming(&zone, jiff::Timestamp::now(), 5)
+        .iter()
+        .map(|t| t.strftime("%a %Y-%m-%d %H:%M %:z").to_string())
+        .collect();
+    Ok(Json(json!({
+        "schedule": q.expr,
+        "words": schedule.explain(),
+        "timezone": zone_name,
+        "next": next,
+    })))
 }
 
 /// Apply tasks.toml, as `orc apply --auto-approve` (in its own process: the same
@@ -637,9 +681,14 @@ async fn delete(
     .await
 }
 
-/// Serve until Ctrl-C or SIGTERM; `ready` gets the bound address (the port when
+/// Serve until `stop` resolves; `ready` gets the bound address (the port when
 /// `listen` asked for port 0).
-pub fn serve(server: Server, listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+pub fn serve(
+    options: ServeOptions,
+    listen: SocketAddr,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -648,12 +697,37 @@ pub fn serve(server: Server, listen: SocketAddr, ready: impl FnOnce(SocketAddr))
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        let server = Server {
+            changes: events::watch_state(options.state.clone())?,
+            state: options.state,
+            config: options.config,
+            token: options.token,
+            orc: options.orc,
+            sessions: Default::default(),
+            stopping,
+        };
         ready(listener.local_addr()?);
         axum::serve(listener, router(Arc::new(server)))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+            .with_graceful_shutdown(async move {
+                stop.await;
+                let _ = stopping_tx.send(true);
             })
             .await?;
         Ok(())
     })
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix (how service managers stop a server).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

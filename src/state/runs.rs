@@ -202,6 +202,20 @@ impl State {
             .optional()?)
     }
 
+    /// The durations of the task's last `count` finished runs, oldest first (for its
+    /// trend line).
+    pub fn recent_durations(&self, task: &str, count: usize) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT duration_ms FROM runs WHERE task = ?1 AND duration_ms IS NOT NULL
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let mut durations = stmt
+            .query_map(params![task, count as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        durations.reverse();
+        Ok(durations)
+    }
+
     pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
         Ok(self
             .conn
