@@ -264,7 +264,7 @@ fn task_actions(viewer: &Viewer, name: &str, enabled: bool) -> String {
         ("enable", "Resume")
     };
     format!(
-        "<div class=\"actions\"><button type=\"button\" data-action=\"run\" data-task=\"{n}\">Run now</button> \
+        "<div class=\"actions\" id=\"task-actions\" data-live><button type=\"button\" data-action=\"run\" data-task=\"{n}\">Run now</button> \
 <button type=\"button\" data-action=\"{toggle}\" data-task=\"{n}\">{label}</button> \
 <a class=\"button\" href=\"/tasks/{u}/edit\">Edit</a> \
 <button type=\"button\" class=\"danger\" data-action=\"delete\" data-task=\"{n}\">Delete</button></div>",

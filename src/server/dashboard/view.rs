@@ -181,7 +181,8 @@ pub fn duration_chart(runs: &[(i64, i64, &str)]) -> String {
     }
     let (w, h) = (600.0, 120.0);
     let max = runs.iter().map(|r| r.1).max().unwrap_or(1).max(1) as f64;
-    let step = w / runs.len() as f64;
+    // At least 30 slots, so a handful of runs draws slim bars rather than slabs.
+    let step = w / runs.len().max(30) as f64;
     let bar = (step * 0.8).max(1.0);
     let bars: String = runs
         .iter()

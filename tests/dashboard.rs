@@ -1,0 +1,428 @@
+//! The dashboard end to end in headless Chromium, driven through chromedriver's
+//! W3C WebDriver protocol: log in, see the grid, open a task, run it now and watch
+//! the run and its log appear live, pause it, toggle dark mode, create a task
+//! through the form, and look at it on a phone's width. Screenshots go to
+//! `target/test-output/dashboard-*.png`. Without chromium and chromedriver the test
+//! says so and skips, except under CI=true.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Kills the process when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+/// A WebDriver session.
+struct Browser {
+    base: String,
+    session: String,
+    _driver: Killed,
+    _profile: tempfile::TempDir,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    fn start() -> Option<Browser> {
+        let found = |p: &str| Path::new(p).exists();
+        if !found("/usr/bin/chromium") || !found("/usr/bin/chromedriver") {
+            assert!(
+                !ci(),
+                "chromium and chromedriver (Debian chromium, chromium-driver) are missing under CI"
+            );
+            eprintln!("skipped: chromium or chromedriver is not installed");
+            return None;
+        }
+        let port = free_port();
+        let driver = Killed(
+            Command::new("/usr/bin/chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while agent()
+            .get(&format!("{base}/status"))
+            .call()
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let created = post(
+            &format!("{base}/session"),
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
+            }}}),
+        );
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_string();
+        Some(Browser {
+            base,
+            session,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    fn url(&self, rel: &str) -> String {
+        format!("{}/session/{}{rel}", self.base, self.session)
+    }
+
+    fn go(&self, url: &str) {
+        post(&self.url("/url"), json!({ "url": url }));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let found = post(
+            &self.url("/element"),
+            json!({"using": "css selector", "value": css}),
+        );
+        found["value"][ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        post(&self.url(&format!("/element/{id}/click")), json!({}));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        post(&self.url(&format!("/element/{id}/clear")), json!({}));
+        post(
+            &self.url(&format!("/element/{id}/value")),
+            json!({ "text": text }),
+        );
+    }
+
+    /// Run `script` (a function body) in the page and return its value.
+    fn js(&self, script: &str) -> Value {
+        post(
+            &self.url("/execute/sync"),
+            json!({"script": script, "args": []}),
+        )["value"]
+            .clone()
+    }
+
+    /// Wait until `script` returns something truthy; panic with `what` after 30 s.
+    fn wait(&self, what: &str, script: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.js(script);
+            if !(v.is_null() || v == false || v == "" || v == 0) {
+                return v;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let page = self.js("return document.body.innerText");
+                panic!("timed out waiting for {what}; the page says:\n{page}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        let shot = agent()
+            .get(&self.url("/screenshot"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let shot: Value = serde_json::from_str(&shot).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["value"].as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("dashboard-{name}.png")), png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = agent()
+            .delete(&format!("{}/session/{}", self.base, self.session))
+            .call();
+    }
+}
+
+fn post(url: &str, body: Value) -> Value {
+    let text = agent()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const CONFIG: &str = "# Our tasks: this comment and the layout must survive the dashboard.
+[settings]
+backend = \"embedded\"
+
+[tasks.nightly]  # the big one
+shell = \"echo nightly done\"
+schedule = \"0 2 * * *\"
+
+# Writes a line a second, so its log can be watched growing.
+[tasks.slow]
+shell = \"for i in 1 2 3 4; do echo step $i; sleep 1; done\"
+";
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tasks.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let orc = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("ORC_STATE", dir.path().join("state.db"))
+            .env("ORC_CONFIG", &config)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "orc {args:?}: {o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    orc(&["apply", "--auto-approve"]);
+    orc(&["run", "nightly"]);
+    let token = orc(&["serve", "--print-token"]).trim().to_string();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("ORC_STATE", dir.path().join("state.db"))
+        .env("ORC_CONFIG", &config)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Killed(server);
+    let base = format!(
+        "http://{}",
+        line.split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
+    );
+
+    // Log in with the token; the grid shows both tasks with their state.
+    browser.go(&format!("{base}/login?next=/"));
+    browser.type_into("#token", &token);
+    browser.click("form.login button[type=submit]");
+    browser.wait(
+        "the grid after logging in",
+        "return document.querySelector('meta[name=csrf-token]') && document.querySelector('#task-rows tr[data-name=slow]')",
+    );
+    let nightly = browser.js(
+        "const r = document.querySelector('tr[data-name=nightly]'); return [r.dataset.status, r.innerText];",
+    );
+    assert_eq!(nightly[0], "ok", "{nightly}");
+    assert!(
+        nightly[1].as_str().unwrap().contains("At 02:00"),
+        "{nightly}"
+    );
+    // Search narrows the grid as you type.
+    browser.type_into("#search", "slo");
+    browser.wait(
+        "the search to hide nightly",
+        "return document.querySelector('tr[data-name=nightly]').hidden && document.getElementById('task-count').textContent === '1 of 2 tasks'",
+    );
+    browser.js("const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); return 1;");
+    browser.wait(
+        "both rows back",
+        "return document.getElementById('task-count').textContent === '2 of 2 tasks'",
+    );
+    browser.screenshot("grid");
+
+    // Open the task, run it now, and see the run and its log arrive without a reload.
+    browser.click("a[href='/tasks/slow']");
+    browser.wait(
+        "the task page",
+        "return location.pathname === '/tasks/slow' && document.querySelector('button[data-action=run]')",
+    );
+    browser.js("window.notReloaded = true; return 1;");
+    browser.click("button[data-action=run]");
+    browser.wait(
+        "the running run in the history (live)",
+        "return document.querySelector('#task-history .badge.running')",
+    );
+    browser.wait(
+        "the log growing while the run goes",
+        "return /step 2/.test(document.getElementById('log').textContent)",
+    );
+    browser.wait(
+        "the run's end and its whole log",
+        "return document.querySelector('#task-state .badge.ok') && /step 4/.test(document.getElementById('log').textContent)",
+    );
+    assert_eq!(browser.js("return window.notReloaded === true"), true);
+    browser.screenshot("task");
+
+    // Pause it: enabled = false goes into tasks.toml (comments kept) and is applied.
+    browser.click("button[data-action=disable]");
+    browser.wait(
+        "the task shown paused",
+        "return document.querySelector('#task-state .badge.paused') && document.querySelector('#task-actions button[data-action=enable]')",
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("enabled = false"), "{text}");
+    assert!(text.starts_with("# Our tasks: this comment"), "{text}");
+
+    // Dark mode: the toggle switches the theme and the colours with it.
+    let light = browser.js("return getComputedStyle(document.body).backgroundColor");
+    browser.click("#theme-toggle");
+    let dark = browser.js(
+        "return [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]",
+    );
+    assert_eq!(dark[0], "dark");
+    assert_ne!(dark[1], light, "the background changed");
+    assert_eq!(dark[1], "rgb(13, 17, 23)");
+    browser.screenshot("dark");
+    browser.click("#theme-toggle");
+
+    // Create a task through the form: a bad schedule is explained as it is typed,
+    // a good one previewed with its next five fire times.
+    browser.go(&format!("{base}/new"));
+    browser.type_into("#f-name", "from_browser");
+    browser.type_into("#f-command", "echo made in a browser");
+    browser.type_into("#f-schedule", "61 * * * *");
+    browser.wait(
+        "the schedule error",
+        "return document.getElementById('f-schedule').getAttribute('aria-invalid') === 'true' && document.querySelector('#schedule-preview .error')",
+    );
+    browser.type_into("#f-schedule", "30 7 * * 1-5");
+    let preview = browser.wait(
+        "the schedule preview",
+        "const p = document.getElementById('schedule-preview'); return p.querySelectorAll('li').length === 5 && p.innerText",
+    );
+    assert!(
+        preview
+            .as_str()
+            .unwrap()
+            .contains("At 07:30, Monday through Friday"),
+        "{preview}"
+    );
+    browser.type_into("#f-timeout", "10m");
+    browser.screenshot("form");
+    browser.click("#task-form button[type=submit]");
+    browser.wait(
+        "the new task's page",
+        "return location.pathname === '/tasks/from_browser' && document.querySelector('h1')",
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    // The file as it was, then the pause, then the new task: comments and layout kept.
+    assert!(text.starts_with(CONFIG), "{text}");
+    assert!(text.contains("[tasks.from_browser]"), "{text}");
+    assert!(
+        text.contains("command = \"echo made in a browser\""),
+        "{text}"
+    );
+    assert!(text.contains("schedule = \"30 7 * * 1-5\""), "{text}");
+    assert!(text.contains("[tasks.nightly]  # the big one"), "{text}");
+    assert!(
+        text.contains("# Writes a line a second, so its log can be watched growing."),
+        "{text}"
+    );
+    let plan = orc(&["plan"]);
+    assert!(
+        plan.contains("No changes"),
+        "the form's task is applied: {plan}"
+    );
+
+    // A phone's width: the optional columns give way, nothing needs sideways scrolling
+    // but the table itself.
+    post(
+        &browser.url("/window/rect"),
+        json!({"width": 390, "height": 844}),
+    );
+    browser.go(&format!("{base}/"));
+    browser.wait(
+        "the grid on a phone",
+        "return document.querySelector('#task-rows tr[data-name=slow]')",
+    );
+    let narrow = browser.js(
+        "return [getComputedStyle(document.querySelector('td.opt')).display, document.documentElement.scrollWidth <= window.innerWidth + 1, document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll')).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)]",
+    );
+    browser.screenshot("phone");
+    assert_eq!(narrow[0], "none", "{narrow}");
+    assert_eq!(narrow[1], true, "the page fits the width: {narrow}");
+    browser.screenshot("phone");
+
+    // Every form control has a label a screen reader can read.
+    browser.go(&format!("{base}/new"));
+    let unlabelled = browser.wait(
+        "the form",
+        "return document.getElementById('task-form') && JSON.stringify([...document.querySelectorAll('input:not([type=hidden]), select')].filter(e => !e.labels || e.labels.length === 0).map(e => e.id))",
+    );
+    assert_eq!(unlabelled, "[]");
+}
