@@ -333,3 +333,53 @@ fn runs_at_most_max_concurrent_at_once() {
         assert!(pair[1].0 >= pair[0].1, "runs overlapped: {spans:?}");
     }
 }
+
+/// `orc up` applies, schedules, and serves the dashboard beside the scheduler; a
+/// SIGTERM stops both.
+#[test]
+fn up_serves_the_dashboard_beside_the_scheduler() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tasks.toml");
+    std::fs::write(
+        &file,
+        "[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["up", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let up = Daemon(Some(child));
+    let mut seen = Vec::new();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            seen.push(line.clone());
+            line.split("Dashboard and API on http://")
+                .nth(1)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no dashboard line in {seen:?}"));
+    // Keep reading, as a terminal would: the daemon prints until it stops.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let mut page = ureq::get(&format!("http://{addr}/")).call().unwrap();
+    let body = page.body_mut().read_to_string().unwrap();
+    assert!(body.contains("data-name=\"hello\""), "{body}");
+    let pid = up.0.as_ref().unwrap().id();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let mut up = up;
+    let status = up.0.as_mut().unwrap().wait().unwrap();
+    let rest = rest.join().unwrap();
+    assert!(status.success(), "{status:?}: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
+}
