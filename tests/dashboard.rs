@@ -230,60 +230,94 @@ schedule = \"0 2 * * *\"
 shell = \"for i in 1 2 3 4; do echo step $i; sleep 1; done\"
 ";
 
-#[test]
-fn the_dashboard_in_a_real_browser() {
-    let Some(browser) = Browser::start() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tasks.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let orc = |args: &[&str]| {
+/// A served state: two applied tasks, one with a run.
+struct Served {
+    dir: tempfile::TempDir,
+    base: String,
+    token: String,
+    _server: Killed,
+}
+
+impl Served {
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("tasks.toml")
+    }
+
+    fn orc(&self, args: &[&str]) -> String {
         let o = Command::new(env!("CARGO_BIN_EXE_orc"))
             .args(args)
-            .current_dir(dir.path())
-            .env("ORC_STATE", dir.path().join("state.db"))
-            .env("ORC_CONFIG", &config)
+            .current_dir(self.dir.path())
+            .env("ORC_STATE", self.dir.path().join("state.db"))
+            .env("ORC_CONFIG", self.config())
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
         assert!(o.status.success(), "orc {args:?}: {o:?}");
         String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tasks.toml"), CONFIG).unwrap();
+        let mut served = Served {
+            dir,
+            base: String::new(),
+            token: String::new(),
+            _server: Killed(Command::new("true").spawn().unwrap()),
+        };
+        served.orc(&["apply", "--auto-approve"]);
+        served.orc(&["run", "nightly"]);
+        served.token = served.orc(&["serve", "--print-token"]).trim().to_string();
+        let mut server = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(served.dir.path())
+            .env("ORC_STATE", served.dir.path().join("state.db"))
+            .env("ORC_CONFIG", served.config())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        served._server = Killed(server);
+        served.base = format!(
+            "http://{}",
+            line.split("http://")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
+        );
+        served
+    }
+}
+
+impl Browser {
+    fn log_in(&self, served: &Served) {
+        self.go(&format!("{}/login?next=/", served.base));
+        self.type_into("#token", &served.token);
+        self.click("form.login button[type=submit]");
+        self.wait(
+            "the grid after logging in",
+            "return document.querySelector('meta[name=csrf-token]') && document.querySelector('#task-rows tr[data-name=slow]')",
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let Some(browser) = Browser::start() else {
+        return;
     };
-    orc(&["apply", "--auto-approve"]);
-    orc(&["run", "nightly"]);
-    let token = orc(&["serve", "--print-token"]).trim().to_string();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("ORC_STATE", dir.path().join("state.db"))
-        .env("ORC_CONFIG", &config)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Killed(server);
-    let base = format!(
-        "http://{}",
-        line.split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
-    );
+    let served = Served::start();
+    let base = &served.base;
+    let config = served.config();
+    let orc = |args: &[&str]| served.orc(args);
 
     // Log in with the token; the grid shows both tasks with their state.
-    browser.go(&format!("{base}/login?next=/"));
-    browser.type_into("#token", &token);
-    browser.click("form.login button[type=submit]");
-    browser.wait(
-        "the grid after logging in",
-        "return document.querySelector('meta[name=csrf-token]') && document.querySelector('#task-rows tr[data-name=slow]')",
-    );
+    browser.log_in(&served);
     let nightly = browser.js(
         "const r = document.querySelector('tr[data-name=nightly]'); return [r.dataset.status, r.innerText];",
     );
@@ -425,4 +459,67 @@ fn the_dashboard_in_a_real_browser() {
         "return document.getElementById('task-form') && JSON.stringify([...document.querySelectorAll('input:not([type=hidden]), select')].filter(e => !e.labels || e.labels.length === 0).map(e => e.id))",
     );
     assert_eq!(unlabelled, "[]");
+}
+
+/// Every page, light and dark, checked by axe-core (Deque's accessibility engine,
+/// from npm: `npm install --no-save axe-core`) for WCAG 2 A and AA: contrast, labels,
+/// names, landmarks, keyboard reachability.
+#[test]
+fn every_page_passes_an_accessibility_check() {
+    let axe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/axe-core/axe.min.js");
+    let Ok(axe) = std::fs::read_to_string(&axe) else {
+        assert!(
+            !ci(),
+            "axe-core is missing under CI (npm install --no-save axe-core)"
+        );
+        eprintln!("skipped: axe-core is not installed (npm install --no-save axe-core)");
+        return;
+    };
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let served = Served::start();
+    served.orc(&["run", "slow"]);
+    browser.log_in(&served);
+    let mut problems = Vec::new();
+    for theme in ["light", "dark"] {
+        for path in [
+            "/",
+            "/tasks/slow",
+            "/tasks/slow/edit",
+            "/runs",
+            "/runs/1",
+            "/plan",
+            "/new",
+            "/login",
+        ] {
+            browser.go(&format!("{}{path}", served.base));
+            browser.js(&format!(
+                "localStorage.setItem('orc-theme', '{theme}'); document.documentElement.dataset.theme = '{theme}'; return 1;"
+            ));
+            // Let the scripts fill in what they fetch (the log, the preview).
+            browser.wait(
+                "the page's scripts",
+                "return document.readyState === 'complete'",
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            browser.js(&format!("{axe}\nreturn 1;"));
+            let found = post(
+                &browser.url("/execute/async"),
+                json!({"script": "const done = arguments[arguments.length - 1]; axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}).then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' (' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ') + ')')));", "args": []}),
+            )["value"]
+                .clone();
+            for v in found
+                .as_array()
+                .unwrap_or_else(|| panic!("axe did not run on {path}: {found}"))
+            {
+                problems.push(format!("{theme} {path}: {}", v.as_str().unwrap()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "accessibility problems:\n{}",
+        problems.join("\n")
+    );
 }
