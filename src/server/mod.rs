@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use axum::extract::{Path as UrlPath, Query, State as Shared};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, Request, State as Shared};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -76,6 +76,53 @@ impl From<anyhow::Error> for ApiError {
 }
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// axum's `Path`, `Query` and `Json` extractors, with a request they cannot parse
+/// answered as every other API error: the status axum chose, `{"error": "..."}`.
+struct UrlPath<T>(T);
+struct Query<T>(T);
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T> FromRequestParts<S> for UrlPath<T>
+where
+    axum::extract::Path<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::PathRejection>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| UrlPath(p.0))
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
+
+impl<S: Send + Sync, T> FromRequestParts<S> for Query<T>
+where
+    axum::extract::Query<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::QueryRejection>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
+
+impl<S: Send + Sync, T> FromRequest<S> for JsonBody<T>
+where
+    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+{
+    type Rejection = ApiError;
+    async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|j| JsonBody(j.0))
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
 
 /// Run `f` on a blocking thread (SQLite, files, child processes).
 async fn blocking<T: Send + 'static>(
@@ -513,7 +560,7 @@ fn toml_value(key: &str, v: &Value) -> ApiResult<toml_edit::Value> {
 async fn create(
     Shared(server): Shared<Arc<Server>>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorised(&server, &headers)?;
     let server = server.clone();
@@ -570,7 +617,7 @@ async fn update(
     Shared(server): Shared<Arc<Server>>,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
