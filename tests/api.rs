@@ -444,3 +444,43 @@ fn create_and_delete_go_through_tasks_toml() {
     assert_eq!(s.get("/api/tasks/fresh").0, 404);
     assert_eq!(s.send("DELETE", "/api/tasks/fresh", token, None).0, 404);
 }
+
+#[test]
+fn malformed_requests_are_json_errors() {
+    let s = served();
+    // Parameters and bodies that do not parse: axum's reason, as every API error.
+    for path in [
+        "/api/runs?limit=many",
+        "/api/runs/99999999999999999999",
+        "/api/runs/1/log?tail=-1",
+    ] {
+        let (status, body) = s.get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let mut r = Served::agent()
+        .post(&format!("{}/api/tasks", s.base))
+        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .send("name=x")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("application/json"),
+        "{body}"
+    );
+    let (status, body) = s.send("PUT", "/api/tasks/ok", Some(token.trim()), None);
+    assert_eq!(status, 400, "an empty body: {body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    // A duration further back than time goes is every run, not a crash.
+    let all = s.get_json("/api/runs?since=400000000000");
+    assert_eq!(all["runs"].as_array().unwrap().len(), 4, "{all}");
+    let all = s.get_json("/api/runs?since=9999999999d");
+    assert_eq!(all["runs"].as_array().unwrap().len(), 4, "{all}");
+}

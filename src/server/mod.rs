@@ -254,8 +254,12 @@ async fn runs(
     let since = match &q.since {
         None => None,
         Some(text) => Some(match crate::config::parse_duration(text) {
+            // Further back than time goes (since=99999999999d): every run.
             Ok(d) => crate::state::timestamp(
-                jiff::Timestamp::now() - jiff::SignedDuration::try_from(d).unwrap_or_default(),
+                jiff::SignedDuration::try_from(d)
+                    .ok()
+                    .and_then(|d| jiff::Timestamp::now().checked_sub(d).ok())
+                    .unwrap_or(jiff::Timestamp::MIN),
             ),
             Err(_) => crate::state::timestamp(text.parse::<jiff::Timestamp>().map_err(|_| {
                 ApiError(
