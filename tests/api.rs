@@ -159,6 +159,14 @@ fn reads_need_no_token_and_answer_json() {
     let (_, tail) = s.get(&format!("/api/runs/{id}/log?tail=2"));
     assert_eq!(tail.lines().count(), 2, "{tail}");
     assert!(log.ends_with(&tail), "{log}\n---\n{tail}");
+    // A range of lines (1-based, inclusive), and the tail of a range.
+    let lines: Vec<&str> = log.lines().collect();
+    let (_, range) = s.get(&format!("/api/runs/{id}/log?from=2&to=3"));
+    assert_eq!(range, format!("{}\n{}\n", lines[1], lines[2]));
+    let (_, range_tail) = s.get(&format!("/api/runs/{id}/log?from=1&to=3&tail=1"));
+    assert_eq!(range_tail, format!("{}\n", lines[2]));
+    let (status, past_end) = s.get(&format!("/api/runs/{id}/log?from=999"));
+    assert_eq!((status, past_end.as_str()), (200, ""));
     assert_eq!(s.get("/api/runs/999").0, 404);
     let (status, body) = s.get("/api/runs?since=yesterday");
     assert_eq!(status, 400, "{body}");
@@ -636,4 +644,44 @@ fn dashboard_pages_render_from_the_state() {
         body.contains("data-name=\"ok\" data-status=\"ok\"") && body.contains(" hidden>"),
         "{body}"
     );
+}
+
+#[test]
+fn malformed_requests_are_json_errors() {
+    let s = served();
+    // Parameters and bodies that do not parse: axum's reason, as every API error.
+    for path in [
+        "/api/runs?limit=many",
+        "/api/runs/99999999999999999999",
+        "/api/runs/1/log?tail=-1",
+    ] {
+        let (status, body) = s.get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let mut r = Served::agent()
+        .post(&format!("{}/api/tasks", s.base))
+        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .send("name=x")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("application/json"),
+        "{body}"
+    );
+    let (status, body) = s.send("PUT", "/api/tasks/ok", Some(token.trim()), None);
+    assert_eq!(status, 400, "an empty body: {body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    // A duration further back than time goes is every run, not a crash.
+    let all = s.get_json("/api/runs?since=400000000000");
+    assert_eq!(all["runs"].as_array().unwrap().len(), 4, "{all}");
+    let all = s.get_json("/api/runs?since=9999999999d");
+    assert_eq!(all["runs"].as_array().unwrap().len(), 4, "{all}");
 }

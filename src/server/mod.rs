@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use axum::extract::{Path as UrlPath, Query, State as Shared};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, Request, State as Shared};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -94,6 +94,53 @@ impl From<anyhow::Error> for ApiError {
 }
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// axum's `Path`, `Query` and `Json` extractors, with a request they cannot parse
+/// answered as every other API error: the status axum chose, `{"error": "..."}`.
+struct UrlPath<T>(T);
+struct Query<T>(T);
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T> FromRequestParts<S> for UrlPath<T>
+where
+    axum::extract::Path<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::PathRejection>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| UrlPath(p.0))
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
+
+impl<S: Send + Sync, T> FromRequestParts<S> for Query<T>
+where
+    axum::extract::Query<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::QueryRejection>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
+
+impl<S: Send + Sync, T> FromRequest<S> for JsonBody<T>
+where
+    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+{
+    type Rejection = ApiError;
+    async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|j| JsonBody(j.0))
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
 
 /// Run `f` on a blocking thread (SQLite, files, child processes).
 async fn blocking<T: Send + 'static>(
@@ -227,8 +274,12 @@ async fn runs(
     let since = match &q.since {
         None => None,
         Some(text) => Some(match crate::config::parse_duration(text) {
+            // Further back than time goes (since=99999999999d): every run.
             Ok(d) => crate::state::timestamp(
-                jiff::Timestamp::now() - jiff::SignedDuration::try_from(d).unwrap_or_default(),
+                jiff::SignedDuration::try_from(d)
+                    .ok()
+                    .and_then(|d| jiff::Timestamp::now().checked_sub(d).ok())
+                    .unwrap_or(jiff::Timestamp::MIN),
             ),
             Err(_) => crate::state::timestamp(text.parse::<jiff::Timestamp>().map_err(|_| {
                 ApiError(
@@ -269,11 +320,15 @@ async fn run(
 
 #[derive(Debug, Deserialize)]
 struct LogQuery {
-    /// Only the last N lines.
+    /// Only lines from this one on (1-based).
+    from: Option<usize>,
+    /// Only lines up to this one (inclusive).
+    to: Option<usize>,
+    /// Only the last N lines (of the range, when one is given).
     tail: Option<usize>,
 }
 
-/// A run's log as text (masked when the run wrote it).
+/// A run's log as text (masked when the run wrote it), whole or a range of lines.
 async fn run_log(
     Shared(server): Shared<Arc<Server>>,
     UrlPath(id): UrlPath<i64>,
@@ -286,14 +341,19 @@ async fn run_log(
             .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no log")))
     })
     .await?;
-    let text = std::fs::read_to_string(&path)
+    let bytes = std::fs::read(&path)
         .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("the log of run {id}: {e}")))?;
-    let text = match q.tail {
-        Some(n) => {
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n") + "\n"
-        }
-        None => text,
+    // A program may print bytes that are not UTF-8; they show as U+FFFD.
+    let text = String::from_utf8_lossy(&bytes);
+    let text = if q.from.is_none() && q.to.is_none() && q.tail.is_none() {
+        text.into_owned()
+    } else {
+        let lines: Vec<&str> = text.lines().collect();
+        let end = q.to.unwrap_or(lines.len()).min(lines.len());
+        let start = q.from.unwrap_or(1).saturating_sub(1).min(end);
+        let picked = &lines[start..end];
+        let picked = &picked[picked.len().saturating_sub(q.tail.unwrap_or(usize::MAX))..];
+        picked.iter().map(|l| format!("{l}\n")).collect()
     };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
@@ -557,7 +617,7 @@ fn toml_value(key: &str, v: &Value) -> ApiResult<toml_edit::Value> {
 async fn create(
     Shared(server): Shared<Arc<Server>>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorised(&server, &headers)?;
     let server = server.clone();
@@ -614,7 +674,7 @@ async fn update(
     Shared(server): Shared<Arc<Server>>,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();

@@ -1,0 +1,383 @@
+//! `schemas/openapi.json`, the OpenAPI 3.1 document of `orc serve`: its operations are
+//! exactly the routes the router registers (read from `src/server/`), it is a valid
+//! OpenAPI 3.1 document (`openapi-spec-validator`, from PyPI), and the live server
+//! keeps to it under property-based fuzzing (`schemathesis`, from PyPI): no 5xx, no
+//! status, content type or body the document does not describe, malformed input
+//! rejected. Missing tools skip with a message, except under CI=true.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn have(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn document_path() -> PathBuf {
+    root().join("schemas/openapi.json")
+}
+
+fn document() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(document_path()).unwrap()).unwrap()
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+/// The (METHOD, path) pairs of the document.
+fn documented() -> BTreeSet<(String, String)> {
+    let doc = document();
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if item.get(method).is_some() {
+                ops.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// The text from an opening parenthesis to its match (strings taken into account).
+fn balanced(text: &str) -> &str {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[..=i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses in {text}");
+}
+
+/// The method routers named in a `.route(PATH, …)` call: `get(h).post(h)`, and
+/// `routing::put(h)` alike; a word that merely ends in one (`forget(`) is not one.
+fn methods_in(expr: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for method in METHODS {
+        let call = format!("{method}(");
+        for (at, _) in expr.match_indices(&call) {
+            let before = expr[..at].chars().next_back();
+            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                found.insert(method.to_uppercase());
+            }
+        }
+    }
+    found
+}
+
+/// The (METHOD, path) pairs that `.route("PATH", …)` calls register in src/server/,
+/// for paths under /api/ and /metrics (the dashboard's HTML pages are not the API).
+fn routed() -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("src/server"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        for (at, _) in source.match_indices(".route(") {
+            let call = balanced(&source[at + ".route".len()..]);
+            let path = call
+                .strip_prefix("(")
+                .and_then(|s| s.trim_start().strip_prefix('"'))
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| {
+                    panic!("{}: a route without a literal path: {call}", file.display())
+                });
+            if !(path.starts_with("/api/") || path == "/metrics") {
+                continue;
+            }
+            let methods = methods_in(&call[call.find(',').unwrap()..]);
+            assert!(
+                !methods.is_empty(),
+                "{}: no method router found in .route{call}",
+                file.display()
+            );
+            for method in methods {
+                assert!(
+                    ops.insert((method, path.to_string())),
+                    "{path} routed twice"
+                );
+            }
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_document_has_exactly_the_routes_of_the_router() {
+    let routed = routed();
+    // The reading itself works: the routes the README documents are among them.
+    for op in [
+        ("GET", "/api/health"),
+        ("PUT", "/api/tasks/{name}"),
+        ("GET", "/metrics"),
+    ] {
+        assert!(
+            routed.contains(&(op.0.to_string(), op.1.to_string())),
+            "{op:?} not found in src/server: {routed:?}"
+        );
+    }
+    let documented = documented();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "routed but not in schemas/openapi.json: {undocumented:?}\n\
+         in schemas/openapi.json but not routed: {unrouted:?}"
+    );
+}
+
+#[test]
+fn the_route_reader_sees_method_routers_only() {
+    assert_eq!(
+        methods_in(r#", get(tasks).post(create))"#),
+        BTreeSet::from(["GET".to_string(), "POST".to_string()])
+    );
+    assert_eq!(
+        methods_in(", axum::routing::delete(forget_it))"),
+        BTreeSet::from(["DELETE".to_string()])
+    );
+    assert!(methods_in(", forget(x))").is_empty());
+    assert_eq!(balanced(r#"("/a(", get(f)) tail"#), r#"("/a(", get(f))"#);
+}
+
+/// Every operation that changes something takes the token or a dashboard session
+/// with its CSRF header; reads take nothing. Every error is `{"error": string}`.
+#[test]
+fn mutations_need_auth_and_errors_are_json() {
+    let doc = document();
+    let expected =
+        serde_json::json!([{ "bearerAuth": [] }, { "sessionCookie": [], "csrfToken": [] }]);
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearerAuth"]["type"], "http");
+    assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    assert_eq!(schemes["sessionCookie"]["in"], "cookie");
+    assert_eq!(schemes["sessionCookie"]["name"], "orc_session");
+    assert_eq!(schemes["csrfToken"]["in"], "header");
+    assert_eq!(schemes["csrfToken"]["name"], "X-CSRF-Token");
+    assert!(doc.get("security").is_none(), "reads need no auth");
+    for (method, path) in documented() {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        if method == "GET" {
+            assert!(op.get("security").is_none(), "{method} {path}");
+        } else {
+            assert_eq!(op["security"], expected, "{method} {path}");
+            assert!(op["responses"].get("401").is_some(), "{method} {path}");
+        }
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert_eq!(
+                    response["$ref"]
+                        .as_str()
+                        .map(|r| r.starts_with("#/components/responses/")),
+                    Some(true),
+                    "{method} {path} {status}"
+                );
+                let name = response["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap();
+                assert_eq!(
+                    doc["components"]["responses"][name]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Error",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_document_is_valid_openapi_3_1() {
+    assert!(
+        document()["openapi"].as_str().unwrap().starts_with("3.1."),
+        "OpenAPI 3.1"
+    );
+    if !have("openapi-spec-validator", &["--version"]) {
+        assert!(!ci(), "openapi-spec-validator (pip) is missing under CI");
+        eprintln!("SKIPPED OpenAPI validation: openapi-spec-validator is not installed (pip)");
+        return;
+    }
+    let o = Command::new("openapi-spec-validator")
+        .args(["--schema", "3.1"])
+        .arg(document_path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+struct Served {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("ORC_STATE", dir.join("state.db"))
+        .env("ORC_CONFIG", dir.join("tasks.toml"))
+        .output()
+        .unwrap()
+}
+
+/// Three applied tasks (one paused) and runs that succeeded and failed, with logs,
+/// served on an ephemeral loopback port.
+fn served() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.ok]\nshell = \"echo all good\"\nschedule = \"0 6 * * *\"\n\n\
+         [tasks.bad]\nshell = \"echo broken >&2; exit 4\"\n\n\
+         [tasks.paused]\ncommand = \"true\"\nschedule = \"MON 08:00\"\nenabled = false\n",
+    )
+    .unwrap();
+    let o = orc(dir.path(), &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for task in ["ok", "ok", "bad", "ok"] {
+        orc(dir.path(), &["run", task]);
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("ORC_STATE", dir.path().join("state.db"))
+        .env("ORC_CONFIG", dir.path().join("tasks.toml"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
+        .to_string();
+    Served {
+        child,
+        base: format!("http://{addr}"),
+        dir,
+    }
+}
+
+/// Schemathesis against a live server: every operation, with the token, in all its
+/// phases (the document's examples, boundary and malformed values, random
+/// requests, and sequences that follow one response into the next request).
+/// `ORC_SCHEMATHESIS_SEED` replays another seed, `ORC_SCHEMATHESIS_EXAMPLES` asks
+/// for more cases per operation.
+#[test]
+fn the_server_keeps_to_the_document_under_fuzzing() {
+    if !have("schemathesis", &["--version"]) {
+        assert!(!ci(), "schemathesis (pip) is missing under CI");
+        eprintln!("SKIPPED API fuzzing: schemathesis is not installed (pip)");
+        return;
+    }
+    let s = served();
+    let token = String::from_utf8(orc(s.dir.path(), &["serve", "--print-token"]).stdout).unwrap();
+    let seed = std::env::var("ORC_SCHEMATHESIS_SEED").unwrap_or_else(|_| "2026".to_string());
+    let examples = std::env::var("ORC_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "40".to_string());
+    let work = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = Command::new("schemathesis")
+        .arg("run")
+        .arg(document_path())
+        .args(["--url", &s.base])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", token.trim()),
+        ])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,\
+             content_type_conformance,unsupported_method,negative_data_rejection,ignored_auth",
+        ])
+        .args(["--max-examples", &examples, "--seed", &seed])
+        .args(["--workers", "1", "--request-timeout", "30"])
+        .args(["--no-color", "--report", "junit", "--report-junit-path"])
+        .arg(work.path().join("junit.xml"))
+        // Hypothesis keeps its example database in the working directory.
+        .current_dir(work.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let counts = out
+        .lines()
+        .find(|l| l.contains(" generated, "))
+        .unwrap_or("?");
+    eprintln!(
+        "schemathesis (seed {seed}, {examples} examples at most per operation): {}, in {:.0?}",
+        counts.trim(),
+        started.elapsed()
+    );
+    assert!(
+        o.status.success(),
+        "schemathesis found problems (seed {seed}):\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // It really exercised every operation of the document.
+    let junit = std::fs::read_to_string(work.path().join("junit.xml")).unwrap();
+    let tested: BTreeSet<(String, String)> = junit
+        .split("<testcase name=\"")
+        .skip(1)
+        .filter_map(|t| t.split('"').next()?.split_once(' '))
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .filter(|(m, _)| METHODS.contains(&m.to_lowercase().as_str()))
+        .collect();
+    assert_eq!(tested, documented(), "{junit}");
+}
