@@ -119,10 +119,13 @@ pub struct UpArgs {
     /// Schedule only: no dashboard and API
     #[arg(long)]
     no_dashboard: bool,
+    /// Do not apply edits of the config as they are saved
+    #[arg(long)]
+    no_watch: bool,
 }
 
 /// Apply the config to the embedded backend, then schedule it in the foreground,
-/// with the dashboard beside it.
+/// with the dashboard beside it and every saved edit of the config applied.
 pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let global = Global {
         backend: Some("embedded".to_string()),
@@ -149,6 +152,9 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         .unwrap_or_else(|_| "Orc".to_string());
     if !up.no_dashboard {
         super::serve::spawn(&up.listen, &global, out)?;
+    }
+    if !up.no_watch {
+        super::watch::spawn(&global, out)?;
     }
     let args = DaemonArgs {
         folder,

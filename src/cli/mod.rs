@@ -16,6 +16,7 @@ mod secret;
 mod serve;
 pub(crate) mod status;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,7 +113,8 @@ get --grace to finish, then are stopped and recorded as interrupted."
     /// Apply the config to the embedded scheduler and run it in the foreground
     #[command(
         after_help = "Also serves the dashboard and API on http://127.0.0.1:7878 (--listen \
-to move it, --no-dashboard to leave it out).\n\nExample: orc up --config examples/quickstart"
+to move it, --no-dashboard to leave it out) and applies every saved edit of the config, as \
+orc watch does (--no-watch to leave that out).\n\nExample: orc up --config examples/quickstart"
     )]
     Up(daemon::UpArgs),
     /// Past runs, newest first
@@ -137,6 +139,16 @@ to move it, --no-dashboard to leave it out).\n\nExample: orc up --config example
     Notify(notify::NotifyCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail
     Report(report::ReportArgs),
+    /// Apply every saved edit of the config within seconds; repair drift every --interval
+    #[command(
+        after_help = "After an edit settles (an editor's save, ten quick saves or a git pull of \
+many files are one change) orc watch validates, plans and applies, printing the plan and the \
+result. A config with errors is reported with file:line:col (and mailed to the notification \
+groups that want failures); nothing is applied, and the last good config stays live. Every \
+--interval it plans again and puts back tasks changed or deleted in the scheduler by hand.\n\n\
+Examples:\n  orc watch\n  orc watch --config /etc/orc --interval 1m"
+    )]
+    Watch(watch::WatchArgs),
     /// Serve the dashboard and the REST API over HTTP (loopback by default)
     Serve(serve::ServeArgs),
     /// Find scheduled fires that have no run; record and alert each once
@@ -171,6 +183,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::CheckMissed => notify::check_missed(&cli.global, &out),
         Command::Report(args) => report::run(args, &cli.global, &out),
         Command::Serve(args) => serve::run(args, &cli.global, &out),
+        Command::Watch(args) => watch::run(args, &cli.global, &out),
     };
     match result {
         Ok(code) => code,

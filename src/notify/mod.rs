@@ -215,6 +215,49 @@ pub fn queue_for_run(
     Ok(queued)
 }
 
+/// Queue a mail about a config that does not load (from `orc watch`) to every group
+/// that wants failures: no task ran, but nothing the admin saved was applied either.
+pub fn queue_config_error(
+    state: &State,
+    settings: &NotifySettings,
+    config: &Path,
+    errors: &str,
+    host: &str,
+) -> Result<usize> {
+    let subject = format!("[orc] {} does not load on {host}", config.display());
+    let text = format!(
+        "orc watch found errors in {} on {host}; nothing was applied, and the last good\n\
+         config stays live until the errors are fixed.\n\n{errors}",
+        config.display()
+    );
+    let html = format!(
+        "<p>orc watch found errors in <code>{}</code> on {}; nothing was applied, and the last good config stays live until the errors are fixed.</p><pre>{}</pre>",
+        html_escape(&config.display().to_string()),
+        html_escape(host),
+        html_escape(errors)
+    );
+    let mut queued = 0;
+    for (name, group) in &settings.notify {
+        if !group.on.contains(&NotifyEvent::Failure) || group.email.is_empty() {
+            continue;
+        }
+        state.queue_notification(&Notification {
+            id: 0,
+            task: None,
+            run_id: None,
+            event: "config_error".to_string(),
+            group: name.clone(),
+            recipients: group.email.clone(),
+            subject: subject.clone(),
+            text: text.clone(),
+            html: html.clone(),
+            attempts: 0,
+        })?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
 /// The login for `[smtp]`, its values resolved (secrets from the vault).
 pub fn login(
     settings: &NotifySettings,

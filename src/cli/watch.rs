@@ -1,0 +1,516 @@
+//! `orc watch`: every saved edit of the config becomes a validated, planned and
+//! applied change within seconds; a broken file is reported (and alerted) and never
+//! applied. Every `--interval` it plans again, so a task changed or deleted by hand
+//! in the scheduler is put back and reported as drift.
+//!
+//! It watches folders rather than files: editors save by writing a temporary file
+//! and renaming it over the old one, and `git checkout` may remove and recreate a
+//! whole folder, either of which ends a watch on the file itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use notify::{RecursiveMode, Watcher as _};
+
+use super::apply::{ApplyArgs, CommonArgs};
+use super::{Global, Output};
+use crate::config::parse_duration;
+use crate::workspace::Workspace;
+
+/// How long the files must stay quiet before a cycle: an editor's save (temporary
+/// file, rename), a burst of saves, or a `git pull` of many files is one change.
+const SETTLE: Duration = Duration::from_millis(400);
+/// A stream of edits that never settles still gets a cycle this often.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// How often to plan again without an edit, to repair drift in the scheduler
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub interval: String,
+}
+
+/// Why a cycle runs.
+enum Why {
+    Start,
+    Edited(Vec<PathBuf>),
+    Interval,
+}
+
+pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
+    let interval =
+        parse_duration(&args.interval).map_err(|e| anyhow::anyhow!("--interval: {e}"))?;
+    let mut watch = Watch::new(global.clone())?;
+    out.info(&format!(
+        "Watching {} (plans again every {}; Ctrl-C stops)",
+        watch.config.display(),
+        crate::config::format_duration(interval)
+    ));
+    watch.cycle(Why::Start, out);
+    watch.run(interval, out)
+}
+
+/// Watch in the background for `orc up`, which has just applied.
+pub fn spawn(global: &Global, out: &Output) -> Result<()> {
+    let mut watch = Watch::new(global.clone())?;
+    let out = out.clone();
+    // The first cycle only takes note of the config `orc up` applied.
+    watch.seen = watch.fingerprint();
+    std::thread::Builder::new()
+        .name("orc-watch".into())
+        .spawn(move || {
+            if let Err(e) = watch.run(Duration::from_secs(300), &out) {
+                eprintln!("warning: the config watcher stopped: {e:#}");
+            }
+        })?;
+    Ok(())
+}
+
+struct Watch {
+    global: Global,
+    /// The config file or folder, absolute.
+    config: PathBuf,
+    watcher: notify::RecommendedWatcher,
+    events: Receiver<notify::Result<notify::Event>>,
+    /// Folders watched now, with how, and which folder it was (its identity).
+    watched: BTreeMap<PathBuf, (RecursiveMode, Option<Identity>)>,
+    /// Folders whose changes matter: the config's, its includes', their files'.
+    scope: BTreeSet<PathBuf>,
+    /// The config files' contents at the last cycle that loaded them.
+    seen: Option<u64>,
+    /// The last errors reported, so a broken file is reported (and alerted) once.
+    reported: Option<String>,
+}
+
+impl Watch {
+    fn new(global: Global) -> Result<Watch> {
+        let config = std::path::absolute(global.config_path())?;
+        let (tx, events) = std::sync::mpsc::channel();
+        let watcher = notify::recommended_watcher(move |e| {
+            let _ = tx.send(e);
+        })
+        .context("cannot start watching files")?;
+        let mut watch = Watch {
+            global,
+            config,
+            watcher,
+            events,
+            watched: BTreeMap::new(),
+            scope: BTreeSet::new(),
+            seen: None,
+            reported: None,
+        };
+        watch.follow(&[]);
+        Ok(watch)
+    }
+
+    /// The folder the config lives in (or is).
+    fn root(&self) -> PathBuf {
+        if self.config.is_dir() || self.config.extension().is_none() {
+            self.config.clone()
+        } else {
+            self.config
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        }
+    }
+
+    /// Watch what the config consists of now: its folder (and the folder above it,
+    /// to see it removed and created again), the folders its includes name, and the
+    /// folder of every file it loaded. A folder that does not exist (yet) is waited
+    /// for at its nearest existing parent. Watches whose folder was replaced are
+    /// renewed.
+    fn follow(&mut self, files: &[PathBuf]) {
+        let root = self.root();
+        let mut wanted: BTreeMap<PathBuf, RecursiveMode> = BTreeMap::new();
+        let mut scope = BTreeSet::from([root.clone()]);
+        if let Some(parent) = root.parent() {
+            wanted.insert(parent.to_path_buf(), RecursiveMode::NonRecursive);
+        }
+        wanted.insert(root.clone(), RecursiveMode::NonRecursive);
+        for (dir, mode) in include_dirs(files) {
+            scope.insert(dir.clone());
+            wanted.insert(dir, mode);
+        }
+        for file in files {
+            if let Some(dir) = file.parent() {
+                scope.insert(dir.to_path_buf());
+                wanted
+                    .entry(dir.to_path_buf())
+                    .or_insert(RecursiveMode::NonRecursive);
+            }
+        }
+        // A folder that is not there is waited for where it will appear.
+        let wanted: BTreeMap<PathBuf, RecursiveMode> = wanted
+            .into_iter()
+            .map(|(dir, mode)| match existing_ancestor(&dir) {
+                Some(found) if found == dir => (dir, mode),
+                Some(found) => (found, RecursiveMode::NonRecursive),
+                None => (dir, mode),
+            })
+            .collect();
+        for dir in self.watched.keys().cloned().collect::<Vec<_>>() {
+            let current = identity(&dir);
+            let keep = matches!(
+                (wanted.get(&dir), self.watched.get(&dir)),
+                (Some(mode), Some((had, id))) if mode == had && *id == current && current.is_some()
+            );
+            if !keep {
+                let _ = self.watcher.unwatch(&dir);
+                self.watched.remove(&dir);
+            }
+        }
+        for (dir, mode) in wanted {
+            if self.watched.contains_key(&dir) || !dir.is_dir() {
+                continue;
+            }
+            if self.watcher.watch(&dir, mode).is_ok() {
+                self.watched.insert(dir.clone(), (mode, identity(&dir)));
+            }
+        }
+        self.scope = scope;
+    }
+
+    /// Does a change at `path` concern the config? Files named `*.toml` in its
+    /// folders do, and the folders themselves (created, removed, renamed); hidden
+    /// files (`.git`, editors' swap files) and other files do not.
+    fn concerns(&self, path: &Path) -> bool {
+        if self.scope.iter().any(|dir| dir.starts_with(path)) {
+            return true;
+        }
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let in_scope = self.scope.iter().any(|dir| path.starts_with(dir));
+        let toml = path.extension().is_some_and(|e| e == "toml");
+        in_scope && !hidden && (toml || path == self.config)
+    }
+
+    /// Wait for edits and the interval, a cycle for each; runs until the watcher
+    /// itself fails.
+    fn run(&mut self, interval: Duration, out: &Output) -> Result<ExitCode> {
+        let mut next_check = Instant::now() + interval;
+        loop {
+            let wait = next_check.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(wait) {
+                Ok(event) => {
+                    let mut changed = self.relevant(event);
+                    if changed.is_empty() {
+                        continue;
+                    }
+                    // Let the edit settle: more events keep it open, up to MAX_WAIT.
+                    let first = Instant::now();
+                    while first.elapsed() < MAX_WAIT {
+                        match self.events.recv_timeout(SETTLE) {
+                            Ok(event) => changed.extend(self.relevant(event)),
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                    self.cycle(Why::Edited(changed.into_iter().collect()), out);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.cycle(Why::Interval, out);
+                    next_check = Instant::now() + interval;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    anyhow::bail!("the file watcher stopped");
+                }
+            }
+        }
+    }
+
+    /// The paths of an event that concern the config.
+    fn relevant(&self, event: notify::Result<notify::Event>) -> BTreeSet<PathBuf> {
+        match event {
+            Ok(e) if !e.kind.is_access() => {
+                e.paths.into_iter().filter(|p| self.concerns(p)).collect()
+            }
+            Ok(_) => BTreeSet::new(),
+            // The watcher lost events (a queue overflow): look at everything again.
+            Err(_) => BTreeSet::from([self.config.clone()]),
+        }
+    }
+
+    /// The config's own files, for when it does not load: the file, or the folder's
+    /// `*.toml` (their includes are found in them if they parse).
+    fn readable_files(&self) -> Vec<PathBuf> {
+        if !self.config.is_dir() {
+            return vec![self.config.clone()];
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.config)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// The loaded files' contents, hashed: an edit that changes nothing (a save
+    /// without changes, a touch, an editor's probe file) is not a change.
+    fn fingerprint(&self) -> Option<u64> {
+        let loaded = crate::config::load(&self.config).ok()?;
+        Some(fingerprint_of(&loaded.config.files))
+    }
+
+    /// Validate, plan and apply once, saying what happened.
+    fn cycle(&mut self, why: Why, out: &Output) {
+        let stamp = jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string();
+        let global = &self.global;
+        let ws = match Workspace::load(
+            &self.config,
+            global.state.as_deref(),
+            global.backend.as_deref(),
+        ) {
+            Ok(ws) => ws,
+            Err(diagnostics) => {
+                let plain: String = diagnostics.0.iter().map(|d| format!("{d}\n")).collect();
+                // Still follow what can be read of it, so that fixing it is seen.
+                let files = self.readable_files();
+                self.follow(&files);
+                if self.reported.as_deref() != Some(plain.as_str()) {
+                    eprintln!(
+                        "{stamp} {} does not load; nothing was applied and the last good config stays live:",
+                        self.config.display()
+                    );
+                    super::validate::print_diagnostics(&diagnostics.0, out);
+                    self.alert(&plain, out);
+                    self.reported = Some(plain);
+                }
+                return;
+            }
+        };
+        self.follow(&ws.config.files);
+        let fingerprint = fingerprint_of(&ws.config.files);
+        if let Why::Edited(_) = &why
+            && self.seen == Some(fingerprint)
+            && self.reported.is_none()
+        {
+            return;
+        }
+        let was_broken = self.reported.take().is_some();
+        match self.plan_and_apply(&ws, &why, &stamp, out) {
+            Ok(()) => self.seen = Some(fingerprint),
+            Err(e) => {
+                let text = format!("{e:#}");
+                eprintln!("{stamp} apply failed; the last good config stays live: {text}");
+                self.alert(&text, out);
+                self.reported = Some(text);
+            }
+        }
+        if was_broken && self.reported.is_none() {
+            out.info(&format!("{stamp} {} loads again.", self.config.display()));
+        }
+    }
+
+    fn plan_and_apply(&self, ws: &Workspace, why: &Why, stamp: &str, out: &Output) -> Result<()> {
+        // Plan first: an unchanged config and scheduler is one quiet line, not a plan.
+        let recorded = match ws.existing_state()? {
+            Some(state) => state.recorded()?,
+            None => Default::default(),
+        };
+        let backend = ws.backend()?;
+        let plan = ws.plan(&recorded, backend.as_ref(), &[], false, false)?;
+        let drift = plan.changes.iter().filter(|c| c.drift.is_some()).count();
+        match why {
+            Why::Start => out.info(&format!("{stamp} checking {}", self.config.display())),
+            Why::Edited(paths) => out.info(&format!(
+                "{stamp} {} changed",
+                paths
+                    .iter()
+                    .take(3)
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if paths.len() > 3 { ", ..." } else { "" }
+            )),
+            Why::Interval if plan.has_changes() => out.info(&format!(
+                "{stamp} the scheduler differs from the config{}",
+                if drift > 0 {
+                    format!(
+                        ": drift in {drift} task{}",
+                        if drift == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+            Why::Interval => return Ok(()),
+        }
+        if !plan.has_changes() {
+            out.info(&format!("{stamp} no changes"));
+            return Ok(());
+        }
+        let applied = super::apply::run(
+            ApplyArgs {
+                plan_file: None,
+                common: CommonArgs {
+                    auto_approve: true,
+                    targets: Vec::new(),
+                    lock_timeout: "60s".to_string(),
+                },
+            },
+            &self.global,
+            out,
+            false,
+        )?;
+        if applied != ExitCode::SUCCESS {
+            anyhow::bail!("orc apply did not succeed (see above)");
+        }
+        Ok(())
+    }
+
+    /// Tell the notification groups that want failures, in the background (a slow
+    /// mail server must not hold up the next edit).
+    fn alert(&self, errors: &str, out: &Output) {
+        let state_path = crate::workspace::state_path(self.global.state.as_deref());
+        if !state_path.exists() {
+            return;
+        }
+        let (config, errors, quiet) = (self.config.clone(), errors.to_string(), out.quiet);
+        std::thread::spawn(move || {
+            let send = || -> Result<usize> {
+                let state = crate::state::State::open(&state_path)?;
+                let settings = state.notify_settings()?;
+                let host = crate::workspace::host_name();
+                let queued =
+                    crate::notify::queue_config_error(&state, &settings, &config, &errors, &host)?;
+                if queued > 0 {
+                    crate::notify::deliver(
+                        &state,
+                        &crate::workspace::vault_reader(&state_path),
+                        false,
+                    )?;
+                }
+                Ok(queued)
+            };
+            match send() {
+                Ok(n) if n > 0 && !quiet => eprintln!("alerted {n} notification group(s)"),
+                Ok(_) => {}
+                Err(e) => eprintln!("warning: cannot alert: {e:#}"),
+            }
+        });
+    }
+}
+
+/// A folder's identity, to notice one removed and created again under the same name.
+type Identity = (u64, u64);
+
+#[cfg(unix)]
+fn identity(dir: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(dir: &Path) -> Option<Identity> {
+    let created = std::fs::metadata(dir).ok()?.created().ok()?;
+    let since = created.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((since.as_secs(), u64::from(since.subsec_nanos())))
+}
+
+fn existing_ancestor(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().find(|d| d.is_dir()).map(Path::to_path_buf)
+}
+
+/// The folders the config's `include` patterns read from: the part of each pattern
+/// before its first wildcard, watched with its subfolders when the pattern has `**`.
+fn include_dirs(files: &[PathBuf]) -> Vec<(PathBuf, RecursiveMode)> {
+    let mut dirs = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let Ok(doc) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        let patterns = doc
+            .get("settings")
+            .and_then(|s| s.get("include"))
+            .and_then(|i| i.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let base = file.parent().unwrap_or(Path::new("."));
+        for pattern in patterns.iter().filter_map(|p| p.as_str()) {
+            let fixed: PathBuf = Path::new(pattern)
+                .components()
+                .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+                .collect();
+            let mut dir = base.join(fixed);
+            // A pattern without wildcards names a file.
+            if !pattern.contains(['*', '?', '[']) {
+                dir.pop();
+            }
+            let mode = if pattern.contains("**") {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            dirs.push((normalise(&dir), mode));
+        }
+    }
+    dirs
+}
+
+/// `a/b/../c` as `a/c`, without touching the disk (the folder may not exist).
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn fingerprint_of(files: &[PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut files = files.to_vec();
+    files.sort();
+    for f in files {
+        f.hash(&mut hasher);
+        std::fs::read(&f).unwrap_or_default().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_patterns_name_folders_to_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("tasks.toml");
+        std::fs::write(
+            &main,
+            "[settings]\ninclude = [\"tasks.d/*.toml\", \"../shared/**/*.toml\", \"one/file.toml\"]\n",
+        )
+        .unwrap();
+        let dirs = include_dirs(&[main]);
+        let parent = dir.path().parent().unwrap();
+        assert_eq!(
+            dirs,
+            vec![
+                (dir.path().join("tasks.d"), RecursiveMode::NonRecursive),
+                (parent.join("shared"), RecursiveMode::Recursive),
+                (dir.path().join("one"), RecursiveMode::NonRecursive),
+            ]
+        );
+    }
+}

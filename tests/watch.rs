@@ -1,0 +1,350 @@
+//! `orc watch` with real files and the real file watcher (inotify here): edits are
+//! applied, bursts are one apply, broken saves apply nothing (and are alerted),
+//! editor-style atomic saves and new files in included folders are seen, drift is
+//! repaired at the interval, and a config folder removed and created again is
+//! survived. The watcher keeps running through all of it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `orc watch` and everything it printed so far.
+struct Watching {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const MAIN: &str = "# The team's tasks: comments stay.
+[settings]
+backend = \"embedded\"
+include = [\"tasks.d/*.toml\"]
+
+[tasks.first]
+shell = \"echo first\"
+schedule = \"@daily\"
+";
+
+impl Watching {
+    /// `orc watch` on `config` (relative to a fresh folder holding `files`).
+    fn start(files: &[(&str, &str)], config: &str, interval: &str) -> Watching {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args([
+                "watch",
+                "--interval",
+                interval,
+                "--config",
+                config,
+                "--state",
+            ])
+            .arg(dir.path().join("state.db"))
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let w = Watching { child, lines, dir };
+        w.wait_for("the first apply", |out| out.contains("Apply complete!"));
+        w
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn applies(&self) -> usize {
+        self.output().matches("Apply complete!").count()
+    }
+
+    /// Wait (up to 20 s, for a loaded machine) until the output satisfies `done`;
+    /// returns how long it took.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> Duration {
+        let start = Instant::now();
+        loop {
+            if done(&self.output()) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}; orc watch printed:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until `count` applies have completed.
+    fn wait_applies(&self, what: &str, count: usize) -> Duration {
+        self.wait_for(what, |out| out.matches("Apply complete!").count() >= count)
+    }
+
+    /// The tasks the embedded scheduler has now.
+    fn live_tasks(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.path("registry/Orc.json")).unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        doc["tasks"]
+            .as_object()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn still_running(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "orc watch stopped:\n{}",
+            self.output()
+        );
+    }
+}
+
+fn task(name: &str) -> String {
+    format!("[tasks.{name}]\nshell = \"echo {name}\"\nschedule = \"@hourly\"\n")
+}
+
+/// Write `text` as an editor with atomic saves does: a temporary file renamed over.
+fn atomic_save(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.swp-tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn edits_are_applied_and_broken_ones_are_not() {
+    let mut w = Watching::start(
+        &[("tasks.toml", MAIN), ("tasks.d/team.toml", &task("team"))],
+        "tasks.toml",
+        "1h",
+    );
+    assert_eq!(w.live_tasks(), ["first", "team"]);
+
+    // An edit is applied (the benchmark measures how fast: benches/watch_latency.sh).
+    std::fs::write(w.path("tasks.toml"), format!("{MAIN}\n{}", task("second"))).unwrap();
+    let took = w.wait_applies("the edit", 2);
+    eprintln!("edit applied after {took:?}");
+    assert_eq!(w.live_tasks(), ["first", "second", "team"]);
+
+    // Ten saves within a second: one apply, of the last one.
+    let mut text = format!("{MAIN}\n{}", task("second"));
+    for i in 0..10 {
+        text.push_str(&format!("\n{}", task(&format!("burst{i}"))));
+        std::fs::write(w.path("tasks.toml"), &text).unwrap();
+        std::thread::sleep(Duration::from_millis(90));
+    }
+    w.wait_applies("the burst", 3);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(w.applies(), 3, "one apply for ten saves:\n{}", w.output());
+    assert_eq!(w.live_tasks().len(), 13);
+
+    // A broken save: reported with file:line:col, nothing applied.
+    let before = std::fs::read(w.path("registry/Orc.json")).unwrap();
+    std::fs::write(
+        w.path("tasks.d/team.toml"),
+        "[tasks.team]\nshell = \"echo team\"\nschedule = \"61 * * * *\"\n",
+    )
+    .unwrap();
+    w.wait_for("the error", |out| out.contains("does not load"));
+    w.wait_for("its location", |out| out.contains("tasks.d/team.toml:3:12"));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(w.applies(), 3);
+    assert_eq!(std::fs::read(w.path("registry/Orc.json")).unwrap(), before);
+
+    // The next valid save (atomic, as editors do it) is applied.
+    atomic_save(
+        &w.path("tasks.d/team.toml"),
+        &task("team").replace("@hourly", "@weekly"),
+    );
+    w.wait_applies("the fixed file", 4);
+    w.wait_for("the all-clear", |out| out.contains("loads again"));
+    let registry = std::fs::read_to_string(w.path("registry/Orc.json")).unwrap();
+    assert!(registry.contains("@weekly"), "{registry}");
+
+    // A new file in the included folder.
+    std::fs::write(w.path("tasks.d/new.toml"), task("brand_new")).unwrap();
+    w.wait_applies("the new file", 5);
+    assert!(w.live_tasks().contains(&"brand_new".to_string()));
+
+    // A git pull that changes many files at once: one apply.
+    for i in 0..20 {
+        std::fs::write(
+            w.path(&format!("tasks.d/pulled{i:02}.toml")),
+            task(&format!("pulled{i:02}")),
+        )
+        .unwrap();
+    }
+    w.wait_applies("the pull", 6);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(w.applies(), 6, "one apply for the pull:\n{}", w.output());
+    assert_eq!(w.live_tasks().len(), 34);
+
+    // Saving without a change, and files that are not config, do nothing.
+    std::fs::write(w.path("tasks.d/new.toml"), task("brand_new")).unwrap();
+    std::fs::write(w.path("tasks.d/notes.txt"), "not config").unwrap();
+    std::fs::write(w.path("tasks.d/.team.toml.swp"), "editor swap").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(w.applies(), 6, "{}", w.output());
+    assert!(
+        std::fs::read_to_string(w.path("tasks.toml"))
+            .unwrap()
+            .starts_with("# The team's tasks")
+    );
+    w.still_running();
+}
+
+#[test]
+fn a_broken_save_is_alerted_when_groups_exist() {
+    // Mail goes to a port nothing listens on: the alert is queued in the state,
+    // to be retried, which is what this test can see without a mail server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[settings]\nbackend = \"embedded\"\n\n[smtp]\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"orc@example.com\"\ntimeout = \"2s\"\n\n\
+         [notify.ops]\nemail = [\"ops@example.com\"]\non = [\"failure\"]\n\n{}",
+        task("first")
+    );
+    let mut w = Watching::start(&[("tasks.toml", &config)], "tasks.toml", "1h");
+    std::fs::write(
+        w.path("tasks.toml"),
+        config.replace("@hourly", "every hour"),
+    )
+    .unwrap();
+    w.wait_for("the error", |out| out.contains("does not load"));
+    let queued = || -> Vec<(String, String)> {
+        let db = rusqlite::Connection::open(w.path("state.db")).unwrap();
+        let mut stmt = db
+            .prepare("SELECT event, subject FROM notifications")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0).unwrap(), r.get(1).unwrap())))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let start = Instant::now();
+    while queued().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", w.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mails = queued();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, "config_error");
+    assert!(mails[0].1.contains("tasks.toml does not load"), "{mails:?}");
+    // The same broken file saved again is not alerted again.
+    std::fs::write(
+        w.path("tasks.toml"),
+        config.replace("@hourly", "every hour") + "\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(queued().len(), 1);
+    w.still_running();
+}
+
+#[test]
+fn drift_is_repaired_at_the_interval() {
+    let mut w = Watching::start(
+        &[(
+            "tasks.toml",
+            &format!(
+                "[settings]\nbackend = \"embedded\"\n\n{}\n{}",
+                task("kept"),
+                task("deleted_by_hand")
+            ),
+        )],
+        "tasks.toml",
+        "2s",
+    );
+    // Someone removes a task from the live scheduler by hand.
+    let registry = w.path("registry/Orc.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&registry).unwrap()).unwrap();
+    doc["tasks"]
+        .as_object_mut()
+        .unwrap()
+        .remove("deleted_by_hand");
+    std::fs::write(&registry, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    assert_eq!(w.live_tasks(), ["kept"]);
+    w.wait_applies("the repair", 2);
+    let out = w.output();
+    assert!(out.contains("drift in 1 task"), "{out}");
+    assert!(
+        out.contains("deleted_by_hand was deleted outside orc"),
+        "{out}"
+    );
+    assert_eq!(w.live_tasks(), ["deleted_by_hand", "kept"]);
+    w.still_running();
+}
+
+#[test]
+fn a_config_folder_removed_and_created_again_is_survived() {
+    let mut w = Watching::start(
+        &[
+            (
+                "conf/main.toml",
+                &format!("[settings]\nbackend = \"embedded\"\n\n{}", task("one")),
+            ),
+            ("conf/more.toml", &task("two")),
+        ],
+        "conf",
+        "1h",
+    );
+    assert_eq!(w.live_tasks(), ["one", "two"]);
+    // `git checkout` of a branch without the folder: an error, and nothing destroyed.
+    std::fs::remove_dir_all(w.path("conf")).unwrap();
+    w.wait_for("the missing folder", |out| out.contains("does not load"));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(w.live_tasks(), ["one", "two"]);
+    assert_eq!(w.applies(), 1);
+    // Back to the branch, with a change: seen and applied.
+    std::fs::create_dir(w.path("conf")).unwrap();
+    std::fs::write(
+        w.path("conf/main.toml"),
+        format!("[settings]\nbackend = \"embedded\"\n\n{}", task("one")),
+    )
+    .unwrap();
+    std::fs::write(
+        w.path("conf/more.toml"),
+        format!("{}\n{}", task("two"), task("three")),
+    )
+    .unwrap();
+    w.wait_applies("the folder back", 2);
+    assert_eq!(w.live_tasks(), ["one", "three", "two"]);
+    // And it is still watched: a later edit lands too.
+    std::fs::write(w.path("conf/more.toml"), task("two")).unwrap();
+    w.wait_applies("an edit in the new folder", 3);
+    assert_eq!(w.live_tasks(), ["one", "two"]);
+    w.still_running();
+}
