@@ -204,13 +204,24 @@ impl Watch {
                     if changed.is_empty() {
                         continue;
                     }
-                    // Let the edit settle: more events keep it open, up to MAX_WAIT.
+                    // Let the edit settle: more edits keep it open, up to MAX_WAIT.
+                    // Other files in the same folders (the state, logs) do not.
                     let first = Instant::now();
+                    let mut last = first;
                     while first.elapsed() < MAX_WAIT {
-                        match self.events.recv_timeout(SETTLE) {
-                            Ok(event) => changed.extend(self.relevant(event)),
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => break,
+                        let quiet_left = SETTLE.saturating_sub(last.elapsed());
+                        if quiet_left.is_zero() {
+                            break;
+                        }
+                        match self.events.recv_timeout(quiet_left) {
+                            Ok(event) => {
+                                let more = self.relevant(event);
+                                if !more.is_empty() {
+                                    changed.extend(more);
+                                    last = Instant::now();
+                                }
+                            }
+                            Err(_) => break,
                         }
                     }
                     self.cycle(Why::Edited(changed.into_iter().collect()), out);
