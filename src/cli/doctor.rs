@@ -105,8 +105,11 @@ pub fn checks(global: &Global) -> Vec<Check> {
         backend_override: global.backend.clone(),
     };
     let state_check = check_state(&setup.state_path);
-    // The state is read by the later checks only when it opened.
-    let state = (state_check.status != Status::Fail && setup.state_path.is_file())
+    // The later checks read the state when it opens, even if its mode is wrong; they
+    // never create it.
+    let state = setup
+        .state_path
+        .is_file()
         .then(|| State::open(&setup.state_path).ok())
         .flatten();
     let (vault, vault_opens) = check_vault(&setup, state.as_ref());
@@ -558,7 +561,7 @@ fn check_embedded(setup: &Setup) -> Check {
         .filter(|e| e.enabled && e.trigger.is_some())
         .count();
     let detail = format!(
-        "embedded: registry {} writable, {} scheduled",
+        "embedded: the registry {} can be written; {} scheduled",
         registry.display(),
         plural(scheduled, "task")
     );
@@ -668,7 +671,10 @@ fn check_vault(setup: &Setup, state: Option<&State>) -> (Check, Option<bool>) {
 fn vault(setup: &Setup, state: Option<&State>, opens: &std::cell::Cell<Option<bool>>) -> Check {
     const NAME: &str = "vault";
     let Some(state) = state else {
-        return Check::skip(NAME, "no state database to read (see state)");
+        return Check::skip(
+            NAME,
+            "no state database yet, or it does not open (see state)",
+        );
     };
     let initialised = match crate::secrets::initialised(state) {
         Ok(i) => i,
