@@ -3,6 +3,7 @@
 mod apply;
 mod completions;
 mod daemon;
+mod doctor;
 mod export;
 mod history;
 mod import;
@@ -158,6 +159,20 @@ Examples:\n  orc watch\n  orc watch --config /etc/orc --interval 1m"
 machine slept. `orc run` of any task also checks, every five minutes at most."
     )]
     CheckMissed,
+    /// Check the setup and say what to fix: config, state, scheduler, vault, mail, logs
+    #[command(
+        after_help = "One line per check: ok, warn, FAIL or skip (a check that does not apply \
+here, with the reason), and under each problem a line saying what to do. Checks: the config \
+loads; the state database opens, takes writes and is owner-only; the scheduler answers \
+(`crontab -l`, Task Scheduler, or the embedded registry and its daemon); the vault's key \
+file or ORC_PASSPHRASE opens the vault and every secret decrypts; the [smtp] server answers \
+and accepts the login (nothing is sent); the log folder is writable; the orc that scheduled \
+tasks call is this one and not in a temporary or build folder. Nothing is changed.\n\n\
+Exit code: 1 when a check fails; warnings do not fail.\n\n\
+Examples:\n  orc doctor\n  orc doctor --config /etc/orc --state /var/lib/orc/state.db\n  \
+orc doctor --json | jq '.[] | select(.status == \"fail\")'"
+    )]
+    Doctor,
 }
 
 /// Run a parsed command line; the exit code follows Terraform (0 ok, 1 error).
@@ -184,6 +199,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::run(args, &cli.global, &out),
         Command::Serve(args) => serve::run(args, &cli.global, &out),
         Command::Watch(args) => watch::run(args, &cli.global, &out),
+        Command::Doctor => doctor::run(&cli.global, &out),
     };
     match result {
         Ok(code) => code,

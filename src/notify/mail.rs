@@ -47,6 +47,27 @@ pub fn send(smtp: &Smtp, login: Option<Login>, mail: &Mail) -> Result<(), String
         .map_err(|e| format!("cannot build the mail: {e}"))?;
 
     let place = format!("{}:{}", smtp.server, smtp.port);
+    transport(smtp, login)?
+        .send(&message)
+        .map(|_| ())
+        .map_err(|e| explain(&place, &e))
+}
+
+/// Connect to `smtp`, set up TLS and log in as a mail would, then say goodbye without
+/// sending anything (`orc doctor`); the error is the sentence [`send`] would give.
+pub fn check(smtp: &Smtp, login: Option<Login>) -> Result<(), String> {
+    let place = format!("{}:{}", smtp.server, smtp.port);
+    match transport(smtp, login)?.test_connection() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "connection: the server closed the connection ({place})"
+        )),
+        Err(e) => Err(explain(&place, &e)),
+    }
+}
+
+/// The transport for `smtp`, after checking that its name resolves.
+fn transport(smtp: &Smtp, login: Option<Login>) -> Result<SmtpTransport, String> {
     // Resolve first: "no such host" is the most common mistake and lettre's own error
     // for it is vague.
     if let Err(e) = (smtp.server.as_str(), smtp.port).to_socket_addrs() {
@@ -71,11 +92,7 @@ pub fn send(smtp: &Smtp, login: Option<Login>, mail: &Mail) -> Result<(), String
         transport =
             transport.credentials(Credentials::new(login.username, login.password.to_string()));
     }
-    transport
-        .build()
-        .send(&message)
-        .map(|_| ())
-        .map_err(|e| explain(&place, &e))
+    Ok(transport.build())
 }
 
 /// lettre's error in the words `orc notify test` promises.
