@@ -334,8 +334,8 @@ fn runs_at_most_max_concurrent_at_once() {
     }
 }
 
-/// `orc up` applies, schedules, and serves the dashboard beside the scheduler; a
-/// SIGTERM stops both.
+/// `orc up` applies, schedules, serves the dashboard and applies saved edits beside
+/// the scheduler; a SIGTERM stops it all.
 #[test]
 fn up_serves_the_dashboard_beside_the_scheduler() {
     use std::io::{BufRead, BufReader};
@@ -375,6 +375,26 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
     let mut page = ureq::get(&format!("http://{addr}/")).call().unwrap();
     let body = page.body_mut().read_to_string().unwrap();
     assert!(body.contains("data-name=\"hello\""), "{body}");
+    // The watcher is part of it: a saved edit is applied without a restart.
+    std::fs::write(
+        &file,
+        "[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n\n[tasks.added]\nshell = \"echo new\"\n",
+    )
+    .unwrap();
+    let start = Instant::now();
+    loop {
+        let mut r = ureq::get(&format!("http://{addr}/api/tasks"))
+            .call()
+            .unwrap();
+        if r.body_mut().read_to_string().unwrap().contains("\"added\"") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the edit was not applied"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let pid = up.0.as_ref().unwrap().id();
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let mut up = up;
