@@ -1,24 +1,18 @@
 //! The REST API over real HTTP: `orc serve` on an ephemeral loopback port, against a
 //! real state with real runs.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 struct Served {
-    child: Child,
+    _server: common::Killed,
     base: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Served {
@@ -97,28 +91,10 @@ fn served() -> Served {
         run(&["run", "ok"]);
     }
     run(&["run", "bad"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("ORC_STATE", dir.path().join("state.db"))
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
-        .to_string();
+    let (server, base) = common::serve(dir.path());
     Served {
-        child,
-        base: format!("http://{addr}"),
+        _server: server,
+        base,
         dir,
     }
 }

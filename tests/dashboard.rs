@@ -5,27 +5,15 @@
 //! `target/test-output/dashboard-*.png`. Without chromium and chromedriver the test
 //! says so and skips, except under CI=true.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Kills the process when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{Killed, ci};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -232,10 +220,24 @@ shell = \"for i in 1 2 3 4; do echo step $i; sleep 1; done\"
 
 /// A served state: two applied tasks, one with a run.
 struct Served {
-    dir: tempfile::TempDir,
+    _server: Killed,
     base: String,
     token: String,
-    _server: Killed,
+    dir: tempfile::TempDir,
+}
+
+/// `orc` in `dir`, with its state and config there; its stdout.
+fn orc_in(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(args)
+        .current_dir(dir)
+        .env("ORC_STATE", dir.join("state.db"))
+        .env("ORC_CONFIG", dir.join("tasks.toml"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "orc {args:?}: {o:?}");
+    String::from_utf8(o.stdout).unwrap()
 }
 
 impl Served {
@@ -244,53 +246,24 @@ impl Served {
     }
 
     fn orc(&self, args: &[&str]) -> String {
-        let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("ORC_STATE", self.dir.path().join("state.db"))
-            .env("ORC_CONFIG", self.config())
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "orc {args:?}: {o:?}");
-        String::from_utf8(o.stdout).unwrap()
+        orc_in(self.dir.path(), args)
     }
 
     fn start() -> Served {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("tasks.toml"), CONFIG).unwrap();
-        let mut served = Served {
+        orc_in(dir.path(), &["apply", "--auto-approve"]);
+        orc_in(dir.path(), &["run", "nightly"]);
+        let token = orc_in(dir.path(), &["serve", "--print-token"])
+            .trim()
+            .to_string();
+        let (server, base) = common::serve(dir.path());
+        Served {
+            _server: server,
+            base,
+            token,
             dir,
-            base: String::new(),
-            token: String::new(),
-            _server: Killed(Command::new("true").spawn().unwrap()),
-        };
-        served.orc(&["apply", "--auto-approve"]);
-        served.orc(&["run", "nightly"]);
-        served.token = served.orc(&["serve", "--print-token"]).trim().to_string();
-        let mut server = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(served.dir.path())
-            .env("ORC_STATE", served.dir.path().join("state.db"))
-            .env("ORC_CONFIG", served.config())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        served._server = Killed(server);
-        served.base = format!(
-            "http://{}",
-            line.split("http://")
-                .nth(1)
-                .and_then(|s| s.split_whitespace().next())
-                .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
-        );
-        served
+        }
     }
 }
 

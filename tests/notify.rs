@@ -3,64 +3,20 @@
 //! Skipped with a message without python3 and aiosmtpd (`pip install aiosmtpd`),
 //! except under CI=true, where that is a failure.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::Smtp;
 
 const USER: &str = "orc-alerts";
 const PASSWORD: &str = "Sm7p-Pa55";
 
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start the test mail server, or say why not (a failure under CI).
+/// The test mail server, taking this file's login.
 fn smtp(dir: &Path) -> Option<Smtp> {
-    let have = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 with aiosmtpd is missing under CI"
-        );
-        eprintln!("SKIPPED: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
-        return None;
-    }
-    let maildir = dir.join("mail");
-    let mut child = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py"))
-        .arg(&maildir)
-        .args([USER, PASSWORD])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the SMTP server did not start: {line:?}"));
-    Some(Smtp {
-        child,
-        port,
-        maildir,
-    })
+    common::smtp(dir, USER, PASSWORD)
 }
 
 impl Smtp {

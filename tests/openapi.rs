@@ -6,15 +6,13 @@
 //! rejected. Missing tools skip with a message, except under CI=true.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
+mod common;
+use common::ci;
 
 fn have(program: &str, args: &[&str]) -> bool {
     Command::new(program)
@@ -249,16 +247,9 @@ fn the_document_is_valid_openapi_3_1() {
 }
 
 struct Served {
-    child: Child,
+    _server: common::Killed,
     base: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -288,29 +279,10 @@ fn served() -> Served {
     for task in ["ok", "ok", "bad", "ok"] {
         orc(dir.path(), &["run", task]);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("ORC_STATE", dir.path().join("state.db"))
-        .env("ORC_CONFIG", dir.path().join("tasks.toml"))
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("orc serve did not start: {line:?}"))
-        .to_string();
+    let (server, base) = common::serve(dir.path());
     Served {
-        child,
-        base: format!("http://{addr}"),
+        _server: server,
+        base,
         dir,
     }
 }

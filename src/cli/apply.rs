@@ -176,6 +176,24 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `orc apply --auto-approve` of the whole config, as `orc up` and `orc watch` do it,
+/// waiting up to `lock_timeout` for another apply.
+pub fn run_approved(global: &Global, out: &Output, lock_timeout: &str) -> anyhow::Result<ExitCode> {
+    run(
+        ApplyArgs {
+            plan_file: None,
+            common: CommonArgs {
+                auto_approve: true,
+                targets: Vec::new(),
+                lock_timeout: lock_timeout.to_string(),
+            },
+        },
+        global,
+        out,
+        false,
+    )
+}
+
 /// A saved plan applies only to the same place and only if nothing moved since.
 fn check_saved(saved: &SavedPlan, ws: &Workspace, plan: &Plan) -> anyhow::Result<()> {
     if saved.backend != plan.backend || saved.folder != plan.folder || saved.state != ws.state_path

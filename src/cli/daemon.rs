@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::apply::{ApplyArgs, CommonArgs};
 use super::{Global, Output};
 use crate::backend::Invocation;
 use crate::backend::embedded::EmbeddedBackend;
@@ -131,19 +130,13 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         backend: Some("embedded".to_string()),
         ..global.clone()
     };
-    let applied = super::apply::run(
-        ApplyArgs {
-            plan_file: None,
-            common: CommonArgs {
-                auto_approve: true,
-                targets: Vec::new(),
-                lock_timeout: "30s".to_string(),
-            },
-        },
-        &global,
-        out,
-        false,
-    )?;
+    // Watching starts before the apply, so an edit saved meanwhile is not missed.
+    let watcher = if up.no_watch {
+        None
+    } else {
+        Some(super::watch::prepare(&global)?)
+    };
+    let applied = super::apply::run_approved(&global, out, "30s")?;
     if applied != ExitCode::SUCCESS {
         return Ok(applied);
     }
@@ -153,8 +146,8 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     if !up.no_dashboard {
         super::serve::spawn(&up.listen, &global, out)?;
     }
-    if !up.no_watch {
-        super::watch::spawn(&global, out)?;
+    if let Some(watcher) = watcher {
+        watcher.start(out)?;
     }
     let args = DaemonArgs {
         folder,

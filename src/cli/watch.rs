@@ -17,7 +17,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use notify::{RecursiveMode, Watcher as _};
 
-use super::apply::{ApplyArgs, CommonArgs};
 use super::{Global, Output};
 use crate::config::parse_duration;
 use crate::workspace::Workspace;
@@ -55,20 +54,30 @@ pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
     watch.run(interval, out)
 }
 
-/// Watch in the background for `orc up`, which has just applied.
-pub fn spawn(global: &Global, out: &Output) -> Result<()> {
+/// A watcher for `orc up`, set up before its apply: edits saved from then on are
+/// seen, and the files as they are now count as applied.
+pub struct Background(Watch);
+
+pub fn prepare(global: &Global) -> Result<Background> {
     let mut watch = Watch::new(global.clone())?;
-    let out = out.clone();
-    // The first cycle only takes note of the config `orc up` applied.
     watch.seen = watch.fingerprint();
-    std::thread::Builder::new()
-        .name("orc-watch".into())
-        .spawn(move || {
-            if let Err(e) = watch.run(Duration::from_secs(300), &out) {
-                eprintln!("warning: the config watcher stopped: {e:#}");
-            }
-        })?;
-    Ok(())
+    Ok(Background(watch))
+}
+
+impl Background {
+    /// Go on watching in the background, once `orc up` has applied.
+    pub fn start(self, out: &Output) -> Result<()> {
+        let mut watch = self.0;
+        let out = out.clone();
+        std::thread::Builder::new()
+            .name("orc-watch".into())
+            .spawn(move || {
+                if let Err(e) = watch.run(Duration::from_secs(300), &out) {
+                    eprintln!("warning: the config watcher stopped: {e:#}");
+                }
+            })?;
+        Ok(())
+    }
 }
 
 struct Watch {
@@ -362,19 +371,7 @@ impl Watch {
             out.info(&format!("{stamp} no changes"));
             return Ok(());
         }
-        let applied = super::apply::run(
-            ApplyArgs {
-                plan_file: None,
-                common: CommonArgs {
-                    auto_approve: true,
-                    targets: Vec::new(),
-                    lock_timeout: "60s".to_string(),
-                },
-            },
-            &self.global,
-            out,
-            false,
-        )?;
+        let applied = super::apply::run_approved(&self.global, out, "60s")?;
         if applied != ExitCode::SUCCESS {
             anyhow::bail!("orc apply did not succeed (see above)");
         }

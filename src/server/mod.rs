@@ -240,20 +240,21 @@ async fn task(
     Shared(server): Shared<Arc<Server>>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    with_state(&server, move |s| {
-        let row = crate::cli::status::task_rows(s)?
-            .into_iter()
-            .find(|r| r["name"] == name.as_str())
-            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
-        let definition: Value = s
-            .task(&name)?
-            .map(|t| serde_json::from_str(&t.definition).unwrap_or_default())
-            .unwrap_or_default();
-        let mut row = row;
-        row["definition"] = definition;
-        Ok(Json(row))
-    })
-    .await
+    with_state(&server, move |s| Ok(Json(task_detail(s, &name)?))).await
+}
+
+/// A task's row (as in `GET /api/tasks`) with its applied definition; 404 if the
+/// state has no such task.
+fn task_detail(s: &State, name: &str) -> ApiResult<Value> {
+    let mut row = crate::cli::status::task_rows(s)?
+        .into_iter()
+        .find(|r| r["name"] == name)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
+    row["definition"] = s
+        .task(name)?
+        .and_then(|t| serde_json::from_str(&t.definition).ok())
+        .unwrap_or_default();
+    Ok(row)
 }
 
 #[derive(Debug, Deserialize)]

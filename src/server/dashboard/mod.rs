@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{ApiError, Server, blocking, events, session, with_state};
 use crate::state::RunFilter;
@@ -339,23 +338,16 @@ async fn task_page(
     let viewer = viewer(&server, &headers);
     let wanted = name.clone();
     let found = with_state(&server, move |s| {
-        let row = crate::cli::status::task_rows(s)?
-            .into_iter()
-            .find(|r| r["name"] == wanted.as_str())
-            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{wanted}\"")))?;
-        let definition: Value = s
-            .task(&wanted)?
-            .and_then(|t| serde_json::from_str(&t.definition).ok())
-            .unwrap_or_default();
+        let row = super::task_detail(s, &wanted)?;
         let runs = s.runs(&RunFilter {
             task: Some(wanted.clone()),
             limit: 50,
             ..Default::default()
         })?;
-        Ok((row, definition, runs))
+        Ok((row, runs))
     })
     .await;
-    let (row, definition, runs) = match found {
+    let (row, runs) = match found {
         Ok(found) => found,
         Err(e) => return error_page(&viewer, e),
     };
@@ -374,7 +366,7 @@ async fn task_page(
     .iter()
     .map(|(k, v)| format!("<dt>{k}</dt><dd>{}</dd>", esc(v)))
     .collect();
-    let definition_rows: String = definition
+    let definition_rows: String = row["definition"]
         .as_object()
         .map(|fields| {
             fields

@@ -1,0 +1,99 @@
+//! What several integration tests share: the CI rule for missing tools, processes
+//! that die with the test, `orc serve` on an ephemeral port, and the test mail
+//! server. Each test crate uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Under CI a missing tool is a failure, never a silent skip.
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line of `child`'s stdout that has `marker`, with what follows it up
+/// to the next space.
+fn announced(child: &mut Child, marker: &str) -> String {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("the process ended without printing {marker:?}");
+        }
+        if let Some(rest) = line.split(marker).nth(1) {
+            return rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    }
+}
+
+/// `orc serve` on an ephemeral loopback port for the state `dir/state.db` and the
+/// config `dir/tasks.toml`: the process and its base URL (`http://127.0.0.1:PORT`).
+pub fn serve(dir: &Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("ORC_STATE", dir.join("state.db"))
+        .env("ORC_CONFIG", dir.join("tasks.toml"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = announced(&mut child, "http://");
+    (Killed(child), format!("http://{addr}"))
+}
+
+/// The test mail server (Python's aiosmtpd, `tests/smtp/server.py`, AUTH required):
+/// its port, and the folder where each mail it accepts lands as a file.
+pub struct Smtp {
+    pub port: u16,
+    pub maildir: PathBuf,
+    _server: Killed,
+}
+
+/// Start the test mail server accepting `user` and `password`, or say why not (a
+/// failure under CI).
+pub fn smtp(dir: &Path, user: &str, password: &str) -> Option<Smtp> {
+    let have = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(!ci(), "python3 with aiosmtpd is missing under CI");
+        eprintln!("SKIPPED: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
+        return None;
+    }
+    let maildir = dir.join("mail");
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py"))
+        .arg(&maildir)
+        .args([user, password])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = announced(&mut child, "PORT ")
+        .parse()
+        .expect("the SMTP server printed its port");
+    Some(Smtp {
+        port,
+        maildir,
+        _server: Killed(child),
+    })
+}
