@@ -207,7 +207,7 @@ impl State {
     /// A connection opened per request starts with an empty page cache: listing 1,000
     /// tasks with their last runs then reads about 1,500 pages with one `pread` each,
     /// several milliseconds at a million runs. A kept one has them in its cache (8 MB
-    /// each, so four cost at most 32 MB). Every statement still reads the latest
+    /// each, so the four cost at most 32 MB). Every statement still reads the latest
     /// committed data (WAL). Kept connections to a file that is no longer at `path`
     /// (the state was deleted and created anew) are dropped.
     pub fn with_kept_connection<T>(path: &Path, f: impl FnOnce(&State) -> T) -> Result<T> {
@@ -225,15 +225,13 @@ impl State {
         };
         let state = match kept {
             Some(state) => state,
-            None => {
-                let state = State::open(path)?;
-                state.conn.pragma_update(None, "cache_size", -8192)?;
-                state
-            }
+            None => State::open(path)?,
         };
         let out = f(&state);
         let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() < KEEP {
+        // Only kept ones get the bigger cache: under many concurrent requests the
+        // extra connections stay at SQLite's default (2 MB).
+        if kept.len() < KEEP && state.conn.pragma_update(None, "cache_size", -8192).is_ok() {
             kept.push((path.to_path_buf(), id, state));
         }
         Ok(out)
