@@ -9,8 +9,9 @@
 #   DURATION=10s              wrk duration of each measurement
 #   REPEAT=3                  measurements per case (the table shows their median)
 #   THREADS=1 CONNS=4         wrk threads and connections (this is a 2-core machine)
-#   MORE_CONNS=32             one more measurement per route with this many
-#                             connections (0: skip)
+#   MORE_CONNS=32             one more measurement of /api/tasks and /api/runs with
+#                             this many connections (0: skip); /api/tasks is also
+#                             measured with one connection
 #   KEEP=DIR                  keep the state, config and wrk outputs in DIR
 #
 # Needs wrk, sqlite3, curl and jq (apt-get install wrk sqlite3 curl jq).
@@ -191,6 +192,9 @@ measure() {
 for route in "${routes[@]}"; do
     measure "$route" "$conns"
 done
+grep -E '^(VmRSS|VmHWM)' "/proc/$server_pid/status" | sed 's/^/server after the 4-connection load: /' >"$work/memory.txt"
+# One connection: the latency of /api/tasks when requests do not queue.
+measure "/api/tasks" 1
 if [[ $more_conns -gt 0 ]]; then
     measure "/api/tasks" "$more_conns"
     measure "/api/runs?limit=100" "$more_conns"
@@ -199,4 +203,5 @@ fi
 cat "$work/table.md"
 echo
 echo "median of $repeat runs of wrk -t$threads -c<conns> -d$duration --latency each; $tasks tasks, $stored runs"
-grep -E '^(VmRSS|VmHWM)' "/proc/$server_pid/status" | sed 's/^/server after the load: /'
+cat "$work/memory.txt"
+grep -E '^(VmRSS|VmHWM)' "/proc/$server_pid/status" | sed 's/^/server after all of it: /'
