@@ -167,6 +167,16 @@ fn runs_are_paginated_with_a_cursor() {
     assert_eq!(seen, [4, 3, 2, 1], "newest first, each once");
     let ok_only = s.get_json("/api/runs?task=ok&limit=10");
     assert_eq!(ok_only["runs"].as_array().unwrap().len(), 3);
+    // Filters combine with the cursor and each other.
+    let ids = |path: &str| -> Vec<i64> {
+        let page = s.get_json(path);
+        let runs = page["runs"].as_array().unwrap();
+        runs.iter().map(|r| r["id"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(ids("/api/runs?task=ok&cursor=3"), [2, 1]);
+    assert_eq!(ids("/api/runs?task=ok&status=success&cursor=2"), [1]);
+    assert_eq!(ids("/api/runs?status=failed&cursor=4"), Vec::<i64>::new());
+    assert_eq!(ids("/api/runs?task=bad&status=failed&limit=1"), [4]);
 }
 
 #[test]

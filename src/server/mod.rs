@@ -4,8 +4,9 @@
 //! Reads need nothing; every request that changes something needs the server's
 //! token (`Authorization: Bearer TOKEN`), created owner-only beside the state on
 //! first start, or a dashboard session (cookie plus CSRF token, see `session`).
-//! Each request opens the state on a blocking thread: SQLite connections are
-//! cheap, and the state may be written by `orc run` meanwhile.
+//! Each request reads the state on a blocking thread, through a connection kept
+//! from earlier requests (`State::with_kept_connection`); `orc run` may write the
+//! state meanwhile.
 
 mod dashboard;
 mod events;
@@ -164,8 +165,7 @@ async fn with_state<T: Send + 'static>(
                 "no state yet: run `orc apply` first".to_string(),
             ));
         }
-        let state = State::open(&path)?;
-        f(&state)
+        State::with_kept_connection(&path, f)?
     })
     .await
 }
