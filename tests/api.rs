@@ -118,6 +118,22 @@ fn reads_need_no_token_and_answer_json() {
     assert_eq!(ok["last_result"], "success");
     assert_eq!(ok["schedule"], "0 6 * * *");
     assert_eq!(ok["definition"]["name"], "ok");
+    // The task list is kept between requests, but every run another process
+    // records shows at once.
+    for round in 0..5 {
+        let before = s.get_json("/api/tasks");
+        let last = |rows: &Value| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == "ok")
+                .unwrap()["last_run"]
+                .clone()
+        };
+        s.orc(&["run", "ok"]);
+        let after = s.get_json("/api/tasks");
+        assert_ne!(last(&before), last(&after), "round {round}: {after}");
+    }
     let (status, body) = s.get("/api/tasks/nosuch");
     assert_eq!(status, 404);
     assert!(body.contains("no task \\\"nosuch\\\""), "{body}");
