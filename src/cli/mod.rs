@@ -111,7 +111,7 @@ due task, and picks up every apply without a restart. Ctrl-C or SIGTERM stops it
 get --grace to finish, then are stopped and recorded as interrupted."
     )]
     Daemon(daemon::DaemonArgs),
-    /// Apply the config to the embedded scheduler and run it in the foreground
+    /// Apply to the embedded scheduler and run it in the foreground, with dashboard and watcher
     #[command(
         after_help = "Also serves the dashboard and API on http://127.0.0.1:7878 (--listen \
 to move it, --no-dashboard to leave it out) and applies every saved edit of the config, as \

@@ -235,6 +235,12 @@ async fn tasks(Shared(server): Shared<Arc<Server>>) -> ApiResult<Response> {
     if let Some(body) = server.rows.get(&key) {
         return Ok(json_body(body));
     }
+    // One request computes; the others that missed with it wait for its answer
+    // (at the turn of a minute, many would otherwise compute the same rows at once).
+    let _computing = server.rows.computing.lock().await;
+    if let Some(body) = server.rows.get(&key) {
+        return Ok(json_body(body));
+    }
     let body: axum::body::Bytes = with_state(&server, |s| {
         Ok(serde_json::to_vec(&crate::cli::status::task_rows(s)?)
             .map_err(anyhow::Error::from)?
@@ -269,12 +275,15 @@ fn rows_key(state: &Path) -> RowsKey {
 /// The last `GET /api/tasks` answer and what it depended on: computing the rows of
 /// 1,000 tasks takes milliseconds, sending them again microseconds.
 #[derive(Default)]
-struct RowsCache(std::sync::Mutex<Option<(RowsKey, axum::body::Bytes)>>);
+struct RowsCache {
+    last: std::sync::Mutex<Option<(RowsKey, axum::body::Bytes)>>,
+    computing: tokio::sync::Mutex<()>,
+}
 
 impl RowsCache {
     fn get(&self, key: &RowsKey) -> Option<axum::body::Bytes> {
         key.as_ref()?;
-        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = self.last.lock().unwrap_or_else(|e| e.into_inner());
         cached
             .as_ref()
             .filter(|(k, _)| k == key)
@@ -283,7 +292,7 @@ impl RowsCache {
 
     fn put(&self, key: RowsKey, body: axum::body::Bytes) {
         if key.is_some() {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, body));
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, body));
         }
     }
 }
