@@ -77,10 +77,7 @@ ORC_BENCH_WRITE="$work/cfg" ORC_BENCH_TASKS=$tasks ORC_BENCH_TIMEZONE=local \
 find "$work/cfg" -name '*.toml' -exec sed -i '/^hosts = /d' {} +
 export ORC_STATE="$work/state/state.db" ORC_CONFIG="$work/cfg/tasks.toml" ORC_LOG=off NO_COLOR=1
 # apply resolves every secret the config refers to: a key-file vault holds them.
-"$orc" secret init -q
-grep -rhoE 'secret = "[^"]+"' "$work/cfg" | cut -d'"' -f2 | sort -u | while read -r name; do
-    printf 'bench-value' | "$orc" secret set "$name" -q
-done
+benches/store-secrets.sh "$orc" "$ORC_STATE" "$work/cfg"
 "$orc" apply --backend embedded --auto-approve -q
 applied=$(sqlite3 "$ORC_STATE" 'SELECT count(*) FROM tasks')
 [[ $applied -eq $tasks ]] || die "$applied tasks applied, expected $tasks"

@@ -199,6 +199,8 @@ bench_backend() {
     prep="$work/prepare-first-$backend$n.sh"
     {
         printf 'set -e\nrm -rf %q\n' "$dir"
+        # A fresh state, with only the vault the config's secrets need.
+        printf '%q %q %q %q\n' "$repo/benches/store-secrets.sh" "$orc" "$state" "$work/cfg$n"
         [[ $backend == cron ]] && cat "$work/reset-crontab.sh"
     } >"$prep"
     bash "$prep"

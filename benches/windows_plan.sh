@@ -37,6 +37,7 @@ find "$work/cfg" -name '*.toml' -exec sed -i '/^hosts = /d' {} +
 export ORC_WINDOWS_TASKS_DIR="$work/Tasks" ORC_LOG=off NO_COLOR=1
 for backend in windows embedded; do
     export ORC_STATE="$work/$backend/state.db"
+    benches/store-secrets.sh "$orc" "$ORC_STATE" "$work/cfg"
     "$orc" --config "$work/cfg/tasks.toml" apply --backend $backend --auto-approve -q
     "$orc" --config "$work/cfg/tasks.toml" plan --backend $backend --detailed-exitcode -q || {
         echo "error: the $backend plan is not empty after apply" >&2
