@@ -160,8 +160,7 @@ mod tests {
             "[settings]\nfolder = \"X\"   # keep me\n\n# trailing comment\n",
             "[tasks.a]\ncommand = \"a\"\n[notify.ops]\nemail = [\"a@b.c\"]",
         ] {
-            let new = append_task(text, file, "b-2", table(&[("command", "echo \"hi\"")]))
-                .unwrap();
+            let new = append_task(text, file, "b-2", table(&[("command", "echo \"hi\"")])).unwrap();
             assert!(new.starts_with(text), "{new}");
             let doc: toml_edit::DocumentMut = new.parse().unwrap();
             assert_eq!(

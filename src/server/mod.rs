@@ -522,9 +522,7 @@ fn load_config(server: &Server) -> ApiResult<crate::config::Config> {
 impl From<crate::config::edit::EditError> for ApiError {
     fn from(e: crate::config::edit::EditError) -> Self {
         match e {
-            crate::config::edit::EditError::Io(m) => {
-                ApiError(StatusCode::INTERNAL_SERVER_ERROR, m)
-            }
+            crate::config::edit::EditError::Io(m) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, m),
             other => unprocessable(other.to_string()),
         }
     }
