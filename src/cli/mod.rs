@@ -1,12 +1,16 @@
 //! The command line: clap definitions and one module per command.
 
 mod apply;
+mod ask;
 mod completions;
 mod daemon;
 mod doctor;
 mod export;
 mod history;
 mod import;
+mod init;
+mod menu;
+mod new;
 mod notify;
 mod output;
 mod plan;
@@ -35,13 +39,14 @@ pub use output::Output;
     long_about = "orc keeps scheduled tasks in tasks.toml files under version control. `orc plan` \
 shows what would change in the live scheduler, `orc apply` makes it so, and the scheduler \
 calls `orc run NAME` to run each task with its dependencies, timeout and retries.",
-    after_help = "Examples:\n  orc validate --config tasks.toml\n  orc schedule next \"0 6 * * 1-5\" --count 3 --tz Europe/Berlin\n  orc schedule explain \"30 2 * * *\"\n  orc completions bash > /etc/bash_completion.d/orc"
+    after_help = "Without a command, on a terminal, orc shows a menu of the everyday commands.\n\nExamples:\n  orc init\n  orc new\n  orc validate --config tasks.toml\n  orc schedule next \"0 6 * * 1-5\" --count 3 --tz Europe/Berlin\n  orc schedule explain \"30 2 * * *\"\n  orc completions bash > /etc/bash_completion.d/orc"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// None: the menu on a terminal, else the help (exit 1)
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options every command takes, before or after the command name.
@@ -75,6 +80,31 @@ impl Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up: tasks.toml with comments and an example task, the state, optionally the vault and alert mail
+    #[command(
+        after_help = "Asks for the scheduler (proposing this platform's), the time zone, \
+whether to create the secrets vault and whether to send alert mail; then writes the config \
+(--config, default tasks.toml), creates the state database and shows the plan. An existing \
+config file is never replaced without --force. Every question has a flag; --yes takes the \
+defaults for the rest and asks nothing.\n\nExamples:\n  orc init\n  orc init --yes\n  \
+orc init --yes --backend cron --timezone Europe/Berlin --vault key-file\n  \
+orc init --yes --smtp-server smtp.example.com --smtp-from orc@example.com \
+--alert-email ops@example.com --smtp-login"
+    )]
+    Init(init::InitArgs),
+    /// Add a task to tasks.toml by answering questions (or by flags), then show the plan
+    #[command(
+        after_help = "Asks for the name, type, command, schedule (shown in words with its \
+next 5 fire times while you type), timeout, retries, dependencies and notification groups, \
+and appends [tasks.NAME] to the config file (or, with includes, the one you pick), keeping \
+its comments and layout. Every question has a flag; without a terminal (or with --yes) \
+nothing is asked and --name, --command and --schedule (or --on-demand) are required.\n\n\
+Examples:\n  orc new\n  orc new --name nightly_backup --command \"restic backup /srv\" \
+--schedule \"30 2 * * *\" --timeout 2h --retries 2\n  \
+orc new --name export --command \"python export.py\" --schedule 06:00 \
+--depends-on nightly_backup --depends-on file:/data/ready.flag --notify ops"
+    )]
+    New(new::NewArgs),
     /// Check tasks.toml: syntax, keys, schedules, durations, names and dependencies
     #[command(
         after_help = "Every problem is reported with its file, line, column and task; \
@@ -179,27 +209,8 @@ orc doctor --json | jq '.[] | select(.status == \"fail\")'"
 pub fn run(cli: Cli) -> ExitCode {
     let out = Output::new(&cli.global);
     let result = match cli.command {
-        Command::Validate => validate::run(&cli.global, &out),
-        Command::Plan(args) => plan::run(args, &cli.global, &out),
-        Command::Apply(args) => apply::run(args, &cli.global, &out, false),
-        Command::Destroy(args) => apply::run_destroy(args, &cli.global, &out),
-        Command::Import(args) => import::run(args, &cli.global, &out),
-        Command::Status => status::run(&cli.global, &out),
-        Command::Run(args) => run::run(args, &cli.global, &out),
-        Command::Daemon(args) => daemon::run_daemon(args, &cli.global, &out),
-        Command::Up(args) => daemon::run_up(args, &cli.global, &out),
-        Command::History(args) => history::history(args, &cli.global, &out),
-        Command::Logs(args) => history::logs(args, &cli.global),
-        Command::Schedule(cmd) => schedule::run(cmd, &out),
-        Command::Completions(args) => completions::run(args),
-        Command::Export(args) => export::run(args, &cli.global, &out),
-        Command::Secret(cmd) => secret::run(cmd, &cli.global, &out),
-        Command::Notify(cmd) => notify::run(cmd, &cli.global, &out),
-        Command::CheckMissed => notify::check_missed(&cli.global, &out),
-        Command::Report(args) => report::run(args, &cli.global, &out),
-        Command::Serve(args) => serve::run(args, &cli.global, &out),
-        Command::Watch(args) => watch::run(args, &cli.global, &out),
-        Command::Doctor => doctor::run(&cli.global, &out),
+        Some(command) => dispatch(command, &cli.global, &out),
+        None => no_command(&cli.global, &out),
     };
     match result {
         Ok(code) => code,
@@ -207,6 +218,49 @@ pub fn run(cli: Cli) -> ExitCode {
             out.error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `orc` alone: the menu on a terminal; elsewhere the help on stderr and exit 1, as
+/// for any usage error (a script that runs `orc` without a command has a bug, and
+/// exit 2 is kept for `plan --detailed-exitcode`).
+fn no_command(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdout().is_terminal() && ask::can_ask() {
+        return menu::run(global, out);
+    }
+    let help = <Cli as clap::CommandFactory>::command().render_help();
+    // Not eprintln!: a closed stderr (`orc 2>&1 | head -1`) must not panic.
+    let _ = writeln!(std::io::stderr(), "{help}");
+    Ok(ExitCode::FAILURE)
+}
+
+/// Run one command.
+fn dispatch(command: Command, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Init(args) => init::run(args, global, out),
+        Command::New(args) => new::run(args, global, out),
+        Command::Validate => validate::run(global, out),
+        Command::Plan(args) => plan::run(args, global, out),
+        Command::Apply(args) => apply::run(args, global, out, false),
+        Command::Destroy(args) => apply::run_destroy(args, global, out),
+        Command::Import(args) => import::run(args, global, out),
+        Command::Status => status::run(global, out),
+        Command::Run(args) => run::run(args, global, out),
+        Command::Daemon(args) => daemon::run_daemon(args, global, out),
+        Command::Up(args) => daemon::run_up(args, global, out),
+        Command::History(args) => history::history(args, global, out),
+        Command::Logs(args) => history::logs(args, global),
+        Command::Schedule(cmd) => schedule::run(cmd, out),
+        Command::Completions(args) => completions::run(args),
+        Command::Export(args) => export::run(args, global, out),
+        Command::Secret(cmd) => secret::run(cmd, global, out),
+        Command::Notify(cmd) => notify::run(cmd, global, out),
+        Command::CheckMissed => notify::check_missed(global, out),
+        Command::Report(args) => report::run(args, global, out),
+        Command::Serve(args) => serve::run(args, global, out),
+        Command::Watch(args) => watch::run(args, global, out),
+        Command::Doctor => doctor::run(global, out),
     }
 }
 

@@ -83,7 +83,7 @@ impl From<KeySource> for KeyKind {
 }
 
 /// A new passphrase: from `env`, else asked twice on the terminal.
-fn new_passphrase(env: &str) -> Result<Zeroizing<String>> {
+pub(super) fn new_passphrase(env: &str) -> Result<Zeroizing<String>> {
     if let Ok(p) = std::env::var(env) {
         if p.is_empty() {
             bail!("{env} is empty");

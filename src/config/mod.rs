@@ -8,6 +8,7 @@
 mod command;
 mod diag;
 mod duration;
+pub mod edit;
 mod load;
 mod model;
 mod raw;
@@ -28,7 +29,7 @@ pub use model::{
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,
 };
-pub use validate::check_name;
+pub use validate::{check_name, parse_dependency};
 
 /// A valid config and its warnings.
 #[derive(Debug)]

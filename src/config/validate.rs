@@ -779,7 +779,7 @@ fn build_task(
 }
 
 /// "name", "file:PATH", "url:URL", "command:LINE".
-fn parse_dependency(text: &str) -> Result<Dependency, String> {
+pub fn parse_dependency(text: &str) -> Result<Dependency, String> {
     if text == "vpn" {
         return Ok(Dependency::Vpn(None));
     }

@@ -581,6 +581,15 @@ fn load_config(server: &Server) -> ApiResult<crate::config::Config> {
         .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))
 }
 
+impl From<crate::config::edit::EditError> for ApiError {
+    fn from(e: crate::config::edit::EditError) -> Self {
+        match e {
+            crate::config::edit::EditError::Io(m) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, m),
+            other => unprocessable(other.to_string()),
+        }
+    }
+}
+
 /// Change `file` with `edit` (toml_edit keeps its comments and layout), check that
 /// the config still loads, and apply it. Anything that fails puts the file back as
 /// it was, byte for byte.
@@ -589,21 +598,22 @@ fn edit_and_apply(
     file: &Path,
     edit: impl FnOnce(&mut toml_edit::DocumentMut) -> ApiResult<()>,
 ) -> ApiResult<()> {
-    let original = std::fs::read(file).map_err(anyhow::Error::from)?;
-    let mut doc: toml_edit::DocumentMut = String::from_utf8_lossy(&original)
-        .parse()
-        .map_err(|e| unprocessable(format!("{}: {e}", file.display())))?;
-    edit(&mut doc)?;
-    let restore = || std::fs::write(file, &original);
-    std::fs::write(file, doc.to_string()).map_err(anyhow::Error::from)?;
-    if let Err(d) = crate::config::load(&server.config) {
-        let _ = restore();
-        return Err(unprocessable(format!(
-            "the change makes the config invalid; nothing changed:\n{d}"
-        )));
-    }
+    edit_text_and_apply(server, file, |text| {
+        let mut doc = crate::config::edit::parse(text, file)?;
+        edit(&mut doc)?;
+        Ok(doc.to_string())
+    })
+}
+
+/// As [`edit_and_apply`], with the change made on the file's text.
+fn edit_text_and_apply(
+    server: &Server,
+    file: &Path,
+    change: impl FnOnce(&str) -> ApiResult<String>,
+) -> ApiResult<()> {
+    let edited = crate::config::edit::edit_file(file, &server.config, change)?;
     if let Err(ApiError(status, why)) = apply_now(server) {
-        let _ = restore();
+        let _ = edited.restore();
         return Err(ApiError(
             status,
             format!("apply failed; tasks.toml is back as it was: {why}"),
@@ -641,37 +651,9 @@ fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Va
     ))
 }
 
-/// A JSON value as a TOML value: strings, numbers, booleans, arrays and tables.
+/// A JSON value as a TOML value, or a 400 saying why not.
 fn toml_value(key: &str, v: &Value) -> ApiResult<toml_edit::Value> {
-    let bad = || {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("\"{key}\": null is not a TOML value"),
-        )
-    };
-    Ok(match v {
-        Value::String(s) => s.as_str().into(),
-        Value::Bool(b) => (*b).into(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.into(),
-            None => n.as_f64().ok_or_else(bad)?.into(),
-        },
-        Value::Array(items) => {
-            let mut array = toml_edit::Array::new();
-            for item in items {
-                array.push(toml_value(key, item)?);
-            }
-            array.into()
-        }
-        Value::Object(map) => {
-            let mut table = toml_edit::InlineTable::new();
-            for (k, item) in map {
-                table.insert(k, toml_value(k, item)?);
-            }
-            table.into()
-        }
-        Value::Null => return Err(bad()),
-    })
+    crate::config::edit::toml_value(key, v).map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))
 }
 
 /// `POST /api/tasks` with `{"name", "type", "command", "schedule", ...}`: the task
@@ -710,17 +692,8 @@ async fn create(
         for (key, value) in fields.iter().filter(|(k, _)| *k != "name") {
             table.insert(key, toml_edit::Item::Value(toml_value(key, value)?));
         }
-        edit_and_apply(&server, &file, |doc| {
-            let tasks = doc.entry("tasks").or_insert_with(|| {
-                let mut t = toml_edit::Table::new();
-                t.set_implicit(true);
-                toml_edit::Item::Table(t)
-            });
-            tasks
-                .as_table_mut()
-                .ok_or_else(|| unprocessable("`tasks` is not a table".to_string()))?
-                .insert(&name, toml_edit::Item::Table(table));
-            Ok(())
+        edit_text_and_apply(&server, &file, |text| {
+            Ok(crate::config::edit::append_task(text, &file, &name, table)?)
         })?;
         Ok((
             StatusCode::CREATED,

@@ -1,0 +1,193 @@
+//! Changing a config file in place, for `orc new` and the dashboard's API.
+//!
+//! Edits go through `toml_edit`, so comments and layout stay as they were. A new
+//! task is appended after everything else in the file, so the file's old text is a
+//! prefix of its new text, byte for byte. Every edit is checked by loading the whole
+//! config; a change that makes it invalid puts the file back as it was.
+
+use std::path::{Path, PathBuf};
+
+use super::Diagnostics;
+
+/// Why an edit was not made. The file is as it was in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0}")]
+    Io(String),
+    /// The file is not TOML that can be edited.
+    #[error("{0}")]
+    Syntax(String),
+    /// The config would not load after the change.
+    #[error("the change makes the config invalid; nothing changed:\n{0}")]
+    Invalid(Diagnostics),
+}
+
+/// A file that was changed, with its old bytes to put back (say, when applying the
+/// change failed).
+#[derive(Debug)]
+pub struct Edited {
+    pub file: PathBuf,
+    original: Vec<u8>,
+}
+
+impl Edited {
+    /// Put the file back as it was before the edit.
+    pub fn restore(&self) -> std::io::Result<()> {
+        std::fs::write(&self.file, &self.original)
+    }
+}
+
+/// Change `file` (one of the config's files) with `change`, which gets the file's
+/// text and returns the new text, then check that the config at `config` still
+/// loads. Anything that fails leaves the file byte for byte as it was.
+pub fn edit_file<E: From<EditError>>(
+    file: &Path,
+    config: &Path,
+    change: impl FnOnce(&str) -> Result<String, E>,
+) -> Result<Edited, E> {
+    let original = std::fs::read(file)
+        .map_err(|e| EditError::Io(format!("cannot read {}: {e}", file.display())))?;
+    let text = std::str::from_utf8(&original)
+        .map_err(|_| EditError::Syntax(format!("{} is not UTF-8 text", file.display())))?;
+    let new = change(text)?;
+    let edited = Edited {
+        file: file.to_path_buf(),
+        original,
+    };
+    std::fs::write(file, new)
+        .map_err(|e| EditError::Io(format!("cannot write {}: {e}", file.display())))?;
+    if let Err(d) = super::load(config) {
+        let _ = edited.restore();
+        return Err(EditError::Invalid(d).into());
+    }
+    Ok(edited)
+}
+
+/// Parse `text` (the contents of `file`) for an edit.
+pub fn parse(text: &str, file: &Path) -> Result<toml_edit::DocumentMut, EditError> {
+    text.parse()
+        .map_err(|e| EditError::Syntax(format!("{}: {e}", file.display())))
+}
+
+/// `text` with `[tasks.NAME]` and `table`'s keys appended at its end, after a blank
+/// line. The table is rendered by toml_edit (quoting and escaping as TOML needs);
+/// the text before it is untouched. Refused when the result would not be TOML that
+/// defines the task, e.g. when the file defines `tasks` in another shape.
+pub fn append_task(
+    text: &str,
+    file: &Path,
+    name: &str,
+    table: toml_edit::Table,
+) -> Result<String, EditError> {
+    parse(text, file)?;
+    let mut fragment = toml_edit::DocumentMut::new();
+    let mut tasks = toml_edit::Table::new();
+    tasks.set_implicit(true);
+    tasks.insert(name, toml_edit::Item::Table(table));
+    fragment.insert("tasks", toml_edit::Item::Table(tasks));
+    let separator = if text.is_empty() {
+        ""
+    } else if text.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    let new = format!("{text}{separator}{fragment}");
+    let doc = parse(&new, file).map_err(|e| {
+        EditError::Syntax(format!("cannot append [tasks.{name}] to this file: {e}"))
+    })?;
+    if doc
+        .get("tasks")
+        .and_then(|t| t.get(name))
+        .is_none_or(|t| !t.is_table_like())
+    {
+        return Err(EditError::Syntax(format!(
+            "{}: appending [tasks.{name}] does not define the task",
+            file.display()
+        )));
+    }
+    Ok(new)
+}
+
+/// A JSON value as a TOML value: strings, numbers, booleans, arrays and tables
+/// (`null` has no TOML form). `key` names the value in the error.
+pub fn toml_value(key: &str, v: &serde_json::Value) -> Result<toml_edit::Value, String> {
+    use serde_json::Value;
+    let bad = || format!("\"{key}\": null is not a TOML value");
+    Ok(match v {
+        Value::String(s) => s.as_str().into(),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().ok_or_else(bad)?.into(),
+        },
+        Value::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(toml_value(key, item)?);
+            }
+            array.into()
+        }
+        Value::Object(map) => {
+            let mut table = toml_edit::InlineTable::new();
+            for (k, item) in map {
+                table.insert(k, toml_value(k, item)?);
+            }
+            table.into()
+        }
+        Value::Null => return Err(bad()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, &str)]) -> toml_edit::Table {
+        let mut t = toml_edit::Table::new();
+        for (k, v) in pairs {
+            t.insert(k, toml_edit::value(*v));
+        }
+        t
+    }
+
+    #[test]
+    fn appends_after_everything_keeping_the_text_before() {
+        let file = Path::new("tasks.toml");
+        for text in [
+            "",
+            "# only a comment",
+            "[settings]\nfolder = \"X\"   # keep me\n\n# trailing comment\n",
+            "[tasks.a]\ncommand = \"a\"\n[notify.ops]\nemail = [\"a@b.c\"]",
+        ] {
+            let new = append_task(text, file, "b-2", table(&[("command", "echo \"hi\"")])).unwrap();
+            assert!(new.starts_with(text), "{new}");
+            let doc: toml_edit::DocumentMut = new.parse().unwrap();
+            assert_eq!(
+                doc["tasks"]["b-2"]["command"].as_str(),
+                Some("echo \"hi\""),
+                "{new}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_what_would_not_define_the_task() {
+        let file = Path::new("tasks.toml");
+        // The task exists already: a duplicate table.
+        let text = "[tasks.a]\ncommand = \"a\"\n";
+        assert!(append_task(text, file, "a", table(&[("command", "b")])).is_err());
+        // `tasks` is not a table.
+        assert!(append_task("tasks = 3\n", file, "a", table(&[("command", "b")])).is_err());
+        // Not TOML at all.
+        assert!(append_task("[tasks\n", file, "a", table(&[("command", "b")])).is_err());
+    }
+
+    #[test]
+    fn json_values_become_toml() {
+        let v = serde_json::json!({"a": [1, "x", true], "b": 1.5});
+        let t = toml_value("k", &v).unwrap();
+        assert_eq!(t.to_string(), "{ a = [1, \"x\", true], b = 1.5 }");
+        assert!(toml_value("k", &serde_json::Value::Null).is_err());
+    }
+}

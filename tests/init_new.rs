@@ -1,0 +1,349 @@
+//! `orc init` and `orc new` without a terminal, as scripts use them: every answer by
+//! flag, defaults with --yes, and every refusal leaving the files byte for byte as
+//! they were. Also `orc` with no command off a terminal. (The questions themselves
+//! are tested through a pseudo-terminal in tests/wizard.rs.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// orc in the folder, with no terminal: stdin is empty.
+    fn orc(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_STATE", self.path("state/state.db"))
+            .env("ORC_HOSTNAME", "testhost")
+            .env_remove("ORC_CONFIG")
+            .env_remove("ORC_KEY_FILE")
+            .env_remove("ORC_PASSPHRASE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+fn failed(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stderr)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn init_yes_writes_a_config_that_validates_creates_the_state_and_shows_the_plan() {
+    let env = Env::new();
+    let o = env.orc(&["init", "--yes", "--timezone", "Europe/Berlin"]);
+    ok(&o);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{out}"
+    );
+    assert!(env.path("state/state.db").is_file());
+    let config = read(&env.path("tasks.toml"));
+    assert!(config.contains("timezone = \"Europe/Berlin\""), "{config}");
+    assert!(config.contains("[tasks.hello]"), "{config}");
+    assert!(
+        config.lines().filter(|l| l.starts_with('#')).count() >= 4,
+        "{config}"
+    );
+    ok(&env.orc(&["validate"]));
+    // No vault unless asked for.
+    assert!(!env.path("state/orc.key").exists());
+}
+
+#[test]
+fn init_yes_with_flags_creates_the_vault_and_alert_mail() {
+    let env = Env::new();
+    let o = env.orc(&[
+        "init",
+        "--yes",
+        "--backend",
+        "embedded",
+        "--vault",
+        "key-file",
+        "--smtp-server",
+        "smtp.example.com",
+        "--smtp-from",
+        "orc@example.com",
+        "--alert-email",
+        "ops@example.com",
+        "--smtp-login",
+    ]);
+    ok(&o);
+    let config = read(&env.path("tasks.toml"));
+    for want in [
+        "backend = \"embedded\"",
+        "server = \"smtp.example.com\"",
+        "email = [\"ops@example.com\"]",
+        "password = { secret = \"smtp_password\" }",
+        "notify = [\"ops\"]",
+    ] {
+        assert!(config.contains(want), "{want} missing:\n{config}");
+    }
+    assert!(env.path("state/orc.key").is_file());
+    // The vault opens with the key file it made.
+    let mut set = Command::new(env!("CARGO_BIN_EXE_orc"));
+    let o = set
+        .args(["secret", "list"])
+        .current_dir(env.dir.path())
+        .env("ORC_STATE", env.path("state/state.db"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    ok(&o);
+    ok(&env.orc(&["validate"]));
+}
+
+#[test]
+fn init_refuses_to_replace_a_file_unless_forced() {
+    let env = Env::new();
+    let mine = "# my own tasks\n[tasks.keep]\ncommand = \"true\"\n";
+    std::fs::write(env.path("tasks.toml"), mine).unwrap();
+    let err = failed(&env.orc(&["init", "--yes"]));
+    assert!(err.contains("tasks.toml exists already"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(read(&env.path("tasks.toml")), mine);
+    assert!(
+        !env.path("state/state.db").exists(),
+        "nothing else was made"
+    );
+
+    ok(&env.orc(&["init", "--yes", "--force"]));
+    let config = read(&env.path("tasks.toml"));
+    assert!(config.contains("[tasks.hello]") && !config.contains("[tasks.keep]"));
+    ok(&env.orc(&["validate"]));
+}
+
+#[test]
+fn init_without_a_terminal_or_yes_says_to_add_yes_and_writes_nothing() {
+    let env = Env::new();
+    let err = failed(&env.orc(&["init"]));
+    assert!(err.contains("--yes"), "{err}");
+    assert!(!env.path("tasks.toml").exists());
+    let err = failed(&env.orc(&["init", "--yes", "--timezone", "Mars/Olympus"]));
+    assert!(
+        err.contains("--timezone") && err.contains("Mars/Olympus"),
+        "{err}"
+    );
+    assert!(!env.path("tasks.toml").exists());
+}
+
+const COMMENTED: &str = "\
+# Our nightly jobs.   (trailing spaces and odd layout are kept)
+[settings]
+backend   =   \"embedded\"     # aligned by hand
+
+[smtp]
+server = \"smtp.example.com\"
+from = \"orc@example.com\"
+
+[notify.ops]
+email = [\"ops@example.com\"]
+
+[tasks.extract]
+command = \"python extract.py\"   # the first step
+schedule = \"0 1 * * *\"
+
+# a closing comment, after the last table";
+
+#[test]
+fn new_by_flags_appends_the_task_keeping_the_file_byte_for_byte() {
+    let env = Env::new();
+    std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
+    let o = env.orc(&[
+        "new",
+        "--name",
+        "load",
+        "--type",
+        "report",
+        "--description",
+        "Load \"the\" data",
+        "--command",
+        "python load.py --all",
+        "--schedule",
+        "30 2 * * 1-5",
+        "--timeout",
+        "2h",
+        "--retries",
+        "2",
+        "--depends-on",
+        "extract",
+        "--depends-on",
+        "file:/data/ready.flag",
+        "--notify",
+        "ops",
+    ]);
+    ok(&o);
+    assert!(
+        text(&o.stdout).contains("Plan: 2 to add"),
+        "{}",
+        text(&o.stdout)
+    );
+    let after = read(&env.path("tasks.toml"));
+    assert!(after.starts_with(COMMENTED), "{after}");
+    let added = &after[COMMENTED.len()..];
+    assert_eq!(
+        added,
+        "\n\n[tasks.load]\ntype = \"report\"\ndescription = 'Load \"the\" data'\n\
+         command = \"python load.py --all\"\nschedule = \"30 2 * * 1-5\"\ntimeout = \"2h\"\n\
+         retry_count = 2\ndependencies = [\"extract\", \"file:/data/ready.flag\"]\n\
+         notify = [\"ops\"]\n"
+    );
+    ok(&env.orc(&["validate"]));
+}
+
+#[test]
+fn new_with_a_bad_flag_value_says_why_and_changes_nothing() {
+    let env = Env::new();
+    std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--name", "x", "--command", "a", "--schedule", "61 * * * *"],
+            "--schedule: invalid schedule \"61 * * * *\"",
+        ),
+        (
+            &["--name", "extract", "--command", "a", "--on-demand"],
+            "a task \"extract\" exists already (",
+        ),
+        (
+            &["--name", "bad name", "--command", "a", "--on-demand"],
+            "--name:",
+        ),
+        (
+            &["--command", "a"],
+            "missing --name, --schedule (or --on-demand)",
+        ),
+        (
+            &[
+                "--name",
+                "x",
+                "--command",
+                "a",
+                "--on-demand",
+                "--notify",
+                "devs",
+            ],
+            "no [notify.devs] in the config; its groups are ops",
+        ),
+        (
+            &[
+                "--name",
+                "x",
+                "--command",
+                "a",
+                "--on-demand",
+                "--depends-on",
+                "nope",
+            ],
+            "no task \"nope\"",
+        ),
+        (
+            &[
+                "--name",
+                "x",
+                "--command",
+                "a",
+                "--on-demand",
+                "--timeout",
+                "soon",
+            ],
+            "--timeout: invalid timeout",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["new"];
+        all.extend_from_slice(args);
+        let err = failed(&env.orc(&all));
+        assert!(err.contains(want), "{args:?}: want {want:?} in:\n{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert_eq!(read(&env.path("tasks.toml")), COMMENTED, "{args:?}");
+    }
+}
+
+#[test]
+fn new_appends_to_the_chosen_included_file() {
+    let env = Env::new();
+    let main = "[settings]\nbackend = \"embedded\"\ninclude = [\"tasks.d/*.toml\"]\n";
+    let extra = "# maintenance jobs\n[tasks.vacuum]\ncommand = \"sqlite3 db vacuum\"\n";
+    std::fs::create_dir(env.path("tasks.d")).unwrap();
+    std::fs::write(env.path("tasks.toml"), main).unwrap();
+    std::fs::write(env.path("tasks.d/maint.toml"), extra).unwrap();
+    let o = env.orc(&[
+        "new",
+        "--name",
+        "rotate",
+        "--command",
+        "logrotate x",
+        "--schedule",
+        "@daily",
+        "--file",
+        "tasks.d/maint.toml",
+    ]);
+    ok(&o);
+    assert_eq!(read(&env.path("tasks.toml")), main);
+    let after = read(&env.path("tasks.d/maint.toml"));
+    assert!(
+        after.starts_with(extra) && after.contains("[tasks.rotate]"),
+        "{after}"
+    );
+    let err = failed(&env.orc(&[
+        "new",
+        "--name",
+        "y",
+        "--command",
+        "a",
+        "--on-demand",
+        "--file",
+        "other.toml",
+    ]));
+    assert!(err.contains("not one of the config's files"), "{err}");
+}
+
+#[test]
+fn no_command_off_a_terminal_prints_the_help_and_exits_1() {
+    let env = Env::new();
+    let o = env.orc(&[]);
+    let err = failed(&o);
+    assert!(err.contains("Usage: orc [OPTIONS] [COMMAND]"), "{err}");
+    assert!(err.contains("init") && err.contains("new"), "{err}");
+    assert!(o.stdout.is_empty());
+}
