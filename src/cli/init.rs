@@ -387,15 +387,7 @@ pub fn run(args: InitArgs, global: &Global, out: &Output) -> Result<ExitCode> {
     }
     drop(state);
     out.info("\nThe plan (`orc apply` makes it so):\n");
-    super::plan::run(
-        super::plan::PlanArgs {
-            out: None,
-            detailed_exitcode: false,
-            targets: Vec::new(),
-        },
-        global,
-        out,
-    )
+    super::plan::show(global, out)
 }
 
 fn make_vault(

@@ -215,15 +215,7 @@ pub fn run(args: NewArgs, global: &Global, out: &Output) -> Result<ExitCode> {
         task.name,
         file.display()
     ));
-    super::plan::run(
-        super::plan::PlanArgs {
-            out: None,
-            detailed_exitcode: false,
-            targets: Vec::new(),
-        },
-        global,
-        out,
-    )?;
+    super::plan::show(global, out)?;
     out.info("\n`orc apply` makes it so.");
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,19 @@ pub struct PlanArgs {
     pub targets: Vec<String>,
 }
 
+/// The whole plan, as `orc plan` with no options prints it.
+pub fn show(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    run(
+        PlanArgs {
+            out: None,
+            detailed_exitcode: false,
+            targets: Vec::new(),
+        },
+        global,
+        out,
+    )
+}
+
 pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     // Read what orc recorded while the config loads: neither needs the other, and on
     // large configs both take a while. Plan creates nothing, so a missing state is empty.
