@@ -98,7 +98,9 @@ fn dashboard(global: &Global, out: &Output) -> Result<ExitCode> {
     )?;
     crate::server::serve(options, listen, crate::server::stop_signal(), |addr| {
         let url = format!("http://{addr}");
-        out.info(&format!("Dashboard on {url} (Ctrl-C stops it)"));
+        out.info(&format!(
+            "Dashboard on {url} (Ctrl-C stops it); to run or change tasks there, log in with the token `orc serve --print-token` prints"
+        ));
         let opener = if cfg!(target_os = "macos") {
             "open"
         } else if cfg!(windows) {

@@ -74,7 +74,7 @@ pub fn run(args: ServeArgs, global: &Global, out: &Output) -> Result<ExitCode> {
         crate::server::stop_signal(),
         |addr| {
             out.info(&format!(
-                "Dashboard and API on http://{addr} (Ctrl-C stops)"
+                "Dashboard and API on http://{addr} (Ctrl-C stops; `orc serve --print-token` prints the token to log in with)"
             ));
         },
     )?;

@@ -163,7 +163,16 @@ async function refresh() {
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
       document.querySelectorAll("[data-live][id]").forEach((part) => {
         const next = fresh.getElementById(part.id);
-        if (next && next.innerHTML !== part.innerHTML) part.innerHTML = next.innerHTML;
+        if (!next || next.innerHTML === part.innerHTML) return;
+        // The same run's log stays as it is (text, scroll position); only whether
+        // the run is still going is taken over.
+        const log = part.querySelector("#log");
+        const nextLog = next.querySelector("#log");
+        if (log && nextLog && log.dataset.run === nextLog.dataset.run) {
+          log.dataset.running = nextLog.dataset.running;
+          return;
+        }
+        part.innerHTML = next.innerHTML;
       });
       applyFilters();
       startLog();
