@@ -8,6 +8,7 @@
 //! from earlier requests (`State::with_kept_connection`); `orc run` may write the
 //! state meanwhile.
 
+mod cache;
 mod dashboard;
 mod events;
 mod metrics;
@@ -45,7 +46,10 @@ pub struct Server {
     pub token: String,
     pub orc: PathBuf,
     sessions: session::Sessions,
-    rows: RowsCache,
+    /// `GET /api/tasks`, as sent.
+    task_list: cache::StateCache<axum::body::Bytes>,
+    /// The dashboard grid's rows with their recent durations.
+    grid: cache::StateCache<Arc<Vec<dashboard::GridRow>>>,
     /// Announces every change to the state (for the dashboard's live refresh).
     changes: tokio::sync::broadcast::Sender<i64>,
     /// Turns true when the server stops, ending the event streams.
@@ -231,70 +235,15 @@ async fn health(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
 }
 
 async fn tasks(Shared(server): Shared<Arc<Server>>) -> ApiResult<Response> {
-    let key = rows_key(&server.state);
-    if let Some(body) = server.rows.get(&key) {
-        return Ok(json_body(body));
-    }
-    // One request computes; the others that missed with it wait for its answer
-    // (at the turn of a minute, many would otherwise compute the same rows at once).
-    let _computing = server.rows.computing.lock().await;
-    if let Some(body) = server.rows.get(&key) {
-        return Ok(json_body(body));
-    }
-    let body: axum::body::Bytes = with_state(&server, |s| {
-        Ok(serde_json::to_vec(&crate::cli::status::task_rows(s)?)
-            .map_err(anyhow::Error::from)?
-            .into())
-    })
-    .await?;
-    server.rows.put(key, body.clone());
-    Ok(json_body(body))
-}
-
-fn json_body(body: axum::body::Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// What `GET /api/tasks` depends on: every commit to the state (which changes the
-/// size or modification time of the database or its write-ahead log, whichever
-/// process made it) and the minute (next run times move with the clock). None when
-/// the files cannot be read, which caches nothing.
-type RowsKey = Option<(Vec<(u64, std::time::SystemTime)>, i64)>;
-
-fn rows_key(state: &Path) -> RowsKey {
-    let mut wal = state.as_os_str().to_owned();
-    wal.push("-wal");
-    let stamps = [state, Path::new(&wal)]
-        .iter()
-        .map(|p| std::fs::metadata(p).and_then(|m| Ok((m.len(), m.modified()?))))
-        .collect::<std::io::Result<Vec<_>>>()
-        .ok()?;
-    Some((stamps, jiff::Timestamp::now().as_second() / 60))
-}
-
-/// The last `GET /api/tasks` answer and what it depended on: computing the rows of
-/// 1,000 tasks takes milliseconds, sending them again microseconds.
-#[derive(Default)]
-struct RowsCache {
-    last: std::sync::Mutex<Option<(RowsKey, axum::body::Bytes)>>,
-    computing: tokio::sync::Mutex<()>,
-}
-
-impl RowsCache {
-    fn get(&self, key: &RowsKey) -> Option<axum::body::Bytes> {
-        key.as_ref()?;
-        let cached = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        cached
-            .as_ref()
-            .filter(|(k, _)| k == key)
-            .map(|(_, body)| body.clone())
-    }
-
-    fn put(&self, key: RowsKey, body: axum::body::Bytes) {
-        if key.is_some() {
-            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, body));
-        }
-    }
+    let body = server
+        .task_list
+        .get(&server, |s| {
+            Ok(serde_json::to_vec(&crate::cli::status::task_rows(s)?)
+                .map_err(anyhow::Error::from)?
+                .into())
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn task(
@@ -800,7 +749,8 @@ pub fn serve(
             token: options.token,
             orc: options.orc,
             sessions: Default::default(),
-            rows: Default::default(),
+            task_list: Default::default(),
+            grid: Default::default(),
             stopping,
         };
         ready(listener.local_addr()?);

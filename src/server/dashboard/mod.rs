@@ -116,6 +116,9 @@ const STATUS_FILTERS: [(&str, &str); 7] = [
     ("idle", "Never run"),
 ];
 
+/// A task's row (as in `GET /api/tasks`) and its last 20 durations, oldest first.
+pub type GridRow = (serde_json::Value, Vec<i64>);
+
 /// `/`: every task, its state in colour and words, and what runs next.
 async fn grid(
     Shared(server): Shared<Arc<Server>>,
@@ -123,16 +126,18 @@ async fn grid(
     Query(filter): Query<GridQuery>,
 ) -> Response {
     let viewer = viewer(&server, &headers);
-    let rows = with_state(&server, |s| {
-        let mut rows = Vec::new();
-        for row in crate::cli::status::task_rows(s)? {
-            let name = row["name"].as_str().unwrap_or_default().to_string();
-            let durations = s.recent_durations(&name, 20)?;
-            rows.push((row, durations));
-        }
-        Ok(rows)
-    })
-    .await;
+    let rows = server
+        .grid
+        .get(&server, |s| {
+            let mut rows = Vec::new();
+            for row in crate::cli::status::task_rows(s)? {
+                let name = row["name"].as_str().unwrap_or_default().to_string();
+                let durations = s.recent_durations(&name, 20)?;
+                rows.push((row, durations));
+            }
+            Ok(Arc::new(rows))
+        })
+        .await;
     let rows = match rows {
         Ok(rows) => rows,
         Err(e) if e.0 == StatusCode::SERVICE_UNAVAILABLE => {
@@ -145,7 +150,7 @@ async fn grid(
     let wanted = filter.status.unwrap_or_default();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut body_rows = Vec::new();
-    for (row, durations) in &rows {
+    for (row, durations) in rows.iter() {
         let name = row["name"].as_str().unwrap_or_default();
         let enabled = row["enabled"].as_bool().unwrap_or(true);
         let (word, class) = view::task_status(enabled, row["last_result"].as_str());
