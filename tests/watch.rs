@@ -348,3 +348,17 @@ fn a_config_folder_removed_and_created_again_is_survived() {
     assert_eq!(w.live_tasks(), ["one", "two"]);
     w.still_running();
 }
+
+#[test]
+fn a_bad_interval_is_refused_before_anything_runs() {
+    for (interval, says) in [("0s", "at least 1s"), ("soon", "is not a duration")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(["watch", "--interval", interval, "--config", "nowhere.toml"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("--interval") && err.contains(says), "{err}");
+    }
+}

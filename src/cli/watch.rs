@@ -44,6 +44,11 @@ enum Why {
 pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
     let interval =
         parse_duration(&args.interval).map_err(|e| anyhow::anyhow!("--interval: {e}"))?;
+    // Planning takes a moment and reads the scheduler: more often than every second
+    // would only load the machine.
+    if interval < Duration::from_secs(1) {
+        anyhow::bail!("--interval {}: at least 1s", args.interval);
+    }
     let mut watch = Watch::new(global.clone())?;
     out.info(&format!(
         "Watching {} (plans again every {}; Ctrl-C stops)",
