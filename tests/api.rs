@@ -687,3 +687,41 @@ fn malformed_requests_are_json_errors() {
     let all = s.get_json("/api/runs?since=9999999999d");
     assert_eq!(all["runs"].as_array().unwrap().len(), 4, "{all}");
 }
+
+#[test]
+fn edits_made_at_the_same_time_all_land() {
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = token.trim();
+    // Pause both tasks at once, three times over: each request edits the same file
+    // and applies it; none may drop another's change.
+    for round in 0..3 {
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| s.post("/api/tasks/ok/disable", Some(token)));
+            let b = scope.spawn(|| s.post("/api/tasks/bad/disable", Some(token)));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!((a.0, b.0), (200, 200), "round {round}: {a:?} {b:?}");
+        let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+        assert_eq!(
+            text.matches("enabled = false").count(),
+            2,
+            "round {round}: {text}"
+        );
+        for name in ["ok", "bad"] {
+            assert_eq!(s.get_json(&format!("/api/tasks/{name}"))["enabled"], false);
+        }
+        let (x, y) = std::thread::scope(|scope| {
+            let x = scope.spawn(|| s.post("/api/tasks/ok/enable", Some(token)));
+            let y = scope.spawn(|| s.post("/api/tasks/bad/enable", Some(token)));
+            (x.join().unwrap(), y.join().unwrap())
+        });
+        assert_eq!((x.0, y.0), (200, 200), "round {round}: {x:?} {y:?}");
+        let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+        assert_eq!(
+            text.matches("enabled = true").count(),
+            2,
+            "round {round}: {text}"
+        );
+    }
+}

@@ -341,9 +341,12 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tasks.toml");
+    // settings.backend says cron, but orc up runs the embedded scheduler: so must
+    // everything its dashboard plans and applies.
+    let settings = "[settings]\nbackend = \"cron\"\n\n";
     std::fs::write(
         &file,
-        "[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n",
+        format!("{settings}[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n"),
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
@@ -378,7 +381,7 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
     // The watcher is part of it: a saved edit is applied without a restart.
     std::fs::write(
         &file,
-        "[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n\n[tasks.added]\nshell = \"echo new\"\n",
+        format!("{settings}[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n\n[tasks.added]\nshell = \"echo new\"\n"),
     )
     .unwrap();
     let start = Instant::now();
@@ -395,6 +398,13 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let mut plan = ureq::get(&format!("http://{addr}/api/plan"))
+        .call()
+        .unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_str(&plan.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(plan["backend"], "embedded", "{plan}");
+    assert_eq!(plan["has_changes"], false, "{plan}");
     let pid = up.0.as_ref().unwrap().id();
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let mut up = up;

@@ -58,6 +58,7 @@ pub fn options(listen: &ListenArgs, global: &Global) -> Result<crate::server::Se
         state,
         config: std::path::absolute(global.config_path())?,
         orc: std::env::current_exe().context("cannot find orc's own executable")?,
+        backend: global.backend.clone(),
     })
 }
 

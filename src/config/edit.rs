@@ -33,8 +33,27 @@ pub struct Edited {
 impl Edited {
     /// Put the file back as it was before the edit.
     pub fn restore(&self) -> std::io::Result<()> {
-        std::fs::write(&self.file, &self.original)
+        write_whole(&self.file, &self.original)
     }
+}
+
+/// Replace `file`'s contents all at once: written beside it under a hidden name,
+/// then renamed over it, so a reader (`orc watch`, another request, an editor) sees
+/// the old text or the new, never half of one. The file keeps its permissions, and
+/// a symlink stays a symlink.
+fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A symlinked file stays a symlink: the file it points to is replaced.
+    let file = &std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let temp = file.with_file_name(format!(".{name}.orc-edit"));
+    std::fs::write(&temp, bytes)?;
+    let done = std::fs::metadata(file)
+        .and_then(|m| std::fs::set_permissions(&temp, m.permissions()))
+        .and_then(|()| std::fs::rename(&temp, file));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    done
 }
 
 /// Change `file` (one of the config's files) with `change`, which gets the file's
@@ -54,7 +73,7 @@ pub fn edit_file<E: From<EditError>>(
         file: file.to_path_buf(),
         original,
     };
-    std::fs::write(file, new)
+    write_whole(file, new.as_bytes())
         .map_err(|e| EditError::Io(format!("cannot write {}: {e}", file.display())))?;
     if let Err(d) = super::load(config) {
         let _ = edited.restore();
@@ -181,6 +200,30 @@ mod tests {
         assert!(append_task("tasks = 3\n", file, "a", table(&[("command", "b")])).is_err());
         // Not TOML at all.
         assert!(append_task("[tasks\n", file, "a", table(&[("command", "b")])).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_replaced_whole_keeping_mode_and_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("tasks.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_whole(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

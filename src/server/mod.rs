@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub token: String,
     /// The orc executable, for starting runs.
     pub orc: PathBuf,
+    /// `--backend`, when the server was told one (`orc up` always runs the embedded
+    /// scheduler, whatever settings.backend says): plans and applies use it too.
+    pub backend: Option<String>,
 }
 
 /// What every handler needs.
@@ -45,7 +48,12 @@ pub struct Server {
     pub config: PathBuf,
     pub token: String,
     pub orc: PathBuf,
+    pub backend: Option<String>,
     sessions: session::Sessions,
+    /// Held while a request reads the config, edits a file and applies it, so two
+    /// edits never start from the same original (the second would drop the first's
+    /// change) and none reads a file another is writing.
+    edits: std::sync::Mutex<()>,
     /// `GET /api/tasks`, as sent.
     task_list: cache::StateCache<axum::body::Bytes>,
     /// The dashboard grid's rows with their recent durations.
@@ -54,6 +62,13 @@ pub struct Server {
     changes: tokio::sync::broadcast::Sender<i64>,
     /// Turns true when the server stops, ending the event streams.
     stopping: events::Stopping,
+}
+
+impl Server {
+    /// One config edit at a time (see `edits`).
+    fn editing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.edits.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The token file beside the state database.
@@ -412,8 +427,12 @@ async fn run_now(
 /// The plan `orc plan` would show now: pending changes and drift (422 when the
 /// config does not load).
 fn current_plan(server: &Server) -> ApiResult<crate::plan::Plan> {
-    let ws = crate::workspace::Workspace::load(&server.config, Some(&server.state), None)
-        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
+    let ws = crate::workspace::Workspace::load(
+        &server.config,
+        Some(&server.state),
+        server.backend.as_deref(),
+    )
+    .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
     let recorded = match ws.existing_state()? {
         Some(state) => state.recorded()?,
         None => Default::default(),
@@ -470,11 +489,23 @@ async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiRe
 /// `orc apply --auto-approve` of the served config and state: its output, or the
 /// reason it failed (422 for a config that does not load).
 fn apply_now(server: &Server) -> ApiResult<String> {
-    let o = std::process::Command::new(&server.orc)
-        .args(["apply", "--auto-approve", "--config"])
+    let mut apply = std::process::Command::new(&server.orc);
+    // Another apply (orc watch, a terminal) may be running: wait for it a while.
+    apply
+        .args([
+            "apply",
+            "--auto-approve",
+            "--lock-timeout",
+            "60s",
+            "--config",
+        ])
         .arg(&server.config)
         .arg("--state")
-        .arg(&server.state)
+        .arg(&server.state);
+    if let Some(backend) = &server.backend {
+        apply.args(["--backend", backend]);
+    }
+    let o = apply
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
         .output()
@@ -516,7 +547,11 @@ async fn set_enabled(
 ) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
-    blocking(move || edit_enabled(&server, &name, enabled)).await
+    blocking(move || {
+        let _one_at_a_time = server.editing();
+        edit_enabled(&server, &name, enabled)
+    })
+    .await
 }
 
 fn unprocessable(message: String) -> ApiError {
@@ -615,6 +650,7 @@ async fn create(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
+        let _one_at_a_time = server.editing();
         let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
         let fields = body
             .as_object()
@@ -663,6 +699,7 @@ async fn update(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
+        let _one_at_a_time = server.editing();
         let fields = body.as_object().cloned().ok_or_else(|| {
             ApiError(StatusCode::BAD_REQUEST, "the body must be a JSON object".to_string())
         })?;
@@ -705,6 +742,7 @@ async fn delete(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
+        let _one_at_a_time = server.editing();
         let config = load_config(&server)?;
         let task = config
             .tasks
@@ -748,6 +786,8 @@ pub fn serve(
             config: options.config,
             token: options.token,
             orc: options.orc,
+            backend: options.backend,
+            edits: Default::default(),
             sessions: Default::default(),
             task_list: Default::default(),
             grid: Default::default(),
