@@ -281,6 +281,20 @@ fn serving_elsewhere_than_loopback_needs_a_flag() {
 }
 
 #[test]
+fn an_empty_token_file_is_refused_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("serve.token"), "\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ORC_STATE", dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("empty or damaged"), "{err}");
+}
+
+#[test]
 fn pause_and_resume_write_tasks_toml_then_apply() {
     let s = served();
     let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();

@@ -37,6 +37,13 @@ schedule = \"@daily\"
 impl Watching {
     /// `orc watch` on `config` (relative to a fresh folder holding `files`).
     fn start(files: &[(&str, &str)], config: &str, interval: &str) -> Watching {
+        let w = Watching::launch(files, config, interval);
+        w.wait_for("the first apply", |out| out.contains("Apply complete!"));
+        w
+    }
+
+    /// `orc watch` started, without waiting for anything.
+    fn launch(files: &[(&str, &str)], config: &str, interval: &str) -> Watching {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             let path = dir.path().join(name);
@@ -71,9 +78,7 @@ impl Watching {
                 }
             });
         }
-        let w = Watching { child, lines, dir };
-        w.wait_for("the first apply", |out| out.contains("Apply complete!"));
-        w
+        Watching { child, lines, dir }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -270,6 +275,55 @@ fn a_broken_save_is_alerted_when_groups_exist() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(queued().len(), 1);
+    w.still_running();
+}
+
+/// The queued alert mails of a state: (event, subject).
+fn queued_mails(state: &Path) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(state).unwrap();
+    let mut stmt = db
+        .prepare("SELECT event, subject FROM notifications")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0).unwrap(), r.get(1).unwrap())))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_failing_apply_is_retried_each_interval_but_alerted_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let groups = format!(
+        "[settings]\nbackend = \"embedded\"\n\n[smtp]\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"orc@example.com\"\ntimeout = \"2s\"\n\n\
+         [notify.ops]\nemail = [\"ops@example.com\"]\non = [\"failure\"]\n\n"
+    );
+    // First applied without the task that needs a secret, so the state knows the
+    // groups; then the task comes, and every apply is refused: the vault lacks it.
+    let mut w = Watching::start(
+        &[("tasks.toml", &format!("{groups}{}", task("plain")))],
+        "tasks.toml",
+        "1s",
+    );
+    std::fs::write(
+        w.path("tasks.toml"),
+        format!("{groups}{}\n[tasks.needs_secret]\nshell = \"echo $T\"\nenv = {{ T = {{ secret = \"nope\" }} }}\n", task("plain")),
+    )
+    .unwrap();
+    w.wait_for("the refused apply", |out| out.contains("apply failed"));
+    std::thread::sleep(Duration::from_millis(3500));
+    let out = w.output();
+    assert_eq!(out.matches("apply failed").count(), 1, "{out}");
+    let start = Instant::now();
+    while queued_mails(&w.path("state.db")).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", w.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(queued_mails(&w.path("state.db")).len(), 1, "{}", w.output());
     w.still_running();
 }
 

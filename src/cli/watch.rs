@@ -323,17 +323,21 @@ impl Watch {
         {
             return;
         }
-        let was_broken = self.reported.take().is_some();
+        let before = self.reported.take();
         match self.plan_and_apply(&ws, &why, &stamp, out) {
             Ok(()) => self.seen = Some(fingerprint),
             Err(e) => {
                 let text = format!("{e:#}");
-                eprintln!("{stamp} apply failed; the last good config stays live: {text}");
-                self.alert(&text, out);
+                // A failure that persists (a missing secret) is tried again at every
+                // interval, but told and mailed once.
+                if before.as_deref() != Some(text.as_str()) {
+                    eprintln!("{stamp} apply failed; the last good config stays live: {text}");
+                    self.alert(&text, out);
+                }
                 self.reported = Some(text);
             }
         }
-        if was_broken && self.reported.is_none() {
+        if before.is_some() && self.reported.is_none() {
             out.info(&format!("{stamp} {} loads again.", self.config.display()));
         }
     }

@@ -80,7 +80,15 @@ pub fn token_path(state: &Path) -> PathBuf {
 pub fn token(state: &Path) -> Result<String> {
     let path = token_path(state);
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return Ok(text.trim().to_string());
+        let token = text.trim();
+        // An empty token would let an empty Authorization header through.
+        if token.len() < 32 {
+            anyhow::bail!(
+                "the token file {} is empty or damaged; delete it and orc serve makes a new one",
+                path.display()
+            );
+        }
+        return Ok(token.to_string());
     }
     let bytes: [u8; 32] = crate::secrets::key::random_bytes();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -738,7 +738,7 @@ fn task_form(
     format!(
         "<form id=\"task-form\" class=\"task-form\" data-mode=\"{mode}\" data-timezone=\"{tz}\" novalidate>\
 {name_field}\
-<div class=\"field\"><label for=\"f-type\">Type</label><select id=\"f-type\" name=\"type\" data-initial=\"{kind}\">{kinds}</select></div>\
+<div class=\"field\"><label for=\"f-type\">Type</label><select id=\"f-type\" name=\"type\" data-initial=\"{kind_attr}\">{kinds}</select></div>\
 {fields}\
 <div class=\"field check\"><input type=\"checkbox\" id=\"f-enabled\" name=\"enabled\"{checked} data-initial=\"{enabled}\"><label for=\"f-enabled\">Enabled</label></div>\
 <div id=\"form-error\" class=\"error\" role=\"alert\" tabindex=\"-1\" hidden></div>\
@@ -747,6 +747,7 @@ fn task_form(
 </form>",
         mode = if name.is_some() { "edit" } else { "create" },
         tz = esc(timezone),
+        kind_attr = esc(&kind),
         checked = if enabled { " checked" } else { "" },
         disabled = if viewer.logged_in() { "" } else { " disabled" },
         submit = if name.is_some() {
@@ -827,10 +828,18 @@ struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only a path on this server: never another site (an open redirect).
+/// Only a path on this server: never another site (an open redirect). Browsers
+/// drop tabs and line breaks from a `Location` and read `\` as `/`, so `/<tab>/x`
+/// or `/\x` would become `//x`, another host: only plain path characters pass.
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && p.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
+        {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -932,6 +941,13 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example/")), "/");
         assert_eq!(local_path(Some("https://evil.example/")), "/");
         assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(local_path(Some("/ /evil.example")), "/");
+        assert_eq!(
+            local_path(Some("/runs?task=a&status=failed")),
+            "/runs?task=a&status=failed"
+        );
         assert_eq!(local_path(None), "/");
     }
 
