@@ -197,7 +197,8 @@ loads; the state database opens, takes writes and is owner-only; the scheduler a
 (`crontab -l`, Task Scheduler, or the embedded registry and its daemon); the vault's key \
 file or ORC_PASSPHRASE opens the vault and every secret decrypts; the [smtp] server answers \
 and accepts the login (nothing is sent); the log folder is writable; the orc that scheduled \
-tasks call is this one and not in a temporary or build folder. Nothing is changed.\n\n\
+tasks call is this one and not in a temporary or build folder. Nothing is changed (a state \
+made by an older orc has its schema upgraded, as by every command).\n\n\
 Exit code: 1 when a check fails; warnings do not fail.\n\n\
 Examples:\n  orc doctor\n  orc doctor --config /etc/orc --state /var/lib/orc/state.db\n  \
 orc doctor --json | jq '.[] | select(.status == \"fail\")'"

@@ -20,8 +20,8 @@ use super::Server;
 
 const POLL: Duration = Duration::from_millis(250);
 
-/// Start the watcher thread; it lives as long as the process.
-pub fn watch_state(state: PathBuf) -> std::io::Result<broadcast::Sender<i64>> {
+/// Start the watcher thread; it ends (closing its connection) when the server stops.
+pub fn watch_state(state: PathBuf, stopping: Stopping) -> std::io::Result<broadcast::Sender<i64>> {
     let (tx, _) = broadcast::channel(16);
     let sender = tx.clone();
     std::thread::Builder::new()
@@ -29,7 +29,7 @@ pub fn watch_state(state: PathBuf) -> std::io::Result<broadcast::Sender<i64>> {
         .spawn(move || {
             let mut conn = None;
             let mut last = None;
-            loop {
+            while !*stopping.borrow() {
                 std::thread::sleep(POLL);
                 if conn.is_none() && state.exists() {
                     conn = rusqlite::Connection::open_with_flags(

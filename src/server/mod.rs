@@ -789,7 +789,7 @@ pub fn serve(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let server = Server {
-            changes: events::watch_state(options.state.clone())?,
+            changes: events::watch_state(options.state.clone(), stopping.clone())?,
             state: options.state,
             config: options.config,
             token: options.token,

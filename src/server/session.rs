@@ -4,7 +4,8 @@
 //! id in an HttpOnly, SameSite=Strict cookie, so page scripts never hold the token.
 //! Each session has its own CSRF token, written into the pages it renders; a
 //! request that changes something and comes with the cookie must send that token
-//! back in `X-CSRF-Token` (or a `csrf` form field), else it is refused with 403.
+//! back in `X-CSRF-Token` (logging out, a plain form, sends it as a `csrf` field),
+//! else it is refused with 403.
 //! Sessions live in memory: restarting the server logs everyone out.
 
 use std::collections::HashMap;

@@ -151,36 +151,46 @@ function setUpActions() {
 
 // ---- live refresh ---------------------------------------------------------------
 
-let refreshing = null;
+let refreshing = false;
+let refreshAgain = false;
 
-// Fetch this page again and swap in its live parts ([data-live] with an id).
+// Fetch this page again and swap in its live parts ([data-live] with an id). A
+// change announced while a refresh is under way gets one more refresh after it.
 async function refresh() {
-  if (refreshing) return refreshing;
-  refreshing = (async () => {
-    try {
-      const response = await fetch(location.href, { credentials: "same-origin" });
-      if (!response.ok) return;
-      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-      document.querySelectorAll("[data-live][id]").forEach((part) => {
-        const next = fresh.getElementById(part.id);
-        if (!next || next.innerHTML === part.innerHTML) return;
-        // The same run's log stays as it is (text, scroll position); only whether
-        // the run is still going is taken over.
-        const log = part.querySelector("#log");
-        const nextLog = next.querySelector("#log");
-        if (log && nextLog && log.dataset.run === nextLog.dataset.run) {
-          log.dataset.running = nextLog.dataset.running;
-          return;
-        }
-        part.innerHTML = next.innerHTML;
-      });
-      applyFilters();
-      startLog();
-    } finally {
-      refreshing = null;
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
+  refreshing = true;
+  try {
+    do {
+      refreshAgain = false;
+      await refreshOnce();
+    } while (refreshAgain);
+  } finally {
+    refreshing = false;
+  }
+}
+
+async function refreshOnce() {
+  const response = await fetch(location.href, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  document.querySelectorAll("[data-live][id]").forEach((part) => {
+    const next = fresh.getElementById(part.id);
+    if (!next || next.innerHTML === part.innerHTML) return;
+    // The same run's log stays as it is (text, scroll position); only whether
+    // the run is still going is taken over.
+    const log = part.querySelector("#log");
+    const nextLog = next.querySelector("#log");
+    if (log && nextLog && log.dataset.run === nextLog.dataset.run) {
+      log.dataset.running = nextLog.dataset.running;
+      return;
     }
-  })();
-  return refreshing;
+    part.innerHTML = next.innerHTML;
+  });
+  applyFilters();
+  startLog();
 }
 
 function setUpLive() {
@@ -197,19 +207,37 @@ function setUpLive() {
 // ---- log viewer with live tail ------------------------------------------------------
 
 let logTimer = null;
+let logLoading = false;
+// The log shown: its run and its lines.
+let shown = { run: null, lines: [] };
 
+// Fetch what is new in the log (from its last line on, which may have been half
+// written) and show it; while the run goes on, again every second.
 async function loadLog() {
   const log = document.getElementById("log");
-  if (!log) return;
+  if (!log || logLoading) return;
+  logLoading = true;
   clearTimeout(logTimer);
-  const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-  const response = await fetch(`/api/runs/${log.dataset.run}/log`, { credentials: "same-origin" });
-  const text = response.ok ? await response.text() : "(no log)";
-  if (log.textContent !== text) {
-    log.textContent = text || "(empty so far)";
-    if (atBottom) log.scrollTop = log.scrollHeight;
+  try {
+    if (shown.run !== log.dataset.run) shown = { run: log.dataset.run, lines: [] };
+    const from = Math.max(shown.lines.length, 1);
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    const response = await fetch(`/api/runs/${log.dataset.run}/log?from=${from}`, { credentials: "same-origin" });
+    if (response.ok) {
+      const fresh = (await response.text()).split("\n");
+      fresh.pop(); // after the last line break
+      shown.lines = shown.lines.slice(0, from - 1).concat(fresh);
+      const text = shown.lines.length ? shown.lines.join("\n") + "\n" : "(empty so far)";
+      if (log.textContent !== text) {
+        log.textContent = text;
+        if (atBottom) log.scrollTop = log.scrollHeight;
+      }
+    } else if (!shown.lines.length) {
+      log.textContent = "(no log)";
+    }
+  } finally {
+    logLoading = false;
   }
-  // While the run is going, follow it.
   if (log.dataset.running === "true") logTimer = setTimeout(loadLog, 1000);
 }
 
