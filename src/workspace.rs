@@ -31,6 +31,31 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
 }
 
+/// The backend that runs here: `--backend` if given, else settings.backend; `auto`
+/// is Task Scheduler on Windows and the embedded scheduler elsewhere.
+pub fn resolve_backend(
+    given: Option<&str>,
+    configured: BackendKind,
+) -> std::result::Result<BackendKind, String> {
+    let kind = match given {
+        None => configured,
+        Some("auto") => BackendKind::Auto,
+        Some("windows") => BackendKind::Windows,
+        Some("cron") => BackendKind::Cron,
+        Some("embedded") => BackendKind::Embedded,
+        Some(other) => {
+            return Err(format!(
+                "unknown backend \"{other}\"; use auto, windows, cron or embedded"
+            ));
+        }
+    };
+    Ok(match kind {
+        BackendKind::Auto if cfg!(windows) => BackendKind::Windows,
+        BackendKind::Auto => BackendKind::Embedded,
+        k => k,
+    })
+}
+
 /// `--state` (or `ORC_STATE`), else the platform default; absolute.
 pub fn state_path(given: Option<&Path>) -> PathBuf {
     let path = given
@@ -155,21 +180,11 @@ impl Workspace {
     /// The backend to use: `--backend`, else `settings.backend`; `auto` is Task
     /// Scheduler on Windows and the embedded scheduler elsewhere.
     pub fn backend_kind(&self) -> Result<BackendKind> {
-        let kind = match self.backend_override.as_deref() {
-            None => self.config.settings.backend,
-            Some("auto") => BackendKind::Auto,
-            Some("windows") => BackendKind::Windows,
-            Some("cron") => BackendKind::Cron,
-            Some("embedded") => BackendKind::Embedded,
-            Some(other) => {
-                bail!("unknown backend \"{other}\"; use auto, windows, cron or embedded")
-            }
-        };
-        Ok(match kind {
-            BackendKind::Auto if cfg!(windows) => BackendKind::Windows,
-            BackendKind::Auto => BackendKind::Embedded,
-            k => k,
-        })
+        resolve_backend(
+            self.backend_override.as_deref(),
+            self.config.settings.backend,
+        )
+        .map_err(anyhow::Error::msg)
     }
 
     pub fn backend(&self) -> Result<Box<dyn Backend>> {

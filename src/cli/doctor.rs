@@ -382,23 +382,7 @@ fn backend_kind(setup: &Setup) -> Result<BackendKind, String> {
         .config
         .as_ref()
         .map_or(BackendKind::Auto, |c| c.settings.backend);
-    let kind = match setup.backend_override.as_deref() {
-        None => configured,
-        Some("auto") => BackendKind::Auto,
-        Some("windows") => BackendKind::Windows,
-        Some("cron") => BackendKind::Cron,
-        Some("embedded") => BackendKind::Embedded,
-        Some(other) => {
-            return Err(format!(
-                "unknown backend \"{other}\"; use auto, windows, cron or embedded"
-            ));
-        }
-    };
-    Ok(match kind {
-        BackendKind::Auto if cfg!(windows) => BackendKind::Windows,
-        BackendKind::Auto => BackendKind::Embedded,
-        k => k,
-    })
+    crate::workspace::resolve_backend(setup.backend_override.as_deref(), configured)
 }
 
 fn folder(setup: &Setup) -> String {

@@ -240,28 +240,12 @@ fn task_from_flags(args: &NewArgs, config: &Config) -> Result<NewTask> {
             missing.join(", ")
         );
     }
-    let name = args.name.clone().unwrap_or_default();
-    let fail = |what: &str, e: String| anyhow::anyhow!("{what}: {e}; nothing was changed");
-    check_new_name(config, &name).map_err(|e| fail("--name", e))?;
-    let command = args.command.clone().unwrap_or_default();
-    check_command(&command).map_err(|e| fail("--command", e))?;
-    if let Some(s) = &args.schedule {
-        check_schedule(s).map_err(|e| fail("--schedule", e))?;
-    }
-    if let Some(t) = &args.timeout {
-        check_timeout(t).map_err(|e| fail("--timeout", e))?;
-    }
-    for d in &args.depends_on {
-        check_dependency(config, &name, d).map_err(|e| fail("--depends-on", e))?;
-    }
-    for g in &args.notify {
-        check_group(config, g).map_err(|e| fail("--notify", e))?;
-    }
+    check_flags(args, config)?;
     Ok(NewTask {
-        name,
+        name: args.name.clone().unwrap_or_default(),
         kind: args.kind.clone().unwrap_or_else(|| TYPES[0].to_string()),
         description: args.description.clone().filter(|d| !d.is_empty()),
-        command,
+        command: args.command.clone().unwrap_or_default(),
         schedule: args.schedule.clone(),
         timeout: args.timeout.clone(),
         retries: args.retries.unwrap_or(0),
@@ -273,8 +257,8 @@ fn task_from_flags(args: &NewArgs, config: &Config) -> Result<NewTask> {
 /// Ask for each answer no flag gave (the flags' values are checked as in scripts).
 fn ask_task(args: &NewArgs, config: &Config) -> Result<NewTask> {
     use inquire::{MultiSelect, Select, Text};
-    let given = task_from_flags_partial(args, config)?;
-    let name = match given.name {
+    check_flags(args, config)?;
+    let name = match args.name.clone() {
         Some(n) => n,
         None => {
             let config = config.clone();
@@ -430,12 +414,8 @@ fn ask_task(args: &NewArgs, config: &Config) -> Result<NewTask> {
     })
 }
 
-/// The answers the flags gave, checked (on a terminal the rest are asked).
-struct Given {
-    name: Option<String>,
-}
-
-fn task_from_flags_partial(args: &NewArgs, config: &Config) -> Result<Given> {
+/// Check the answers the flags gave (on a terminal the rest are asked).
+fn check_flags(args: &NewArgs, config: &Config) -> Result<()> {
     let fail = |what: &str, e: String| anyhow::anyhow!("{what}: {e}; nothing was changed");
     if let Some(n) = &args.name {
         check_new_name(config, n).map_err(|e| fail("--name", e))?;
@@ -456,9 +436,7 @@ fn task_from_flags_partial(args: &NewArgs, config: &Config) -> Result<Given> {
     for g in &args.notify {
         check_group(config, g).map_err(|e| fail("--notify", e))?;
     }
-    Ok(Given {
-        name: args.name.clone(),
-    })
+    Ok(())
 }
 
 impl NewTask {

@@ -114,28 +114,44 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
 pub fn task_rows(state: &State) -> anyhow::Result<Vec<serde_json::Value>> {
     let last_runs = state.last_runs()?;
     let now = jiff::Timestamp::now();
-    let mut rows = Vec::new();
-    for recorded in state.tasks()? {
-        let task = Task::from_definition(&recorded.definition)?;
-        let next = match (&task.schedule, task.enabled) {
-            (Some(s), true) => resolve_zone(&task.timezone)
-                .ok()
-                .and_then(|tz| s.next_after(&tz, now))
-                .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
-            _ => None,
-        };
-        let last = last_runs.get(&task.name);
-        rows.push(json!({
-            "name": task.name,
-            "type": task.kind,
-            "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
-            "schedule_words": task.schedule.as_ref().map(|s| s.explain()),
-            "enabled": task.enabled,
-            "next_run": next,
-            "last_result": last.map(|l| l.status.clone()),
-            "last_run": last.map(|l| l.at.clone()),
-            "last_duration_ms": last.and_then(|l| l.duration_ms),
-        }));
-    }
-    Ok(rows)
+    state
+        .tasks()?
+        .iter()
+        .map(|recorded| task_row_of(recorded, last_runs.get(&recorded.name), now))
+        .collect()
+}
+
+/// One task's row, as in [`task_rows`]; None when no such task is applied.
+pub fn task_row(state: &State, name: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let Some(recorded) = state.task(name)? else {
+        return Ok(None);
+    };
+    let last = state.last_run(name)?;
+    task_row_of(&recorded, last.as_ref(), jiff::Timestamp::now()).map(Some)
+}
+
+fn task_row_of(
+    recorded: &crate::state::RecordedTask,
+    last: Option<&crate::state::LastRun>,
+    now: jiff::Timestamp,
+) -> anyhow::Result<serde_json::Value> {
+    let task = Task::from_definition(&recorded.definition)?;
+    let next = match (&task.schedule, task.enabled) {
+        (Some(s), true) => resolve_zone(&task.timezone)
+            .ok()
+            .and_then(|tz| s.next_after(&tz, now))
+            .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
+        _ => None,
+    };
+    Ok(json!({
+        "name": task.name,
+        "type": task.kind,
+        "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
+        "schedule_words": task.schedule.as_ref().map(|s| s.explain()),
+        "enabled": task.enabled,
+        "next_run": next,
+        "last_result": last.map(|l| l.status.clone()),
+        "last_run": last.map(|l| l.at.clone()),
+        "last_duration_ms": last.and_then(|l| l.duration_ms),
+    }))
 }

@@ -279,9 +279,7 @@ async fn task(
 /// A task's row (as in `GET /api/tasks`) with its applied definition; 404 if the
 /// state has no such task.
 fn task_detail(s: &State, name: &str) -> ApiResult<Value> {
-    let mut row = crate::cli::status::task_rows(s)?
-        .into_iter()
-        .find(|r| r["name"] == name)
+    let mut row = crate::cli::status::task_row(s, name)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
     row["definition"] = s
         .task(name)?

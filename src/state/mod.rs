@@ -376,6 +376,25 @@ impl State {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The most recent run of one task.
+    pub fn last_run(&self, task: &str) -> Result<Option<LastRun>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT status, COALESCE(finished_at, started_at), duration_ms FROM runs
+                 WHERE task = ?1 ORDER BY id DESC LIMIT 1",
+                [task],
+                |r| {
+                    Ok(LastRun {
+                        status: r.get(0)?,
+                        at: r.get(1)?,
+                        duration_ms: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// The most recent run of each applied task, by task name.
     pub fn last_runs(&self) -> Result<std::collections::BTreeMap<String, LastRun>> {
         // One MAX(id) per applied task is one seek in runs_by_task each; a GROUP BY
