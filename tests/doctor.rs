@@ -52,17 +52,10 @@ impl Env {
     }
 
     fn cmd_with(&self, orc: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(orc);
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_STATE", self.state())
-            .env("ORC_CONFIG", self.path("tasks.toml"))
-            .env("ORC_HOSTNAME", "testhost")
+        let mut c = common::orc_in(self.dir.path(), orc, args);
+        c.env("ORC_CONFIG", self.path("tasks.toml"))
             .env("ORC_TEST_SMTP_user", USER)
             .env("ORC_TEST_SMTP_pass", PASSWORD)
-            .env_remove("ORC_PASSPHRASE")
-            .env_remove("ORC_KEY_FILE")
             .stdin(Stdio::null());
         c
     }

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 struct Env {
     dir: tempfile::TempDir,
 }
@@ -23,15 +25,7 @@ impl Env {
 
     /// orc in the folder, with no terminal: stdin is empty.
     fn orc(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_STATE", self.path("state/state.db"))
-            .env("ORC_HOSTNAME", "testhost")
-            .env_remove("ORC_CONFIG")
-            .env_remove("ORC_KEY_FILE")
-            .env_remove("ORC_PASSPHRASE")
+        common::orc_in(self.dir.path(), common::orc_binary(), args)
             .stdin(Stdio::null())
             .output()
             .unwrap()

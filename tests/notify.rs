@@ -67,17 +67,10 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_STATE", self.path("state/state.db"))
-            .env("ORC_CONFIG", self.path("tasks.toml"))
-            .env("ORC_HOSTNAME", "testhost")
+        let mut c = common::orc_in(self.dir.path(), common::orc_binary(), args);
+        c.env("ORC_CONFIG", self.path("tasks.toml"))
             .env("ORC_TEST_SMTP_user", USER)
             .env("ORC_TEST_SMTP_pass", PASSWORD)
-            .env_remove("ORC_PASSPHRASE")
-            .env_remove("ORC_KEY_FILE")
             .stdin(Stdio::null());
         c
     }

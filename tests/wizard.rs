@@ -16,6 +16,8 @@ const DOWN: &str = "\x1b[B";
 const ESC: &str = "\x1b";
 const BACKSPACE: &str = "\x7f";
 
+mod common;
+
 struct Env {
     dir: tempfile::TempDir,
 }
@@ -32,16 +34,8 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm")
-            .env("ORC_STATE", self.path("state/state.db"))
-            .env("ORC_HOSTNAME", "testhost")
-            .env_remove("ORC_CONFIG")
-            .env_remove("ORC_KEY_FILE")
-            .env_remove("ORC_PASSPHRASE");
+        let mut c = common::orc_in(self.dir.path(), common::orc_binary(), args);
+        c.env("TERM", "xterm");
         c
     }
 

@@ -97,3 +97,24 @@ pub fn smtp(dir: &Path, user: &str, password: &str) -> Option<Smtp> {
         _server: Killed(child),
     })
 }
+
+/// `program` (orc, or a copy of it) with `args`, run in `dir` as the tests want it:
+/// no colour, the state at `dir/state/state.db`, the host "testhost", and none of
+/// the caller's own ORC_CONFIG, ORC_KEY_FILE or ORC_PASSPHRASE.
+pub fn orc_in(dir: &Path, program: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("ORC_STATE", dir.join("state/state.db"))
+        .env("ORC_HOSTNAME", "testhost")
+        .env_remove("ORC_CONFIG")
+        .env_remove("ORC_KEY_FILE")
+        .env_remove("ORC_PASSPHRASE");
+    c
+}
+
+/// The test build of orc.
+pub fn orc_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_orc"))
+}
