@@ -57,6 +57,9 @@ impl Watching {
                 interval,
                 "--config",
                 config,
+                // An emptied file must not fall back to the platform's scheduler.
+                "--backend",
+                "embedded",
                 "--state",
             ])
             .arg(dir.path().join("state.db"))
@@ -91,6 +94,22 @@ impl Watching {
 
     fn applies(&self) -> usize {
         self.output().matches("Apply complete!").count()
+    }
+
+    /// The tasks destroyed by all applies so far, from their summary lines.
+    fn destroyed(&self) -> usize {
+        self.output()
+            .lines()
+            .filter(|l| l.contains("Apply complete!"))
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let at = words
+                    .iter()
+                    .position(|w| w.starts_with("destroyed"))
+                    .unwrap();
+                words[at - 1].parse::<usize>().unwrap()
+            })
+            .sum()
     }
 
     /// Wait (up to 20 s, for a loaded machine) until the output satisfies `done`;
@@ -415,4 +434,132 @@ fn a_bad_interval_is_refused_before_anything_runs() {
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("--interval") && err.contains(says), "{err}");
     }
+}
+
+/// A config of `count` tasks (`t00`, `t01`, ...), as one string per piece: the
+/// settings, then each task.
+fn many_tasks(settings: &str, count: usize) -> Vec<String> {
+    let mut pieces = vec![settings.to_string()];
+    pieces.extend((0..count).map(|i| format!("\n{}", task(&format!("t{i:02}")))));
+    pieces
+}
+
+const EMBEDDED: &str = "[settings]\nbackend = \"embedded\"\n";
+
+/// Nothing destroyed, and the scheduler still has all `count` tasks.
+fn nothing_destroyed(w: &Watching, count: usize) {
+    assert_eq!(w.destroyed(), 0, "{}", w.output());
+    assert_eq!(w.live_tasks().len(), count, "{}", w.output());
+}
+
+#[test]
+fn a_file_truncated_and_written_again_destroys_nothing() {
+    // Alerts are queued in the state (nothing listens on the port), to count them.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = format!(
+        "{EMBEDDED}\n[smtp]\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"orc@example.com\"\ntimeout = \"2s\"\n\n\
+         [notify.ops]\nemail = [\"ops@example.com\"]\non = [\"failure\"]\n"
+    );
+    let full = many_tasks(&settings, 20).concat();
+    let mut w = Watching::start(&[("tasks.toml", &full)], "tasks.toml", "1s");
+    assert_eq!(w.live_tasks().len(), 20);
+
+    // A writer that truncates first and writes the file again 1.5 s later.
+    std::fs::File::create(w.path("tasks.toml")).unwrap();
+    w.wait_for("the held plan", |out| out.contains("save in progress"));
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(w.path("tasks.toml"), &full).unwrap();
+    w.wait_for("the all-clear", |out| out.contains("nothing is held back"));
+    // Some intervals go by: nothing more is applied.
+    std::thread::sleep(Duration::from_millis(2500));
+    nothing_destroyed(&w, 20);
+    assert_eq!(w.applies(), 1, "{}", w.output());
+    let out = w.output();
+    assert_eq!(out.matches("save in progress").count(), 1, "{out}");
+    assert!(out.contains("destroys every task (20 tasks)"), "{out}");
+    // Reported once, alerted once.
+    let start = Instant::now();
+    while queued_mails(&w.path("state.db")).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", w.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(queued_mails(&w.path("state.db")).len(), 1, "{}", w.output());
+    w.still_running();
+}
+
+#[test]
+fn an_emptied_file_stays_held_until_orc_apply() {
+    let full = many_tasks(EMBEDDED, 3).concat();
+    let mut w = Watching::start(&[("tasks.toml", &full)], "tasks.toml", "1s");
+    // Meant or not, a file without its tasks is not applied by watch ...
+    std::fs::write(w.path("tasks.toml"), EMBEDDED).unwrap();
+    w.wait_for("the held plan", |out| out.contains("save in progress"));
+    std::thread::sleep(Duration::from_millis(2500));
+    nothing_destroyed(&w, 3);
+    assert_eq!(w.output().matches("save in progress").count(), 1);
+    // ... but `orc apply` does, and watch agrees afterwards.
+    let applied = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--backend",
+            "embedded",
+            "--state",
+        ])
+        .arg(w.path("state.db"))
+        .current_dir(w.dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{applied:?}");
+    assert!(w.live_tasks().is_empty());
+    w.wait_for("the all-clear", |out| out.contains("nothing is held back"));
+    w.still_running();
+}
+
+#[test]
+fn a_writer_pausing_mid_file_destroys_nothing() {
+    use std::io::Write;
+    let pieces = many_tasks(EMBEDDED, 20);
+    let mut w = Watching::start(&[("tasks.toml", &pieces.concat())], "tasks.toml", "1h");
+    // Half the file, a pause of 1.2 s, the rest: the same file as before.
+    let mut file = std::fs::File::create(w.path("tasks.toml")).unwrap();
+    file.write_all(pieces[..11].concat().as_bytes()).unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    file.write_all(pieces[11..].concat().as_bytes()).unwrap();
+    drop(file);
+    w.wait_for("the held plan", |out| out.contains("save in progress"));
+    w.wait_for("the all-clear", |out| out.contains("nothing is held back"));
+    std::thread::sleep(Duration::from_millis(1000));
+    nothing_destroyed(&w, 20);
+    assert_eq!(w.applies(), 1, "{}", w.output());
+    w.still_running();
+}
+
+#[test]
+fn a_slow_writer_is_waited_for_past_the_cap() {
+    use std::io::Write;
+    let pieces = many_tasks(EMBEDDED, 24);
+    let mut w = Watching::start(&[("tasks.toml", &pieces.concat())], "tasks.toml", "1h");
+    // A piece every 300 ms, 7 s in all: longer than the 5 s wait that used to apply.
+    let mut file = std::fs::File::create(w.path("tasks.toml")).unwrap();
+    for piece in &pieces {
+        file.write_all(piece.as_bytes()).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(file);
+    w.wait_for("the notice", |out| out.contains("still changing"));
+    // The file ends as it began: its cycle, once quiet, has nothing to say.
+    std::thread::sleep(Duration::from_millis(1500));
+    nothing_destroyed(&w, 24);
+    assert_eq!(w.applies(), 1, "{}", w.output());
+    assert!(!w.output().contains("save in progress"), "{}", w.output());
+    w.still_running();
 }

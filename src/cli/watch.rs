@@ -6,6 +6,12 @@
 //! It watches folders rather than files: editors save by writing a temporary file
 //! and renaming it over the old one, and `git checkout` may remove and recreate a
 //! whole folder, either of which ends a watch on the file itself.
+//!
+//! It never destroys tasks because of a save in progress: a file is read only once
+//! it has been quiet for [`SETTLE`] (however long it keeps changing), a plan that
+//! looks like a half-written file (see [`Watch::held_back`]) is reported and left for
+//! a manual `orc apply`, and the plan applied is the one checked: it is applied as a
+//! saved plan, refused if the files changed in between.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,8 +30,9 @@ use crate::workspace::Workspace;
 /// How long the files must stay quiet before a cycle: an editor's save (temporary
 /// file, rename), a burst of saves, or a `git pull` of many files is one change.
 const SETTLE: Duration = Duration::from_millis(400);
-/// A stream of edits that never settles still gets a cycle this often.
-const MAX_WAIT: Duration = Duration::from_secs(5);
+/// A stream of edits still not quiet after this long is said to be waited for (once);
+/// it is still not read before it has been quiet for [`SETTLE`].
+const LONG_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -39,6 +46,24 @@ enum Why {
     Start,
     Edited(Vec<PathBuf>),
     Interval,
+}
+
+/// How a cycle's plan ended.
+enum Outcome {
+    /// Applied, or nothing to apply.
+    Done,
+    /// Not applied, as it may come from a save in progress: why.
+    Held(String),
+    /// The files changed between the plan and the apply, which applied nothing; the
+    /// change's own cycle follows.
+    Moved,
+}
+
+/// What a config file held at the last cycle that applied (or found nothing to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    bytes: u64,
+    tasks: usize,
 }
 
 pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
@@ -66,6 +91,7 @@ pub struct Background(Watch);
 pub fn prepare(global: &Global) -> Result<Background> {
     let mut watch = Watch::new(global.clone())?;
     watch.seen = watch.fingerprint();
+    watch.shapes = shapes(&watch.readable_files());
     Ok(Background(watch))
 }
 
@@ -99,6 +125,10 @@ struct Watch {
     seen: Option<u64>,
     /// The last errors reported, so a broken file is reported (and alerted) once.
     reported: Option<String>,
+    /// Whether `reported` is a plan held back rather than an error.
+    held: bool,
+    /// The config files at the last cycle that applied (or had nothing to apply).
+    shapes: BTreeMap<PathBuf, Shape>,
 }
 
 impl Watch {
@@ -118,6 +148,8 @@ impl Watch {
             scope: BTreeSet::new(),
             seen: None,
             reported: None,
+            held: false,
+            shapes: BTreeMap::new(),
         };
         watch.follow(&[]);
         Ok(watch)
@@ -218,11 +250,13 @@ impl Watch {
                     if changed.is_empty() {
                         continue;
                     }
-                    // Let the edit settle: more edits keep it open, up to MAX_WAIT.
-                    // Other files in the same folders (the state, logs) do not.
+                    // Let the edit settle: more edits keep it open, however long
+                    // they go on (a file still being written is never read). Other
+                    // files in the same folders (the state, logs) do not.
                     let first = Instant::now();
                     let mut last = first;
-                    while first.elapsed() < MAX_WAIT {
+                    let mut told = false;
+                    loop {
                         let quiet_left = SETTLE.saturating_sub(last.elapsed());
                         if quiet_left.is_zero() {
                             break;
@@ -235,7 +269,19 @@ impl Watch {
                                     last = Instant::now();
                                 }
                             }
-                            Err(_) => break,
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => {
+                                anyhow::bail!("the file watcher stopped");
+                            }
+                        }
+                        if !told && first.elapsed() >= LONG_WAIT {
+                            told = true;
+                            out.info(&format!(
+                                "{} {} still changing; waiting until it is quiet for {} ms",
+                                jiff::ZonedDateTime::now().strftime("%H:%M:%S"),
+                                self.config.display(),
+                                SETTLE.as_millis()
+                            ));
                         }
                     }
                     self.cycle(Why::Edited(changed.into_iter().collect()), out);
@@ -324,8 +370,33 @@ impl Watch {
             return;
         }
         let before = self.reported.take();
-        match self.plan_and_apply(&ws, &why, &stamp, out) {
-            Ok(()) => self.seen = Some(fingerprint),
+        let was_held = std::mem::take(&mut self.held);
+        let held_before = before.as_deref().filter(|_| was_held);
+        match self.plan_and_apply(&ws, &why, fingerprint, held_before, &stamp, out) {
+            Ok(Outcome::Done) => {
+                self.seen = Some(fingerprint);
+                self.shapes = shapes(&ws.config.files);
+            }
+            Ok(Outcome::Held(text)) => {
+                if held_before != Some(text.as_str()) {
+                    eprintln!(
+                        "{stamp} not applied, as it may be a save in progress: {text}\n\
+                         {stamp} when this is meant, run `orc apply`; the last good config stays live"
+                    );
+                    self.alert(&text, out);
+                }
+                self.reported = Some(text);
+                self.held = true;
+            }
+            Ok(Outcome::Moved) => {
+                out.info(&format!(
+                    "{stamp} {} changed while being applied; nothing was applied, waiting for it to settle",
+                    self.config.display()
+                ));
+                self.reported = before;
+                self.held = was_held;
+                return;
+            }
             Err(e) => {
                 let text = format!("{e:#}");
                 // A failure that persists (a missing secret) is tried again at every
@@ -338,18 +409,96 @@ impl Watch {
             }
         }
         if before.is_some() && self.reported.is_none() {
-            out.info(&format!("{stamp} {} loads again.", self.config.display()));
+            if was_held {
+                out.info(&format!(
+                    "{stamp} {} and the scheduler agree again; nothing is held back.",
+                    self.config.display()
+                ));
+            } else {
+                out.info(&format!("{stamp} {} loads again.", self.config.display()));
+            }
         }
     }
 
-    fn plan_and_apply(&self, ws: &Workspace, why: &Why, stamp: &str, out: &Output) -> Result<()> {
+    /// Why `plan` may come from a save in progress and is not applied automatically,
+    /// if it may: it destroys tasks, and
+    /// - it destroys every task the state has, or
+    /// - a file that held tasks at the last applied cycle holds none now (it is empty,
+    ///   or has no `[tasks.*]`), or
+    /// - the files shrank since then and it destroys at least half of the state's
+    ///   tasks (two or more): a writer paused mid-file.
+    ///
+    /// A file removed is not held back (deleting is not a save in progress), but it
+    /// counts in the shrinking.
+    fn held_back(
+        &self,
+        plan: &crate::plan::Plan,
+        recorded: &[String],
+        files: &[PathBuf],
+    ) -> Option<String> {
+        let destroyed: BTreeSet<&str> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == crate::plan::Action::Delete)
+            .map(|c| c.name.as_str())
+            .collect();
+        if destroyed.is_empty() {
+            return None;
+        }
+        let (n, of) = (destroyed.len(), recorded.len());
+        let tasks = |n: usize| format!("{n} task{}", if n == 1 { "" } else { "s" });
+        if !recorded.is_empty() && recorded.iter().all(|r| destroyed.contains(r.as_str())) {
+            return Some(format!("the plan destroys every task ({})", tasks(of)));
+        }
+        let now = shapes(files);
+        if let Some(emptied) = now.iter().find_map(|(file, shape)| {
+            let before = self.shapes.get(file)?;
+            (before.tasks > 0 && shape.tasks == 0).then_some(file)
+        }) {
+            return Some(format!(
+                "{} has no tasks now, and the plan destroys {} of {}",
+                emptied.display(),
+                tasks(n),
+                of
+            ));
+        }
+        let bytes = |s: &BTreeMap<PathBuf, Shape>| s.values().map(|s| s.bytes).sum::<u64>();
+        if !self.shapes.is_empty() && bytes(&now) < bytes(&self.shapes) && n >= 2 && n * 2 >= of {
+            return Some(format!(
+                "the config shrank from {} to {} bytes, and the plan destroys {} of {}",
+                bytes(&self.shapes),
+                bytes(&now),
+                tasks(n),
+                of
+            ));
+        }
+        None
+    }
+
+    /// Plan, and apply unless the plan is held back; `fingerprint` is the files' the
+    /// plan is made from, `held` what was held back last time (told once).
+    fn plan_and_apply(
+        &self,
+        ws: &Workspace,
+        why: &Why,
+        fingerprint: u64,
+        held: Option<&str>,
+        stamp: &str,
+        out: &Output,
+    ) -> Result<Outcome> {
         // Plan first: an unchanged config and scheduler is one quiet line, not a plan.
         let recorded = match ws.existing_state()? {
             Some(state) => state.recorded()?,
             None => Default::default(),
         };
         let backend = ws.backend()?;
-        let plan = ws.plan(&recorded, backend.as_ref(), &[], false, false)?;
+        // With fingerprints: the plan is applied as a saved plan (below).
+        let plan = ws.plan(&recorded, backend.as_ref(), &[], false, true)?;
+        let names: Vec<String> = recorded.tasks.iter().map(|t| t.name.clone()).collect();
+        let hold = self.held_back(&plan, &names, &ws.config.files);
+        if hold.is_some() && hold.as_deref() == held {
+            return Ok(Outcome::Held(hold.unwrap_or_default()));
+        }
         let drift = plan.changes.iter().filter(|c| c.drift.is_some()).count();
         match why {
             Why::Start => out.info(&format!("{stamp} checking {}", self.config.display())),
@@ -374,17 +523,45 @@ impl Watch {
                     String::new()
                 }
             )),
-            Why::Interval => return Ok(()),
+            Why::Interval => return Ok(Outcome::Done),
         }
         if !plan.has_changes() {
             out.info(&format!("{stamp} no changes"));
-            return Ok(());
+            return Ok(Outcome::Done);
         }
-        let applied = super::apply::run_approved(&self.global, out, "60s")?;
-        if applied != ExitCode::SUCCESS {
-            anyhow::bail!("orc apply did not succeed (see above)");
+        if out.json {
+            out.print_json(&crate::plan::render_json(&plan));
+        } else if !out.quiet {
+            print!("{}", crate::plan::render_human(&plan, out.color));
         }
-        Ok(())
+        if let Some(why) = hold {
+            return Ok(Outcome::Held(why));
+        }
+        // Exactly this plan, or nothing: apply refuses a saved plan whose files (or
+        // state, or scheduler) changed since, so a save begun meanwhile is not applied.
+        let saved = crate::plan::SavedPlan::new(&plan, &ws.config_path, &ws.state_path, &[]);
+        let file = tempfile::Builder::new()
+            .prefix(".orc-watch-plan-")
+            .suffix(".json")
+            .tempfile()
+            .context("cannot write the plan to apply")?;
+        saved.write(file.path())?;
+        let args = super::apply::ApplyArgs {
+            plan_file: Some(file.path().to_path_buf()),
+            common: super::apply::CommonArgs {
+                auto_approve: true,
+                targets: Vec::new(),
+                lock_timeout: "60s".to_string(),
+            },
+        };
+        let applied = super::apply::run(args, &self.global, out, false);
+        let moved = || self.fingerprint() != Some(fingerprint);
+        match applied {
+            Ok(code) if code == ExitCode::SUCCESS => Ok(Outcome::Done),
+            _ if moved() => Ok(Outcome::Moved),
+            Ok(_) => anyhow::bail!("orc apply did not succeed (see above)"),
+            Err(e) => Err(e),
+        }
     }
 
     /// Tell the notification groups that want failures, in the background (a slow
@@ -492,6 +669,29 @@ fn normalise(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// Each file's size and number of tasks (`[tasks.*]` tables; none when it does not
+/// parse).
+fn shapes(files: &[PathBuf]) -> BTreeMap<PathBuf, Shape> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            let tasks = text
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|doc| doc.get("tasks")?.as_table().map(|t| t.len()))
+                .unwrap_or(0);
+            Some((
+                f.clone(),
+                Shape {
+                    bytes: text.len() as u64,
+                    tasks,
+                },
+            ))
+        })
+        .collect()
 }
 
 fn fingerprint_of(files: &[PathBuf]) -> u64 {
