@@ -91,7 +91,9 @@ pub struct Background(Watch);
 pub fn prepare(global: &Global) -> Result<Background> {
     let mut watch = Watch::new(global.clone())?;
     watch.seen = watch.fingerprint();
-    watch.shapes = shapes(&watch.readable_files());
+    if let Ok(loaded) = crate::config::load(&watch.config) {
+        watch.shapes = shapes(&loaded.config.files);
+    }
     Ok(Background(watch))
 }
 
