@@ -739,3 +739,101 @@ fn edits_made_at_the_same_time_all_land() {
         );
     }
 }
+
+/// `orc apply` stopped while it holds the apply lock (at the `apply:locked`
+/// failpoint), so that the API's own apply waits for it.
+fn hold_the_apply_lock(s: &Served) -> common::Killed {
+    use std::io::{BufRead, BufReader};
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["apply", "--auto-approve"])
+        .current_dir(s.dir.path())
+        .env("NO_COLOR", "1")
+        .env("ORC_STATE", s.path("state.db"))
+        .env("ORC_CONFIG", s.path("tasks.toml"))
+        .env("ORC_FAILPOINT", "apply:locked")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(holder.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("failpoint apply:locked reached") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the holder ended");
+    }
+    common::Killed(holder)
+}
+
+#[test]
+fn a_failed_apply_keeps_an_edit_saved_meanwhile() {
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = token.trim().to_string();
+    let holder = hold_the_apply_lock(&s);
+    // The API edits the file, then its apply waits for the lock.
+    let edit = std::thread::scope(|scope| {
+        let request = scope.spawn(|| s.post("/api/tasks/ok/disable", Some(&token)));
+        let start = Instant::now();
+        while !std::fs::read_to_string(s.path("tasks.toml"))
+            .unwrap()
+            .contains("enabled = false")
+        {
+            assert!(start.elapsed() < Duration::from_secs(20), "no edit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Meanwhile a person saves their own edit, and the apply will fail: the
+        // scheduler's registry is damaged, and the lock's holder goes away.
+        let theirs = "[settings]\nbackend = \"embedded\"\n\n# Someone's own edit.\n[tasks.ok]\nshell = \"echo mine\"\n";
+        std::fs::write(s.path("tasks.toml"), theirs).unwrap();
+        std::fs::write(s.path("registry/Orc.json"), "damaged").unwrap();
+        drop(holder);
+        (request.join().unwrap(), theirs)
+    });
+    let ((status, body), theirs) = edit;
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("changed by someone else"), "{error}");
+    assert!(error.contains("nothing was applied"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(s.path("tasks.toml")).unwrap(),
+        theirs
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn an_edit_does_not_follow_a_symlink_planted_at_its_temporary_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = token.trim();
+    let config = s.path("tasks.toml");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Someone else's file, and a link to it where edits used to write first.
+    let victim = s.path("victim.txt");
+    std::fs::write(&victim, "not orc's\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&victim, s.path(".tasks.toml.orc-edit")).unwrap();
+
+    let (status, body) = s.post("/api/tasks/ok/disable", Some(token));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not orc's\n");
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let meta = std::fs::symlink_metadata(&config).unwrap();
+    assert!(meta.file_type().is_file(), "tasks.toml is no longer a file");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("enabled = false")
+    );
+    // No temporary file is left behind.
+    let left: Vec<_> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".orc-edit") && n != ".tasks.toml.orc-edit")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

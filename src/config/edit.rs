@@ -3,7 +3,8 @@
 //! Edits go through `toml_edit`, so comments and layout stay as they were. A new
 //! task is appended after everything else in the file, so the file's old text is a
 //! prefix of its new text, byte for byte. Every edit is checked by loading the whole
-//! config; a change that makes it invalid puts the file back as it was.
+//! config; a change that makes it invalid puts the file back as it was, unless
+//! someone changed the file meanwhile: an edit never overwrites another's.
 
 use std::path::{Path, PathBuf};
 
@@ -20,45 +21,80 @@ pub enum EditError {
     /// The config would not load after the change.
     #[error("the change makes the config invalid; nothing changed:\n{0}")]
     Invalid(Diagnostics),
+    /// The change was to be undone, but the file had been changed by someone else
+    /// since it was written: it is left as it is.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// A file that was changed, with its old bytes to put back (say, when applying the
-/// change failed).
+/// change failed) and the bytes written, to know whether it is still ours to undo.
 #[derive(Debug)]
 pub struct Edited {
     pub file: PathBuf,
     original: Vec<u8>,
+    written: Vec<u8>,
+}
+
+/// What undoing an edit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// The file is back as it was before the edit.
+    Back,
+    /// The file is no longer what the edit wrote (someone saved it since): it was
+    /// left as it is.
+    ChangedSince,
 }
 
 impl Edited {
-    /// Put the file back as it was before the edit.
-    pub fn restore(&self) -> std::io::Result<()> {
-        write_whole(&self.file, &self.original)
+    /// Put the file back as it was before the edit, but only if it is still byte for
+    /// byte what the edit wrote; a file someone changed since is left alone. (Between
+    /// that comparison and the rename a save can still slip in; the window is the
+    /// time of one small write.)
+    pub fn restore(&self) -> std::io::Result<Restored> {
+        match std::fs::read(&self.file) {
+            Ok(now) if now == self.written => {
+                write_whole(&self.file, &self.original)?;
+                Ok(Restored::Back)
+            }
+            Ok(_) => Ok(Restored::ChangedSince),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Restored::ChangedSince),
+            Err(e) => Err(e),
+        }
     }
 }
 
-/// Replace `file`'s contents all at once: written beside it under a hidden name,
-/// then renamed over it, so a reader (`orc watch`, another request, an editor) sees
-/// the old text or the new, never half of one. The file keeps its permissions, and
-/// a symlink stays a symlink.
+/// Replace `file`'s contents all at once: written beside it under a new, random,
+/// hidden name (created exclusively, so nothing planted there is followed), then
+/// renamed over it, so a reader (`orc watch`, another request, an editor) sees the
+/// old text or the new, never half of one. The file keeps its permissions, and a
+/// symlink stays a symlink.
 fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     // A symlinked file stays a symlink: the file it points to is replaced.
     let file = &std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    let temp = file.with_file_name(format!(".{name}.orc-edit"));
-    std::fs::write(&temp, bytes)?;
-    let done = std::fs::metadata(file)
-        .and_then(|m| std::fs::set_permissions(&temp, m.permissions()))
-        .and_then(|()| std::fs::rename(&temp, file));
-    if done.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    done
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // Created with O_EXCL and owner-only; removed again if anything below fails.
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".orc-edit")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    let mode = std::fs::metadata(file)?.permissions();
+    temp.as_file().set_permissions(mode)?;
+    temp.persist(file).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Change `file` (one of the config's files) with `change`, which gets the file's
 /// text and returns the new text, then check that the config at `config` still
-/// loads. Anything that fails leaves the file byte for byte as it was.
+/// loads. Anything that fails leaves the file byte for byte as it was, or, when
+/// someone changed it meanwhile, as they left it ([`EditError::Conflict`]).
 pub fn edit_file<E: From<EditError>>(
     file: &Path,
     config: &Path,
@@ -72,11 +108,18 @@ pub fn edit_file<E: From<EditError>>(
     let edited = Edited {
         file: file.to_path_buf(),
         original,
+        written: new.into_bytes(),
     };
-    write_whole(file, new.as_bytes())
+    write_whole(file, &edited.written)
         .map_err(|e| EditError::Io(format!("cannot write {}: {e}", file.display())))?;
     if let Err(d) = super::load(config) {
-        let _ = edited.restore();
+        if let Ok(Restored::ChangedSince) = edited.restore() {
+            return Err(EditError::Conflict(format!(
+                "the change makes the config invalid, and {} was changed by someone else meanwhile; it was left as it is now:\n{d}",
+                file.display()
+            ))
+            .into());
+        }
         return Err(EditError::Invalid(d).into());
     }
     Ok(edited)

@@ -575,6 +575,7 @@ impl From<crate::config::edit::EditError> for ApiError {
     fn from(e: crate::config::edit::EditError) -> Self {
         match e {
             crate::config::edit::EditError::Io(m) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, m),
+            crate::config::edit::EditError::Conflict(m) => ApiError(StatusCode::CONFLICT, m),
             other => unprocessable(other.to_string()),
         }
     }
@@ -582,7 +583,8 @@ impl From<crate::config::edit::EditError> for ApiError {
 
 /// Change `file` with `edit` (toml_edit keeps its comments and layout), check that
 /// the config still loads, and apply it. Anything that fails puts the file back as
-/// it was, byte for byte.
+/// it was, byte for byte, unless someone saved it meanwhile: then it is left with
+/// their change, and the answer is a 409.
 fn edit_and_apply(
     server: &Server,
     file: &Path,
@@ -601,13 +603,29 @@ fn edit_text_and_apply(
     file: &Path,
     change: impl FnOnce(&str) -> ApiResult<String>,
 ) -> ApiResult<()> {
+    use crate::config::edit::Restored;
     let edited = crate::config::edit::edit_file(file, &server.config, change)?;
     if let Err(ApiError(status, why)) = apply_now(server) {
-        let _ = edited.restore();
-        return Err(ApiError(
-            status,
-            format!("apply failed; tasks.toml is back as it was: {why}"),
-        ));
+        return Err(match edited.restore() {
+            Ok(Restored::Back) => ApiError(
+                status,
+                format!("apply failed; {} is back as it was: {why}", file.display()),
+            ),
+            Ok(Restored::ChangedSince) => ApiError(
+                StatusCode::CONFLICT,
+                format!(
+                    "apply failed, and {} was changed by someone else since this edit was written: it was left as it is now (this edit may not be in it) and nothing was applied; look at the file, then apply it: {why}",
+                    file.display()
+                ),
+            ),
+            Err(e) => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "apply failed, and {} could not be put back as it was ({e}): {why}",
+                    file.display()
+                ),
+            ),
+        });
     }
     Ok(())
 }
