@@ -336,13 +336,7 @@ fn a_failing_apply_is_retried_each_interval_but_alerted_once() {
     std::thread::sleep(Duration::from_millis(3500));
     let out = w.output();
     assert_eq!(out.matches("apply failed").count(), 1, "{out}");
-    let start = Instant::now();
-    while queued_mails(&w.path("state.db")).is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", w.output());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(queued_mails(&w.path("state.db")).len(), 1, "{}", w.output());
+    exactly_one_alert_queued(&w);
     w.still_running();
 }
 
@@ -482,13 +476,7 @@ fn a_file_truncated_and_written_again_destroys_nothing() {
     assert_eq!(out.matches("save in progress").count(), 1, "{out}");
     assert!(out.contains("destroys every task (20 tasks)"), "{out}");
     // Reported once, alerted once.
-    let start = Instant::now();
-    while queued_mails(&w.path("state.db")).is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", w.output());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(queued_mails(&w.path("state.db")).len(), 1, "{}", w.output());
+    exactly_one_alert_queued(&w);
     w.still_running();
 }
 
@@ -562,4 +550,15 @@ fn a_slow_writer_is_waited_for_past_the_cap() {
     assert_eq!(w.applies(), 1, "{}", w.output());
     assert!(!w.output().contains("save in progress"), "{}", w.output());
     w.still_running();
+}
+
+/// Waits for an alert mail to be queued, then checks no second one follows.
+fn exactly_one_alert_queued(w: &Watching) {
+    let start = Instant::now();
+    while queued_mails(&w.path("state.db")).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", w.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(queued_mails(&w.path("state.db")).len(), 1, "{}", w.output());
 }
