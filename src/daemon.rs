@@ -44,8 +44,10 @@ pub enum Wake {
 /// What the daemon does, as it does it (`orc up` prints these).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// The registries were read: this many tasks of these folders are scheduled.
     Loaded {
         tasks: usize,
+        folders: Vec<String>,
     },
     Started {
         task: String,
@@ -69,9 +71,21 @@ pub enum Event {
     },
 }
 
+/// Which folders of the embedded backend the daemon schedules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Folders {
+    /// These only (`--folder`, or the folder of `--config`).
+    Only(Vec<String>),
+    /// Every embedded folder recorded in the state, looked up again at each reload,
+    /// so a folder applied for the first time is scheduled without a restart.
+    Recorded,
+}
+
 pub struct Options {
     pub state: PathBuf,
-    pub registry: PathBuf,
+    /// The folder holding the registries (`registry/FOLDER.json`).
+    pub registry_dir: PathBuf,
+    pub folders: Folders,
     /// The orc executable to start runs with.
     pub orc: PathBuf,
     /// At most this many runs at once; `None`: `max_concurrent` as last applied.
@@ -96,6 +110,8 @@ struct Scheduled {
     task: Task,
     tz: TimeZone,
     next: Option<Timestamp>,
+    /// When it was applied (the start of its fire history).
+    applied_at: String,
 }
 
 impl Scheduled {
@@ -110,8 +126,12 @@ impl Scheduled {
     }
 }
 
+/// A scheduled task's key: its folder and name (names repeat across folders).
+type Key = (String, String);
+
 /// A run to start at `at` (its fire time plus any jitter).
 struct Launch {
+    folder: String,
     name: String,
     due: Timestamp,
     trigger: Trigger,
@@ -125,25 +145,36 @@ pub fn run(
     wake: Receiver<Wake>,
     on_event: &dyn Fn(Event),
 ) -> Result<()> {
-    let _watcher = watch(&opts.registry, sender.clone())?;
+    let _watcher = watch(&opts.registry_dir, sender.clone())?;
     let state = State::open(&opts.state)?;
     if let Err(e) = crate::retention::maybe_enforce(&state) {
         tracing::warn!("retention failed: {e:#}");
     }
     let host = crate::workspace::host_name();
     let started = Timestamp::now();
-    let mut tasks = load(opts, &state, started)?;
-    on_event(Event::Loaded { tasks: tasks.len() });
+    let (mut tasks, folders, unrecorded) = load(opts, &state, started)?;
+    // Apply writes the registry before it records the tasks in the state: a reload in
+    // between finds entries without a record. Until they have one (or a while has
+    // passed: an apply that died there), the registries are read again shortly.
+    let mut recheck_until = (unrecorded > 0).then(|| Instant::now() + RECHECK_FOR);
+    on_event(Event::Loaded {
+        tasks: tasks.len(),
+        folders,
+    });
     // Fires missed while the daemon was down: recorded, and caught up where asked.
     // (No missed-run check here: `recover` is the daemon's own, and a check now would
     // race the catch-up runs it starts. Each run the daemon starts checks.)
     let mut waiting = recover(&state, &tasks, started, &host, on_event)?;
     let mut running: BTreeMap<u32, String> = BTreeMap::new();
     let mut queue: VecDeque<Launch> = VecDeque::new();
+    // Every fire up to this instant has been handled (queued or recorded missed). A
+    // reload computes next fires from here, not from the time it happens: a fire
+    // that fell due while the registry was read again is not lost.
+    let mut handled_until;
     loop {
         let now = Timestamp::now();
         let mut woke_for: Option<(usize, Timestamp)> = None;
-        for (name, s) in tasks.iter_mut() {
+        for ((folder, name), s) in tasks.iter_mut() {
             let Some(due) = s.next.filter(|due| *due <= now) else {
                 continue;
             };
@@ -156,7 +187,7 @@ pub fn run(
             s.next = match following {
                 Some(f) if f <= now => {
                     let missed = count_fires(s, f, now);
-                    report_missed(&state, name, &missed, &host, on_event);
+                    report_missed(&state, (folder, name), &missed, &host, on_event);
                     s.fire_after(now)
                 }
                 other => other,
@@ -167,12 +198,14 @@ pub fn run(
                 .and_then(|j| due.checked_add(jitter_delay(j)).ok())
                 .unwrap_or(due);
             waiting.push(Launch {
+                folder: folder.clone(),
                 name: name.clone(),
                 due,
                 trigger: Trigger::Scheduled,
                 at,
             });
         }
+        handled_until = now;
         if let Some((count, earliest)) = woke_for {
             // The scheduler's own precision: how late it woke for the fire time.
             tracing::debug!(
@@ -188,7 +221,7 @@ pub fn run(
         let limit = match opts.max_concurrent {
             Some(n) => n,
             // A busy or unreadable state must not stop the scheduler: use the default.
-            None => state.runtime_settings().map_or_else(
+            None => state.runtime_settings(None).map_or_else(
                 |e| {
                     tracing::warn!("cannot read the runtime settings: {e:#}");
                     crate::config::RuntimeSettings::default().max_concurrent as usize
@@ -228,35 +261,58 @@ pub fn run(
             .filter_map(|s| s.next)
             .chain(waiting.iter().map(|l| l.at))
             .min();
-        let woke = match earliest {
-            Some(next) => wake.recv_timeout(
-                Duration::try_from(next.duration_since(Timestamp::now())).unwrap_or_default(),
-            ),
-            None => wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        let until_next = earliest.map(|next| {
+            Duration::try_from(next.duration_since(Timestamp::now())).unwrap_or_default()
+        });
+        let rechecking = recheck_until.filter(|until| Instant::now() < *until);
+        let woke = match (until_next, rechecking) {
+            (next, Some(_)) => {
+                wake.recv_timeout(next.map_or(RECHECK_EVERY, |n| n.min(RECHECK_EVERY)))
+            }
+            (Some(next), None) => wake.recv_timeout(next),
+            (None, None) => wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
+        let recheck = rechecking.is_some() && matches!(woke, Err(RecvTimeoutError::Timeout));
         match woke {
-            Ok(Wake::Reload) => {
+            Ok(Wake::Reload) | Err(RecvTimeoutError::Timeout) if recheck || woke.is_ok() => {
                 // On a failed reload the tasks loaded before stay scheduled.
-                match load(opts, &state, Timestamp::now()) {
-                    Ok(loaded) => tasks = loaded,
+                let before: Vec<Key> = tasks.keys().cloned().collect();
+                let folders = match load(opts, &state, handled_until) {
+                    Ok((loaded, folders, unrecorded)) => {
+                        tasks = loaded;
+                        recheck_until = match (unrecorded, recheck_until) {
+                            (0, _) => None,
+                            // A recheck keeps the deadline of the change it follows.
+                            (_, Some(until)) if recheck => Some(until),
+                            _ => Some(Instant::now() + RECHECK_FOR),
+                        };
+                        folders
+                    }
                     Err(e) => {
                         tracing::error!("cannot reload the tasks: {e:#}");
                         eprintln!("orc daemon: cannot reload the tasks: {e:#}");
                         continue;
                     }
-                }
+                };
                 // Runs waiting for their jitter or a free slot belong to tasks that may
                 // have just been removed or disabled.
-                waiting.retain(|l| tasks.contains_key(&l.name));
-                queue.retain(|l| tasks.contains_key(&l.name));
-                on_event(Event::Loaded { tasks: tasks.len() });
+                let scheduled =
+                    |l: &Launch| tasks.contains_key(&(l.folder.clone(), l.name.clone()));
+                waiting.retain(scheduled);
+                queue.retain(scheduled);
+                if !recheck || tasks.keys().ne(before.iter()) {
+                    on_event(Event::Loaded {
+                        tasks: tasks.len(),
+                        folders,
+                    });
+                }
             }
             Ok(Wake::Finished { pid, task, code }) => {
                 running.remove(&pid);
                 on_event(Event::Finished { task, code });
             }
             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
+            Ok(Wake::Reload) | Err(RecvTimeoutError::Timeout) => {}
         }
     }
     stop(opts, running, &wake, on_event);
@@ -299,7 +355,13 @@ fn count_fires(s: &Scheduled, from: Timestamp, until: Timestamp) -> Fires {
 }
 
 /// Record missed fires in the history (one row), log and report them.
-fn report_missed(state: &State, name: &str, fires: &Fires, host: &str, on_event: &dyn Fn(Event)) {
+fn report_missed(
+    state: &State,
+    (folder, name): (&str, &str),
+    fires: &Fires,
+    host: &str,
+    on_event: &dyn Fn(Event),
+) {
     let (Some(first), Some(last)) = (fires.first, fires.last) else {
         return;
     };
@@ -314,7 +376,12 @@ fn report_missed(state: &State, name: &str, fires: &Fires, host: &str, on_event:
         crate::state::timestamp(last)
     );
     tracing::warn!("{name}: {reason}");
-    if let Err(e) = state.record_missed(name, &crate::state::timestamp(last), &reason, host) {
+    if let Err(e) = state.record_missed(
+        (folder, name),
+        &crate::state::timestamp(last),
+        &reason,
+        host,
+    ) {
         tracing::error!("cannot record the missed runs of {name}: {e:#}");
     }
     on_event(Event::Missed {
@@ -330,20 +397,15 @@ fn report_missed(state: &State, name: &str, fires: &Fires, host: &str, on_event:
 /// the rest are recorded as missed.
 fn recover(
     state: &State,
-    tasks: &BTreeMap<String, Scheduled>,
+    tasks: &BTreeMap<Key, Scheduled>,
     now: Timestamp,
     host: &str,
     on_event: &dyn Fn(Event),
 ) -> Result<Vec<Launch>> {
     let last_fires = state.last_fires()?;
-    let applied: BTreeMap<String, String> = state
-        .tasks()?
-        .into_iter()
-        .map(|t| (t.name, t.applied_at))
-        .collect();
     let mut launches = Vec::new();
-    for (name, s) in tasks {
-        let since = [last_fires.get(name), applied.get(name)]
+    for (key @ (folder, name), s) in tasks {
+        let since = [last_fires.get(key), Some(&s.applied_at)]
             .into_iter()
             .flatten()
             .filter_map(|t| t.parse::<Timestamp>().ok())
@@ -359,6 +421,7 @@ fn recover(
         });
         if catch_up {
             launches.push(Launch {
+                folder: folder.clone(),
                 name: name.clone(),
                 due: latest,
                 trigger: Trigger::CatchUp,
@@ -371,7 +434,7 @@ fn recover(
                 missed.last = None;
             }
         }
-        report_missed(state, name, &missed, host, on_event);
+        report_missed(state, (folder, name), &missed, host, on_event);
     }
     Ok(launches)
 }
@@ -447,6 +510,10 @@ fn spawn(opts: &Options, launch: &Launch, sender: Sender<Wake>) -> Result<u32> {
         .args([
             "run",
             &launch.name,
+            "--folder",
+            &launch.folder,
+            "--backend",
+            "embedded",
             "--quiet",
             "--trigger",
             launch.trigger.as_str(),
@@ -470,70 +537,142 @@ fn spawn(opts: &Options, launch: &Launch, sender: Sender<Wake>) -> Result<u32> {
     Ok(pid)
 }
 
-/// The registry's enabled, scheduled tasks, with their definitions from the state,
-/// and when each fires next.
-fn load(opts: &Options, state: &State, now: Timestamp) -> Result<BTreeMap<String, Scheduled>> {
+/// The folders to schedule now.
+pub fn folders(opts: &Options, state: &State) -> Result<Vec<String>> {
+    Ok(match &opts.folders {
+        Folders::Only(folders) => folders.clone(),
+        Folders::Recorded => state
+            .scopes()?
+            .into_iter()
+            .filter(|s| s.backend == "embedded")
+            .map(|s| s.folder)
+            .collect(),
+    })
+}
+
+/// The folders that have a registry file in `dir`.
+fn registry_folders(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            // Not the temporary files apply renames into place (".FOLDER.tmp.PID").
+            let folder = name.strip_suffix(".json")?;
+            (!folder.starts_with('.')).then(|| folder.to_string())
+        })
+        .collect()
+}
+
+/// The registry file of `folder`.
+pub fn registry_path(dir: &Path, folder: &str) -> PathBuf {
+    dir.join(format!("{folder}.json"))
+}
+
+/// How long registry entries without a record in the state are looked for again after
+/// a registry change, and how often.
+const RECHECK_FOR: Duration = Duration::from_secs(60);
+const RECHECK_EVERY: Duration = Duration::from_millis(200);
+
+/// The enabled, scheduled tasks of every folder's registry, with their definitions
+/// from the state, and when each fires next after `after`; the folders read; and how
+/// many registry entries have no record in the state (yet).
+fn load(
+    opts: &Options,
+    state: &State,
+    after: Timestamp,
+) -> Result<(BTreeMap<Key, Scheduled>, Vec<String>, usize)> {
     #[derive(serde::Deserialize)]
     struct Registry {
         tasks: BTreeMap<String, Entry>,
     }
-    let registry = match std::fs::read_to_string(&opts.registry) {
-        Ok(text) => serde_json::from_str::<Registry>(&text)
-            .with_context(|| format!("the registry {} is damaged", opts.registry.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Registry {
-            tasks: BTreeMap::new(),
-        },
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read {}", opts.registry.display()));
-        }
-    };
+    let folders = folders(opts, state)?;
+    // A folder applied for the first time has its registry before the state records
+    // it: read every registry there is, so its entries count as not yet recorded.
+    let mut read: std::collections::BTreeSet<String> = folders.iter().cloned().collect();
+    if opts.folders == Folders::Recorded {
+        read.extend(registry_folders(&opts.registry_dir));
+    }
     let mut fires = BTreeMap::new();
-    for entry in registry
-        .tasks
-        .into_values()
-        .filter(|e| e.enabled && e.trigger.is_some())
-    {
-        let Some(recorded) = state.task(&entry.name)? else {
-            continue;
-        };
-        let task = Task::from_definition(&recorded.definition)?;
-        let tz = match resolve_zone(&task.timezone) {
-            Ok(tz) => tz,
+    let mut unrecorded = 0;
+    for folder in &read {
+        let path = registry_path(&opts.registry_dir, folder);
+        let registry = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<Registry>(&text)
+                .with_context(|| format!("the registry {} is damaged", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Registry {
+                tasks: BTreeMap::new(),
+            },
             Err(e) => {
-                tracing::error!("{}: {e}; not scheduled", entry.name);
-                continue;
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
             }
         };
-        let mut s = Scheduled {
-            task,
-            tz,
-            next: None,
-        };
-        s.next = s.fire_after(now);
-        fires.insert(entry.name, s);
+        for entry in registry
+            .tasks
+            .into_values()
+            .filter(|e| e.enabled && e.trigger.is_some())
+        {
+            let Some(recorded) = state.find_task(&entry.name, Some(folder), Some("embedded"))?
+            else {
+                unrecorded += 1;
+                continue;
+            };
+            let task = Task::from_definition(&recorded.definition)?;
+            let tz = match resolve_zone(&task.timezone) {
+                Ok(tz) => tz,
+                Err(e) => {
+                    tracing::error!("{folder}/{}: {e}; not scheduled", entry.name);
+                    continue;
+                }
+            };
+            let mut s = Scheduled {
+                task,
+                tz,
+                next: None,
+                applied_at: recorded.applied_at,
+            };
+            s.next = s.fire_after(after);
+            fires.insert((folder.clone(), entry.name), s);
+        }
     }
-    Ok(fires)
+    Ok((fires, folders, unrecorded))
 }
 
-/// Wake the scheduler when the registry is written. Apply replaces it by renaming a
-/// new file over it, so the folder is watched.
-fn watch(registry: &Path, sender: Sender<Wake>) -> Result<notify::RecommendedWatcher> {
-    let dir = registry.parent().unwrap_or(Path::new(".")).to_path_buf();
-    std::fs::create_dir_all(&dir)?;
-    let name = registry.file_name().map(|n| n.to_os_string());
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Reading the registry is an event too: only writes count.
+/// Wake the scheduler when a registry is written. Apply replaces one by renaming a
+/// new file over it, so the folder is watched. Where the system will not watch (out
+/// of inotify instances, a network file system), the folder is polled every second.
+fn watch(dir: &Path, sender: Sender<Wake>) -> Result<Box<dyn Watcher>> {
+    std::fs::create_dir_all(dir)?;
+    let handler = move |event: notify::Result<notify::Event>| {
+        // Reading a registry is an event too: only writes count.
         if let Ok(event) = event
             && !matches!(event.kind, notify::EventKind::Access(_))
             && event
                 .paths
                 .iter()
-                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+                .any(|p| p.extension().is_some_and(|e| e == "json"))
         {
             let _ = sender.send(Wake::Reload);
         }
-    })?;
-    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    };
+    let mut watcher: Box<dyn Watcher> = match notify::recommended_watcher(handler.clone()) {
+        Ok(w) => Box::new(w),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {} ({e}); polling it every second",
+                dir.display()
+            );
+            eprintln!(
+                "orc daemon: cannot watch {} ({e}); checking it every second instead",
+                dir.display()
+            );
+            let config = notify::Config::default().with_poll_interval(Duration::from_secs(1));
+            Box::new(notify::PollWatcher::new(handler, config)?)
+        }
+    };
+    watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
     Ok(watcher)
 }
 
@@ -553,6 +692,7 @@ mod tests {
             task,
             tz: TimeZone::UTC,
             next: None,
+            applied_at: String::new(),
         }
     }
 

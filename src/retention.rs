@@ -31,7 +31,7 @@ pub fn maybe_enforce(state: &State) -> Result<Option<Freed>> {
     if !state.claim(CLAIM, EVERY)? {
         return Ok(None);
     }
-    let settings = state.runtime_settings()?;
+    let settings = state.runtime_settings(None)?;
     let freed = enforce(state, &settings, SystemTime::now())?;
     tracing::info!(
         "retention: deleted {} run record(s) older than {} and {} log file(s) older than {} ({} freed)",

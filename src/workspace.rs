@@ -11,7 +11,7 @@ use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::{Backend, Invocation};
 use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
 use crate::plan::{self, Inputs, Plan, Skipped};
-use crate::state::{self, Recorded, State};
+use crate::state::{self, Recorded, Scope, State};
 
 pub struct Workspace {
     pub config: Config,
@@ -54,6 +54,17 @@ pub fn resolve_backend(
         BackendKind::Auto => BackendKind::Embedded,
         k => k,
     })
+}
+
+/// The name a backend kind has in the state and in `--backend`.
+pub fn backend_name(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Windows => "windows",
+        BackendKind::Cron => "cron",
+        BackendKind::Embedded => "embedded",
+        BackendKind::Auto if cfg!(windows) => "windows",
+        BackendKind::Auto => "embedded",
+    }
 }
 
 /// `--state` (or `ORC_STATE`), else the platform default; absolute.
@@ -187,14 +198,76 @@ impl Workspace {
         .map_err(anyhow::Error::msg)
     }
 
+    /// The scope this config plans and applies: its backend's folder.
+    pub fn scope(&self) -> Result<Scope> {
+        Ok(Scope::new(
+            backend_name(self.backend_kind()?),
+            &self.config.settings.folder,
+        ))
+    }
+
+    /// The config's path as the audit log records it (absolute, so that the same
+    /// config is recognised from any working folder).
+    pub fn config_identity(&self) -> String {
+        std::fs::canonicalize(&self.config_path)
+            .or_else(|_| std::path::absolute(&self.config_path))
+            .unwrap_or_else(|_| self.config_path.clone())
+            .display()
+            .to_string()
+    }
+
+    /// What the state recorded for this config's scope: the plan's "before". When
+    /// the scope is new and the tasks this config applied last are still recorded in
+    /// another folder of the backend, the config's folder changed: those are the
+    /// "before", and the plan moves them. When another config applied the scope last,
+    /// the plan warns.
+    pub fn recorded(&self, state: Option<&State>) -> Result<Recorded> {
+        let Some(state) = state else {
+            return Ok(Recorded::default());
+        };
+        let scope = self.scope()?;
+        let mut recorded = state.recorded(&scope)?;
+        let me = self.config_identity();
+        let given = self.config_path.display().to_string();
+        let is_me = |path: &str| path == me || path == given;
+        if recorded.tasks.is_empty() {
+            let mut from = state.folders_applied_from(&scope.backend, &me)?;
+            if from.is_empty() && given != me {
+                from = state.folders_applied_from(&scope.backend, &given)?;
+            }
+            from.retain(|f| *f != scope.folder);
+            if let Some(old) = from.into_iter().next() {
+                let old_scope = Scope::new(&scope.backend, &old);
+                let before = state.recorded(&old_scope)?;
+                recorded.tasks = before.tasks;
+                recorded.settings = recorded.settings.or(before.settings);
+                recorded.moved_from = Some(old);
+            }
+        }
+        if let Some((path, at)) = state.last_apply_config(&scope)?
+            && !is_me(&path)
+            && !recorded.tasks.is_empty()
+        {
+            recorded.claimed_by = Some(format!(
+                "{scope} was last applied from {path} (at {at}), not from this config ({me}); applying makes its tasks this config's: tasks only {path} has are destroyed"
+            ));
+        }
+        Ok(recorded)
+    }
+
     pub fn backend(&self) -> Result<Box<dyn Backend>> {
+        self.backend_in(&self.config.settings.folder)
+    }
+
+    /// The backend, driving `folder` (another than the config's when it moves).
+    pub fn backend_in(&self, folder: &str) -> Result<Box<dyn Backend>> {
         let orc = std::env::current_exe().context("cannot find orc's own executable")?;
+        let kind = self.backend_kind()?;
         let invocation = Invocation {
             orc,
             state: self.state_path.clone(),
         };
-        let folder = &self.config.settings.folder;
-        Ok(match self.backend_kind()? {
+        Ok(match kind {
             BackendKind::Embedded => {
                 let dir = self.state_path.parent().unwrap_or(Path::new("."));
                 Box::new(EmbeddedBackend::new(dir, folder, invocation))
@@ -263,8 +336,8 @@ impl Workspace {
         (desired, skipped)
     }
 
-    /// Compute the plan; `destroy` plans to remove every recorded task.
-    /// Compute the plan against `recorded` (the state's tasks; empty without a state).
+    /// Compute the plan against `recorded` (see `Workspace::recorded`; empty without a
+    /// state); `destroy` plans to remove every recorded task.
     pub fn plan(
         &self,
         recorded: &Recorded,
@@ -285,6 +358,10 @@ impl Workspace {
             }
         }
         let live = backend.list()?;
+        let old_live = match &recorded.moved_from {
+            Some(old) => self.backend_in(old)?.list()?,
+            None => Vec::new(),
+        };
         let mut plan = plan::compute(
             Inputs {
                 desired: &desired,
@@ -292,6 +369,10 @@ impl Workspace {
                 desired_settings: (!destroy).then(|| self.config.recorded_settings_json()),
                 recorded_settings: recorded.settings.as_deref(),
                 live: &live,
+                moved_from: recorded
+                    .moved_from
+                    .as_ref()
+                    .map(|old| (old.clone(), old_live.as_slice())),
                 skipped,
                 folder: self.config.settings.folder.clone(),
                 host: self.host.clone(),
@@ -300,6 +381,7 @@ impl Workspace {
             backend,
         )
         .map_err(|e| self.locate(e))?;
+        plan.warnings.extend(recorded.claimed_by.clone());
         plan.retain_targets(targets);
         Ok(plan)
     }

@@ -273,7 +273,7 @@ fn renamed_from_moves_state_and_history() {
     env.write(TWO_TASKS);
     apply_ok(&env);
     env.db()
-        .execute("INSERT INTO runs (task, started_at, status) VALUES ('extract', '2026-11-01T05:00:00Z', 'succeeded')", [])
+        .execute("INSERT INTO runs (task, folder, started_at, status) VALUES ('extract', 'Orc', '2026-11-01T05:00:00Z', 'succeeded')", [])
         .unwrap();
     env.write(
         &TWO_TASKS

@@ -153,7 +153,7 @@ fn invocation() -> Invocation {
 }
 
 fn argv(name: &str, if_due: bool) -> Vec<String> {
-    invocation().argv(name, if_due)
+    invocation().argv(name, "Render", "cron", if_due)
 }
 
 /// Tasks from a real tasks.toml: `(name, schedule or None, enabled)`.
@@ -424,13 +424,13 @@ fn apply_create_update_delete_enable_disable() {
     assert_eq!(
         block,
         vec![
-            "@reboot /usr/local/bin/orc run boot --state /var/lib/orc/state.db --trigger scheduled # orc:boot",
-            "#disabled# */15 * * * * /usr/local/bin/orc run cleanup --state \
+            "@reboot /usr/local/bin/orc run boot --folder OrcTestLifecycle --backend cron --state /var/lib/orc/state.db --trigger scheduled # orc:boot",
+            "#disabled# */15 * * * * /usr/local/bin/orc run cleanup --folder OrcTestLifecycle --backend cron --state \
              /var/lib/orc/state.db --trigger scheduled # orc:cleanup",
-            "#on-demand# /usr/local/bin/orc run manual --state /var/lib/orc/state.db --trigger scheduled # orc:manual",
-            "0 23 28-31 * * /usr/local/bin/orc run month_end --state /var/lib/orc/state.db \
+            "#on-demand# /usr/local/bin/orc run manual --folder OrcTestLifecycle --backend cron --state /var/lib/orc/state.db --trigger scheduled # orc:manual",
+            "0 23 28-31 * * /usr/local/bin/orc run month_end --folder OrcTestLifecycle --backend cron --state /var/lib/orc/state.db \
              --trigger scheduled --if-due # orc:month_end",
-            "0 6 * * * /usr/local/bin/orc run report --state /var/lib/orc/state.db --trigger scheduled # orc:report",
+            "0 6 * * * /usr/local/bin/orc run report --folder OrcTestLifecycle --backend cron --state /var/lib/orc/state.db --trigger scheduled # orc:report",
         ]
     );
     assert!(text.starts_with(
@@ -470,11 +470,11 @@ fn apply_create_update_delete_enable_disable() {
     let block = lines_of_block(&session.text(), "OrcTestLifecycle");
     assert_eq!(
         block[0],
-        "*/15 * * * * /usr/local/bin/orc run cleanup --state /var/lib/orc/state.db --trigger scheduled # orc:cleanup"
+        "*/15 * * * * /usr/local/bin/orc run cleanup --folder OrcTestLifecycle --backend cron --state /var/lib/orc/state.db --trigger scheduled # orc:cleanup"
     );
     assert_eq!(
         block[1],
-        "#disabled# #on-demand# /usr/local/bin/orc run manual --state /var/lib/orc/state.db \
+        "#disabled# #on-demand# /usr/local/bin/orc run manual --folder OrcTestLifecycle --backend cron --state /var/lib/orc/state.db \
          --trigger scheduled # orc:manual"
     );
 
@@ -623,7 +623,7 @@ fn lines_outside_the_block_are_untouched() {
                   \n\
                   17 *\t* * *   cd / && run-parts --report /etc/cron.hourly   # weird  spacing\n\
                   # BEGIN orc managed block: folder \"Other\" -- edit tasks.toml, not these lines\n\
-                  0 1 * * * /usr/local/bin/orc run theirs --state /x.db # orc:theirs\n\
+                  0 1 * * * /usr/local/bin/orc run theirs --folder OrcTestRoundTrip --backend cron --state /x.db # orc:theirs\n\
                   # END orc managed block: folder \"Other\"\n\
                   #\n\n";
     session.reset(before);
@@ -641,7 +641,7 @@ fn lines_outside_the_block_are_untouched() {
         &text[before.len()..],
         "# BEGIN orc managed block: folder \"OrcTestOutside\" -- edit tasks.toml, not these \
          lines\n\
-         0 6 * * * /usr/local/bin/orc run mine --state /var/lib/orc/state.db --trigger scheduled # orc:mine\n\
+         0 6 * * * /usr/local/bin/orc run mine --folder OrcTestOutside --backend cron --state /var/lib/orc/state.db --trigger scheduled # orc:mine\n\
          # END orc managed block: folder \"OrcTestOutside\"\n"
     );
     // The other folder's block is not ours.
@@ -739,8 +739,8 @@ fn hand_edits_inside_the_block_show_up_in_list() {
     let edited = text
         // A different time and an output redirection: real drift.
         .replace(
-            "0 6 * * * /usr/local/bin/orc run a --state /var/lib/orc/state.db --trigger scheduled # orc:a",
-            "5 6 * * * /usr/local/bin/orc run a --state /var/lib/orc/state.db >/tmp/a.log # orc:a",
+            "0 6 * * * /usr/local/bin/orc run a --folder OrcTestDrift --backend cron --state /var/lib/orc/state.db --trigger scheduled # orc:a",
+            "5 6 * * * /usr/local/bin/orc run a --folder OrcTestDrift --backend cron --state /var/lib/orc/state.db >/tmp/a.log # orc:a",
         )
         // The same schedule spelled differently: no drift.
         .replace("0 7 * * 1 ", "0  07 * *\tMON ")
@@ -753,7 +753,7 @@ fn hand_edits_inside_the_block_show_up_in_list() {
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].trigger.as_deref(), Some("5 6 * * *"));
     assert_eq!(
-        listed[0].command[5..],
+        listed[0].command[9..],
         [">/tmp/a.log".to_string()],
         "{:?}",
         listed[0]
@@ -851,7 +851,7 @@ fn block_marker_problems_are_reported() {
     let begin = "# BEGIN orc managed block: folder \"OrcTestMarkers\" -- edit tasks.toml, not \
                  these lines\n";
     let end = "# END orc managed block: folder \"OrcTestMarkers\"\n";
-    let line = "0 6 * * * /usr/local/bin/orc run x --state /s # orc:x\n";
+    let line = "0 6 * * * /usr/local/bin/orc run x --folder OrcTestMarkers --backend cron --state /s # orc:x\n";
 
     session.reset(&format!("{begin}{line}"));
     let err = backend.list().unwrap_err().to_string();

@@ -78,12 +78,22 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     apply(dir, &format!("{config_a}\n{}", task("second", dir)));
 
     let start = Instant::now();
+    let awaited = next_minute();
     while !(dir.join("first.fired").exists() && dir.join("second.fired").exists()) {
-        assert!(
-            // One minute, and one more should a loaded machine miss the first.
-            start.elapsed() < Duration::from_secs(130),
-            "no fire within 130 s"
-        );
+        // One minute, and one more should a loaded machine miss the first.
+        if start.elapsed() > Duration::from_secs(130) {
+            let fired: Vec<&str> = ["first", "second"]
+                .into_iter()
+                .filter(|t| dir.join(format!("{t}.fired")).exists())
+                .collect();
+            fail_with_output(
+                daemon,
+                dir,
+                &format!(
+                    "no fire of both tasks within 130 s; awaited the fire at {awaited} (and the minute after); fired: {fired:?}"
+                ),
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -124,7 +134,8 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("1 scheduled task loaded") && text.contains("2 scheduled tasks loaded"),
+        text.contains("1 scheduled task loaded (folder \"Orc\")")
+            && text.contains("2 scheduled tasks loaded (folder \"Orc\")"),
         "{text}"
     );
     assert!(
@@ -134,15 +145,47 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     assert!(text.contains("stopping"), "{text}");
 }
 
+/// The next minute boundary: the fire a `* * * * *` task waits for.
+fn next_minute() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now().as_second();
+    jiff::Timestamp::from_second(now - now.rem_euclid(60) + 60).unwrap()
+}
+
+/// Stop the daemon and fail, showing everything it printed and the history.
+fn fail_with_output(mut daemon: Daemon, dir: &Path, what: &str) -> ! {
+    let mut child = daemon.0.take().unwrap();
+    // SAFETY: signals the daemon we started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "{what}\n--- the daemon printed ({:?}):\n{}{}\n--- the history:\n{:#?}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        history(dir)
+    );
+}
+
 /// Start `orc daemon` on the test's state, its output piped.
 fn start_daemon(dir: &Path) -> Daemon {
+    start_daemon_with(dir, &[])
+}
+
+fn start_daemon_with(dir: &Path, args: &[&str]) -> Daemon {
     let child = Command::new(env!("CARGO_BIN_EXE_orc"))
         .args(["daemon", "--state"])
         .arg(dir.join("state.db"))
+        .args(args)
         .env("NO_COLOR", "1")
         .env("ORC_HOSTNAME", "testhost")
+        .env_remove("ORC_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     Daemon(Some(child))
@@ -158,7 +201,11 @@ fn stop_daemon(mut daemon: Daemon) -> String {
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", out.status);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Pretend the daemon has been down since `minutes` ago: the state says the tasks
@@ -412,4 +459,111 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
     let rest = rest.join().unwrap();
     assert!(status.success(), "{status:?}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
+}
+
+/// Write `config` to `file` in `dir` and apply it to the embedded backend.
+fn apply_file(dir: &Path, file: &str, config: &str) {
+    let path = dir.join(file);
+    std::fs::write(&path, config).unwrap();
+    let o = orc(
+        dir,
+        &[
+            "apply",
+            "--auto-approve",
+            "--backend",
+            "embedded",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Without --folder, the daemon schedules every embedded folder applied to its
+/// state, including one applied while it runs, and says which.
+#[cfg(unix)]
+#[test]
+fn schedules_every_applied_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let second_of_minute = jiff::Timestamp::now().as_second().rem_euclid(60);
+    if second_of_minute >= 40 {
+        std::thread::sleep(Duration::from_secs((61 - second_of_minute) as u64));
+    }
+    apply_file(
+        dir,
+        "sales.toml",
+        &format!(
+            "[settings]\nfolder = \"Sales\"\ntimezone = \"UTC\"\n\n{}",
+            task("sales_job", dir)
+        ),
+    );
+    let daemon = start_daemon(dir);
+    std::thread::sleep(Duration::from_millis(500));
+    // A second folder, applied while the daemon runs, with a name Sales has too.
+    apply_file(
+        dir,
+        "ops.toml",
+        &format!(
+            "[settings]\nfolder = \"Ops\"\ntimezone = \"UTC\"\n\n{}\n{}",
+            task("ops_job", dir),
+            task("ops_sales", dir).replace("[tasks.ops_sales]", "[tasks.sales_job]")
+        ),
+    );
+    let start = Instant::now();
+    let awaited = next_minute();
+    let all_fired = || {
+        ["sales_job", "ops_job", "ops_sales"]
+            .iter()
+            .all(|t| dir.join(format!("{t}.fired")).exists())
+    };
+    while !all_fired() {
+        if start.elapsed() > Duration::from_secs(130) {
+            fail_with_output(
+                daemon,
+                dir,
+                &format!("the two folders' tasks did not both fire; awaited {awaited}"),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let out = stop_daemon(daemon);
+    assert!(
+        out.contains("scheduling every embedded folder applied to the state"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 scheduled task loaded (folder \"Sales\")")
+            && out.contains("3 scheduled tasks loaded (folders \"Ops\", \"Sales\")"),
+        "{out}"
+    );
+    let runs = history(dir);
+    let folders: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .filter(|r| r["trigger"] == "scheduled" && r["status"] == "success")
+        .map(|r| r["folder"].as_str().unwrap())
+        .collect();
+    assert_eq!(folders, ["Ops", "Sales"].into_iter().collect(), "{runs:#?}");
+}
+
+/// A daemon told to schedule a folder nothing was applied to says so.
+#[cfg(unix)]
+#[test]
+fn warns_when_it_schedules_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    apply(
+        dir,
+        &format!("[settings]\nfolder = \"Sales\"\n\n{}", task("job", dir)),
+    );
+    let daemon = start_daemon_with(dir, &["--folder", "Orc"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let out = stop_daemon(daemon);
+    assert!(
+        out.contains("0 scheduled tasks loaded (folder \"Orc\")")
+            && out.contains("warning: nothing to schedule"),
+        "{out}"
+    );
+    assert!(out.contains("scheduling folder \"Orc\""), "{out}");
 }

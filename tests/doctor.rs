@@ -601,6 +601,35 @@ fn a_running_daemon_for_this_state_is_seen() {
     );
 }
 
+#[test]
+fn a_daemon_that_serves_another_folder_is_flagged() {
+    let env = healthy("");
+    let mut daemon = env
+        .cmd(&["daemon", "--folder", "Elsewhere"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let seen = loop {
+        let d = env.doctor();
+        if d.line("scheduler").contains("Elsewhere") || start.elapsed() > Duration::from_secs(10) {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    seen.says(
+        "scheduler",
+        "warn",
+        &format!(
+            "schedules folder Elsewhere (pid {}), not \"Orc\": its tasks never fire",
+            daemon.id()
+        ),
+    );
+}
+
 // ---- orc's own path ----
 
 #[test]

@@ -93,7 +93,7 @@ fn runtime_settings_are_planned_applied_and_recorded() {
     let recorded = |env: &Env| -> Option<String> {
         env.db()
             .query_row(
-                "SELECT value FROM settings WHERE key = 'runtime'",
+                "SELECT value FROM settings WHERE key LIKE 'runtime:%'",
                 [],
                 |r| r.get(0),
             )
@@ -156,7 +156,7 @@ fn retention_deletes_old_history_and_logs_and_says_so_in_orcs_log() {
     ] {
         let at = at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
         db.execute(
-            "INSERT INTO runs (task, started_at, finished_at, status) VALUES ('a', ?1, ?2, ?3)",
+            "INSERT INTO runs (task, folder, started_at, finished_at, status) VALUES ('a', 'Orc', ?1, ?2, ?3)",
             rusqlite::params![at, finished.then_some(&at), status],
         )
         .unwrap();

@@ -321,8 +321,8 @@ fn missed_runs_in_a_gap_are_found_and_alerted_once() {
     .unwrap();
     for k in (1..=30).filter(|k| !(11..=19).contains(k)) {
         db.execute(
-            "INSERT INTO runs (task, started_at, finished_at, status, trigger, host, pid, attempt)
-             VALUES ('every_minute', ?1, ?1, 'success', 'scheduled', 'testhost', 1, 1)",
+            "INSERT INTO runs (task, folder, started_at, finished_at, status, trigger, host, pid, attempt)
+             VALUES ('every_minute', 'Orc', ?1, ?1, 'success', 'scheduled', 'testhost', 1, 1)",
             [at(k, 5)],
         )
         .unwrap();

@@ -78,8 +78,8 @@ fn fixture() -> Env {
                   ms: i64,
                   reason: Option<&str>| {
         db.execute(
-            "INSERT INTO runs (task, started_at, finished_at, status, exit_code, attempt, duration_ms, trigger, host, pid, error)
-             VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5, 'scheduled', 'srv-01', 1, ?6)",
+            "INSERT INTO runs (task, folder, started_at, finished_at, status, exit_code, attempt, duration_ms, trigger, host, pid, error)
+             VALUES (?1, 'Orc', ?2, ?2, ?3, ?4, 1, ?5, 'scheduled', 'srv-01', 1, ?6)",
             rusqlite::params![task, at(hours_ago), status, exit, ms, reason],
         )
         .unwrap();

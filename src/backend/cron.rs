@@ -277,7 +277,9 @@ impl Backend for CronBackend {
         let entry = Entry {
             name: task.name.clone(),
             trigger,
-            command: self.invocation.argv(&task.name, if_due),
+            command: self
+                .invocation
+                .argv(&task.name, &self.folder, self.kind(), if_due),
             enabled: task.enabled,
             details: Default::default(),
         };

@@ -28,9 +28,14 @@ pub struct EmbeddedBackend {
 
 impl EmbeddedBackend {
     /// The registry for `folder` lives in `dir` (beside the state database).
+    /// The folder of the registries of the state whose folder is `dir`.
+    pub fn registry_dir(dir: &Path) -> PathBuf {
+        dir.join("registry")
+    }
+
     pub fn new(dir: &Path, folder: &str, invocation: Invocation) -> Self {
         EmbeddedBackend {
-            path: dir.join("registry").join(format!("{folder}.json")),
+            path: Self::registry_dir(dir).join(format!("{folder}.json")),
             folder: folder.to_string(),
             invocation,
         }
@@ -91,7 +96,9 @@ impl Backend for EmbeddedBackend {
                 .schedule
                 .as_ref()
                 .map(|s| format!("{} ({})", s.source(), task.timezone)),
-            command: self.invocation.argv(&task.name, false),
+            command: self
+                .invocation
+                .argv(&task.name, &self.folder, self.kind(), false),
             enabled: task.enabled,
             details: Default::default(),
         })

@@ -71,7 +71,10 @@ impl Change {
     }
 }
 
-/// How the scheduler calls orc back: `ORC run NAME --state STATE --trigger scheduled`.
+/// How the scheduler calls orc back:
+/// `ORC run NAME --folder FOLDER --backend KIND --state STATE --trigger scheduled`.
+/// The folder and backend name the task's scope, so a name that configs of other
+/// folders use too is never ambiguous.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub orc: PathBuf,
@@ -79,13 +82,17 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// The argv a scheduler runs for `name`. `if_due` asks `orc run` to check the
+    /// The argv a scheduler runs for `name` of `folder` on `backend`. `if_due` asks `orc run` to check the
     /// schedule itself, for backends whose triggers fire on a superset of the times.
-    pub fn argv(&self, name: &str, if_due: bool) -> Vec<String> {
+    pub fn argv(&self, name: &str, folder: &str, backend: &str, if_due: bool) -> Vec<String> {
         let mut argv = vec![
             self.orc.to_string_lossy().into_owned(),
             "run".to_string(),
             name.to_string(),
+            "--folder".to_string(),
+            folder.to_string(),
+            "--backend".to_string(),
+            backend.to_string(),
             "--state".to_string(),
             self.state.to_string_lossy().into_owned(),
             "--trigger".to_string(),

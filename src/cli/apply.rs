@@ -107,7 +107,7 @@ pub fn run(
 
     let mut backend = ws.backend()?;
     let plan = ws.plan(
-        &state.recorded()?,
+        &ws.recorded(Some(&state))?,
         backend.as_ref(),
         &targets,
         destroy,
@@ -134,8 +134,9 @@ pub fn run(
         user,
         host,
         git_commit: git_commit(&ws.config_path),
-        config_path: ws.config_path.display().to_string(),
+        config_path: ws.config_identity(),
         backend: plan.backend.clone(),
+        folder: plan.folder.clone(),
         summary: summary.line(),
         plan: render_json(&plan).to_string(),
     })?;
@@ -148,8 +149,21 @@ pub fn run(
         tracing::error!("apply {apply_id} failed: {e}");
         bail!("the {} scheduler refused the changes: {e}", plan.backend);
     }
+    // A folder move deletes the old entries only once the new folder holds the tasks:
+    // an apply stopped in between leaves both, and the next plan finishes the move.
+    if let Some(from) = &plan.moved_from
+        && !plan.old_folder.is_empty()
+        && let Err(e) = ws.backend_in(from)?.apply(&plan.old_folder)
+    {
+        state.fail_apply(apply_id, &e.to_string())?;
+        tracing::error!("apply {apply_id} failed: {e}");
+        bail!(
+            "the {} scheduler refused to delete the tasks of folder \"{from}\": {e}",
+            plan.backend
+        );
+    }
     failpoint::hit("apply:after-scheduler");
-    state.commit_apply(apply_id, &plan.state_writes())?;
+    state.commit_apply(apply_id, &ws.scope()?, &plan.state_writes())?;
     failpoint::hit("apply:after-state");
     drop(lock);
     tracing::info!(

@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::{Global, Output};
-use crate::backend::Invocation;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::daemon::{self, Event};
 use crate::exec::Trigger;
@@ -15,9 +14,10 @@ use crate::workspace::state_path;
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// The embedded scheduler folder to run (settings.folder)
-    #[arg(long, default_value = "Orc")]
-    pub folder: String,
+    /// Schedule only this folder (settings.folder); default: the folder of --config
+    /// when given, else every embedded folder applied to the state
+    #[arg(long, value_name = "FOLDER")]
+    pub folder: Option<String>,
     /// At most this many runs at once (default: settings.max_concurrent as applied, 8)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
@@ -29,29 +29,34 @@ pub struct DaemonArgs {
 fn options(global: &Global, args: &DaemonArgs) -> anyhow::Result<daemon::Options> {
     let state = state_path(global.state.as_deref());
     let orc = std::env::current_exe().context("cannot find orc's own executable")?;
-    let dir = state
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    let registry = EmbeddedBackend::new(
-        &dir,
-        &args.folder,
-        Invocation {
-            orc: orc.clone(),
-            state: state.clone(),
-        },
-    )
-    .path()
-    .to_path_buf();
+    let folders = match (&args.folder, &global.config) {
+        (Some(folder), _) => daemon::Folders::Only(vec![folder.clone()]),
+        (None, Some(config)) => {
+            let loaded = crate::config::load(config).map_err(|d| {
+                anyhow::anyhow!(
+                    "{} does not load, so its folder is unknown:\n{d}",
+                    config.display()
+                )
+            })?;
+            daemon::Folders::Only(vec![loaded.config.settings.folder])
+        }
+        (None, None) => daemon::Folders::Recorded,
+    };
     let grace =
         crate::config::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
     Ok(daemon::Options {
+        registry_dir: registry_dir(&state),
         state,
-        registry,
+        folders,
         orc,
         max_concurrent: args.max_concurrent.map(|n| n as usize),
         grace,
     })
+}
+
+/// Where the embedded backend keeps the registries of a state's folders.
+fn registry_dir(state: &std::path::Path) -> std::path::PathBuf {
+    EmbeddedBackend::registry_dir(state.parent().unwrap_or(std::path::Path::new(".")))
 }
 
 /// How a run's exit code reads in the daemon's own output.
@@ -69,10 +74,26 @@ fn outcome(code: Option<i32>) -> String {
 fn print_event(out: &Output, event: Event) {
     let clock = jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string();
     let text = match event {
-        Event::Loaded { tasks } => format!(
-            "{tasks} scheduled task{} loaded",
-            if tasks == 1 { "" } else { "s" }
-        ),
+        Event::Loaded { tasks, folders } => {
+            let list = folders
+                .iter()
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut line = format!(
+                "{tasks} scheduled task{} loaded (folder{} {})",
+                if tasks == 1 { "" } else { "s" },
+                if folders.len() == 1 { "" } else { "s" },
+                if list.is_empty() { "none" } else { &list }
+            );
+            if tasks == 0 {
+                line.push_str(
+                    "; warning: nothing to schedule: apply a config to the embedded backend of this state, or check --folder and --state",
+                );
+                eprintln!("orc daemon: warning: no scheduled task in folder(s) {list}");
+            }
+            line
+        }
         Event::Started {
             task,
             trigger: Trigger::CatchUp,
@@ -102,10 +123,15 @@ pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Re
     }
     let _log = crate::orclog::init(&opts.state, "daemon");
     let (sender, wake) = daemon::channel_with_signals()?;
+    let which = match &opts.folders {
+        daemon::Folders::Only(f) => format!("folder \"{}\"", f.join("\", \"")),
+        daemon::Folders::Recorded => {
+            "every embedded folder applied to the state, as applies add them".to_string()
+        }
+    };
     out.info(&format!(
-        "orc daemon: scheduling folder {} from {} (Ctrl-C or SIGTERM stops it)",
-        args.folder,
-        opts.registry.display()
+        "orc daemon: scheduling {which} from {} (Ctrl-C or SIGTERM stops it)",
+        opts.registry_dir.display()
     ));
     daemon::run(&opts, sender, wake, &|e| print_event(out, e))?;
     Ok(ExitCode::SUCCESS)
@@ -150,7 +176,7 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         watcher.start(out)?;
     }
     let args = DaemonArgs {
-        folder,
+        folder: Some(folder),
         max_concurrent: None,
         grace: "30s".to_string(),
     };

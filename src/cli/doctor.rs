@@ -549,7 +549,34 @@ fn check_embedded(setup: &Setup) -> Check {
         registry.display(),
         plural(scheduled, "task")
     );
-    match daemon_pids(&setup.state_path) {
+    let pids = daemon_pids(&setup.state_path);
+    let folder = folder(setup);
+    let serving: Vec<(u32, Option<Vec<String>>)> = pids
+        .iter()
+        .flatten()
+        .map(|pid| (*pid, served_folders(*pid)))
+        .collect();
+    let serves_mine = serving
+        .iter()
+        .any(|(_, f)| f.as_ref().is_none_or(|f| f.contains(&folder)));
+    match pids {
+        Some(pids) if !pids.is_empty() && !serves_mine => Check::warn(
+            NAME,
+            format!(
+                "{detail}, but the `orc daemon` running for this state schedules {}, not \"{folder}\": its tasks never fire",
+                serving
+                    .iter()
+                    .map(|(pid, f)| format!(
+                        "folder {} (pid {pid})",
+                        f.as_deref().unwrap_or_default().join(", ")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            format!(
+                "restart it without --folder (it then schedules every folder applied to the state), or with --folder {folder}"
+            ),
+        ),
         Some(pids) if !pids.is_empty() => Check::ok(
             NAME,
             format!(
@@ -591,6 +618,38 @@ fn daemon_pids(state: &Path) -> Option<Vec<u32>> {
         .map(|(pid, _)| pid)
         .collect();
     Some(pids)
+}
+
+/// The folders a running `orc daemon` or `orc up` schedules: its `--folder`, else the
+/// folder of its config (`--config`, `ORC_CONFIG`, or `orc up`'s tasks.toml); `None`
+/// when it schedules every folder applied to the state.
+fn served_folders(pid: u32) -> Option<Vec<String>> {
+    let argv = processes().find(|(p, _)| *p == pid)?.1;
+    let arg = |name: &str| {
+        argv.iter().enumerate().find_map(|(i, a)| {
+            if a == name {
+                argv.get(i + 1).cloned()
+            } else {
+                a.strip_prefix(&format!("{name}=")).map(str::to_string)
+            }
+        })
+    };
+    if let Some(folder) = arg("--folder") {
+        return Some(vec![folder]);
+    }
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let env_config = environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"ORC_CONFIG="))
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let is_up = argv[1..].iter().any(|a| a == "up");
+    let config = arg("--config")
+        .or(env_config)
+        .or_else(|| is_up.then(|| "tasks.toml".to_string()))?;
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+    let loaded = config::load(&cwd.join(config)).ok()?;
+    Some(vec![loaded.config.settings.folder])
 }
 
 /// The state a running orc uses, from its arguments and environment.
@@ -809,7 +868,7 @@ fn check_smtp(setup: &Setup, state: Option<&State>, vault_opens: Option<bool>) -
             smtp: c.smtp.clone(),
             notify: c.notify.clone(),
         },
-        None => match state.map(State::notify_settings) {
+        None => match state.map(|s| s.notify_settings(None)) {
             Some(Ok(applied)) => applied,
             _ => return Check::skip(NAME, "the config does not load (see config)"),
         },

@@ -26,6 +26,9 @@ pub struct HistoryArgs {
     /// At most this many runs, newest first
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Only runs of tasks in this folder (settings.folder)
+    #[arg(long, value_name = "FOLDER")]
+    pub folder: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -64,15 +67,22 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
         }
         None => None,
     };
-    let runs = match open(global)? {
+    let state = open(global)?;
+    let runs = match &state {
         Some(state) => state.runs(&RunFilter {
             task: args.name.clone(),
+            folder: args.folder.clone(),
             status: args.status.clone(),
             since,
             before: None,
             limit: args.limit,
         })?,
         None => Vec::new(),
+    };
+    // The folder is a column only where configs of more than one folder share the state.
+    let folders = match &state {
+        Some(state) => super::status::folder_count(state)?,
+        None => 0,
     };
     if out.json {
         out.print_json(&json!(runs));
@@ -82,13 +92,26 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
         out.info("No runs recorded.");
         return Ok(ExitCode::SUCCESS);
     }
+    let folder_column = |folder: &str| {
+        if folders > 1 {
+            format!("{folder:<16}  ")
+        } else {
+            String::new()
+        }
+    };
     println!(
         "{}",
         out.paint(
             "1",
             &format!(
-                "{:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  REASON",
-                "RUN", "TASK", "STATUS", "TRIGGER", "STARTED", "DURATION"
+                "{:>6}  {}{:<24}  {:<11}  {:<10}  {:<24}  {:>9}  REASON",
+                "RUN",
+                folder_column("FOLDER"),
+                "TASK",
+                "STATUS",
+                "TRIGGER",
+                "STARTED",
+                "DURATION"
             )
         )
     );
@@ -97,8 +120,9 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
             .duration_ms
             .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
         println!(
-            "{:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  {}",
+            "{:>6}  {}{:<24}  {:<11}  {:<10}  {:<24}  {:>9}  {}",
             r.id,
+            folder_column(r.folder.as_deref().unwrap_or("-")),
             r.task,
             r.status,
             r.trigger.as_deref().unwrap_or("-"),
@@ -137,7 +161,9 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     // A running run has no log path recorded yet: it is where `orc run` writes it.
     let path = match (&run.log_path, run.status.as_str()) {
         (Some(path), _) => PathBuf::from(path),
-        (None, "running") => crate::exec::run_log_path(&state, &run.task, run.id)?,
+        (None, "running") => {
+            crate::exec::run_log_path(&state, run.folder.as_deref(), &run.task, run.id)?
+        }
         (None, _) => bail!("that run has no log (it was skipped before it started)"),
     };
     let mut stdout = std::io::stdout().lock();

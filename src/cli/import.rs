@@ -90,10 +90,7 @@ fn from_folder(
     let Some(ws) = load_workspace(global, out) else {
         return Ok(None);
     };
-    let recorded = match ws.existing_state()? {
-        Some(state) => state.recorded()?.tasks,
-        None => Vec::new(),
-    };
+    let recorded = ws.recorded(ws.existing_state()?.as_ref())?.tasks;
     let managed =
         |name: &str| ws.config.tasks.contains_key(name) || recorded.iter().any(|r| r.name == name);
     if let Some(name) = &args.name

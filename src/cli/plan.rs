@@ -8,7 +8,7 @@ use clap::Args;
 use super::validate::print_diagnostics;
 use super::{Global, Output, load_workspace};
 use crate::plan::{SavedPlan, render_human, render_json};
-use crate::state::{Recorded, State};
+use crate::state::State;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -40,11 +40,11 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
     // Read what orc recorded while the config loads: neither needs the other, and on
     // large configs both take a while. Plan creates nothing, so a missing state is empty.
     let state_path = crate::workspace::state_path(global.state.as_deref());
-    let recorded = std::thread::spawn(move || -> anyhow::Result<Recorded> {
+    let state = std::thread::spawn(move || -> anyhow::Result<Option<State>> {
         if !state_path.exists() {
-            return Ok(Recorded::default());
+            return Ok(None);
         }
-        State::open(&state_path)?.recorded()
+        State::open(&state_path).map(Some)
     });
     let Some(ws) = load_workspace(global, out) else {
         return Ok(ExitCode::FAILURE);
@@ -56,9 +56,10 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
         &super::validate::secret_diagnostics(&ws.config, desired.values().copied(), &held, false),
         out,
     );
-    let recorded = recorded
+    let state = state
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    let recorded = ws.recorded(state.as_ref())?;
     let backend = ws.backend()?;
     let plan = ws.plan(
         &recorded,

@@ -67,7 +67,7 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
     };
     if let Some(group) = &args.email {
-        let settings = state.notify_settings()?;
+        let settings = state.notify_settings(None)?;
         let Some(smtp) = &settings.smtp else {
             bail!("no [smtp] has been applied: `orc apply` a config with [smtp] first");
         };

@@ -23,6 +23,10 @@ pub enum TriggerArg {
 pub struct RunArgs {
     /// The task, as last applied
     pub name: String,
+    /// The task's folder, when configs with different folders each have a task of
+    /// this name (the scheduler entries orc writes pass it)
+    #[arg(long, value_name = "FOLDER")]
+    pub folder: Option<String>,
     /// Who asked: the scheduler passes "scheduled"
     #[arg(long, value_enum, default_value = "manual")]
     pub trigger: TriggerArg,
@@ -58,9 +62,12 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     let state = State::open(&path)?;
     let _log = crate::orclog::init(&path, "run");
     let mut scheduled_for = args.scheduled_for;
+    // `--backend` narrows the search like `--folder` (for one folder on two backends).
+    let backend = global.backend.as_deref().filter(|b| *b != "auto");
+    let recorded = state.find_task(&args.name, args.folder.as_deref(), backend)?;
     if args.if_due || args.once_per_fire {
-        let recorded = state
-            .task(&args.name)?
+        let recorded = recorded
+            .as_ref()
             .with_context(|| format!("no task \"{}\" in the state", args.name))?;
         let task = Task::from_definition(&recorded.definition)?;
         let now = jiff::Timestamp::now();
@@ -81,6 +88,8 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         &state,
         &exec::RunRequest {
             name: &args.name,
+            folder: recorded.as_ref().map(|r| r.folder.as_str()),
+            backend: recorded.as_ref().map(|r| r.backend.as_str()),
             trigger,
             host: &host_name(),
             scheduled_for,
@@ -124,7 +133,8 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     // Alerts last: the result is recorded and printed, so a mail server that is away
     // delays nothing that matters and changes nothing; failures are only logged (and
     // kept for retry and `orc status`).
-    if let Err(e) = alert(&state, &report) {
+    let scope = recorded.as_ref().map(|r| r.scope());
+    if let Err(e) = alert(&state, scope.as_ref(), &report) {
         tracing::warn!("alerts for run {} failed: {e:#}", report.id);
     }
     Ok(ExitCode::from(
@@ -134,12 +144,18 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
 
 /// Queue the run's alerts and send what is due (this run's, and earlier ones that
 /// are waiting for a retry).
-fn alert(state: &State, report: &exec::RunReport) -> anyhow::Result<()> {
+fn alert(
+    state: &State,
+    scope: Option<&crate::state::Scope>,
+    report: &exec::RunReport,
+) -> anyhow::Result<()> {
     if report.status != exec::Status::Duplicate
-        && let Some(recorded) = state.task(&report.task)?
+        && let Some(scope) = scope
+        && let Some(recorded) =
+            state.find_task(&report.task, Some(&scope.folder), Some(&scope.backend))?
     {
         let task = Task::from_definition(&recorded.definition)?;
-        let settings = state.notify_settings()?;
+        let settings = state.notify_settings(Some(scope))?;
         crate::notify::queue_for_run(state, &settings, &task, report, &host_name())?;
     }
     // Any run also looks for other tasks' missed fires, every five minutes at most.

@@ -41,7 +41,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         serde_json::Value::Null => "-".to_string(),
         other => other.to_string(),
     };
-    let headers = [
+    let mut headers = vec![
         "NAME",
         "TYPE",
         "SCHEDULE",
@@ -50,7 +50,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         "LAST RESULT",
         "LAST DURATION",
     ];
-    let keys = [
+    let mut keys = vec![
         "name",
         "type",
         "schedule",
@@ -59,6 +59,11 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         "last_result",
         "last_duration",
     ];
+    // The folder is a column only where configs of more than one folder share the state.
+    if folder_count(&state)? > 1 {
+        headers.insert(0, "FOLDER");
+        keys.insert(0, "folder");
+    }
     for row in &mut rows {
         let duration = row["last_duration_ms"]
             .as_i64()
@@ -89,7 +94,8 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
             .trim_end()
             .to_string()
     };
-    println!("{}", out.paint("1", &line(&headers.map(String::from))));
+    let headers: Vec<String> = headers.into_iter().map(String::from).collect();
+    println!("{}", out.paint("1", &line(&headers)));
     for row in &table {
         println!("{}", line(row));
     }
@@ -117,8 +123,20 @@ pub fn task_rows(state: &State) -> anyhow::Result<Vec<serde_json::Value>> {
     state
         .tasks()?
         .iter()
-        .map(|recorded| task_row_of(recorded, last_runs.get(&recorded.name), now))
+        .map(|recorded| {
+            let key = (recorded.folder.clone(), recorded.name.clone());
+            task_row_of(recorded, last_runs.get(&key), now)
+        })
         .collect()
+}
+
+/// How many folders hold applied tasks (status and history show a folder column
+/// when more than one does).
+pub fn folder_count(state: &State) -> anyhow::Result<usize> {
+    let scopes = state.scopes()?;
+    let folders: std::collections::BTreeSet<&str> =
+        scopes.iter().map(|s| s.folder.as_str()).collect();
+    Ok(folders.len())
 }
 
 /// One task's row, as in [`task_rows`]; None when no such task is applied.
@@ -126,7 +144,7 @@ pub fn task_row(state: &State, name: &str) -> anyhow::Result<Option<serde_json::
     let Some(recorded) = state.task(name)? else {
         return Ok(None);
     };
-    let last = state.last_run(name)?;
+    let last = state.last_run(&recorded.folder, name)?;
     task_row_of(&recorded, last.as_ref(), jiff::Timestamp::now()).map(Some)
 }
 
@@ -145,6 +163,8 @@ fn task_row_of(
     };
     Ok(json!({
         "name": task.name,
+        "folder": recorded.folder,
+        "backend": recorded.backend,
         "type": task.kind,
         "schedule": task.schedule.as_ref().map(|s| s.source().to_string()),
         "schedule_words": task.schedule.as_ref().map(|s| s.explain()),

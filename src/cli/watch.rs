@@ -489,10 +489,7 @@ impl Watch {
         out: &Output,
     ) -> Result<Outcome> {
         // Plan first: an unchanged config and scheduler is one quiet line, not a plan.
-        let recorded = match ws.existing_state()? {
-            Some(state) => state.recorded()?,
-            None => Default::default(),
-        };
+        let recorded = ws.recorded(ws.existing_state()?.as_ref())?;
         let backend = ws.backend()?;
         // With fingerprints: the plan is applied as a saved plan (below).
         let plan = ws.plan(&recorded, backend.as_ref(), &[], false, true)?;
@@ -577,7 +574,7 @@ impl Watch {
         std::thread::spawn(move || {
             let send = || -> Result<usize> {
                 let state = crate::state::State::open(&state_path)?;
-                let settings = state.notify_settings()?;
+                let settings = state.notify_settings(None)?;
                 let host = crate::workspace::host_name();
                 let queued =
                     crate::notify::queue_config_error(&state, &settings, &config, &errors, &host)?;

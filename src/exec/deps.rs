@@ -16,9 +16,16 @@ pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `Ok(None)` when every dependency holds, else the first reason one does not.
-pub fn check(state: &State, task: &Task, host: &str, depth: usize) -> Result<Option<String>> {
+/// Dependency tasks are looked up in the task's own `folder`.
+pub fn check(
+    state: &State,
+    task: &Task,
+    folder: &str,
+    host: &str,
+    depth: usize,
+) -> Result<Option<String>> {
     for dep in &task.dependencies {
-        if let Some(reason) = check_one(state, task, dep, host, depth)? {
+        if let Some(reason) = check_one(state, task, folder, dep, host, depth)? {
             return Ok(Some(reason));
         }
     }
@@ -28,13 +35,14 @@ pub fn check(state: &State, task: &Task, host: &str, depth: usize) -> Result<Opt
 fn check_one(
     state: &State,
     task: &Task,
+    folder: &str,
     dep: &Dependency,
     host: &str,
     depth: usize,
 ) -> Result<Option<String>> {
     Ok(match dep {
         Dependency::Task(name) => {
-            let Some(recorded) = state.task(name)? else {
+            let Some(recorded) = state.task_in_folder(name, folder)? else {
                 return Ok(Some(format!("dependency task \"{name}\" is not applied")));
             };
             let other = Task::from_definition(&recorded.definition)?;
@@ -45,6 +53,8 @@ fn check_one(
                 }
                 let request = super::RunRequest {
                     name,
+                    folder: Some(folder),
+                    backend: Some(&recorded.backend),
                     trigger: Trigger::Dependency,
                     host,
                     scheduled_for: None,
@@ -61,7 +71,7 @@ fn check_one(
                 }
             } else {
                 let max_age = task.max_age.unwrap_or(MAX_AGE);
-                match state.last_success(name)? {
+                match state.last_success((folder, name))? {
                     Some(at) if age(&at).is_some_and(|a| a <= max_age) => None,
                     Some(at) => Some(format!(
                         "dependency \"{name}\" last succeeded at {at}, more than {} ago",

@@ -149,6 +149,10 @@ pub fn current_fire(task: &Task, now: jiff::Timestamp) -> Option<jiff::Timestamp
 #[derive(Debug, Clone)]
 pub struct RunRequest<'a> {
     pub name: &'a str,
+    /// The task's folder (and backend), when a name may exist in several scopes: the
+    /// scheduler entries orc writes always pass them.
+    pub folder: Option<&'a str>,
+    pub backend: Option<&'a str>,
     pub trigger: Trigger,
     pub host: &'a str,
     /// The fire time the run is for, when a scheduler says.
@@ -161,12 +165,19 @@ pub struct RunRequest<'a> {
 /// `depth` counts condition tasks run inline as dependencies.
 pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunReport> {
     let (name, trigger, host) = (req.name, req.trigger, req.host);
-    let recorded = state.task(name)?.with_context(|| {
-        format!(
-            "no task \"{name}\" in the state {}; apply it first",
-            state.path().display()
-        )
-    })?;
+    let recorded = state
+        .find_task(name, req.folder, req.backend)?
+        .with_context(|| {
+            let place = req
+                .folder
+                .map(|f| format!(" in folder \"{f}\""))
+                .unwrap_or_default();
+            format!(
+                "no task \"{name}\"{place} in the state {}; apply it first",
+                state.path().display()
+            )
+        })?;
+    let folder = recorded.folder.as_str();
     let task = Task::from_definition(&recorded.definition)
         .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
 
@@ -178,7 +189,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     let scheduled_for = req.scheduled_for.map(crate::state::timestamp);
     let scheduled_for = scheduled_for.as_deref();
 
-    let lock_name = format!("run:{name}");
+    let lock_name = format!("run:{folder}/{name}");
     let user = crate::workspace::user_name();
     let taken = match task.overlap {
         Overlap::Allow => None,
@@ -195,7 +206,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         None => None,
         Some(Ok(guard)) => Some(guard),
         Some(Err(holder)) => {
-            let id = match state.begin_run(name, trigger.as_str(), host, scheduled_for)? {
+            let id = match state.begin_run((folder, name), trigger.as_str(), host, scheduled_for)? {
                 Ok(id) => id,
                 Err(first) => return Ok(duplicate(name, first, scheduled_for)),
             };
@@ -218,18 +229,18 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         tracing::warn!(
             "{name}: the orc that ran it ({dead}) died; its run is recorded as interrupted"
         );
-        for leftover in state.interrupt_runs(name, dead.pid)? {
+        for leftover in state.interrupt_runs((folder, name), dead.pid)? {
             process::kill_leftovers(leftover);
         }
     }
 
-    let id = match state.begin_run(name, trigger.as_str(), host, scheduled_for)? {
+    let id = match state.begin_run((folder, name), trigger.as_str(), host, scheduled_for)? {
         Ok(id) => id,
         Err(first) => return Ok(duplicate(name, first, scheduled_for)),
     };
     tracing::info!("run {id} of {name} started ({})", trigger.as_str());
     // Whatever goes wrong from here, the run row must not stay "running".
-    let result = run_started(state, &task, id, host, depth);
+    let result = run_started(state, &task, folder, id, host, depth);
     match &result {
         Ok(report) => tracing::info!(
             "run {id} of {name} finished: {}{}",
@@ -268,7 +279,14 @@ fn duplicate(name: &str, first: i64, scheduled_for: Option<&str>) -> RunReport {
 }
 
 /// The part of a run after its row exists.
-fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) -> Result<RunReport> {
+fn run_started(
+    state: &State,
+    task: &Task,
+    folder: &str,
+    id: i64,
+    host: &str,
+    depth: usize,
+) -> Result<RunReport> {
     let name = task.name.as_str();
     // What orc itself needed is allocated; from here on it starts processes.
     process::restore_pages_for_children();
@@ -282,7 +300,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
         log_path,
     };
 
-    if let Some(reason) = wait_for_dependencies(state, task, host, depth)? {
+    if let Some(reason) = wait_for_dependencies(state, task, folder, host, depth)? {
         state.finish_run(id, &RunFinish::skipped(&reason))?;
         return Ok(report(Status::Skipped, None, 0, Some(reason), None));
     }
@@ -398,6 +416,7 @@ fn run_started(state: &State, task: &Task, id: i64, host: &str, depth: usize) ->
 fn wait_for_dependencies(
     state: &State,
     task: &Task,
+    folder: &str,
     host: &str,
     depth: usize,
 ) -> Result<Option<String>> {
@@ -405,7 +424,7 @@ fn wait_for_dependencies(
     let wait = task.wait.unwrap_or_default();
     let poll = task.poll.unwrap_or(DEFAULT_POLL);
     loop {
-        let Some(reason) = deps::check(state, task, host, depth)? else {
+        let Some(reason) = deps::check(state, task, folder, host, depth)? else {
             return Ok(None);
         };
         if process::stop_requested() || waited.elapsed() + poll > wait {
@@ -478,10 +497,10 @@ struct ResolvedEnv {
     secrets: Vec<Zeroizing<String>>,
 }
 
-/// Where run `id` of the applied task `name` writes its log.
-pub fn run_log_path(state: &State, name: &str, id: i64) -> Result<PathBuf> {
+/// Where run `id` of the applied task `name` (in `folder`) writes its log.
+pub fn run_log_path(state: &State, folder: Option<&str>, name: &str, id: i64) -> Result<PathBuf> {
     let recorded = state
-        .task(name)?
+        .find_task(name, folder, None)?
         .with_context(|| format!("no task \"{name}\" in the state"))?;
     let task = Task::from_definition(&recorded.definition)?;
     Ok(log_dir(state, &task).join(name).join(format!("{id}.log")))

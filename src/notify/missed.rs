@@ -29,7 +29,13 @@ pub struct Missed {
     pub last: String,
 }
 
-fn watermark_key(task: &str) -> String {
+/// Up to when a task's fires were checked (per folder: names repeat across folders).
+fn watermark_key(folder: &str, task: &str) -> String {
+    format!("missed_checked:{folder}/{task}")
+}
+
+/// The key before states were scoped by folder, still read once after an upgrade.
+fn old_watermark_key(task: &str) -> String {
     format!("missed_checked:{task}")
 }
 
@@ -40,9 +46,9 @@ fn parse(ts: &str) -> Option<Timestamp> {
 /// Look for missed fires of every applied task up to `now` (less the grace), record
 /// each task's misses as one `missed` history row, and queue its `missed` alerts.
 pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
-    let settings = state.notify_settings()?;
     let mut found = Vec::new();
     for recorded in state.tasks()? {
+        let folder = recorded.folder.as_str();
         let Ok(task) = Task::from_definition(&recorded.definition) else {
             continue;
         };
@@ -57,9 +63,12 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
         };
         let slack = GRACE + task.jitter.unwrap_or_default();
         let until = now - SignedDuration::try_from(slack).unwrap_or_default();
-        let key = watermark_key(&task.name);
-        let since = state
-            .setting(&key)?
+        let key = watermark_key(folder, &task.name);
+        let checked = match state.setting(&key)? {
+            Some(at) => Some(at),
+            None => state.setting(&old_watermark_key(&task.name))?,
+        };
+        let since = checked
             .as_deref()
             .and_then(parse)
             .into_iter()
@@ -85,7 +94,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
         }
         let window_end = until + SignedDuration::try_from(slack).unwrap_or_default();
         let runs = state.runs_between(
-            &task.name,
+            (folder, &task.name),
             &timestamp(fires[0] - SignedDuration::from_secs(60)),
             &timestamp(window_end),
         )?;
@@ -139,7 +148,8 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
                 m.count, m.first, m.last
             )
         };
-        state.record_missed(&task.name, &m.last, &reason, host)?;
+        state.record_missed((folder, &task.name), &m.last, &reason, host)?;
+        let settings = state.notify_settings(Some(&recorded.scope()))?;
         tracing::warn!("task {}: {reason}", task.name);
         for group_name in &task.notify {
             let Some(group) = settings.notify.get(group_name) else {

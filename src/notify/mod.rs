@@ -290,7 +290,7 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
     if due.is_empty() {
         return Ok((0, 0));
     }
-    let settings = state.notify_settings()?;
+    let settings = state.notify_settings(None)?;
     let (mut sent, mut failed) = (0, 0);
     let fail = |n: &Notification, error: &str| -> Result<()> {
         let attempt = n.attempts + 1;

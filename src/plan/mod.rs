@@ -23,6 +23,9 @@ pub enum Action {
     Update,
     /// Move the state and history of `renamed_from`, and re-create the live entry.
     Rename,
+    /// The config's folder changed: the task leaves the old folder and arrives in
+    /// the new one, its state and history with it.
+    Move,
     Delete,
 }
 
@@ -103,6 +106,13 @@ const SETTINGS_KEY: &str = "@settings";
 pub struct Plan {
     pub backend: String,
     pub folder: String,
+    /// The folder this config's tasks are leaving (its `folder` changed).
+    pub moved_from: Option<String>,
+    /// Deletes in the old folder, applied after the new folder holds the tasks.
+    #[serde(skip)]
+    pub old_folder: Vec<Change>,
+    /// What an admin should know before applying (another config applied this folder).
+    pub warnings: Vec<String>,
     pub host: String,
     pub changes: Vec<TaskPlan>,
     pub settings: Option<SettingsPlan>,
@@ -125,7 +135,7 @@ impl Plan {
         for c in &self.changes {
             match c.action {
                 Action::Create => s.add += 1,
-                Action::Update | Action::Rename => s.change += 1,
+                Action::Update | Action::Rename | Action::Move => s.change += 1,
                 Action::Delete => s.destroy += 1,
             }
         }
@@ -136,7 +146,7 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty() || self.settings.is_some()
+        !self.changes.is_empty() || self.settings.is_some() || self.moved_from.is_some()
     }
 
     /// Every scheduler operation, in one batch.
@@ -149,9 +159,12 @@ impl Plan {
 
     /// Every state write, in one transaction.
     pub fn state_writes(&self) -> Vec<TaskWrite> {
-        self.changes
+        let moved = self
+            .moved_from
             .iter()
-            .flat_map(|c| c.state.iter().cloned())
+            .map(|from| TaskWrite::MoveFolder { from: from.clone() });
+        moved
+            .chain(self.changes.iter().flat_map(|c| c.state.iter().cloned()))
             .chain(self.settings.iter().map(|s| TaskWrite::Settings {
                 json: s.json.clone(),
             }))
@@ -189,6 +202,9 @@ pub struct Inputs<'a> {
     /// The runtime settings JSON apply last recorded.
     pub recorded_settings: Option<&'a str>,
     pub live: &'a [Entry],
+    /// When the config's folder changed: the old folder, and what it holds now.
+    /// `recorded` then holds the tasks recorded there.
+    pub moved_from: Option<(String, &'a [Entry])>,
     pub skipped: Vec<Skipped>,
     pub folder: String,
     pub host: String,
@@ -329,6 +345,31 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
             },
         }
     }
+    let mut old_folder = Vec::new();
+    if let Some((_, old_live)) = &inputs.moved_from {
+        // A recorded task is not "deleted outside orc" for being absent from the new
+        // folder: it moves there. Its old entry is deleted once the new one exists.
+        for c in changes.iter_mut() {
+            let was_recorded = recorded.contains_key(c.name.as_str())
+                || c.renamed_from
+                    .as_deref()
+                    .is_some_and(|f| recorded.contains_key(f));
+            if !was_recorded {
+                continue;
+            }
+            c.drift = None;
+            if matches!(c.action, Action::Create | Action::Update) {
+                c.action = Action::Move;
+            }
+        }
+        old_folder = old_live
+            .iter()
+            .filter(|e| recorded.contains_key(e.name.as_str()))
+            .map(|e| Change::Delete {
+                name: e.name.clone(),
+            })
+            .collect();
+    }
     let settings = plan_settings(inputs.desired_settings.as_deref(), inputs.recorded_settings);
     if inputs.fingerprints {
         fingerprints.insert(
@@ -343,6 +384,9 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
     Ok(Plan {
         backend: backend.kind().to_string(),
         folder: inputs.folder,
+        moved_from: inputs.moved_from.map(|(from, _)| from),
+        old_folder,
+        warnings: Vec::new(),
         host: inputs.host,
         changes,
         settings,

@@ -34,12 +34,12 @@ impl Paint {
 fn symbol(p: &Paint, action: Action) -> String {
     match action {
         Action::Create => p.green("+"),
-        Action::Update | Action::Rename => p.yellow("~"),
+        Action::Update | Action::Rename | Action::Move => p.yellow("~"),
         Action::Delete => p.red("-"),
     }
 }
 
-fn headline(c: &TaskPlan) -> String {
+fn headline(plan: &Plan, c: &TaskPlan) -> String {
     match (c.action, c.renamed_from.as_deref()) {
         (Action::Create, _) => format!("# {} will be created", c.name),
         (Action::Rename, Some(from)) => format!("# {from} will be renamed to {}", c.name),
@@ -53,6 +53,12 @@ fn headline(c: &TaskPlan) -> String {
                 format!("# {} will be updated in place", c.name)
             }
         }
+        (Action::Move, _) => format!(
+            "# {} will move from folder \"{}\" to \"{}\" (its state and history with it)",
+            c.name,
+            plan.moved_from.as_deref().unwrap_or_default(),
+            plan.folder
+        ),
         (Action::Delete, _) => format!("# {} will be destroyed", c.name),
     }
 }
@@ -93,6 +99,21 @@ fn plain(value: Option<&str>) -> String {
 pub fn render_human(plan: &Plan, color: bool) -> String {
     let p = Paint(color);
     let mut out = String::new();
+    for w in &plan.warnings {
+        out.push_str(&format!("{} {w}\n\n", p.bold(&p.yellow("Warning:"))));
+    }
+    if let Some(from) = &plan.moved_from {
+        out.push_str(&format!(
+            "{}\n\n",
+            p.bold(&format!(
+                "Note: the folder changed from \"{from}\" to \"{}\": every task of this config leaves \"{from}\" ({} entr{} to delete there) and arrives in \"{}\"",
+                plan.folder,
+                plan.old_folder.len(),
+                if plan.old_folder.len() == 1 { "y" } else { "ies" },
+                plan.folder
+            ))
+        ));
+    }
 
     let drifted: Vec<&TaskPlan> = plan.changes.iter().filter(|c| c.drift.is_some()).collect();
     if !drifted.is_empty() {
@@ -133,7 +154,7 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
     } else {
         out.push_str("orc will perform the following actions:\n\n");
         for c in &plan.changes {
-            out.push_str(&format!("  {}\n", p.bold(&headline(c))));
+            out.push_str(&format!("  {}\n", p.bold(&headline(plan, c))));
             out.push_str(&format!(
                 "  {} task \"{}\" {{\n",
                 symbol(&p, c.action),
@@ -205,6 +226,12 @@ pub fn render_json(plan: &Plan) -> serde_json::Value {
         "format_version": "1",
         "backend": plan.backend,
         "folder": plan.folder,
+        "moved_from": plan.moved_from,
+        "old_folder_ops": plan.old_folder.iter().map(|c| json!({
+            "op": op_name(c),
+            "name": c.name(),
+        })).collect::<Vec<_>>(),
+        "warnings": plan.warnings,
         "host": plan.host,
         "has_changes": plan.has_changes(),
         "summary": summary,

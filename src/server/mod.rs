@@ -291,6 +291,8 @@ fn task_detail(s: &State, name: &str) -> ApiResult<Value> {
 #[derive(Debug, Deserialize)]
 struct RunsQuery {
     task: Option<String>,
+    /// Only runs of tasks in this folder.
+    folder: Option<String>,
     status: Option<String>,
     /// A duration ("24h") or an RFC 3339 time.
     since: Option<String>,
@@ -325,6 +327,7 @@ async fn runs(
         // One more than asked tells whether there is a next page.
         let mut page = s.runs(&RunFilter {
             task: q.task,
+            folder: q.folder,
             status: q.status,
             since,
             before: q.cursor,
@@ -439,10 +442,7 @@ fn current_plan(server: &Server) -> ApiResult<crate::plan::Plan> {
         server.backend.as_deref(),
     )
     .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
-    let recorded = match ws.existing_state()? {
-        Some(state) => state.recorded()?,
-        None => Default::default(),
-    };
+    let recorded = ws.recorded(ws.existing_state()?.as_ref())?;
     let backend = ws.backend()?;
     Ok(ws.plan(&recorded, backend.as_ref(), &[], false, false)?)
 }

@@ -108,6 +108,43 @@ const STEPS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX notifications_due ON notifications (sent_at, gave_up, next_attempt_at);",
+    // 6: everything recorded belongs to a (backend, folder) scope, so configs with
+    // different folders share one state without touching each other. Tasks take the
+    // scope of the apply that wrote them; runs and the recorded settings that of
+    // their task or of the last apply; before, there was only one scope.
+    "CREATE TABLE tasks_scoped (
+        backend TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        applied_at TEXT NOT NULL,
+        apply_id INTEGER,
+        PRIMARY KEY (backend, folder, name)
+    );
+    ALTER TABLE applies ADD COLUMN folder TEXT;
+    UPDATE applies SET folder = json_extract(plan, '$.folder') WHERE json_valid(plan);
+    CREATE TEMP TABLE last_scope AS
+        SELECT COALESCE((SELECT backend FROM applies WHERE outcome = 'succeeded' ORDER BY id DESC LIMIT 1), 'embedded') AS backend,
+               COALESCE((SELECT folder FROM applies WHERE outcome = 'succeeded' AND folder IS NOT NULL ORDER BY id DESC LIMIT 1), 'Orc') AS folder;
+    INSERT INTO tasks_scoped (backend, folder, name, definition, hash, entry, applied_at, apply_id)
+        SELECT COALESCE(a.backend, (SELECT backend FROM last_scope)),
+               COALESCE(a.folder, (SELECT folder FROM last_scope)),
+               t.name, t.definition, t.hash, t.entry, t.applied_at, t.apply_id
+        FROM tasks t LEFT JOIN applies a ON a.id = t.apply_id;
+    DROP TABLE tasks;
+    ALTER TABLE tasks_scoped RENAME TO tasks;
+    CREATE INDEX tasks_by_name ON tasks (name);
+    ALTER TABLE runs ADD COLUMN folder TEXT;
+    UPDATE runs SET folder = COALESCE(
+        (SELECT folder FROM tasks WHERE tasks.name = runs.task ORDER BY applied_at DESC LIMIT 1),
+        (SELECT folder FROM last_scope));
+    DROP INDEX runs_by_task;
+    CREATE INDEX runs_by_task ON runs (task, folder, id);
+    UPDATE settings SET key = 'runtime:' || (SELECT backend FROM last_scope) || ':' || (SELECT folder FROM last_scope)
+        WHERE key = 'runtime';
+    DROP TABLE last_scope;",
 ];
 
 /// The schema version this build writes.

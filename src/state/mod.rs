@@ -25,9 +25,40 @@ pub struct State {
     path: PathBuf,
 }
 
+/// Where a config's tasks live: one backend's folder. Everything apply records (tasks,
+/// settings, the audit row) belongs to one scope, and a plan sees only its own, so
+/// configs with different folders share a state without touching each other.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub backend: String,
+    pub folder: String,
+}
+
+impl Scope {
+    pub fn new(backend: &str, folder: &str) -> Scope {
+        Scope {
+            backend: backend.to_string(),
+            folder: folder.to_string(),
+        }
+    }
+
+    /// The settings key of the runtime settings applied to this scope.
+    fn settings_key(&self) -> String {
+        format!("{}:{}:{}", settings::RUNTIME, self.backend, self.folder)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "folder \"{}\" ({})", self.folder, self.backend)
+    }
+}
+
 /// A task as orc last applied it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedTask {
+    pub backend: String,
+    pub folder: String,
     pub name: String,
     /// JSON of the validated task definition; `orc run` executes this.
     pub definition: String,
@@ -37,6 +68,12 @@ pub struct RecordedTask {
     pub entry: String,
     pub applied_at: String,
     pub apply_id: Option<i64>,
+}
+
+impl RecordedTask {
+    pub fn scope(&self) -> Scope {
+        Scope::new(&self.backend, &self.folder)
+    }
 }
 
 /// How a task last ran, for `orc status`.
@@ -55,6 +92,7 @@ pub struct ApplyMeta {
     pub git_commit: Option<String>,
     pub config_path: String,
     pub backend: String,
+    pub folder: String,
     pub summary: String,
     pub plan: String,
 }
@@ -94,6 +132,12 @@ pub enum TaskWrite {
     Settings {
         json: String,
     },
+    /// The config's folder changed: move every task of the same backend's `from`
+    /// folder, with its history, into the apply's scope (done before the other
+    /// writes, which then update the moved rows).
+    MoveFolder {
+        from: String,
+    },
 }
 
 /// Everything an apply recorded: the plan's "before".
@@ -102,19 +146,38 @@ pub struct Recorded {
     pub tasks: Vec<RecordedTask>,
     /// JSON of the runtime settings, when an apply recorded them.
     pub settings: Option<String>,
+    /// The folder `tasks` are recorded in when the config's folder changed.
+    pub moved_from: Option<String>,
+    /// Why the plan should warn: another config applied this scope last.
+    pub claimed_by: Option<String>,
 }
 
-const SELECT_TASK: &str = "SELECT name, definition, hash, entry, applied_at, apply_id FROM tasks";
+const SELECT_TASK: &str =
+    "SELECT backend, folder, name, definition, hash, entry, applied_at, apply_id FROM tasks";
 
 fn recorded_task(r: &rusqlite::Row) -> rusqlite::Result<RecordedTask> {
     Ok(RecordedTask {
-        name: r.get(0)?,
-        definition: r.get(1)?,
-        hash: r.get(2)?,
-        entry: r.get(3)?,
-        applied_at: r.get(4)?,
-        apply_id: r.get(5)?,
+        backend: r.get(0)?,
+        folder: r.get(1)?,
+        name: r.get(2)?,
+        definition: r.get(3)?,
+        hash: r.get(4)?,
+        entry: r.get(5)?,
+        applied_at: r.get(6)?,
+        apply_id: r.get(7)?,
     })
+}
+
+/// A name that more than one scope has: `orc run` needs `--folder` to know which.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "task \"{name}\" exists in more than one scope: {}; say which with --folder{}",
+    scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" and "),
+    if scopes.windows(2).any(|w| w[0].folder == w[1].folder) { " and --backend" } else { "" }
+)]
+pub struct AmbiguousTask {
+    pub name: String,
+    pub scopes: Vec<Scope>,
 }
 
 /// The default state path: `%ProgramData%\orc\state.db` on Windows,
@@ -241,38 +304,116 @@ impl State {
         &self.conn
     }
 
-    /// Every recorded task, by name.
+    /// Every recorded task of every scope, by name.
     pub fn tasks(&self) -> Result<Vec<RecordedTask>> {
-        let mut stmt = self.conn.prepare(&format!("{SELECT_TASK} ORDER BY name"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT_TASK} ORDER BY name, folder, backend"))?;
         let rows = stmt.query_map([], recorded_task)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The recorded tasks and settings.
-    pub fn recorded(&self) -> Result<Recorded> {
+    /// The recorded tasks of one scope, by name.
+    pub fn tasks_in(&self, scope: &Scope) -> Result<Vec<RecordedTask>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{SELECT_TASK} WHERE backend = ?1 AND folder = ?2 ORDER BY name"
+        ))?;
+        let rows = stmt.query_map(params![scope.backend, scope.folder], recorded_task)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The scopes that hold recorded tasks.
+    pub fn scopes(&self) -> Result<Vec<Scope>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT backend, folder FROM tasks ORDER BY folder, backend")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Scope {
+                backend: r.get(0)?,
+                folder: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The recorded tasks and settings of one scope: the plan's "before".
+    pub fn recorded(&self, scope: &Scope) -> Result<Recorded> {
         Ok(Recorded {
-            tasks: self.tasks()?,
-            settings: self.setting(settings::RUNTIME)?,
+            tasks: self.tasks_in(scope)?,
+            settings: self.setting(&scope.settings_key())?,
+            ..Recorded::default()
         })
     }
 
+    /// The task called `name` in whichever scope has it; an error names the scopes
+    /// when more than one does. `folder` and `backend` narrow the search.
+    pub fn find_task(
+        &self,
+        name: &str,
+        folder: Option<&str>,
+        backend: Option<&str>,
+    ) -> Result<Option<RecordedTask>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{SELECT_TASK} WHERE name = ?1 AND (?2 IS NULL OR folder = ?2) AND (?3 IS NULL OR backend = ?3)
+             ORDER BY folder, backend"
+        ))?;
+        let mut found: Vec<RecordedTask> = stmt
+            .query_map(params![name, folder, backend], recorded_task)?
+            .collect::<rusqlite::Result<_>>()?;
+        if found.len() > 1 {
+            return Err(AmbiguousTask {
+                name: name.to_string(),
+                scopes: found.iter().map(RecordedTask::scope).collect(),
+            }
+            .into());
+        }
+        Ok(found.pop())
+    }
+
+    /// The task called `name`, wherever it is (see `find_task`).
     pub fn task(&self, name: &str) -> Result<Option<RecordedTask>> {
+        self.find_task(name, None, None)
+    }
+
+    /// The task called `name` in one folder (of any backend; see `find_task`).
+    pub fn task_in_folder(&self, name: &str, folder: &str) -> Result<Option<RecordedTask>> {
+        self.find_task(name, Some(folder), None)
+    }
+
+    /// The config path and time of the last succeeded apply to `scope`.
+    pub fn last_apply_config(&self, scope: &Scope) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
             .query_row(
-                &format!("{SELECT_TASK} WHERE name = ?1"),
-                [name],
-                recorded_task,
+                "SELECT config_path, started_at FROM applies
+                 WHERE outcome = 'succeeded' AND backend = ?1 AND folder = ?2 ORDER BY id DESC LIMIT 1",
+                params![scope.backend, scope.folder],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
+    }
+
+    /// The folders of `backend` whose last succeeded apply came from `config_path`
+    /// and that still hold tasks: where a config's tasks were before its folder changed.
+    pub fn folders_applied_from(&self, backend: &str, config_path: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT t.folder FROM tasks t
+             WHERE t.backend = ?1 AND (
+                 SELECT a.config_path FROM applies a
+                 WHERE a.outcome = 'succeeded' AND a.backend = t.backend AND a.folder = t.folder
+                 ORDER BY a.id DESC LIMIT 1) = ?2
+             ORDER BY t.folder",
+        )?;
+        let rows = stmt.query_map(params![backend, config_path], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Start an audit row for an apply; returns its id.
     pub fn begin_apply(&self, meta: &ApplyMeta) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO applies (started_at, user, host, git_commit, config_path, backend, summary, plan, outcome, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
-            params![now(), meta.user, meta.host, meta.git_commit, meta.config_path, meta.backend, meta.summary, meta.plan, std::process::id()],
+            "INSERT INTO applies (started_at, user, host, git_commit, config_path, backend, folder, summary, plan, outcome, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10)",
+            params![now(), meta.user, meta.host, meta.git_commit, meta.config_path, meta.backend, meta.folder, meta.summary, meta.plan, std::process::id()],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -286,13 +427,34 @@ impl State {
         Ok(())
     }
 
-    /// Write every task change of an apply and close its audit row, atomically.
-    pub fn commit_apply(&self, id: i64, writes: &[TaskWrite]) -> Result<()> {
+    /// Write every task change of an apply to `scope` and close its audit row,
+    /// atomically.
+    pub fn commit_apply(&self, id: i64, scope: &Scope, writes: &[TaskWrite]) -> Result<()> {
         let tx = rusqlite::Transaction::new_unchecked(
             &self.conn,
             rusqlite::TransactionBehavior::Immediate,
         )?;
         let at = now();
+        let (backend, folder) = (&scope.backend, &scope.folder);
+        // A folder move first: the other writes name the tasks in their new folder.
+        let moves = writes.iter().filter_map(|w| match w {
+            TaskWrite::MoveFolder { from } => Some(from),
+            _ => None,
+        });
+        for from in moves {
+            tx.execute(
+                "UPDATE tasks SET folder = ?3 WHERE backend = ?1 AND folder = ?2",
+                params![backend, from, folder],
+            )?;
+            tx.execute(
+                "UPDATE runs SET folder = ?2 WHERE folder = ?1",
+                params![from, folder],
+            )?;
+            tx.execute(
+                "DELETE FROM settings WHERE key = ?1",
+                [Scope::new(backend, from).settings_key()],
+            )?;
+        }
         for w in writes {
             match w {
                 TaskWrite::Upsert {
@@ -301,26 +463,32 @@ impl State {
                     entry,
                 } => {
                     tx.execute(
-                        "INSERT INTO tasks (name, definition, hash, entry, applied_at, apply_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT(name) DO UPDATE SET definition = excluded.definition, hash = excluded.hash,
-                           entry = excluded.entry, applied_at = excluded.applied_at, apply_id = excluded.apply_id",
-                        params![name, definition, hash(definition), entry, at, id],
+                        "INSERT INTO tasks (backend, folder, name, definition, hash, entry, applied_at, apply_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT(backend, folder, name) DO UPDATE SET definition = excluded.definition,
+                           hash = excluded.hash, entry = excluded.entry, applied_at = excluded.applied_at,
+                           apply_id = excluded.apply_id",
+                        params![backend, folder, name, definition, hash(definition), entry, at, id],
                     )?;
                 }
                 TaskWrite::Delete { name } => {
-                    tx.execute("DELETE FROM tasks WHERE name = ?1", [name])?;
+                    tx.execute(
+                        "DELETE FROM tasks WHERE backend = ?1 AND folder = ?2 AND name = ?3",
+                        params![backend, folder, name],
+                    )?;
                 }
-                TaskWrite::Settings { json } => settings::write(&tx, settings::RUNTIME, json)?,
+                TaskWrite::Settings { json } => settings::write(&tx, &scope.settings_key(), json)?,
                 TaskWrite::Rename { from, to } => {
                     tx.execute(
-                        "UPDATE tasks SET name = ?2 WHERE name = ?1",
-                        params![from, to],
+                        "UPDATE tasks SET name = ?4 WHERE backend = ?1 AND folder = ?2 AND name = ?3",
+                        params![backend, folder, from, to],
                     )?;
                     tx.execute(
-                        "UPDATE runs SET task = ?2 WHERE task = ?1",
-                        params![from, to],
+                        "UPDATE runs SET task = ?3 WHERE folder = ?1 AND task = ?2",
+                        params![folder, from, to],
                     )?;
                 }
+                TaskWrite::MoveFolder { .. } => {}
             }
         }
         tx.execute(
@@ -377,13 +545,13 @@ impl State {
     }
 
     /// The most recent run of one task.
-    pub fn last_run(&self, task: &str) -> Result<Option<LastRun>> {
+    pub fn last_run(&self, folder: &str, task: &str) -> Result<Option<LastRun>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT status, COALESCE(finished_at, started_at), duration_ms FROM runs
-                 WHERE task = ?1 ORDER BY id DESC LIMIT 1",
-                [task],
+                 WHERE task = ?1 AND folder = ?2 ORDER BY id DESC LIMIT 1",
+                params![task, folder],
                 |r| {
                     Ok(LastRun {
                         status: r.get(0)?,
@@ -395,22 +563,23 @@ impl State {
             .optional()?)
     }
 
-    /// The most recent run of each applied task, by task name.
-    pub fn last_runs(&self) -> Result<std::collections::BTreeMap<String, LastRun>> {
+    /// The most recent run of each applied task, by (folder, task name).
+    pub fn last_runs(&self) -> Result<std::collections::BTreeMap<(String, String), LastRun>> {
         // One MAX(id) per applied task is one seek in runs_by_task each; a GROUP BY
         // task over runs reads the whole index (about 100 ms at a million runs, on
         // every `orc status` and GET /api/tasks).
         let mut stmt = self.conn.prepare(
-            "SELECT r.task, r.status, COALESCE(r.finished_at, r.started_at), r.duration_ms
-             FROM tasks t JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE task = t.name)",
+            "SELECT r.folder, r.task, r.status, COALESCE(r.finished_at, r.started_at), r.duration_ms
+             FROM tasks t JOIN runs r
+               ON r.id = (SELECT MAX(id) FROM runs WHERE task = t.name AND folder = t.folder)",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
                 LastRun {
-                    status: r.get(1)?,
-                    at: r.get(2)?,
-                    duration_ms: r.get(3)?,
+                    status: r.get(2)?,
+                    at: r.get(3)?,
+                    duration_ms: r.get(4)?,
                 },
             ))
         })?;

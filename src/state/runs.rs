@@ -44,6 +44,8 @@ impl RunFinish {
 pub struct RunRecord {
     pub id: i64,
     pub task: String,
+    /// The folder of the task's scope (runs are kept per folder).
+    pub folder: Option<String>,
     pub trigger: Option<String>,
     pub host: Option<String>,
     pub started_at: String,
@@ -64,6 +66,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub task: Option<String>,
+    pub folder: Option<String>,
     pub status: Option<String>,
     /// RFC 3339; runs started at or after it.
     pub since: Option<String>,
@@ -81,25 +84,25 @@ impl State {
     /// `Err(id of the existing run)` for the other.
     pub fn begin_run(
         &self,
-        task: &str,
+        (folder, task): (&str, &str),
         trigger: &str,
         host: &str,
         scheduled_for: Option<&str>,
     ) -> Result<std::result::Result<i64, i64>> {
         let inserted = self.conn.execute(
-            "INSERT INTO runs (task, started_at, status, trigger, host, pid, attempt, scheduled_for)
-             SELECT ?1, ?2, 'running', ?3, ?4, ?5, 0, ?6
+            "INSERT INTO runs (task, folder, started_at, status, trigger, host, pid, attempt, scheduled_for)
+             SELECT ?1, ?7, ?2, 'running', ?3, ?4, ?5, 0, ?6
              WHERE ?6 IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM runs WHERE task = ?1 AND scheduled_for = ?6 AND status != 'missed')",
-            params![task, now(), trigger, host, std::process::id(), scheduled_for],
+                 SELECT 1 FROM runs WHERE task = ?1 AND folder = ?7 AND scheduled_for = ?6 AND status != 'missed')",
+            params![task, now(), trigger, host, std::process::id(), scheduled_for, folder],
         )?;
         if inserted == 1 {
             return Ok(Ok(self.conn.last_insert_rowid()));
         }
         let existing = self.conn.query_row(
-            "SELECT id FROM runs WHERE task = ?1 AND scheduled_for = ?2 AND status != 'missed'
+            "SELECT id FROM runs WHERE task = ?1 AND folder = ?3 AND scheduled_for = ?2 AND status != 'missed'
              ORDER BY id LIMIT 1",
-            params![task, scheduled_for],
+            params![task, scheduled_for, folder],
             |r| r.get(0),
         )?;
         Ok(Err(existing))
@@ -136,38 +139,53 @@ impl State {
 
     /// Runs of `task` left "running" by process `pid`, which died, become
     /// interrupted; returns their task processes, which may still be running.
-    pub fn interrupt_runs(&self, task: &str, pid: u32) -> Result<Vec<u32>> {
+    pub fn interrupt_runs(&self, (folder, task): (&str, &str), pid: u32) -> Result<Vec<u32>> {
         let children: Vec<u32> = self
             .conn
-            .prepare("SELECT child_pid FROM runs WHERE task = ?1 AND pid = ?2 AND status = 'running' AND child_pid IS NOT NULL")?
-            .query_map(params![task, pid], |r| r.get(0))?
+            .prepare("SELECT child_pid FROM runs WHERE task = ?1 AND folder = ?3 AND pid = ?2 AND status = 'running' AND child_pid IS NOT NULL")?
+            .query_map(params![task, pid, folder], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         self.conn.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = ?3, error = 'orc stopped before the run ended'
-             WHERE task = ?1 AND pid = ?2 AND status = 'running'",
-            params![task, pid, now()],
+             WHERE task = ?1 AND folder = ?4 AND pid = ?2 AND status = 'running'",
+            params![task, pid, now(), folder],
         )?;
         Ok(children)
     }
 
     /// For each task, when its latest run for a fire time started (runs the scheduler
     /// started, catch-ups, and recorded missed fires; manual runs do not count).
-    pub fn last_fires(&self) -> Result<std::collections::HashMap<String, String>> {
+    /// Keyed by (folder, task).
+    pub fn last_fires(&self) -> Result<std::collections::HashMap<(String, String), String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT task, MAX(COALESCE(scheduled_for, started_at)) FROM runs
-             WHERE trigger IN ('scheduled', 'catch-up') GROUP BY task",
+            "SELECT folder, task, MAX(COALESCE(scheduled_for, started_at)) FROM runs
+             WHERE trigger IN ('scheduled', 'catch-up') GROUP BY folder, task",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get(1)?,
+                ),
+                r.get(2)?,
+            ))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Record fire times at which a task should have run and did not: one row with
     /// status "missed", at the last of them, saying how many and since when.
-    pub fn record_missed(&self, task: &str, last: &str, reason: &str, host: &str) -> Result<i64> {
+    pub fn record_missed(
+        &self,
+        (folder, task): (&str, &str),
+        last: &str,
+        reason: &str,
+        host: &str,
+    ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO runs (task, started_at, finished_at, scheduled_for, status, trigger, host, pid, attempt, error)
-             VALUES (?1, ?2, ?2, ?2, 'missed', 'scheduled', ?3, ?4, 0, ?5)",
-            params![task, last, host, std::process::id(), reason],
+            "INSERT INTO runs (task, folder, started_at, finished_at, scheduled_for, status, trigger, host, pid, attempt, error)
+             VALUES (?1, ?6, ?2, ?2, ?2, 'missed', 'scheduled', ?3, ?4, 0, ?5)",
+            params![task, last, host, std::process::id(), reason, folder],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -176,27 +194,27 @@ impl State {
     /// `[from, to]` (state timestamps).
     pub fn runs_between(
         &self,
-        task: &str,
+        (folder, task): (&str, &str),
         from: &str,
         to: &str,
     ) -> Result<Vec<(Option<String>, String, String)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT scheduled_for, started_at, status FROM runs WHERE task = ?1
+            "SELECT scheduled_for, started_at, status FROM runs WHERE task = ?1 AND folder = ?4
              AND ((started_at >= ?2 AND started_at <= ?3) OR (scheduled_for >= ?2 AND scheduled_for <= ?3))",
         )?;
-        let rows = stmt.query_map(params![task, from, to], |r| {
+        let rows = stmt.query_map(params![task, from, to, folder], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// When `task` last succeeded.
-    pub fn last_success(&self, task: &str) -> Result<Option<String>> {
+    pub fn last_success(&self, (folder, task): (&str, &str)) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
-                "SELECT COALESCE(finished_at, started_at) FROM runs WHERE task = ?1 AND status = 'success' ORDER BY id DESC LIMIT 1",
-                [task],
+                "SELECT COALESCE(finished_at, started_at) FROM runs WHERE task = ?1 AND folder = ?2 AND status = 'success' ORDER BY id DESC LIMIT 1",
+                params![task, folder],
                 |r| r.get(0),
             )
             .optional()?)
@@ -204,13 +222,13 @@ impl State {
 
     /// The durations of the task's last `count` finished runs, oldest first (for its
     /// trend line).
-    pub fn recent_durations(&self, task: &str, count: usize) -> Result<Vec<i64>> {
+    pub fn recent_durations(&self, (folder, task): (&str, &str), count: usize) -> Result<Vec<i64>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT duration_ms FROM runs WHERE task = ?1 AND duration_ms IS NOT NULL
+            "SELECT duration_ms FROM runs WHERE task = ?1 AND folder = ?3 AND duration_ms IS NOT NULL
              ORDER BY id DESC LIMIT ?2",
         )?;
         let mut durations = stmt
-            .query_map(params![task, count as i64], |r| r.get(0))?
+            .query_map(params![task, count as i64, folder], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
         durations.reverse();
         Ok(durations)
@@ -231,8 +249,9 @@ impl State {
         // or a page behind a cursor then walks the table from the newest run (half a
         // second at a million runs).
         let limit = filter.limit.min(i64::MAX as usize) as i64;
-        let given: [(&str, Option<&dyn ToSql>); 4] = [
+        let given: [(&str, Option<&dyn ToSql>); 5] = [
             ("task =", filter.task.as_ref().map(|v| v as &dyn ToSql)),
+            ("folder =", filter.folder.as_ref().map(|v| v as &dyn ToSql)),
             ("status =", filter.status.as_ref().map(|v| v as &dyn ToSql)),
             (
                 "started_at >=",
@@ -259,7 +278,7 @@ impl State {
 
 const SELECT_RUN: &str =
     "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
-    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for FROM runs";
+    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder FROM runs";
 
 fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -278,5 +297,6 @@ fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         log_path: r.get(12)?,
         reason: r.get(13)?,
         scheduled_for: r.get(14)?,
+        folder: r.get(15)?,
     })
 }

@@ -4,10 +4,10 @@
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{State, now, timestamp};
+use super::{Scope, State, now, timestamp};
 use crate::config::RuntimeSettings;
 
-/// The key of the runtime settings apply records.
+/// The key prefix of the runtime settings apply records: `runtime:BACKEND:FOLDER`.
 pub const RUNTIME: &str = "runtime";
 
 pub(super) fn write(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
@@ -29,9 +29,31 @@ impl State {
             .optional()?)
     }
 
-    /// The runtime settings last applied, or the defaults before any apply set them.
-    pub fn runtime_settings(&self) -> Result<RuntimeSettings> {
-        match self.setting(RUNTIME)? {
+    /// The runtime settings JSON applied to `scope`, or (without one) the latest any
+    /// apply recorded.
+    fn runtime_json(&self, scope: Option<&Scope>) -> Result<Option<String>> {
+        match scope {
+            Some(scope) => match self.setting(&scope.settings_key())? {
+                Some(json) => Ok(Some(json)),
+                // A scope that never recorded settings (a task found by name from an
+                // older state): the latest applied.
+                None => self.runtime_json(None),
+            },
+            None => Ok(self
+                .conn
+                .query_row(
+                    "SELECT value FROM settings WHERE key LIKE 'runtime:%' ORDER BY updated_at DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?),
+        }
+    }
+
+    /// The runtime settings last applied (to `scope`, or to any), or the defaults
+    /// before any apply set them.
+    pub fn runtime_settings(&self, scope: Option<&Scope>) -> Result<RuntimeSettings> {
+        match self.runtime_json(scope)? {
             Some(json) => serde_json::from_str(&json)
                 .context("the recorded settings are unreadable; run `orc apply` again"),
             None => Ok(RuntimeSettings::default()),
@@ -44,9 +66,10 @@ impl State {
         Ok(())
     }
 
-    /// Where alerts go, as last applied (nothing before an apply set it).
-    pub fn notify_settings(&self) -> Result<crate::config::NotifySettings> {
-        match self.setting(RUNTIME)? {
+    /// Where alerts go, as last applied to `scope` (or to any); nothing before an
+    /// apply set it.
+    pub fn notify_settings(&self, scope: Option<&Scope>) -> Result<crate::config::NotifySettings> {
+        match self.runtime_json(scope)? {
             Some(json) => serde_json::from_str(&json)
                 .context("the recorded settings are unreadable; run `orc apply` again"),
             None => Ok(Default::default()),

@@ -43,11 +43,12 @@ pub type Refusal = String;
 
 /// The arguments the Exec action passes to orc.exe. With a `jitter`, Task
 /// Scheduler's RandomDelay does the waiting, so `orc run` must not wait again.
-pub fn run_arguments(task: &Task, state: &Path) -> String {
+/// The folder is passed so that a name other configs use too is never ambiguous.
+pub fn run_arguments(task: &Task, folder: &str, state: &Path) -> String {
     // Two triggers can match the same minute (a day that matches both day fields):
     // the second start must not run the task again.
     let mut args = format!(
-        "run {} --trigger scheduled --once-per-fire --state \"{}\"",
+        "run {} --folder \"{folder}\" --backend windows --trigger scheduled --once-per-fire --state \"{}\"",
         task.name,
         state.display()
     );
@@ -115,7 +116,7 @@ pub fn task_xml(
         name: &task.name,
         description: task.description.as_deref(),
         command: &orc_exe.display().to_string(),
-        arguments: &run_arguments(task, state),
+        arguments: &run_arguments(task, folder, state),
         triggers: &triggers,
         raw_triggers: &raw_triggers,
         utc,

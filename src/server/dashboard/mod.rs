@@ -131,8 +131,9 @@ async fn grid(
         .get(&server, |s| {
             let mut rows = Vec::new();
             for row in crate::cli::status::task_rows(s)? {
-                let name = row["name"].as_str().unwrap_or_default().to_string();
-                let durations = s.recent_durations(&name, 20)?;
+                let name = row["name"].as_str().unwrap_or_default();
+                let folder = row["folder"].as_str().unwrap_or_default();
+                let durations = s.recent_durations((folder, name), 20)?;
                 rows.push((row, durations));
             }
             Ok(Arc::new(rows))
@@ -150,8 +151,17 @@ async fn grid(
     let wanted = filter.status.unwrap_or_default();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut body_rows = Vec::new();
+    // The folder is shown only where configs of more than one folder share the state.
+    let folders: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|(row, _)| row["folder"].as_str())
+        .collect();
     for (row, durations) in rows.iter() {
         let name = row["name"].as_str().unwrap_or_default();
+        let folder = match row["folder"].as_str() {
+            Some(f) if folders.len() > 1 => format!(" · folder {}", esc(f)),
+            _ => String::new(),
+        };
         let enabled = row["enabled"].as_bool().unwrap_or(true);
         let (word, class) = view::task_status(enabled, row["last_result"].as_str());
         *counts.entry(class).or_default() += 1;
@@ -181,7 +191,7 @@ async fn grid(
         body_rows.push(format!(
             "<tr data-name=\"{n}\" data-status=\"{class}\" data-search=\"{search}\"{hidden}>\
 <td>{badge}</td>\
-<td><a href=\"/tasks/{u}\">{n}</a><div class=\"muted small\">{kind}</div></td>\
+<td><a href=\"/tasks/{u}\">{n}</a><div class=\"muted small\">{kind}{folder}</div></td>\
 <td>{words}{source}</td>\
 <td>{next}</td>\
 <td>{last}</td>\
