@@ -22,6 +22,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 const MIN_FIXTURES: usize = 30;
 
 #[derive(Debug, Clone)]
@@ -505,4 +507,201 @@ fn expectation_parser_reads_blocks() {
     assert_eq!(e[0].help, Some(None));
     assert!(parse_expectations("# expect-at: a:1:1".lines()).is_err());
     assert!(parse_expectations("# expect-error: x\n# expect-task: -".lines()).is_err());
+}
+
+// What plan refuses, validate reports, at the same place; and files that are not
+// UTF-8 text are refused by name. Each runs orc in its own folder, with the system
+// time zone fixed (TZ=UTC) so the cron backend's zone rule is deterministic.
+
+/// A folder with `tasks.toml` holding `config`, for running orc in.
+fn folder(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tasks.toml"), config).unwrap();
+    dir
+}
+
+/// orc `args` in `dir` (state at `dir/state/state.db`, host "testhost", TZ=UTC).
+fn orc_at(dir: &Path, args: &[&str]) -> Output {
+    common::orc_in(dir, common::orc_binary(), args)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run orc")
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code 1 (an error, not a crash), and stderr.
+fn refused(o: &Output, what: &str) -> String {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    err
+}
+
+/// The one error diagnostic of `validate --json` (or `plan --json`) output.
+fn only_error(o: &Output) -> Value {
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["valid"], false, "{v}");
+    let errors: Vec<&Value> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{v}");
+    errors[0].clone()
+}
+
+#[test]
+fn files_that_are_not_utf8_text_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[tasks.t]\ncommand = \"true\"\n";
+    let utf16 = |big: bool, bom: bool| -> Vec<u8> {
+        let mut units: Vec<u16> = Vec::new();
+        if bom {
+            units.push(0xFEFF);
+        }
+        units.extend(text.encode_utf16());
+        units
+            .iter()
+            .flat_map(|u| {
+                if big {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    };
+    let mut latin1 = b"[tasks.t]\ncommand = \"caf".to_vec();
+    latin1.extend([0xE9, b'"', b'\n']);
+    let mut binary = vec![0x7F, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0];
+    binary.extend((0..=255u8).cycle().take(2000));
+    let save = "help: save the file as UTF-8";
+    for (name, bytes, expect) in [
+        (
+            "latin1.toml",
+            latin1,
+            vec![
+                "error: byte 0xE9 is not UTF-8",
+                " --> latin1.toml:2:15\n",
+                save,
+            ],
+        ),
+        (
+            "utf16le-bom.toml",
+            utf16(false, true),
+            vec![
+                "error: the file is UTF-16 (it starts with a UTF-16 byte-order mark)",
+                " --> utf16le-bom.toml\n",
+                save,
+            ],
+        ),
+        (
+            "utf16be-bom.toml",
+            utf16(true, true),
+            vec!["the file is UTF-16", " --> utf16be-bom.toml\n", save],
+        ),
+        (
+            "utf16le.toml",
+            utf16(false, false),
+            vec![
+                "error: the file looks like UTF-16",
+                " --> utf16le.toml\n",
+                save,
+            ],
+        ),
+        (
+            "utf16be.toml",
+            utf16(true, false),
+            vec![
+                "error: the file looks like UTF-16",
+                " --> utf16be.toml\n",
+                save,
+            ],
+        ),
+        (
+            "binary.toml",
+            binary,
+            vec![
+                "error: the file holds a NUL byte (byte 8): it is binary",
+                " --> binary.toml\n",
+            ],
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        for args in [
+            &["validate", "--config", name][..],
+            &["plan", "--config", name][..],
+        ] {
+            let err = refused(&orc_at(dir.path(), args), name);
+            for e in &expect {
+                assert!(err.contains(e), "{args:?}: want {e:?} in:\n{err}");
+            }
+            // One error, not a cascade of TOML errors over the NUL bytes.
+            assert_eq!(err.matches("error:").count(), 1, "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_20000_deep_nesting_is_an_error_naming_the_file_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let cases = [
+        (
+            "inline.toml",
+            format!(
+                "[tasks.t]\ncommand = \"true\"\nenv = {}1{}\n",
+                "{a = ".repeat(n),
+                "}".repeat(n)
+            ),
+        ),
+        (
+            "arrays.toml",
+            format!(
+                "[tasks.t]\ncommand = \"true\"\nhosts = {}{}\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            ),
+        ),
+        (
+            "header.toml",
+            format!("[tasks.{}]\ncommand = \"true\"\n", vec!["a"; n].join(".")),
+        ),
+        ("dotted.toml", format!("{} = 1\n", vec!["a"; n].join("."))),
+    ];
+    for (name, text) in cases {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        for args in [
+            &["validate", "--config", name][..],
+            &["plan", "--json", "--config", name][..],
+        ] {
+            let o = orc_at(dir.path(), args);
+            let err = refused(&o, name);
+            if args[1] == "--json" {
+                let d = only_error(&o);
+                assert!(d["file"].as_str().unwrap().ends_with(name), "{d}");
+                assert!(
+                    d["message"].as_str().unwrap().contains("nest too deeply"),
+                    "{d}"
+                );
+            } else {
+                assert!(
+                    err.contains(
+                        "error: invalid TOML: tables, arrays or dotted keys nest too deeply"
+                    ),
+                    "{name}: {}",
+                    &err[..err.len().min(500)]
+                );
+                assert!(
+                    err.contains(&format!(" --> {name}")),
+                    "{name}: {}",
+                    &err[..err.len().min(500)]
+                );
+            }
+        }
+    }
 }
