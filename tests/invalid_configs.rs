@@ -555,6 +555,28 @@ fn only_error(o: &Output) -> Value {
 }
 
 #[test]
+fn tasks_on_disjoint_hosts_may_share_renamed_from() {
+    let dir = folder(
+        "[tasks.report_a]\ncommand = \"true\"\nhosts = [\"srv-a\"]\nrenamed_from = \"report\"\n\n\
+         [tasks.report_b]\ncommand = \"true\"\nhosts = [\"srv-b\"]\nrenamed_from = \"report\"\n",
+    );
+    let o = orc_at(dir.path(), &["validate"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    // A third on every host collides with the first, which the message locates.
+    let mut text = std::fs::read_to_string(dir.path().join("tasks.toml")).unwrap();
+    text.push_str("\n[tasks.report_all]\ncommand = \"true\"\nrenamed_from = \"report\"\n");
+    std::fs::write(dir.path().join("tasks.toml"), text).unwrap();
+    let err = refused(&orc_at(dir.path(), &["validate"]), "a third");
+    assert!(
+        err.contains(
+            "error: renamed_from = \"report\" is claimed by task \"report_a\" too (at tasks.toml:4:16); \
+             the history of \"report\" can go to one task only\n  --> tasks.toml:13:16 (task \"report_all\")\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn files_that_are_not_utf8_text_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let text = "[tasks.t]\ncommand = \"true\"\n";
