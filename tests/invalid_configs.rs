@@ -554,6 +554,105 @@ fn only_error(o: &Output) -> Value {
     errors[0].clone()
 }
 
+const CRON_BERLIN: &str = "[settings]\nbackend = \"cron\"\ntimezone = \"Europe/Berlin\"\n\n\
+                           [tasks.hello]\nshell = \"echo hi\"\nschedule = \"0 9 * * 1-5\"\n";
+
+#[test]
+fn validate_refuses_a_timezone_the_cron_backend_cannot_honour_at_its_position() {
+    let dir = folder(CRON_BERLIN);
+    let err = refused(&orc_at(dir.path(), &["validate"]), "validate");
+    assert!(
+        err.contains("error: timezone = \"Europe/Berlin\": the cron backend runs in the system time zone (UTC)"),
+        "{err}"
+    );
+    assert!(err.contains(" --> tasks.toml:3:12\n"), "{err}");
+    let d = only_error(&orc_at(dir.path(), &["validate", "--json"]));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(3), Some(12)),
+        "{d}"
+    );
+    // Plan refuses it at the same place (it used to say so without file:line:col).
+    let err = refused(&orc_at(dir.path(), &["plan"]), "plan");
+    assert!(err.contains(" --> tasks.toml:3:12\n"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    // --backend cron on a config for orc's own scheduler: the same check.
+    let dir = folder("[settings]\ntimezone = \"Europe/Berlin\"\n\n[tasks.t]\ncommand = \"true\"\n");
+    assert!(orc_at(dir.path(), &["validate"]).status.success());
+    let err = refused(
+        &orc_at(dir.path(), &["validate", "--backend", "cron"]),
+        "--backend cron",
+    );
+    assert!(err.contains(" --> tasks.toml:2:12\n"), "{err}");
+    assert!(
+        !dir.path().join("state").exists(),
+        "validate created a state"
+    );
+}
+
+#[test]
+fn validate_refuses_triggers_on_the_embedded_backend_at_the_task() {
+    let config = "[settings]\nbackend = \"embedded\"\n\n[tasks.boot]\ncommand = \"true\"\n\
+                  triggers = [\"<BootTrigger/>\"]\n";
+    let dir = folder(config);
+    for args in [&["validate"][..], &["plan"][..]] {
+        let err = refused(&orc_at(dir.path(), args), args[0]);
+        assert!(
+            err.contains("error: triggers = [...] are Task Scheduler triggers, which the embedded backend cannot run"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(" --> tasks.toml:4:8 (task \"boot\")\n"),
+            "{args:?}: {err}"
+        );
+    }
+    let d = only_error(&orc_at(dir.path(), &["validate", "--json"]));
+    assert_eq!(d["task"], "boot");
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(4), Some(8)),
+        "{d}"
+    );
+    // The same task kept for a Windows host is not this host's: validate passes, as
+    // plan does.
+    let dir = folder(&format!("{config}hosts = [\"win-01\"]\n"));
+    let o = orc_at(dir.path(), &["validate"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let o = orc_at(dir.path(), &["plan"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+}
+
+#[test]
+fn validate_warns_of_a_missing_secret_as_plan_does_even_without_a_state() {
+    let dir = folder(
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.creds]\ncommand = \"true\"\n\
+         env = { PW = { secret = \"db_pw\" } }\n",
+    );
+    let warning = "warning: env PW refers to secret \"db_pw\", which is not in this server's vault\n \
+                   --> tasks.toml:4:8 (task \"creds\")\n";
+    for args in [&["validate"][..], &["plan"][..]] {
+        let o = orc_at(dir.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr_of(&o));
+        assert!(
+            stderr_of(&o).contains(warning),
+            "{args:?}: {}",
+            stderr_of(&o)
+        );
+    }
+    let v: Value =
+        serde_json::from_slice(&orc_at(dir.path(), &["validate", "--json"]).stdout).unwrap();
+    assert_eq!(
+        (v["valid"].as_bool(), v["warning_count"].as_u64()),
+        (Some(true), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["diagnostics"][0]["task"], "creds");
+    assert!(
+        !dir.path().join("state").exists(),
+        "validate created a state"
+    );
+}
+
 #[test]
 fn tasks_on_disjoint_hosts_may_share_renamed_from() {
     let dir = folder(
@@ -574,6 +673,40 @@ fn tasks_on_disjoint_hosts_may_share_renamed_from() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn plan_json_on_a_broken_config_prints_what_validate_json_prints() {
+    for (what, config) in [
+        (
+            "an unknown key",
+            "[tasks.t]\ncommand = \"true\"\nscheduel = \"@daily\"\n",
+        ),
+        ("a cron zone", CRON_BERLIN),
+        (
+            "triggers on the embedded backend",
+            "[settings]\nbackend = \"embedded\"\n[tasks.t]\ncommand = \"true\"\ntriggers = [\"<BootTrigger/>\"]\n",
+        ),
+    ] {
+        let dir = folder(config);
+        let validate = orc_at(dir.path(), &["validate", "--json"]);
+        let plan = orc_at(dir.path(), &["plan", "--json"]);
+        assert_eq!(validate.status.code(), Some(1), "{what}");
+        assert_eq!(plan.status.code(), Some(1), "{what}: {}", stderr_of(&plan));
+        let v: Value = serde_json::from_slice(&validate.stdout).unwrap();
+        let p: Value = serde_json::from_slice(&plan.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{what}: plan --json printed no JSON ({e}): {}",
+                stderr_of(&plan)
+            )
+        });
+        assert_eq!(p, v, "{what}");
+        assert_eq!(p["valid"], false, "{what}");
+        assert!(
+            p["diagnostics"][0]["line"].as_u64().is_some(),
+            "{what}: {p}"
+        );
+    }
 }
 
 #[test]

@@ -225,6 +225,13 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
                 Err(e) => c.report(*file, &tz.span, None, e.to_string()),
             }
             settings.timezone = tz.value.clone();
+            let source = &c.sources[*file];
+            let (line, column) = source.line_col(tz.span.start);
+            settings.timezone_origin = Some(Origin {
+                file: source.path.clone(),
+                line,
+                column,
+            });
         }
         let retention = s
             .retention
