@@ -86,8 +86,11 @@ pub enum Command {
 whether to create the secrets vault and whether to send alert mail; then writes the config \
 (--config, default tasks.toml), creates the state database and shows the plan. An existing \
 config file is never replaced without --force. Every question has a flag; --yes takes the \
-defaults for the rest and asks nothing.\n\nExamples:\n  orc init\n  orc init --yes\n  \
-orc init --yes --backend cron --timezone Europe/Berlin --vault key-file\n  \
+defaults for the rest and asks nothing.\n\ncron fires in the system time zone and Task \
+Scheduler in the machine's zone (or UTC): with those backends a --timezone they cannot \
+honour is refused before anything is written; the embedded scheduler runs any zone.\n\nExamples:\n  orc init\n  orc init --yes\n  \
+orc init --yes --backend embedded --timezone Europe/Berlin --vault key-file\n  \
+orc init --yes --backend cron\n  \
 orc init --yes --smtp-server smtp.example.com --smtp-from orc@example.com \
 --alert-email ops@example.com --smtp-login"
     )]
