@@ -4,6 +4,7 @@
 //! errors to exit codes.
 
 pub mod backend;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -48,16 +48,32 @@ fn global_options_go_before_or_after_the_command() {
         assert_eq!(v["valid"], true);
         assert_eq!(v["tasks"], 5);
     }
-    let o = orc(&[
+    let args = [
         "--state",
         "/tmp/x.db",
         "--backend",
-        "cron",
+        "embedded",
         "validate",
         "--config",
         "examples",
-    ]);
+    ];
+    let o = orc(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+    // --backend is heeded, not just accepted: cron cannot run the examples' Berlin
+    // schedules on a machine in UTC.
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(args.map(|a| if a == "embedded" { "cron" } else { a }))
+        .env("NO_COLOR", "1")
+        .env("TZ", "UTC")
+        .env_remove("ORC_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(" --> examples/tasks.toml:9:12\n"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

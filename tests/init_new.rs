@@ -341,3 +341,100 @@ fn no_command_off_a_terminal_prints_the_help_and_exits_1() {
     assert!(err.contains("init") && err.contains("new"), "{err}");
     assert!(o.stdout.is_empty());
 }
+
+/// orc in `env`'s folder with the system time zone UTC and, first on PATH, a
+/// `crontab` that holds nothing (so the cron backend's plan reads no real crontab).
+fn orc_utc(env: &Env, args: &[&str]) -> Output {
+    let bin = env.path("fake-bin");
+    if !bin.exists() {
+        std::fs::create_dir_all(&bin).unwrap();
+        let crontab = bin.join("crontab");
+        std::fs::write(
+            &crontab,
+            "#!/bin/sh\n[ \"$1\" = -l ] && exit 0\ncat >/dev/null\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&crontab, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    common::orc_in(env.dir.path(), common::orc_binary(), args)
+        .env("TZ", "UTC")
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn init_refuses_a_time_zone_cron_cannot_honour_before_writing_anything() {
+    let env = Env::new();
+    let o = orc_utc(
+        &env,
+        &[
+            "init",
+            "--yes",
+            "--backend",
+            "cron",
+            "--timezone",
+            "Europe/Berlin",
+        ],
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains(
+            "error: the cron backend cannot honour the time zone Europe/Berlin: cron fires in the \
+             system time zone (UTC). Use --timezone local (the system's zone), or --backend \
+             embedded, whose scheduler runs schedules in any zone; nothing was changed"
+        ),
+        "{err}"
+    );
+    assert!(!env.path("tasks.toml").exists(), "init wrote the config");
+    assert!(!env.path("state").exists(), "init created the state");
+    // The system's own zone, by name, is what cron runs: accepted, and it plans.
+    ok(&orc_utc(
+        &env,
+        &["init", "--yes", "--backend", "cron", "--timezone", "UTC"],
+    ));
+    ok(&orc_utc(&env, &["validate"]));
+    ok(&orc_utc(&env, &["plan"]));
+}
+
+#[test]
+fn every_init_example_in_the_help_writes_a_config_that_validates_and_plans() {
+    let help = text(&orc_utc(&Env::new(), &["init", "--help"]).stdout);
+    // One example a line, but clap wraps long ones onto the next.
+    let mut examples: Vec<Vec<&str>> = Vec::new();
+    let section = help
+        .split("Examples:")
+        .nth(1)
+        .expect("the help has examples");
+    for line in section.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.strip_prefix("orc ") {
+            Some(rest) => examples.push(rest.split_whitespace().collect()),
+            None => examples
+                .last_mut()
+                .expect("an example starts with orc")
+                .extend(line.split_whitespace()),
+        }
+    }
+    assert!(examples.len() >= 3, "{help}");
+    for args in examples {
+        if !args.contains(&"--yes") {
+            continue; // asks on a terminal: tests/wizard.rs
+        }
+        let env = Env::new();
+        let o = orc_utc(&env, &args);
+        ok(&o);
+        let out = text(&o.stdout);
+        assert!(out.contains("Plan: 1 to add"), "{args:?}: {out}");
+        ok(&orc_utc(&env, &["validate"]));
+        ok(&orc_utc(&env, &["plan"]));
+    }
+}

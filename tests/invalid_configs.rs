@@ -22,6 +22,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 const MIN_FIXTURES: usize = 30;
 
 #[derive(Debug, Clone)]
@@ -505,4 +507,356 @@ fn expectation_parser_reads_blocks() {
     assert_eq!(e[0].help, Some(None));
     assert!(parse_expectations("# expect-at: a:1:1".lines()).is_err());
     assert!(parse_expectations("# expect-error: x\n# expect-task: -".lines()).is_err());
+}
+
+// What plan refuses, validate reports, at the same place; and files that are not
+// UTF-8 text are refused by name. Each runs orc in its own folder, with the system
+// time zone fixed (TZ=UTC) so the cron backend's zone rule is deterministic.
+
+/// A folder with `tasks.toml` holding `config`, for running orc in.
+fn folder(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tasks.toml"), config).unwrap();
+    dir
+}
+
+/// orc `args` in `dir` (state at `dir/state/state.db`, host "testhost", TZ=UTC).
+fn orc_at(dir: &Path, args: &[&str]) -> Output {
+    common::orc_in(dir, common::orc_binary(), args)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run orc")
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code 1 (an error, not a crash), and stderr.
+fn refused(o: &Output, what: &str) -> String {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    err
+}
+
+/// The one error diagnostic of `validate --json` (or `plan --json`) output.
+fn only_error(o: &Output) -> Value {
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["valid"], false, "{v}");
+    let errors: Vec<&Value> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{v}");
+    errors[0].clone()
+}
+
+const CRON_BERLIN: &str = "[settings]\nbackend = \"cron\"\ntimezone = \"Europe/Berlin\"\n\n\
+                           [tasks.hello]\nshell = \"echo hi\"\nschedule = \"0 9 * * 1-5\"\n";
+
+#[test]
+fn validate_refuses_a_timezone_the_cron_backend_cannot_honour_at_its_position() {
+    let dir = folder(CRON_BERLIN);
+    let err = refused(&orc_at(dir.path(), &["validate"]), "validate");
+    assert!(
+        err.contains("error: timezone = \"Europe/Berlin\": the cron backend runs in the system time zone (UTC)"),
+        "{err}"
+    );
+    assert!(err.contains(" --> tasks.toml:3:12\n"), "{err}");
+    let d = only_error(&orc_at(dir.path(), &["validate", "--json"]));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(3), Some(12)),
+        "{d}"
+    );
+    // Plan refuses it at the same place (it used to say so without file:line:col).
+    let err = refused(&orc_at(dir.path(), &["plan"]), "plan");
+    assert!(err.contains(" --> tasks.toml:3:12\n"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    // --backend cron on a config for orc's own scheduler: the same check.
+    let dir = folder("[settings]\ntimezone = \"Europe/Berlin\"\n\n[tasks.t]\ncommand = \"true\"\n");
+    assert!(orc_at(dir.path(), &["validate"]).status.success());
+    let err = refused(
+        &orc_at(dir.path(), &["validate", "--backend", "cron"]),
+        "--backend cron",
+    );
+    assert!(err.contains(" --> tasks.toml:2:12\n"), "{err}");
+    assert!(
+        !dir.path().join("state").exists(),
+        "validate created a state"
+    );
+}
+
+#[test]
+fn validate_refuses_triggers_on_the_embedded_backend_at_the_task() {
+    let config = "[settings]\nbackend = \"embedded\"\n\n[tasks.boot]\ncommand = \"true\"\n\
+                  triggers = [\"<BootTrigger/>\"]\n";
+    let dir = folder(config);
+    for args in [&["validate"][..], &["plan"][..]] {
+        let err = refused(&orc_at(dir.path(), args), args[0]);
+        assert!(
+            err.contains("error: triggers = [...] are Task Scheduler triggers, which the embedded backend cannot run"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(" --> tasks.toml:4:8 (task \"boot\")\n"),
+            "{args:?}: {err}"
+        );
+    }
+    let d = only_error(&orc_at(dir.path(), &["validate", "--json"]));
+    assert_eq!(d["task"], "boot");
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(4), Some(8)),
+        "{d}"
+    );
+    // The same task kept for a Windows host is not this host's: validate passes, as
+    // plan does.
+    let dir = folder(&format!("{config}hosts = [\"win-01\"]\n"));
+    let o = orc_at(dir.path(), &["validate"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let o = orc_at(dir.path(), &["plan"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+}
+
+#[test]
+fn validate_warns_of_a_missing_secret_as_plan_does_even_without_a_state() {
+    let dir = folder(
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.creds]\ncommand = \"true\"\n\
+         env = { PW = { secret = \"db_pw\" } }\n",
+    );
+    let warning = "warning: env PW refers to secret \"db_pw\", which is not in this server's vault\n \
+                   --> tasks.toml:4:8 (task \"creds\")\n";
+    for args in [&["validate"][..], &["plan"][..]] {
+        let o = orc_at(dir.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr_of(&o));
+        assert!(
+            stderr_of(&o).contains(warning),
+            "{args:?}: {}",
+            stderr_of(&o)
+        );
+    }
+    let v: Value =
+        serde_json::from_slice(&orc_at(dir.path(), &["validate", "--json"]).stdout).unwrap();
+    assert_eq!(
+        (v["valid"].as_bool(), v["warning_count"].as_u64()),
+        (Some(true), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["diagnostics"][0]["task"], "creds");
+    assert!(
+        !dir.path().join("state").exists(),
+        "validate created a state"
+    );
+}
+
+#[test]
+fn tasks_on_disjoint_hosts_may_share_renamed_from() {
+    let dir = folder(
+        "[tasks.report_a]\ncommand = \"true\"\nhosts = [\"srv-a\"]\nrenamed_from = \"report\"\n\n\
+         [tasks.report_b]\ncommand = \"true\"\nhosts = [\"srv-b\"]\nrenamed_from = \"report\"\n",
+    );
+    let o = orc_at(dir.path(), &["validate"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    // A third on every host collides with the first, which the message locates.
+    let mut text = std::fs::read_to_string(dir.path().join("tasks.toml")).unwrap();
+    text.push_str("\n[tasks.report_all]\ncommand = \"true\"\nrenamed_from = \"report\"\n");
+    std::fs::write(dir.path().join("tasks.toml"), text).unwrap();
+    let err = refused(&orc_at(dir.path(), &["validate"]), "a third");
+    assert!(
+        err.contains(
+            "error: renamed_from = \"report\" is claimed by task \"report_a\" too (at tasks.toml:4:16); \
+             the history of \"report\" can go to one task only\n  --> tasks.toml:13:16 (task \"report_all\")\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_json_on_a_broken_config_prints_what_validate_json_prints() {
+    for (what, config) in [
+        (
+            "an unknown key",
+            "[tasks.t]\ncommand = \"true\"\nscheduel = \"@daily\"\n",
+        ),
+        ("a cron zone", CRON_BERLIN),
+        (
+            "triggers on the embedded backend",
+            "[settings]\nbackend = \"embedded\"\n[tasks.t]\ncommand = \"true\"\ntriggers = [\"<BootTrigger/>\"]\n",
+        ),
+    ] {
+        let dir = folder(config);
+        let validate = orc_at(dir.path(), &["validate", "--json"]);
+        let plan = orc_at(dir.path(), &["plan", "--json"]);
+        assert_eq!(validate.status.code(), Some(1), "{what}");
+        assert_eq!(plan.status.code(), Some(1), "{what}: {}", stderr_of(&plan));
+        let v: Value = serde_json::from_slice(&validate.stdout).unwrap();
+        let p: Value = serde_json::from_slice(&plan.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{what}: plan --json printed no JSON ({e}): {}",
+                stderr_of(&plan)
+            )
+        });
+        assert_eq!(p, v, "{what}");
+        assert_eq!(p["valid"], false, "{what}");
+        assert!(
+            p["diagnostics"][0]["line"].as_u64().is_some(),
+            "{what}: {p}"
+        );
+    }
+}
+
+#[test]
+fn files_that_are_not_utf8_text_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[tasks.t]\ncommand = \"true\"\n";
+    let utf16 = |big: bool, bom: bool| -> Vec<u8> {
+        let mut units: Vec<u16> = Vec::new();
+        if bom {
+            units.push(0xFEFF);
+        }
+        units.extend(text.encode_utf16());
+        units
+            .iter()
+            .flat_map(|u| {
+                if big {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    };
+    let mut latin1 = b"[tasks.t]\ncommand = \"caf".to_vec();
+    latin1.extend([0xE9, b'"', b'\n']);
+    let mut binary = vec![0x7F, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0];
+    binary.extend((0..=255u8).cycle().take(2000));
+    let save = "help: save the file as UTF-8";
+    for (name, bytes, expect) in [
+        (
+            "latin1.toml",
+            latin1,
+            vec![
+                "error: byte 0xE9 is not UTF-8",
+                " --> latin1.toml:2:15\n",
+                save,
+            ],
+        ),
+        (
+            "utf16le-bom.toml",
+            utf16(false, true),
+            vec![
+                "error: the file is UTF-16 (it starts with a UTF-16 byte-order mark)",
+                " --> utf16le-bom.toml\n",
+                save,
+            ],
+        ),
+        (
+            "utf16be-bom.toml",
+            utf16(true, true),
+            vec!["the file is UTF-16", " --> utf16be-bom.toml\n", save],
+        ),
+        (
+            "utf16le.toml",
+            utf16(false, false),
+            vec![
+                "error: the file looks like UTF-16",
+                " --> utf16le.toml\n",
+                save,
+            ],
+        ),
+        (
+            "utf16be.toml",
+            utf16(true, false),
+            vec![
+                "error: the file looks like UTF-16",
+                " --> utf16be.toml\n",
+                save,
+            ],
+        ),
+        (
+            "binary.toml",
+            binary,
+            vec![
+                "error: the file holds a NUL byte (byte 8): it is binary",
+                " --> binary.toml\n",
+            ],
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        for args in [
+            &["validate", "--config", name][..],
+            &["plan", "--config", name][..],
+        ] {
+            let err = refused(&orc_at(dir.path(), args), name);
+            for e in &expect {
+                assert!(err.contains(e), "{args:?}: want {e:?} in:\n{err}");
+            }
+            // One error, not a cascade of TOML errors over the NUL bytes.
+            assert_eq!(err.matches("error:").count(), 1, "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_20000_deep_nesting_is_an_error_naming_the_file_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let cases = [
+        (
+            "inline.toml",
+            format!(
+                "[tasks.t]\ncommand = \"true\"\nenv = {}1{}\n",
+                "{a = ".repeat(n),
+                "}".repeat(n)
+            ),
+        ),
+        (
+            "arrays.toml",
+            format!(
+                "[tasks.t]\ncommand = \"true\"\nhosts = {}{}\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            ),
+        ),
+        (
+            "header.toml",
+            format!("[tasks.{}]\ncommand = \"true\"\n", vec!["a"; n].join(".")),
+        ),
+        ("dotted.toml", format!("{} = 1\n", vec!["a"; n].join("."))),
+    ];
+    for (name, text) in cases {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        for args in [
+            &["validate", "--config", name][..],
+            &["plan", "--json", "--config", name][..],
+        ] {
+            let o = orc_at(dir.path(), args);
+            let err = refused(&o, name);
+            if args[1] == "--json" {
+                let d = only_error(&o);
+                assert!(d["file"].as_str().unwrap().ends_with(name), "{d}");
+                assert!(
+                    d["message"].as_str().unwrap().contains("nest too deeply"),
+                    "{d}"
+                );
+            } else {
+                assert!(
+                    err.contains(
+                        "error: invalid TOML: tables, arrays or dotted keys nest too deeply"
+                    ),
+                    "{name}: {}",
+                    &err[..err.len().min(500)]
+                );
+                assert!(
+                    err.contains(&format!(" --> {name}")),
+                    "{name}: {}",
+                    &err[..err.len().min(500)]
+                );
+            }
+        }
+    }
 }

@@ -633,7 +633,11 @@ schedule = "*/15 * * * *"
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("tasks.toml:4:8: task \"t\": triggers = [...] are Task Scheduler triggers"),
+        err.contains(
+            "error: triggers = [...] are Task Scheduler triggers, which the embedded backend \
+             cannot run; give the task a schedule, or keep it for Windows hosts with hosts = \
+             [...]\n --> tasks.toml:4:8 (task \"t\")\n"
+        ),
         "{err}"
     );
 }

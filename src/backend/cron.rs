@@ -713,8 +713,15 @@ fn compact(list: &[u32], name: &str) -> Result<String, String> {
 
 /// Cron runs in the system time zone: accept only a setting that means that zone.
 fn check_zone(timezone: &str) -> Result<(), BackendError> {
+    zone_refusal(timezone).map_or(Ok(()), |why| Err(BackendError::Io(why)))
+}
+
+/// Why the cron backend cannot honour `timezone` (a `settings.timezone` value), if it
+/// cannot: cron fires in the system time zone, so only a setting that means that zone
+/// (or "local") is accepted. `orc validate` and `orc init` ask this too.
+pub fn zone_refusal(timezone: &str) -> Option<String> {
     if timezone.is_empty() || timezone == "local" {
-        return Ok(());
+        return None;
     }
     let system = jiff::tz::TimeZone::system();
     let name = system.iana_name();
@@ -723,13 +730,13 @@ fn check_zone(timezone: &str) -> Result<(), BackendError> {
         None => false,
     };
     if same {
-        return Ok(());
+        return None;
     }
-    Err(BackendError::Io(format!(
+    Some(format!(
         "timezone = \"{timezone}\": the cron backend runs in the system time zone ({}); set \
          timezone = \"local\" or use the embedded backend",
         name.unwrap_or("which has no IANA name")
-    )))
+    ))
 }
 
 /// The IANA names of UTC.

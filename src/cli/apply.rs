@@ -58,7 +58,7 @@ pub fn run(
         },
         None => global.clone(),
     };
-    let Some(ws) = load_workspace(global, out) else {
+    let Some(ws) = load_workspace(global, out)? else {
         return Ok(ExitCode::FAILURE);
     };
     print_diagnostics(&ws.warnings, out);

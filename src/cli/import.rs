@@ -87,7 +87,7 @@ fn from_folder(
     global: &Global,
     out: &Output,
 ) -> anyhow::Result<Option<Vec<Adopted>>> {
-    let Some(ws) = load_workspace(global, out) else {
+    let Some(ws) = load_workspace(global, out)? else {
         return Ok(None);
     };
     let recorded = ws.recorded(ws.existing_state()?.as_ref())?.tasks;

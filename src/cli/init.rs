@@ -120,6 +120,36 @@ fn check_zone(text: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether `backend` can run the example task's schedule in `timezone`: cron fires in
+/// the system time zone only, Task Scheduler in the machine's zone or UTC. Refused here,
+/// before anything is written, rather than writing a config that plan then refuses.
+fn check_backend_zone(backend: &str, timezone: &str) -> Result<(), String> {
+    let timezone = timezone.trim();
+    let system = jiff::tz::TimeZone::system();
+    let system = system.iana_name().unwrap_or("which has no IANA name");
+    let windows = backend == "windows" || (backend == "auto" && cfg!(windows));
+    if backend == "cron" && crate::backend::cron::zone_refusal(timezone).is_some() {
+        return Err(format!(
+            "the cron backend cannot honour the time zone {timezone}: cron fires in the \
+             system time zone ({system}). Use --timezone local (the system's zone), or \
+             --backend embedded, whose scheduler runs schedules in any zone"
+        ));
+    }
+    let machine = crate::backend::windows::machine_zone();
+    if windows
+        && !["local", "UTC", "Etc/UTC", machine.as_str()]
+            .iter()
+            .any(|z| z.eq_ignore_ascii_case(timezone))
+    {
+        return Err(format!(
+            "Task Scheduler cannot honour the time zone {timezone}: it runs tasks in the \
+             machine's time zone ({machine}) or in UTC. Use --timezone local or UTC, or \
+             --backend embedded, whose scheduler runs schedules in any zone"
+        ));
+    }
+    Ok(())
+}
+
 /// The answers from flags and defaults, checked.
 fn from_flags(args: &InitArgs, global: &Global) -> Result<Answers> {
     let backend = global.backend.clone().unwrap_or_else(|| "auto".into());
@@ -128,6 +158,11 @@ fn from_flags(args: &InitArgs, global: &Global) -> Result<Answers> {
     }
     let timezone = args.timezone.clone().unwrap_or_else(|| "local".into());
     check_zone(&timezone).map_err(|e| anyhow::anyhow!("--timezone: {e}; nothing was changed"))?;
+    // Asked interactively, the backend may still change: checked once both are known.
+    if args.yes {
+        check_backend_zone(&backend, &timezone)
+            .map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
+    }
     let mail = match &args.smtp_server {
         None => {
             if args.alert_email.is_some() || args.smtp_from.is_some() {
@@ -173,15 +208,23 @@ fn ask_answers(args: &InitArgs, global: &Global) -> Result<Answers> {
         answers.backend = list[i].0.to_string();
     }
     if args.timezone.is_none() {
+        let backend = answers.backend.clone();
         answers.timezone = ask::answer(
             Text::new("Time zone of the schedules:")
                 .with_default("local")
                 .with_help_message("local (this machine's), or an IANA name such as Europe/Berlin")
-                .with_validator(ask::check(check_zone))
+                .with_validator(ask::check(move |text: &str| {
+                    check_zone(text)?;
+                    check_backend_zone(&backend, text)
+                }))
                 .prompt(),
         )?
         .trim()
         .to_string();
+    } else {
+        // A backend picked from the list must suit the --timezone given.
+        check_backend_zone(&answers.backend, &answers.timezone)
+            .map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
     }
     if args.vault.is_none() {
         let options = vec![
@@ -367,9 +410,10 @@ pub fn run(args: InitArgs, global: &Global, out: &Output) -> Result<ExitCode> {
     }
     std::fs::write(&config_path, &text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    if let Err(d) = crate::config::load(&config_path) {
-        // orc's own output must load; say so plainly if it does not.
-        super::validate::print_diagnostics(&d.0, out);
+    // orc's own output must pass validate (as plan will check it); say so plainly if not.
+    let checked = super::validate::check(global)?;
+    if checked.workspace.is_none() {
+        super::validate::print_diagnostics(&checked.diagnostics, out);
         bail!("the written {} does not validate", config_path.display());
     }
     out.info(&format!("Wrote {}.", config_path.display()));

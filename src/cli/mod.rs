@@ -86,8 +86,11 @@ pub enum Command {
 whether to create the secrets vault and whether to send alert mail; then writes the config \
 (--config, default tasks.toml), creates the state database and shows the plan. An existing \
 config file is never replaced without --force. Every question has a flag; --yes takes the \
-defaults for the rest and asks nothing.\n\nExamples:\n  orc init\n  orc init --yes\n  \
-orc init --yes --backend cron --timezone Europe/Berlin --vault key-file\n  \
+defaults for the rest and asks nothing.\n\ncron fires in the system time zone and Task \
+Scheduler in the machine's zone (or UTC): with those backends a --timezone they cannot \
+honour is refused before anything is written; the embedded scheduler runs any zone.\n\nExamples:\n  orc init\n  orc init --yes\n  \
+orc init --yes --backend embedded --timezone Europe/Berlin --vault key-file\n  \
+orc init --yes --backend cron\n  \
 orc init --yes --smtp-server smtp.example.com --smtp-from orc@example.com \
 --alert-email ops@example.com --smtp-login"
     )]
@@ -267,27 +270,24 @@ fn dispatch(command: Command, global: &Global, out: &Output) -> anyhow::Result<E
 
 /// Load the config for a command that acts on it; on errors, print them and return
 /// `None` so the command exits 1 having changed nothing.
-fn load_workspace(global: &Global, out: &Output) -> Option<crate::workspace::Workspace> {
-    match crate::workspace::Workspace::load(
-        &global.config_path(),
-        global.state.as_deref(),
-        global.backend.as_deref(),
-    ) {
-        Ok(mut ws) => {
-            // On Task Scheduler, a task it cannot run exactly is a config error, and a
-            // fire inside a daylight-saving change a warning.
-            if matches!(ws.backend_kind(), Ok(crate::config::BackendKind::Windows)) {
-                let (desired, _) = ws.desired();
-                let found = validate::windows_diagnostics(&ws.config, desired.values().copied());
-                if found.iter().any(|d| d.is_error()) {
-                    return refuse(&found, global, out);
-                }
-                ws.warnings.extend(found);
-            }
+/// The checked workspace, or `None` (after printing why) when the config has errors:
+/// the same checks `orc validate` runs, so plan and apply refuse exactly what it
+/// reports, at the same file, line, column and task.
+fn load_workspace(
+    global: &Global,
+    out: &Output,
+) -> anyhow::Result<Option<crate::workspace::Workspace>> {
+    let validate::Checked {
+        diagnostics,
+        workspace,
+    } = validate::check(global)?;
+    Ok(match workspace {
+        Some(mut ws) => {
+            ws.warnings = diagnostics;
             Some(ws)
         }
-        Err(diags) => refuse(&diags.0, global, out),
-    }
+        None => refuse(&diagnostics, global, out),
+    })
 }
 
 /// Print a config's errors and say that nothing changed.
@@ -296,7 +296,12 @@ fn refuse(
     global: &Global,
     out: &Output,
 ) -> Option<crate::workspace::Workspace> {
-    validate::print_diagnostics(diagnostics, out);
+    // With --json, the document `orc validate --json` prints, for scripts to read.
+    if out.json {
+        out.print_json(&validate::report_json(diagnostics, None));
+    } else {
+        validate::print_diagnostics(diagnostics, out);
+    }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     eprintln!(
         "{errors} error{} in {}; nothing was changed",

@@ -46,7 +46,7 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
         }
         State::open(&state_path).map(Some)
     });
-    let Some(ws) = load_workspace(global, out) else {
+    let Some(ws) = load_workspace(global, out)? else {
         return Ok(ExitCode::FAILURE);
     };
     print_diagnostics(&ws.warnings, out);

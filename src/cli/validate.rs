@@ -6,50 +6,89 @@ use serde_json::json;
 
 use super::{Global, Output};
 use crate::config::{self, Diagnostic};
+use crate::workspace::Workspace;
+
+/// What validate found: every diagnostic, and the workspace when there is no error.
+pub struct Checked {
+    pub diagnostics: Vec<Diagnostic>,
+    pub workspace: Option<Workspace>,
+}
+
+/// Load the config and run every check plan and apply make before they touch the
+/// scheduler: the config's own checks, then what the backend this host resolves to
+/// (`--backend`, else settings.backend) refuses of the tasks this host runs. Plan and
+/// apply refuse a config with errors here; validate reports them.
+pub fn check(global: &Global) -> anyhow::Result<Checked> {
+    let ws = match Workspace::load(
+        &global.config_path(),
+        global.state.as_deref(),
+        global.backend.as_deref(),
+    ) {
+        Ok(ws) => ws,
+        Err(diags) => {
+            return Ok(Checked {
+                diagnostics: diags.0,
+                workspace: None,
+            });
+        }
+    };
+    let kind = ws.backend_kind()?;
+    let (desired, _) = ws.desired();
+    let found = crate::checks::backend_diagnostics(
+        &ws.config,
+        kind,
+        &ws.state_path,
+        desired.values().copied(),
+    );
+    let failed = found.iter().any(Diagnostic::is_error);
+    let mut diagnostics = ws.warnings.clone();
+    diagnostics.extend(found);
+    Ok(Checked {
+        diagnostics,
+        workspace: (!failed).then_some(ws),
+    })
+}
+
+/// validate's JSON document (also what plan and apply print with --json when the
+/// config has errors).
+pub fn report_json(
+    diagnostics: &[Diagnostic],
+    config: Option<&config::Config>,
+) -> serde_json::Value {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    json!({
+        "format_version": "1.0",
+        "valid": config.is_some(),
+        "error_count": errors,
+        "warning_count": diagnostics.len() - errors,
+        "diagnostics": diagnostics,
+        "tasks": config.map_or(0, |c| c.tasks.len()),
+    })
+}
 
 pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
-    let (mut diagnostics, mut loaded) = match config::load(&global.config_path()) {
-        Ok(loaded) => (loaded.warnings.clone(), Some(loaded)),
-        Err(diags) => (diags.0, None),
-    };
-    if let Some(l) = &loaded
-        && targets_windows(global, &l.config)
-    {
-        let found = windows_diagnostics(&l.config, l.config.tasks.values());
-        if found.iter().any(Diagnostic::is_error) {
-            loaded = None;
-        }
-        diagnostics.extend(found);
+    let Checked {
+        mut diagnostics,
+        workspace,
+    } = check(global)?;
+    // The server's vault, as plan checks it: a credential it lacks is worth knowing
+    // before apply refuses the task (without a state, every secret is missing).
+    if let Some(ws) = &workspace {
+        let held = held_secrets(&ws.state_path)?;
+        let (desired, _) = ws.desired();
+        diagnostics.extend(secret_diagnostics(
+            &ws.config,
+            desired.values().copied(),
+            &held,
+            false,
+        ));
     }
-    // The server's vault, when this machine has a state: a credential it lacks is
-    // worth knowing before apply refuses the task.
-    if let Some(l) = &loaded {
-        let state = crate::workspace::state_path(global.state.as_deref());
-        if state.exists() {
-            let held = held_secrets(&state)?;
-            diagnostics.extend(secret_diagnostics(
-                &l.config,
-                l.config.tasks.values(),
-                &held,
-                false,
-            ));
-        }
-    }
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
+    let config = workspace.as_ref().map(|ws| &ws.config);
     if out.json {
-        out.print_json(&json!({
-            "format_version": "1.0",
-            "valid": loaded.is_some(),
-            "error_count": errors,
-            "warning_count": warnings,
-            "diagnostics": diagnostics,
-            "tasks": loaded.as_ref().map_or(0, |l| l.config.tasks.len()),
-        }));
+        out.print_json(&report_json(&diagnostics, config));
     } else {
         print_diagnostics(&diagnostics, out);
-        if let Some(loaded) = &loaded {
-            let c = &loaded.config;
+        if let Some(c) = config {
             out.info(&format!(
                 "{} The configuration is valid: {} task{} in {} file{}.",
                 out.paint("1;32", "Success!"),
@@ -59,6 +98,8 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
                 if c.files.len() == 1 { "" } else { "s" },
             ));
         } else {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = diagnostics.len() - errors;
             eprintln!(
                 "{errors} error{} and {warnings} warning{} in {}",
                 if errors == 1 { "" } else { "s" },
@@ -67,54 +108,11 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if loaded.is_some() {
+    Ok(if config.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Whether the tasks go to Task Scheduler: `--backend windows`, `backend =
-/// "windows"`, or `auto` on Windows.
-fn targets_windows(global: &Global, config: &config::Config) -> bool {
-    match global.backend.as_deref() {
-        Some(flag) => flag == "windows" || (flag == "auto" && cfg!(windows)),
-        None => {
-            config.settings.backend == config::BackendKind::Windows
-                || (cfg!(windows) && config.settings.backend == config::BackendKind::Auto)
-        }
-    }
-}
-
-/// What Task Scheduler makes of each task, as diagnostics at the task: an error for a
-/// task it cannot run as written (a schedule no set of triggers matches exactly, a time
-/// zone other than the machine's or UTC), a warning for a schedule that fires inside a
-/// daylight-saving change, where Task Scheduler's behaviour is unspecified.
-pub fn windows_diagnostics<'a>(
-    config: &config::Config,
-    tasks: impl Iterator<Item = &'a config::Task>,
-) -> Vec<Diagnostic> {
-    use crate::backend::windows;
-    let zone = windows::machine_zone();
-    let placeholder = std::path::Path::new("orc.exe");
-    let now = jiff::Timestamp::now();
-    let mut diagnostics = Vec::new();
-    for task in tasks {
-        match windows::task_xml(
-            task,
-            &config.settings.folder,
-            placeholder,
-            placeholder,
-            &zone,
-        ) {
-            Err(why) => diagnostics.push(at_task(task, Diagnostic::error(why))),
-            Ok(_) => diagnostics.extend(
-                windows::dst_window_warning(task, &zone, now)
-                    .map(|w| at_task(task, Diagnostic::warning(w))),
-            ),
-        }
-    }
-    diagnostics
 }
 
 /// References to secrets that this server's vault (`held`) lacks: an error when
@@ -142,7 +140,7 @@ pub fn secret_diagnostics<'a>(
             {
                 let d = make(format!("env {name} refers to secret \"{secret}\""))
                     .help(format!("store it with `orc secret set {secret}`"));
-                found.push(at_task(task, d));
+                found.push(crate::checks::at_task(task, d));
             }
         }
         if let config::RunAs::Password { secret, .. } = &task.run_as
@@ -150,7 +148,7 @@ pub fn secret_diagnostics<'a>(
         {
             let d = make(format!("run_as refers to the password secret \"{secret}\""))
                 .help(format!("store it with `orc secret set {secret}`"));
-            found.push(at_task(task, d));
+            found.push(crate::checks::at_task(task, d));
         }
     }
     if let Some(smtp) = &config.smtp {
@@ -180,25 +178,6 @@ pub fn held_secrets(path: &std::path::Path) -> anyhow::Result<std::collections::
         .into_iter()
         .map(|s| s.name)
         .collect())
-}
-
-/// `diagnostic` pointed at the start of `task`'s table.
-fn at_task(task: &config::Task, diagnostic: Diagnostic) -> Diagnostic {
-    let origin = &task.origin;
-    let diagnostic = diagnostic.task(&task.name);
-    match std::fs::read_to_string(&origin.file) {
-        Ok(text) => {
-            let offset: usize = text
-                .split_inclusive('\n')
-                .take(origin.line.saturating_sub(1))
-                .map(str::len)
-                .sum::<usize>()
-                + origin.column.saturating_sub(1);
-            let source = config::Source::new(origin.file.clone(), text);
-            diagnostic.at(&source, Some(offset..offset + 1))
-        }
-        Err(_) => diagnostic.in_file(&origin.file),
-    }
 }
 
 /// Errors always go to stderr; warnings too, unless --quiet.

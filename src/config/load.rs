@@ -68,6 +68,76 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
     }
 }
 
+/// How to fix a file that is not UTF-8.
+const SAVE_AS_UTF8: &str = "save the file as UTF-8 (in Notepad: File > Save as, Encoding: UTF-8)";
+
+/// The text of a config file. tasks.toml is UTF-8; a file in another encoding (UTF-16,
+/// as Windows tools like to write, or a legacy code page) or a binary file is refused
+/// with the file named and, where it helps, the position of the first bad byte.
+fn read_text(file: &Path) -> Result<String, Box<Diagnostic>> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| Box::new(Diagnostic::error(format!("cannot read file: {e}")).in_file(file)))?;
+    let refuse =
+        |message: &str| Box::new(Diagnostic::error(message).in_file(file).help(SAVE_AS_UTF8));
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(refuse(
+            "the file is UTF-16 (it starts with a UTF-16 byte-order mark); orc reads UTF-8",
+        ));
+    }
+    if looks_like_utf16(&bytes) {
+        return Err(refuse(
+            "the file looks like UTF-16 (a NUL byte beside every character); orc reads UTF-8",
+        ));
+    }
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        // No snippet: the "line" of a binary file is noise on a terminal.
+        return Err(Box::new(
+            Diagnostic::error(format!(
+                "the file holds a NUL byte (byte {}): it is binary, not a TOML text file",
+                at + 1
+            ))
+            .in_file(file)
+            .help("--config names tasks.toml, saved as UTF-8, or a folder of *.toml files"),
+        ));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let byte = bytes[at];
+            // The text up to the bad byte is intact, so positions before it hold.
+            let source = Source::new(
+                file.to_path_buf(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            );
+            let d = Diagnostic::error(format!(
+                "byte 0x{byte:02X} is not UTF-8: the file is in another encoding, or not text"
+            ))
+            .at(&source, Some(at..at + 1))
+            .help(SAVE_AS_UTF8);
+            return Err(Box::new(d));
+        }
+    };
+    // Notepad saves UTF-8 with a byte-order mark; it is not part of the text.
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
+/// UTF-16 without a byte-order mark: mostly ASCII text, so in most pairs of bytes one
+/// is NUL, always the same one.
+fn looks_like_utf16(bytes: &[u8]) -> bool {
+    let pairs: Vec<&[u8]> = bytes.chunks_exact(2).take(512).collect();
+    if pairs.is_empty() {
+        return false;
+    }
+    let low = pairs.iter().filter(|p| p[0] != 0 && p[1] == 0).count();
+    let high = pairs.iter().filter(|p| p[0] == 0 && p[1] != 0).count();
+    low.max(high) * 2 >= pairs.len()
+}
+
 /// What one file holds, parsed on its own (so files can be parsed in parallel) and
 /// merged into [`Parsed`] afterwards in file order.
 #[derive(Default)]
@@ -103,18 +173,9 @@ pub fn parse_all(path: &Path, diags: &mut Diagnostics) -> Parsed {
             if !seen.insert(key) {
                 continue;
             }
-            match std::fs::read_to_string(&file) {
-                // Notepad saves UTF-8 with a byte-order mark; it is not part of the text.
-                Ok(text) => {
-                    let text = text
-                        .strip_prefix('\u{feff}')
-                        .map(str::to_string)
-                        .unwrap_or(text);
-                    parsed.sources.push(Source::new(file, text));
-                }
-                Err(e) => {
-                    diags.push(Diagnostic::error(format!("cannot read file: {e}")).in_file(&file))
-                }
+            match read_text(&file) {
+                Ok(text) => parsed.sources.push(Source::new(file, text)),
+                Err(d) => diags.push(*d),
             }
         }
         let sources = &parsed.sources[first..];
@@ -475,6 +536,14 @@ fn report_syntax_errors(source: &Source, errors: &[toml::de::Error], diags: &mut
                 continue;
             }
         }
+        // The parser stops at a fixed depth, so a runaway file cannot exhaust the stack;
+        // say so in the user's terms.
+        let message = if message.contains("recursion limit") || message.contains("recurse further")
+        {
+            "tables, arrays or dotted keys nest too deeply (a tasks.toml needs a few levels)"
+        } else {
+            message
+        };
         diags.push(Diagnostic::error(format!("invalid TOML: {message}")).at(source, e.span()));
     }
 }

@@ -29,6 +29,9 @@ pub struct Settings {
     pub folder: String,
     /// "local" or an IANA name, as written.
     pub timezone: String,
+    /// Where `timezone` is written, for checks that refuse it on some backend.
+    #[serde(skip)]
+    pub timezone_origin: Option<Origin>,
     pub log_dir: Option<PathBuf>,
     pub max_log_size: u64,
     #[serde(flatten)]
@@ -46,6 +49,7 @@ impl Default for Settings {
             backend: BackendKind::Auto,
             folder: "Orc".to_string(),
             timezone: "local".to_string(),
+            timezone_origin: None,
             log_dir: None,
             max_log_size: MAX_LOG_SIZE,
             runtime: RuntimeSettings::default(),

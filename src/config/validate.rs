@@ -225,6 +225,13 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
                 Err(e) => c.report(*file, &tz.span, None, e.to_string()),
             }
             settings.timezone = tz.value.clone();
+            let source = &c.sources[*file];
+            let (line, column) = source.line_col(tz.span.start);
+            settings.timezone_origin = Some(Origin {
+                file: source.path.clone(),
+                line,
+                column,
+            });
         }
         let retention = s
             .retention
@@ -453,6 +460,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
         tasks.extend(built.into_iter().map(|t| (t.name.clone(), t)));
     }
     check_dependencies(&mut c, &parsed);
+    check_renames(&mut c, &parsed);
 
     if c.diags.has_errors() {
         return None;
@@ -820,6 +828,73 @@ pub fn parse_dependency(text: &str) -> Result<Dependency, String> {
         other => Err(format!(
             "unknown dependency kind \"{other}:\"; use a task name, \"file:PATH\", \"url:URL\" or \"command:COMMAND\""
         )),
+    }
+}
+
+/// Two tasks renamed from the same old name: apply would move the old task's state
+/// and history to one of them and silently start the other afresh. Tasks that never
+/// run on the same host (disjoint `hosts`) may share it: each host renames its own.
+fn check_renames(c: &mut Checker, parsed: &Parsed) {
+    let mut by_old: BTreeMap<&str, Vec<(&String, &Item<RawTask>)>> = BTreeMap::new();
+    for (name, item) in &parsed.tasks {
+        if let Some(from) = &item.value.renamed_from {
+            by_old
+                .entry(from.value.as_str())
+                .or_default()
+                .push((name, item));
+        }
+    }
+    let hosts = |item: &Item<RawTask>| -> Vec<String> {
+        item.value
+            .hosts
+            .iter()
+            .flatten()
+            .map(|h| h.value.to_ascii_lowercase())
+            .collect()
+    };
+    let share_a_host = |a: &[String], b: &[String]| {
+        a.is_empty() || b.is_empty() || a.iter().any(|h| b.contains(h))
+    };
+    for (old, mut tasks) in by_old {
+        // The first claim in file order keeps it; later ones are the errors.
+        tasks.sort_by_key(|(_, item)| (item.file, item.key_span.start));
+        for (i, (name, item)) in tasks.iter().enumerate() {
+            let mine = hosts(item);
+            let Some((first, first_item)) = tasks[..i]
+                .iter()
+                .find(|(_, other)| share_a_host(&mine, &hosts(other)))
+            else {
+                continue;
+            };
+            let first_at = Diagnostic::error("")
+                .at(
+                    &c.sources[first_item.file],
+                    first_item
+                        .value
+                        .renamed_from
+                        .as_ref()
+                        .map(|r| r.span.clone()),
+                )
+                .position();
+            let span = item
+                .value
+                .renamed_from
+                .as_ref()
+                .map_or(item.key_span.clone(), |r| r.span.clone());
+            let d = c
+                .error(
+                    item.file,
+                    &span,
+                    Some(name),
+                    format!(
+                        "renamed_from = \"{old}\" is claimed by task \"{first}\" too (at {first_at}); the history of \"{old}\" can go to one task only"
+                    ),
+                )
+                .help(format!(
+                    "keep renamed_from on the task that continues \"{old}\" and remove it here, or give the tasks disjoint hosts = [...]"
+                ));
+            c.diags.push(d);
+        }
     }
 }
 

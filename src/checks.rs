@@ -1,0 +1,138 @@
+//! What a backend refuses before orc touches a scheduler, as diagnostics at the file,
+//! line, column and task.
+//!
+//! Plan and apply run these checks for the backend they drive and refuse the config on
+//! an error; `orc validate` runs the very same ones, so a config it passes is one plan
+//! accepts, short of what only the live scheduler can tell (its current tasks). The
+//! checks render each task as the backend would, with no scheduler behind it: the
+//! backends' own `render` is the single source of what they can run.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::cron::{self, CronBackend};
+use crate::backend::embedded::EmbeddedBackend;
+use crate::backend::{Backend, BackendError, Invocation};
+use crate::config::{BackendKind, Config, Diagnostic, Origin, Source, Task};
+
+/// What the `kind` backend makes of the config and of each of `tasks` (the tasks this
+/// host runs): errors for what it cannot run as written, warnings for what it runs
+/// unreliably. `state` is the state database the scheduler would call orc back with.
+pub fn backend_diagnostics<'a>(
+    config: &Config,
+    kind: BackendKind,
+    state: &Path,
+    tasks: impl Iterator<Item = &'a Task>,
+) -> Vec<Diagnostic> {
+    let invocation = Invocation {
+        orc: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("orc")),
+        state: state.to_path_buf(),
+    };
+    let folder = &config.settings.folder;
+    let resolved = crate::workspace::resolve_backend(None, kind).unwrap_or(kind);
+    match resolved {
+        BackendKind::Windows => windows_diagnostics(config, &invocation, tasks),
+        BackendKind::Cron => {
+            let mut found = Vec::new();
+            if let Some(why) = cron::zone_refusal(&config.settings.timezone) {
+                let d = Diagnostic::error(why);
+                found.push(match &config.settings.timezone_origin {
+                    Some(origin) => at_origin(origin, d),
+                    None => in_first_file(config, d),
+                });
+            }
+            // The zone is checked above, once for the whole config, not per task.
+            match CronBackend::new(folder, invocation, "local") {
+                Ok(backend) => found.extend(rendered(config, &backend, tasks)),
+                Err(e) => found.push(in_first_file(config, Diagnostic::error(e.to_string()))),
+            }
+            found
+        }
+        BackendKind::Embedded | BackendKind::Auto => {
+            let dir = state.parent().unwrap_or(Path::new("."));
+            let backend = EmbeddedBackend::new(dir, folder, invocation);
+            rendered(config, &backend, tasks)
+        }
+    }
+}
+
+/// Each task the backend refuses to render, as an error at the task.
+fn rendered<'a>(
+    config: &Config,
+    backend: &dyn Backend,
+    tasks: impl Iterator<Item = &'a Task>,
+) -> Vec<Diagnostic> {
+    tasks
+        .filter_map(|task| match backend.render(task) {
+            Ok(_) => None,
+            Err(BackendError::Unsupported { reason, .. }) => {
+                Some(at_task(task, Diagnostic::error(reason)))
+            }
+            Err(e @ BackendError::Io(_)) => {
+                Some(in_first_file(config, Diagnostic::error(e.to_string())))
+            }
+        })
+        .collect()
+}
+
+/// What Task Scheduler makes of each task, as diagnostics at the task: an error for a
+/// task it cannot run as written (a schedule no set of triggers matches exactly, a time
+/// zone other than the machine's or UTC), a warning for a schedule that fires inside a
+/// daylight-saving change, where Task Scheduler's behaviour is unspecified.
+fn windows_diagnostics<'a>(
+    config: &Config,
+    invocation: &Invocation,
+    tasks: impl Iterator<Item = &'a Task>,
+) -> Vec<Diagnostic> {
+    use crate::backend::windows;
+    let zone = windows::machine_zone();
+    let now = jiff::Timestamp::now();
+    let mut diagnostics = Vec::new();
+    for task in tasks {
+        match windows::task_xml(
+            task,
+            &config.settings.folder,
+            &invocation.orc,
+            &invocation.state,
+            &zone,
+        ) {
+            Err(why) => diagnostics.push(at_task(task, Diagnostic::error(why))),
+            Ok(_) => diagnostics.extend(
+                windows::dst_window_warning(task, &zone, now)
+                    .map(|w| at_task(task, Diagnostic::warning(w))),
+            ),
+        }
+    }
+    diagnostics
+}
+
+/// `diagnostic` pointed at the start of `task`'s table.
+pub fn at_task(task: &Task, diagnostic: Diagnostic) -> Diagnostic {
+    at_origin(&task.origin, diagnostic.task(&task.name))
+}
+
+/// `diagnostic` pointed at `origin`, with the source line when the file still reads.
+pub fn at_origin(origin: &Origin, diagnostic: Diagnostic) -> Diagnostic {
+    let Ok(text) = std::fs::read_to_string(&origin.file) else {
+        return diagnostic.in_file(&origin.file);
+    };
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(origin.line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    // The column counts characters, not bytes.
+    let offset = line_start
+        + text[line_start.min(text.len())..]
+            .char_indices()
+            .nth(origin.column.saturating_sub(1))
+            .map_or(0, |(i, _)| i);
+    let source = Source::new(origin.file.clone(), text);
+    diagnostic.at(&source, Some(offset..offset + 1))
+}
+
+fn in_first_file(config: &Config, diagnostic: Diagnostic) -> Diagnostic {
+    match config.files.first() {
+        Some(file) => diagnostic.in_file(file),
+        None => diagnostic,
+    }
+}
