@@ -334,7 +334,7 @@ fn import_into_keeps_the_file_as_a_byte_prefix() {
     apply_ok(&env);
     env.edit_registry(|v| {
         v["tasks"]["handmade"] = serde_json::json!({
-            "name": "handmade", "trigger": "0 1 * * * (local)", "command": ["backup.sh"], "enabled": true
+            "name": "handmade", "trigger": "0 1 * * *", "command": ["backup.sh"], "enabled": true
         });
     });
     // A file that has the task already: refused, naming it, and left as it is.
