@@ -83,7 +83,11 @@ pub fn run(args: ImportArgs, global: &Global, out: &Output) -> anyhow::Result<Ex
     // Everything that can be refused is checked before anything is written.
     let snippet = snippet(&adopted);
     let appended = match &args.into {
-        Some(file) => Some((file, appended(&adopted, file)?)),
+        Some(file) => {
+            let text = appended(&adopted, file)?;
+            writable(file)?;
+            Some((file, text))
+        }
         None => None,
     };
     if let Some(cron) = &cron {
@@ -205,9 +209,11 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
                     }),
                 };
                 if let Some(why) = refusal {
+                    // The line itself is not shown: a command may carry a password.
                     let text = format!(
-                        "line {} of the crontab ({:?}) cannot be adopted and stays where it is: {why}",
-                        job.line, job.text
+                        "line {} of the crontab (task name \"{name}\") cannot be adopted and stays \
+                         where it is: {why}",
+                        job.line
                     );
                     if args.name.is_some() {
                         bail!(text);
@@ -530,6 +536,26 @@ fn appended(adopted: &[Adopted], file: &Path) -> anyhow::Result<String> {
             .map_err(|e| anyhow!("{e}; nothing was imported"))?;
     }
     Ok(new)
+}
+
+/// Can `file` be written the way `write_file` writes it (a new file beside it)? Asked
+/// before the crontab is changed, so that a read-only file refuses the import whole.
+fn writable(file: &Path) -> anyhow::Result<()> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = if file.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .and_then(|_| tempfile::tempfile_in(dir))
+    } else {
+        tempfile::tempfile_in(dir)
+    };
+    probe
+        .map(drop)
+        .with_context(|| format!("cannot write {}; nothing was imported", file.display()))
 }
 
 fn write_file(file: &Path, text: &str) -> anyhow::Result<()> {
