@@ -11,7 +11,8 @@
 //! The crontab is read with `crontab -l` and replaced with `crontab -` (the whole new
 //! text on stdin), so orc never leaves a temporary file of its own and cron's own
 //! program does the locking and the syntax check. Only the lines between orc's markers
-//! are ever rewritten; everything else is written back byte for byte.
+//! are ever rewritten; everything else is written back byte for byte, except a line
+//! that `orc import` adopts, which moves into the block in the same write.
 //!
 //! Every line ends with ` # orc:NAME`, a shell comment that names the task, so `list`
 //! can read the block back. Lines cron must not run (disabled tasks, tasks without a
