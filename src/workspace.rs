@@ -255,6 +255,20 @@ impl Workspace {
         Ok(recorded)
     }
 
+    /// The crontab backend for this workspace's folder, whatever the backend setting.
+    pub fn cron_backend(&self) -> Result<crate::backend::cron::CronBackend> {
+        let orc = std::env::current_exe().context("cannot find orc's own executable")?;
+        let invocation = Invocation {
+            orc,
+            state: self.state_path.clone(),
+        };
+        Ok(crate::backend::cron::CronBackend::new(
+            &self.config.settings.folder,
+            invocation,
+            &self.config.settings.timezone,
+        )?)
+    }
+
     pub fn backend(&self) -> Result<Box<dyn Backend>> {
         self.backend_in(&self.config.settings.folder)
     }
@@ -272,11 +286,7 @@ impl Workspace {
                 let dir = self.state_path.parent().unwrap_or(Path::new("."));
                 Box::new(EmbeddedBackend::new(dir, folder, invocation))
             }
-            BackendKind::Cron => Box::new(crate::backend::cron::CronBackend::new(
-                folder,
-                invocation,
-                &self.config.settings.timezone,
-            )?),
+            BackendKind::Cron => Box::new(self.cron_backend()?),
             BackendKind::Windows => {
                 Box::new(crate::backend::windows::backend::WindowsBackend::new(
                     folder,

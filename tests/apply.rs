@@ -267,6 +267,108 @@ fn unmanaged_tasks_are_reported_and_left_alone() {
     assert_eq!(code(&env.orc(&["plan", "--detailed-exitcode"])), 0);
 }
 
+/// The embedded registry holds orc's schedule followed by the zone, `0 1 * * * (UTC)`:
+/// import reads that format (the trigger orc itself wrote, copied to a hand-made
+/// entry), keeps the zone, and apply then leaves the trigger exactly as it was. A zone
+/// the config's tasks do not run in is refused, naming the task, with nothing written.
+#[test]
+fn import_reads_the_embedded_trigger_with_its_zone() {
+    let env = Env::new();
+    let config = format!("[settings]\ntimezone = \"Europe/Berlin\"\n{TWO_TASKS}");
+    env.write(&config);
+    apply_ok(&env);
+    let written = env.registry_json()["tasks"]["extract"]["trigger"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(written, "0 5 * * * (Europe/Berlin)");
+    env.edit_registry(|v| {
+        v["tasks"]["handmade"] = serde_json::json!({
+            "name": "handmade", "trigger": written, "command": ["backup.sh", "--all"], "enabled": true
+        });
+        v["tasks"]["elsewhere"] = serde_json::json!({
+            "name": "elsewhere", "trigger": "0 5 * * * (America/New_York)", "command": ["x"], "enabled": true
+        });
+    });
+    let path = env.config();
+    let into = path.to_str().unwrap();
+
+    // The other zone: refused, naming the task and the zones; the file is untouched.
+    let o = env.orc(&["import", "--all", "--into", into]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let err = text(&o);
+    assert!(
+        err.contains("task \"elsewhere\"")
+            && err.contains("America/New_York")
+            && err.contains("Europe/Berlin"),
+        "{err}"
+    );
+    assert!(!err.contains("6 fields"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), config);
+
+    let o = env.orc(&["import", "handmade", "--into", into]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let imported = std::fs::read_to_string(&path).unwrap();
+    let doc: toml::Table = imported.parse().unwrap();
+    assert_eq!(
+        doc["tasks"]["handmade"]["schedule"].as_str(),
+        Some("0 5 * * *"),
+        "{imported}"
+    );
+    apply_ok(&env);
+    assert_eq!(
+        env.registry_json()["tasks"]["handmade"]["trigger"],
+        "0 5 * * * (Europe/Berlin)"
+    );
+    assert_eq!(code(&env.orc(&["plan", "--detailed-exitcode"])), 0);
+}
+
+/// `--into` appends after everything in the file, its last comment too, without a
+/// final newline even: the old file is a byte-for-byte prefix of the new one, as
+/// with `orc new`.
+#[test]
+fn import_into_keeps_the_file_as_a_byte_prefix() {
+    let env = Env::new();
+    let config = format!("{TWO_TASKS}\n# trailing comment, kept last before the import");
+    env.write(&config);
+    apply_ok(&env);
+    env.edit_registry(|v| {
+        v["tasks"]["handmade"] = serde_json::json!({
+            "name": "handmade", "trigger": "0 1 * * *", "command": ["backup.sh"], "enabled": true
+        });
+    });
+    // A file that has the task already: refused, naming it, and left as it is.
+    let other = env.dir.path().join("other.toml");
+    let taken = "[tasks.handmade]\ncommand = \"x\"\n";
+    std::fs::write(&other, taken).unwrap();
+    let o = env.orc(&["import", "--all", "--into", other.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("[tasks.handmade] is already in"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), taken);
+
+    let o = env.orc(&["import", "--all", "--into", env.config().to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let new = std::fs::read_to_string(env.config()).unwrap();
+    assert!(
+        new.starts_with(&config),
+        "the old text is not a prefix:\n{new}"
+    );
+    let added = &new[config.len()..];
+    assert!(added.contains("[tasks.handmade]"), "{new}");
+    assert!(!added.contains("trailing comment"), "{new}");
+    let doc: toml::Table = new.parse().unwrap();
+    assert_eq!(
+        doc["tasks"]["handmade"]["schedule"].as_str(),
+        Some("0 1 * * *")
+    );
+    apply_ok(&env);
+    assert_eq!(code(&env.orc(&["plan", "--detailed-exitcode"])), 0);
+}
+
 #[test]
 fn renamed_from_moves_state_and_history() {
     let env = Env::new();

@@ -21,6 +21,8 @@ use orc::backend::cron::CronBackend;
 use orc::backend::{Backend, BackendError, Change, Entry, Invocation};
 use orc::config::Task;
 
+mod common;
+
 const LOCK: &str = "/tmp/orc-cron-backend-tests.lock";
 
 fn find_crontab() -> Option<PathBuf> {
@@ -875,4 +877,253 @@ fn block_marker_problems_are_reported() {
         end.replace("OrcTestMarkers", "OrcTestMarkers2")
     ));
     assert_eq!(backend.list().unwrap(), vec![]);
+}
+
+/// orc itself on the cron backend, in a folder of its own (state, tasks.toml), with a
+/// `crontab` first on PATH that logs each call before running the real one.
+struct OrcCron {
+    dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl OrcCron {
+    fn new(session: &Session, folder: &str) -> OrcCron {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = dir.path().join("crontab-calls.log");
+        let shim = bin.join("crontab");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                session.program.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.path().join("tasks.toml"),
+            format!("[settings]\nfolder = \"{folder}\"\n"),
+        )
+        .unwrap();
+        OrcCron { dir, log }
+    }
+
+    fn orc(&self, args: &[&str]) -> (bool, String, String) {
+        let mut path = std::ffi::OsString::from(self.dir.path().join("bin"));
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let out = common::orc_in(self.dir.path(), common::orc_binary(), args)
+            .args(["--backend", "cron"])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// How often orc has replaced the crontab (`crontab -`).
+    fn writes(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == "-")
+            .count()
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap()
+    }
+}
+
+const OTHER_BLOCK: &str =
+    "# BEGIN orc managed block: folder \"OrcTestImportOther\" -- edit tasks.toml, not these lines
+0 4 * * * /usr/bin/true # orc:theirs
+# END orc managed block: folder \"OrcTestImportOther\"
+";
+
+/// `orc import --all` adopts the ordinary lines outside orc's block: a line with shell
+/// syntax becomes `shell = "..."`, one of plain words `command = [...]`; each line moves
+/// into orc's block as it was, with orc's marker, in ONE crontab write, every other
+/// line (variables, comments, another folder's block, a line orc cannot take) kept
+/// byte for byte. Apply then takes the tasks over and plans clean.
+#[test]
+fn import_all_adopts_lines_outside_the_block_in_one_write() {
+    let Some(session) = Session::start() else {
+        return;
+    };
+    let before = format!(
+        "MAILTO=ops@example.com
+# my jobs
+0 1 * * * cd /srv && ./backup.sh >> /var/log/b.log 2>&1
+17 3 * * 2 /usr/bin/true --flag 'a b'
+@reboot date +%s
+{OTHER_BLOCK}"
+    );
+    session.reset(&before);
+    let world = OrcCron::new(&session, "OrcTestImport");
+    let config_before = world.file("tasks.toml");
+
+    let (ok, stdout, stderr) = world.orc(&["import", "--all", "--into", "tasks.toml"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(world.writes(), 1, "one crontab write:\n{stderr}");
+    assert_eq!(
+        session.text(),
+        format!(
+            "MAILTO=ops@example.com
+# my jobs
+@reboot date +%s
+{OTHER_BLOCK}# BEGIN orc managed block: folder \"OrcTestImport\" -- edit tasks.toml, not these lines
+0 1 * * * cd /srv && ./backup.sh >> /var/log/b.log 2>&1 # orc:backup
+17 3 * * 2 /usr/bin/true --flag 'a b' # orc:true
+# END orc managed block: folder \"OrcTestImport\"
+"
+        )
+    );
+    // The line orc cannot take stays, and says why.
+    assert!(
+        stderr.contains("line 5 of the crontab") && stderr.contains('%'),
+        "{stderr}"
+    );
+
+    let config = world.file("tasks.toml");
+    assert!(config.starts_with(&config_before), "{config}");
+    let doc: toml::Table = config.parse().unwrap();
+    let tasks = doc["tasks"].as_table().unwrap();
+    assert_eq!(
+        tasks.keys().collect::<Vec<_>>(),
+        ["backup", "true"],
+        "{config}"
+    );
+    assert_eq!(
+        tasks["backup"]["shell"].as_str(),
+        Some("cd /srv && ./backup.sh >> /var/log/b.log 2>&1"),
+        "{config}"
+    );
+    assert!(tasks["backup"].get("command").is_none(), "{config}");
+    assert_eq!(tasks["backup"]["schedule"].as_str(), Some("0 1 * * *"));
+    assert_eq!(
+        tasks["true"]["command"],
+        toml::Value::try_from(["/usr/bin/true", "--flag", "a b"]).unwrap()
+    );
+    assert_eq!(tasks["true"]["schedule"].as_str(), Some("17 3 * * 2"));
+    // The variable cron gave the line is named for review; its value never shown.
+    assert!(
+        config.contains("# review: the crontab sets MAILTO above line 3"),
+        "{config}"
+    );
+    for text in [&config, &stdout, &stderr] {
+        assert!(!text.contains("ops@example.com"), "{text}");
+    }
+
+    // Apply takes them over: their lines now call orc back; the rest is as it was.
+    let (ok, stdout, stderr) = world.orc(&["apply", "--auto-approve"]);
+    assert!(ok, "{stdout}{stderr}");
+    let after = session.text();
+    let block = lines_of_block(&after, "OrcTestImport");
+    assert_eq!(block.len(), 2, "{after}");
+    assert!(
+        block[0].starts_with("0 1 * * * ") && block[0].contains(" run backup --state "),
+        "{after}"
+    );
+    assert!(
+        after.starts_with(&format!(
+            "MAILTO=ops@example.com\n# my jobs\n@reboot date +%s\n{OTHER_BLOCK}"
+        )),
+        "{after}"
+    );
+    let (ok, stdout, stderr) = world.orc(&["plan", "--detailed-exitcode"]);
+    assert!(ok, "{stdout}{stderr}");
+}
+
+/// A shell line in orc's block (a hand-made one, or one adopted and not applied yet)
+/// imports as `shell = "..."`, not as an argv of `cd`, `&&`, `>>`; it needs no write.
+#[test]
+fn a_shell_line_in_the_block_imports_as_shell() {
+    let Some(session) = Session::start() else {
+        return;
+    };
+    session.reset(
+        "# BEGIN orc managed block: folder \"OrcTestImportShell\"
+0 1 * * * cd /srv && ./backup.sh >> /var/log/b.log 2>&1 # orc:backup
+#disabled# 0 2 * * * /usr/bin/true --flag 'a b' # orc:plain
+# END orc managed block: folder \"OrcTestImportShell\"
+",
+    );
+    let world = OrcCron::new(&session, "OrcTestImportShell");
+    let (ok, stdout, stderr) = world.orc(&["import", "--all"]);
+    assert!(ok, "{stdout}{stderr}");
+    let doc: toml::Table = stdout.parse().unwrap();
+    let backup = &doc["tasks"]["backup"];
+    assert_eq!(
+        backup["shell"].as_str(),
+        Some("cd /srv && ./backup.sh >> /var/log/b.log 2>&1"),
+        "{stdout}"
+    );
+    assert!(backup.get("command").is_none(), "{stdout}");
+    let plain = &doc["tasks"]["plain"];
+    assert_eq!(
+        plain["command"],
+        toml::Value::try_from(["/usr/bin/true", "--flag", "a b"]).unwrap(),
+        "{stdout}"
+    );
+    assert_eq!(plain["enabled"].as_bool(), Some(false), "{stdout}");
+    assert_eq!(world.writes(), 0);
+}
+
+/// An adoption that cannot be made changes nothing: a task already in the --into
+/// file, or a line orc cannot take asked for by name, is refused with the file and
+/// line named, no crontab write, the file as it was. Asked for by name, one line
+/// moves and the others stay.
+#[test]
+fn a_refused_adoption_changes_nothing() {
+    let Some(session) = Session::start() else {
+        return;
+    };
+    let before = "0 1 * * * cd /srv && ./backup.sh >> /var/log/b.log 2>&1
+17 3 * * 2 /usr/bin/true
+0 2 * * * date +%s
+";
+    session.reset(before);
+    let world = OrcCron::new(&session, "OrcTestImportRefused");
+    let taken = "[tasks.backup]\ncommand = [\"x\"]\n";
+    std::fs::write(world.dir.path().join("other.toml"), taken).unwrap();
+
+    let (ok, stdout, stderr) = world.orc(&["import", "--all", "--into", "other.toml"]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("[tasks.backup] is already in other.toml"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = world.orc(&["import", "crontab_line_3"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 3 of the crontab") && stderr.contains('%'),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(world.writes(), 0);
+    assert_eq!(session.text(), before);
+    assert_eq!(world.file("other.toml"), taken);
+
+    let (ok, stdout, stderr) = world.orc(&["import", "backup"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("[tasks.backup]"), "{stdout}");
+    assert!(!stdout.contains("[tasks.true]"), "{stdout}");
+    assert_eq!(world.writes(), 1);
+    let after = session.text();
+    assert!(
+        after.starts_with("17 3 * * 2 /usr/bin/true\n0 2 * * * date +%s\n"),
+        "{after}"
+    );
+    assert_eq!(
+        lines_of_block(&after, "OrcTestImportRefused"),
+        ["0 1 * * * cd /srv && ./backup.sh >> /var/log/b.log 2>&1 # orc:backup"]
+    );
 }

@@ -335,6 +335,78 @@ fn unmanaged_tasks_are_reported_and_never_touched() {
     env.assert_no_changes("after adopting");
 }
 
+/// What an imported task's XML says that orc does not carry over is named in a
+/// `# review:` line above its table: the two real exports with MaintenanceSettings,
+/// and the other settings they hold that orc registers otherwise.
+#[test]
+fn imported_fixtures_name_the_settings_orc_drops() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/windows-tasks");
+    if !fixtures.exists() {
+        assert!(!ci(), "../shared/fixtures is absent under CI");
+        eprintln!("SKIPPED: {} is absent", fixtures.display());
+        return;
+    }
+    let env = Env::new("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "Bluscream__Windows-Tasks__ScheduledDefrag.xml",
+            "ScheduledDefrag",
+            &[
+                "# review: dropped Settings/MaintenanceSettings (Period P7D, Deadline P1M, Exclusive false): ",
+                "# review: dropped Settings/UseUnifiedSchedulingEngine true: ",
+                "# review: dropped Settings/DisallowStartIfOnBatteries true: ",
+                "# review: dropped Settings/StopIfGoingOnBatteries true: ",
+            ],
+        ),
+        (
+            "Nick2bad4u__Task-Scheduler-Rules__File_History__maintenance_mode_.xml",
+            "File_History__maintenance_mode_",
+            &[
+                "# review: dropped Settings/MaintenanceSettings (Period P3D, Deadline P7D, Exclusive false): ",
+                "# review: dropped Settings/ExecutionTimeLimit PT12H: Task Scheduler stopped a run after 12h; orc sets no limit without a timeout (timeout = \"12h\" sets one)",
+                "# review: dropped Settings/RestartOnFailure (Interval PT1M, Count 3): orc does not restart a failed run this way; retry_count = 3, retry_delay = \"1m\" is orc's way",
+            ],
+        ),
+    ];
+    for (file, name, notes) in cases {
+        let out = env.ok(&["import", "--xml", fixtures.join(file).to_str().unwrap()]);
+        // The notes are the comment lines right above the table.
+        let header = format!("[tasks.{name}]");
+        let (above, _) = out
+            .split_once(&header)
+            .unwrap_or_else(|| panic!("{file}: no {header}:\n{out}"));
+        let comments: Vec<&str> = above
+            .lines()
+            .rev()
+            .take_while(|l| l.starts_with("# review: "))
+            .collect();
+        for note in notes {
+            assert!(
+                comments.iter().any(|c| c.starts_with(note)),
+                "{file}: no {note:?} above the table:\n{out}"
+            );
+        }
+        // Settings that orc carries over or registers the same way are not named.
+        assert!(!out.contains("Settings/Enabled"), "{out}");
+        assert!(!out.contains("Settings/AllowStartOnDemand true"), "{out}");
+        assert!(!out.contains("Settings/Priority 7"), "{out}");
+    }
+    // Into a file, the notes stay with their table, and the file still loads.
+    env.ok(&[
+        "import",
+        "--into",
+        "tasks.toml",
+        "--xml",
+        fixtures.join(cases[0].0).to_str().unwrap(),
+    ]);
+    let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    assert!(
+        config.contains("MaintenanceSettings (Period P7D, Deadline P1M, Exclusive false)"),
+        "{config}"
+    );
+    env.ok(&["validate"]);
+}
+
 /// Every real exported task: `orc import --xml` adopts it, apply registers
 /// schema-valid XML whose triggers fire when the original's do (and keep the
 /// triggers orc does not model), and a second plan has no changes.

@@ -11,7 +11,8 @@
 //! The crontab is read with `crontab -l` and replaced with `crontab -` (the whole new
 //! text on stdin), so orc never leaves a temporary file of its own and cron's own
 //! program does the locking and the syntax check. Only the lines between orc's markers
-//! are ever rewritten; everything else is written back byte for byte.
+//! are ever rewritten; everything else is written back byte for byte, except a line
+//! that `orc import` adopts, which moves into the block in the same write.
 //!
 //! Every line ends with ` # orc:NAME`, a shell comment that names the task, so `list`
 //! can read the block back. Lines cron must not run (disabled tasks, tasks without a
@@ -339,6 +340,270 @@ impl Backend for CronBackend {
     }
 }
 
+/// A crontab line that cron runs, as `orc import` reads it.
+#[derive(Debug, Clone)]
+pub struct CronJob {
+    /// Its line number in the crontab.
+    pub line: usize,
+    /// The task's name, for a line of orc's block; `None` for a line outside it.
+    pub name: Option<String>,
+    /// The schedule fields or @macro (`None`: a task of orc's block run on demand).
+    pub trigger: Option<String>,
+    /// The command as `/bin/sh -c` gets it (cron's escapes undone).
+    pub command: Option<String>,
+    pub enabled: bool,
+    /// The names (never the values) of the variables the crontab sets above the
+    /// line, which cron gives the command; only for lines outside orc's block.
+    pub env: Vec<String>,
+    /// Why the line cannot move into orc's block as it is, if it cannot.
+    pub problem: Option<String>,
+    /// The line as written, without its line break.
+    pub text: String,
+    range: Range<usize>,
+}
+
+/// The crontab as `orc import` reads it: orc's block, and the jobs outside every orc
+/// block, with the text they were read from (an adoption writes only over that).
+#[derive(Debug, Clone)]
+pub struct CronJobs {
+    pub block: Vec<CronJob>,
+    pub outside: Vec<CronJob>,
+    text: Vec<u8>,
+}
+
+/// Does the crontab line set a variable (`NAME=value`, `NAME = value`, `"NAME"=v`)?
+/// Its name, if so, as cron reads it.
+fn env_name(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let (name, rest) = match line.chars().next()? {
+        q @ ('"' | '\'') => {
+            let end = line[1..].find(q)? + 1;
+            (&line[1..end], &line[end + 1..])
+        }
+        _ => {
+            let end = line.find([' ', '\t', '='])?;
+            (&line[..end], &line[end..])
+        }
+    };
+    (!name.is_empty() && rest.trim_start_matches([' ', '\t']).starts_with('=')).then_some(name)
+}
+
+impl CronBackend {
+    /// The jobs of the crontab for `orc import`: orc's block, and every line cron runs
+    /// outside any orc block (comments, blank lines and variables are not jobs).
+    pub fn jobs(&self) -> Result<CronJobs, BackendError> {
+        let text = self.read()?;
+        let crontab = self.parse(&text)?;
+        let block = crontab
+            .lines
+            .into_iter()
+            .map(|l| CronJob {
+                line: l.number,
+                name: Some(l.name),
+                trigger: l.entry.trigger,
+                command: l.text,
+                enabled: l.enabled,
+                env: Vec::new(),
+                problem: None,
+                text: l.body,
+                range: 0..0,
+            })
+            .collect();
+        let mut outside = Vec::new();
+        let mut env: Vec<String> = Vec::new();
+        let mut in_block = false;
+        let mut offset = 0;
+        for (index, raw) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+            let range = offset..offset + raw.len();
+            offset += raw.len();
+            let content = String::from_utf8_lossy(raw);
+            let content = content.trim_end_matches(['\n', '\r']);
+            let trimmed = content.trim();
+            // Any folder's block belongs to orc: its own or another config's.
+            if trimmed.starts_with("# BEGIN orc managed block: folder ") {
+                in_block = true;
+                continue;
+            }
+            if trimmed.starts_with("# END orc managed block: folder ") {
+                in_block = false;
+                continue;
+            }
+            if in_block || trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = env_name(trimmed) {
+                if !env.iter().any(|e| e == name) {
+                    env.push(name.to_string());
+                }
+                continue;
+            }
+            let count = if trimmed.starts_with('@') { 1 } else { 5 };
+            let Some((fields, command)) = take_fields(trimmed, count) else {
+                continue;
+            };
+            let unescaped = cron_unescape(command);
+            let problem = if unescaped.is_none() {
+                Some(
+                    "its command has a % that is not escaped, so cron feeds what follows it \
+                     to the command's input, which a task of orc cannot say"
+                        .to_string(),
+                )
+            } else if command.ends_with('\\') {
+                Some("its command ends with a backslash".to_string())
+            } else if raw.iter().any(|&b| b == b'\r' || b == 0) {
+                Some("it holds a carriage return or NUL".to_string())
+            } else {
+                None
+            };
+            outside.push(CronJob {
+                line: index + 1,
+                name: None,
+                trigger: Some(fields.join(" ")),
+                command: unescaped,
+                enabled: true,
+                env: env.clone(),
+                problem,
+                text: trimmed.to_string(),
+                range,
+            });
+        }
+        Ok(CronJobs {
+            block,
+            outside,
+            text,
+        })
+    }
+
+    /// Move the jobs `moves` (an index into `jobs.outside`, and the task name it gets)
+    /// into orc's block, each line as it was with orc's marker added, so that cron
+    /// runs the same command at the same times until `orc apply` takes the task over.
+    /// One crontab write: the line is never in both places, nor in neither. Refused,
+    /// with nothing changed, when the crontab is no longer what `jobs` read.
+    pub fn adopt(&self, jobs: &CronJobs, moves: &[(usize, String)]) -> Result<(), BackendError> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let text = self.read()?;
+        if text != jobs.text {
+            return Err(BackendError::Io(
+                "the crontab changed while orc import was reading it; nothing was changed, \
+                 run orc import again"
+                    .to_string(),
+            ));
+        }
+        let mut moved: Vec<(&CronJob, &str)> = Vec::with_capacity(moves.len());
+        for (index, name) in moves {
+            let job = jobs.outside.get(*index).ok_or_else(|| {
+                BackendError::Io(format!("no job {index} outside orc's crontab block"))
+            })?;
+            if let Some(problem) = &job.problem {
+                return Err(BackendError::Io(format!(
+                    "line {} of the crontab cannot move into orc's block: {problem}",
+                    job.line
+                )));
+            }
+            check_name(name).map_err(|e| {
+                BackendError::Io(format!(
+                    "invalid task name \"{name}\" for a crontab line: {e}"
+                ))
+            })?;
+            moved.push((job, name));
+        }
+        let mut without = Vec::with_capacity(text.len());
+        let mut at = 0;
+        let mut ranges: Vec<&Range<usize>> = moved.iter().map(|(j, _)| &j.range).collect();
+        ranges.sort_by_key(|r| r.start);
+        for range in ranges {
+            without.extend_from_slice(&text[at..range.start]);
+            at = range.end;
+        }
+        without.extend_from_slice(&text[at..]);
+        let crontab = self.parse(&without)?;
+        let mut lines: BTreeMap<String, (bool, String)> = crontab
+            .lines
+            .into_iter()
+            .map(|l| (l.name, (l.enabled, l.body)))
+            .collect();
+        for (job, name) in moved {
+            if lines.contains_key(name) {
+                return Err(BackendError::Io(format!(
+                    "orc's crontab block for folder \"{}\" already has a line for task \"{name}\"; \
+                     nothing was changed",
+                    self.folder
+                )));
+            }
+            lines.insert(
+                name.to_string(),
+                (true, format!("{}{MARKER}{name}", job.text)),
+            );
+        }
+        let block = self.render_block(&lines);
+        self.write(&splice(&without, crontab.block, block.as_bytes()))
+    }
+}
+
+/// `text` (a command as `/bin/sh -c` gets it) as an argv, when it is only words: no
+/// operator, redirection, expansion, glob, assignment, comment or builtin that needs
+/// a shell. `None` when it needs one (then it is a `shell = "..."` task).
+pub fn plain_argv(text: &str) -> Option<Vec<String>> {
+    const BUILTINS: [&str; 24] = [
+        "cd", "export", "exec", ".", "source", "set", "unset", "eval", "alias", "umask", "ulimit",
+        "trap", "if", "for", "while", "until", "case", "!", "{", "function", "select", "readonly",
+        "local", "wait",
+    ];
+    let mut quote: Option<char> = None;
+    let mut word_start = true;
+    let mut first_word = true;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some('\'') => {
+                if c == '\'' {
+                    quote = None;
+                }
+                continue;
+            }
+            Some(_) => {
+                match c {
+                    '"' => quote = None,
+                    '$' | '`' | '\\' | '!' => return None,
+                    _ => {}
+                }
+                continue;
+            }
+            None => {}
+        }
+        match c {
+            ' ' | '\t' => {
+                if !word_start {
+                    first_word = false;
+                }
+                word_start = true;
+                continue;
+            }
+            '\\' => {
+                chars.next()?;
+            }
+            '\'' | '"' => quote = Some(c),
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | '\n' | '\r'
+            | '{' | '}' | '!' => return None,
+            '#' | '~' if word_start => return None,
+            '=' if first_word => return None,
+            _ => {}
+        }
+        word_start = false;
+    }
+    if quote.is_some() {
+        return None;
+    }
+    let argv = shell_words::split(text).ok()?;
+    match argv.first() {
+        None => None,
+        Some(program) if BUILTINS.contains(&program.as_str()) => None,
+        Some(_) => Some(argv),
+    }
+}
+
 /// What `parse` found: where orc's block is, and its lines.
 struct Crontab {
     /// Bytes from the start of the BEGIN line to the end of the END line (newline
@@ -349,10 +614,15 @@ struct Crontab {
 
 /// One task's line in the block.
 struct Line {
+    /// Its line number in the crontab.
+    number: usize,
     name: String,
     enabled: bool,
     /// The line without the disabled prefix, as written (toggling keeps it).
     body: String,
+    /// The command as `/bin/sh -c` gets it (cron's escapes undone); `None` when cron
+    /// would feed part of it to stdin or the line has no command.
+    text: Option<String>,
     entry: Entry,
 }
 
@@ -387,11 +657,15 @@ fn parse_line(line: &str, number: usize, folder: &str) -> Result<Option<Line>, B
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err(not_orcs());
     }
-    let (trigger, command) = parse_front(body[..at].trim_end());
+    let front = body[..at].trim_end();
+    let (trigger, command) = parse_front(front);
+    let text = command_part(front).and_then(cron_unescape);
     Ok(Some(Line {
+        number,
         name: name.to_string(),
         enabled,
         body: body.to_string(),
+        text,
         entry: Entry {
             name: name.to_string(),
             trigger,
@@ -422,6 +696,20 @@ fn parse_front(front: &str) -> (Option<String>, Vec<String>) {
         }
         _ => (Some(front.to_string()), Vec::new()),
     }
+}
+
+/// The command part of a line (without its marker): what follows the on-demand
+/// prefix, or the five fields or the @macro.
+fn command_part(front: &str) -> Option<&str> {
+    if let Some(command) = front.strip_prefix(ON_DEMAND) {
+        let command = command.trim_start();
+        return (!command.is_empty()).then_some(command);
+    }
+    if front.starts_with('#') {
+        return None;
+    }
+    let count = if front.starts_with('@') { 1 } else { 5 };
+    take_fields(front, count).map(|(_, command)| command)
 }
 
 fn raw(text: &str) -> Vec<String> {
@@ -564,6 +852,15 @@ fn is_plain(c: char) -> bool {
 /// `None` when cron would feed part of it to stdin (an unescaped `%`) or the shell
 /// words do not parse.
 fn decode_command(command: &str) -> Option<Vec<String>> {
+    let text = cron_unescape(command)?;
+    let argv = shell_words::split(&text).ok()?;
+    (!argv.is_empty()).then_some(argv)
+}
+
+/// The text cron hands `/bin/sh -c` for the command part of a line, escapes undone
+/// as Debian's cron does (`\%` -> `%`, `\\` -> `\`); `None` when cron would feed part
+/// of it to stdin (an unescaped `%`).
+fn cron_unescape(command: &str) -> Option<String> {
     let mut text = String::with_capacity(command.len());
     let mut chars = command.chars();
     while let Some(c) = chars.next() {
@@ -580,8 +877,7 @@ fn decode_command(command: &str) -> Option<Vec<String>> {
             c => text.push(c),
         }
     }
-    let argv = shell_words::split(&text).ok()?;
-    (!argv.is_empty()).then_some(argv)
+    Some(text)
 }
 
 /// Put `block` in place of the old block in `text`, or append it at the end when
@@ -828,6 +1124,53 @@ mod tests {
             assert!(!encoded.contains("\\\\"), "{encoded}");
             assert_eq!(decode_command(&encoded), Some(argv), "{encoded}");
         }
+    }
+
+    #[test]
+    fn only_plain_words_are_an_argv() {
+        assert_eq!(
+            plain_argv("/usr/bin/true --flag 'a b' \"c d\" e\\ f"),
+            Some(vec![
+                "/usr/bin/true".into(),
+                "--flag".into(),
+                "a b".into(),
+                "c d".into(),
+                "e f".into()
+            ])
+        );
+        // What orc itself writes is words.
+        assert!(plain_argv("/opt/orc run x --state '/a b' --trigger scheduled").is_some());
+        for shell in [
+            "cd /srv && ./backup.sh >> /var/log/b.log 2>&1",
+            "a | b",
+            "a; b",
+            "a > out",
+            "echo $HOME",
+            "echo \"$HOME\"",
+            "ls *.log",
+            "rm ~/x",
+            "FOO=1 run",
+            "run `date`",
+            "a # comment",
+            "cd /srv",
+            "{ a; }",
+            "'unclosed",
+        ] {
+            assert_eq!(plain_argv(shell), None, "{shell}");
+        }
+        // Quoted, these are plain text.
+        assert!(plain_argv("echo 'a && b' '$x' '#c'").is_some());
+        assert!(plain_argv("run --opt=1 a#b").is_some());
+    }
+
+    #[test]
+    fn variable_lines_are_told_from_jobs() {
+        assert_eq!(env_name("MAILTO=me"), Some("MAILTO"));
+        assert_eq!(env_name("PATH = /bin:/usr/bin"), Some("PATH"));
+        assert_eq!(env_name("\"A B\"=1"), Some("A B"));
+        assert_eq!(env_name("0 1 * * * FOO=1 run"), None);
+        assert_eq!(env_name("@daily run --x=1"), None);
+        assert_eq!(env_name("*/5 * * * * a"), None);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!
 //! Sources: an unmanaged task in orc's scheduler folder (`orc import NAME`, or every
 //! one with `--all`), or task XML files exported from Task Scheduler (`--xml FILE...`,
-//! on any platform).
+//! on any platform). On the cron backend the folder is orc's block of the crontab,
+//! and the ordinary lines outside it can be adopted too: each moves into orc's
+//! block as it is (one crontab write), so cron runs it as before until apply takes
+//! it over.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +17,8 @@ use clap::Args;
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 use super::{Global, Output, load_workspace};
-use crate::backend::windows::adopt::{Adopted, adopt};
+use crate::backend::cron::{CronBackend, CronJob, CronJobs, plain_argv};
+use crate::backend::windows::adopt::{Adopted, adopt, orc_name};
 use crate::backend::windows::xml::decode;
 use crate::config::BackendKind;
 
@@ -27,7 +31,8 @@ pub struct ImportArgs {
     /// The unmanaged task to adopt from orc's scheduler folder
     #[arg(required_unless_present_any = ["all", "xml"], conflicts_with_all = ["all", "xml"])]
     pub name: Option<String>,
-    /// Adopt every task in orc's folder that orc does not manage
+    /// Adopt every task in orc's folder that orc does not manage (on the cron
+    /// backend, also the crontab's lines outside orc's block)
     #[arg(long, conflicts_with = "xml")]
     pub all: bool,
     /// Read Task Scheduler XML files (UTF-16 or UTF-8) instead of the folder
@@ -44,13 +49,30 @@ fn today() -> jiff::civil::Date {
         .date()
 }
 
+/// What an import found: the tables, and crontab lines to move into orc's block.
+struct Found {
+    adopted: Vec<Adopted>,
+    cron: Option<CronMove>,
+}
+
+/// Lines outside orc's crontab block that are adopted: `moves` pairs an index into
+/// `Found::adopted` with an index into `jobs.outside`.
+struct CronMove {
+    backend: CronBackend,
+    jobs: CronJobs,
+    moves: Vec<(usize, usize)>,
+}
+
 pub fn run(args: ImportArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
-    let adopted = if args.xml.is_empty() {
+    let found = if args.xml.is_empty() {
         from_folder(&args, global, out)?
     } else {
-        from_files(&args.xml)?
+        Some(Found {
+            adopted: from_files(&args.xml)?,
+            cron: None,
+        })
     };
-    let Some(mut adopted) = adopted else {
+    let Some(Found { mut adopted, cron }) = found else {
         return Ok(ExitCode::FAILURE);
     };
     unique_names(&mut adopted);
@@ -58,11 +80,53 @@ pub fn run(args: ImportArgs, global: &Global, out: &Output) -> anyhow::Result<Ex
         out.info("Nothing to import: every task in the folder is managed by orc.");
         return Ok(ExitCode::SUCCESS);
     }
-    write(&adopted, args.into.as_deref(), out)?;
+    // Everything that can be refused is checked before anything is written.
+    let snippet = snippet(&adopted);
+    let appended = match &args.into {
+        Some(file) => {
+            let text = appended(&adopted, file)?;
+            writable(file)?;
+            Some((file, text))
+        }
+        None => None,
+    };
+    if let Some(cron) = &cron {
+        let moves: Vec<(usize, String)> = cron
+            .moves
+            .iter()
+            .map(|&(task, job)| (job, adopted[task].name.clone()))
+            .collect();
+        cron.backend.adopt(&cron.jobs, &moves)?;
+        for (job, name) in &moves {
+            // On stderr: stdout may be the tables themselves.
+            if !out.quiet {
+                eprintln!(
+                    "Moved line {} of the crontab into orc's block as task \"{name}\": cron runs it as \
+                 before until `orc apply` takes it over.",
+                    cron.jobs.outside[*job].line
+                );
+            }
+        }
+    }
+    match appended {
+        None => print!("{}", snippet.to_string().trim_start()),
+        Some((file, text)) => {
+            write_file(file, &text)?;
+            let names: Vec<String> = adopted
+                .iter()
+                .map(|a| format!("[tasks.{}]", a.name))
+                .collect();
+            out.info(&format!(
+                "Added {} to {}. Review it, then `orc plan` and `orc apply`.",
+                names.join(", "),
+                file.display()
+            ));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn from_files(files: &[PathBuf]) -> anyhow::Result<Option<Vec<Adopted>>> {
+fn from_files(files: &[PathBuf]) -> anyhow::Result<Vec<Adopted>> {
     let today = today();
     let mut adopted = Vec::new();
     for file in files {
@@ -77,16 +141,13 @@ fn from_files(files: &[PathBuf]) -> anyhow::Result<Option<Vec<Adopted>>> {
             .map_err(|e| anyhow!("{}: {e}", file.display()))?;
         adopted.push(task);
     }
-    Ok(Some(adopted))
+    Ok(adopted)
 }
 
-/// Unmanaged tasks from the live folder: on Task Scheduler from their XML, elsewhere
-/// from the backend's entry (its command and trigger).
-fn from_folder(
-    args: &ImportArgs,
-    global: &Global,
-    out: &Output,
-) -> anyhow::Result<Option<Vec<Adopted>>> {
+/// Unmanaged tasks from the live folder: on Task Scheduler from their XML, on cron
+/// from the crontab's lines, elsewhere from the backend's entry (its command and
+/// trigger).
+fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Result<Option<Found>> {
     let Some(ws) = load_workspace(global, out)? else {
         return Ok(None);
     };
@@ -104,20 +165,75 @@ fn from_folder(
     };
     let folder = &ws.config.settings.folder;
     let mut adopted = Vec::new();
-    if ws.backend_kind()? == BackendKind::Windows {
-        let today = today();
-        for stored in ws.windows_folder()?.list()? {
-            if wanted(&stored.name) {
-                adopted.push(
-                    adopt(&stored.xml, &stored.name, today)
-                        .map_err(|e| anyhow!("task \"{}\": {e}", stored.name))?,
-                );
+    let mut cron = None;
+    match ws.backend_kind()? {
+        BackendKind::Windows => {
+            let today = today();
+            for stored in ws.windows_folder()?.list()? {
+                if wanted(&stored.name) {
+                    adopted.push(
+                        adopt(&stored.xml, &stored.name, today)
+                            .map_err(|e| anyhow!("task \"{}\": {e}", stored.name))?,
+                    );
+                }
             }
         }
-    } else {
-        let backend = ws.backend()?;
-        for entry in backend.list()?.into_iter().filter(|e| wanted(&e.name)) {
-            adopted.push(from_entry(&entry, backend.kind())?);
+        BackendKind::Cron => {
+            let backend = ws.cron_backend()?;
+            let jobs = backend.jobs()?;
+            let mut taken: std::collections::BTreeSet<String> =
+                ws.config.tasks.keys().cloned().collect();
+            taken.extend(recorded.iter().map(|r| r.name.clone()));
+            for job in &jobs.block {
+                let name = job.name.clone().unwrap_or_default();
+                taken.insert(name.clone());
+                if wanted(&name) {
+                    adopted.push(from_cron_job(job, &name, &[])?);
+                }
+            }
+            let mut moves = Vec::new();
+            for (index, job) in jobs.outside.iter().enumerate() {
+                let name = free_name(&name_for_line(job), &mut taken);
+                if !wanted(&name) {
+                    continue;
+                }
+                let refusal = match &job.problem {
+                    Some(problem) => Some(problem.clone()),
+                    None => job.trigger.as_deref().and_then(|t| {
+                        crate::schedule::parse(t)
+                            .err()
+                            .map(|e| format!("its schedule \"{t}\" is not one orc accepts: {e}"))
+                    }),
+                };
+                if let Some(why) = refusal {
+                    // The line itself is not shown: a command may carry a password.
+                    let text = format!(
+                        "line {} of the crontab (task name \"{name}\") cannot be adopted and stays \
+                         where it is: {why}",
+                        job.line
+                    );
+                    if args.name.is_some() {
+                        bail!(text);
+                    }
+                    eprintln!("warning: {text}");
+                    continue;
+                }
+                let notes = line_notes(job);
+                moves.push((adopted.len(), index));
+                adopted.push(from_cron_job(job, &name, &notes)?);
+            }
+            cron = Some(CronMove {
+                backend,
+                jobs,
+                moves,
+            });
+        }
+        _ => {
+            let backend = ws.backend()?;
+            let zone = &ws.config.settings.timezone;
+            for entry in backend.list()?.into_iter().filter(|e| wanted(&e.name)) {
+                adopted.push(from_entry(&entry, backend.kind(), zone)?);
+            }
         }
     }
     if let Some(name) = &args.name
@@ -125,21 +241,156 @@ fn from_folder(
     {
         bail!("no task \"{name}\" in the scheduler's folder {folder}");
     }
-    Ok(Some(adopted))
+    Ok(Some(Found { adopted, cron }))
 }
 
-/// A cron line or an embedded registry entry as a task table.
-fn from_entry(entry: &crate::backend::Entry, kind: &str) -> anyhow::Result<Adopted> {
-    let orc_invocation = entry.command.get(1).is_some_and(|a| a == "run")
-        && entry.command.get(2) == Some(&entry.name);
-    if orc_invocation {
+/// `orc run NAME` in a live entry: orc's own line for a task it lost track of.
+fn calls_orc_run(name: &str, argv: &[String]) -> anyhow::Result<()> {
+    if argv.get(1).is_some_and(|a| a == "run") && argv.get(2).is_some_and(|a| a == name) {
         bail!(
-            "\"{}\" calls `orc run` but its definition is not in this state; add [tasks.{}] to tasks.toml \
-             (with its command and schedule) and `orc apply` takes it over",
-            entry.name,
-            entry.name
+            "\"{name}\" calls `orc run` but its definition is not in this state; add [tasks.{name}] to \
+             tasks.toml (with its command and schedule) and `orc apply` takes it over"
         );
     }
+    Ok(())
+}
+
+/// The command of a task: an argv when it is only words, else the shell line.
+fn insert_command(table: &mut Table, text: &str) {
+    match plain_argv(text) {
+        Some(argv) => {
+            let mut array = Array::new();
+            for a in &argv {
+                array.push(a.as_str());
+            }
+            table.insert("command", value(array));
+        }
+        None => {
+            table.insert("shell", value(text));
+        }
+    }
+}
+
+/// A line of the crontab (in orc's block or outside it) as a task table.
+fn from_cron_job(job: &CronJob, name: &str, notes: &[String]) -> anyhow::Result<Adopted> {
+    let Some(command) = &job.command else {
+        bail!(
+            "task \"{name}\" (line {} of the crontab): its command has a % that is not escaped, \
+             so cron feeds what follows it to the command's input, which orc cannot say; fix the line \
+             (crontab -e) and import again",
+            job.line
+        );
+    };
+    if let Some(argv) = plain_argv(command) {
+        calls_orc_run(name, &argv)?;
+    }
+    let mut table = Table::new();
+    let origin = match job.name {
+        Some(_) => "orc's crontab block".to_string(),
+        None => format!("line {} of the crontab", job.line),
+    };
+    table.insert("description", value(format!("Imported from {origin}")));
+    insert_command(&mut table, command);
+    if let Some(trigger) = &job.trigger {
+        crate::schedule::parse(trigger).map_err(|e| {
+            anyhow!(
+                "task \"{name}\" (line {} of the crontab): the schedule \"{trigger}\" is not one orc \
+                 accepts: {e}",
+                job.line
+            )
+        })?;
+        table.insert("schedule", value(trigger.as_str()));
+    }
+    if !job.enabled {
+        table.insert("enabled", value(false));
+    }
+    Ok(Adopted {
+        name: name.to_string(),
+        table,
+        notes: notes.to_vec(),
+    })
+}
+
+/// What a person should check about a line that moves from its place in the crontab.
+fn line_notes(job: &CronJob) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !job.env.is_empty() {
+        notes.push(format!(
+            "the crontab sets {} above line {}, which cron gave the command; orc runs it with \
+             orc's environment: put what it needs in env = {{ ... }}",
+            job.env.join(", "),
+            job.line
+        ));
+    }
+    if job.env.iter().any(|e| e == "SHELL") && job.command.as_deref().and_then(plain_argv).is_none()
+    {
+        notes.push("the crontab sets SHELL; orc runs shell = \"...\" with /bin/sh".to_string());
+    }
+    notes
+}
+
+/// A task name for a crontab line: the program it runs (`./backup.sh` -> `backup`),
+/// past `cd DIR &&`, variables and wrappers like `nice`; else `crontab_line_N`.
+fn name_for_line(job: &CronJob) -> String {
+    const WRAPPERS: [&str; 8] = [
+        "sudo", "nice", "nohup", "exec", "env", "time", "ionice", "command",
+    ];
+    let fallback = format!("crontab_line_{}", job.line);
+    let Some(command) = &job.command else {
+        return fallback;
+    };
+    let mut skip_next = false;
+    for word in command.split_whitespace() {
+        let word = word.trim_matches(['\'', '"']);
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        if word == "cd" {
+            skip_next = true;
+            continue;
+        }
+        let operator = word
+            .chars()
+            .all(|c| matches!(c, '&' | '|' | ';' | '(' | ')' | '{' | '}'));
+        if operator
+            || WRAPPERS.contains(&word)
+            || word.starts_with('-')
+            || word.contains('=')
+            || word.is_empty()
+        {
+            continue;
+        }
+        let base = word.rsplit('/').next().unwrap_or(word);
+        let stem = match base.rsplit_once('.') {
+            Some((stem, _)) if !stem.is_empty() => stem,
+            _ => base,
+        };
+        let name = orc_name(stem);
+        if !name.starts_with("task_") && crate::config::check_name(&name).is_ok() {
+            return name;
+        }
+        break;
+    }
+    fallback
+}
+
+/// `name`, or `name_2`, `name_3`... when it is taken; the result is taken then.
+fn free_name(name: &str, taken: &mut std::collections::BTreeSet<String>) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 1;
+    while taken.contains(&candidate) {
+        n += 1;
+        candidate = format!("{name}_{n}");
+    }
+    taken.insert(candidate.clone());
+    candidate
+}
+
+/// An embedded registry entry (or another backend's) as a task table. orc writes
+/// the embedded trigger as the schedule followed by its zone: `0 1 * * * (UTC)`.
+fn from_entry(entry: &crate::backend::Entry, kind: &str, zone: &str) -> anyhow::Result<Adopted> {
+    let name = &entry.name;
+    calls_orc_run(name, &entry.command)?;
     let mut table = Table::new();
     let mut argv = Array::new();
     for a in &entry.command {
@@ -151,19 +402,63 @@ fn from_entry(entry: &crate::backend::Entry, kind: &str) -> anyhow::Result<Adopt
     );
     table.insert("command", value(argv));
     if let Some(trigger) = &entry.trigger {
-        crate::schedule::parse(trigger).map_err(|e| {
-            anyhow!("the live trigger \"{trigger}\" is not a schedule orc accepts: {e}")
+        let (schedule, live_zone) = split_zone(trigger);
+        if let Some(live_zone) = live_zone
+            && !same_zone(live_zone, zone)
+        {
+            bail!(
+                "task \"{name}\": its trigger \"{trigger}\" runs in the zone {live_zone}, but this \
+                 config's tasks run in timezone = \"{zone}\" ([settings]); set timezone = \"{live_zone}\" \
+                 there to import it unchanged; nothing was imported"
+            );
+        }
+        crate::schedule::parse(schedule).map_err(|e| {
+            anyhow!(
+                "task \"{name}\": the live trigger \"{trigger}\" is not a schedule orc accepts: {e}"
+            )
         })?;
-        table.insert("schedule", value(trigger.as_str()));
+        table.insert("schedule", value(schedule));
     }
     if !entry.enabled {
         table.insert("enabled", value(false));
     }
     Ok(Adopted {
-        name: entry.name.clone(),
+        name: name.clone(),
         table,
         notes: Vec::new(),
     })
+}
+
+/// `0 1 * * * (Europe/Berlin)` as the schedule and the zone; a trigger without a zone
+/// as it is.
+fn split_zone(trigger: &str) -> (&str, Option<&str>) {
+    let trimmed = trigger.trim_end();
+    if let Some(inner) = trimmed.strip_suffix(')')
+        && let Some(at) = inner.rfind(" (")
+    {
+        let zone = inner[at + 2..].trim();
+        if !zone.is_empty() && !zone.contains(char::is_whitespace) {
+            return (inner[..at].trim_end(), Some(zone));
+        }
+    }
+    (trigger, None)
+}
+
+fn same_zone(a: &str, b: &str) -> bool {
+    let utc = |z: &str| {
+        matches!(
+            z.to_ascii_uppercase().as_str(),
+            "UTC"
+                | "ETC/UTC"
+                | "UCT"
+                | "ETC/UCT"
+                | "ZULU"
+                | "ETC/ZULU"
+                | "UNIVERSAL"
+                | "ETC/UNIVERSAL"
+        )
+    };
+    a.eq_ignore_ascii_case(b) || (utc(a) && utc(b))
 }
 
 /// Tasks that share a name (two folders' "Backup") get `_2`, `_3`, with a note.
@@ -186,66 +481,103 @@ fn unique_names(adopted: &mut [Adopted]) {
 }
 
 /// The tables as a TOML document: `[tasks.NAME]` each, notes as comments above.
-fn snippet(adopted: &[Adopted]) -> anyhow::Result<DocumentMut> {
+fn snippet(adopted: &[Adopted]) -> DocumentMut {
     let mut doc = DocumentMut::new();
     let mut tasks = Table::new();
     tasks.set_implicit(true);
     for a in adopted {
         let mut table = a.table.clone();
         table.set_implicit(false);
-        let notes: String = a.notes.iter().map(|n| format!("# review: {n}\n")).collect();
-        table.decor_mut().set_prefix(format!("\n{notes}"));
+        table.decor_mut().set_prefix(format!("\n{}", notes(a)));
         tasks.insert(&a.name, Item::Table(table));
     }
     doc.insert("tasks", Item::Table(tasks));
-    Ok(doc)
+    doc
 }
 
-fn write(adopted: &[Adopted], into: Option<&Path>, out: &Output) -> anyhow::Result<()> {
-    let snippet = snippet(adopted)?;
-    let Some(file) = into else {
-        print!("{}", snippet.to_string().trim_start());
-        return Ok(());
-    };
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
+fn notes(a: &Adopted) -> String {
+    a.notes
+        .iter()
+        .map(|n| format!("# review: {}\n", n.replace(['\n', '\r'], " ")))
+        .collect()
+}
+
+/// `file`'s text with the tables appended after everything in it (its last comment
+/// too), the way `orc new` appends: the old text stays a byte-for-byte prefix.
+/// Refused, naming the file, when a task is there already or the file is not TOML.
+fn appended(adopted: &[Adopted], file: &Path) -> anyhow::Result<String> {
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| anyhow!("{} is not UTF-8 text; nothing was imported", file.display()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     };
-    let mut doc: DocumentMut = text
+    let doc: DocumentMut = text
         .parse()
-        .with_context(|| format!("{} is not valid TOML", file.display()))?;
-    let tasks = doc.entry("tasks").or_insert_with(|| {
-        let mut t = Table::new();
-        t.set_implicit(true);
-        Item::Table(t)
-    });
-    let Some(tasks) = tasks.as_table_mut() else {
-        bail!("`tasks` in {} is not a table", file.display());
-    };
+        .with_context(|| format!("{} is not valid TOML; nothing was imported", file.display()))?;
     // Check every name first, so the file is written whole or not at all.
     for a in adopted {
-        if tasks.contains_key(&a.name) {
+        if doc.get("tasks").and_then(|t| t.get(&a.name)).is_some() {
             bail!(
-                "[tasks.{}] is already in {}; nothing was added",
+                "[tasks.{}] is already in {}; nothing was imported",
                 a.name,
                 file.display()
             );
         }
     }
+    let mut new = text;
     for a in adopted {
-        tasks.insert(&a.name, snippet["tasks"][&a.name].clone());
+        let mut table = a.table.clone();
+        table.decor_mut().set_prefix(notes(a));
+        new = crate::config::edit::append_task(&new, file, &a.name, table)
+            .map_err(|e| anyhow!("{e}; nothing was imported"))?;
     }
-    std::fs::write(file, doc.to_string())
-        .with_context(|| format!("cannot write {}", file.display()))?;
-    let names: Vec<String> = adopted
-        .iter()
-        .map(|a| format!("[tasks.{}]", a.name))
-        .collect();
-    out.info(&format!(
-        "Added {} to {}. Review it, then `orc plan` and `orc apply`.",
-        names.join(", "),
-        file.display()
-    ));
-    Ok(())
+    Ok(new)
+}
+
+/// Can `file` be written the way `write_file` writes it (a new file beside it)? Asked
+/// before the crontab is changed, so that a read-only file refuses the import whole.
+fn writable(file: &Path) -> anyhow::Result<()> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = if file.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .and_then(|_| tempfile::tempfile_in(dir))
+    } else {
+        tempfile::tempfile_in(dir)
+    };
+    probe
+        .map(drop)
+        .with_context(|| format!("cannot write {}; nothing was imported", file.display()))
+}
+
+fn write_file(file: &Path, text: &str) -> anyhow::Result<()> {
+    if file.exists() {
+        crate::config::edit::replace_file(file, text.as_bytes())
+    } else {
+        std::fs::write(file, text)
+    }
+    .with_context(|| format!("cannot write {}", file.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_triggers_split_into_schedule_and_zone() {
+        assert_eq!(split_zone("0 1 * * * (UTC)"), ("0 1 * * *", Some("UTC")));
+        assert_eq!(
+            split_zone("MON 08:00 (Europe/Berlin)"),
+            ("MON 08:00", Some("Europe/Berlin"))
+        );
+        assert_eq!(split_zone("0 1 * * *"), ("0 1 * * *", None));
+        assert_eq!(split_zone("(UTC)"), ("(UTC)", None));
+        assert!(same_zone("utc", "Etc/UTC"));
+        assert!(!same_zone("UTC", "local"));
+    }
 }

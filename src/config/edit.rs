@@ -91,6 +91,11 @@ fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Replace `file`'s contents all at once, keeping its permissions (see `write_whole`).
+pub fn replace_file(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_whole(file, bytes)
+}
+
 /// Change `file` (one of the config's files) with `change`, which gets the file's
 /// text and returns the new text, then check that the config at `config` still
 /// loads. Anything that fails leaves the file byte for byte as it was, or, when

@@ -82,6 +82,7 @@ pub fn adopt(xml: &str, fallback_name: &str, today: Date) -> Result<Adopted, Str
         table.insert("catch_up", value("24h"));
     }
     insert_principal(&task, &mut table, &mut notes);
+    notes.extend(dropped_settings(xml)?);
     if !task.enabled {
         table.insert("enabled", value(false));
     }
@@ -89,7 +90,7 @@ pub fn adopt(xml: &str, fallback_name: &str, today: Date) -> Result<Adopted, Str
 }
 
 /// A task name orc accepts: letters, digits, `_`, `-`, `.`; at most 64 characters.
-fn orc_name(raw: &str) -> String {
+pub fn orc_name(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .map(|c| {
@@ -107,6 +108,145 @@ fn orc_name(raw: &str) -> String {
         name.truncate(64);
     }
     name
+}
+
+/// A note for each element of the task's `<Settings>` that orc does not carry over
+/// (what orc registers says otherwise), naming the element and its value. Elements
+/// the XML leaves out are not named: only what the task says is.
+fn dropped_settings(xml: &str) -> Result<Vec<String>, String> {
+    let doc = roxmltree::Document::parse_with_options(
+        xml,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    let Some(settings) = doc
+        .root_element()
+        .children()
+        .find(|c| c.is_element() && c.tag_name().name() == "Settings")
+    else {
+        return Ok(Vec::new());
+    };
+    let text = |node: roxmltree::Node| {
+        let t = node.text().unwrap_or("").trim();
+        match t {
+            "1" => "true".to_string(),
+            "0" => "false".to_string(),
+            t => t.to_string(),
+        }
+    };
+    let compound = |node: roxmltree::Node| {
+        let parts: Vec<String> = node
+            .children()
+            .filter(|c| c.is_element())
+            .map(|c| format!("{} {}", c.tag_name().name(), text(c)))
+            .collect();
+        format!("({})", parts.join(", "))
+    };
+    let idle_only = settings
+        .children()
+        .any(|c| c.tag_name().name() == "RunOnlyIfIdle" && text(c).eq_ignore_ascii_case("true"));
+    let mut notes = Vec::new();
+    for el in settings.children().filter(|c| c.is_element()) {
+        let name = el.tag_name().name();
+        let value = text(el);
+        // (what orc registers, why it matters) for a plain value.
+        let plain: Option<(&str, &str)> = match name {
+            // Carried over: enabled, overlap, catch_up (and their notes above).
+            "Enabled" | "MultipleInstancesPolicy" | "StartWhenAvailable" => continue,
+            "DisallowStartIfOnBatteries" => {
+                Some(("false", "orc's task also starts on battery power"))
+            }
+            "StopIfGoingOnBatteries" => {
+                Some(("false", "orc's task keeps running on battery power"))
+            }
+            "AllowHardTerminate" => Some(("true", "orc's task can be stopped by force")),
+            "AllowStartOnDemand" => Some(("true", "orc's task can be started on demand")),
+            "DisallowStartOnRemoteAppSession" => {
+                Some(("false", "orc's task also starts in a remote app session"))
+            }
+            "Hidden" => Some(("false", "orc's task is shown in Task Scheduler")),
+            "RunOnlyIfIdle" => Some((
+                "false",
+                "orc's task does not wait for the computer to be idle",
+            )),
+            "RunOnlyIfNetworkAvailable" => Some((
+                "false",
+                "orc's task does not wait for a network; dependencies = [\"url:...\"] can check one",
+            )),
+            "WakeToRun" => Some(("false", "orc's task does not wake the computer to run")),
+            "UseUnifiedSchedulingEngine" => Some((
+                "false",
+                "orc registers the task for the classic scheduling engine",
+            )),
+            "Volatile" => Some(("false", "orc's task is not volatile")),
+            "Priority" => Some(("7", "orc's task runs at the default priority, 7")),
+            _ => None,
+        };
+        let note = match (name, plain) {
+            (_, Some((orc, why))) => {
+                if value.eq_ignore_ascii_case(orc) {
+                    continue;
+                }
+                format!("dropped Settings/{name} {value}: {why}")
+            }
+            ("ExecutionTimeLimit", None) => match super::xml::parse_iso_duration(&value) {
+                Some(limit) if limit.is_zero() => continue,
+                Some(limit) => {
+                    let human = super::describe::human(limit);
+                    format!(
+                        "dropped Settings/ExecutionTimeLimit {value}: Task Scheduler stopped a run after {human}; orc sets no limit without a timeout (timeout = \"{human}\" sets one)"
+                    )
+                }
+                None => format!(
+                    "dropped Settings/ExecutionTimeLimit {value}: orc sets no limit without a timeout"
+                ),
+            },
+            ("IdleSettings", None) if !idle_only => continue,
+            ("IdleSettings", None) => format!(
+                "dropped Settings/IdleSettings {}: orc's task does not wait for the computer to be idle",
+                compound(el)
+            ),
+            ("MaintenanceSettings", None) => format!(
+                "dropped Settings/MaintenanceSettings {}: Task Scheduler's automatic maintenance no longer runs it; orc's task runs on its schedule only",
+                compound(el)
+            ),
+            ("RestartOnFailure", None) => {
+                let child = |n: &str| {
+                    el.children()
+                        .find(|c| c.tag_name().name() == n)
+                        .map(text)
+                        .unwrap_or_default()
+                };
+                let interval = super::xml::parse_iso_duration(&child("Interval"))
+                    .map(super::describe::human)
+                    .unwrap_or_else(|| child("Interval"));
+                format!(
+                    "dropped Settings/RestartOnFailure {}: orc does not restart a failed run this way; retry_count = {}, retry_delay = \"{interval}\" is orc's way",
+                    compound(el),
+                    child("Count")
+                )
+            }
+            ("NetworkSettings", None) => format!(
+                "dropped Settings/NetworkSettings {}: orc's task does not wait for that network",
+                compound(el)
+            ),
+            ("DeleteExpiredTaskAfter", None) => format!(
+                "dropped Settings/DeleteExpiredTaskAfter {value}: orc never deletes the task; remove it from tasks.toml"
+            ),
+            _ if el.children().any(|c| c.is_element()) => {
+                format!(
+                    "dropped Settings/{name} {}: orc has no such setting",
+                    compound(el)
+                )
+            }
+            _ => format!("dropped Settings/{name} {value}: orc has no such setting"),
+        };
+        notes.push(note);
+    }
+    Ok(notes)
 }
 
 /// The original text of each trigger element.
