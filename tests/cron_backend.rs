@@ -1029,7 +1029,8 @@ fn import_all_adopts_lines_outside_the_block_in_one_write() {
     let block = lines_of_block(&after, "OrcTestImport");
     assert_eq!(block.len(), 2, "{after}");
     assert!(
-        block[0].starts_with("0 1 * * * ") && block[0].contains(" run backup --state "),
+        block[0].starts_with("0 1 * * * ")
+            && block[0].contains(" run backup --folder OrcTestImport --backend cron --state "),
         "{after}"
     );
     assert!(

@@ -110,7 +110,7 @@ fn runtime_settings_are_planned_applied_and_recorded() {
     assert!(out.contains("~ settings {"), "{out}");
     assert!(out.contains("- max_concurrent = 8"), "{out}");
     assert!(out.contains("+ max_concurrent = 3"), "{out}");
-    assert!(out.contains("+ history_retention = 604800"), "{out}");
+    assert!(out.contains("+ history_retention = \"7d\""), "{out}");
     assert!(out.contains("0 to add, 1 to change, 0 to destroy"), "{out}");
 
     let plan = json(&env.orc(&["plan", "--json", "--backend", "embedded"]));

@@ -420,7 +420,9 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
         let xml = String::from_utf8(o.stdout).unwrap();
         assert!(xml.contains(&format!(r"<URI>\Orc\{name}</URI>")), "{xml}");
         assert!(
-            xml.contains(&format!("<Arguments>run {name} --trigger scheduled")),
+            xml.contains(&format!(
+                "<Arguments>run {name} --folder &quot;Orc&quot; --backend windows --trigger scheduled"
+            )),
             "{xml}"
         );
         batch.add(&xml);

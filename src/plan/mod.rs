@@ -3,6 +3,7 @@
 
 mod render;
 mod saved;
+mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,7 +54,8 @@ pub struct TaskPlan {
     pub drift: Option<Drift>,
     /// Field-level differences (of the definition, or of the live entry for drift).
     pub fields: Vec<FieldChange>,
-    /// Canonical text before and after, for the line diff in human output.
+    /// Text before and after in tasks.toml's words, for the line diff in human output
+    /// (`fields` keeps the canonical JSON of each changed field).
     #[serde(skip)]
     pub before_text: String,
     #[serde(skip)]
@@ -317,14 +319,13 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
             }
             _ => match (recorded.get(name), live.get(name)) {
                 (Some(rec), live_entry) => {
-                    let before_text = canonical(&rec.definition);
                     changes.push(TaskPlan {
                         name: name.to_string(),
                         action: Action::Delete,
                         renamed_from: None,
                         drift: live_entry.is_none().then_some(Drift::DeletedOutside),
-                        fields: field_changes(&before_text, ""),
-                        before_text,
+                        fields: field_changes(&canonical(&rec.definition), ""),
+                        before_text: words::task_words(&rec.definition, true, None),
                         after_text: String::new(),
                         scheduler: live_entry
                             .map(|_| Change::Delete {
@@ -359,6 +360,16 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
             }
             c.drift = None;
             if matches!(c.action, Action::Create | Action::Update) {
+                // Shown as what changes on the way, not as a new task.
+                if c.action == Action::Create
+                    && let (Some(rec), Some(task)) = (
+                        recorded.get(c.name.as_str()),
+                        inputs.desired.get(c.name.as_str()),
+                    )
+                {
+                    c.before_text = words::task_words(&rec.definition, false, None);
+                    c.after_text = words::task_words(&task.definition(), false, None);
+                }
                 c.action = Action::Move;
             }
         }
@@ -408,11 +419,10 @@ fn plan_settings(desired: Option<&str>, recorded: Option<&str>) -> Option<Settin
     if desired == recorded || value(desired) == value(recorded) {
         return None;
     }
-    let (before_text, after_text) = (canonical(recorded), canonical(desired));
     Some(SettingsPlan {
-        fields: field_changes(&before_text, &after_text),
-        before_text,
-        after_text,
+        fields: field_changes(&canonical(recorded), &canonical(desired)),
+        before_text: words::settings_words(recorded),
+        after_text: words::settings_words(desired),
         json: desired.to_string(),
     })
 }
@@ -486,21 +496,45 @@ fn plan_desired(
         definition: definition.clone(),
         entry: want_json.clone(),
     });
-    let (before_text, after_text) = match (drift, live_entry) {
+    let (fields, before_text, after_text) = match (drift, live_entry) {
         (Some(Drift::ChangedOutside), Some(current)) => {
-            (canonical(&entry_json(current)), canonical(&want_json))
+            let (before, after) = (canonical(&entry_json(current)), canonical(&want_json));
+            (field_changes(&before, &after), before, after)
         }
-        _ => (
-            rec.map(|r| canonical(&r.definition)).unwrap_or_default(),
-            canonical(&definition),
-        ),
+        _ => {
+            let fields = field_changes(
+                &rec.map(|r| canonical(&r.definition)).unwrap_or_default(),
+                &canonical(&definition),
+            );
+            // A create (also a re-create after a hand deletion) lists every field the
+            // file sets; an update diffs the whole definitions, unchanged lines hidden.
+            let (before, after) = if action == Action::Create {
+                // A working_dir left out is the folder of the task's file.
+                let dir = match task.origin.file.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => std::path::Path::new("."),
+                };
+                let base = std::path::absolute(dir).ok();
+                (
+                    String::new(),
+                    words::task_words(&definition, true, base.as_deref()),
+                )
+            } else {
+                (
+                    rec.map(|r| words::task_words(&r.definition, false, None))
+                        .unwrap_or_default(),
+                    words::task_words(&definition, false, None),
+                )
+            };
+            (fields, before, after)
+        }
     };
     Some(TaskPlan {
         name: name.to_string(),
         action,
         renamed_from: renamed_from.map(str::to_string),
         drift,
-        fields: field_changes(&before_text, &after_text),
+        fields,
         before_text,
         after_text,
         scheduler,

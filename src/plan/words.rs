@@ -1,0 +1,177 @@
+//! A task definition (and the runtime settings) in tasks.toml's own words, for the
+//! human plan: `command = [...]` or `shell = "..."` rather than the internal action,
+//! durations as "2h", dependencies as the strings the file holds. The JSON plan keeps
+//! the machine form (see `canonical` in the parent module).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::config::{Dependency, format_duration};
+
+/// Keys whose JSON value is a number of seconds.
+const DURATIONS: &[&str] = &[
+    "timeout",
+    "retry_delay",
+    "retry_max_delay",
+    "wait",
+    "poll",
+    "max_age",
+    "catch_up",
+    "jitter",
+    "history_retention",
+    "log_retention",
+];
+
+/// What a task is without the key: the built-in defaults, which a create leaves out.
+fn is_default(key: &str, value: &Value) -> bool {
+    match key {
+        "type" => value == "data_job",
+        "enabled" => value == true,
+        "retry_count" => value == 0,
+        "retry_delay" => value == 30,
+        "dependencies" | "hosts" | "notify" | "triggers" => {
+            value.as_array().is_some_and(Vec::is_empty)
+        }
+        "env" => value.as_object().is_some_and(Map::is_empty),
+        // Set in [settings], not in the task.
+        "timezone" | "log_dir" | "max_log_size" => true,
+        _ => value.is_null(),
+    }
+}
+
+/// `key = value` lines, sorted by key, of a definition's JSON in tasks.toml's words.
+/// With `set_only`, only what differs from the built-in defaults (a create: what the
+/// file sets); `base_dir` is the folder a relative `working_dir` starts from, which
+/// is the default working_dir.
+pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> String {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(definition) else {
+        return String::new();
+    };
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for (key, value) in map {
+        if key == "name" || value.is_null() {
+            continue;
+        }
+        if set_only
+            && (is_default(&key, &value)
+                || (key == "working_dir"
+                    && base_dir.is_some_and(|b| value.as_str() == Some(&b.to_string_lossy()))))
+        {
+            continue;
+        }
+        match key.as_str() {
+            "action" => {
+                if let Some(argv) = value.get("argv") {
+                    lines.push(("command".into(), toml_text(argv)));
+                } else if let Some(shell) = value.get("shell") {
+                    lines.push(("shell".into(), toml_text(shell)));
+                }
+            }
+            "dependencies" => {
+                let deps: Vec<Dependency> =
+                    serde_json::from_value(value.clone()).unwrap_or_default();
+                let words: Vec<Value> = deps.iter().map(|d| Value::String(dependency(d))).collect();
+                lines.push((key, toml_text(&Value::Array(words))));
+            }
+            k if DURATIONS.contains(&k) => lines.push((key, duration_text(&value))),
+            _ => lines.push((key, toml_text(&value))),
+        }
+    }
+    lines.sort();
+    lines
+        .into_iter()
+        .map(|(k, v)| format!("{k} = {v}\n"))
+        .collect()
+}
+
+/// The runtime settings JSON in tasks.toml's words.
+pub fn settings_words(json: &str) -> String {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
+        return String::new();
+    };
+    map.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let text = if DURATIONS.contains(&k.as_str()) {
+                duration_text(v)
+            } else {
+                toml_text(v)
+            };
+            format!("{k} = {text}\n")
+        })
+        .collect()
+}
+
+/// A dependency as tasks.toml writes it.
+fn dependency(d: &Dependency) -> String {
+    match d {
+        Dependency::Task(name) => name.clone(),
+        Dependency::File(path) => format!("file:{path}"),
+        Dependency::Url(url) => format!("url:{url}"),
+        Dependency::Command(argv) => format!("command:{}", shell_words::join(argv)),
+        Dependency::Vpn(None) => "vpn".to_string(),
+        Dependency::Vpn(Some(host)) => format!("vpn:{host}"),
+    }
+}
+
+fn duration_text(value: &Value) -> String {
+    match value.as_u64() {
+        Some(secs) => format!("\"{}\"", format_duration(Duration::from_secs(secs))),
+        None => toml_text(value),
+    }
+}
+
+/// A JSON value as a TOML value (inline tables and arrays, strings quoted as TOML
+/// quotes them).
+fn toml_text(value: &Value) -> String {
+    match toml::Value::try_from(value) {
+        Ok(v) => v.to_string(),
+        Err(_) => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definition_reads_as_tasks_toml() {
+        let definition = serde_json::json!({
+            "name": "etl", "type": "data_job", "description": null,
+            "action": {"shell": "cd /srv && ./etl.sh"}, "working_dir": "/srv",
+            "schedule": "0 2 * * *", "timezone": "UTC", "timeout": 7200,
+            "retry_count": 2, "retry_delay": 30, "enabled": true,
+            "dependencies": [{"kind": "task", "target": "extract"}, {"kind": "file", "target": "in.csv"}],
+            "env": {"DB_PW": {"secret": "db_pw"}}, "hosts": [], "notify": ["ops"]
+        })
+        .to_string();
+        let all = task_words(&definition, false, None);
+        assert!(all.contains("shell = \"cd /srv && ./etl.sh\"\n"), "{all}");
+        assert!(all.contains("timeout = \"2h\"\n"), "{all}");
+        assert!(
+            all.contains("dependencies = [\"extract\", \"file:in.csv\"]\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("env = { DB_PW = { secret = \"db_pw\" } }\n"),
+            "{all}"
+        );
+        assert!(!all.contains("description"), "{all}");
+        assert!(!all.contains("name ="), "{all}");
+        let set = task_words(&definition, true, Some(Path::new("/srv")));
+        assert_eq!(
+            set,
+            "dependencies = [\"extract\", \"file:in.csv\"]\nenv = { DB_PW = { secret = \"db_pw\" } }\n\
+             notify = [\"ops\"]\nretry_count = 2\nschedule = \"0 2 * * *\"\nshell = \"cd /srv && ./etl.sh\"\n\
+             timeout = \"2h\"\n"
+        );
+    }
+
+    #[test]
+    fn settings_read_as_tasks_toml() {
+        let text = settings_words(r#"{"history_retention":2592000,"max_concurrent":3}"#);
+        assert_eq!(text, "history_retention = \"30d\"\nmax_concurrent = 3\n");
+    }
+}

@@ -1,0 +1,147 @@
+//! The human plan speaks tasks.toml: values as the file writes them, only what is set
+//! on a create, every set field on a re-create; the JSON plan keeps the machine form.
+
+mod common;
+
+use std::path::Path;
+
+fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
+    common::orc_in(dir, common::orc_binary(), args)
+        .output()
+        .unwrap()
+}
+
+fn plan(dir: &Path) -> String {
+    let o = orc(dir, &["plan", "--backend", "embedded"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn apply(dir: &Path) {
+    let o = orc(dir, &["apply", "--backend", "embedded", "--auto-approve"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The body of `task "NAME" { ... }` in a human plan.
+fn body<'a>(plan: &'a str, name: &str) -> Vec<&'a str> {
+    let start = format!("task \"{name}\" {{");
+    plan.lines()
+        .skip_while(|l| !l.contains(&start))
+        .skip(1)
+        .take_while(|l| l.trim() != "}")
+        .collect()
+}
+
+const CONFIG: &str = r#"[settings]
+history_retention = "14d"
+
+[tasks.heartbeat]
+command = ["true"]
+
+[tasks.etl]
+shell = "cd /srv && ./etl.sh >> /var/log/etl.log 2>&1"
+schedule = "0 2 * * *"
+timeout = "2h"
+dependencies = ["heartbeat", "file:in/*.csv"]
+"#;
+
+#[test]
+fn a_create_lists_what_the_file_sets_in_its_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
+    let text = plan(dir);
+    let etl = body(&text, "etl");
+    assert_eq!(
+        etl.iter().map(|l| l.trim()).collect::<Vec<_>>(),
+        [
+            "+ dependencies = [\"heartbeat\", \"file:in/*.csv\"]",
+            "+ schedule = \"0 2 * * *\"",
+            "+ shell = \"cd /srv && ./etl.sh >> /var/log/etl.log 2>&1\"",
+            "+ timeout = \"2h\"",
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        body(&text, "heartbeat")
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>(),
+        ["+ command = [\"true\"]"],
+        "{text}"
+    );
+    for internal in [
+        "action =",
+        "\"kind\"",
+        "env = {}",
+        "hosts = []",
+        "description = null",
+        "7200",
+        "2592000",
+    ] {
+        assert!(!text.contains(internal), "{internal} in:\n{text}");
+    }
+    assert!(text.contains("+ history_retention = \"14d\""), "{text}");
+
+    // The JSON plan keeps the machine form.
+    let o = orc(dir, &["plan", "--backend", "embedded", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let etl = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "etl")
+        .unwrap();
+    let field = |name: &str| {
+        etl["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == name)
+            .unwrap_or_else(|| panic!("no field {name}: {etl}"))["after"]
+            .clone()
+    };
+    assert_eq!(field("timeout"), "7200");
+    assert!(field("action").as_str().unwrap().contains("\"shell\""));
+}
+
+#[test]
+fn an_update_diffs_in_the_files_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
+    apply(dir);
+    std::fs::write(
+        dir.join("tasks.toml"),
+        CONFIG.replace("timeout = \"2h\"", "timeout = \"90m\""),
+    )
+    .unwrap();
+    let text = plan(dir);
+    let etl: Vec<&str> = body(&text, "etl").iter().map(|l| l.trim()).collect();
+    assert_eq!(
+        etl[..2],
+        ["- timeout = \"2h\"", "+ timeout = \"1h30m\""],
+        "{text}"
+    );
+    assert!(etl[2].starts_with("# ("), "{text}");
+}
+
+#[test]
+fn a_task_deleted_by_hand_is_recreated_with_every_set_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
+    apply(dir);
+    // Someone removes etl from the registry by hand.
+    let registry = dir.join("state/registry/Orc.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&registry).unwrap()).unwrap();
+    value["tasks"].as_object_mut().unwrap().remove("etl");
+    std::fs::write(&registry, value.to_string()).unwrap();
+
+    let text = plan(dir);
+    assert!(text.contains("etl was deleted outside orc"), "{text}");
+    let etl: Vec<&str> = body(&text, "etl").iter().map(|l| l.trim()).collect();
+    assert_eq!(etl.len(), 4, "{text}");
+    assert!(etl.contains(&"+ timeout = \"2h\""), "{text}");
+}
