@@ -188,6 +188,12 @@ fn a_name_in_two_folders_is_run_with_its_folder() {
     assert_eq!(a_runs.as_array().unwrap().len(), 0, "{a_runs}");
     let b_runs = json(dir, &["history", "--json", "--folder", "B"]);
     assert_eq!(b_runs.as_array().unwrap().len(), 1, "{b_runs}");
+    // The API answers such a name with 409, naming both.
+    let (_server, base) = common::serve(&dir.join("state"));
+    match ureq::get(&format!("{base}/api/tasks/load")).call() {
+        Err(ureq::Error::StatusCode(code)) => assert_eq!(code, 409),
+        other => panic!("expected 409, got {other:?}"),
+    }
     // The scheduler's own call names the folder and runs.
     let o = orc(
         dir,

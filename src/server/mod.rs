@@ -118,7 +118,13 @@ impl IntoResponse for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+        // A name two folders have is the caller's to disambiguate, not a server fault.
+        let status = if e.is::<crate::state::AmbiguousTask>() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError(status, format!("{e:#}"))
     }
 }
 
