@@ -1003,7 +1003,11 @@ fn check_orc_path(state: Option<&State>) -> Check {
             install,
         );
     }
-    if let Some(why) = temporary(&exe) {
+    // A cargo build in a checkout under /tmp is a developer's build (warned about
+    // below), not an installed orc about to vanish.
+    if build_output(&exe).is_none()
+        && let Some(why) = temporary(&exe)
+    {
         return Check::fail(
             NAME,
             format!(

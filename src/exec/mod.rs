@@ -317,7 +317,15 @@ fn run_started(
         .join(format!("{id}.log"));
     let mut capped = CappedLog::create(&log_path, task.max_log_size)
         .with_context(|| format!("cannot create the log {}", log_path.display()))?;
-    capped.mask(&secrets.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    // The task's secrets, and the vault passphrase should a task print it (it never
+    // reaches the task's environment, but a task may read it from elsewhere).
+    let passphrase = crate::secrets::passphrase_unattended().ok().flatten();
+    let masked: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.as_str())
+        .chain(passphrase.as_ref().map(|p| p.as_str()))
+        .collect();
+    capped.mask(&masked);
     let log = Arc::new(Mutex::new(capped));
     let note = |text: String| {
         let _ = log
