@@ -26,6 +26,14 @@ fn main() -> ExitCode {
             }
         }
     }
+    // An empty ORC_STATE or ORC_CONFIG means "not set", as an empty variable does for
+    // other tools (clap would take it for a missing value, even beside --state).
+    for name in ["ORC_STATE", "ORC_CONFIG"] {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: no other thread exists yet to read the environment.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
     match orc::cli::Cli::try_parse() {
         Ok(cli) => orc::cli::run(cli),
         Err(e) => {

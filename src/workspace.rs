@@ -293,6 +293,20 @@ impl Workspace {
             && !is_me(&path)
             && !recorded.tasks.is_empty()
         {
+            // This config's tasks are recorded in another folder too: applying would
+            // merge two configs' tasks and leave the old folder scheduled. Refuse.
+            let mut mine = state.folders_applied_from(&scope.backend, &me)?;
+            if given != me {
+                mine.extend(state.folders_applied_from(&scope.backend, &given)?);
+            }
+            mine.retain(|f| *f != scope.folder);
+            if let Some(old) = mine.first() {
+                bail!(
+                    "this config's tasks are in folder \"{old}\" ({}), and folder \"{}\" holds the tasks of {path}: moving into it would mix two configs' tasks; choose another folder, or `orc destroy` one of them first",
+                    scope.backend,
+                    scope.folder
+                );
+            }
             recorded.claimed_by = Some(format!(
                 "{scope} was last applied from {path} (at {at}), not from this config ({me}); applying makes its tasks this config's: tasks only {path} has are destroyed"
             ));
@@ -302,13 +316,18 @@ impl Workspace {
 
     /// The crontab backend for this workspace's folder, whatever the backend setting.
     pub fn cron_backend(&self) -> Result<crate::backend::cron::CronBackend> {
+        self.cron_backend_in(&self.config.settings.folder)
+    }
+
+    /// The crontab backend driving `folder` (another than the config's when it moves).
+    fn cron_backend_in(&self, folder: &str) -> Result<crate::backend::cron::CronBackend> {
         let orc = std::env::current_exe().context("cannot find orc's own executable")?;
         let invocation = Invocation {
             orc,
             state: self.state_path.clone(),
         };
         Ok(crate::backend::cron::CronBackend::new(
-            &self.config.settings.folder,
+            folder,
             invocation,
             &self.config.settings.timezone,
         )?)
@@ -331,7 +350,7 @@ impl Workspace {
                 let dir = self.state_path.parent().unwrap_or(Path::new("."));
                 Box::new(EmbeddedBackend::new(dir, folder, invocation))
             }
-            BackendKind::Cron => Box::new(self.cron_backend()?),
+            BackendKind::Cron => Box::new(self.cron_backend_in(folder)?),
             BackendKind::Windows => {
                 Box::new(crate::backend::windows::backend::WindowsBackend::new(
                     folder,

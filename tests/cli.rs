@@ -283,7 +283,14 @@ fn a_closed_stdout_ends_the_command_quietly() {
     use std::process::Stdio;
     for args in [
         vec!["schedule", "next", "* * * * *", "--count", "5000"],
-        vec!["schedule", "next", "*/5 * * * *", "--count", "5000", "--json"],
+        vec![
+            "schedule",
+            "next",
+            "*/5 * * * *",
+            "--count",
+            "5000",
+            "--json",
+        ],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
             .args(&args)
@@ -310,7 +317,11 @@ fn a_closed_stdout_ends_the_command_quietly() {
 #[test]
 fn the_user_is_known_without_user_set() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tasks.toml"), "[tasks.a]\ncommand = \"true\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[tasks.a]\ncommand = \"true\"\n",
+    )
+    .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_orc"))
         .args(["apply", "--auto-approve", "--backend", "embedded"])
         .current_dir(dir.path())

@@ -557,9 +557,19 @@ fn warns_when_it_schedules_nothing() {
         dir,
         &format!("[settings]\nfolder = \"Sales\"\n\n{}", task("job", dir)),
     );
+    // A damaged registry of another folder is reported, and stops nothing.
+    std::fs::write(dir.join("registry/Junk.json"), "{not json").unwrap();
     let daemon = start_daemon_with(dir, &["--folder", "Orc"]);
     std::thread::sleep(Duration::from_secs(2));
     let out = stop_daemon(daemon);
+    let all = start_daemon(dir);
+    std::thread::sleep(Duration::from_secs(2));
+    let all = stop_daemon(all);
+    assert!(
+        all.contains("1 scheduled task loaded (folder \"Sales\")")
+            && all.contains("Junk.json cannot be read"),
+        "{all}"
+    );
     assert!(
         out.contains("0 scheduled tasks loaded (folder \"Orc\")")
             && out.contains("warning: nothing to schedule"),
