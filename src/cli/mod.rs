@@ -134,7 +134,9 @@ daylight-saving gap) do not fail validation."
     /// Run an applied task now (the scheduler calls this)
     #[command(
         after_help = "Exit code: 0 success; the command's own code on failure; 124 timeout; 75 skipped \
-(a dependency was not met, or the task is already running).\n\nExamples:\n  orc run daily_report\n  orc run daily_report --json"
+(a dependency was not met, or the task is already running); 143 interrupted (SIGTERM or \
+Ctrl-C stopped the run); 1 when orc cannot run the task (not applied, no state).\n\nExamples:\n  \
+orc run daily_report\n  orc run daily_report --folder Sales --json"
     )]
     Run(run::RunArgs),
     /// Run the embedded scheduler in the foreground
