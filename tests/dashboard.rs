@@ -254,10 +254,7 @@ impl Served {
         std::fs::write(dir.path().join("tasks.toml"), CONFIG).unwrap();
         orc_in(dir.path(), &["apply", "--auto-approve"]);
         orc_in(dir.path(), &["run", "nightly"]);
-        let token = orc_in(dir.path(), &["serve", "--print-token"])
-            .trim()
-            .to_string();
-        let (server, base) = common::serve(dir.path());
+        let (server, base, token) = common::serve(dir.path());
         Served {
             _server: server,
             base,

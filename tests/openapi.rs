@@ -249,7 +249,8 @@ fn the_document_is_valid_openapi_3_1() {
 struct Served {
     _server: common::Killed,
     base: String,
-    dir: tempfile::TempDir,
+    token: String,
+    _dir: tempfile::TempDir,
 }
 
 fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -279,11 +280,12 @@ fn served() -> Served {
     for task in ["ok", "ok", "bad", "ok"] {
         orc(dir.path(), &["run", task]);
     }
-    let (server, base) = common::serve(dir.path());
+    let (server, base, token) = common::serve(dir.path());
     Served {
         _server: server,
         base,
-        dir,
+        token,
+        _dir: dir,
     }
 }
 
@@ -300,7 +302,7 @@ fn the_server_keeps_to_the_document_under_fuzzing() {
         return;
     }
     let s = served();
-    let token = String::from_utf8(orc(s.dir.path(), &["serve", "--print-token"]).stdout).unwrap();
+    let token = &s.token;
     let seed = std::env::var("ORC_SCHEMATHESIS_SEED").unwrap_or_else(|_| "2026".to_string());
     let examples = std::env::var("ORC_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "40".to_string());
     let work = tempfile::tempdir().unwrap();
