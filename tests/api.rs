@@ -913,6 +913,15 @@ fn a_rebinding_host_is_refused() {
         let (status, answer) = get_with_host(&s.base, "/api/tasks", &host, token);
         assert_eq!(status, 200, "{host}: {answer}");
     }
+    // An absolute-form target names another host than the Host header.
+    let (status, _) = raw(
+        &s.base,
+        &format!(
+            "GET http://rebind.attacker.example/api/tasks HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            s.token
+        ),
+    );
+    assert_eq!(status, 421);
     // HTTP/1.0 without a Host header.
     let (status, answer) = raw(&s.base, "GET /api/health HTTP/1.0\r\n\r\n");
     assert_eq!(status, 400, "{answer}");

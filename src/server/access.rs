@@ -184,7 +184,14 @@ pub async fn guard(Shared(server): Shared<Arc<Server>>, request: Request, next: 
                 "the request has no Host header".to_string(),
             );
         }
-        Some(h) if !server.access.host_allowed(h, local) => {
+        // An absolute-form target (`GET http://name/ HTTP/1.1`) names a host too.
+        Some(h)
+            if !server.access.host_allowed(h, local)
+                || request
+                    .uri()
+                    .authority()
+                    .is_some_and(|a| !server.access.host_allowed(a.as_str(), local)) =>
+        {
             return refuse(
                 StatusCode::MISDIRECTED_REQUEST,
                 format!(
