@@ -140,14 +140,21 @@ fn two_configs_with_different_folders_never_touch_each_other() {
     assert_eq!(folders, ["A", "B"]);
 
     // So do the dashboard and the API.
-    let (_server, base) = common::serve(&dir.join("state"));
-    let mut page = ureq::get(&format!("{base}/")).call().unwrap();
+    let (_server, base, token) = common::serve(&dir.join("state"));
+    let auth = format!("Bearer {token}");
+    let mut page = ureq::get(&format!("{base}/"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
     let body = page.body_mut().read_to_string().unwrap();
     assert!(
         body.contains("· folder A") && body.contains("· folder B"),
         "{body}"
     );
-    let mut api = ureq::get(&format!("{base}/api/tasks")).call().unwrap();
+    let mut api = ureq::get(&format!("{base}/api/tasks"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
     let tasks: serde_json::Value =
         serde_json::from_str(&api.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(tasks[0]["folder"], "A", "{tasks}");
@@ -207,8 +214,12 @@ fn a_name_in_two_folders_is_run_with_its_folder() {
     let runs = json(dir, &["history", "--json"]);
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     // The API answers such a name with 409, naming both.
-    let (_server, base) = common::serve(&dir.join("state"));
-    match ureq::get(&format!("{base}/api/tasks/load")).call() {
+    let (_server, base, token) = common::serve(&dir.join("state"));
+    let auth = format!("Bearer {token}");
+    match ureq::get(&format!("{base}/api/tasks/load"))
+        .header("Authorization", &auth)
+        .call()
+    {
         Err(ureq::Error::StatusCode(code)) => assert_eq!(code, 409),
         other => panic!("expected 409, got {other:?}"),
     }

@@ -1,4 +1,5 @@
-//! `GET /metrics`: Prometheus text format, computed from the run history.
+//! `GET /metrics`: Prometheus text format, computed from the run history (kept
+//! until the state changes, computed one at a time with the other heavy reads).
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use axum::extract::State as Shared;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::{ApiResult, Server, with_state};
+use super::{ApiResult, Server};
 
 /// A label value, escaped as the exposition format wants.
 fn label(v: &str) -> String {
@@ -17,7 +18,7 @@ fn label(v: &str) -> String {
 }
 
 pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl IntoResponse> {
-    let text = with_state(&server, |s| {
+    let text = server.metrics.get(&server, |s| {
         let conn = s.conn();
         let mut out = String::new();
         let query = |sql: &str| -> rusqlite::Result<Vec<(String, String, f64)>> {

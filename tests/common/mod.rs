@@ -43,10 +43,17 @@ fn announced(child: &mut Child, marker: &str) -> String {
 }
 
 /// `orc serve` on an ephemeral loopback port for the state `dir/state.db` and the
-/// config `dir/tasks.toml`: the process and its base URL (`http://127.0.0.1:PORT`).
-pub fn serve(dir: &Path) -> (Killed, String) {
+/// config `dir/tasks.toml`: the process, its base URL (`http://127.0.0.1:PORT`) and
+/// its token (every read but `/api/health` needs it: `Authorization: Bearer TOKEN`).
+pub fn serve(dir: &Path) -> (Killed, String, String) {
+    serve_with(dir, &[])
+}
+
+/// As [`serve`], with more arguments for `orc serve`.
+pub fn serve_with(dir: &Path, args: &[&str]) -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .current_dir(dir)
         .env("ORC_STATE", dir.join("state.db"))
         .env("ORC_CONFIG", dir.join("tasks.toml"))
@@ -56,7 +63,13 @@ pub fn serve(dir: &Path) -> (Killed, String) {
         .spawn()
         .unwrap();
     let addr = announced(&mut child, "http://");
-    (Killed(child), format!("http://{addr}"))
+    // Created beside the state before the server listens.
+    let token = std::fs::read_to_string(dir.join("serve.token")).unwrap();
+    (
+        Killed(child),
+        format!("http://{addr}"),
+        token.trim().to_string(),
+    )
 }
 
 /// The test mail server (Python's aiosmtpd, `tests/smtp/server.py`, AUTH required):
