@@ -711,59 +711,59 @@ schedule = "*/15 * * * *"
 /// The trials of this suite: a test that needs what is missing here is reported as
 /// ignored, saying what (see `common::trial`).
 fn main() -> std::process::ExitCode {
-    let mut trials = Vec::new();
-    trials.push(common::trial(
-        "apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift",
-        apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift,
-        &[],
-    ));
-    trials.push(common::trial(
-        "drift_names_each_modelled_field",
-        drift_names_each_modelled_field,
-        &[],
-    ));
-    trials.push(common::trial(
-        "unmanaged_tasks_are_reported_and_never_touched",
-        unmanaged_tasks_are_reported_and_never_touched,
-        &[],
-    ));
-    trials.push(common::trial(
-        "imported_fixtures_name_the_settings_orc_drops",
-        imported_fixtures_name_the_settings_orc_drops,
-        &[common::missing_shared("fixtures/windows-tasks")],
-    ));
-    trials.push(common::trial(
-        "every_fixture_imports_registers_and_plans_clean",
-        every_fixture_imports_registers_and_plans_clean,
-        &[
-            common::missing_shared("fixtures/windows-tasks"),
-            common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
-            common::missing_shared("schemas/task-scheduler.xsd"),
-        ],
-    ));
-    trials.push(common::trial(
-        "principals_render_valid_xml",
-        principals_render_valid_xml,
-        &[
-            common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
-            common::missing_shared("schemas/task-scheduler.xsd"),
-        ],
-    ));
-    trials.push(common::trial(
-        "every_example_applies_and_plans_clean",
-        every_example_applies_and_plans_clean,
-        &[
-            common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
-            common::missing_shared("schemas/task-scheduler.xsd"),
-        ],
-    ));
-    trials.push(common::trial(
-        "dst_windows_reboot_and_raw_triggers_elsewhere",
-        dst_windows_reboot_and_raw_triggers_elsewhere,
-        &[
-            common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
-            common::missing_shared("schemas/task-scheduler.xsd"),
-        ],
-    ));
-    common::run_trials(trials)
+    common::run_trials(vec![
+        common::trial(
+            "apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift",
+            apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift,
+            &[],
+        ),
+        common::trial(
+            "drift_names_each_modelled_field",
+            drift_names_each_modelled_field,
+            &[],
+        ),
+        common::trial(
+            "unmanaged_tasks_are_reported_and_never_touched",
+            unmanaged_tasks_are_reported_and_never_touched,
+            &[],
+        ),
+        common::trial(
+            "imported_fixtures_name_the_settings_orc_drops",
+            imported_fixtures_name_the_settings_orc_drops,
+            &[common::missing_shared("fixtures/windows-tasks")],
+        ),
+        common::trial(
+            "every_fixture_imports_registers_and_plans_clean",
+            every_fixture_imports_registers_and_plans_clean,
+            &[
+                common::missing_shared("fixtures/windows-tasks"),
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "principals_render_valid_xml",
+            principals_render_valid_xml,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "every_example_applies_and_plans_clean",
+            every_example_applies_and_plans_clean,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "dst_windows_reboot_and_raw_triggers_elsewhere",
+            dst_windows_reboot_and_raw_triggers_elsewhere,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+    ])
 }
