@@ -49,9 +49,11 @@ Authorization: Bearer TOKEN (schemas/openapi.json describes it); only /api/healt
 none. The token is created on first start, owner-only, beside the state database; \
 `orc serve --print-token` shows it. Requests whose Host header is not localhost, a \
 loopback address, the listen address or an --allow-host name are refused (421).\n\n\
-Examples:\n  orc serve\n  curl -H \"Authorization: Bearer $(orc serve --print-token)\" \
-http://127.0.0.1:7878/api/tasks\n  curl -X POST -H \
-\"Authorization: Bearer $(orc serve --print-token)\" http://127.0.0.1:7878/api/tasks/daily_report/run"
+Examples:\n  orc serve\n  orc serve --listen 0.0.0.0:7878 --allow-host orc.example.com\n  \
+TOKEN=$(orc serve --print-token)\n  \
+curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:7878/api/tasks\n  \
+curl -X POST -H \"Authorization: Bearer $TOKEN\" \\\n      \
+http://127.0.0.1:7878/api/tasks/daily_report/run"
 )]
 pub struct ServeArgs {
     #[command(flatten)]
