@@ -583,6 +583,8 @@ fn a_folder_another_config_applied_is_not_taken_over() {
             "embedded",
             "--config",
             "theirs.toml",
+            "--lock-timeout",
+            "30s",
             "--state",
         ])
         .arg(w.path("state.db"))
