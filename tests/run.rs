@@ -1175,3 +1175,40 @@ fn overlap_queue_waits_and_overlap_allow_runs_both() {
         }
     }
 }
+
+// Issue 16: what is recorded is what happened ---------------------------------------
+
+#[test]
+fn a_dependency_wait_polls_until_its_whole_window_ends() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.late]\ncommand = \"true\"\ndependencies = [\"file:late.csv\"]\nwait = \"6s\"\npoll = \"3s\"\n\n\
+         [tasks.default_poll]\ncommand = \"true\"\ndependencies = [\"file:never.csv\"]\nwait = \"3s\"\n",
+    );
+    // Checked at 0 s and 3 s (absent), and at the window's end, 6 s: there.
+    let arrives = env.path("late.csv");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(4500));
+        std::fs::write(arrives, "x\n").unwrap();
+    });
+    let started = Instant::now();
+    let (code, report) = env.run("late");
+    writer.join().unwrap();
+    assert_eq!(code, 0, "the file came within the wait: {report}");
+    assert!(started.elapsed() >= Duration::from_millis(4500));
+
+    // A poll longer than the wait (the default, 30 s): checked again at its end.
+    let started = Instant::now();
+    let (code, report) = env.run("default_poll");
+    let took = started.elapsed();
+    assert_eq!(code, 75, "{report}");
+    assert!(
+        took >= Duration::from_millis(2900),
+        "gave up after {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(25),
+        "waited the poll, not the wait: {took:?}"
+    );
+    assert!(s(&report, "reason").contains("waited 3s"), "{report}");
+}

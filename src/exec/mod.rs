@@ -412,7 +412,7 @@ fn run_started(
 }
 
 /// Check the dependencies; with `wait`, check again every `poll` until they hold or
-/// the wait is over. `None` when they hold, else why not.
+/// the wait is over, and once more at its end. `None` when they hold, else why not.
 fn wait_for_dependencies(
     state: &State,
     task: &Task,
@@ -427,7 +427,8 @@ fn wait_for_dependencies(
         let Some(reason) = deps::check(state, task, folder, host, depth)? else {
             return Ok(None);
         };
-        if process::stop_requested() || waited.elapsed() + poll > wait {
+        let left = wait.saturating_sub(waited.elapsed());
+        if process::stop_requested() || left.is_zero() {
             return Ok(Some(if wait.is_zero() {
                 reason
             } else {
@@ -437,7 +438,7 @@ fn wait_for_dependencies(
                 )
             }));
         }
-        std::thread::sleep(poll);
+        process::sleep_unless_stopped(poll.min(left));
     }
 }
 
