@@ -180,6 +180,9 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     let folder = recorded.folder.as_str();
     let task = Task::from_definition(&recorded.definition)
         .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
+    if depth == 0 {
+        recover_abandoned(state, host);
+    }
 
     if req.jitter
         && let Some(max) = task.jitter
@@ -229,8 +232,8 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         tracing::warn!(
             "{name}: the orc that ran it ({dead}) died; its run is recorded as interrupted"
         );
-        for leftover in state.interrupt_runs((folder, name), dead.pid)? {
-            process::kill_leftovers(leftover);
+        for (pid, started) in state.interrupt_runs((folder, name), dead.pid)? {
+            process::kill_leftovers(pid, started);
         }
     }
 
@@ -258,6 +261,21 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     }
     drop(guard);
     result
+}
+
+/// Runs on this host whose `orc run` is gone (SIGKILL, a crash, power loss) are
+/// recorded as interrupted, and what is left of their tasks is stopped, if it is
+/// still theirs. `orc run`, `orc status`, `orc history`, `orc logs --follow` and the
+/// daemon call it; a failure is only logged.
+pub fn recover_abandoned(state: &State, host: &str) {
+    match state.interrupt_abandoned_runs(host) {
+        Ok(leftovers) => {
+            for (pid, started) in leftovers {
+                process::kill_leftovers(pid, started);
+            }
+        }
+        Err(e) => tracing::warn!("cannot check for runs whose orc is gone: {e:#}"),
+    }
 }
 
 /// The outcome of a second start for a fire that run `first` already covers.
@@ -348,7 +366,7 @@ fn run_started(
             Ok(attempt) => {
                 ending = attempt.ending;
                 spawn_error = None;
-                finish.duration += attempt.duration;
+                finish.attempt_durations.push(attempt.duration);
                 finish.cpu += attempt.cpu;
                 finish.peak_rss_kb = finish.peak_rss_kb.max(attempt.peak_rss_kb);
                 match attempt.ending {
@@ -363,6 +381,7 @@ fn run_started(
                 }
             }
             Err(e) => {
+                finish.attempt_durations.push(Duration::ZERO);
                 let reason = format!("cannot start {}: {e}", describe(task));
                 note(reason.clone());
                 spawn_error = Some(reason);

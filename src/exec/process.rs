@@ -269,9 +269,22 @@ fn pump(
     })
 }
 
-/// Stop what is left of a task whose `orc run` died (its process group).
-pub fn kill_leftovers(pid: u32) {
-    signal_group(pid, Signal::Kill);
+/// Stop what is left of a task whose `orc run` died: its process group, only if the
+/// group is still the run's (its leader, when it still exists, started at `started`).
+pub fn kill_leftovers(pid: u32, started: Option<i64>) {
+    let ours = match crate::state::process_start(pid) {
+        // The leader is gone; a group outlives its leader only with members of its
+        // own, and its id is not reused while they live: they are the run's.
+        None => !crate::state::pid_alive(pid),
+        Some(now) => Some(now) == started,
+    };
+    if ours {
+        signal_group(pid, Signal::Kill);
+    } else {
+        tracing::warn!(
+            "process {pid} is no longer the task's (its start time differs); not signalled"
+        );
+    }
 }
 
 fn exit_code(status: ExitStatus) -> i32 {
