@@ -1403,3 +1403,117 @@ fn skipped_runs_are_not_counted_in_durations_of_the_report() {
         "{report}"
     );
 }
+
+// Issue 16: every process of a run is contained ------------------------------------
+
+/// Wait for each named file to hold a pid; the pids.
+fn pids(env: &Env, names: &[&str]) -> Vec<u32> {
+    names
+        .iter()
+        .map(|name| {
+            env.wait_for_file(name, Duration::from_secs(10));
+            let start = Instant::now();
+            loop {
+                if let Ok(pid) = env.read(name).trim().parse() {
+                    break pid;
+                }
+                assert!(start.elapsed() < Duration::from_secs(5), "{name} is empty");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .collect()
+}
+
+/// Processes that leave the task's process group three ways: `setsid`, a double
+/// fork that also starts a new session (as daemons do), and `set -m` (the shell puts
+/// its background job in a group of its own: setpgid). A timeout, the task's end and
+/// SIGTERM to `orc run` each stop all of them.
+#[cfg(target_os = "linux")]
+#[test]
+fn escapes_from_the_process_group_are_stopped_with_the_run() {
+    if Command::new("setsid").arg("true").status().is_err() {
+        eprintln!("setsid is not installed; skipping");
+        return;
+    }
+    let env = Env::new();
+    let escapes = "setsid sleep 300 & echo $! > setsid.pid; \
+         ( setsid sh -c 'sleep 300 & echo $! > double.pid; sleep 300' & ); \
+         sh -c 'set -m; sleep 300 & echo $! > setpgid.pid'; ";
+    env.apply(&format!(
+        "[tasks.hang]\nshell = \"{escapes}sleep 300\"\ntimeout = \"2s\"\n\n\
+         [tasks.leaves]\nshell = \"{escapes}true\"\n\n\
+         [tasks.stopped]\nshell = \"{escapes}touch ready; sleep 300\"\n"
+    ));
+    let names = ["setsid.pid", "double.pid", "setpgid.pid"];
+    let check = |what: &str, pids: &[u32]| {
+        for (name, pid) in names.iter().zip(pids) {
+            assert!(
+                gone_within(*pid, Duration::from_secs(5)),
+                "{what}: the {name} escape ({pid}) still runs"
+            );
+        }
+    };
+
+    // The timeout.
+    let (exit, report) = env.run("hang");
+    let escaped = pids(&env, &names);
+    let _cleanup = GroupKiller(escaped.clone());
+    assert_eq!(exit, 124, "{report}");
+    check("timeout", &escaped);
+
+    // The task ends, leaving them running.
+    for name in names {
+        std::fs::remove_file(env.path(name)).unwrap();
+    }
+    let (exit, report) = env.run("leaves");
+    let escaped = pids(&env, &names);
+    let _cleanup2 = GroupKiller(escaped.clone());
+    assert_eq!(exit, 0, "{report}");
+    check("the task's end", &escaped);
+
+    // SIGTERM to orc run.
+    for name in names {
+        std::fs::remove_file(env.path(name)).unwrap();
+    }
+    let mut orc = Reaped(Some(
+        env.command(&["run", "stopped"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    env.wait_for_file("ready", Duration::from_secs(10));
+    let escaped = pids(&env, &names);
+    let _cleanup3 = GroupKiller(escaped.clone());
+    let pid = orc.0.as_ref().unwrap().id();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = orc.0.take().unwrap().wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    check("SIGTERM", &escaped);
+    assert_eq!(env.statuses("stopped"), ["interrupted"]);
+}
+
+/// The CPU of a process that left the task (an orphan of a double fork) counts in
+/// the run's: orc reaps it.
+#[cfg(target_os = "linux")]
+#[test]
+fn cpu_of_the_whole_tree_is_measured() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.burn]\nshell = \"( sh -c 'i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done; touch burnt' & ); \
+         while [ ! -e burnt ]; do sleep 0.1; done\"\ntimeout = \"5m\"\n",
+    );
+    let (exit, report) = env.run("burn");
+    assert_eq!(exit, 0, "{report}");
+    let run = &env.history("burn")[0];
+    let cpu = run["cpu_ms"].as_i64().unwrap();
+    // The loop takes over a second of CPU on a fast machine; the sleeps take none.
+    assert!(
+        cpu >= 500,
+        "cpu_ms {cpu}: the orphan's CPU is missing: {run}"
+    );
+    assert!(run["peak_rss_kb"].as_i64().unwrap() > 0, "{run}");
+}

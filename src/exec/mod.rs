@@ -6,6 +6,7 @@
 //! all. The row is written when the run starts, so a crash leaves evidence, and a
 //! later run recovers it as interrupted.
 
+mod contain;
 mod deps;
 mod log;
 mod process;

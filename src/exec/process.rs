@@ -1,25 +1,27 @@
 //! One attempt of a task: spawn it, log its output, enforce its timeout, measure it.
 //!
-//! On Unix the task runs in a process group of its own, so a timeout (or the task's
-//! end) stops the whole tree it started, grandchildren included, as systemd does for a
-//! service. Output from both streams goes to one capped log, line by line.
+//! The task runs contained (see `contain.rs`): a timeout, a stop request or the
+//! task's end stops the whole tree it started, grandchildren that detached included,
+//! as systemd does for a service. Output from both streams goes to one capped log,
+//! line by line.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::contain::{self, Container, Signal};
 use super::log::CappedLog;
 use crate::config::Action;
 
-/// The process group of the attempt now running, so a stop request (SIGTERM to
-/// `orc run`) can pass the stop on to the task's whole tree.
-static CURRENT: AtomicU32 = AtomicU32::new(0);
+/// The container of the attempt now running ([`Container::raw`]), so a stop request
+/// (SIGTERM to `orc run`) can pass the stop on to the task's whole tree.
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
 /// Set once `orc run` was asked to stop: no further attempts start.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
@@ -27,9 +29,9 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 /// Called from the signal handler's thread.
 pub fn request_stop() {
     STOPPING.store(true, Ordering::SeqCst);
-    let pid = CURRENT.load(Ordering::SeqCst);
-    if pid != 0 {
-        signal_group(pid, Signal::Term);
+    let raw = CURRENT.load(Ordering::SeqCst);
+    if raw != 0 {
+        contain::signal_raw(raw, Signal::Term);
     }
 }
 
@@ -97,9 +99,11 @@ pub enum Ending {
 pub struct Attempt {
     pub ending: Ending,
     pub duration: Duration,
-    /// User + system CPU of the task and the children it waited for.
+    /// User + system CPU of the whole tree.
     pub cpu: Duration,
-    /// Peak resident memory of the largest process, in KiB (Unix).
+    /// Peak memory of the tree, in KiB: the largest sum of its processes' resident
+    /// memory seen (Linux, sampled; at least the largest process's peak), the job's
+    /// peak committed memory (Windows), the largest process's peak (other Unix).
     pub peak_rss_kb: u64,
 }
 
@@ -125,9 +129,12 @@ pub fn command(action: &Action) -> Command {
     }
 }
 
-/// How long to wait for the output of processes that escaped the task's group
-/// (`setsid`) and still hold its pipes, once the task itself has ended.
+/// How long to wait for the output of processes that escaped the container and still
+/// hold its pipes, once the task itself has ended.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// How often the tree's memory is sampled while it runs.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// Output is logged in pieces of at most this size, so a line without newlines
 /// cannot grow in memory or slip past the log cap.
@@ -149,19 +156,20 @@ pub fn run_attempt(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    Container::configure(&mut cmd);
+    contain::become_subreaper();
 
     let before = children_usage();
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pid = child.id();
-    CURRENT.store(pid, Ordering::SeqCst);
+    let mut container = Container::adopt(&mut child)?;
+    CURRENT.store(container.raw(), Ordering::SeqCst);
     if stop_requested() {
-        signal_group(pid, Signal::Term);
+        container.signal(Signal::Term);
     }
     on_spawn(pid);
-    let readers = [
+    let readers: Vec<_> = [
         child
             .stdout
             .take()
@@ -170,39 +178,57 @@ pub fn run_attempt(
             .stderr
             .take()
             .map(|s| pump(Box::new(s), "err", log.clone())),
-    ];
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
     // Wait on another thread, so the timeout is a plain receive with a deadline.
     let (tx, rx) = mpsc::channel::<std::io::Result<ExitStatus>>();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    let received = match timeout {
-        Some(limit) => rx.recv_timeout(limit).ok(),
-        None => rx.recv().ok(),
+    let deadline = timeout.map(|limit| started + limit);
+    let received = loop {
+        container.sample();
+        let wait = deadline.map_or(SAMPLE_EVERY, |d| {
+            d.saturating_duration_since(Instant::now())
+                .min(SAMPLE_EVERY)
+        });
+        match rx.recv_timeout(wait) {
+            Ok(status) => break Some(status),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Some(Err(std::io::Error::other("the waiting thread ended")));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break None;
+                }
+            }
+        }
     };
     let (status, timed_out) = match received {
-        Some(status) => (status?, false),
+        Some(status) => (status, false),
         None => {
-            signal_group(pid, Signal::Term);
+            container.signal(Signal::Term);
             let status = match rx.recv_timeout(KILL_GRACE) {
                 Ok(status) => status,
                 Err(_) => {
-                    signal_group(pid, Signal::Kill);
+                    container.signal(Signal::Kill);
                     rx.recv().map_err(std::io::Error::other)?
                 }
             };
-            (status?, true)
+            (status, true)
         }
     };
     CURRENT.store(0, Ordering::SeqCst);
-    // The task is over; whatever it left running in its group goes with it, which
-    // also closes the pipes those leftovers held open.
-    signal_group(pid, Signal::Kill);
-    // A process that left the group (setsid) may hold the pipes open for ever: give
-    // the readers a moment to drain, then go on without them.
+    // The task is over; whatever it left running goes with it, which also closes the
+    // pipes those leftovers held open.
+    container.stop_all();
+    let status = status?;
+    // A process that escaped the container may hold the pipes open for ever: give the
+    // readers a moment to drain, then go on without them.
     let deadline = Instant::now() + OUTPUT_GRACE;
-    let readers: Vec<_> = readers.into_iter().flatten().collect();
     while readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -211,6 +237,7 @@ pub fn run_attempt(
     }
     let duration = started.elapsed();
     let after = children_usage();
+    let (cpu, tree_peak) = container.usage();
     Ok(Attempt {
         ending: if timed_out {
             Ending::TimedOut
@@ -218,8 +245,8 @@ pub fn run_attempt(
             Ending::Exited(exit_code(status))
         },
         duration,
-        cpu: after.0.saturating_sub(before.0),
-        peak_rss_kb: after.1,
+        cpu: cpu.unwrap_or_else(|| after.0.saturating_sub(before.0)),
+        peak_rss_kb: tree_peak.max(after.1),
     })
 }
 
@@ -279,7 +306,8 @@ pub fn kill_leftovers(pid: u32, started: Option<i64>) {
         Some(now) => Some(now) == started,
     };
     if ours {
-        signal_group(pid, Signal::Kill);
+        #[cfg(unix)]
+        contain::signal_group(pid, Signal::Kill);
     } else {
         tracing::warn!(
             "process {pid} is no longer the task's (its start time differs); not signalled"
@@ -296,33 +324,6 @@ fn exit_code(status: ExitStatus) -> i32 {
         return 128 + signal;
     }
     1
-}
-
-enum Signal {
-    Term,
-    Kill,
-}
-
-#[cfg(unix)]
-fn signal_group(pid: u32, signal: Signal) {
-    let sig = match signal {
-        Signal::Term => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
-    };
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: signals the process group the task leads; ESRCH (already gone) is fine.
-        unsafe {
-            libc::kill(-pid, sig);
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn signal_group(pid: u32, _signal: Signal) {
-    // Without process groups, stop the task's own process; its children may outlive it.
-    let _ = Command::new("taskkill")
-        .args(["/F", "/T", "/PID", &pid.to_string()])
-        .output();
 }
 
 /// CPU time and peak RSS (KiB) of all waited-for children so far.
