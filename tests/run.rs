@@ -1427,7 +1427,8 @@ fn pids(env: &Env, names: &[&str]) -> Vec<u32> {
 /// Processes that leave the task's process group three ways: `setsid`, a double
 /// fork that also starts a new session (as daemons do), and `set -m` (the shell puts
 /// its background job in a group of its own: setpgid). A timeout, the task's end and
-/// SIGTERM to `orc run` each stop all of them.
+/// SIGTERM to `orc run` each stop all of them. (The task waits until all three have
+/// written their pids.)
 #[cfg(target_os = "linux")]
 #[test]
 fn escapes_from_the_process_group_are_stopped_with_the_run() {
@@ -1438,7 +1439,8 @@ fn escapes_from_the_process_group_are_stopped_with_the_run() {
     let env = Env::new();
     let escapes = "setsid sleep 300 & echo $! > setsid.pid; \
          ( setsid sh -c 'sleep 300 & echo $! > double.pid; sleep 300' & ); \
-         sh -c 'set -m; sleep 300 & echo $! > setpgid.pid'; ";
+         sh -c 'set -m; sleep 300 & echo $! > setpgid.pid'; \
+         while [ ! -s setsid.pid ] || [ ! -s double.pid ] || [ ! -s setpgid.pid ]; do sleep 0.05; done; ";
     env.apply(&format!(
         "[tasks.hang]\nshell = \"{escapes}sleep 300\"\ntimeout = \"2s\"\n\n\
          [tasks.leaves]\nshell = \"{escapes}true\"\n\n\
