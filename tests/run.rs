@@ -1519,3 +1519,26 @@ fn cpu_of_the_whole_tree_is_measured() {
     );
     assert!(run["peak_rss_kb"].as_i64().unwrap() > 0, "{run}");
 }
+
+#[test]
+fn stdout_and_stderr_lines_keep_the_order_they_were_written_in() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.out_first]\nshell = \"echo a; echo b >&2\"\n\n\
+         [tasks.err_first]\nshell = \"echo a >&2; echo b\"\n",
+    );
+    for task in ["out_first", "err_first"] {
+        for _ in 0..8 {
+            let (code, report) = env.run(task);
+            assert_eq!(code, 0, "{report}");
+            let log = env.logs(task, None);
+            let lines: Vec<&str> = log
+                .lines()
+                .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
+                .filter(|l| l.starts_with("out ") || l.starts_with("err "))
+                .map(|l| &l[4..])
+                .collect();
+            assert_eq!(lines, ["a", "b"], "{task}:\n{log}");
+        }
+    }
+}

@@ -151,17 +151,17 @@ pub fn run_attempt(
     on_spawn: &dyn Fn(u32),
 ) -> std::io::Result<Attempt> {
     let mut cmd = command(action);
-    cmd.current_dir(working_dir)
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.current_dir(working_dir).envs(env).stdin(Stdio::null());
+    let output = Output::prepare(&mut cmd)?;
     Container::configure(&mut cmd);
     contain::become_subreaper();
 
     let before = children_usage();
     let started = Instant::now();
     let mut child = cmd.spawn()?;
+    // The command holds orc's copies of the pipes' write ends: closed now, the pipes
+    // end when the task's tree has closed them.
+    drop(cmd);
     let pid = child.id();
     let mut container = Container::adopt(&mut child)?;
     CURRENT.store(container.raw(), Ordering::SeqCst);
@@ -169,19 +169,7 @@ pub fn run_attempt(
         container.signal(Signal::Term);
     }
     on_spawn(pid);
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| pump(Box::new(s), "out", log.clone())),
-        child
-            .stderr
-            .take()
-            .map(|s| pump(Box::new(s), "err", log.clone())),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let readers = output.pump(&mut child, log.clone());
 
     // Wait on another thread, so the timeout is a plain receive with a deadline.
     let (tx, rx) = mpsc::channel::<std::io::Result<ExitStatus>>();
@@ -248,6 +236,203 @@ pub fn run_attempt(
         cpu: cpu.unwrap_or_else(|| after.0.saturating_sub(before.0)),
         peak_rss_kb: tree_peak.max(after.1),
     })
+}
+
+/// The task's stdout and stderr, copied into the log in the order they were written
+/// as far as the OS tells: on Linux one thread waits on both pipes with epoll, whose
+/// ready list is in the order the pipes became readable (registered before the task
+/// starts), and drains each as its turn comes, so only lines written to both within
+/// the same instant may swap; elsewhere one thread per stream.
+enum Output {
+    #[cfg(target_os = "linux")]
+    Epoll(EpollPipes),
+    Threads,
+}
+
+impl Output {
+    fn prepare(cmd: &mut Command) -> std::io::Result<Output> {
+        #[cfg(target_os = "linux")]
+        if let Ok((pipes, out, err)) = EpollPipes::new() {
+            cmd.stdout(out).stderr(err);
+            return Ok(Output::Epoll(pipes));
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        Ok(Output::Threads)
+    }
+
+    fn pump(
+        self,
+        child: &mut std::process::Child,
+        log: Arc<Mutex<CappedLog>>,
+    ) -> Vec<std::thread::JoinHandle<()>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Output::Epoll(pipes) => vec![std::thread::spawn(move || pipes.pump(&log))],
+            Output::Threads => [
+                child
+                    .stdout
+                    .take()
+                    .map(|s| pump(Box::new(s), "out", log.clone())),
+                child
+                    .stderr
+                    .take()
+                    .map(|s| pump(Box::new(s), "err", log.clone())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        }
+    }
+}
+
+/// The read ends of the task's stdout and stderr pipes, in one epoll set.
+#[cfg(target_os = "linux")]
+struct EpollPipes {
+    epoll: std::os::fd::OwnedFd,
+    read: [std::os::fd::OwnedFd; 2],
+}
+
+#[cfg(target_os = "linux")]
+impl EpollPipes {
+    /// The pipes, and their write ends for the task.
+    fn new() -> std::io::Result<(EpollPipes, Stdio, Stdio)> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let pipe = || -> std::io::Result<(OwnedFd, OwnedFd)> {
+            let mut fds = [0; 2];
+            // SAFETY: pipe2 fills the two descriptors, which are then owned here.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: fresh descriptors nothing else owns.
+            Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        // SAFETY: creates a descriptor owned from here on.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epoll < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+        for (i, fd) in [&out_r, &err_r].iter().enumerate() {
+            let mut event = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLHUP) as u32,
+                u64: i as u64,
+            };
+            // SAFETY: fcntl and epoll_ctl on descriptors owned here.
+            unsafe {
+                let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+                if libc::epoll_ctl(
+                    epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    fd.as_raw_fd(),
+                    &mut event,
+                ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+        }
+        Ok((
+            EpollPipes {
+                epoll,
+                read: [out_r, err_r],
+            },
+            Stdio::from(out_w),
+            Stdio::from(err_w),
+        ))
+    }
+
+    /// Copy both streams into the log until both are closed.
+    fn pump(self, log: &Arc<Mutex<CappedLog>>) {
+        use std::os::fd::AsRawFd;
+        let names = ["out", "err"];
+        let fds = [self.read[0].as_raw_fd(), self.read[1].as_raw_fd()];
+        let mut lines = [Vec::new(), Vec::new()];
+        let mut open = [true, true];
+        let mut buf = vec![0u8; MAX_PIECE];
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        while open.iter().any(|o| *o) {
+            // SAFETY: `events` has room for the 2 events asked for.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            for event in &events[..n as usize] {
+                let i = event.u64 as usize;
+                if !open[i] {
+                    continue;
+                }
+                loop {
+                    // SAFETY: reads into `buf`, at most its length.
+                    let got = unsafe { libc::read(fds[i], buf.as_mut_ptr().cast(), buf.len()) };
+                    if got > 0 {
+                        split_lines(&mut lines[i], &buf[..got as usize], &mut |l| {
+                            let _ = log.line(names[i], l);
+                        });
+                        continue;
+                    }
+                    let e = std::io::Error::last_os_error();
+                    if got < 0 && e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    if got == 0 || e.kind() != std::io::ErrorKind::WouldBlock {
+                        open[i] = false;
+                        // SAFETY: removes a descriptor owned here from the set.
+                        unsafe {
+                            libc::epoll_ctl(
+                                self.epoll.as_raw_fd(),
+                                libc::EPOLL_CTL_DEL,
+                                fds[i],
+                                std::ptr::null_mut(),
+                            );
+                        }
+                    }
+                    break;
+                }
+            }
+            // All that was read is written: make it visible (`orc logs --follow`).
+            let _ = log.flush();
+        }
+        let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, line) in lines.iter().enumerate() {
+            if !line.is_empty() {
+                let _ = log.line(names[i], line);
+            }
+        }
+    }
+}
+
+/// Cut `data` into lines (pieces of at most [`MAX_PIECE`]), `line` holding the
+/// unfinished one; each finished line goes to `emit`.
+#[cfg(target_os = "linux")]
+fn split_lines(line: &mut Vec<u8>, mut data: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    while !data.is_empty() {
+        let room = MAX_PIECE - line.len();
+        match data.iter().take(room).position(|&b| b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&data[..=i]);
+                data = &data[i + 1..];
+                emit(line);
+                line.clear();
+            }
+            None => {
+                let n = data.len().min(room);
+                line.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                if line.len() >= MAX_PIECE {
+                    emit(line);
+                    line.clear();
+                }
+            }
+        }
+    }
 }
 
 /// Copy one stream into the log, line by line (a very long line in pieces).
