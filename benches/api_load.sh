@@ -140,6 +140,8 @@ for _ in $(seq 100); do
 done
 base=$(grep -o 'http://[0-9.:]*' "$work/serve.out") || die "orc serve did not start: $(cat "$work/serve.out")"
 say "orc serve (pid $server_pid) on $base"
+# Reads need the token (made beside the state before the server listens).
+auth="Authorization: Bearer $("$orc" serve --print-token)"
 
 task=$(sqlite3 "$ORC_STATE" 'SELECT name FROM tasks ORDER BY name LIMIT 1 OFFSET 500')
 cursor=$((nruns / 5))
@@ -152,7 +154,7 @@ routes=(
 )
 # Each route answers 200 with what it should before it is timed.
 for route in "${routes[@]}"; do
-    body=$(curl -fsS "$base$route") || die "GET $route failed"
+    body=$(curl -fsS -H "$auth" "$base$route") || die "GET $route failed"
     case $route in
     /api/tasks) n=$(jq length <<<"$body") ;;
     *) n=$(jq '.runs | length' <<<"$body") ;;
@@ -175,7 +177,7 @@ measure() {
     local route=$1 c=$2 p50s=() p99s=() rpss=() errs=0 i
     for i in $(seq "$repeat"); do
         local f="$work/wrk-$(tr -c 'a-z0-9' _ <<<"$route")-c$c-$i.txt"
-        wrk -t"$threads" -c"$c" -d"$duration" --latency "$base$route" >"$f"
+        wrk -t"$threads" -c"$c" -d"$duration" --latency -H "$auth" "$base$route" >"$f"
         p50s+=("$(ms 50% "$f")")
         p99s+=("$(ms 99% "$f")")
         rpss+=("$(rps "$f")")

@@ -602,14 +602,24 @@ fn load(
     let mut unrecorded = 0;
     for folder in &read {
         let path = registry_path(&opts.registry_dir, folder);
-        let registry = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str::<Registry>(&text)
-                .with_context(|| format!("the registry {} is damaged", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Registry {
-                tasks: BTreeMap::new(),
-            },
+        // One damaged or unreadable registry must not stop the other folders: it is
+        // reported and skipped (apply writes it anew).
+        let read = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+        let registry = match read
+            .and_then(|t| serde_json::from_str::<Registry>(&t).map_err(|e| format!("damaged: {e}")))
+        {
+            Ok(registry) => registry,
+            Err(_) if !path.exists() => continue,
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+                tracing::error!(
+                    "registry {}: {e}; its folder is not scheduled",
+                    path.display()
+                );
+                eprintln!(
+                    "orc daemon: the registry {} cannot be read ({e}); folder \"{folder}\" is not scheduled until `orc apply` writes it again",
+                    path.display()
+                );
+                continue;
             }
         };
         for entry in registry

@@ -40,7 +40,7 @@ pub fn init(state: &Path, command: &'static str) -> Option<tracing::span::Entere
     }
     // Created here: the appender lists the folder (to prune old days) before it
     // creates it, and complains on stderr when it is missing.
-    if let Err(e) = std::fs::create_dir_all(dir(state)) {
+    if let Err(e) = crate::state::create_private_dir(&dir(state)) {
         eprintln!(
             "warning: cannot write orc's log in {}: {e}",
             dir(state).display()

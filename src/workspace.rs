@@ -75,10 +75,55 @@ pub fn state_path(given: Option<&Path>) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
+/// Who runs orc, for locks and the audit log: `$USER` (`%USERNAME%`), else the
+/// account of the process itself (cron and services often set no `$USER`).
 pub fn user_name() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_string())
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(account_name)
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of the account this process runs as, from the user database.
+#[cfg(unix)]
+fn account_name() -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `pwd` and `buf`, both alive and of the sizes
+    // given; `pw_name` points into `buf` and is read before `buf` is dropped.
+    unsafe {
+        let rc = libc::getpwuid_r(
+            libc::geteuid(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The name of the account of this process's token.
+#[cfg(windows)]
+fn account_name() -> Option<String> {
+    use windows::Win32::System::WindowsProgramming::GetUserNameW;
+    let mut buf = [0u16; 257];
+    let mut len = buf.len() as u32;
+    // SAFETY: the buffer and its length in characters, as GetUserNameW expects.
+    unsafe { GetUserNameW(Some(windows::core::PWSTR(buf.as_mut_ptr())), &mut len) }.ok()?;
+    Some(String::from_utf16_lossy(
+        &buf[..(len as usize).saturating_sub(1)],
+    ))
 }
 
 /// The commit of the config when it sits in a git work tree, with "+dirty" when it has
@@ -248,6 +293,20 @@ impl Workspace {
             && !is_me(&path)
             && !recorded.tasks.is_empty()
         {
+            // This config's tasks are recorded in another folder too: applying would
+            // merge two configs' tasks and leave the old folder scheduled. Refuse.
+            let mut mine = state.folders_applied_from(&scope.backend, &me)?;
+            if given != me {
+                mine.extend(state.folders_applied_from(&scope.backend, &given)?);
+            }
+            mine.retain(|f| *f != scope.folder);
+            if let Some(old) = mine.first() {
+                bail!(
+                    "this config's tasks are in folder \"{old}\" ({}), and folder \"{}\" holds the tasks of {path}: moving into it would mix two configs' tasks; choose another folder, or `orc destroy` one of them first",
+                    scope.backend,
+                    scope.folder
+                );
+            }
             recorded.claimed_by = Some(format!(
                 "{scope} was last applied from {path} (at {at}), not from this config ({me}); applying makes its tasks this config's: tasks only {path} has are destroyed"
             ));
@@ -257,13 +316,18 @@ impl Workspace {
 
     /// The crontab backend for this workspace's folder, whatever the backend setting.
     pub fn cron_backend(&self) -> Result<crate::backend::cron::CronBackend> {
+        self.cron_backend_in(&self.config.settings.folder)
+    }
+
+    /// The crontab backend driving `folder` (another than the config's when it moves).
+    fn cron_backend_in(&self, folder: &str) -> Result<crate::backend::cron::CronBackend> {
         let orc = std::env::current_exe().context("cannot find orc's own executable")?;
         let invocation = Invocation {
             orc,
             state: self.state_path.clone(),
         };
         Ok(crate::backend::cron::CronBackend::new(
-            &self.config.settings.folder,
+            folder,
             invocation,
             &self.config.settings.timezone,
         )?)
@@ -286,7 +350,7 @@ impl Workspace {
                 let dir = self.state_path.parent().unwrap_or(Path::new("."));
                 Box::new(EmbeddedBackend::new(dir, folder, invocation))
             }
-            BackendKind::Cron => Box::new(self.cron_backend()?),
+            BackendKind::Cron => Box::new(self.cron_backend_in(folder)?),
             BackendKind::Windows => {
                 Box::new(crate::backend::windows::backend::WindowsBackend::new(
                     folder,

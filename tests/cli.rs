@@ -274,3 +274,82 @@ fn help_teaches_with_examples() {
     let o = orc(&["schedule", "next", "--help"]);
     assert!(stdout(&o).contains("--count") && stdout(&o).contains("RFC 3339"));
 }
+
+/// A reader that goes away (`| head -1`) ends orc quietly, not with a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for args in [
+        vec!["schedule", "next", "* * * * *", "--count", "5000"],
+        vec![
+            "schedule",
+            "next",
+            "*/5 * * * *",
+            "--count",
+            "5000",
+            "--json",
+        ],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is dropped here: orc writes on into a closed pipe.
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty());
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    }
+}
+
+/// Without $USER (cron, services), the audit log names the account, not "unknown".
+#[cfg(unix)]
+#[test]
+fn the_user_is_known_without_user_set() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[tasks.a]\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["apply", "--auto-approve", "--backend", "embedded"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ORC_STATE", dir.path().join("state/state.db"))
+        .env_remove("ORC_CONFIG")
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let db = rusqlite::Connection::open(dir.path().join("state/state.db")).unwrap();
+    let user: String = db
+        .query_row("SELECT user FROM applies", [], |r| r.get(0))
+        .unwrap();
+    let whoami = Command::new("id").arg("-un").output().unwrap();
+    assert_eq!(user, String::from_utf8_lossy(&whoami.stdout).trim());
+
+    // What orc writes beside the state is its owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("state/registry"), 0o700);
+    assert_eq!(mode("state/registry/Orc.json"), 0o600);
+    assert_eq!(mode("state/orc-log"), 0o700);
+}

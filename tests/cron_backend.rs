@@ -1128,3 +1128,47 @@ fn a_refused_adoption_changes_nothing() {
         ["0 1 * * * cd /srv && ./backup.sh >> /var/log/b.log 2>&1 # orc:backup"]
     );
 }
+
+/// A config whose folder changes moves its lines from the old block to the new one:
+/// nothing is left scheduled in the old folder.
+#[test]
+fn a_changed_folder_moves_the_lines_out_of_the_old_block() {
+    let Some(session) = Session::start() else {
+        return;
+    };
+    session.reset("");
+    let world = OrcCron::new(&session, "OrcTestMoveA");
+    let tasks = "\ntimezone = \"local\"\n\n[tasks.hello]\ncommand = \"echo hi\"\nschedule = \"0 9 * * *\"\n";
+    let write = |folder: &str| {
+        std::fs::write(
+            world.dir.path().join("tasks.toml"),
+            format!("[settings]\nfolder = \"{folder}\"{tasks}"),
+        )
+        .unwrap();
+    };
+    write("OrcTestMoveA");
+    let (ok, out, err) = world.orc(&["apply", "--auto-approve"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(lines_of_block(&session.text(), "OrcTestMoveA").len(), 1);
+
+    write("OrcTestMoveB");
+    let (ok, plan, err) = world.orc(&["plan"]);
+    assert!(ok, "{plan}{err}");
+    assert!(
+        plan.contains("leaves \"OrcTestMoveA\" (1 entry to delete there)"),
+        "{plan}"
+    );
+    let (ok, out, err) = world.orc(&["apply", "--auto-approve"]);
+    assert!(ok, "{out}{err}");
+    let text = session.text();
+    assert_eq!(
+        lines_of_block(&text, "OrcTestMoveA"),
+        Vec::<String>::new(),
+        "{text}"
+    );
+    let moved = lines_of_block(&text, "OrcTestMoveB");
+    assert_eq!(moved.len(), 1, "{text}");
+    assert!(moved[0].contains(" --folder OrcTestMoveB "), "{text}");
+    let (ok, plan, _) = world.orc(&["plan"]);
+    assert!(ok && plan.contains("No changes."), "{plan}");
+}

@@ -422,7 +422,13 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
         .unwrap_or_else(|| panic!("no dashboard line in {seen:?}"));
     // Keep reading, as a terminal would: the daemon prints until it stops.
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let mut page = ureq::get(&format!("http://{addr}/")).call().unwrap();
+    // Reads need the token, made beside the state before the server listens.
+    let token = std::fs::read_to_string(dir.path().join("serve.token")).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    let mut page = ureq::get(&format!("http://{addr}/"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
     let body = page.body_mut().read_to_string().unwrap();
     assert!(body.contains("data-name=\"hello\""), "{body}");
     // The watcher is part of it: a saved edit is applied without a restart.
@@ -434,6 +440,7 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
     let start = Instant::now();
     loop {
         let mut r = ureq::get(&format!("http://{addr}/api/tasks"))
+            .header("Authorization", &auth)
             .call()
             .unwrap();
         if r.body_mut().read_to_string().unwrap().contains("\"added\"") {
@@ -446,6 +453,7 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut plan = ureq::get(&format!("http://{addr}/api/plan"))
+        .header("Authorization", &auth)
         .call()
         .unwrap();
     let plan: serde_json::Value =
@@ -557,9 +565,19 @@ fn warns_when_it_schedules_nothing() {
         dir,
         &format!("[settings]\nfolder = \"Sales\"\n\n{}", task("job", dir)),
     );
+    // A damaged registry of another folder is reported, and stops nothing.
+    std::fs::write(dir.join("registry/Junk.json"), "{not json").unwrap();
     let daemon = start_daemon_with(dir, &["--folder", "Orc"]);
     std::thread::sleep(Duration::from_secs(2));
     let out = stop_daemon(daemon);
+    let all = start_daemon(dir);
+    std::thread::sleep(Duration::from_secs(2));
+    let all = stop_daemon(all);
+    assert!(
+        all.contains("1 scheduled task loaded (folder \"Sales\")")
+            && all.contains("Junk.json cannot be read"),
+        "{all}"
+    );
     assert!(
         out.contains("0 scheduled tasks loaded (folder \"Orc\")")
             && out.contains("warning: nothing to schedule"),

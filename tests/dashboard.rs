@@ -1,7 +1,7 @@
 //! The dashboard end to end in headless Chromium, driven through chromedriver's
-//! W3C WebDriver protocol: log in, see the grid, open a task, run it now and watch
-//! the run and its log appear live, pause it, toggle dark mode, create a task
-//! through the form, and look at it on a phone's width. Screenshots go to
+//! W3C WebDriver protocol: be sent to the login form, log in, see the grid, open a
+//! task, run it now and watch the run and its log appear live, pause it, toggle
+//! dark mode, create a task through the form, and look at it on a phone's width. Screenshots go to
 //! `target/test-output/dashboard-*.png`. Without chromium and chromedriver the test
 //! says so and skips, except under CI=true.
 
@@ -254,10 +254,7 @@ impl Served {
         std::fs::write(dir.path().join("tasks.toml"), CONFIG).unwrap();
         orc_in(dir.path(), &["apply", "--auto-approve"]);
         orc_in(dir.path(), &["run", "nightly"]);
-        let token = orc_in(dir.path(), &["serve", "--print-token"])
-            .trim()
-            .to_string();
-        let (server, base) = common::serve(dir.path());
+        let (server, base, token) = common::serve(dir.path());
         Served {
             _server: server,
             base,
@@ -289,7 +286,20 @@ fn the_dashboard_in_a_real_browser() {
     let config = served.config();
     let orc = |args: &[&str]| served.orc(args);
 
-    // Log in with the token; the grid shows both tasks with their state.
+    // Not logged in, a page is the login form, which comes back to the page after.
+    browser.go(&format!("{base}/runs?task=nightly"));
+    browser.wait(
+        "the login form instead of the runs",
+        "return location.pathname === '/login' && new URLSearchParams(location.search).get('next') === '/runs?task=nightly' && document.getElementById('token') && !document.getElementById('run-list')",
+    );
+    browser.type_into("#token", &served.token);
+    browser.click("form.login button[type=submit]");
+    browser.wait(
+        "the runs page after logging in",
+        "return location.pathname === '/runs' && location.search === '?task=nightly' && document.getElementById('run-list')",
+    );
+    // Log in with the token; the grid shows both tasks with their state. (The
+    // buttons below send the session's CSRF token, and Chromium its Origin.)
     browser.log_in(&served);
     let nightly = browser.js(
         "const r = document.querySelector('tr[data-name=nightly]'); return [r.dataset.status, r.innerText];",

@@ -409,7 +409,7 @@ fn a_missing_or_readable_key_file_is_named() {
     chmod(&key, 0o644);
     env.doctor().fails(
         "vault",
-        "the key file is mode 0644",
+        "can be read by others (mode 0644)",
         &format!("chmod 600 {}", key.display()),
     );
     chmod(&key, 0o600);

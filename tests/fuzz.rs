@@ -107,6 +107,48 @@ proptest! {
         }
     }
 
+    /// Every number has a bound that validate enforces, and a task within the bounds
+    /// renders (its Task Scheduler time limit multiplies them) without overflow.
+    #[test]
+    fn numbers_past_their_bounds_are_refused_and_within_them_render(
+        timeout in prop_oneof![0i64..=3_153_600_000, any::<i64>()],
+        retries in prop_oneof![0u32..=100, any::<u32>()],
+        delay_days in prop_oneof![0u64..=36_500, any::<u64>()],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tasks.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[tasks.t]\ncommand = \"true\"\nschedule = \"0 3 * * *\"\ntimeout = {timeout}\nretry_count = {retries}\nretry_delay = \"{delay_days}d\"\n"
+            ),
+        )
+        .unwrap();
+        let within = (0..=3_153_600_000).contains(&timeout)
+            && retries <= 100
+            && delay_days <= 36_500;
+        match orc::config::load(&file) {
+            Ok(loaded) => {
+                prop_assert!(within, "accepted {timeout} {retries} {delay_days}d");
+                let task = &loaded.config.tasks["t"];
+                let _ = orc::backend::windows::task_xml(
+                    task,
+                    "Orc",
+                    Path::new(r"C:\orc\orc.exe"),
+                    Path::new(r"C:\orc\state.db"),
+                    "UTC",
+                );
+            }
+            Err(diags) => {
+                // 0s timeout is refused for its own reason; the rest must be bounds.
+                prop_assert!(!within || timeout == 0, "{diags}");
+                for d in diags.errors() {
+                    prop_assert!(d.location.is_some(), "{d:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn config_loader_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         let dir = tempfile::tempdir().unwrap();

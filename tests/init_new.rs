@@ -409,13 +409,17 @@ fn init_refuses_a_time_zone_cron_cannot_honour_before_writing_anything() {
 #[test]
 fn every_init_example_in_the_help_writes_a_config_that_validates_and_plans() {
     let help = text(&orc_utc(&Env::new(), &["init", "--help"]).stdout);
-    // One example a line, but clap wraps long ones onto the next.
+    // One example a line, continued after a trailing backslash (or wrapped by clap).
     let mut examples: Vec<Vec<&str>> = Vec::new();
     let section = help
         .split("Examples:")
         .nth(1)
         .expect("the help has examples");
-    for line in section.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in section
+        .lines()
+        .map(|l| l.trim().trim_end_matches('\\').trim_end())
+        .filter(|l| !l.is_empty())
+    {
         match line.strip_prefix("orc ") {
             Some(rest) => examples.push(rest.split_whitespace().collect()),
             None => examples

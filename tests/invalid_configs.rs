@@ -860,3 +860,40 @@ fn a_20000_deep_nesting_is_an_error_naming_the_file_not_a_crash() {
         }
     }
 }
+
+/// validate reports every problem at once: a secret the vault lacks is a warning even
+/// beside an error the backend finds.
+#[test]
+fn validate_warns_of_missing_secrets_beside_backend_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.b]\ncommand = \"true\"\ntriggers = [\"<BootTrigger/>\"]\nenv = { X = { secret = \"nope\" } }\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["validate", "--json"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ORC_STATE", dir.path().join("state.db"))
+        .env_remove("ORC_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["error_count"], 1, "{json}");
+    assert_eq!(json["warning_count"], 1, "{json}");
+    let warning = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["severity"] == "warning")
+        .unwrap();
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret \"nope\""),
+        "{json}"
+    );
+}

@@ -174,10 +174,11 @@ fn the_route_reader_sees_method_routers_only() {
     assert_eq!(balanced(r#"("/a(", get(f)) tail"#), r#"("/a(", get(f))"#);
 }
 
-/// Every operation that changes something takes the token or a dashboard session
-/// with its CSRF header; reads take nothing. Every error is `{"error": string}`.
+/// Every operation but the health check takes the token or a dashboard session
+/// (reads the cookie alone, changes the cookie with its CSRF header); every one can
+/// be refused for its Host (421). Every error is `{"error": string}`.
 #[test]
-fn mutations_need_auth_and_errors_are_json() {
+fn operations_need_auth_and_errors_are_json() {
     let doc = document();
     let expected =
         serde_json::json!([{ "bearerAuth": [] }, { "sessionCookie": [], "csrfToken": [] }]);
@@ -188,15 +189,28 @@ fn mutations_need_auth_and_errors_are_json() {
     assert_eq!(schemes["sessionCookie"]["name"], "orc_session");
     assert_eq!(schemes["csrfToken"]["in"], "header");
     assert_eq!(schemes["csrfToken"]["name"], "X-CSRF-Token");
-    assert!(doc.get("security").is_none(), "reads need no auth");
+    assert_eq!(
+        doc["security"],
+        serde_json::json!([{ "bearerAuth": [] }, { "sessionCookie": [] }]),
+        "reads need the token or a session"
+    );
     for (method, path) in documented() {
         let op = &doc["paths"][&path][method.to_lowercase()];
-        if method == "GET" {
+        if path == "/api/health" {
+            assert_eq!(
+                op["security"],
+                serde_json::json!([]),
+                "the health check is open"
+            );
+        } else if method == "GET" {
             assert!(op.get("security").is_none(), "{method} {path}");
         } else {
             assert_eq!(op["security"], expected, "{method} {path}");
+        }
+        if path != "/api/health" {
             assert!(op["responses"].get("401").is_some(), "{method} {path}");
         }
+        assert!(op["responses"].get("421").is_some(), "{method} {path}");
         for (status, response) in op["responses"].as_object().unwrap() {
             if status.starts_with('4') || status.starts_with('5') {
                 assert_eq!(
@@ -249,7 +263,8 @@ fn the_document_is_valid_openapi_3_1() {
 struct Served {
     _server: common::Killed,
     base: String,
-    dir: tempfile::TempDir,
+    token: String,
+    _dir: tempfile::TempDir,
 }
 
 fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -279,11 +294,12 @@ fn served() -> Served {
     for task in ["ok", "ok", "bad", "ok"] {
         orc(dir.path(), &["run", task]);
     }
-    let (server, base) = common::serve(dir.path());
+    let (server, base, token) = common::serve(dir.path());
     Served {
         _server: server,
         base,
-        dir,
+        token,
+        _dir: dir,
     }
 }
 
@@ -300,7 +316,7 @@ fn the_server_keeps_to_the_document_under_fuzzing() {
         return;
     }
     let s = served();
-    let token = String::from_utf8(orc(s.dir.path(), &["serve", "--print-token"]).stdout).unwrap();
+    let token = &s.token;
     let seed = std::env::var("ORC_SCHEMATHESIS_SEED").unwrap_or_else(|_| "2026".to_string());
     let examples = std::env::var("ORC_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "40".to_string());
     let work = tempfile::tempdir().unwrap();

@@ -140,14 +140,21 @@ fn two_configs_with_different_folders_never_touch_each_other() {
     assert_eq!(folders, ["A", "B"]);
 
     // So do the dashboard and the API.
-    let (_server, base) = common::serve(&dir.join("state"));
-    let mut page = ureq::get(&format!("{base}/")).call().unwrap();
+    let (_server, base, token) = common::serve(&dir.join("state"));
+    let auth = format!("Bearer {token}");
+    let mut page = ureq::get(&format!("{base}/"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
     let body = page.body_mut().read_to_string().unwrap();
     assert!(
         body.contains("· folder A") && body.contains("· folder B"),
         "{body}"
     );
-    let mut api = ureq::get(&format!("{base}/api/tasks")).call().unwrap();
+    let mut api = ureq::get(&format!("{base}/api/tasks"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
     let tasks: serde_json::Value =
         serde_json::from_str(&api.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(tasks[0]["folder"], "A", "{tasks}");
@@ -183,14 +190,36 @@ fn a_name_in_two_folders_is_run_with_its_folder() {
     );
     assert!(ok(dir, &["run", "load", "--folder", "B"]).contains("success"));
     // The run is B's: its log says so, and A's history is untouched.
-    assert!(ok(dir, &["logs", "load"]).contains("from-b"));
+    assert!(ok(dir, &["logs", "load", "--folder", "B"]).contains("from-b"));
+    let o = orc(dir, &["logs", "load"]);
+    assert!(
+        !o.status.success() && text(&o).contains("more than one scope"),
+        "{}",
+        text(&o)
+    );
     let a_runs = json(dir, &["history", "--json", "--folder", "A"]);
     assert_eq!(a_runs.as_array().unwrap().len(), 0, "{a_runs}");
     let b_runs = json(dir, &["history", "--json", "--folder", "B"]);
     assert_eq!(b_runs.as_array().unwrap().len(), 1, "{b_runs}");
+    // A folder that does not have the name is an error, never another folder's task.
+    let o = orc(dir, &["run", "load", "--folder", "Nope"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no task \"load\" in folder \"Nope\""),
+        "{}",
+        text(&o)
+    );
+    let o = orc(dir, &["run", "load", "--folder", "A", "--backend", "cron"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let runs = json(dir, &["history", "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     // The API answers such a name with 409, naming both.
-    let (_server, base) = common::serve(&dir.join("state"));
-    match ureq::get(&format!("{base}/api/tasks/load")).call() {
+    let (_server, base, token) = common::serve(&dir.join("state"));
+    let auth = format!("Bearer {token}");
+    match ureq::get(&format!("{base}/api/tasks/load"))
+        .header("Authorization", &auth)
+        .call()
+    {
         Err(ureq::Error::StatusCode(code)) => assert_eq!(code, 409),
         other => panic!("expected 409, got {other:?}"),
     }
@@ -386,4 +415,41 @@ fn a_state_of_the_release_before_scopes_migrates_in_place() {
         assert_eq!(change["drift"], "deleted_outside", "{plan}");
     }
     assert_eq!(plan["changes"].as_array().unwrap().len(), 2, "{plan}");
+}
+
+#[test]
+fn a_move_into_a_folder_another_config_holds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(dir, "mine.toml", "B", &[("hello", "echo mine")]);
+    write(dir, "theirs.toml", "C", &[("hello", "echo theirs")]);
+    apply(dir, "mine.toml");
+    apply(dir, "theirs.toml");
+    write(dir, "mine.toml", "C", &[("hello", "echo mine")]);
+    let o = orc(
+        dir,
+        &["plan", "--config", "mine.toml", "--backend", "embedded"],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("this config's tasks are in folder \"B\"")
+            && text(&o).contains("would mix two configs' tasks"),
+        "{}",
+        text(&o)
+    );
+    let o = orc(
+        dir,
+        &[
+            "apply",
+            "--config",
+            "mine.toml",
+            "--backend",
+            "embedded",
+            "--auto-approve",
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    // Nothing moved: each folder still holds its own config's task.
+    assert_eq!(registry(dir, "B"), ["hello"]);
+    assert_eq!(registry(dir, "C"), ["hello"]);
 }

@@ -466,3 +466,142 @@ env = { OTHER = { secret = "not_stored" } }
     }
     assert!(checked > 40, "{checked}");
 }
+
+/// What reaches a task: none of orc's own variables (the passphrase, the key file,
+/// the state, the config, failpoints), and its log masks the passphrase and every
+/// secret the run decrypted, even when the task prints them.
+#[test]
+fn the_vault_key_never_reaches_a_task() {
+    const PASSPHRASE: &str = "Master-Pass-PHRASE-777";
+    const OTHER: &str = "Other-Secret-Not-Asked-For";
+    let env = Env::new();
+    let pass = [("ORC_PASSPHRASE", PASSPHRASE)];
+    let o = env
+        .cmd(&["secret", "init", "--key", "passphrase"])
+        .envs(pass)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for (name, value) in [("db_pw", SECRET), ("other", OTHER)] {
+        let o = env.set_with(name, value, &pass);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // The task prints its whole environment, then the passphrase and its secret
+    // as if it had found them elsewhere.
+    std::fs::write(
+        env.path("tasks.toml"),
+        format!(
+            "[settings]\nbackend = \"embedded\"\n\n[tasks.dbg]\nshell = \"env; echo found {PASSPHRASE}; echo again $DB_PW\"\nenv = {{ DB_PW = {{ secret = \"db_pw\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let o = env
+        .cmd(&["apply", "--auto-approve"])
+        .envs(pass)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env
+        .cmd(&["run", "dbg"])
+        .envs(pass)
+        .env("ORC_FAILPOINT", "none")
+        .env("ORC_KEY_FILE", env.path("nowhere.key"))
+        .env("ORC_SECRET_IMPORTED", "imported-value")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let logs: Vec<PathBuf> = files_under(&env.path("state/logs"));
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("found ***"), "{log}");
+    assert!(log.contains("again ***"), "{log}");
+    assert!(log.contains("DB_PW=***"), "{log}");
+    for leak in [PASSPHRASE, SECRET, OTHER, "imported-value"] {
+        assert!(!log.contains(leak), "{leak} in the log:\n{log}");
+    }
+    let names: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once(" out ").map(|(_, v)| v))
+        .filter_map(|v| v.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert!(names.contains(&"DB_PW"), "{log}");
+    let ours: Vec<&&str> = names.iter().filter(|n| n.starts_with("ORC_")).collect();
+    assert!(
+        ours.is_empty(),
+        "orc's variables reached the task: {ours:?}"
+    );
+    // The log is its owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&logs[0]).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "log mode {mode:o}");
+    }
+}
+
+/// The passphrase can come from a file (ORC_PASSPHRASE_FILE, owner-only) instead of
+/// the environment; a file others can read is refused, as is such a key file.
+#[cfg(unix)]
+#[test]
+fn the_passphrase_comes_from_an_owner_only_file() {
+    use std::os::unix::fs::PermissionsExt;
+    const PASSPHRASE: &str = "file-held-passphrase-42";
+    let env = Env::new();
+    let o = env
+        .cmd(&["secret", "init", "--key", "passphrase"])
+        .env("ORC_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let file = env.path("pass");
+    std::fs::write(&file, format!("{PASSPHRASE}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = env.set_with(
+        "x",
+        SECRET,
+        &[("ORC_PASSPHRASE_FILE", file.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = env
+        .cmd(&["secret", "get", "x", "--reveal"])
+        .env("ORC_PASSPHRASE_FILE", &file)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("can be read by others (mode 0644)"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Tampered scrypt parameters are refused before anything is allocated.
+#[test]
+fn tampered_scrypt_parameters_are_refused() {
+    let env = Env::new();
+    let o = env
+        .cmd(&["secret", "init", "--key", "passphrase"])
+        .env("ORC_PASSPHRASE", "pp-for-scrypt")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    env.db().execute("UPDATE vault SET log_n = 30", []).unwrap();
+    let o = env
+        .cmd(&["secret", "list"])
+        .env("ORC_PASSPHRASE", "pp-for-scrypt")
+        .output()
+        .unwrap();
+    let o2 = env
+        .cmd(&["secret", "get", "anything", "--reveal"])
+        .env("ORC_PASSPHRASE", "pp-for-scrypt")
+        .output()
+        .unwrap();
+    assert_eq!(o2.status.code(), Some(1), "{}", text(&o2));
+    assert!(
+        text(&o2).contains("outside what orc writes"),
+        "{}\n{}",
+        text(&o),
+        text(&o2)
+    );
+}

@@ -562,3 +562,46 @@ fn exactly_one_alert_queued(w: &Watching) {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(queued_mails(&w.path("state.db")).len(), 1, "{}", w.output());
 }
+
+/// A watched config whose folder another config applied last does not take it over:
+/// the plan is held for a person's `orc apply`.
+#[test]
+fn a_folder_another_config_applied_is_not_taken_over() {
+    let theirs = "[settings]\nfolder = \"Shared\"\n\n[tasks.only_theirs]\ncommand = \"true\"\nschedule = \"0 3 * * *\"\n";
+    let mine = "[settings]\nfolder = \"Shared\"\n\n[tasks.mine]\ncommand = \"true\"\nschedule = \"0 4 * * *\"\n";
+    let mut w = Watching::launch(
+        &[("theirs.toml", theirs), ("mine.toml", mine)],
+        "mine.toml",
+        "1h",
+    );
+    // Their config is applied first, to the same state, as another project would.
+    let applied = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--backend",
+            "embedded",
+            "--config",
+            "theirs.toml",
+            "--state",
+        ])
+        .arg(w.path("state.db"))
+        .current_dir(w.dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{applied:?}");
+    // Touch mine so the watcher plans again with their tasks recorded.
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(w.path("mine.toml"), format!("{mine}\n")).unwrap();
+    w.wait_for("the held takeover", |out| {
+        out.contains("takes over another config's folder")
+    });
+    let registry = std::fs::read_to_string(w.path("registry/Shared.json")).unwrap();
+    assert!(
+        registry.contains("\"only_theirs\""),
+        "{registry}\n{}",
+        w.output()
+    );
+    w.still_running();
+}

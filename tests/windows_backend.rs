@@ -5,6 +5,8 @@
 //! exported fixture imports, registers as schema-valid XML that fires when the original
 //! did, and plans clean.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -114,7 +116,6 @@ command = "report.exe"
 schedule = "30 7 1,15 * *"
 "#;
 
-#[test]
 fn apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift() {
     let env = Env::new(FULL);
     let out = env.apply();
@@ -156,7 +157,6 @@ fn apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift() {
 }
 
 /// Each modelled field changed by hand in the live XML: plan names exactly it.
-#[test]
 fn drift_names_each_modelled_field() {
     let env = Env::new(FULL);
     env.apply();
@@ -293,7 +293,6 @@ fn drift_names_each_modelled_field() {
 
 /// A task in the folder that orc does not manage is listed with its triggers in
 /// words and never touched, by apply or destroy.
-#[test]
 fn unmanaged_tasks_are_reported_and_never_touched() {
     let env = Env::new(FULL);
     env.apply();
@@ -338,7 +337,6 @@ fn unmanaged_tasks_are_reported_and_never_touched() {
 /// What an imported task's XML says that orc does not carry over is named in a
 /// `# review:` line above its table: the two real exports with MaintenanceSettings,
 /// and the other settings they hold that orc registers otherwise.
-#[test]
 fn imported_fixtures_name_the_settings_orc_drops() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/windows-tasks");
     if !fixtures.exists() {
@@ -410,7 +408,6 @@ fn imported_fixtures_name_the_settings_orc_drops() {
 /// Every real exported task: `orc import --xml` adopts it, apply registers
 /// schema-valid XML whose triggers fire when the original's do (and keep the
 /// triggers orc does not model), and a second plan has no changes.
-#[test]
 fn every_fixture_imports_registers_and_plans_clean() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/windows-tasks");
     if !fixtures.exists() {
@@ -523,7 +520,6 @@ fn validate_folder(folder: &Path) {
 
 /// run_as and run_level in every form: schema-valid, and a password (which needs the
 /// vault) refused with the reason.
-#[test]
 fn principals_render_valid_xml() {
     let env = Env::new(
         r#"
@@ -597,7 +593,6 @@ run_as = "CONTOSO\\svc"
 
 /// Every example, on every host it names: apply then plan has no changes, and the
 /// XML registered validates against the schema.
-#[test]
 fn every_example_applies_and_plans_clean() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     for (config, host) in [
@@ -661,7 +656,6 @@ fn every_example_applies_and_plans_clean() {
 /// A fire inside a daylight-saving change is a warning at the task (Task Scheduler's
 /// behaviour there is unspecified); @reboot becomes a boot trigger; trigger elements
 /// are refused by the backends that cannot run them.
-#[test]
 fn dst_windows_reboot_and_raw_triggers_elsewhere() {
     let env = Env::new(
         r#"
@@ -712,4 +706,64 @@ schedule = "*/15 * * * *"
         ),
         "{err}"
     );
+}
+
+/// The trials of this suite: a test that needs what is missing here is reported as
+/// ignored, saying what (see `common::trial`).
+fn main() -> std::process::ExitCode {
+    common::run_trials(vec![
+        common::trial(
+            "apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift",
+            apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift,
+            &[],
+        ),
+        common::trial(
+            "drift_names_each_modelled_field",
+            drift_names_each_modelled_field,
+            &[],
+        ),
+        common::trial(
+            "unmanaged_tasks_are_reported_and_never_touched",
+            unmanaged_tasks_are_reported_and_never_touched,
+            &[],
+        ),
+        common::trial(
+            "imported_fixtures_name_the_settings_orc_drops",
+            imported_fixtures_name_the_settings_orc_drops,
+            &[common::missing_shared("fixtures/windows-tasks")],
+        ),
+        common::trial(
+            "every_fixture_imports_registers_and_plans_clean",
+            every_fixture_imports_registers_and_plans_clean,
+            &[
+                common::missing_shared("fixtures/windows-tasks"),
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "principals_render_valid_xml",
+            principals_render_valid_xml,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "every_example_applies_and_plans_clean",
+            every_example_applies_and_plans_clean,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "dst_windows_reboot_and_raw_triggers_elsewhere",
+            dst_windows_reboot_and_raw_triggers_elsewhere,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+    ])
 }

@@ -70,9 +70,14 @@ impl EmbeddedBackend {
             BackendError::Io(format!("cannot write {}: {e}", self.path.display()))
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::state::create_private_dir(dir).map_err(io)?;
         let tmp = dir.join(format!(".{}.tmp.{}", self.folder, std::process::id()));
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut file = crate::state::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io)?;
         let text = serde_json::to_string_pretty(registry).unwrap_or_default();
         file.write_all(text.as_bytes()).map_err(io)?;
         file.write_all(b"\n").map_err(io)?;

@@ -772,6 +772,8 @@ fn vault(setup: &Setup, state: Option<&State>, opens: &std::cell::Cell<Option<bo
             let text = format!("{e:#}");
             let fix = if asked.get() {
                 "set ORC_PASSPHRASE to the passphrase the vault was made with (`orc secret rekey` changes it)".to_string()
+            } else if key_file_mode(&key_file).is_some_and(|m| m & 0o077 != 0) {
+                format!("chmod 600 {}", key_file.display())
             } else if !key_file.exists() {
                 format!(
                     "copy the key file from the server where `orc secret init` ran to {}, or point ORC_KEY_FILE at it",
@@ -1003,7 +1005,11 @@ fn check_orc_path(state: Option<&State>) -> Check {
             install,
         );
     }
-    if let Some(why) = temporary(&exe) {
+    // A cargo build in a checkout under /tmp is a developer's build (warned about
+    // below), not an installed orc about to vanish.
+    if build_output(&exe).is_none()
+        && let Some(why) = temporary(&exe)
+    {
         return Check::fail(
             NAME,
             format!(

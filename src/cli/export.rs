@@ -19,7 +19,7 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  orc export daily_report --format xml\n  orc export daily_report --output daily_report.xml   # UTF-16, for schtasks /Create /XML"
+    after_help = "Examples:\n  orc export daily_report --format xml\n  orc export daily_report --output daily_report.xml  # UTF-16: schtasks /Create"
 )]
 pub struct ExportArgs {
     /// The task, from the configuration

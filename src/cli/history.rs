@@ -37,6 +37,9 @@ pub struct HistoryArgs {
 )]
 pub struct LogsArgs {
     pub name: String,
+    /// The task's folder, when configs of more than one folder have a task of this name
+    #[arg(long, value_name = "FOLDER")]
+    pub folder: Option<String>,
     /// A run id from `orc history` (default: the task's latest run with a log;
     /// with --follow, its latest run)
     #[arg(long)]
@@ -142,10 +145,21 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
         bail!("no state database; nothing has run yet");
     };
     let run = match args.run {
-        Some(id) => state.run(id)?.filter(|r| r.task == args.name),
+        Some(id) => state.run(id)?.filter(|r| {
+            r.task == args.name
+                && args
+                    .folder
+                    .as_ref()
+                    .is_none_or(|f| r.folder.as_ref() == Some(f))
+        }),
         None => state
             .runs(&RunFilter {
                 task: Some(args.name.clone()),
+                folder: match &args.folder {
+                    Some(f) => Some(f.clone()),
+                    // A name two folders have: say which, rather than show either.
+                    None => state.find_task(&args.name, None, None)?.map(|t| t.folder),
+                },
                 limit: 100,
                 ..RunFilter::default()
             })?

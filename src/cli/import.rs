@@ -26,7 +26,7 @@ use crate::config::BackendKind;
 #[command(after_help = "Examples:
   orc import nightly_backup                 # one unmanaged task in orc's folder
   orc import --all --into tasks.toml        # every unmanaged task, appended
-  orc import --xml exported/*.xml           # Task Scheduler XML (schtasks /Query /XML)")]
+  orc import --xml exported/*.xml           # from schtasks /Query /XML")]
 pub struct ImportArgs {
     /// The unmanaged task to adopt from orc's scheduler folder
     #[arg(required_unless_present_any = ["all", "xml"], conflicts_with_all = ["all", "xml"])]
@@ -538,6 +538,17 @@ fn appended(adopted: &[Adopted], file: &Path) -> anyhow::Result<String> {
 /// Can `file` be written the way `write_file` writes it (a new file beside it)? Asked
 /// before the crontab is changed, so that a read-only file refuses the import whole.
 fn writable(file: &Path) -> anyhow::Result<()> {
+    // A link to nowhere would pass the folder probe below and fail at the write,
+    // after the crontab lines moved.
+    if !file.exists()
+        && let Ok(target) = std::fs::read_link(file)
+    {
+        anyhow::bail!(
+            "cannot write {}: it links to {}, which does not exist; nothing was imported",
+            file.display(),
+            target.display()
+        );
+    }
     let dir = match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -93,6 +93,9 @@ fn dashboard(global: &Global, out: &Output) -> Result<ExitCode> {
         &super::serve::ListenArgs {
             listen,
             allow_remote: false,
+            public_read: false,
+            allow_hosts: Vec::new(),
+            idle_timeout: std::time::Duration::from_secs(30),
         },
         global,
     )?;

@@ -91,7 +91,7 @@ Scheduler in the machine's zone (or UTC): with those backends a --timezone they 
 honour is refused before anything is written; the embedded scheduler runs any zone.\n\nExamples:\n  orc init\n  orc init --yes\n  \
 orc init --yes --backend embedded --timezone Europe/Berlin --vault key-file\n  \
 orc init --yes --backend cron\n  \
-orc init --yes --smtp-server smtp.example.com --smtp-from orc@example.com \
+orc init --yes --smtp-server smtp.example.com --smtp-from orc@example.com \\\n      \
 --alert-email ops@example.com --smtp-login"
     )]
     Init(init::InitArgs),
@@ -102,10 +102,10 @@ next 5 fire times while you type), timeout, retries, dependencies and notificati
 and appends [tasks.NAME] to the config file (or, with includes, the one you pick), keeping \
 its comments and layout. Every question has a flag; without a terminal (or with --yes) \
 nothing is asked and --name, --command and --schedule (or --on-demand) are required.\n\n\
-Examples:\n  orc new\n  orc new --name nightly_backup --command \"restic backup /srv\" \
+Examples:\n  orc new\n  orc new --name nightly_backup --command \"restic backup /srv\" \\\n      \
 --schedule \"30 2 * * *\" --timeout 2h --retries 2\n  \
-orc new --name export --command \"python export.py\" --schedule 06:00 \
---depends-on nightly_backup --depends-on file:/data/ready.flag --notify ops"
+orc new --name export --command \"python export.py\" --schedule 06:00 \\\n      \
+--depends-on nightly_backup --depends-on file:/data/ready.flag \\\n      --notify ops"
     )]
     New(new::NewArgs),
     /// Check tasks.toml: syntax, keys, schedules, durations, names and dependencies
@@ -122,7 +122,7 @@ daylight-saving gap) do not fail validation."
     Plan(plan::PlanArgs),
     /// Make the live scheduler match tasks.toml
     #[command(
-        after_help = "Examples:\n  orc apply                      # shows the plan and asks\n  orc apply --auto-approve       # in CI or scripts\n  orc apply reviewed.plan        # exactly a saved plan; refused if anything changed since\n  orc apply --target daily_report"
+        after_help = "Examples:\n  orc apply                      # shows the plan and asks\n  orc apply --auto-approve       # in CI or scripts\n  orc apply reviewed.plan        # exactly a saved plan, refused if stale\n  orc apply --target daily_report"
     )]
     Apply(apply::ApplyArgs),
     /// Remove every task orc manages in this folder (the state keeps the history)
@@ -134,7 +134,9 @@ daylight-saving gap) do not fail validation."
     /// Run an applied task now (the scheduler calls this)
     #[command(
         after_help = "Exit code: 0 success; the command's own code on failure; 124 timeout; 75 skipped \
-(a dependency was not met, or the task is already running).\n\nExamples:\n  orc run daily_report\n  orc run daily_report --json"
+(a dependency was not met, or the task is already running); 143 interrupted (SIGTERM or \
+Ctrl-C stopped the run); 1 when orc cannot run the task (not applied, no state).\n\nExamples:\n  \
+orc run daily_report\n  orc run daily_report --folder Sales --json"
     )]
     Run(run::RunArgs),
     /// Run the embedded scheduler in the foreground

@@ -88,8 +88,13 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         &state,
         &exec::RunRequest {
             name: &args.name,
-            folder: recorded.as_ref().map(|r| r.folder.as_str()),
-            backend: recorded.as_ref().map(|r| r.backend.as_str()),
+            // What the caller named is kept when nothing matched, so that the run
+            // fails ("no task NAME in folder F") instead of finding another scope's.
+            folder: recorded
+                .as_ref()
+                .map(|r| r.folder.as_str())
+                .or(args.folder.as_deref()),
+            backend: recorded.as_ref().map(|r| r.backend.as_str()).or(backend),
             trigger,
             host: &host_name(),
             scheduled_for,

@@ -14,7 +14,7 @@ use crate::schedule::{self, Schedule, resolve_zone};
 pub enum ScheduleCommand {
     /// Print the next fire times of EXPR, strictly after --from
     #[command(
-        after_help = "Examples:\n  orc schedule next \"*/15 9-17 * * MON-FRI\" --count 10\n  orc schedule next \"30 2 * * *\" --from 2027-03-27T12:00:00Z --tz Europe/Berlin --json"
+        after_help = "Examples:\n  orc schedule next \"*/15 9-17 * * MON-FRI\" --count 10\n  orc schedule next \"30 2 * * *\" --from 2027-03-27T12:00:00Z \\\n      --tz Europe/Berlin --json"
     )]
     Next(NextArgs),
     /// Say EXPR in words, with its next 5 fire times

@@ -20,8 +20,10 @@ pub enum SecretCommand {
     #[command(
         after_help = "The key file is written owner-only to ORC_KEY_FILE, or orc.key \
 beside the state database; keep a copy somewhere safe: without it the secrets are lost. \
-With --passphrase the key is derived (scrypt) from ORC_PASSPHRASE, or a passphrase asked \
-for on the terminal, at every use."
+With --key passphrase the key is derived (scrypt) at every use from the passphrase: read \
+from the owner-only file ORC_PASSPHRASE_FILE names, or the systemd credential \
+orc_passphrase, or ORC_PASSPHRASE, or asked for on the terminal.\n\nExamples:\n  \
+orc secret init\n  orc secret init --key passphrase"
     )]
     Init(InitArgs),
     /// Store a secret; the value is read from stdin or a hidden prompt

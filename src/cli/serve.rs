@@ -16,19 +16,44 @@ pub struct ListenArgs {
     #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
     pub listen: SocketAddr,
     /// Allow listening on an address other than loopback (anyone who can reach it
-    /// can read task definitions, history and logs)
+    /// can try the token and the login page)
     #[arg(long)]
     pub allow_remote: bool,
+    /// Let anyone who reaches the server read the dashboard and the API (task
+    /// definitions, history, logs, the plan) without the token or a login; changes
+    /// still need one
+    #[arg(long)]
+    pub public_read: bool,
+    /// Another name the server is reached by (a reverse proxy's, a DNS name): the
+    /// Host header must be localhost, a loopback address, the listen address or one
+    /// of these (repeatable)
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Close a connection that sends no request for this long
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = idle_timeout)]
+    pub idle_timeout: std::time::Duration,
+}
+
+fn idle_timeout(text: &str) -> std::result::Result<std::time::Duration, String> {
+    match crate::config::parse_duration(text)? {
+        d if d.is_zero() => Err("must be longer than 0s".to_string()),
+        d => Ok(d),
+    }
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Open http://127.0.0.1:7878 for the dashboard. Reading needs nothing; to run, \
-pause, edit or apply, log in with the token. The API under /api/ takes the token as \
-Authorization: Bearer TOKEN (schemas/openapi.json describes it). The token is created on \
-first start, owner-only, beside the state database; `orc serve --print-token` shows it.\n\n\
-Examples:\n  orc serve\n  curl http://127.0.0.1:7878/api/tasks\n  curl -X POST -H \
-\"Authorization: Bearer $(orc serve --print-token)\" http://127.0.0.1:7878/api/tasks/daily_report/run"
+    after_help = "Open http://127.0.0.1:7878 for the dashboard and log in with the token \
+(--public-read lets anyone read without it). The API under /api/ takes the token as \
+Authorization: Bearer TOKEN (schemas/openapi.json describes it); only /api/health needs \
+none. The token is created on first start, owner-only, beside the state database; \
+`orc serve --print-token` shows it. Requests whose Host header is not localhost, a \
+loopback address, the listen address or an --allow-host name are refused (421).\n\n\
+Examples:\n  orc serve\n  orc serve --listen 0.0.0.0:7878 --allow-host orc.example.com\n  \
+TOKEN=$(orc serve --print-token)\n  \
+curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:7878/api/tasks\n  \
+curl -X POST -H \"Authorization: Bearer $TOKEN\" \\\n      \
+http://127.0.0.1:7878/api/tasks/daily_report/run"
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -48,8 +73,13 @@ pub fn options(listen: &ListenArgs, global: &Global) -> Result<crate::server::Se
             );
         }
         eprintln!(
-            "warning: serving on {}: anyone who reaches it can read task definitions, history and logs",
-            listen.listen
+            "warning: serving on {}: anyone who reaches it can try the token{}",
+            listen.listen,
+            if listen.public_read {
+                ", and read task definitions, history and logs (--public-read)"
+            } else {
+                ""
+            }
         );
     }
     let state = crate::workspace::state_path(global.state.as_deref());
@@ -59,6 +89,9 @@ pub fn options(listen: &ListenArgs, global: &Global) -> Result<crate::server::Se
         config: std::path::absolute(global.config_path())?,
         orc: std::env::current_exe().context("cannot find orc's own executable")?,
         backend: global.backend.clone(),
+        public_read: listen.public_read,
+        allow_hosts: listen.allow_hosts.clone(),
+        idle_timeout: listen.idle_timeout,
     })
 }
 

@@ -62,9 +62,15 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         "last_duration",
     ];
     // The folder is a column only where configs of more than one folder share the state.
-    if folder_count(&state)? > 1 {
+    let folders = folder_count(&state)?;
+    if folders > 1 {
         headers.insert(0, "FOLDER");
         keys.insert(0, "folder");
+    }
+    // And the backend, where one folder is on two backends.
+    if state.scopes()?.len() > folders {
+        headers.insert(0, "BACKEND");
+        keys.insert(0, "backend");
     }
     for row in &mut rows {
         let duration = row["last_duration_ms"]

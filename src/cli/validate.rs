@@ -43,6 +43,17 @@ pub fn check(global: &Global) -> anyhow::Result<Checked> {
     let failed = found.iter().any(Diagnostic::is_error);
     let mut diagnostics = ws.warnings.clone();
     diagnostics.extend(found);
+    // A config the backend refuses still gets the secret warnings, which the callers
+    // add themselves only when it passes: every problem at once.
+    if failed {
+        let held = held_secrets(&ws.state_path)?;
+        diagnostics.extend(secret_diagnostics(
+            &ws.config,
+            desired.values().copied(),
+            &held,
+            false,
+        ));
+    }
     Ok(Checked {
         diagnostics,
         workspace: (!failed).then_some(ws),

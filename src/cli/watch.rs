@@ -381,8 +381,13 @@ impl Watch {
             }
             Ok(Outcome::Held(text)) => {
                 if held_before != Some(text.as_str()) {
+                    let why = if text.contains("was last applied from") {
+                        "not applied, as it takes over another config's folder"
+                    } else {
+                        "not applied, as it may be a save in progress"
+                    };
                     eprintln!(
-                        "{stamp} not applied, as it may be a save in progress: {text}\n\
+                        "{stamp} {why}: {text}\n\
                          {stamp} when this is meant, run `orc apply`; the last good config stays live"
                     );
                     self.alert(&text, out);
@@ -438,6 +443,11 @@ impl Watch {
         recorded: &[String],
         files: &[PathBuf],
     ) -> Option<String> {
+        // Another config applied this folder last: taking it over is for a person to
+        // decide with `orc apply`, never for a watcher (two would undo each other).
+        if let Some(warning) = plan.warnings.first() {
+            return Some(warning.clone());
+        }
         let destroyed: BTreeSet<&str> = plan
             .changes
             .iter()

@@ -67,6 +67,9 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// The most characters of a source line a snippet shows.
+const SNIPPET_MAX: usize = 160;
+
 /// Where in a file a diagnostic points.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
@@ -194,20 +197,35 @@ impl Diagnostic {
         if let Some(l) = &self.location {
             let bar = paint("34", "|");
             out.push_str(&format!("{pad} {bar}\n"));
+            // A very long line (a minified file, a deep nesting on one line) is shown
+            // as a window around the column, not whole.
+            let chars: Vec<char> = l.line_text.chars().collect();
+            let (start, end) = if chars.len() > SNIPPET_MAX {
+                let start = (l.column - 1).saturating_sub(SNIPPET_MAX / 2);
+                (start, (start + SNIPPET_MAX).min(chars.len()))
+            } else {
+                (0, chars.len())
+            };
+            let before = if start > 0 { "…" } else { "" };
+            let after = if end < chars.len() { "…" } else { "" };
+            let shown: String = chars[start..end].iter().collect();
             out.push_str(&format!(
-                "{} {bar} {}\n",
+                "{} {bar} {before}{shown}{after}\n",
                 paint("34", &l.line.to_string()),
-                l.line_text
             ));
-            let indent: String = l
-                .line_text
+            let indent: String = before
                 .chars()
-                .take(l.column - 1)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .map(|_| ' ')
+                .chain(
+                    chars[start..(l.column - 1).clamp(start, end)]
+                        .iter()
+                        .map(|c| if *c == '\t' { '\t' } else { ' ' }),
+                )
                 .collect();
+            let width = l.width.min(end.saturating_sub(l.column - 1).max(1));
             out.push_str(&format!(
                 "{pad} {bar} {indent}{}\n",
-                paint(code, &"^".repeat(l.width))
+                paint(code, &"^".repeat(width))
             ));
         }
         if let Some(help) = &self.help {

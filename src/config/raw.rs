@@ -151,7 +151,7 @@ pub struct RawSettings {
 #[schemars(rename = "Defaults")]
 pub struct RawDefaults {
     pub timeout: Option<Spanned<DurationValue>>,
-    pub retry_count: Option<u32>,
+    pub retry_count: Option<Spanned<u32>>,
     pub retry_delay: Option<Spanned<DurationValue>>,
     pub notify: Option<Vec<Spanned<String>>>,
     pub working_dir: Option<String>,
@@ -249,7 +249,7 @@ pub struct RawTask {
     /// "15 09:30"). Without a schedule the task runs only on demand or as a dependency.
     pub schedule: Option<Spanned<String>>,
     pub timeout: Option<Spanned<DurationValue>>,
-    pub retry_count: Option<u32>,
+    pub retry_count: Option<Spanned<u32>>,
     pub retry_delay: Option<Spanned<DurationValue>>,
     /// Task names, or "file:PATH", "url:URL", "command:COMMAND LINE".
     pub dependencies: Option<Vec<Spanned<String>>>,

@@ -12,7 +12,15 @@ use jiff::tz::TimeZone;
 
 use super::command::split_command;
 use super::diag::{Diagnostic, Diagnostics, Source};
-use super::duration::{parse_duration, parse_size};
+use super::duration::{format_duration, parse_duration, parse_size};
+
+/// The longest duration any key accepts (100 years): retention may be long, and no
+/// arithmetic on a task's times (every attempt at its timeout, with the pauses) can
+/// overflow below it.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// The most retries a task may ask for.
+pub const MAX_RETRIES: u32 = 100;
 use super::load::{Item, Parsed};
 use super::model::{Action, Config, Dependency, NotifyGroup, Origin, RunAs, Settings, Smtp, Task};
 use super::raw::{
@@ -122,7 +130,18 @@ impl Checker<'_> {
             DurationValue::Seconds(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
             DurationValue::Seconds(n) => Err(format!("{n} is negative")),
             DurationValue::Text(t) => parse_duration(t),
-        };
+        }
+        .and_then(|d| {
+            if d > MAX_DURATION {
+                Err(format!(
+                    "{} is longer than the most orc accepts, {}",
+                    format_duration(d),
+                    format_duration(MAX_DURATION)
+                ))
+            } else {
+                Ok(d)
+            }
+        });
         match parsed {
             Ok(d) => Some(d),
             Err(e) => {
@@ -130,6 +149,23 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// `retry_count`, at most `MAX_RETRIES`.
+    fn retry_count(&mut self, file: usize, task: Option<&str>, n: &Spanned<u32>) -> Option<u32> {
+        if n.value > MAX_RETRIES {
+            self.report(
+                file,
+                &n.span,
+                task,
+                format!(
+                    "invalid retry_count: {} is more than the most orc accepts, {MAX_RETRIES}",
+                    n.value
+                ),
+            );
+            return None;
+        }
+        Some(n.value)
     }
 
     /// An optional duration key; with `nonzero`, 0 is an error (`hint` says why).
@@ -402,7 +438,10 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
             d.timeout.as_ref(),
             Some("; leave it out for no timeout"),
         );
-        defaults.retry_count = d.retry_count;
+        defaults.retry_count = d
+            .retry_count
+            .as_ref()
+            .and_then(|n| c.retry_count(file, None, n));
         defaults.retry_delay = d
             .retry_delay
             .as_ref()
@@ -626,6 +665,10 @@ fn build_task(
         None => defaults.retry_delay,
     }
     .unwrap_or(Duration::from_secs(30));
+    let retry_count = match &raw.retry_count {
+        Some(n) => c.retry_count(file, t, n).unwrap_or(0),
+        None => defaults.retry_count.unwrap_or(0),
+    };
     let wait = c.opt_duration(file, t, "wait", raw.wait.as_ref(), None);
     let poll = c.opt_duration(file, t, "poll", raw.poll.as_ref(), Some(""));
     let max_age = c.opt_duration(file, t, "max_age", raw.max_age.as_ref(), None);
@@ -756,7 +799,7 @@ fn build_task(
         working_dir,
         schedule,
         timeout,
-        retry_count: raw.retry_count.or(defaults.retry_count).unwrap_or(0),
+        retry_count,
         retry_delay,
         dependencies,
         wait,

@@ -23,11 +23,12 @@ pub struct CappedLog {
 impl CappedLog {
     pub fn create(path: &Path, cap: u64) -> std::io::Result<CappedLog> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::state::create_private_dir(dir)?;
         }
         Ok(CappedLog {
+            // Owner-only: a task's output may hold what it should not.
             file: BufWriter::new(
-                File::options()
+                crate::state::private_file()
                     .create(true)
                     .truncate(true)
                     .read(true)

@@ -336,7 +336,15 @@ fn run_started(
         .join(format!("{id}.log"));
     let mut capped = CappedLog::create(&log_path, task.max_log_size)
         .with_context(|| format!("cannot create the log {}", log_path.display()))?;
-    capped.mask(&secrets.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    // The task's secrets, and the vault passphrase should a task print it (it never
+    // reaches the task's environment, but a task may read it from elsewhere).
+    let passphrase = crate::secrets::passphrase_unattended().ok().flatten();
+    let masked: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.as_str())
+        .chain(passphrase.as_ref().map(|p| p.as_str()))
+        .collect();
+    capped.mask(&masked);
     let log = Arc::new(Mutex::new(capped));
     let note = |text: String| {
         let _ = log
@@ -509,7 +517,31 @@ fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, String> {
         };
         env.insert(k.clone(), value);
     }
+    // orc's own report task ([report]) is orc: it reports on this state, and opens
+    // its vault for the mail login, with the same variables as the orc running it.
+    if is_orc_itself(task) {
+        for (name, value) in std::env::vars().filter(|(n, _)| n.starts_with("ORC_")) {
+            env.entry(name).or_insert(value);
+        }
+        env.insert(
+            "ORC_STATE".to_string(),
+            state.path().to_string_lossy().into_owned(),
+        );
+    }
     Ok(ResolvedEnv { vars: env, secrets })
+}
+
+/// The managed task of `[report]`: this orc executable's own `report` command.
+fn is_orc_itself(task: &Task) -> bool {
+    let crate::config::Action::Argv(argv) = &task.action else {
+        return false;
+    };
+    let me = std::env::current_exe().ok();
+    task.kind == crate::config::TaskType::Report
+        && argv.get(1).is_some_and(|a| a == "report")
+        && argv
+            .first()
+            .is_some_and(|a| me.as_deref() == Some(std::path::Path::new(a)))
 }
 
 /// A task's environment, and the secret values in it (for the log to mask).

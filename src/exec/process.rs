@@ -151,6 +151,17 @@ pub fn run_attempt(
     on_spawn: &dyn Fn(u32),
 ) -> std::io::Result<Attempt> {
     let mut cmd = command(action);
+    // orc's own variables (the vault passphrase or its file, the key file, the state,
+    // the config, failpoints, imported secrets) are orc's, never the task's; and so is
+    // the folder of systemd credentials. A task that needs one sets it in `env`.
+    for (name, _) in std::env::vars_os() {
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("ORC_") || n == "CREDENTIALS_DIRECTORY");
+        if ours && !env.contains_key(name.to_str().unwrap_or_default()) {
+            cmd.env_remove(&name);
+        }
+    }
     cmd.current_dir(working_dir).envs(env).stdin(Stdio::null());
     let output = Output::prepare(&mut cmd)?;
     Container::configure(&mut cmd);

@@ -97,9 +97,12 @@ fn transport(smtp: &Smtp, login: Option<Login>) -> Result<SmtpTransport, String>
 
 /// lettre's error in the words `orc notify test` promises.
 fn explain(place: &str, e: &lettre::transport::smtp::Error) -> String {
-    let detail = std::error::Error::source(e)
-        .map(|s| format!("{e}: {s}"))
-        .unwrap_or_else(|| e.to_string());
+    // lettre often repeats its source in its own text ("Connection refused (os error
+    // 111): Connection refused (os error 111)"): add the source only when it says more.
+    let detail = match std::error::Error::source(e).map(|s| s.to_string()) {
+        Some(s) if !e.to_string().contains(&s) => format!("{e}: {s}"),
+        _ => e.to_string(),
+    };
     let code = e.status().map(|c| c.to_string());
     let lower = detail.to_ascii_lowercase();
     // rustls reports a server that does not speak TLS as a "corrupt message".

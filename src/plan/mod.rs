@@ -508,7 +508,8 @@ fn plan_desired(
             );
             // A create (also a re-create after a hand deletion) lists every field the
             // file sets; an update diffs the whole definitions, unchanged lines hidden.
-            let (before, after) = if action == Action::Create {
+            // So does the adoption of an entry orc did not record (imported).
+            let (before, after) = if action == Action::Create || rec.is_none() {
                 // A working_dir left out is the folder of the task's file.
                 let dir = match task.origin.file.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d,

@@ -17,8 +17,21 @@ pub const LOG_N: u8 = 15;
 pub const R: u32 = 8;
 pub const P: u32 = 1;
 
+/// The highest scrypt cost orc accepts from a stored vault: 2^20 x r 16 x p 4 (about
+/// 2 GiB of work memory at most). orc writes 2^15, 8, 1; larger values in the vault
+/// table are tampering or damage, and would make orc allocate without bound.
+const MAX_LOG_N: u8 = 20;
+const MAX_R: u32 = 16;
+const MAX_P: u32 = 4;
+
 /// The key scrypt derives from `passphrase` with `salt` and the stored parameters.
 pub fn derive(passphrase: &str, salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<Key> {
+    if !(10..=MAX_LOG_N).contains(&log_n) || !(1..=MAX_R).contains(&r) || !(1..=MAX_P).contains(&p)
+    {
+        bail!(
+            "the vault's scrypt parameters (log_n {log_n}, r {r}, p {p}) are outside what orc writes (log_n 10-{MAX_LOG_N}, r 1-{MAX_R}, p 1-{MAX_P}): the vault table is damaged or was tampered with"
+        );
+    }
     let params = scrypt::Params::new(log_n, r, p, 32)
         .map_err(|e| anyhow::anyhow!("the vault's scrypt parameters are invalid: {e}"))?;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -48,6 +61,7 @@ pub fn key_file_path(state: &Path) -> PathBuf {
 /// A key file holds the key as 64 hex digits and a newline, so it can be copied
 /// between servers as text.
 pub fn read_key_file(path: &Path) -> Result<Key> {
+    refuse_readable_by_others(path, "the vault key file")?;
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the vault key file {}", path.display()))?,
@@ -64,6 +78,26 @@ pub fn read_key_file(path: &Path) -> Result<Key> {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
     }
     Ok(key)
+}
+
+/// A file holding a key or passphrase that others may read is refused: the key would
+/// be everyone's. (Unix modes; on Windows the folder's ACL decides.)
+pub fn refuse_readable_by_others(path: &Path, what: &str) -> Result<()> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "{what} {} can be read by others (mode {mode:04o}); make it readable by its owner only: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+    Ok(())
 }
 
 /// Write `key` to `path`, readable by its owner only, flushed to disk. Refuses to

@@ -70,17 +70,51 @@ pub type Passphrase<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<String>>;
 
 /// `ORC_PASSPHRASE`, else a hidden prompt on the terminal.
 pub fn passphrase_from_env_or_prompt(prompt: &str) -> Result<Zeroizing<String>> {
-    if let Ok(p) = std::env::var("ORC_PASSPHRASE") {
-        return Ok(Zeroizing::new(p));
+    if let Some(p) = passphrase_unattended()? {
+        return Ok(p);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!(
-            "the vault is protected by a passphrase: set ORC_PASSPHRASE, or run on a terminal to be asked"
+            "the vault is protected by a passphrase: give it in a file (ORC_PASSPHRASE_FILE, or a systemd credential named orc_passphrase), or set ORC_PASSPHRASE, or run on a terminal to be asked"
         );
     }
     Ok(Zeroizing::new(
         rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
     ))
+}
+
+/// The name of the systemd credential (`LoadCredential=orc_passphrase:/etc/orc/pass`)
+/// orc reads the passphrase from, in `$CREDENTIALS_DIRECTORY`.
+const CREDENTIAL: &str = "orc_passphrase";
+
+/// The passphrase without asking: the file `ORC_PASSPHRASE_FILE` names (owner-only),
+/// else the systemd credential `orc_passphrase`, else `ORC_PASSPHRASE`. A file keeps
+/// it out of the environment, which every process of the user can read on some
+/// systems and which a careless task prints. The last line break is not part of it.
+pub fn passphrase_unattended() -> Result<Option<Zeroizing<String>>> {
+    let from_file = |path: std::path::PathBuf| -> Result<Zeroizing<String>> {
+        key::refuse_readable_by_others(&path, "the passphrase file")?;
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
+        );
+        Ok(Zeroizing::new(
+            text.strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text)
+                .to_string(),
+        ))
+    };
+    if let Some(path) = std::env::var_os("ORC_PASSPHRASE_FILE").filter(|p| !p.is_empty()) {
+        return from_file(path.into()).map(Some);
+    }
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|p| !p.is_empty()) {
+        let path = std::path::Path::new(&dir).join(CREDENTIAL);
+        if path.exists() {
+            return from_file(path).map(Some);
+        }
+    }
+    Ok(std::env::var("ORC_PASSPHRASE").ok().map(Zeroizing::new))
 }
 
 /// An open vault: the key, checked against the stored check value.

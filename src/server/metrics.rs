@@ -1,4 +1,5 @@
-//! `GET /metrics`: Prometheus text format. The counters come from the running totals
+//! `GET /metrics`: Prometheus text format (kept until the state changes, computed one
+//! at a time with the other heavy reads). The counters come from the running totals
 //! the state keeps as runs finish (`run_totals`), so retention deleting old runs never
 //! makes them fall; the last-success gauge from the history.
 
@@ -9,7 +10,7 @@ use axum::extract::State as Shared;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::{ApiResult, Server, with_state};
+use super::{ApiResult, Server};
 
 /// A label value, escaped as the exposition format wants.
 fn label(v: &str) -> String {
@@ -19,7 +20,7 @@ fn label(v: &str) -> String {
 }
 
 pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl IntoResponse> {
-    let text = with_state(&server, |s| {
+    let text = server.metrics.get(&server, |s| {
         let conn = s.conn();
         let mut out = String::new();
         let query = |sql: &str| -> rusqlite::Result<Vec<(String, String, f64)>> {

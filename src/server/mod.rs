@@ -1,13 +1,18 @@
 //! `orc serve`: the REST API and the dashboard over HTTP (axum), on loopback unless
 //! told otherwise.
 //!
-//! Reads need nothing; every request that changes something needs the server's
-//! token (`Authorization: Bearer TOKEN`), created owner-only beside the state on
-//! first start, or a dashboard session (cookie plus CSRF token, see `session`).
+//! Every request is checked first (`access`): its Host must name this server, and
+//! every route but the health check, the login page and the static assets needs the
+//! server's token (`Authorization: Bearer TOKEN`), created owner-only beside the
+//! state on first start, or a dashboard session (cookie plus CSRF token, see
+//! `session`); `--public-read` opens the reads. Heavy reads (plans, the task list,
+//! the metrics) are kept per state change and computed one at a time (`cache`).
+//! Connections that stay idle are closed (`serve`).
 //! Each request reads the state on a blocking thread, through a connection kept
 //! from earlier requests (`State::with_kept_connection`); `orc run` may write the
 //! state meanwhile.
 
+mod access;
 mod cache;
 mod dashboard;
 mod events;
@@ -40,6 +45,12 @@ pub struct ServeOptions {
     /// `--backend`, when the server was told one (`orc up` always runs the embedded
     /// scheduler, whatever settings.backend says): plans and applies use it too.
     pub backend: Option<String>,
+    /// `--public-read`: reads need no login.
+    pub public_read: bool,
+    /// `--allow-host`: more names the server is reached by.
+    pub allow_hosts: Vec<String>,
+    /// A connection that sends no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// What every handler needs.
@@ -49,6 +60,7 @@ pub struct Server {
     pub token: String,
     pub orc: PathBuf,
     pub backend: Option<String>,
+    access: access::Access,
     sessions: session::Sessions,
     /// Held while a request reads the config, edits a file and applies it, so two
     /// edits never start from the same original (the second would drop the first's
@@ -58,6 +70,12 @@ pub struct Server {
     task_list: cache::StateCache<axum::body::Bytes>,
     /// The dashboard grid's rows with their recent durations.
     grid: cache::StateCache<Arc<Vec<dashboard::GridRow>>>,
+    /// `GET /metrics`, as sent.
+    metrics: cache::StateCache<String>,
+    /// The plan, as JSON and as text.
+    plans: cache::Kept<cache::StateKey, Arc<PlanAnswer>>,
+    /// The one permit heavy computations take turns with (`cache::heavy`).
+    heavy: Arc<tokio::sync::Semaphore>,
     /// Announces every change to the state (for the dashboard's live refresh).
     changes: tokio::sync::broadcast::Sender<i64>,
     /// Turns true when the server stops, ending the event streams.
@@ -65,6 +83,31 @@ pub struct Server {
 }
 
 impl Server {
+    fn new(
+        options: ServeOptions,
+        listen: std::net::IpAddr,
+        changes: tokio::sync::broadcast::Sender<i64>,
+        stopping: events::Stopping,
+    ) -> Server {
+        Server {
+            access: access::Access::new(listen, &options.allow_hosts, options.public_read),
+            state: options.state,
+            config: options.config,
+            token: options.token,
+            orc: options.orc,
+            backend: options.backend,
+            edits: Default::default(),
+            sessions: Default::default(),
+            task_list: Default::default(),
+            grid: Default::default(),
+            metrics: Default::default(),
+            plans: Default::default(),
+            heavy: Arc::new(tokio::sync::Semaphore::new(1)),
+            changes,
+            stopping,
+        }
+    }
+
     /// One config edit at a time (see `edits`).
     fn editing(&self) -> std::sync::MutexGuard<'_, ()> {
         self.edits.lock().unwrap_or_else(|e| e.into_inner())
@@ -112,7 +155,15 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut response = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        // No state yet, or a heavy read that did not get its turn: both pass.
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(cache::RETRY_AFTER),
+            );
+        }
+        response
     }
 }
 
@@ -186,54 +237,54 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
+/// Run `f` with the state at `path` (on a blocking thread: SQLite).
+fn read_state<T>(path: &Path, f: impl FnOnce(&State) -> ApiResult<T>) -> ApiResult<T> {
+    if !path.exists() {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no state yet: run `orc apply` first".to_string(),
+        ));
+    }
+    State::with_kept_connection(path, f)?
+}
+
 /// Run `f` with the state on a blocking thread.
 async fn with_state<T: Send + 'static>(
     server: &Server,
     f: impl FnOnce(&State) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     let path = server.state.clone();
-    blocking(move || {
-        if !path.exists() {
-            return Err(ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no state yet: run `orc apply` first".to_string(),
-            ));
-        }
-        State::with_kept_connection(&path, f)?
-    })
-    .await
+    blocking(move || read_state(&path, f)).await
 }
 
 /// Mutating requests carry the token, or come from a logged-in dashboard page: the
 /// session cookie together with that session's CSRF token (a cookie alone is what
-/// a forged cross-site request would have, so it is refused with 403).
+/// a forged cross-site request would have, so it is refused with 403), sent from a
+/// page of this server (`Origin`, see `access::same_origin`).
 fn authorised(server: &Server, headers: &HeaderMap) -> ApiResult<()> {
-    let unauthorised = |m: &str| Err(ApiError(StatusCode::UNAUTHORIZED, m.to_string()));
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        return match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
-            Some(t) if session::same_secret(t, &server.token) => Ok(()),
-            _ => unauthorised("wrong token"),
-        };
+    access::logged_in(server, headers)?;
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Ok(());
     }
-    if let Some(id) = session::cookie(headers, session::COOKIE) {
-        let Some(csrf) = server.sessions.csrf(id) else {
-            return unauthorised("the session has ended: log in again");
-        };
-        let given = headers
-            .get(session::CSRF_HEADER)
-            .and_then(|v| v.to_str().ok());
-        return match given {
-            Some(t) if session::same_secret(t, &csrf) => Ok(()),
-            _ => Err(ApiError(
+    let csrf = session::cookie(headers, session::COOKIE)
+        .and_then(|id| server.sessions.csrf(id))
+        .unwrap_or_default();
+    let given = headers
+        .get(session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match given {
+        Some(t) if !csrf.is_empty() && session::same_secret(t, &csrf) => {}
+        _ => {
+            return Err(ApiError(
                 StatusCode::FORBIDDEN,
                 "missing or wrong X-CSRF-Token for this session".to_string(),
-            )),
-        };
+            ));
+        }
     }
-    unauthorised("this request needs Authorization: Bearer TOKEN (`orc serve --print-token`)")
+    access::same_origin(headers)
 }
 
-pub fn router(server: Arc<Server>) -> Router {
+pub fn router(server: Arc<Server>, idle: std::time::Duration) -> Router {
     Router::new()
         .merge(dashboard::routes())
         .route("/api/schedule", get(schedule_preview))
@@ -249,7 +300,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/runs/{id}", get(run))
         .route("/api/runs/{id}/log", get(run_log))
         .route("/metrics", get(metrics::metrics))
-        .with_state(server)
+        .with_state(server.clone())
+        .layer(axum::middleware::from_fn_with_state(server, access::guard))
+        // A request body that stops arriving is cut off like an idle connection.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(idle))
 }
 
 async fn health(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
@@ -369,6 +423,9 @@ struct LogQuery {
     tail: Option<usize>,
 }
 
+/// A log larger than this is a heavy read.
+const BIG_LOG: u64 = 8 << 20;
+
 /// A run's log as text (masked when the run wrote it), whole or a range of lines.
 async fn run_log(
     Shared(server): Shared<Arc<Server>>,
@@ -382,8 +439,16 @@ async fn run_log(
             .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no log")))
     })
     .await?;
-    let bytes = std::fs::read(&path)
-        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("the log of run {id}: {e}")))?;
+    let unreadable = move |e: std::io::Error| {
+        ApiError(StatusCode::NOT_FOUND, format!("the log of run {id}: {e}"))
+    };
+    let size = std::fs::metadata(&path).map_err(unreadable)?.len();
+    // A big log is read (and held) one at a time, as the other heavy reads.
+    let bytes = if size > BIG_LOG {
+        cache::heavy(&server, move || std::fs::read(&path).map_err(unreadable)).await?
+    } else {
+        std::fs::read(&path).map_err(unreadable)?
+    };
     // A program may print bytes that are not UTF-8; they show as U+FFFD.
     let text = String::from_utf8_lossy(&bytes);
     let text = if q.from.is_none() && q.to.is_none() && q.tail.is_none() {
@@ -439,23 +504,88 @@ async fn run_now(
     ))
 }
 
+/// A plan as the API and the dashboard send it, and the config files it was made from.
+pub struct PlanAnswer {
+    pub json: axum::body::Bytes,
+    pub text: String,
+    pub changes: bool,
+    files: Vec<PathBuf>,
+}
+
 /// The plan `orc plan` would show now: pending changes and drift (422 when the
 /// config does not load).
-fn current_plan(server: &Server) -> ApiResult<crate::plan::Plan> {
-    let ws = crate::workspace::Workspace::load(
-        &server.config,
-        Some(&server.state),
-        server.backend.as_deref(),
-    )
-    .map_err(|d| unprocessable(format!("{} does not load:\n{d}", server.config.display())))?;
+fn current_plan(config: &Path, state: &Path, backend: Option<&str>) -> ApiResult<PlanAnswer> {
+    let ws = crate::workspace::Workspace::load(config, Some(state), backend)
+        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", config.display())))?;
     let recorded = ws.recorded(ws.existing_state()?.as_ref())?;
-    let backend = ws.backend()?;
-    Ok(ws.plan(&recorded, backend.as_ref(), &[], false, false)?)
+    let live = ws.backend()?;
+    let plan = ws.plan(&recorded, live.as_ref(), &[], false, false)?;
+    Ok(PlanAnswer {
+        json: serde_json::to_vec(&crate::plan::render_json(&plan))
+            .map_err(anyhow::Error::from)?
+            .into(),
+        text: crate::plan::render_human(&plan, false),
+        changes: plan.has_changes(),
+        files: ws.config.files.clone(),
+    })
+}
+
+/// The plan now, kept until the state, the config (its path and every file it was
+/// read from) or the minute (drift in the live scheduler) changes; computed one
+/// at a time with the other heavy reads.
+async fn kept_plan(server: &Server) -> ApiResult<Arc<PlanAnswer>> {
+    let files = server
+        .plans
+        .last()
+        .map(|p| p.files.clone())
+        .unwrap_or_default();
+    let key = (plan_stamps(server, &files), cache::minute());
+    let (config, state, backend) = (
+        server.config.clone(),
+        server.state.clone(),
+        server.backend.clone(),
+    );
+    server
+        .plans
+        .get_rekeyed(
+            server,
+            Some(key),
+            move || current_plan(&config, &state, backend.as_deref()).map(Arc::new),
+            |answer, (before, minute)| {
+                if answer.files == files {
+                    return Some((before, minute));
+                }
+                // Read from other files than the key knew (the first plan, an
+                // include added): kept under their stamps, if the state and the
+                // config's own path are as they were before the plan was made.
+                let after = plan_stamps(server, &answer.files);
+                (after[..3] == before[..3]).then_some((after, minute))
+            },
+        )
+        .await
+}
+
+/// The stamps a plan depends on: the state's two files, the config's path, and
+/// the config files it was read from.
+fn plan_stamps(server: &Server, files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    let state = cache::state_files(&server.state);
+    cache::stamps(
+        state
+            .iter()
+            .chain([&server.config])
+            .chain(files)
+            .map(PathBuf::as_path),
+    )
 }
 
 /// The plan `orc plan --json` would print: pending changes and drift.
-async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
-    blocking(move || Ok(Json(crate::plan::render_json(&current_plan(&server)?)))).await
+async fn plan(Shared(server): Shared<Arc<Server>>) -> ApiResult<Response> {
+    let plan = kept_plan(&server).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        plan.json.clone(),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -795,12 +925,18 @@ async fn delete(
 
 /// Serve until `stop` resolves; `ready` gets the bound address (the port when
 /// `listen` asked for port 0).
+///
+/// HTTP/1 connections are served by hyper directly (axum's `serve` cannot time
+/// connections out): a connection that sends no complete request head within
+/// `idle_timeout` (a new one, or one kept alive after an answer) is closed. On
+/// stop, no new connection is taken, idle ones close, and the event streams end.
 pub fn serve(
     options: ServeOptions,
     listen: SocketAddr,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
+    use tower::ServiceExt;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -810,26 +946,47 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-        let server = Server {
-            changes: events::watch_state(options.state.clone(), stopping.clone())?,
-            state: options.state,
-            config: options.config,
-            token: options.token,
-            orc: options.orc,
-            backend: options.backend,
-            edits: Default::default(),
-            sessions: Default::default(),
-            task_list: Default::default(),
-            grid: Default::default(),
-            stopping,
-        };
+        let idle = options.idle_timeout;
+        let changes = events::watch_state(options.state.clone(), stopping.clone())?;
+        let server = Server::new(options, listen.ip(), changes, stopping);
+        let app = router(Arc::new(server), idle);
         ready(listener.local_addr()?);
-        axum::serve(listener, router(Arc::new(server)))
-            .with_graceful_shutdown(async move {
-                stop.await;
-                let _ = stopping_tx.send(true);
-            })
-            .await?;
+        let connections = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors and the like: wait, as axum does.
+                    Err(_) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
+            };
+            let local = stream.local_addr().ok().map(access::LocalAddr);
+            let app = app.clone();
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    if let Some(local) = local {
+                        request.extensions_mut().insert(local);
+                    }
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(idle)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let connection = connections.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+        }
+        drop(listener);
+        let _ = stopping_tx.send(true);
+        connections.shutdown().await;
         Ok(())
     })
 }

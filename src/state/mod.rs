@@ -612,6 +612,24 @@ fn move_totals(
     Ok(())
 }
 
+/// Create `dir` and its missing parents readable by the owner only (0700 on Unix),
+/// for what orc writes beside the state: run logs, its own log, the registry.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Open options that create a file readable by its owner only (0600 on Unix).
+pub fn private_file() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
 /// Create the file (and its folder) readable by the owner only, before SQLite opens it.
 fn create_private(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())

@@ -43,10 +43,17 @@ fn announced(child: &mut Child, marker: &str) -> String {
 }
 
 /// `orc serve` on an ephemeral loopback port for the state `dir/state.db` and the
-/// config `dir/tasks.toml`: the process and its base URL (`http://127.0.0.1:PORT`).
-pub fn serve(dir: &Path) -> (Killed, String) {
+/// config `dir/tasks.toml`: the process, its base URL (`http://127.0.0.1:PORT`) and
+/// its token (every read but `/api/health` needs it: `Authorization: Bearer TOKEN`).
+pub fn serve(dir: &Path) -> (Killed, String, String) {
+    serve_with(dir, &[])
+}
+
+/// As [`serve`], with more arguments for `orc serve`.
+pub fn serve_with(dir: &Path, args: &[&str]) -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .current_dir(dir)
         .env("ORC_STATE", dir.join("state.db"))
         .env("ORC_CONFIG", dir.join("tasks.toml"))
@@ -56,7 +63,13 @@ pub fn serve(dir: &Path) -> (Killed, String) {
         .spawn()
         .unwrap();
     let addr = announced(&mut child, "http://");
-    (Killed(child), format!("http://{addr}"))
+    // Created beside the state before the server listens.
+    let token = std::fs::read_to_string(dir.join("serve.token")).unwrap();
+    (
+        Killed(child),
+        format!("http://{addr}"),
+        token.trim().to_string(),
+    )
 }
 
 /// The test mail server (Python's aiosmtpd, `tests/smtp/server.py`, AUTH required):
@@ -117,4 +130,47 @@ pub fn orc_in(dir: &Path, program: &Path, args: &[&str]) -> Command {
 /// The test build of orc.
 pub fn orc_binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_orc"))
+}
+
+/// A test for the suites with their own harness (`harness = false`, libtest-mimic):
+/// when something it needs is missing here (`needs` holds why), it is reported as
+/// ignored, with the reason as its kind, instead of passing without running; under CI
+/// it runs anyway, and fails on what is missing.
+pub fn trial(name: &'static str, test: fn(), needs: &[Option<String>]) -> libtest_mimic::Trial {
+    let missing: Vec<&str> = needs.iter().flatten().map(String::as_str).collect();
+    let trial = libtest_mimic::Trial::test(name, move || {
+        test();
+        Ok(())
+    });
+    if missing.is_empty() || ci() {
+        trial
+    } else {
+        trial
+            .with_ignored_flag(true)
+            .with_kind(format!("needs {}", missing.join(", ")))
+    }
+}
+
+/// Run a suite's trials as `cargo test` would (filters, --ignored, --list...).
+pub fn run_trials(trials: Vec<libtest_mimic::Trial>) -> std::process::ExitCode {
+    libtest_mimic::run(&libtest_mimic::Arguments::from_args(), trials).exit_code()
+}
+
+/// Why `program` cannot be used here (it does not start), if it cannot.
+pub fn missing_program(program: &str, args: &[&str], install: &str) -> Option<String> {
+    let runs = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    (!runs).then(|| format!("{program} ({install})"))
+}
+
+/// Why `../shared/REL` (the shared fixtures and schemas) cannot be used, if absent.
+pub fn missing_shared(rel: &str) -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
+    (!path.exists()).then(|| format!("../shared/{rel}"))
 }

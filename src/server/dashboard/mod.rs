@@ -7,6 +7,8 @@
 
 mod view;
 
+pub use view::url_encode;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -84,11 +86,12 @@ fn html(status: StatusCode, body: String) -> Response {
 fn error_page(viewer: &Viewer, e: ApiError) -> Response {
     let title = match e.0 {
         StatusCode::NOT_FOUND => "Not found",
+        StatusCode::SERVICE_UNAVAILABLE if e.1 == super::cache::BUSY => "Busy",
         StatusCode::SERVICE_UNAVAILABLE => "No state yet",
         StatusCode::UNPROCESSABLE_ENTITY => "The config does not load",
         _ => "Something went wrong",
     };
-    html(
+    let mut response = html(
         e.0,
         page(
             title,
@@ -96,7 +99,14 @@ fn error_page(viewer: &Viewer, e: ApiError) -> Response {
             viewer,
             &format!("<h1>{title}</h1><pre class=\"error\">{}</pre>", esc(&e.1)),
         ),
-    )
+    );
+    if e.0 == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(super::cache::RETRY_AFTER),
+        );
+    }
+    response
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -580,16 +590,11 @@ async fn run_page(
 /// `/plan`: what apply would change, drift included, and a button to apply it.
 async fn plan_page(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> Response {
     let viewer = viewer(&server, &headers);
-    let shared = server.clone();
-    let plan = blocking(move || {
-        let plan = super::current_plan(&shared)?;
-        Ok((crate::plan::render_human(&plan, false), plan.has_changes()))
-    })
-    .await;
-    let (text, changes) = match plan {
+    let plan = match super::kept_plan(&server).await {
         Ok(plan) => plan,
         Err(e) => return error_page(&viewer, e),
     };
+    let (text, changes) = (&plan.text, plan.changes);
     // Each line keeps its symbol; the class only colours it.
     let lines: String = text
         .lines()
@@ -936,6 +941,9 @@ async fn logout(
 ) -> Response {
     if let Some(id) = session::cookie(&headers, session::COOKIE) {
         match server.sessions.csrf(id) {
+            Some(_) if super::access::same_origin(&headers).is_err() => {
+                return (StatusCode::FORBIDDEN, "not from a page of this server").into_response();
+            }
             Some(csrf) if session::same_secret(&form.csrf, &csrf) => server.sessions.remove(id),
             Some(_) => return (StatusCode::FORBIDDEN, "wrong CSRF token").into_response(),
             None => {}
