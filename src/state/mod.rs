@@ -624,6 +624,7 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Open options that create a file readable by its owner only (0600 on Unix).
 pub fn private_file() -> std::fs::OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = std::fs::OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
