@@ -72,11 +72,32 @@ pub fn pid_alive(pid: u32) -> bool {
         let rc = unsafe { libc::kill(pid, 0) };
         rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        // Without a cheap liveness check, assume alive: never break a live lock.
-        let _ = pid;
-        true
+        windows_alive(pid)
+    }
+}
+
+/// Windows: a pid that cannot be opened because there is no such process is dead; one
+/// that cannot be opened for another reason (access denied) is assumed alive: never
+/// break a live lock.
+#[cfg(windows)]
+fn windows_alive(pid: u32) -> bool {
+    use windows::Win32::Foundation::{CloseHandle, ERROR_INVALID_PARAMETER, STILL_ACTIVE};
+    use windows::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: the handle opened is closed; the exit code is written by the call.
+    unsafe {
+        match OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) {
+            Ok(handle) => {
+                let mut code = 0u32;
+                let known = GetExitCodeProcess(handle, &mut code).is_ok();
+                let _ = CloseHandle(handle);
+                !known || code == STILL_ACTIVE.0 as u32
+            }
+            Err(e) => e.code() != ERROR_INVALID_PARAMETER.to_hresult(),
+        }
     }
 }
 
