@@ -133,8 +133,10 @@ pub fn command(action: &Action) -> Command {
 /// hold its pipes, once the task itself has ended.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
-/// How often the tree's memory is sampled while it runs.
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// How often the tree's memory is sampled while it runs: often in its first second
+/// (most tasks are short), then once a second (a sample reads /proc).
+const SAMPLE_FIRST: Duration = Duration::from_millis(100);
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Output is logged in pieces of at most this size, so a line without newlines
 /// cannot grow in memory or slip past the log cap.
@@ -190,9 +192,13 @@ pub fn run_attempt(
     let deadline = timeout.map(|limit| started + limit);
     let received = loop {
         container.sample();
-        let wait = deadline.map_or(SAMPLE_EVERY, |d| {
-            d.saturating_duration_since(Instant::now())
-                .min(SAMPLE_EVERY)
+        let every = if started.elapsed() < Duration::from_secs(1) {
+            SAMPLE_FIRST
+        } else {
+            SAMPLE_EVERY
+        };
+        let wait = deadline.map_or(every, |d| {
+            d.saturating_duration_since(Instant::now()).min(every)
         });
         match rx.recv_timeout(wait) {
             Ok(status) => break Some(status),
