@@ -172,6 +172,9 @@ pub fn run(
     // that fell due while the registry was read again is not lost.
     let mut handled_until;
     loop {
+        // Each wake (an `orc run` ended, even killed; a reload; a fire) first records
+        // runs whose orc is gone as interrupted.
+        crate::exec::recover_abandoned(&state, &host);
         let now = Timestamp::now();
         let mut woke_for: Option<(usize, Timestamp)> = None;
         for ((folder, name), s) in tasks.iter_mut() {

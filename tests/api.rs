@@ -846,6 +846,33 @@ fn an_edit_does_not_follow_a_symlink_planted_at_its_temporary_name() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// Counters are running totals: deleting runs (as retention does) does not make them
+/// fall, and later runs add to them.
+#[test]
+fn metrics_counters_do_not_fall_when_runs_are_deleted() {
+    let s = served();
+    let db = rusqlite::Connection::open(s.path("state.db")).unwrap();
+    // What retention does with runs older than history_retention.
+    db.execute("DELETE FROM runs WHERE finished_at IS NOT NULL", [])
+        .unwrap();
+    drop(db);
+    let (_, text) = s.get("/metrics");
+    assert!(
+        text.contains("orc_runs_total{task=\"ok\",status=\"success\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orc_run_duration_seconds_count{task=\"ok\"} 3"),
+        "{text}"
+    );
+    assert!(s.orc(&["run", "ok"]).status.success());
+    let (_, text) = s.get("/metrics");
+    assert!(
+        text.contains("orc_runs_total{task=\"ok\",status=\"success\"} 4"),
+        "{text}"
+    );
+}
+
 /// One request on a fresh connection, written as is (any Host, or none): the status
 /// and the whole answer (the server closes after it: `Connection: close`).
 fn raw(base: &str, request: &str) -> (u16, String) {

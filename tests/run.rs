@@ -1175,3 +1175,370 @@ fn overlap_queue_waits_and_overlap_allow_runs_both() {
         }
     }
 }
+
+// Issue 16: what is recorded is what happened ---------------------------------------
+
+#[test]
+fn a_dependency_wait_polls_until_its_whole_window_ends() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.late]\ncommand = \"true\"\ndependencies = [\"file:late.csv\"]\nwait = \"6s\"\npoll = \"3s\"\n\n\
+         [tasks.default_poll]\ncommand = \"true\"\ndependencies = [\"file:never.csv\"]\nwait = \"3s\"\n",
+    );
+    // Checked at 0 s and 3 s (absent), and at the window's end, 6 s: there.
+    let arrives = env.path("late.csv");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(4500));
+        std::fs::write(arrives, "x\n").unwrap();
+    });
+    let started = Instant::now();
+    let (code, report) = env.run("late");
+    writer.join().unwrap();
+    assert_eq!(code, 0, "the file came within the wait: {report}");
+    assert!(started.elapsed() >= Duration::from_millis(4500));
+
+    // A poll longer than the wait (the default, 30 s): checked again at its end.
+    let started = Instant::now();
+    let (code, report) = env.run("default_poll");
+    let took = started.elapsed();
+    assert_eq!(code, 75, "{report}");
+    assert!(
+        took >= Duration::from_millis(2900),
+        "gave up after {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(25),
+        "waited the poll, not the wait: {took:?}"
+    );
+    assert!(s(&report, "reason").contains("waited 3s"), "{report}");
+}
+
+#[test]
+fn a_runs_duration_is_its_wall_time_and_each_attempt_has_its_own() {
+    let env = Env::new();
+    env.apply("[tasks.flaky]\nshell = \"exit 1\"\nretry_count = 2\nretry_delay = \"2s\"\n");
+    let (code, report) = env.run("flaky");
+    assert_eq!(code, 1, "{report}");
+    let run = &env.history("flaky")[0];
+    let duration = run["duration_ms"].as_i64().unwrap();
+    assert!(duration >= 4000, "two 2 s pauses are in the run: {run}");
+    let attempts: Vec<i64> = run["attempt_durations_ms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no attempt durations: {run}"))
+        .iter()
+        .map(|d| d.as_i64().unwrap())
+        .collect();
+    assert_eq!(attempts.len(), 3, "{run}");
+    assert!(attempts.iter().all(|d| *d < 2000), "{run}");
+    assert!(attempts.iter().sum::<i64>() < duration, "{run}");
+    // status shows the wall time too.
+    let o = env.orc(&["status", "--json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        rows[0]["last_duration_ms"].as_i64().unwrap() >= 4000,
+        "{rows:?}"
+    );
+}
+
+/// Wait until the running run of "long" has recorded its attempt's process (orc does
+/// so just after starting it).
+fn wait_for_attempt(env: &Env) {
+    let start = Instant::now();
+    while env.history("long")[0]["attempts"] != 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no attempt recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `orc run` killed with SIGKILL: the next `orc status`, `orc history` or
+/// `orc logs --follow` finds its process gone and records the run interrupted (and
+/// stops what is left of its task); the follow returns.
+#[test]
+fn a_run_whose_orc_was_killed_is_interrupted_when_next_looked_at() {
+    let env = Env::new();
+    env.apply("[tasks.long]\nshell = \"echo $$ > task.pid; touch started; sleep 120\"\n");
+    let kill_orc = |env: &Env| {
+        let _ = std::fs::remove_file(env.path("started"));
+        let mut child = env
+            .command(&["run", "long"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        env.wait_for_file("started", Duration::from_secs(10));
+        let task: u32 = env.read("task.pid").trim().parse().unwrap();
+        wait_for_attempt(env);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        task
+    };
+
+    let task = kill_orc(&env);
+    let _cleanup = GroupKiller(vec![task]);
+    let o = env.orc(&["status", "--json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows[0]["last_result"], "interrupted", "{rows:?}");
+    assert!(
+        gone_within(task, Duration::from_secs(5)),
+        "the killed run's task {task} still runs"
+    );
+
+    // Followed while it runs, then killed: the follow ends.
+    std::fs::remove_file(env.path("started")).unwrap();
+    let mut victim = Reaped(Some(
+        env.command(&["run", "long"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    env.wait_for_file("started", Duration::from_secs(10));
+    let task: u32 = env.read("task.pid").trim().parse().unwrap();
+    let _cleanup2 = GroupKiller(vec![task]);
+    wait_for_attempt(&env);
+    let mut follow = Reaped(Some(
+        env.command(&["logs", "long", "--follow"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut child = victim.0.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    let ended = loop {
+        if let Some(status) = follow.0.as_mut().unwrap().try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ended.is_some(), "logs --follow did not return");
+    assert!(ended.unwrap().success());
+    let history = env.history("long");
+    assert_eq!(
+        env.statuses("long"),
+        ["interrupted", "interrupted"],
+        "{history:?}"
+    );
+    assert!(!history[0]["finished_at"].is_null());
+}
+
+/// A lock or a run row whose pid now belongs to another process (recorded start
+/// time differs) is a dead holder: apply and run proceed, and the other process is
+/// never signalled.
+#[test]
+fn a_reused_pid_is_not_the_holder_and_is_never_signalled() {
+    let env = Env::new();
+    env.apply("[tasks.job]\ncommand = \"true\"\n");
+    // An unrelated process in a group of its own, standing in for the pid's new owner.
+    let mut other = Command::new("sleep");
+    std::os::unix::process::CommandExt::process_group(&mut other, 0);
+    let other = Reaped(Some(other.arg("120").spawn().unwrap()));
+    let pid = other.0.as_ref().unwrap().id();
+    let _cleanup = GroupKiller(vec![pid]);
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let at = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60))
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    for name in ["apply", "run:Orc/job"] {
+        db.execute(
+            "INSERT INTO locks (name, pid, host, user, purpose, acquired_at, pid_start)
+             VALUES (?1, ?2, 'testhost', 'someone', 'run', ?3, 1)",
+            rusqlite::params![name, pid, at],
+        )
+        .unwrap();
+    }
+    db.execute(
+        "INSERT INTO runs (task, folder, started_at, status, trigger, host, pid, pid_start, attempt, child_pid, child_start)
+         VALUES ('job', 'Orc', ?1, 'running', 'manual', 'testhost', ?2, 1, 1, ?2, 1)",
+        rusqlite::params![at, pid],
+    )
+    .unwrap();
+    drop(db);
+
+    let o = env.orc(&["apply", "--auto-approve"]);
+    assert_eq!(
+        code(&o),
+        0,
+        "apply is not blocked by the reused pid: {}",
+        text(&o)
+    );
+    let (code, report) = env.run("job");
+    assert_eq!(code, 0, "the run is not 'already running': {report}");
+    assert_eq!(env.statuses("job"), ["success", "interrupted"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(pid), "orc signalled the unrelated process {pid}");
+}
+
+/// The report's "slowest tasks" and trends are about runs that ran: skips are not
+/// 0-second runs.
+#[test]
+fn skipped_runs_are_not_counted_in_durations_of_the_report() {
+    let env = Env::new();
+    env.apply("[tasks.nightly]\nshell = \"sleep 1.5\"\ndependencies = [\"file:go\"]\n");
+    std::fs::write(env.path("go"), "").unwrap();
+    assert_eq!(env.run("nightly").0, 0);
+    std::fs::remove_file(env.path("go")).unwrap();
+    assert_eq!(env.run("nightly").0, 75);
+    assert_eq!(env.run("nightly").0, 75);
+    let o = env.orc(&["report", "--since", "24h", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let slow = &report["slowest"][0];
+    assert_eq!(slow["task"], "nightly", "{report}");
+    assert_eq!(slow["runs"], 1, "{report}");
+    assert!(slow["mean_ms"].as_i64().unwrap() >= 1500, "{report}");
+    let trend = &report["tasks"][0];
+    assert_eq!(
+        trend["durations_ms"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+}
+
+// Issue 16: every process of a run is contained ------------------------------------
+
+/// Wait for each named file to hold a pid; the pids.
+fn pids(env: &Env, names: &[&str]) -> Vec<u32> {
+    names
+        .iter()
+        .map(|name| {
+            env.wait_for_file(name, Duration::from_secs(10));
+            let start = Instant::now();
+            loop {
+                if let Ok(pid) = env.read(name).trim().parse() {
+                    break pid;
+                }
+                assert!(start.elapsed() < Duration::from_secs(5), "{name} is empty");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .collect()
+}
+
+/// Processes that leave the task's process group three ways: `setsid`, a double
+/// fork that also starts a new session (as daemons do), and `set -m` (the shell puts
+/// its background job in a group of its own: setpgid). A timeout, the task's end and
+/// SIGTERM to `orc run` each stop all of them. (The task waits until all three have
+/// written their pids.)
+#[cfg(target_os = "linux")]
+#[test]
+fn escapes_from_the_process_group_are_stopped_with_the_run() {
+    if Command::new("setsid").arg("true").status().is_err() {
+        eprintln!("setsid is not installed; skipping");
+        return;
+    }
+    let env = Env::new();
+    let escapes = "setsid sleep 300 & echo $! > setsid.pid; \
+         ( setsid sh -c 'sleep 300 & echo $! > double.pid; sleep 300' & ); \
+         sh -c 'set -m; sleep 300 & echo $! > setpgid.pid'; \
+         while [ ! -s setsid.pid ] || [ ! -s double.pid ] || [ ! -s setpgid.pid ]; do sleep 0.05; done; ";
+    env.apply(&format!(
+        "[tasks.hang]\nshell = \"{escapes}sleep 300\"\ntimeout = \"2s\"\n\n\
+         [tasks.leaves]\nshell = \"{escapes}true\"\n\n\
+         [tasks.stopped]\nshell = \"{escapes}touch ready; sleep 300\"\n"
+    ));
+    let names = ["setsid.pid", "double.pid", "setpgid.pid"];
+    let check = |what: &str, pids: &[u32]| {
+        for (name, pid) in names.iter().zip(pids) {
+            assert!(
+                gone_within(*pid, Duration::from_secs(5)),
+                "{what}: the {name} escape ({pid}) still runs"
+            );
+        }
+    };
+
+    // The timeout.
+    let (exit, report) = env.run("hang");
+    let escaped = pids(&env, &names);
+    let _cleanup = GroupKiller(escaped.clone());
+    assert_eq!(exit, 124, "{report}");
+    check("timeout", &escaped);
+
+    // The task ends, leaving them running.
+    for name in names {
+        std::fs::remove_file(env.path(name)).unwrap();
+    }
+    let (exit, report) = env.run("leaves");
+    let escaped = pids(&env, &names);
+    let _cleanup2 = GroupKiller(escaped.clone());
+    assert_eq!(exit, 0, "{report}");
+    check("the task's end", &escaped);
+
+    // SIGTERM to orc run.
+    for name in names {
+        std::fs::remove_file(env.path(name)).unwrap();
+    }
+    let mut orc = Reaped(Some(
+        env.command(&["run", "stopped"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    env.wait_for_file("ready", Duration::from_secs(10));
+    let escaped = pids(&env, &names);
+    let _cleanup3 = GroupKiller(escaped.clone());
+    let pid = orc.0.as_ref().unwrap().id();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = orc.0.take().unwrap().wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    check("SIGTERM", &escaped);
+    assert_eq!(env.statuses("stopped"), ["interrupted"]);
+}
+
+/// The CPU of a process that left the task (an orphan of a double fork) counts in
+/// the run's: orc reaps it.
+#[cfg(target_os = "linux")]
+#[test]
+fn cpu_of_the_whole_tree_is_measured() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.burn]\nshell = \"( sh -c 'i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done; touch burnt' & ); \
+         while [ ! -e burnt ]; do sleep 0.1; done\"\ntimeout = \"5m\"\n",
+    );
+    let (exit, report) = env.run("burn");
+    assert_eq!(exit, 0, "{report}");
+    let run = &env.history("burn")[0];
+    let cpu = run["cpu_ms"].as_i64().unwrap();
+    // The loop takes over a second of CPU on a fast machine; the sleeps take none.
+    assert!(
+        cpu >= 500,
+        "cpu_ms {cpu}: the orphan's CPU is missing: {run}"
+    );
+    assert!(run["peak_rss_kb"].as_i64().unwrap() > 0, "{run}");
+}
+
+#[test]
+fn stdout_and_stderr_lines_keep_the_order_they_were_written_in() {
+    let env = Env::new();
+    env.apply(
+        "[tasks.out_first]\nshell = \"echo a; echo b >&2\"\n\n\
+         [tasks.err_first]\nshell = \"echo a >&2; echo b\"\n",
+    );
+    for task in ["out_first", "err_first"] {
+        for _ in 0..8 {
+            let (code, report) = env.run(task);
+            assert_eq!(code, 0, "{report}");
+            let log = env.logs(task, None);
+            let lines: Vec<&str> = log
+                .lines()
+                .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
+                .filter(|l| l.starts_with("out ") || l.starts_with("err "))
+                .map(|l| &l[4..])
+                .collect();
+            assert_eq!(lines, ["a", "b"], "{task}:\n{log}");
+        }
+    }
+}

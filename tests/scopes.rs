@@ -373,7 +373,7 @@ fn a_state_of_the_release_before_scopes_migrates_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let settings: String = db
         .query_row(
             "SELECT value FROM settings WHERE key = 'runtime:embedded:Sales'",

@@ -2,7 +2,8 @@
 //! the COM driver registers, lists, disables and deletes tasks, Windows' own
 //! `IRegisteredTask::GetRunTimes` agrees with orc's simulation and with the cron fire
 //! times for the tricky schedules, and `orc.exe apply` followed by `orc.exe plan` is
-//! "No changes." against the live folder.
+//! "No changes." against the live folder; and `orc run` keeps a task's whole tree in
+//! a Job Object, so what the task starts dies with the run.
 //!
 //! The tests change the machine's Task Scheduler (in a folder of their own, removed
 //! at the end) and register tasks that run as SYSTEM, which needs an elevated
@@ -279,4 +280,63 @@ fn apply_then_plan_is_no_changes() {
     let o = orc(dir.path(), &with(&["destroy", "--auto-approve"]));
     assert!(o.status.success(), "destroy: {}", text(&o));
     assert!(test.folder.list().unwrap().is_empty());
+}
+
+/// Is process `pid` running? (`tasklist` names it when it is.)
+fn running(pid: u32) -> bool {
+    let o = Command::new("tasklist")
+        .args(["/FI", &format!("PID eq {pid}"), "/NH", "/FO", "CSV"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).contains(&format!("\"{pid}\""))
+}
+
+/// A process the task starts on its own (Start-Process: not waited for, its parent
+/// gone when the task is) is in the run's Job Object: the timeout ends it, and the
+/// run's CPU is the job's. Needs no elevation (the embedded backend).
+#[test]
+fn a_timed_out_runs_whole_tree_dies_with_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.escape]\n\
+         command = [\"powershell\", \"-NoProfile\", \"-Command\", \
+         \"$p = Start-Process -PassThru -WindowStyle Hidden ping -ArgumentList '-n','600','127.0.0.1'; \
+         $p.Id | Out-File -Encoding ascii escaped.pid; Start-Sleep 600\"]\ntimeout = \"15s\"\n",
+    )
+    .unwrap();
+    let state_arg = state.to_str().unwrap();
+    let o = orc(
+        dir.path(),
+        &["--state", state_arg, "apply", "--auto-approve"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let started = std::time::Instant::now();
+    let o = orc(
+        dir.path(),
+        &["--state", state_arg, "run", "escape", "--json"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(124),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let pid: u32 = std::fs::read_to_string(dir.path().join("escaped.pid"))
+        .expect("the task wrote the pid of what it started")
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !running(pid)
+    });
+    if !gone {
+        let _ = Command::new("taskkill")
+            .args(["/F", "/PID", &pid.to_string()])
+            .output();
+    }
+    assert!(gone, "process {pid}, started by the task, outlived the run");
 }

@@ -55,7 +55,10 @@ fn open(global: &Global) -> anyhow::Result<Option<State>> {
         .clone()
         .unwrap_or_else(crate::state::default_path);
     if path.exists() {
-        State::open(&path).map(Some)
+        let state = State::open(&path)?;
+        // Runs whose orc was killed say so before they are shown.
+        crate::exec::recover_abandoned(&state, &crate::workspace::host_name());
+        Ok(Some(state))
     } else {
         Ok(None)
     }
@@ -161,7 +164,11 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 ..RunFilter::default()
             })?
             .into_iter()
-            .find(|r| r.log_path.is_some() || (args.follow && r.status == "running")),
+            .find(|r| {
+                r.log_path.is_some()
+                    || (args.follow && r.status == "running")
+                    || (r.status == "interrupted" && r.attempts > 0)
+            }),
     };
     let Some(run) = run else {
         bail!(
@@ -172,10 +179,11 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     };
-    // A running run has no log path recorded yet: it is where `orc run` writes it.
+    // A running run has no log path recorded yet, nor one whose orc was killed: it is
+    // where `orc run` writes it.
     let path = match (&run.log_path, run.status.as_str()) {
         (Some(path), _) => PathBuf::from(path),
-        (None, "running") => {
+        (None, "running" | "interrupted") => {
             crate::exec::run_log_path(&state, run.folder.as_deref(), &run.task, run.id)?
         }
         (None, _) => bail!("that run has no log (it was skipped before it started)"),
@@ -199,7 +207,10 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
 /// so the last read after the run ended has everything.
 fn follow(state: &State, id: i64, path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let mut offset = 0u64;
+    let host = crate::workspace::host_name();
     loop {
+        // A run whose orc was killed would otherwise be followed for ever.
+        crate::exec::recover_abandoned(state, &host);
         let running = state.run(id)?.is_some_and(|r| r.status == "running");
         if let Ok(mut file) = std::fs::File::open(path) {
             let len = file.metadata()?.len();

@@ -26,6 +26,8 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let state = State::open(&path)?;
+    // Runs whose orc was killed say so before they are shown.
+    crate::exec::recover_abandoned(&state, &crate::workspace::host_name());
     let mut rows = task_rows(&state)?;
     if out.json {
         out.print_json(&json!(rows));

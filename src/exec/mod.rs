@@ -6,6 +6,7 @@
 //! all. The row is written when the run starts, so a crash leaves evidence, and a
 //! later run recovers it as interrupted.
 
+mod contain;
 mod deps;
 mod log;
 mod process;
@@ -180,6 +181,9 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     let folder = recorded.folder.as_str();
     let task = Task::from_definition(&recorded.definition)
         .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
+    if depth == 0 {
+        recover_abandoned(state, host);
+    }
 
     if req.jitter
         && let Some(max) = task.jitter
@@ -229,8 +233,8 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         tracing::warn!(
             "{name}: the orc that ran it ({dead}) died; its run is recorded as interrupted"
         );
-        for leftover in state.interrupt_runs((folder, name), dead.pid)? {
-            process::kill_leftovers(leftover);
+        for (pid, started) in state.interrupt_runs((folder, name), dead.pid)? {
+            process::kill_leftovers(pid, started);
         }
     }
 
@@ -258,6 +262,21 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     }
     drop(guard);
     result
+}
+
+/// Runs on this host whose `orc run` is gone (SIGKILL, a crash, power loss) are
+/// recorded as interrupted, and what is left of their tasks is stopped, if it is
+/// still theirs. `orc run`, `orc status`, `orc history`, `orc logs --follow` and the
+/// daemon call it; a failure is only logged.
+pub fn recover_abandoned(state: &State, host: &str) {
+    match state.interrupt_abandoned_runs(host) {
+        Ok(leftovers) => {
+            for (pid, started) in leftovers {
+                process::kill_leftovers(pid, started);
+            }
+        }
+        Err(e) => tracing::warn!("cannot check for runs whose orc is gone: {e:#}"),
+    }
 }
 
 /// The outcome of a second start for a fire that run `first` already covers.
@@ -356,7 +375,7 @@ fn run_started(
             Ok(attempt) => {
                 ending = attempt.ending;
                 spawn_error = None;
-                finish.duration += attempt.duration;
+                finish.attempt_durations.push(attempt.duration);
                 finish.cpu += attempt.cpu;
                 finish.peak_rss_kb = finish.peak_rss_kb.max(attempt.peak_rss_kb);
                 match attempt.ending {
@@ -371,6 +390,7 @@ fn run_started(
                 }
             }
             Err(e) => {
+                finish.attempt_durations.push(Duration::ZERO);
                 let reason = format!("cannot start {}: {e}", describe(task));
                 note(reason.clone());
                 spawn_error = Some(reason);
@@ -420,7 +440,7 @@ fn run_started(
 }
 
 /// Check the dependencies; with `wait`, check again every `poll` until they hold or
-/// the wait is over. `None` when they hold, else why not.
+/// the wait is over, and once more at its end. `None` when they hold, else why not.
 fn wait_for_dependencies(
     state: &State,
     task: &Task,
@@ -435,7 +455,8 @@ fn wait_for_dependencies(
         let Some(reason) = deps::check(state, task, folder, host, depth)? else {
             return Ok(None);
         };
-        if process::stop_requested() || waited.elapsed() + poll > wait {
+        let left = wait.saturating_sub(waited.elapsed());
+        if process::stop_requested() || left.is_zero() {
             return Ok(Some(if wait.is_zero() {
                 reason
             } else {
@@ -445,7 +466,7 @@ fn wait_for_dependencies(
                 )
             }));
         }
-        std::thread::sleep(poll);
+        process::sleep_unless_stopped(poll.min(left));
     }
 }
 

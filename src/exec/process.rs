@@ -1,25 +1,27 @@
 //! One attempt of a task: spawn it, log its output, enforce its timeout, measure it.
 //!
-//! On Unix the task runs in a process group of its own, so a timeout (or the task's
-//! end) stops the whole tree it started, grandchildren included, as systemd does for a
-//! service. Output from both streams goes to one capped log, line by line.
+//! The task runs contained (see `contain.rs`): a timeout, a stop request or the
+//! task's end stops the whole tree it started, grandchildren that detached included,
+//! as systemd does for a service. Output from both streams goes to one capped log,
+//! line by line.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::contain::{self, Container, Signal};
 use super::log::CappedLog;
 use crate::config::Action;
 
-/// The process group of the attempt now running, so a stop request (SIGTERM to
-/// `orc run`) can pass the stop on to the task's whole tree.
-static CURRENT: AtomicU32 = AtomicU32::new(0);
+/// The container of the attempt now running ([`Container::raw`]), so a stop request
+/// (SIGTERM to `orc run`) can pass the stop on to the task's whole tree.
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
 /// Set once `orc run` was asked to stop: no further attempts start.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
@@ -27,9 +29,9 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 /// Called from the signal handler's thread.
 pub fn request_stop() {
     STOPPING.store(true, Ordering::SeqCst);
-    let pid = CURRENT.load(Ordering::SeqCst);
-    if pid != 0 {
-        signal_group(pid, Signal::Term);
+    let raw = CURRENT.load(Ordering::SeqCst);
+    if raw != 0 {
+        contain::signal_raw(raw, Signal::Term);
     }
 }
 
@@ -97,9 +99,11 @@ pub enum Ending {
 pub struct Attempt {
     pub ending: Ending,
     pub duration: Duration,
-    /// User + system CPU of the task and the children it waited for.
+    /// User + system CPU of the whole tree.
     pub cpu: Duration,
-    /// Peak resident memory of the largest process, in KiB (Unix).
+    /// Peak memory of the tree, in KiB: the largest sum of its processes' resident
+    /// memory seen (Linux, sampled; at least the largest process's peak), the job's
+    /// peak committed memory (Windows), the largest process's peak (other Unix).
     pub peak_rss_kb: u64,
 }
 
@@ -125,9 +129,14 @@ pub fn command(action: &Action) -> Command {
     }
 }
 
-/// How long to wait for the output of processes that escaped the task's group
-/// (`setsid`) and still hold its pipes, once the task itself has ended.
+/// How long to wait for the output of processes that escaped the container and still
+/// hold its pipes, once the task itself has ended.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// How often the tree's memory is sampled while it runs: often in its first second
+/// (most tasks are short), then once a second (a sample reads /proc).
+const SAMPLE_FIRST: Duration = Duration::from_millis(100);
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Output is logged in pieces of at most this size, so a line without newlines
 /// cannot grow in memory or slip past the log cap.
@@ -155,65 +164,76 @@ pub fn run_attempt(
             cmd.env_remove(&name);
         }
     }
-    cmd.current_dir(working_dir)
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.current_dir(working_dir).envs(env).stdin(Stdio::null());
+    let output = Output::prepare(&mut cmd)?;
+    Container::configure(&mut cmd);
+    contain::become_subreaper();
 
     let before = children_usage();
     let started = Instant::now();
     let mut child = cmd.spawn()?;
+    // The command holds orc's copies of the pipes' write ends: closed now, the pipes
+    // end when the task's tree has closed them.
+    drop(cmd);
     let pid = child.id();
-    CURRENT.store(pid, Ordering::SeqCst);
+    let mut container = Container::adopt(&mut child)?;
+    CURRENT.store(container.raw(), Ordering::SeqCst);
     if stop_requested() {
-        signal_group(pid, Signal::Term);
+        container.signal(Signal::Term);
     }
     on_spawn(pid);
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|s| pump(Box::new(s), "out", log.clone())),
-        child
-            .stderr
-            .take()
-            .map(|s| pump(Box::new(s), "err", log.clone())),
-    ];
+    let readers = output.pump(&mut child, log.clone());
 
     // Wait on another thread, so the timeout is a plain receive with a deadline.
     let (tx, rx) = mpsc::channel::<std::io::Result<ExitStatus>>();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    let received = match timeout {
-        Some(limit) => rx.recv_timeout(limit).ok(),
-        None => rx.recv().ok(),
+    let deadline = timeout.map(|limit| started + limit);
+    let received = loop {
+        container.sample();
+        let every = if started.elapsed() < Duration::from_secs(1) {
+            SAMPLE_FIRST
+        } else {
+            SAMPLE_EVERY
+        };
+        let wait = deadline.map_or(every, |d| {
+            d.saturating_duration_since(Instant::now()).min(every)
+        });
+        match rx.recv_timeout(wait) {
+            Ok(status) => break Some(status),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Some(Err(std::io::Error::other("the waiting thread ended")));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break None;
+                }
+            }
+        }
     };
     let (status, timed_out) = match received {
-        Some(status) => (status?, false),
+        Some(status) => (status, false),
         None => {
-            signal_group(pid, Signal::Term);
+            container.signal(Signal::Term);
             let status = match rx.recv_timeout(KILL_GRACE) {
                 Ok(status) => status,
                 Err(_) => {
-                    signal_group(pid, Signal::Kill);
+                    container.signal(Signal::Kill);
                     rx.recv().map_err(std::io::Error::other)?
                 }
             };
-            (status?, true)
+            (status, true)
         }
     };
     CURRENT.store(0, Ordering::SeqCst);
-    // The task is over; whatever it left running in its group goes with it, which
-    // also closes the pipes those leftovers held open.
-    signal_group(pid, Signal::Kill);
-    // A process that left the group (setsid) may hold the pipes open for ever: give
-    // the readers a moment to drain, then go on without them.
+    // The task is over; whatever it left running goes with it, which also closes the
+    // pipes those leftovers held open.
+    container.stop_all();
+    let status = status?;
+    // A process that escaped the container may hold the pipes open for ever: give the
+    // readers a moment to drain, then go on without them.
     let deadline = Instant::now() + OUTPUT_GRACE;
-    let readers: Vec<_> = readers.into_iter().flatten().collect();
     while readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -222,6 +242,7 @@ pub fn run_attempt(
     }
     let duration = started.elapsed();
     let after = children_usage();
+    let (cpu, tree_peak) = container.usage();
     Ok(Attempt {
         ending: if timed_out {
             Ending::TimedOut
@@ -229,9 +250,206 @@ pub fn run_attempt(
             Ending::Exited(exit_code(status))
         },
         duration,
-        cpu: after.0.saturating_sub(before.0),
-        peak_rss_kb: after.1,
+        cpu: cpu.unwrap_or_else(|| after.0.saturating_sub(before.0)),
+        peak_rss_kb: tree_peak.max(after.1),
     })
+}
+
+/// The task's stdout and stderr, copied into the log in the order they were written
+/// as far as the OS tells: on Linux one thread waits on both pipes with epoll, whose
+/// ready list is in the order the pipes became readable (registered before the task
+/// starts), and drains each as its turn comes, so only lines written to both within
+/// the same instant may swap; elsewhere one thread per stream.
+enum Output {
+    #[cfg(target_os = "linux")]
+    Epoll(EpollPipes),
+    Threads,
+}
+
+impl Output {
+    fn prepare(cmd: &mut Command) -> std::io::Result<Output> {
+        #[cfg(target_os = "linux")]
+        if let Ok((pipes, out, err)) = EpollPipes::new() {
+            cmd.stdout(out).stderr(err);
+            return Ok(Output::Epoll(pipes));
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        Ok(Output::Threads)
+    }
+
+    fn pump(
+        self,
+        child: &mut std::process::Child,
+        log: Arc<Mutex<CappedLog>>,
+    ) -> Vec<std::thread::JoinHandle<()>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Output::Epoll(pipes) => vec![std::thread::spawn(move || pipes.pump(&log))],
+            Output::Threads => [
+                child
+                    .stdout
+                    .take()
+                    .map(|s| pump(Box::new(s), "out", log.clone())),
+                child
+                    .stderr
+                    .take()
+                    .map(|s| pump(Box::new(s), "err", log.clone())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        }
+    }
+}
+
+/// The read ends of the task's stdout and stderr pipes, in one epoll set.
+#[cfg(target_os = "linux")]
+struct EpollPipes {
+    epoll: std::os::fd::OwnedFd,
+    read: [std::os::fd::OwnedFd; 2],
+}
+
+#[cfg(target_os = "linux")]
+impl EpollPipes {
+    /// The pipes, and their write ends for the task.
+    fn new() -> std::io::Result<(EpollPipes, Stdio, Stdio)> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let pipe = || -> std::io::Result<(OwnedFd, OwnedFd)> {
+            let mut fds = [0; 2];
+            // SAFETY: pipe2 fills the two descriptors, which are then owned here.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: fresh descriptors nothing else owns.
+            Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        // SAFETY: creates a descriptor owned from here on.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epoll < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+        for (i, fd) in [&out_r, &err_r].iter().enumerate() {
+            let mut event = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLHUP) as u32,
+                u64: i as u64,
+            };
+            // SAFETY: fcntl and epoll_ctl on descriptors owned here.
+            unsafe {
+                let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+                if libc::epoll_ctl(
+                    epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    fd.as_raw_fd(),
+                    &mut event,
+                ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+        }
+        Ok((
+            EpollPipes {
+                epoll,
+                read: [out_r, err_r],
+            },
+            Stdio::from(out_w),
+            Stdio::from(err_w),
+        ))
+    }
+
+    /// Copy both streams into the log until both are closed.
+    fn pump(self, log: &Arc<Mutex<CappedLog>>) {
+        use std::os::fd::AsRawFd;
+        let names = ["out", "err"];
+        let fds = [self.read[0].as_raw_fd(), self.read[1].as_raw_fd()];
+        let mut lines = [Vec::new(), Vec::new()];
+        let mut open = [true, true];
+        let mut buf = vec![0u8; MAX_PIECE];
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        while open.iter().any(|o| *o) {
+            // SAFETY: `events` has room for the 2 events asked for.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            for event in &events[..n as usize] {
+                let i = event.u64 as usize;
+                if !open[i] {
+                    continue;
+                }
+                loop {
+                    // SAFETY: reads into `buf`, at most its length.
+                    let got = unsafe { libc::read(fds[i], buf.as_mut_ptr().cast(), buf.len()) };
+                    if got > 0 {
+                        split_lines(&mut lines[i], &buf[..got as usize], &mut |l| {
+                            let _ = log.line(names[i], l);
+                        });
+                        continue;
+                    }
+                    let e = std::io::Error::last_os_error();
+                    if got < 0 && e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    if got == 0 || e.kind() != std::io::ErrorKind::WouldBlock {
+                        open[i] = false;
+                        // SAFETY: removes a descriptor owned here from the set.
+                        unsafe {
+                            libc::epoll_ctl(
+                                self.epoll.as_raw_fd(),
+                                libc::EPOLL_CTL_DEL,
+                                fds[i],
+                                std::ptr::null_mut(),
+                            );
+                        }
+                    }
+                    break;
+                }
+            }
+            // All that was read is written: make it visible (`orc logs --follow`).
+            let _ = log.flush();
+        }
+        let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, line) in lines.iter().enumerate() {
+            if !line.is_empty() {
+                let _ = log.line(names[i], line);
+            }
+        }
+    }
+}
+
+/// Cut `data` into lines (pieces of at most [`MAX_PIECE`]), `line` holding the
+/// unfinished one; each finished line goes to `emit`.
+#[cfg(target_os = "linux")]
+fn split_lines(line: &mut Vec<u8>, mut data: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    while !data.is_empty() {
+        let room = MAX_PIECE - line.len();
+        match data.iter().take(room).position(|&b| b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&data[..=i]);
+                data = &data[i + 1..];
+                emit(line);
+                line.clear();
+            }
+            None => {
+                let n = data.len().min(room);
+                line.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                if line.len() >= MAX_PIECE {
+                    emit(line);
+                    line.clear();
+                }
+            }
+        }
+    }
 }
 
 /// Copy one stream into the log, line by line (a very long line in pieces).
@@ -280,9 +498,23 @@ fn pump(
     })
 }
 
-/// Stop what is left of a task whose `orc run` died (its process group).
-pub fn kill_leftovers(pid: u32) {
-    signal_group(pid, Signal::Kill);
+/// Stop what is left of a task whose `orc run` died: its process group, only if the
+/// group is still the run's (its leader, when it still exists, started at `started`).
+pub fn kill_leftovers(pid: u32, started: Option<i64>) {
+    let ours = match crate::state::process_start(pid) {
+        // The leader is gone; a group outlives its leader only with members of its
+        // own, and its id is not reused while they live: they are the run's.
+        None => !crate::state::pid_alive(pid),
+        Some(now) => Some(now) == started,
+    };
+    if ours {
+        #[cfg(unix)]
+        contain::signal_group(pid, Signal::Kill);
+    } else {
+        tracing::warn!(
+            "process {pid} is no longer the task's (its start time differs); not signalled"
+        );
+    }
 }
 
 fn exit_code(status: ExitStatus) -> i32 {
@@ -294,33 +526,6 @@ fn exit_code(status: ExitStatus) -> i32 {
         return 128 + signal;
     }
     1
-}
-
-enum Signal {
-    Term,
-    Kill,
-}
-
-#[cfg(unix)]
-fn signal_group(pid: u32, signal: Signal) {
-    let sig = match signal {
-        Signal::Term => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
-    };
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: signals the process group the task leads; ESRCH (already gone) is fine.
-        unsafe {
-            libc::kill(-pid, sig);
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn signal_group(pid: u32, _signal: Signal) {
-    // Without process groups, stop the task's own process; its children may outlive it.
-    let _ = Command::new("taskkill")
-        .args(["/F", "/T", "/PID", &pid.to_string()])
-        .output();
 }
 
 /// CPU time and peak RSS (KiB) of all waited-for children so far.

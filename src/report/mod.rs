@@ -131,10 +131,16 @@ pub fn build(
     for r in &runs {
         by_task.entry(&r.task).or_default().push(r);
     }
+    // Durations are those of runs that ran: a skipped run took no time of its task.
+    let ran = |r: &&&RunRecord| is_finished_outcome(&r.status);
     let mut slowest: Vec<Slow> = by_task
         .iter()
         .filter_map(|(task, rs)| {
-            let durations: Vec<i64> = rs.iter().filter_map(|r| r.duration_ms).collect();
+            let durations: Vec<i64> = rs
+                .iter()
+                .filter(ran)
+                .filter_map(|r| r.duration_ms)
+                .collect();
             let max = *durations.iter().max()?;
             Some(Slow {
                 task: task.to_string(),
@@ -149,8 +155,11 @@ pub fn build(
     let tasks = by_task
         .iter()
         .map(|(task, rs)| {
-            let mut timed: Vec<&&RunRecord> =
-                rs.iter().filter(|r| r.duration_ms.is_some()).collect();
+            let mut timed: Vec<&&RunRecord> = rs
+                .iter()
+                .filter(ran)
+                .filter(|r| r.duration_ms.is_some())
+                .collect();
             timed.sort_by_key(|r| r.id);
             let start = timed.len().saturating_sub(TREND_RUNS);
             TaskTrend {

@@ -1,5 +1,7 @@
-//! `GET /metrics`: Prometheus text format, computed from the run history (kept
-//! until the state changes, computed one at a time with the other heavy reads).
+//! `GET /metrics`: Prometheus text format (kept until the state changes, computed one
+//! at a time with the other heavy reads). The counters come from the running totals
+//! the state keeps as runs finish (`run_totals`), so retention deleting old runs never
+//! makes them fall; the last-success gauge from the history.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -27,12 +29,12 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
             rows.collect()
         };
         let by_status = query(
-            "SELECT task, status, CAST(COUNT(*) AS REAL) FROM runs WHERE status != 'running' GROUP BY task, status ORDER BY task, status",
+            "SELECT task, status, CAST(SUM(runs) AS REAL) FROM run_totals GROUP BY task, status ORDER BY task, status",
         )
         .map_err(anyhow::Error::from)?;
         let durations = query(
-            "SELECT task, 'sum', COALESCE(SUM(duration_ms), 0) / 1000.0 FROM runs WHERE duration_ms IS NOT NULL GROUP BY task
-             UNION ALL SELECT task, 'count', CAST(COUNT(*) AS REAL) FROM runs WHERE duration_ms IS NOT NULL GROUP BY task
+            "SELECT task, 'sum', SUM(duration_ms) / 1000.0 FROM run_totals WHERE status IN ('success', 'failed', 'timeout', 'interrupted') GROUP BY task
+             UNION ALL SELECT task, 'count', CAST(SUM(timed) AS REAL) FROM run_totals WHERE status IN ('success', 'failed', 'timeout', 'interrupted') GROUP BY task
              ORDER BY 1, 2",
         )
         .map_err(anyhow::Error::from)?;
@@ -42,7 +44,7 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
         )
         .map_err(anyhow::Error::from)?;
         let missed = query(
-            "SELECT task, '', CAST(COUNT(*) AS REAL) FROM runs WHERE status = 'missed' GROUP BY task ORDER BY task",
+            "SELECT task, '', CAST(SUM(runs) AS REAL) FROM run_totals WHERE status = 'missed' GROUP BY task ORDER BY task",
         )
         .map_err(anyhow::Error::from)?;
         let _ = writeln!(out, "# HELP orc_runs_total Finished runs by task and status.");
@@ -55,7 +57,7 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
                 label(status)
             );
         }
-        let _ = writeln!(out, "# HELP orc_run_duration_seconds Run durations by task.");
+        let _ = writeln!(out, "# HELP orc_run_duration_seconds Durations of the runs that ran (not skipped), by task.");
         let _ = writeln!(out, "# TYPE orc_run_duration_seconds summary");
         for (task, kind, v) in &durations {
             let _ = writeln!(out, "orc_run_duration_seconds_{kind}{{task=\"{}\"}} {v}", label(task));

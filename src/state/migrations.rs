@@ -145,6 +145,39 @@ const STEPS: &[&str] = &[
     UPDATE settings SET key = 'runtime:' || (SELECT backend FROM last_scope) || ':' || (SELECT folder FROM last_scope)
         WHERE key = 'runtime';
     DROP TABLE last_scope;",
+    // 7: what a run recorded is what happened. A pid comes with its process's start
+    // time (a reused pid is another process); each attempt's own duration; running
+    // totals of finished runs that retention does not shrink (the /metrics counters),
+    // kept by triggers so that every way a run ends counts once.
+    "ALTER TABLE runs ADD COLUMN pid_start INTEGER;
+    ALTER TABLE runs ADD COLUMN child_start INTEGER;
+    ALTER TABLE runs ADD COLUMN attempts_ms TEXT;
+    ALTER TABLE locks ADD COLUMN pid_start INTEGER;
+    CREATE TABLE run_totals (
+        folder TEXT NOT NULL,
+        task TEXT NOT NULL,
+        status TEXT NOT NULL,
+        runs INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        timed INTEGER NOT NULL,
+        PRIMARY KEY (folder, task, status)
+    );
+    INSERT INTO run_totals (folder, task, status, runs, duration_ms, timed)
+        SELECT COALESCE(folder, ''), task, status, COUNT(*), COALESCE(SUM(duration_ms), 0), COUNT(duration_ms)
+        FROM runs WHERE status != 'running' GROUP BY 1, 2, 3;
+    CREATE TRIGGER run_totals_on_insert AFTER INSERT ON runs WHEN NEW.status != 'running' BEGIN
+        INSERT INTO run_totals (folder, task, status, runs, duration_ms, timed)
+        VALUES (COALESCE(NEW.folder, ''), NEW.task, NEW.status, 1, COALESCE(NEW.duration_ms, 0), NEW.duration_ms IS NOT NULL)
+        ON CONFLICT (folder, task, status) DO UPDATE SET runs = runs + 1,
+            duration_ms = duration_ms + excluded.duration_ms, timed = timed + excluded.timed;
+    END;
+    CREATE TRIGGER run_totals_on_finish AFTER UPDATE OF status ON runs
+    WHEN OLD.status = 'running' AND NEW.status != 'running' BEGIN
+        INSERT INTO run_totals (folder, task, status, runs, duration_ms, timed)
+        VALUES (COALESCE(NEW.folder, ''), NEW.task, NEW.status, 1, COALESCE(NEW.duration_ms, 0), NEW.duration_ms IS NOT NULL)
+        ON CONFLICT (folder, task, status) DO UPDATE SET runs = runs + 1,
+            duration_ms = duration_ms + excluded.duration_ms, timed = timed + excluded.timed;
+    END;",
 ];
 
 /// The schema version this build writes.

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-pub use lock::{LockGuard, LockHolder, pid_alive};
+pub use lock::{LockGuard, LockHolder, my_start, pid_alive, process_start, same_process};
 pub use runs::{RunFilter, RunFinish, RunRecord};
 
 /// The state database.
@@ -450,6 +450,7 @@ impl State {
                 "UPDATE runs SET folder = ?2 WHERE folder = ?1",
                 params![from, folder],
             )?;
+            move_totals(&tx, (from, None), (folder, None))?;
             tx.execute(
                 "DELETE FROM settings WHERE key = ?1",
                 [Scope::new(backend, from).settings_key()],
@@ -487,6 +488,7 @@ impl State {
                         "UPDATE runs SET task = ?3 WHERE folder = ?1 AND task = ?2",
                         params![folder, from, to],
                     )?;
+                    move_totals(&tx, (folder, Some(from)), (folder, Some(to)))?;
                 }
                 TaskWrite::MoveFolder { .. } => {}
             }
@@ -587,6 +589,29 @@ impl State {
     }
 }
 
+/// Move the running totals of the runs of a folder (or of one task in it) along with
+/// the runs, adding to what the destination already counts.
+fn move_totals(
+    tx: &rusqlite::Transaction,
+    (from_folder, from_task): (&str, Option<&str>),
+    (to_folder, to_task): (&str, Option<&str>),
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO run_totals (folder, task, status, runs, duration_ms, timed)
+         SELECT ?3, COALESCE(?4, task), status, runs, duration_ms, timed FROM run_totals
+         WHERE folder = ?1 AND (?2 IS NULL OR task = ?2) AND true
+         ON CONFLICT (folder, task, status) DO UPDATE SET runs = runs + excluded.runs,
+             duration_ms = duration_ms + excluded.duration_ms, timed = timed + excluded.timed",
+        params![from_folder, from_task, to_folder, to_task],
+    )?;
+    tx.execute(
+        "DELETE FROM run_totals WHERE folder = ?1 AND (?2 IS NULL OR task = ?2)
+         AND NOT (folder = ?3 AND task = COALESCE(?4, task))",
+        params![from_folder, from_task, to_folder, to_task],
+    )?;
+    Ok(())
+}
+
 /// Create `dir` and its missing parents readable by the owner only (0700 on Unix),
 /// for what orc writes beside the state: run logs, its own log, the registry.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -599,6 +624,7 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Open options that create a file readable by its owner only (0600 on Unix).
 pub fn private_file() -> std::fs::OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = std::fs::OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);

@@ -14,7 +14,9 @@ pub struct RunFinish {
     pub status: String,
     pub exit_code: Option<i32>,
     pub attempts: u32,
-    pub duration: Duration,
+    /// Each attempt's own duration (the run's, recorded as `duration_ms`, is its wall
+    /// time from start to finish, dependency waits and retry pauses included).
+    pub attempt_durations: Vec<Duration>,
     pub cpu: Duration,
     pub peak_rss_kb: u64,
     pub log_path: Option<String>,
@@ -53,7 +55,10 @@ pub struct RunRecord {
     pub status: String,
     pub exit_code: Option<i32>,
     pub attempts: u32,
+    /// Wall time from start to finish.
     pub duration_ms: Option<i64>,
+    /// Each attempt's own duration, in order.
+    pub attempt_durations_ms: Vec<i64>,
     pub cpu_ms: Option<i64>,
     pub peak_rss_kb: Option<i64>,
     pub log_path: Option<String>,
@@ -90,11 +95,11 @@ impl State {
         scheduled_for: Option<&str>,
     ) -> Result<std::result::Result<i64, i64>> {
         let inserted = self.conn.execute(
-            "INSERT INTO runs (task, folder, started_at, status, trigger, host, pid, attempt, scheduled_for)
-             SELECT ?1, ?7, ?2, 'running', ?3, ?4, ?5, 0, ?6
+            "INSERT INTO runs (task, folder, started_at, status, trigger, host, pid, attempt, scheduled_for, pid_start)
+             SELECT ?1, ?7, ?2, 'running', ?3, ?4, ?5, 0, ?6, ?8
              WHERE ?6 IS NULL OR NOT EXISTS (
                  SELECT 1 FROM runs WHERE task = ?1 AND folder = ?7 AND scheduled_for = ?6 AND status != 'missed')",
-            params![task, now(), trigger, host, std::process::id(), scheduled_for, folder],
+            params![task, now(), trigger, host, std::process::id(), scheduled_for, folder, super::my_start()],
         )?;
         if inserted == 1 {
             return Ok(Ok(self.conn.last_insert_rowid()));
@@ -108,17 +113,24 @@ impl State {
         Ok(Err(existing))
     }
 
+    /// Record how a run ended; its duration is the wall time since its row began.
     pub fn finish_run(&self, id: i64, f: &RunFinish) -> Result<()> {
+        let attempts: Vec<i64> = f
+            .attempt_durations
+            .iter()
+            .map(|d| d.as_millis() as i64)
+            .collect();
         self.conn.execute(
-            "UPDATE runs SET finished_at = ?2, status = ?3, exit_code = ?4, attempt = ?5, duration_ms = ?6,
-             cpu_ms = ?7, peak_rss_kb = ?8, log_path = ?9, error = ?10 WHERE id = ?1",
+            "UPDATE runs SET finished_at = ?2, status = ?3, exit_code = ?4, attempt = ?5,
+             duration_ms = MAX(0, CAST(ROUND((julianday(?2) - julianday(started_at)) * 86400000.0) AS INTEGER)),
+             attempts_ms = ?6, cpu_ms = ?7, peak_rss_kb = ?8, log_path = ?9, error = ?10 WHERE id = ?1",
             params![
                 id,
                 now(),
                 f.status,
                 f.exit_code,
                 f.attempts,
-                f.duration.as_millis() as i64,
+                serde_json::to_string(&attempts)?,
                 f.cpu.as_millis() as i64,
                 f.peak_rss_kb as i64,
                 f.log_path,
@@ -128,29 +140,71 @@ impl State {
         Ok(())
     }
 
-    /// The task's process (and process group) of a run, once it started.
+    /// The task's process (and process group) of a run's attempt, once it started,
+    /// with its start time; the row counts the attempt.
     pub fn set_run_child(&self, id: i64, child_pid: u32) -> Result<()> {
         self.conn.execute(
-            "UPDATE runs SET child_pid = ?2 WHERE id = ?1",
-            params![id, child_pid],
+            "UPDATE runs SET child_pid = ?2, child_start = ?3, attempt = attempt + 1 WHERE id = ?1",
+            params![id, child_pid, super::process_start(child_pid)],
         )?;
         Ok(())
     }
 
     /// Runs of `task` left "running" by process `pid`, which died, become
-    /// interrupted; returns their task processes, which may still be running.
-    pub fn interrupt_runs(&self, (folder, task): (&str, &str), pid: u32) -> Result<Vec<u32>> {
-        let children: Vec<u32> = self
+    /// interrupted; returns their task processes (pid and start time), which may
+    /// still be running.
+    pub fn interrupt_runs(
+        &self,
+        (folder, task): (&str, &str),
+        pid: u32,
+    ) -> Result<Vec<(u32, Option<i64>)>> {
+        let children: Vec<(u32, Option<i64>)> = self
             .conn
-            .prepare("SELECT child_pid FROM runs WHERE task = ?1 AND folder = ?3 AND pid = ?2 AND status = 'running' AND child_pid IS NOT NULL")?
-            .query_map(params![task, pid, folder], |r| r.get(0))?
+            .prepare("SELECT child_pid, child_start FROM runs WHERE task = ?1 AND folder = ?3 AND pid = ?2 AND status = 'running' AND child_pid IS NOT NULL")?
+            .query_map(params![task, pid, folder], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         self.conn.execute(
-            "UPDATE runs SET status = 'interrupted', finished_at = ?3, error = 'orc stopped before the run ended'
+            "UPDATE runs SET status = 'interrupted', finished_at = ?3, error = 'orc stopped before the run ended',
+             duration_ms = MAX(0, CAST(ROUND((julianday(?3) - julianday(started_at)) * 86400000.0) AS INTEGER))
              WHERE task = ?1 AND folder = ?4 AND pid = ?2 AND status = 'running'",
             params![task, pid, now(), folder],
         )?;
         Ok(children)
+    }
+
+    /// Runs recorded as running on `host` whose `orc run` is gone (its pid is not
+    /// running, or is a process that started at another time) become interrupted;
+    /// returns their task processes (pid and start time), which may still be running.
+    pub fn interrupt_abandoned_runs(&self, host: &str) -> Result<Vec<(u32, Option<i64>)>> {
+        type Row = (i64, u32, Option<i64>, Option<u32>, Option<i64>);
+        let rows: Vec<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, pid, pid_start, child_pid, child_start FROM runs
+                 WHERE status = 'running' AND host = ?1 AND pid IS NOT NULL",
+            )?
+            .query_map([host], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut leftovers = Vec::new();
+        for (id, pid, pid_start, child, child_start) in rows {
+            if super::same_process(pid, pid_start) {
+                continue;
+            }
+            let changed = self.conn.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?2,
+                 duration_ms = MAX(0, CAST(ROUND((julianday(?2) - julianday(started_at)) * 86400000.0) AS INTEGER)),
+                 error = 'orc stopped before the run ended (its process is gone)'
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, now()],
+            )?;
+            if changed == 1 {
+                tracing::warn!("run {id}: its orc (pid {pid}) is gone; recorded as interrupted");
+                leftovers.extend(child.map(|c| (c, child_start)));
+            }
+        }
+        Ok(leftovers)
     }
 
     /// For each task, when its latest run for a fire time started (runs the scheduler
@@ -220,11 +274,12 @@ impl State {
             .optional()?)
     }
 
-    /// The durations of the task's last `count` finished runs, oldest first (for its
-    /// trend line).
+    /// The durations of the task's last `count` runs that ran (skipped ones did not),
+    /// oldest first (for its trend line).
     pub fn recent_durations(&self, (folder, task): (&str, &str), count: usize) -> Result<Vec<i64>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT duration_ms FROM runs WHERE task = ?1 AND folder = ?3 AND duration_ms IS NOT NULL
+             AND status IN ('success', 'failed', 'timeout', 'interrupted')
              ORDER BY id DESC LIMIT ?2",
         )?;
         let mut durations = stmt
@@ -278,7 +333,7 @@ impl State {
 
 const SELECT_RUN: &str =
     "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
-    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder FROM runs";
+    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder, attempts_ms FROM runs";
 
 fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -298,5 +353,9 @@ fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         reason: r.get(13)?,
         scheduled_for: r.get(14)?,
         folder: r.get(15)?,
+        attempt_durations_ms: r
+            .get::<_, Option<String>>(16)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }

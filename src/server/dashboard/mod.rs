@@ -410,6 +410,13 @@ async fn task_page(
     let chart: Vec<(i64, i64, &str)> = runs
         .iter()
         .rev()
+        // Skipped runs did not run: they have no duration of the task's to chart.
+        .filter(|r| {
+            matches!(
+                r.status.as_str(),
+                "success" | "failed" | "timeout" | "interrupted"
+            )
+        })
         .filter_map(|r| r.duration_ms.map(|d| (r.id, d, r.status.as_str())))
         .collect();
     let log = runs.first().map(log_viewer).unwrap_or_default();
