@@ -179,3 +179,14 @@ pub fn missing_shared(rel: &str) -> Option<String> {
 pub fn missing_file(path: &str, install: &str) -> Option<String> {
     (!Path::new(path).exists()).then(|| format!("{path} ({install})"))
 }
+
+/// Why Python's module `module` cannot be imported here, if it cannot.
+pub fn missing_python_module(module: &str) -> Option<String> {
+    let imports = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!imports).then(|| format!("python3 with {module} (pip install {module})"))
+}
