@@ -21,20 +21,7 @@ fn orc(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn apply(dir: &Path, config: &str) {
-    let file = dir.join("tasks.toml");
-    std::fs::write(&file, config).unwrap();
-    let o = orc(
-        dir,
-        &[
-            "apply",
-            "--auto-approve",
-            "--backend",
-            "embedded",
-            "--config",
-            file.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    apply_file(dir, "tasks.toml", config);
 }
 
 fn task(name: &str, dir: &Path) -> String {
