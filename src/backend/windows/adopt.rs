@@ -114,14 +114,7 @@ pub fn orc_name(raw: &str) -> String {
 /// (what orc registers says otherwise), naming the element and its value. Elements
 /// the XML leaves out are not named: only what the task says is.
 fn dropped_settings(xml: &str) -> Result<Vec<String>, String> {
-    let doc = roxmltree::Document::parse_with_options(
-        xml,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    let doc = super::read::parse_document(xml)?;
     let Some(settings) = doc
         .root_element()
         .children()
@@ -251,14 +244,7 @@ fn dropped_settings(xml: &str) -> Result<Vec<String>, String> {
 
 /// The original text of each trigger element.
 fn trigger_texts(xml: &str) -> Result<Vec<String>, String> {
-    let doc = roxmltree::Document::parse_with_options(
-        xml,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    let doc = super::read::parse_document(xml)?;
     Ok(doc
         .root_element()
         .children()

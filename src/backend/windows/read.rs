@@ -130,17 +130,22 @@ fn duration(node: Node, name: &str) -> Result<Option<Duration>, String> {
         .transpose()
 }
 
-/// Read one task's XML (already decoded to text: see [`super::xml::decode`]).
-pub fn read_task(xml: &str) -> Result<ReadTask, String> {
-    // The declaration may claim UTF-16 for text that is now a Rust string.
-    let doc = Document::parse_with_options(
+/// Parse task XML as exported (a DTD allowed; the declaration may claim UTF-16 for
+/// text that is now a Rust string).
+pub fn parse_document(xml: &str) -> Result<Document<'_>, String> {
+    Document::parse_with_options(
         xml,
         roxmltree::ParsingOptions {
             allow_dtd: true,
             ..Default::default()
         },
     )
-    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    .map_err(|e| format!("not well-formed XML: {e}"))
+}
+
+/// Read one task's XML (already decoded to text: see [`super::xml::decode`]).
+pub fn read_task(xml: &str) -> Result<ReadTask, String> {
+    let doc = parse_document(xml)?;
     let root = doc.root_element();
     if root.tag_name().name() != "Task" {
         return Err(format!(
