@@ -135,6 +135,20 @@ impl Watching {
     }
 
     /// The tasks the embedded scheduler has now.
+    /// `orc apply` by a person, beside the watcher, on its state (`extra`: more flags).
+    fn apply_by_hand(&self, extra: &[&str]) {
+        let applied = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(["apply", "--auto-approve", "--backend", "embedded"])
+            .args(extra)
+            .arg("--state")
+            .arg(self.path("state.db"))
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(applied.status.success(), "{applied:?}");
+    }
+
     fn live_tasks(&self) -> Vec<String> {
         let text = std::fs::read_to_string(self.path("registry/Orc.json")).unwrap_or_default();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -491,20 +505,7 @@ fn an_emptied_file_stays_held_until_orc_apply() {
     nothing_destroyed(&w, 3);
     assert_eq!(w.output().matches("save in progress").count(), 1);
     // ... but `orc apply` does, and watch agrees afterwards.
-    let applied = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args([
-            "apply",
-            "--auto-approve",
-            "--backend",
-            "embedded",
-            "--state",
-        ])
-        .arg(w.path("state.db"))
-        .current_dir(w.dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(applied.status.success(), "{applied:?}");
+    w.apply_by_hand(&[]);
     assert!(w.live_tasks().is_empty());
     w.wait_for("the all-clear", |out| out.contains("nothing is held back"));
     w.still_running();
@@ -575,24 +576,7 @@ fn a_folder_another_config_applied_is_not_taken_over() {
         "1h",
     );
     // Their config is applied first, to the same state, as another project would.
-    let applied = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args([
-            "apply",
-            "--auto-approve",
-            "--backend",
-            "embedded",
-            "--config",
-            "theirs.toml",
-            "--lock-timeout",
-            "30s",
-            "--state",
-        ])
-        .arg(w.path("state.db"))
-        .current_dir(w.dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(applied.status.success(), "{applied:?}");
+    w.apply_by_hand(&["--config", "theirs.toml", "--lock-timeout", "30s"]);
     // Touch mine so the watcher plans again with their tasks recorded.
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(w.path("mine.toml"), format!("{mine}\n")).unwrap();
