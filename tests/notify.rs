@@ -1,7 +1,7 @@
 //! Alert mail against a real SMTP server on 127.0.0.1 (Python's aiosmtpd, from
 //! `tests/smtp/server.py`) that requires AUTH, with the credentials from orc's vault.
-//! Skipped with a message without python3 and aiosmtpd (`pip install aiosmtpd`),
-//! except under CI=true, where that is a failure.
+//! Reported as ignored without python3 and aiosmtpd (`pip install aiosmtpd`), except
+//! under CI=true, where that is a failure.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ const USER: &str = "orc-alerts";
 const PASSWORD: &str = "Sm7p-Pa55";
 
 /// The test mail server, taking this file's login.
-fn smtp(dir: &Path) -> Option<Smtp> {
+fn smtp(dir: &Path) -> Smtp {
     common::smtp(dir, USER, PASSWORD)
 }
 
@@ -150,12 +150,9 @@ fn header<'a>(mail: &'a str, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-#[test]
 fn a_failure_mails_once_success_does_not_and_recovery_does() {
     let env = Env::new();
-    let Some(server) = smtp(env.dir.path()) else {
-        return;
-    };
+    let server = smtp(env.dir.path());
     env.setup(
         server.port,
         "[tasks.quiet]\ncommand = \"true\"\nnotify = [\"all\"]\n",
@@ -209,12 +206,9 @@ fn a_failure_mails_once_success_does_not_and_recovery_does() {
     assert_eq!(header(&mails[3], "X-Envelope-To"), "team@example.com");
 }
 
-#[test]
 fn a_dead_mail_server_changes_no_result_and_is_retried() {
     let env = Env::new();
-    let Some(server) = smtp(env.dir.path()) else {
-        return;
-    };
+    let server = smtp(env.dir.path());
     // A port where nothing listens.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -250,12 +244,9 @@ fn a_dead_mail_server_changes_no_result_and_is_retried() {
     );
 }
 
-#[test]
 fn notify_test_says_what_failed() {
     let env = Env::new();
-    let Some(server) = smtp(env.dir.path()) else {
-        return;
-    };
+    let server = smtp(env.dir.path());
     env.setup(server.port, "");
     let out = env.ok(&["notify", "test", "ops"]);
     assert!(out.contains("Sent a test mail to ops@example.com"), "{out}");
@@ -297,12 +288,9 @@ fn notify_test_says_what_failed() {
 
 /// A history with a gap: the fires in the gap are found, recorded as one missed row,
 /// and alerted once; a second check finds nothing new.
-#[test]
 fn missed_runs_in_a_gap_are_found_and_alerted_once() {
     let env = Env::new();
-    let Some(server) = smtp(env.dir.path()) else {
-        return;
-    };
+    let server = smtp(env.dir.path());
     env.setup(
         server.port,
         "[tasks.every_minute]\ncommand = \"true\"\nschedule = \"* * * * *\"\nnotify = [\"watch\"]\n\n\
@@ -357,12 +345,9 @@ fn missed_runs_in_a_gap_are_found_and_alerted_once() {
 }
 
 /// `[report]` becomes the managed task orc_report, whose run mails the report.
-#[test]
 fn the_report_section_mails_the_report() {
     let env = Env::new();
-    let Some(server) = smtp(env.dir.path()) else {
-        return;
-    };
+    let server = smtp(env.dir.path());
     env.setup(
         server.port,
         "[report]\nschedule = \"0 7 * * *\"\nemail = \"ops\"\nsince = \"7d\"\n",
@@ -379,4 +364,34 @@ fn the_report_section_mails_the_report() {
         "[orc] report for testhost: 1 runs, 0 failed, 0 missed"
     );
     assert!(mails[0].contains("text/html"), "{}", mails[0]);
+}
+
+fn main() -> std::process::ExitCode {
+    common::run_trials(vec![
+        common::trial(
+            "a_failure_mails_once_success_does_not_and_recovery_does",
+            a_failure_mails_once_success_does_not_and_recovery_does,
+            &[common::missing_python_module("aiosmtpd")],
+        ),
+        common::trial(
+            "a_dead_mail_server_changes_no_result_and_is_retried",
+            a_dead_mail_server_changes_no_result_and_is_retried,
+            &[common::missing_python_module("aiosmtpd")],
+        ),
+        common::trial(
+            "notify_test_says_what_failed",
+            notify_test_says_what_failed,
+            &[common::missing_python_module("aiosmtpd")],
+        ),
+        common::trial(
+            "missed_runs_in_a_gap_are_found_and_alerted_once",
+            missed_runs_in_a_gap_are_found_and_alerted_once,
+            &[common::missing_python_module("aiosmtpd")],
+        ),
+        common::trial(
+            "the_report_section_mails_the_report",
+            the_report_section_mails_the_report,
+            &[common::missing_python_module("aiosmtpd")],
+        ),
+    ])
 }

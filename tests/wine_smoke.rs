@@ -279,12 +279,7 @@ schedule = "0,1,3,7,15,31,47,50,52 0,1,3,7,15,16,18,22 1 * MON"
 
 fn orc_exe_validates_applies_runs_and_destroys_under_wine() {
     if let Some(why) = missing_prerequisite() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cannot run orc.exe under Wine, and CI=true: {why}"
-        );
-        eprintln!("SKIPPED the Wine smoke test: {why}");
-        return;
+        panic!("cannot run orc.exe under Wine: {why}");
     }
     let started = Instant::now();
     let built = build_orc_exe();
