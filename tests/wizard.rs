@@ -13,8 +13,13 @@ use expectrl::{Expect, Session};
 
 const ENTER: &str = "\r";
 const DOWN: &str = "\x1b[B";
+const RIGHT: &str = "\x1b[C";
 const ESC: &str = "\x1b";
 const BACKSPACE: &str = "\x7f";
+const CTRL_U: &str = "\x15";
+const CTRL_W: &str = "\x17";
+const CTRL_A: &str = "\x01";
+const CTRL_E: &str = "\x05";
 
 mod common;
 
@@ -118,11 +123,17 @@ fn init_asks_and_writes_a_config_that_validates_with_the_vault_and_mail() {
     send(&mut s, "Mars/Olympus");
     send(&mut s, ENTER);
     expect(&mut s, "unknown time zone \"Mars/Olympus\"");
-    // Refused with the reason; the question stays.
-    for _ in 0.."Mars/Olympus".len() {
-        send(&mut s, BACKSPACE);
+    // Refused with the reason; the question stays. Ctrl-U clears the answer, as in a
+    // shell (it once typed a "u"); Ctrl-W deletes a word, Ctrl-A goes to the start.
+    send(&mut s, CTRL_U);
+    send(&mut s, "Berlin Europe/");
+    send(&mut s, CTRL_A);
+    for _ in 0.."Berlin ".len() {
+        send(&mut s, RIGHT);
     }
-    send(&mut s, "Europe/Berlin");
+    send(&mut s, CTRL_W);
+    send(&mut s, CTRL_E);
+    send(&mut s, "Berlin");
     send(&mut s, ENTER);
     expect(&mut s, "Create a vault");
     send(&mut s, DOWN);
