@@ -340,3 +340,104 @@ fn a_timed_out_runs_whole_tree_dies_with_its_job() {
     }
     assert!(gone, "process {pid}, started by the task, outlived the run");
 }
+
+/// The current account's generic credential `target` holds `password` (as cmdkey
+/// stores it: UTF-16LE) until dropped. Needs no elevation.
+struct StoredCredential(&'static str);
+
+impl StoredCredential {
+    fn new(target: &'static str, password: &str) -> StoredCredential {
+        use windows::Win32::Security::Credentials::{
+            CRED_PERSIST_LOCAL_MACHINE, CRED_TYPE_GENERIC, CREDENTIALW, CredWriteW,
+        };
+        use windows::core::PWSTR;
+        let mut name: Vec<u16> = target.encode_utf16().chain([0]).collect();
+        let mut user: Vec<u16> = "orc".encode_utf16().chain([0]).collect();
+        let mut blob: Vec<u8> = password.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let credential = CREDENTIALW {
+            Type: CRED_TYPE_GENERIC,
+            TargetName: PWSTR(name.as_mut_ptr()),
+            UserName: PWSTR(user.as_mut_ptr()),
+            CredentialBlobSize: blob.len() as u32,
+            CredentialBlob: blob.as_mut_ptr(),
+            Persist: CRED_PERSIST_LOCAL_MACHINE,
+            ..Default::default()
+        };
+        // SAFETY: every pointer in `credential` points into a buffer alive here.
+        unsafe { CredWriteW(&credential, 0) }.expect("CredWriteW");
+        StoredCredential(target)
+    }
+}
+
+impl Drop for StoredCredential {
+    fn drop(&mut self) {
+        use windows::Win32::Security::Credentials::{CRED_TYPE_GENERIC, CredDeleteW};
+        // SAFETY: a NUL-terminated name, read during the call.
+        let _ = unsafe {
+            CredDeleteW(
+                &windows::core::HSTRING::from(self.0),
+                CRED_TYPE_GENERIC,
+                None,
+            )
+        };
+    }
+}
+
+/// Off a terminal, the vault passphrase comes from the account's generic credential
+/// `orc_passphrase` in Credential Manager, with ORC_PASSPHRASE unset; a wrong one is
+/// the wrong-passphrase error, not a prompt. Changes the runner account's credentials
+/// (removed at the end), so it is ignored by default like the Task Scheduler tests.
+#[test]
+#[ignore = "writes the account's Credential Manager: run on a Windows runner with --include-ignored"]
+fn the_passphrase_comes_from_credential_manager() {
+    const PASSPHRASE: &str = "credman-held-pässphrase-7";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let state = state.to_str().unwrap();
+    let secret = |args: &[&str], passphrase: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
+        c.args(["--state", state, "secret"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ORC_PASSPHRASE")
+            .env_remove("ORC_PASSPHRASE_FILE")
+            .env_remove("ORC_KEY_FILE")
+            .stdin(std::process::Stdio::piped());
+        if let Some(p) = passphrase {
+            c.env("ORC_PASSPHRASE", p);
+        }
+        let mut child = c
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"value-of-x\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = secret(&["init", "--key", "passphrase"], Some(PASSPHRASE));
+    assert!(o.status.success(), "init: {}", text(&o));
+
+    let stored = StoredCredential::new("orc_passphrase", PASSPHRASE);
+    let o = secret(&["set", "x"], None);
+    assert!(o.status.success(), "set with the credential: {}", text(&o));
+    let o = secret(&["get", "x", "--reveal"], None);
+    assert!(o.status.success(), "get: {}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "value-of-x");
+    drop(stored);
+
+    let _wrong = StoredCredential::new("orc_passphrase", "not-the-passphrase");
+    let o = secret(&["get", "x", "--reveal"], None);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("wrong passphrase"),
+        "a wrong credential: {}",
+        text(&o)
+    );
+}

@@ -8,6 +8,7 @@
 //! key tells a wrong key from a damaged secret. Keys and plaintexts live in
 //! `Zeroizing` buffers, wiped when dropped.
 
+pub mod credman;
 pub mod key;
 pub mod mask;
 
@@ -83,14 +84,17 @@ pub fn passphrase_from_env_or_prompt(prompt: &str) -> Result<Zeroizing<String>> 
     ))
 }
 
-/// The name of the systemd credential (`LoadCredential=orc_passphrase:/etc/orc/pass`)
-/// orc reads the passphrase from, in `$CREDENTIALS_DIRECTORY`.
+/// The name of the credential orc reads the passphrase from: the systemd credential
+/// (`LoadCredential=orc_passphrase:/etc/orc/pass`, in `$CREDENTIALS_DIRECTORY`) and
+/// the generic credential in Windows Credential Manager.
 const CREDENTIAL: &str = "orc_passphrase";
 
 /// The passphrase without asking: the file `ORC_PASSPHRASE_FILE` names (owner-only),
-/// else the systemd credential `orc_passphrase`, else `ORC_PASSPHRASE`. A file keeps
-/// it out of the environment, which every process of the user can read on some
-/// systems and which a careless task prints. The last line break is not part of it.
+/// else the systemd credential `orc_passphrase`, else (on Windows) the account's
+/// generic credential `orc_passphrase` in Credential Manager, else `ORC_PASSPHRASE`.
+/// A file or a credential store keeps it out of the environment, which every process
+/// of the user can read on some systems and which a careless task prints. A file's
+/// last line break is not part of it.
 pub fn passphrase_unattended() -> Result<Option<Zeroizing<String>>> {
     let from_file = |path: std::path::PathBuf| -> Result<Zeroizing<String>> {
         key::refuse_readable_by_others(&path, "the passphrase file")?;
@@ -113,6 +117,10 @@ pub fn passphrase_unattended() -> Result<Option<Zeroizing<String>>> {
         if path.exists() {
             return from_file(path).map(Some);
         }
+    }
+    #[cfg(windows)]
+    if let Some(passphrase) = credman::read_generic(CREDENTIAL)? {
+        return Ok(Some(passphrase));
     }
     Ok(std::env::var("ORC_PASSPHRASE").ok().map(Zeroizing::new))
 }
