@@ -352,4 +352,17 @@ fn the_user_is_known_without_user_set() {
     assert_eq!(mode("state/registry"), 0o700);
     assert_eq!(mode("state/registry/Orc.json"), 0o600);
     assert_eq!(mode("state/orc-log"), 0o700);
+    // And so is a run's log, which holds what the task printed.
+    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["run", "a"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ORC_STATE", dir.path().join("state/state.db"))
+        .env_remove("ORC_CONFIG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(mode("state/logs"), 0o700);
+    assert_eq!(mode("state/logs/a"), 0o700);
+    assert_eq!(mode("state/logs/a/1.log"), 0o600);
 }
