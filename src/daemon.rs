@@ -650,7 +650,12 @@ fn load(
             fires.insert((folder.clone(), entry.name), s);
         }
     }
-    Ok((fires, folders, unrecorded))
+    // The folders said to be scheduled: those recorded when the load began, and any
+    // whose tasks were found recorded while it read (an apply that committed in
+    // between), so the message never leaves out a folder whose tasks it counts.
+    let mut shown: std::collections::BTreeSet<String> = folders.into_iter().collect();
+    shown.extend(fires.keys().map(|(folder, _)| folder.clone()));
+    Ok((fires, shown.into_iter().collect(), unrecorded))
 }
 
 /// Wake the scheduler when a registry is written. Apply replaces one by renaming a
