@@ -197,6 +197,44 @@ pub fn vault_reader(state: &Path) -> crate::secrets::SecretReader {
     })
 }
 
+/// Keyed fingerprints of the vault's secrets (`Vault::fingerprint`), for the
+/// Windows backend to tell a changed `run_as` password. The vault is opened once,
+/// when first asked (a passphrase is asked for at most once), and every secret's
+/// fingerprint kept.
+pub fn vault_fingerprints(state: &Path) -> crate::secrets::SecretReader {
+    let state = state.to_path_buf();
+    let known: std::cell::RefCell<Option<Result<BTreeMap<String, String>, String>>> =
+        std::cell::RefCell::new(None);
+    Box::new(move |name| {
+        let mut known = known.borrow_mut();
+        let all = known.get_or_insert_with(|| {
+            let db = State::open(&state).map_err(|e| format!("{e:#}"))?;
+            let key_file = crate::secrets::key::key_file_path(db.path());
+            let vault = crate::secrets::Vault::open(
+                &db,
+                &key_file,
+                &crate::secrets::passphrase_from_env_or_prompt,
+            )
+            .map_err(|e| format!("{e:#}"))?;
+            let mut all = BTreeMap::new();
+            for info in crate::secrets::list(&db).map_err(|e| format!("{e:#}"))? {
+                if let Ok(fingerprint) = vault.fingerprint(&info.name) {
+                    all.insert(info.name, fingerprint);
+                }
+            }
+            Ok(all)
+        });
+        match all {
+            Ok(all) => all
+                .get(name)
+                .cloned()
+                .map(zeroize::Zeroizing::new)
+                .ok_or_else(|| format!("no secret \"{name}\" in the vault")),
+            Err(e) => Err(e.clone()),
+        }
+    })
+}
+
 impl Workspace {
     /// Load and validate the config. Errors come back as diagnostics to print.
     pub fn load(
@@ -359,6 +397,7 @@ impl Workspace {
                     invocation.state,
                     crate::backend::windows::machine_zone(),
                     vault_reader(&self.state_path),
+                    vault_fingerprints(&self.state_path),
                 ))
             }
             BackendKind::Auto => unreachable!("auto is resolved above"),

@@ -347,6 +347,7 @@ mod suite {
                 command: argv("off", false),
                 enabled: false,
                 details: Default::default(),
+                credential: None,
             }
         );
         let manual = backend.render(&task("manual", None, true)).unwrap();

@@ -287,6 +287,252 @@ fn drift_names_each_modelled_field() {
     assert_eq!(plan["changes"][0]["action"], "create", "{plan}");
 }
 
+/// An event trigger and a logon trigger given as XML, a description, and a user.
+const RAW: &str = r#"
+[settings]
+backend = "windows"
+timezone = "local"
+
+[tasks.ev]
+description = "After boot events"
+command = "true"
+run_as = "CONTOSO\\Alice"
+triggers = [
+    '<EventTrigger><Subscription>&lt;QueryList&gt;&lt;Query Id="0" Path="System"&gt;&lt;Select Path="System"&gt;*[System[EventID=6005]] and *[EventData[Data!=&apos;&apos;]]&lt;/Select&gt;&lt;/Query&gt;&lt;/QueryList&gt;</Subscription><Delay>PT30S</Delay></EventTrigger>',
+    '<LogonTrigger><UserId>S-1-5-18</UserId></LogonTrigger>',
+]
+"#;
+
+/// The fields of the one change of a plan, for task `name`, and its drift.
+fn changed_fields(plan: &serde_json::Value, name: &str) -> (Vec<String>, serde_json::Value) {
+    let change = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no change for {name}: {plan}"));
+    let fields = change["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_string())
+        .collect();
+    (fields, change["drift"].clone())
+}
+
+/// Raw trigger XML is registered exactly (an event query keeps every character), and
+/// every part of it is compared: an event ID, a delay or a logon trigger's user
+/// changed by hand is drift named by its field, and so is the description; the same
+/// values spelled as Windows may spell them (a SID for a name, another case, another
+/// duration form) are not.
+fn raw_triggers_the_description_and_accounts_are_compared_exactly() {
+    let env = Env::new(RAW);
+    env.apply();
+    let xml = env.read_task_file("ev");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let query = doc
+        .descendants()
+        .find(|n| n.has_tag_name("Subscription"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert_eq!(
+        query,
+        r#"<QueryList><Query Id="0" Path="System"><Select Path="System">*[System[EventID=6005]] and *[EventData[Data!='']]</Select></Query></QueryList>"#,
+        "the event query as the config holds it"
+    );
+    env.assert_no_changes("right after apply");
+
+    let original = env.read_task_file("ev");
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let drift: Vec<(&str, Edit)> = vec![
+        (
+            "trigger 1 subscription",
+            Box::new(|x: &str| x.replace("EventID=6005", "EventID=41")),
+        ),
+        (
+            "trigger 1 delay",
+            Box::new(|x: &str| x.replace("<Delay>PT30S</Delay>", "<Delay>PT2M</Delay>")),
+        ),
+        (
+            "trigger 2 user",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<LogonTrigger><UserId>S-1-5-18</UserId>",
+                    "<LogonTrigger><UserId>CONTOSO\\bob</UserId>",
+                )
+            }),
+        ),
+        (
+            "trigger 2 delay",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<UserId>S-1-5-18</UserId></LogonTrigger>",
+                    "<UserId>S-1-5-18</UserId><Delay>PT1M</Delay></LogonTrigger>",
+                )
+            }),
+        ),
+        (
+            "description",
+            Box::new(|x: &str| x.replace("After boot events", "Something else")),
+        ),
+    ];
+    for (field, edit) in &drift {
+        let edited = edit(&original);
+        assert_ne!(edited, original, "the edit for {field} changed nothing");
+        env.write_task_file("ev", &edited);
+        let (fields, kind) = changed_fields(&env.plan_json(), "ev");
+        assert_eq!(kind, "changed_outside", "{field}");
+        assert_eq!(fields, [*field], "{field}");
+        env.apply();
+        env.assert_no_changes(&format!("apply repaired {field}"));
+        assert_eq!(env.read_task_file("ev"), original, "{field} repaired");
+    }
+
+    let same: Vec<(&str, Edit)> = vec![
+        (
+            "the logon user as a name",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<LogonTrigger><UserId>S-1-5-18</UserId>",
+                    "<LogonTrigger><UserId>nt authority\\system</UserId>",
+                )
+            }),
+        ),
+        (
+            "another spelling of the delay",
+            Box::new(|x: &str| x.replace("<Delay>PT30S</Delay>", "<Delay>PT0H0M30S</Delay>")),
+        ),
+        (
+            "the account in another case",
+            Box::new(|x: &str| x.replace("CONTOSO\\Alice", "contoso\\ALICE")),
+        ),
+        (
+            "a zero delay Windows adds",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<UserId>S-1-5-18</UserId></LogonTrigger>",
+                    "<UserId>S-1-5-18</UserId><Delay>PT0S</Delay><Enabled>true</Enabled></LogonTrigger>",
+                )
+            }),
+        ),
+    ];
+    for (what, edit) in &same {
+        let edited = edit(&original);
+        assert_ne!(edited, original, "the edit for {what} changed nothing");
+        env.write_task_file("ev", &edited);
+        env.assert_no_changes(what);
+    }
+}
+
+/// After `orc secret set` of a `run_as` password, plan shows the task's update and
+/// apply registers it again, so Task Scheduler has the new password; the state holds
+/// a keyed fingerprint of it, never the value.
+fn a_changed_run_as_password_is_registered_again() {
+    let env = Env::new(
+        "[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n\n[tasks.svc]\ncommand = \"true\"\nschedule = \"0 5 * * *\"\nrun_as = { user = \"CONTOSO\\\\svc\", password = { secret = \"svc_pw\" } }\n",
+    );
+    let set = |value: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(["secret", "set", "svc_pw"])
+            .current_dir(env.dir.path())
+            .env("ORC_STATE", env.path("state/state.db"))
+            .env("ORC_LOG", "off")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{value}\n").as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    env.ok(&["secret", "init"]);
+    set("First-Pass-111");
+    env.apply();
+    env.assert_no_changes("right after apply");
+
+    set("Second-Pass-222");
+    let plan = env.plan_json();
+    let (fields, drift) = changed_fields(&plan, "svc");
+    assert_eq!(fields, ["run_as password"], "{plan}");
+    assert!(drift.is_null(), "{plan}");
+    assert_eq!(plan["changes"][0]["scheduler_ops"][0], "update", "{plan}");
+    let text = env.ok(&["plan"]);
+    assert!(
+        text.contains("run_as password = (changed in the vault since)"),
+        "{text}"
+    );
+    let out = env.apply();
+    assert!(out.contains("1 changed"), "{out}");
+    env.assert_no_changes("after the new password was registered");
+
+    let state = std::fs::read(env.path("state/state.db")).unwrap();
+    for value in ["First-Pass-111", "Second-Pass-222"] {
+        assert!(
+            !state.windows(value.len()).any(|w| w == value.as_bytes()),
+            "the state holds {value} in the clear"
+        );
+    }
+}
+
+/// `orc import --all` adopts live tasks in place, under their names in the folder,
+/// not the names in their URI: one whose name orc accepts is taken over as it is; one
+/// with a space is registered under orc's name by the next apply, which removes the
+/// original. No job is left to run twice.
+fn import_all_adopts_live_tasks_in_place() {
+    let env = Env::new("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
+    std::fs::create_dir_all(env.folder()).unwrap();
+    let made = |uri: &str, time: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
+  <RegistrationInfo><URI>{uri}</URI></RegistrationInfo>
+  <Triggers><CalendarTrigger><StartBoundary>2020-01-01T{time}</StartBoundary><ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay></CalendarTrigger></Triggers>
+  <Actions Context="Author"><Exec><Command>backup.exe</Command></Exec></Actions>
+</Task>"#
+        )
+    };
+    env.write_task_file("My Backup", &made("\\Backup", "03:15:00"));
+    env.write_task_file("DailyCopy", &made("\\Daily-Copys", "04:30:00"));
+    let out = env.ok(&["import", "--all", "--into", "tasks.toml"]);
+    let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    assert!(config.contains("[tasks.DailyCopy]"), "{out}\n{config}");
+    assert!(config.contains("[tasks.My_Backup]"), "{config}");
+    assert!(config.contains("renamed_from = \"My Backup\""), "{config}");
+    assert!(!config.contains("Daily-Copys"), "{config}");
+    env.ok(&["validate"]);
+
+    let plan = env.plan_json();
+    assert!(plan["unmanaged"].as_array().unwrap().is_empty(), "{plan}");
+    let text = env.ok(&["plan"]);
+    assert!(
+        text.contains("# My Backup will be renamed to My_Backup"),
+        "{text}"
+    );
+    env.apply();
+    let mut live: Vec<String> = std::fs::read_dir(env.folder())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    live.sort();
+    assert_eq!(
+        live,
+        ["DailyCopy", "My_Backup"],
+        "one task each, the originals taken over"
+    );
+    assert!(
+        env.read_task_file("DailyCopy")
+            .contains("<Source>orc</Source>")
+    );
+    env.assert_no_changes("after the adopting apply");
+}
+
 /// A task in the folder that orc does not manage is listed with its triggers in
 /// words and never touched, by apply or destroy.
 fn unmanaged_tasks_are_reported_and_never_touched() {
@@ -697,6 +943,21 @@ fn main() -> std::process::ExitCode {
         common::trial(
             "drift_names_each_modelled_field",
             drift_names_each_modelled_field,
+            &[],
+        ),
+        common::trial(
+            "raw_triggers_the_description_and_accounts_are_compared_exactly",
+            raw_triggers_the_description_and_accounts_are_compared_exactly,
+            &[],
+        ),
+        common::trial(
+            "a_changed_run_as_password_is_registered_again",
+            a_changed_run_as_password_is_registered_again,
+            &[],
+        ),
+        common::trial(
+            "import_all_adopts_live_tasks_in_place",
+            import_all_adopts_live_tasks_in_place,
             &[],
         ),
         common::trial(

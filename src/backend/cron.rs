@@ -283,6 +283,7 @@ impl Backend for CronBackend {
                 .argv(&task.name, &self.folder, self.kind(), if_due),
             enabled: task.enabled,
             details: Default::default(),
+            credential: None,
         };
         // Refuse now what apply could not write.
         entry_body(&entry)?;
@@ -672,6 +673,7 @@ fn parse_line(line: &str, number: usize, folder: &str) -> Result<Option<Line>, B
             command,
             enabled,
             details: Default::default(),
+            credential: None,
         },
     }))
 }

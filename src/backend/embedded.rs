@@ -106,6 +106,7 @@ impl Backend for EmbeddedBackend {
                 .argv(&task.name, &self.folder, self.kind(), false),
             enabled: task.enabled,
             details: Default::default(),
+            credential: None,
         })
     }
 

@@ -31,6 +31,21 @@ pub struct Entry {
     /// "run as", "overlap"), for backends that model more than the fields above.
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
+    /// The keyed fingerprint of the password registered with the task (never the
+    /// value). The scheduler does not give it back: plan compares it with the one
+    /// apply recorded, and re-registers the task when the vault's value changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+impl Entry {
+    /// The entry as the scheduler can show it: without what only orc's record holds.
+    pub fn as_listed(&self) -> Entry {
+        Entry {
+            credential: None,
+            ..self.clone()
+        }
+    }
 }
 
 impl Entry {

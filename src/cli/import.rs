@@ -76,6 +76,9 @@ pub fn run(args: ImportArgs, global: &Global, out: &Output) -> anyhow::Result<Ex
         return Ok(ExitCode::FAILURE);
     };
     unique_names(&mut adopted);
+    for a in &mut adopted {
+        a.link_live_name();
+    }
     if adopted.is_empty() {
         out.info("Nothing to import: every task in the folder is managed by orc.");
         return Ok(ExitCode::SUCCESS);
@@ -137,7 +140,7 @@ fn from_files(files: &[PathBuf]) -> anyhow::Result<Vec<Adopted>> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let task = decode(&bytes)
-            .and_then(|xml| adopt(&xml, &stem, today))
+            .and_then(|xml| adopt(&xml, None, &stem, today))
             .map_err(|e| anyhow!("{}: {e}", file.display()))?;
         adopted.push(task);
     }
@@ -172,7 +175,7 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
             for stored in ws.windows_folder()?.list()? {
                 if wanted(&stored.name) {
                     adopted.push(
-                        adopt(&stored.xml, &stored.name, today)
+                        adopt(&stored.xml, Some(&stored.name), &stored.name, today)
                             .map_err(|e| anyhow!("task \"{}\": {e}", stored.name))?,
                     );
                 }
@@ -308,6 +311,7 @@ fn from_cron_job(job: &CronJob, name: &str, notes: &[String]) -> anyhow::Result<
         name: name.to_string(),
         table,
         notes: notes.to_vec(),
+        live_name: None,
     })
 }
 
@@ -426,6 +430,7 @@ fn from_entry(entry: &crate::backend::Entry, kind: &str, zone: &str) -> anyhow::
         name: name.clone(),
         table,
         notes: Vec::new(),
+        live_name: None,
     })
 }
 

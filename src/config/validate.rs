@@ -64,6 +64,30 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `renamed_from`: an orc name, or a Task Scheduler task's name (spaces and other
+/// punctuation allowed; no folder separators or control characters).
+fn check_renamed_from(name: &str) -> Result<(), String> {
+    if check_name(name).is_ok() {
+        return Ok(());
+    }
+    if name.trim().is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.chars().count() > 238 {
+        return Err(format!(
+            "\"{name}\" is longer than a task name can be (238)"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| {
+        c.is_control() || matches!(c, '\\' | '/' | '"' | '<' | '>' | '|' | ':' | '*' | '?')
+    }) {
+        return Err(format!(
+            "\"{name}\" contains {c:?}, which no task name holds"
+        ));
+    }
+    Ok(())
+}
+
 /// The closest known name, for "did you mean" hints.
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a String> {
     known
@@ -773,8 +797,10 @@ fn build_task(
         }
     }
 
+    // An earlier orc name, or the name of a task made outside orc that this one
+    // adopts (`orc import` of "My Backup"): any name Task Scheduler allows.
     if let Some(from) = &raw.renamed_from
-        && let Err(e) = check_name(&from.value)
+        && let Err(e) = check_renamed_from(&from.value)
     {
         c.report(file, &from.span, t, format!("invalid renamed_from: {e}"));
     }

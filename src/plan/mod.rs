@@ -261,13 +261,17 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
         .collect();
     let live: BTreeMap<&str, &Entry> = inputs.live.iter().map(|e| (e.name.as_str(), e)).collect();
 
-    // Renames apply when the old name is recorded and the new one is not yet.
+    // Renames apply when the old name is recorded and the new one is not yet; or
+    // when the old name is a live task orc does not manage and the new one is not
+    // live yet: an imported task adopted under orc's name for it ("My Backup" as
+    // My_Backup), whose original apply removes.
     let mut renames: BTreeMap<&str, &str> = BTreeMap::new();
     for (&name, task) in inputs.desired {
         if let Some(from) = &task.renamed_from
-            && recorded.contains_key(from.as_str())
             && !recorded.contains_key(name)
             && !inputs.desired.contains_key(from.as_str())
+            && (recorded.contains_key(from.as_str())
+                || (live.contains_key(from.as_str()) && !live.contains_key(name)))
         {
             renames.insert(from.as_str(), name);
         }
@@ -439,6 +443,25 @@ fn plan_desired(
     let definition = task.definition();
     let want_json = entry_json(&want);
     let recorded_same = rec.is_some_and(|r| r.definition == definition);
+    // The password fingerprint apply recorded, against the vault's now. Unknown
+    // here (the vault cannot be opened) means not compared: the record stands.
+    let recorded_entry = rec.and_then(|r| serde_json::from_str::<Entry>(&r.entry).ok());
+    let recorded_credential = recorded_entry.as_ref().and_then(|e| e.credential.clone());
+    let credential_changed =
+        want.credential.is_some() && rec.is_some() && recorded_credential != want.credential;
+    let want = match (&want.credential, &recorded_credential) {
+        (None, Some(kept)) => Entry {
+            credential: Some(kept.clone()),
+            ..want
+        },
+        _ => want,
+    };
+    let want_json = if want.credential.is_some() {
+        entry_json(&want)
+    } else {
+        want_json
+    };
+    let listed = want.as_listed();
     let mut scheduler = Vec::new();
     let mut state = Vec::new();
     if let Some(from) = renamed_from {
@@ -458,11 +481,11 @@ fn plan_desired(
             let drift = (rec.is_some() && renamed_from.is_none()).then_some(Drift::DeletedOutside);
             (Action::Create, drift)
         }
-        Some(current) if *current != want => {
+        Some(current) if current.as_listed() != listed => {
             let only_enabled = Entry {
                 enabled: want.enabled,
-                ..current.clone()
-            } == want;
+                ..current.as_listed()
+            } == listed;
             scheduler.push(match (only_enabled, want.enabled) {
                 (true, true) => Change::Enable {
                     name: name.to_string(),
@@ -475,6 +498,12 @@ fn plan_desired(
             let drift = (recorded_same && rec.is_some_and(|r| r.entry == want_json))
                 .then_some(Drift::ChangedOutside);
             (Action::Update, drift)
+        }
+        Some(_) if credential_changed => {
+            // Task Scheduler keeps the old password until the task is registered
+            // again; its next run would fail to log on (0x8007052E).
+            scheduler.push(Change::Update(want.clone()));
+            (Action::Update, None)
         }
         Some(_) => {
             if recorded_same && rec.is_some_and(|r| r.entry == want_json) && renamed_from.is_none()
@@ -502,10 +531,17 @@ fn plan_desired(
             (field_changes(&before, &after), before, after)
         }
         _ => {
-            let fields = field_changes(
+            let mut fields = field_changes(
                 &rec.map(|r| canonical(&r.definition)).unwrap_or_default(),
                 &canonical(&definition),
             );
+            if credential_changed {
+                fields.push(FieldChange {
+                    field: "run_as password".to_string(),
+                    before: Some("as registered".to_string()),
+                    after: Some("changed in the vault since".to_string()),
+                });
+            }
             // A create (also a re-create after a hand deletion) lists every field the
             // file sets; an update diffs the whole definitions, unchanged lines hidden.
             // So does the adoption of an entry orc did not record (imported).
@@ -529,6 +565,14 @@ fn plan_desired(
             };
             (fields, before, after)
         }
+    };
+    let (before_text, after_text) = if credential_changed {
+        (
+            format!("{before_text}run_as password = (as registered)\n"),
+            format!("{after_text}run_as password = (changed in the vault since)\n"),
+        )
+    } else {
+        (before_text, after_text)
     };
     Some(TaskPlan {
         name: name.to_string(),

@@ -367,6 +367,23 @@ impl<'a> Vault<'a> {
         Ok(Zeroizing::new(text))
     }
 
+    /// A keyed fingerprint of secret `name`'s value (HMAC-SHA256 under the vault key,
+    /// 128 bits as hex): equal while the value is, different once it changes, and of
+    /// no use for guessing the value without the key. Apply records it for a `run_as`
+    /// password, which Task Scheduler never gives back, so plan can tell it changed.
+    pub fn fingerprint(&self, name: &str) -> Result<String> {
+        use hmac::{Hmac, Mac};
+        let value = self.get(name)?;
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.as_ref())
+            .map_err(|_| anyhow!("the vault key cannot key a fingerprint"))?;
+        mac.update(b"orc secret fingerprint\0");
+        mac.update(name.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// Re-encrypt every secret under a new key, in one transaction: a crash before
     /// the commit leaves the old key working, after it the new one. With a key file,
     /// the new key is written beside the old one (`KEYFILE.new`) before the commit

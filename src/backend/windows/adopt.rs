@@ -23,17 +23,41 @@ pub struct Adopted {
     pub name: String,
     pub table: Table,
     pub notes: Vec<String>,
+    /// The name of the live task adopted, when it is one (not an exported file).
+    pub live_name: Option<String>,
 }
 
-/// The `[tasks.NAME]` table for task XML; `fallback_name` (a file name) is used when
-/// the XML has no URI.
-pub fn adopt(xml: &str, fallback_name: &str, today: Date) -> Result<Adopted, String> {
+impl Adopted {
+    /// Adopt the live task in place: when orc's name for it differs from its name in
+    /// the folder (a name with spaces, or one two imports share), `renamed_from`
+    /// makes the first apply register it under orc's name and remove the original,
+    /// so the job never runs twice.
+    pub fn link_live_name(&mut self) {
+        if let Some(live) = self.live_name.clone().filter(|l| *l != self.name) {
+            self.table.insert("renamed_from", value(live.as_str()));
+            self.notes.push(format!(
+                "the task \"{live}\" is registered as {} by the next apply, which removes \"{live}\"",
+                self.name
+            ));
+        }
+    }
+}
+
+/// The `[tasks.NAME]` table for task XML. The name is the live task's name in the
+/// folder (`live_name`); for an exported file, the last part of its URI, else
+/// `fallback_name` (the file's name).
+pub fn adopt(
+    xml: &str,
+    live_name: Option<&str>,
+    fallback_name: &str,
+    today: Date,
+) -> Result<Adopted, String> {
     let task = read_task(xml)?;
     let uri_name = task
         .uri
         .as_deref()
         .and_then(|u| u.rsplit('\\').find(|s| !s.is_empty()));
-    let name = orc_name(uri_name.unwrap_or(fallback_name));
+    let name = orc_name(live_name.or(uri_name).unwrap_or(fallback_name));
     let mut notes = Vec::new();
     let mut table = Table::new();
     if let Some(d) = &task.description {
@@ -86,7 +110,12 @@ pub fn adopt(xml: &str, fallback_name: &str, today: Date) -> Result<Adopted, Str
     if !task.enabled {
         table.insert("enabled", value(false));
     }
-    Ok(Adopted { name, table, notes })
+    Ok(Adopted {
+        name,
+        table,
+        notes,
+        live_name: live_name.map(str::to_string),
+    })
 }
 
 /// A task name orc accepts: letters, digits, `_`, `-`, `.`; at most 64 characters.
@@ -367,8 +396,7 @@ fn insert_principal(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>)
     let p = &task.principal;
     match (&p.user, &p.group) {
         (Some(user), _) => {
-            let upper = user.to_ascii_uppercase();
-            let system = matches!(upper.as_str(), "S-1-5-18" | "SYSTEM" | "NT AUTHORITY\\SYSTEM");
+            let system = super::account::is_system(user);
             if !system {
                 match p.logon_type.as_deref() {
                     Some("Password") => notes.push(format!(

@@ -25,6 +25,9 @@ pub struct WindowsBackend {
     rendered: RefCell<BTreeMap<String, (String, Option<String>)>>,
     /// A secret's value from the vault, for passwords of `run_as` accounts.
     passwords: crate::secrets::SecretReader,
+    /// A secret's keyed fingerprint, recorded with the task so that plan sees a
+    /// password changed in the vault (Task Scheduler never returns it).
+    fingerprints: crate::secrets::SecretReader,
 }
 
 impl WindowsBackend {
@@ -37,6 +40,7 @@ impl WindowsBackend {
         state: PathBuf,
         machine_zone: String,
         passwords: crate::secrets::SecretReader,
+        fingerprints: crate::secrets::SecretReader,
     ) -> WindowsBackend {
         WindowsBackend {
             folder_name: folder_name.to_string(),
@@ -49,6 +53,7 @@ impl WindowsBackend {
                 .date(),
             rendered: RefCell::default(),
             passwords,
+            fingerprints,
         }
     }
 
@@ -74,6 +79,7 @@ pub fn entry_of(name: &str, xml: &str, today: jiff::civil::Date) -> Entry {
             command: Vec::new(),
             enabled: false,
             details: BTreeMap::from([("unreadable".to_string(), e)]),
+            credential: None,
         },
     }
 }
@@ -95,11 +101,16 @@ impl Backend for WindowsBackend {
             task: task.name.clone(),
             reason,
         })?;
-        let entry = entry_of(&task.name, &xml, self.today);
+        let mut entry = entry_of(&task.name, &xml, self.today);
         let secret = match &task.run_as {
             RunAs::Password { secret, .. } => Some(secret.clone()),
             _ => None,
         };
+        // Unknown (the vault cannot be opened here): not compared, see plan.
+        entry.credential = secret
+            .as_deref()
+            .and_then(|s| (self.fingerprints)(s).ok())
+            .map(|f| f.to_string());
         self.rendered
             .borrow_mut()
             .insert(task.name.clone(), (xml, secret));

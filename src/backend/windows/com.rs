@@ -314,21 +314,6 @@ fn principal(xml: &str) -> XmlPrincipal {
     }
 }
 
-/// The account name RegisterTask wants for a built-in service account, given by SID
-/// or by name.
-fn service_account(user: &str) -> Option<&'static str> {
-    let name = user
-        .strip_prefix(r"NT AUTHORITY\")
-        .unwrap_or(user)
-        .to_ascii_uppercase();
-    match name.as_str() {
-        "S-1-5-18" | "SYSTEM" | "LOCALSYSTEM" => Some("SYSTEM"),
-        "S-1-5-19" | "LOCAL SERVICE" | "LOCALSERVICE" => Some("LOCAL SERVICE"),
-        "S-1-5-20" | "NETWORK SERVICE" | "NETWORKSERVICE" => Some("NETWORK SERVICE"),
-        _ => None,
-    }
-}
-
 /// Whom to register the task as, the password to store (only for
 /// TASK_LOGON_PASSWORD), and how it logs on. The XML alone is not enough:
 /// RegisterTask takes the account and logon type as arguments, and its defaults (no
@@ -339,7 +324,7 @@ fn logon<'a>(
 ) -> (Option<String>, Option<&'a str>, TASK_LOGON_TYPE) {
     let user = principal.user.clone();
     // Service accounts need no password, but must be named as such.
-    if let Some(account) = user.as_deref().and_then(service_account) {
+    if let Some(account) = user.as_deref().and_then(super::account::service_account) {
         return (Some(account.to_string()), None, TASK_LOGON_SERVICE_ACCOUNT);
     }
     if user.is_none()

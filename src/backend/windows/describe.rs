@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::civil::{Date, DateTime};
 
+use super::account;
 use super::read::{ReadAction, ReadPrincipal, ReadSchedule, ReadTask, ReadTrigger};
 use super::triggers::{ALL_MONTHS, LAST_WEEK};
 use crate::backend::Entry;
@@ -19,8 +20,20 @@ use crate::schedule::{DAY_NAMES, MONTH_NAMES};
 pub fn entry(name: &str, task: &ReadTask, today: Date) -> Entry {
     let mut details = BTreeMap::new();
     for (i, t) in task.triggers.iter().enumerate() {
-        details.insert(format!("trigger {}", i + 1), trigger(t, today));
+        let key = format!("trigger {}", i + 1);
+        for (path, value) in &t.rest {
+            if let Some(value) = rest_value(path, value) {
+                details.insert(format!("{key} {}", path_words(path)), value);
+            }
+        }
+        details.insert(key, trigger(t, today));
     }
+    details.insert(
+        "description".to_string(),
+        task.description
+            .clone()
+            .unwrap_or_else(|| "none".to_string()),
+    );
     details.insert("run as".to_string(), run_as(&task.principal));
     details.insert(
         "run level".to_string(),
@@ -65,6 +78,57 @@ pub fn entry(name: &str, task: &ReadTask, today: Date) -> Entry {
         command,
         enabled: task.enabled,
         details,
+        credential: None,
+    }
+}
+
+/// A trigger value's path in words: `Delay` is `delay`, `UserId` is `user`,
+/// `ValueQueries/Value[code]` is `value queries value code`.
+fn path_words(path: &str) -> String {
+    let mut words = Vec::new();
+    for segment in path.split('/') {
+        let (name, key) = match segment.split_once('[') {
+            Some((name, key)) => (name, Some(key.trim_end_matches(']'))),
+            None => (segment, None),
+        };
+        if name == "UserId" {
+            words.push("user".to_string());
+        } else {
+            let mut word = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    word.push(' ');
+                }
+                word.extend(c.to_lowercase());
+            }
+            words.push(word);
+        }
+        words.extend(key.map(str::to_string));
+    }
+    words.join(" ")
+}
+
+/// A trigger value in the form plan compares: durations in words, yes/no, accounts
+/// by meaning; `None` for a default (a zero delay, `StopAtDurationEnd` false), so
+/// that what Windows fills in equals what orc left out.
+fn rest_value(path: &str, value: &str) -> Option<String> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let name = name.split('[').next().unwrap_or(name);
+    match name {
+        "Delay" | "ExecutionTimeLimit" | "Interval" | "Duration" | "PeriodOfOccurrence" => {
+            match super::xml::parse_iso_duration(value) {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(human(d)),
+                None => Some(value.to_string()),
+            }
+        }
+        "UserId" => Some(account::canonical(value)),
+        _ => match value {
+            "false" | "0" if name == "StopAtDurationEnd" => None,
+            "true" | "1" => Some("yes".to_string()),
+            "false" | "0" => Some("no".to_string()),
+            _ => Some(value.to_string()),
+        },
     }
 }
 
@@ -87,29 +151,20 @@ fn action_words(action: &ReadAction) -> String {
     }
 }
 
-/// Well-known service accounts by SID and by name, as Windows may return either.
-fn well_known(user: &str) -> Option<&'static str> {
-    let upper = user.to_ascii_uppercase();
-    let bare = upper.rsplit('\\').next().unwrap_or(&upper);
-    match (upper.as_str(), bare) {
-        ("S-1-5-18", _) | (_, "SYSTEM") | (_, "LOCALSYSTEM") => Some("SYSTEM"),
-        ("S-1-5-19", _) | (_, "LOCAL SERVICE") | (_, "LOCALSERVICE") => Some("LOCAL SERVICE"),
-        ("S-1-5-20", _) | (_, "NETWORK SERVICE") | (_, "NETWORKSERVICE") => Some("NETWORK SERVICE"),
-        _ => None,
-    }
-}
-
 fn run_as(p: &ReadPrincipal) -> String {
     match (&p.user, &p.group) {
-        (Some(user), _) => match well_known(user) {
-            Some(account) => account.to_string(),
-            None => match p.logon_type.as_deref() {
+        (Some(user), _) => {
+            if let Some(service) = account::service_account(user) {
+                return service.to_string();
+            }
+            let user = account::canonical(user);
+            match p.logon_type.as_deref() {
                 Some("Password") => format!("{user} (whether logged on or not)"),
                 Some("S4U") => format!("{user} (whether logged on or not, no password stored)"),
                 _ => format!("{user} (only when logged on)"),
-            },
-        },
-        (None, Some(group)) => format!("group {group}"),
+            }
+        }
+        (None, Some(group)) => format!("group {}", account::canonical(group)),
         (None, None) => "the registering user".to_string(),
     }
 }
@@ -359,6 +414,60 @@ mod tests {
             words("<BootTrigger><Delay>PT1M</Delay></BootTrigger>"),
             "at system startup"
         );
+    }
+
+    /// The details plan compares for a task with `triggers`.
+    fn details(triggers: &str) -> BTreeMap<String, String> {
+        let task = read_task(&format!(
+            "<Task><RegistrationInfo><Description>d</Description></RegistrationInfo><Triggers>{triggers}</Triggers></Task>"
+        ))
+        .unwrap();
+        entry("t", &task, jiff::civil::date(2026, 1, 1)).details
+    }
+
+    #[test]
+    fn every_value_of_an_unmodelled_trigger_is_compared() {
+        let event = |id: u32, delay: &str| {
+            format!(
+                "<EventTrigger><Enabled>true</Enabled><Subscription>&lt;QueryList&gt;&lt;Query Id=\"0\"&gt;&lt;Select Path=\"System\"&gt;*[System[EventID={id}]]&lt;/Select&gt;&lt;/Query&gt;&lt;/QueryList&gt;</Subscription><Delay>{delay}</Delay><ValueQueries><Value name=\"code\">Event/EventData/Data</Value></ValueQueries></EventTrigger>"
+            )
+        };
+        let d = details(&event(6005, "PT30S"));
+        assert_eq!(d["trigger 1"], "on an event");
+        assert!(
+            d["trigger 1 subscription"].contains("EventID=6005"),
+            "{d:?}"
+        );
+        assert_eq!(d["trigger 1 delay"], "30s");
+        assert_eq!(
+            d["trigger 1 value queries value code"],
+            "Event/EventData/Data"
+        );
+        assert_eq!(d["description"], "d");
+        assert!(
+            !d.contains_key("trigger 1 enabled"),
+            "a default is left out: {d:?}"
+        );
+        // Another spelling of the same delay is the same; another ID is a change.
+        assert_eq!(d, details(&event(6005, "PT0H0M30S")));
+        let changed = details(&event(41, "PT30S"));
+        assert_ne!(
+            d["trigger 1 subscription"],
+            changed["trigger 1 subscription"]
+        );
+        // A zero delay is the default: the same as none.
+        assert_eq!(
+            details("<BootTrigger><Delay>PT0S</Delay></BootTrigger>"),
+            details("<BootTrigger/>")
+        );
+        let logon =
+            details("<LogonTrigger><UserId>S-1-5-18</UserId><Delay>PT1M</Delay></LogonTrigger>");
+        assert_eq!(logon["trigger 1 user"], "SYSTEM");
+        assert_eq!(logon["trigger 1 delay"], "1m");
+        let session = details(
+            "<SessionStateChangeTrigger><StateChange>SessionUnlock</StateChange></SessionStateChangeTrigger>",
+        );
+        assert_eq!(session["trigger 1 state change"], "SessionUnlock");
     }
 
     #[test]

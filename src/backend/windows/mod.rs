@@ -5,6 +5,7 @@
 //! lists the fire times of task XML as Task Scheduler would, so that the conversion is
 //! checked against the XML orc really emits.
 
+pub mod account;
 pub mod adopt;
 pub mod backend;
 #[cfg(windows)]

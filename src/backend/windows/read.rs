@@ -71,6 +71,10 @@ pub struct ReadTrigger {
     pub repetition: Option<(Duration, Option<Duration>)>,
     pub random_delay: Option<Duration>,
     pub schedule: ReadSchedule,
+    /// Every other value of the trigger, by its path below the trigger element
+    /// (`Delay`, `Subscription`, `ValueQueries/Value[name]`), in document order and
+    /// trimmed: what plan compares besides the schedule (see `describe`).
+    pub rest: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +275,25 @@ fn read_trigger(t: Node) -> Result<ReadTrigger, String> {
             .transpose()?,
         None => None,
     };
+    let modelled: &[&str] = match schedule {
+        ReadSchedule::Other(_) => &["Enabled", "EndBoundary", "RandomDelay"],
+        _ => &[
+            "Enabled",
+            "EndBoundary",
+            "RandomDelay",
+            "StartBoundary",
+            "Repetition/Interval",
+            "Repetition/Duration",
+        ],
+    };
+    let mut rest = Vec::new();
+    for c in elements(t) {
+        let name = c.tag_name().name();
+        // The calendar's days are the schedule itself.
+        if !name.starts_with("ScheduleBy") {
+            leaves(c, name, modelled, &mut rest);
+        }
+    }
     Ok(ReadTrigger {
         start,
         utc,
@@ -279,7 +302,31 @@ fn read_trigger(t: Node) -> Result<ReadTrigger, String> {
         repetition,
         random_delay: duration(t, "RandomDelay")?.filter(|d| !d.is_zero()),
         schedule,
+        rest,
     })
+}
+
+/// The values below `node` (at `path`) by path, except the `modelled` ones; a
+/// `<Value name="x">` is told apart by its name.
+fn leaves(node: Node, path: &str, modelled: &[&str], out: &mut Vec<(String, String)>) {
+    let path = match node.attribute("name") {
+        Some(name) => format!("{path}[{name}]"),
+        None => path.to_string(),
+    };
+    if modelled.contains(&path.as_str()) {
+        return;
+    }
+    let children: Vec<Node> = elements(node).collect();
+    if children.is_empty() {
+        let value = node.text().unwrap_or("").trim();
+        if !value.is_empty() {
+            out.push((path, value.to_string()));
+        }
+        return;
+    }
+    for c in children {
+        leaves(c, &format!("{path}/{}", c.tag_name().name()), modelled, out);
+    }
 }
 
 fn calendar_schedule(t: Node) -> Result<ReadSchedule, String> {

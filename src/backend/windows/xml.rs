@@ -410,8 +410,10 @@ fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Resu
     }
     let io = |e: io::Error| e.to_string();
     if children.is_empty() {
-        let text = node.text().unwrap_or("").trim();
-        if text.is_empty() {
+        // A value is kept exactly (an event query's spaces are part of it); only a
+        // value of nothing but white space is empty.
+        let text = node.text().unwrap_or("");
+        if text.trim().is_empty() {
             w.write_event(Event::Empty(start)).map_err(io)?;
         } else {
             w.write_event(Event::Start(start)).map_err(io)?;
@@ -447,15 +449,12 @@ fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Resu
     Ok(())
 }
 
-/// Write a checked trigger fragment (see [`trigger_fragment`]) event by event.
+/// Write a checked trigger fragment (see [`trigger_fragment`]) exactly as it is. Not
+/// through the indenting writer: quick-xml reads text as pieces split at entity
+/// references, and indentation written between the pieces would change values (an
+/// event query `Data!=&apos;&apos;` became `Data!='\n    '`).
 fn write_fragment<W: io::Write>(w: &mut Writer<W>, fragment: &str) -> io::Result<()> {
-    let mut reader = quick_xml::Reader::from_str(fragment);
-    loop {
-        match reader.read_event().map_err(io::Error::other)? {
-            Event::Eof => return Ok(()),
-            event => w.write_event(event)?,
-        }
-    }
+    w.get_mut().write_all(fragment.as_bytes())
 }
 
 /// The same task XML with `Settings/Enabled` set, everything else passed through event
