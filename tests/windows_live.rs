@@ -441,3 +441,33 @@ fn the_passphrase_comes_from_credential_manager() {
         text(&o)
     );
 }
+
+/// A command runs as Task Scheduler would run it: `%NAME%` expanded in the program
+/// and its arguments, and a shell line with quoted paths handed to cmd as written.
+/// Needs no elevation (the embedded backend).
+#[test]
+fn commands_expand_variables_and_shell_lines_keep_their_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    std::fs::create_dir(dir.path().join("with space")).unwrap();
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n\
+         [tasks.expanded]\ncommand = [\"%ComSpec%\", \"/C\", \"echo %ORC_TEST_WORD%\"]\nenv = { ORC_TEST_WORD = \"expanded-ok\" }\n\n\
+         [tasks.quoted]\nshell = 'if exist \"with space\" echo quoted-ok'\n",
+    )
+    .unwrap();
+    let state_arg = state.to_str().unwrap();
+    let o = orc(dir.path(), &["--state", state_arg, "apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for (task, word) in [("expanded", "expanded-ok"), ("quoted", "quoted-ok")] {
+        let o = orc(dir.path(), &["--state", state_arg, "run", task]);
+        assert!(o.status.success(), "{task}: {}", text(&o));
+        let o = orc(dir.path(), &["--state", state_arg, "logs", task]);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(word),
+            "{task}: {}",
+            text(&o)
+        );
+    }
+}

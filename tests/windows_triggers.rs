@@ -411,7 +411,27 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
             "{name}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        // Printed as UTF-8 and declared so: an XML parser reads it as it comes.
+        let mut lint = Command::new("xmllint")
+            .args(["--noout", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        lint.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+        let lint = lint.wait_with_output().unwrap();
+        assert!(
+            lint.status.success(),
+            "{name}: xmllint cannot read the printed XML: {}",
+            String::from_utf8_lossy(&lint.stderr)
+        );
         let xml = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?>"#),
+            "{xml}"
+        );
+        let xml = xml.replacen("UTF-8", "UTF-16", 1);
         assert!(xml.contains(&format!(r"<URI>\Orc\{name}</URI>")), "{xml}");
         assert!(
             xml.contains(&format!(

@@ -158,4 +158,10 @@ pub trait Backend {
     /// Apply a batch of changes. Called only with a non-empty batch: an apply
     /// without changes never touches the scheduler.
     fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError>;
+
+    /// What the last `apply` succeeded with but the admin should know (a task
+    /// registered for an account that may not log on as a batch job), taken once.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -162,6 +162,12 @@ pub fn run(
             plan.backend
         );
     }
+    // Registered, but the admin must act (an account without the batch logon
+    // right): said at the task, on stderr and in orc's log.
+    for warning in backend.take_warnings() {
+        tracing::warn!("apply {apply_id}: {warning}");
+        eprintln!("{} {warning}", out.paint("1;33", "warning:"));
+    }
     failpoint::hit("apply:after-scheduler");
     state.commit_apply(apply_id, &ws.scope()?, &plan.state_writes())?;
     failpoint::hit("apply:after-state");

@@ -74,7 +74,9 @@ pub fn run(args: ExportArgs, global: &Global, out: &Output) -> anyhow::Result<Ex
     match &args.output {
         Some(file) => std::fs::write(file, windows::xml::to_utf16(&xml))
             .with_context(|| format!("cannot write {}", file.display()))?,
-        None => println!("{xml}"),
+        // Printed as UTF-8, so it says so: a declaration of UTF-16 over UTF-8 bytes
+        // is one no XML parser reads. The file form stays UTF-16, as Windows wants.
+        None => println!("{}", windows::xml::declared_utf8(&xml)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -107,26 +107,86 @@ pub struct Attempt {
     pub peak_rss_kb: u64,
 }
 
-/// Build the command for an action, run the way users expect on this platform.
-pub fn command(action: &Action) -> Command {
+/// Build the command for an action, run the way users expect on this platform: on
+/// Windows as Task Scheduler runs an Exec action, `%NAME%` expanded in the program
+/// and its arguments (from the environment the task gets, `env` over orc's own), and
+/// a shell line handed to cmd exactly as written.
+pub fn command(action: &Action, env: &BTreeMap<String, String>) -> Command {
     match action {
         Action::Argv(argv) => {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
+            let expand = |arg: &str| {
+                if cfg!(windows) {
+                    expand_percent(arg, |name| lookup(env, name))
+                } else {
+                    arg.to_string()
+                }
+            };
+            let mut c = Command::new(expand(&argv[0]));
+            c.args(argv[1..].iter().map(|a| expand(a)));
             c
         }
+        #[cfg(windows)]
         Action::Shell(line) => {
-            if cfg!(windows) {
-                let mut c = Command::new("cmd");
-                c.args(["/C", line]);
-                c
-            } else {
-                let mut c = Command::new("/bin/sh");
-                c.args(["-c", line]);
-                c
+            use std::os::windows::process::CommandExt;
+            // cmd parses its own command line: normal argument quoting would turn a
+            // quoted path into `\"...\"`, which cmd runs as a name with quotes in
+            // it. With /S it strips only the outer pair of quotes added here; /D
+            // leaves AutoRun out, so a run does not depend on the registry.
+            let mut c = Command::new("cmd");
+            c.args(["/D", "/S", "/C"]).raw_arg(format!("\"{line}\""));
+            c
+        }
+        #[cfg(not(windows))]
+        Action::Shell(line) => {
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", line]);
+            c
+        }
+    }
+}
+
+/// A variable of the task's environment: its own `env`, else orc's, by name in any
+/// case (Windows' variables are case-insensitive).
+#[cfg_attr(not(windows), allow(dead_code))]
+fn lookup(env: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    env.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .or_else(|| {
+            std::env::vars_os()
+                .find(|(k, _)| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+                .and_then(|(_, v)| v.into_string().ok())
+        })
+}
+
+/// `%NAME%` replaced by the variable's value, as ExpandEnvironmentStrings does: a
+/// `%NAME%` that is not set, and a lone `%`, stay as written.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn expand_percent(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('%') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('%') {
+            Some(end) if end > 0 => match value(&after[..end]) {
+                Some(v) => {
+                    out.push_str(&v);
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    out.push_str(&rest[start..start + end + 2]);
+                    rest = &after[end + 1..];
+                }
+            },
+            _ => {
+                out.push('%');
+                rest = after;
             }
         }
     }
+    out.push_str(rest);
+    out
 }
 
 /// How long to wait for the output of processes that escaped the container and still
@@ -152,7 +212,7 @@ pub fn run_attempt(
     log: &Arc<Mutex<CappedLog>>,
     on_spawn: &dyn Fn(u32),
 ) -> std::io::Result<Attempt> {
-    let mut cmd = command(action);
+    let mut cmd = command(action, env);
     // orc's own variables (the vault passphrase or its file, the key file, the state,
     // the config, failpoints, imported secrets) are orc's, never the task's; and so is
     // the folder of systemd credentials. A task that needs one sets it in `env`.
@@ -548,4 +608,33 @@ fn children_usage() -> (Duration, u64) {
 #[cfg(not(unix))]
 fn children_usage() -> (Duration, u64) {
     (Duration::ZERO, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_percent;
+
+    #[test]
+    fn percent_variables_expand_as_windows_does() {
+        let value = |name: &str| match name.to_ascii_lowercase().as_str() {
+            "windir" => Some("C:\\Windows".to_string()),
+            "comspec" => Some("C:\\Windows\\system32\\cmd.exe".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            expand_percent("%windir%\\system32\\robocopy.exe", value),
+            "C:\\Windows\\system32\\robocopy.exe"
+        );
+        assert_eq!(
+            expand_percent("%ComSpec%", value),
+            "C:\\Windows\\system32\\cmd.exe"
+        );
+        assert_eq!(expand_percent("%unset%\\x", value), "%unset%\\x");
+        assert_eq!(expand_percent("100% sure", value), "100% sure");
+        assert_eq!(expand_percent("%%", value), "%%");
+        assert_eq!(
+            expand_percent("a%unset%%windir%b", value),
+            "a%unset%C:\\Windowsb"
+        );
+    }
 }

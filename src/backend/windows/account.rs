@@ -158,6 +158,24 @@ pub fn canonical(account: &str) -> String {
         .to_lowercase()
 }
 
+/// The account of this process's token as `DOMAIN\\name` (GetUserNameExW).
+#[cfg(windows)]
+pub fn current() -> Option<String> {
+    use windows::Win32::Security::Authentication::Identity::{GetUserNameExW, NameSamCompatible};
+    use windows::core::PWSTR;
+    let mut len = 0u32;
+    // SAFETY: a size query: no buffer, the size is written to `len`.
+    let _ = unsafe { GetUserNameExW(NameSamCompatible, None, &mut len) };
+    if len == 0 {
+        return None;
+    }
+    let mut name = vec![0u16; len as usize];
+    // SAFETY: the buffer has the size the query asked for; on success `len` holds
+    // the length without the NUL.
+    let ok = unsafe { GetUserNameExW(NameSamCompatible, Some(PWSTR(name.as_mut_ptr())), &mut len) };
+    (ok && len > 0).then(|| String::from_utf16_lossy(&name[..len as usize]))
+}
+
 /// Windows' own answer: the SID and `DOMAIN\name` of an account given either way,
 /// remembered for the process (a domain account's lookup asks a domain controller).
 #[cfg(windows)]

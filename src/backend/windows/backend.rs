@@ -161,4 +161,8 @@ impl Backend for WindowsBackend {
         }
         Ok(())
     }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        self.folder.take_warnings()
+    }
 }

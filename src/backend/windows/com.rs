@@ -22,7 +22,7 @@ use windows::Win32::System::TaskScheduler::{
     TaskScheduler,
 };
 use windows::Win32::System::Variant::VARIANT;
-use windows::core::{BSTR, HRESULT};
+use windows::core::{BSTR, HRESULT, Interface};
 
 use super::folder::{DirFolder, StoredTask, TaskFolder};
 use crate::backend::BackendError;
@@ -38,6 +38,8 @@ pub struct ComFolder {
     service: ITaskService,
     /// Without slashes ("Orc", or "Orc\Sub").
     folder: String,
+    /// What registrations succeeded with but should be told (SCHED_S_* codes).
+    warnings: Vec<String>,
 }
 
 impl ComFolder {
@@ -61,7 +63,11 @@ impl ComFolder {
         // SAFETY: as above.
         unsafe { service.Connect(&none, &none, &none, &none) }
             .map_err(|e| error("cannot connect to Task Scheduler", &e))?;
-        Ok(ComFolder { service, folder })
+        Ok(ComFolder {
+            service,
+            folder,
+            warnings: Vec::new(),
+        })
     }
 
     fn path(&self) -> BSTR {
@@ -229,28 +235,51 @@ impl TaskFolder for ComFolder {
     ) -> Result<(), BackendError> {
         let folder = self.open_or_create()?;
         let (user, password, logon) = logon(&principal(xml), password);
+        let account = user
+            .clone()
+            .unwrap_or_else(|| "the registering user".to_string());
         let user = user.map_or_else(VARIANT::default, |u| VARIANT::from(u.as_str()));
         let password = password.map_or_else(VARIANT::default, VARIANT::from);
-        // SAFETY: COM call with valid arguments; an empty VARIANT as the security
-        // descriptor keeps the folder's.
-        unsafe {
-            folder.RegisterTask(
-                &BSTR::from(name),
-                &BSTR::from(xml),
+        let (path, text, sddl) = (BSTR::from(name), BSTR::from(xml), VARIANT::default());
+        let mut registered: *mut core::ffi::c_void = std::ptr::null_mut();
+        // The wrapper's own call, made through the vtable to keep the HRESULT: its
+        // success codes (SCHED_S_*) say the task was registered but will not run
+        // as asked, and the wrapper drops them.
+        // SAFETY: the arguments are what `ITaskFolder::RegisterTask` passes: the
+        // BSTRs and VARIANTs are borrowed bit for bit for the call and dropped here
+        // once; an empty VARIANT as the security descriptor keeps the folder's. The
+        // returned task, if any, is released by taking it back into a wrapper.
+        let code = unsafe {
+            let code = (Interface::vtable(&folder).RegisterTask)(
+                Interface::as_raw(&folder),
+                std::mem::transmute_copy(&path),
+                std::mem::transmute_copy(&text),
                 TASK_CREATE_OR_UPDATE.0,
-                &user,
-                &password,
+                std::mem::transmute_copy(&user),
+                std::mem::transmute_copy(&password),
                 logon,
-                &VARIANT::default(),
-            )
-        }
-        .map(|_| ())
-        .map_err(|e| {
+                std::mem::transmute_copy(&sddl),
+                &mut registered,
+            );
+            if !registered.is_null() {
+                drop(IRegisteredTask::from_raw(registered));
+            }
+            code
+        };
+        code.ok().map_err(|e| {
             error(
                 &format!("cannot register task \"{name}\" in {}", self.describe()),
                 &e,
             )
-        })
+        })?;
+        if let Some(warning) = register_warning(code, &account) {
+            self.warnings.push(format!("task \"{name}\": {warning}"));
+        }
+        Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     fn delete(&mut self, name: &str) -> Result<(), BackendError> {
@@ -370,6 +399,19 @@ fn error(what: &str, e: &windows::core::Error) -> BackendError {
 }
 
 /// What an HRESULT from Task Scheduler means, for the ones an admin can act on.
+/// What a success code of RegisterTask means for the task, when it is a warning.
+fn register_warning(code: HRESULT, account: &str) -> Option<String> {
+    match code.0 as u32 {
+        0x0004_131B => Some(
+            "registered, but some of its triggers could not be set (SCHED_S_SOME_TRIGGERS_FAILED); look at them in Task Scheduler".to_string(),
+        ),
+        0x0004_131C => Some(format!(
+            "registered, but {account} lacks the \"Log on as a batch job\" right, so the task will not start (SCHED_S_BATCH_LOGON_PROBLEM); grant it in secpol.msc > Local Policies > User Rights Assignment, or with the domain's group policy"
+        )),
+        _ => None,
+    }
+}
+
 fn explain(code: HRESULT) -> Option<&'static str> {
     if code == E_ACCESSDENIED {
         return Some(
@@ -380,6 +422,18 @@ fn explain(code: HRESULT) -> Option<&'static str> {
         0x8007_0002 | 0x8007_0003 => "not found",
         0x8007_052E => "logon failure: the user name or password is wrong",
         0x8007_0534 => "the account in the task's principal does not exist",
+        0x8007_0520 => {
+            "Windows may not store the password (the policy \"Network access: Do not allow storage of passwords and credentials for network authentication\" is on): run the task as SYSTEM, a gMSA or S4U, or turn the policy off"
+        }
+        0x8007_0569 => {
+            "the account has not been granted the logon type the task needs (\"Log on as a batch job\" for a task that runs whether the user is logged on or not)"
+        }
+        0x8007_00B7 => {
+            "it already exists (another process created the folder or task at the same moment); run orc apply again"
+        }
+        0x8004_1330 => {
+            "the task uses a feature Windows no longer supports (SCHED_E_DEPRECATED_FEATURE_USED: the SendEmail and ShowMessage actions)"
+        }
         0x8004_1309 => "a trigger was not found (SCHED_E_TRIGGER_NOT_FOUND)",
         0x8004_130F => "the account information is not set (SCHED_E_ACCOUNT_INFORMATION_NOT_SET)",
         0x8004_1310 => "the account name was not found (SCHED_E_ACCOUNT_NAME_NOT_FOUND)",

@@ -40,6 +40,12 @@ pub trait TaskFolder {
     fn delete(&mut self, name: &str) -> Result<(), BackendError>;
 
     fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), BackendError>;
+
+    /// What the registrations so far succeeded with but the admin should know
+    /// (Task Scheduler's SCHED_S_* codes), taken once.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A Task Scheduler folder as a directory of task files (UTF-16 LE with a BOM, as

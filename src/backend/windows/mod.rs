@@ -31,7 +31,13 @@ pub fn machine_zone() -> String {
 }
 
 /// `DOMAIN\\user` of whoever runs orc: the account `run_as = "current_user"` means.
+/// On Windows the process token's account (the environment can be unset or lie);
+/// elsewhere (a simulated folder) USERDOMAIN and the user orc runs as.
 fn current_user() -> String {
+    #[cfg(windows)]
+    if let Some(account) = account::current() {
+        return account;
+    }
     let user = crate::workspace::user_name();
     match std::env::var("USERDOMAIN") {
         Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),

@@ -70,6 +70,15 @@ pub fn render(task: &TaskXml) -> String {
     String::from_utf8(writer.into_inner()).unwrap_or_default()
 }
 
+/// The same XML declaring UTF-8, for printing it as UTF-8 text.
+pub fn declared_utf8(xml: &str) -> String {
+    xml.replacen(
+        r#"<?xml version="1.0" encoding="UTF-16"?>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        1,
+    )
+}
+
 /// UTF-16 LE with a byte-order mark: what Task Scheduler registers.
 pub fn to_utf16(xml: &str) -> Vec<u8> {
     let mut bytes = vec![0xFF, 0xFE];
