@@ -85,6 +85,29 @@ impl Env {
         decode(&std::fs::read(self.folder().join(name)).unwrap()).unwrap()
     }
 
+    /// `orc secret set NAME` with `value` on stdin.
+    fn set_secret(&self, name: &str, value: &str) {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(["secret", "set", name])
+            .current_dir(self.dir.path())
+            .env("ORC_STATE", self.path("state/state.db"))
+            .env("ORC_LOG", "off")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{value}\n").as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
     fn write_task_file(&self, name: &str, xml: &str) {
         std::fs::write(self.folder().join(name), to_utf16(xml)).unwrap();
     }
@@ -431,27 +454,7 @@ fn a_changed_run_as_password_is_registered_again() {
     let env = Env::new(
         "[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n\n[tasks.svc]\ncommand = \"true\"\nschedule = \"0 5 * * *\"\nrun_as = { user = \"CONTOSO\\\\svc\", password = { secret = \"svc_pw\" } }\n",
     );
-    let set = |value: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(["secret", "set", "svc_pw"])
-            .current_dir(env.dir.path())
-            .env("ORC_STATE", env.path("state/state.db"))
-            .env("ORC_LOG", "off")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{value}\n").as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
+    let set = |value: &str| env.set_secret("svc_pw", value);
     env.ok(&["secret", "init"]);
     set("First-Pass-111");
     env.apply();
@@ -598,8 +601,6 @@ fn imported_fixtures_name_the_settings_orc_drops() {
             "File_History__maintenance_mode_",
             &[
                 "# review: dropped Settings/MaintenanceSettings (Period P3D, Deadline P7D, Exclusive false): ",
-                "# review: dropped Settings/ExecutionTimeLimit PT12H: Task Scheduler stopped a run after 12h; orc sets no limit without a timeout (timeout = \"12h\" sets one)",
-                "# review: dropped Settings/RestartOnFailure (Interval PT1M, Count 3): orc does not restart a failed run this way; retry_count = 3, retry_delay = \"1m\" is orc's way",
             ],
         ),
     ];
@@ -621,7 +622,20 @@ fn imported_fixtures_name_the_settings_orc_drops() {
                 "{file}: no {note:?} above the table:\n{out}"
             );
         }
-        // Settings that orc carries over or registers the same way are not named.
+        // Settings that orc carries over or registers the same way are not named:
+        // the time limit is orc's timeout, a restart on failure its retries.
+        if name == "File_History__maintenance_mode_" {
+            let table = &out[out.find(&header).unwrap()..];
+            for key in [
+                "timeout = \"12h\"",
+                "retry_count = 3",
+                "retry_delay = \"1m\"",
+            ] {
+                assert!(table.contains(key), "{file}: no {key}:\n{out}");
+            }
+            assert!(!out.contains("Settings/ExecutionTimeLimit"), "{out}");
+            assert!(!out.contains("Settings/RestartOnFailure"), "{out}");
+        }
         assert!(!out.contains("Settings/Enabled"), "{out}");
         assert!(!out.contains("Settings/AllowStartOnDemand true"), "{out}");
         assert!(!out.contains("Settings/Priority 7"), "{out}");
@@ -674,6 +688,18 @@ fn every_fixture_imports_registers_and_plans_clean() {
         .collect();
     assert_eq!(names.len(), files.len(), "{added}");
     env.ok(&["validate"]);
+    // A stored password does not come along: the imported task names a secret for
+    // it, which apply needs in the vault.
+    let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    let secrets: std::collections::BTreeSet<&str> = config
+        .split("secret = \"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    env.ok(&["secret", "init"]);
+    for secret in &secrets {
+        env.set_secret(secret, "Imported-Pass-1");
+    }
     let out = env.apply();
     assert!(out.contains(&format!("{} added", files.len())), "{out}");
     env.assert_no_changes("after applying every imported fixture");
@@ -698,10 +724,25 @@ fn every_fixture_imports_registers_and_plans_clean() {
             })
             .collect()
     };
+    let run_as = |t: &ReadTask| {
+        orc::backend::windows::describe::entry("t", t, date(2027, 1, 1)).details["run as"].clone()
+    };
+    let mut not_system = 0;
     for (file, name) in files.iter().zip(&names) {
         let original = read_task(&decode(&std::fs::read(file).unwrap()).unwrap()).unwrap();
         let registered = read_task(&env.read_task_file(name)).unwrap();
         assert_eq!(registered.source.as_deref(), Some("orc"), "{name}");
+        // Who it runs as is kept (a task that named no account runs as whoever
+        // registers it, orc apply's user).
+        if original.principal.user.is_some() || original.principal.group.is_some() {
+            assert_eq!(
+                run_as(&original),
+                run_as(&registered),
+                "{name} from {}",
+                file.display()
+            );
+            not_system += usize::from(run_as(&original) != "SYSTEM");
+        }
         assert_eq!(
             fires(&original),
             fires(&registered),
@@ -715,7 +756,12 @@ fn every_fixture_imports_registers_and_plans_clean() {
             file.display()
         );
     }
-    let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    eprintln!(
+        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets",
+        files.len(),
+        secrets.len()
+    );
+    assert!(not_system >= 15, "{not_system}");
     assert!(config.matches("\nschedule = ").count() >= 10, "{config}");
     validate_folder(&env.folder());
 }
@@ -761,9 +807,76 @@ run_level = "highest"
 [tasks.as_service]
 command = "a.exe"
 run_as = "CONTOSO\\svc"
+
+[tasks.as_local_service]
+command = "a.exe"
+run_as = "NT AUTHORITY\\LocalService"
+
+[tasks.as_network_service]
+command = "a.exe"
+run_as = "NETWORK SERVICE"
+
+[tasks.as_gmsa]
+command = "a.exe"
+run_as = "CONTOSO\\etl-gmsa$"
+
+[tasks.as_bob]
+command = "a.exe"
+run_as = { user = "CONTOSO\\bob", logon = "interactive" }
+
+[tasks.as_users]
+command = "a.exe"
+run_as = { group = "BUILTIN\\Users" }
 "#,
     );
     env.apply();
+    // Each account written as Task Scheduler has it: service accounts by SID with
+    // no logon type, a gMSA as a Password logon with no password, a named user
+    // while logged on, a group by GroupId.
+    for (task, has, lacks) in [
+        (
+            "as_local_service",
+            "<UserId>S-1-5-19</UserId>",
+            "<LogonType>",
+        ),
+        (
+            "as_network_service",
+            "<UserId>S-1-5-20</UserId>",
+            "<LogonType>",
+        ),
+        (
+            "as_gmsa",
+            "<UserId>CONTOSO\\etl-gmsa$</UserId>",
+            "<LogonType>S4U",
+        ),
+        ("as_gmsa", "<LogonType>Password</LogonType>", "<Password"),
+        ("as_bob", "<UserId>CONTOSO\\bob</UserId>", "<LogonType>S4U"),
+        (
+            "as_bob",
+            "<LogonType>InteractiveToken</LogonType>",
+            "GroupId",
+        ),
+        ("as_users", "<GroupId>BUILTIN\\Users</GroupId>", "<UserId>"),
+    ] {
+        let xml = env.read_task_file(task);
+        assert!(xml.contains(has), "{task}: no {has}:\n{xml}");
+        assert!(!xml.contains(lacks), "{task}: {lacks}:\n{xml}");
+    }
+    let accounts = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    let export = env.ok(&["export", "as_local_service"]);
+    assert!(export.contains("<UserId>S-1-5-19</UserId>"), "{export}");
+    // A table that is none of the forms is refused at its place.
+    env.write_config(
+        "[settings]\nbackend = \"windows\"\n\n[tasks.odd]\ncommand = \"a.exe\"\nrun_as = { user = \"CONTOSO\\\\bob\", group = \"BUILTIN\\\\Users\" }\n",
+    );
+    let o = env.orc(&["validate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("run_as as a table is") && err.contains("tasks.toml:6:"),
+        "{err}"
+    );
+    env.write_config(&accounts);
     let me = env.read_task_file("as_me");
     assert!(
         me.contains("<LogonType>InteractiveToken</LogonType>"),

@@ -458,7 +458,10 @@ fn commands_expand_variables_and_shell_lines_keep_their_quotes() {
     )
     .unwrap();
     let state_arg = state.to_str().unwrap();
-    let o = orc(dir.path(), &["--state", state_arg, "apply", "--auto-approve"]);
+    let o = orc(
+        dir.path(),
+        &["--state", state_arg, "apply", "--auto-approve"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     for (task, word) in [("expanded", "expanded-ok"), ("quoted", "quoted-ok")] {
         let o = orc(dir.path(), &["--state", state_arg, "run", task]);

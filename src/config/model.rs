@@ -173,6 +173,15 @@ pub enum RunAs {
     User(String),
     /// A user whose password is the vault's secret `secret`.
     Password { user: String, secret: String },
+    /// LOCAL SERVICE or NETWORK SERVICE: a service account, no password.
+    Service(String),
+    /// A named user, only while that user is logged on (InteractiveToken).
+    Interactive(String),
+    /// A group managed service account (`DOMAIN\\name$`): Windows fetches its
+    /// password from the domain, so none is stored.
+    Gmsa(String),
+    /// Whoever of a group is logged on (GroupId).
+    Group(String),
 }
 
 /// Where something was defined, for messages.

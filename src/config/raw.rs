@@ -307,9 +307,16 @@ pub enum RunAsValue {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunAsUser {
-    pub user: String,
+    /// The account (`DOMAIN\\name`).
+    pub user: Option<String>,
     /// Only as { secret = "name" }: a password never sits in tasks.toml.
-    pub password: SecretRef,
+    pub password: Option<SecretRef>,
+    /// How the user logs on: "password" (with `password`), "s4u" (whether logged
+    /// on or not, no password: local resources only), "interactive" (only while the
+    /// user is logged on).
+    pub logon: Option<String>,
+    /// A group instead of a user: the task runs for whoever of it is logged on.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

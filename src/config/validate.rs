@@ -716,6 +716,14 @@ fn build_task(
                     RunAs::System
                 }
                 "current_user" => RunAs::CurrentUser,
+                n if crate::backend::windows::account::service_account(n).is_some() => {
+                    RunAs::Service(
+                        crate::backend::windows::account::service_account(n)
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                }
+                n if n.ends_with('$') => RunAs::Gmsa(n.to_string()),
                 "" => {
                     c.report(
                         file,
@@ -728,17 +736,33 @@ fn build_task(
                 n => RunAs::User(n.to_string()),
             },
             RunAsValue::WithPassword(u) => {
-                if u.user.trim().is_empty() || u.password.secret.trim().is_empty() {
-                    c.report(
-                        file,
-                        &v.span,
-                        t,
-                        "run_as needs a user and a password secret name",
-                    );
-                }
-                RunAs::Password {
-                    user: u.user.trim().to_string(),
-                    secret: u.password.secret.trim().to_string(),
+                let user = u.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
+                let group = u.group.as_deref().map(str::trim).filter(|g| !g.is_empty());
+                let secret = u
+                    .password
+                    .as_ref()
+                    .map(|p| p.secret.trim())
+                    .filter(|s| !s.is_empty());
+                let logon = u.logon.as_deref().map(str::trim);
+                match (user, group, secret, logon) {
+                    (Some(user), None, Some(secret), None | Some("password")) => RunAs::Password {
+                        user: user.to_string(),
+                        secret: secret.to_string(),
+                    },
+                    (Some(user), None, None, Some("interactive")) => {
+                        RunAs::Interactive(user.to_string())
+                    }
+                    (Some(user), None, None, Some("s4u")) => RunAs::User(user.to_string()),
+                    (None, Some(group), None, None) => RunAs::Group(group.to_string()),
+                    _ => {
+                        c.report(
+                            file,
+                            &v.span,
+                            t,
+                            "run_as as a table is { user = \"...\", password = { secret = \"...\" } }, { user = \"...\", logon = \"interactive\" or \"s4u\" }, or { group = \"...\" }",
+                        );
+                        RunAs::System
+                    }
                 }
             }
         },

@@ -12,6 +12,11 @@ use jiff::civil::{Date, date};
 use jiff::tz::TimeZone;
 use toml_edit::{Array, Table, value};
 
+/// `value` under another name, for functions whose settings are called `value`.
+fn value_of<V: Into<toml_edit::Value>>(v: V) -> toml_edit::Item {
+    value(v)
+}
+
 use super::read::{ReadAction, ReadSchedule, ReadTask, ReadTrigger, read_task};
 use super::simulate::fire_times_of;
 use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKDAYS, ALL_WEEKS, LAST_WEEK};
@@ -106,7 +111,7 @@ pub fn adopt(
         table.insert("catch_up", value("24h"));
     }
     insert_principal(&task, &mut table, &mut notes);
-    notes.extend(dropped_settings(xml)?);
+    notes.extend(dropped_settings(xml, &mut table)?);
     if !task.enabled {
         table.insert("enabled", value(false));
     }
@@ -142,7 +147,7 @@ pub fn orc_name(raw: &str) -> String {
 /// A note for each element of the task's `<Settings>` that orc does not carry over
 /// (what orc registers says otherwise), naming the element and its value. Elements
 /// the XML leaves out are not named: only what the task says is.
-fn dropped_settings(xml: &str) -> Result<Vec<String>, String> {
+fn dropped_settings(xml: &str, table: &mut Table) -> Result<Vec<String>, String> {
     let doc = super::read::parse_document(xml)?;
     let Some(settings) = doc
         .root_element()
@@ -216,14 +221,13 @@ fn dropped_settings(xml: &str) -> Result<Vec<String>, String> {
             }
             ("ExecutionTimeLimit", None) => match super::xml::parse_iso_duration(&value) {
                 Some(limit) if limit.is_zero() => continue,
+                // Task Scheduler stopped a run after this long: so does orc's timeout.
                 Some(limit) => {
-                    let human = super::describe::human(limit);
-                    format!(
-                        "dropped Settings/ExecutionTimeLimit {value}: Task Scheduler stopped a run after {human}; orc sets no limit without a timeout (timeout = \"{human}\" sets one)"
-                    )
+                    table.insert("timeout", value_of(super::describe::human(limit)));
+                    continue;
                 }
                 None => format!(
-                    "dropped Settings/ExecutionTimeLimit {value}: orc sets no limit without a timeout"
+                    "dropped Settings/ExecutionTimeLimit {value}: it is not a duration; orc sets no limit without a timeout"
                 ),
             },
             ("IdleSettings", None) if !idle_only => continue,
@@ -242,14 +246,20 @@ fn dropped_settings(xml: &str) -> Result<Vec<String>, String> {
                         .map(text)
                         .unwrap_or_default()
                 };
-                let interval = super::xml::parse_iso_duration(&child("Interval"))
-                    .map(super::describe::human)
-                    .unwrap_or_else(|| child("Interval"));
-                format!(
-                    "dropped Settings/RestartOnFailure {}: orc does not restart a failed run this way; retry_count = {}, retry_delay = \"{interval}\" is orc's way",
-                    compound(el),
-                    child("Count")
-                )
+                // Task Scheduler restarted a failed run Count times, Interval apart:
+                // orc's retries do that.
+                let interval = super::xml::parse_iso_duration(&child("Interval"));
+                match (child("Count").parse::<i64>(), interval) {
+                    (Ok(count), Some(interval)) if count > 0 => {
+                        table.insert("retry_count", value_of(count));
+                        table.insert("retry_delay", value_of(super::describe::human(interval)));
+                        continue;
+                    }
+                    _ => format!(
+                        "dropped Settings/RestartOnFailure {}: not a count and an interval orc can retry with",
+                        compound(el)
+                    ),
+                }
             }
             ("NetworkSettings", None) => format!(
                 "dropped Settings/NetworkSettings {}: orc's task does not wait for that network",
@@ -392,36 +402,86 @@ fn insert_action(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>) {
     table.insert("command", value(argv));
 }
 
+/// The principal, kept: the same account with the same kind of logon. A stored
+/// password cannot come along (Windows never gives it back): the task names a vault
+/// secret for it, and apply refuses until `orc secret set` has stored it.
 fn insert_principal(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>) {
     let p = &task.principal;
+    let inline = |pairs: &[(&str, &str)]| {
+        let mut t = toml_edit::InlineTable::new();
+        for (k, v) in pairs {
+            t.insert(*k, (*v).into());
+        }
+        value(t)
+    };
     match (&p.user, &p.group) {
-        (Some(user), _) => {
-            let system = super::account::is_system(user);
-            if !system {
-                match p.logon_type.as_deref() {
-                    Some("Password") => notes.push(format!(
-                        "{user} runs with a stored password: set run_as = {{ user = \"{user}\", password = {{ secret = \"...\" }} }} once the password is in orc's vault"
-                    )),
-                    Some("S4U") => {
-                        table.insert("run_as", value(user.as_str()));
-                    }
-                    _ => {
-                        table.insert("run_as", value("current_user"));
-                        notes.push(format!(
-                            "the task ran as {user} while logged on; run_as = \"current_user\" registers it for whoever runs orc apply"
-                        ));
-                    }
+        (Some(user), _) if super::account::is_system(user) => {}
+        (Some(user), _) if super::account::service_account(user).is_some() => {
+            let account = super::account::service_account(user).unwrap_or_default();
+            table.insert("run_as", value(account));
+        }
+        (Some(user), _) => match p.logon_type.as_deref() {
+            Some("Password") if user.ends_with('$') => {
+                // A gMSA: the domain keeps its password.
+                table.insert("run_as", value(user.as_str()));
+            }
+            Some("Password") => {
+                let secret = password_secret_name(user);
+                let mut password = toml_edit::InlineTable::new();
+                password.insert("secret", secret.as_str().into());
+                let mut run_as = toml_edit::InlineTable::new();
+                run_as.insert("user", user.as_str().into());
+                run_as.insert("password", toml_edit::Value::InlineTable(password));
+                table.insert("run_as", value(run_as));
+                notes.push(format!(
+                    "{user} runs with a stored password, which Windows never gives back: store it with `orc secret set {secret}` before orc apply"
+                ));
+            }
+            Some("S4U") => {
+                table.insert("run_as", value(user.as_str()));
+            }
+            other => {
+                table.insert(
+                    "run_as",
+                    inline(&[("user", user.as_str()), ("logon", "interactive")]),
+                );
+                if other == Some("InteractiveTokenOrPassword") {
+                    notes.push(format!(
+                        "the task could also run with {user}'s stored password (InteractiveTokenOrPassword); orc registers it for while {user} is logged on"
+                    ));
                 }
             }
+        },
+        (None, Some(group)) => {
+            table.insert("run_as", inline(&[("group", group.as_str())]));
         }
-        (None, Some(group)) => notes.push(format!(
-            "the task ran for the group {group}; orc registers tasks for one account (run_as, default SYSTEM)"
-        )),
-        (None, None) => {}
+        (None, None) => {
+            table.insert("run_as", value("current_user"));
+            notes.push(
+                "the task names no account: it ran as whoever registered it; run_as = \"current_user\" registers it for whoever runs orc apply".to_string(),
+            );
+        }
     }
     if p.highest {
         table.insert("run_level", value("highest"));
     }
+}
+
+/// The vault secret an imported task's stored password goes in: `run_as_` and the
+/// account's name as a secret name allows (`CONTOSO\\svc-etl` is
+/// `run_as_CONTOSO_svc-etl`).
+fn password_secret_name(user: &str) -> String {
+    let name: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("run_as_{}", name.trim_matches('_'))
 }
 
 /// A schedule equal to the triggers.

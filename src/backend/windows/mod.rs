@@ -117,6 +117,11 @@ pub fn task_xml(
         RunAs::User(user) => xml::Principal::S4u(user.clone()),
         // The password is given at registration (from the vault), never in the XML.
         RunAs::Password { user, .. } => xml::Principal::Password(user.clone()),
+        RunAs::Service(account) => xml::Principal::Service(account.clone()),
+        RunAs::Interactive(user) => xml::Principal::Interactive(user.clone()),
+        // Windows asks the domain for a gMSA's password: a Password logon without one.
+        RunAs::Gmsa(account) => xml::Principal::Password(account.clone()),
+        RunAs::Group(group) => xml::Principal::Group(group.clone()),
     };
     Ok(xml::render(&xml::TaskXml {
         folder,

@@ -58,8 +58,12 @@ pub enum Principal {
     /// A user, whether logged on or not, without a stored password (S4U).
     S4u(String),
     /// A user, whether logged on or not; the password is given at registration,
-    /// never in the XML.
+    /// never in the XML (a gMSA's, none: the domain holds it).
     Password(String),
+    /// LOCAL SERVICE or NETWORK SERVICE, by SID (a service-account logon).
+    Service(String),
+    /// Whoever of a group is logged on.
+    Group(String),
 }
 
 /// The task as XML text (declared UTF-16, as Windows expects it once encoded).
@@ -162,8 +166,16 @@ fn write_task<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()>
                             Principal::Interactive(u) => (u.as_str(), Some("InteractiveToken")),
                             Principal::S4u(u) => (u.as_str(), Some("S4U")),
                             Principal::Password(u) => (u.as_str(), Some("Password")),
+                            Principal::Service(a) if a == "NETWORK SERVICE" => ("S-1-5-20", None),
+                            Principal::Service(_) => ("S-1-5-19", None),
+                            Principal::Group(g) => {
+                                text(w, "GroupId", g)?;
+                                ("", None)
+                            }
                         };
-                        text(w, "UserId", user)?;
+                        if !user.is_empty() {
+                            text(w, "UserId", user)?;
+                        }
                         if let Some(logon) = logon {
                             text(w, "LogonType", logon)?;
                         }
