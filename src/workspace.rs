@@ -494,6 +494,23 @@ impl Workspace {
             backend,
         )
         .map_err(|e| self.locate(e))?;
+        if let Some(why) = backend.limited_view() {
+            let missing: Vec<String> = plan
+                .changes
+                .iter()
+                .filter(|c| c.drift == Some(plan::Drift::DeletedOutside))
+                .map(|c| format!("\"{}\"", c.name))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "{why}: {} may be hidden from it, not deleted, so nothing is planned; run orc from an elevated prompt (Run as administrator)",
+                    missing.join(", ")
+                );
+            }
+            plan.warnings.push(format!(
+                "{why}; tasks of other accounts in the folder are not seen"
+            ));
+        }
         plan.warnings.extend(recorded.claimed_by.clone());
         plan.retain_targets(targets);
         Ok(plan)

@@ -536,6 +536,52 @@ fn import_all_adopts_live_tasks_in_place() {
     env.assert_no_changes("after the adopting apply");
 }
 
+/// A process that is not elevated sees only the tasks it may read: a task missing
+/// from such a view may only be hidden, so plan and apply refuse to call it deleted
+/// and re-create it, saying to run elevated; with nothing missing, plan warns.
+fn a_limited_view_never_calls_a_hidden_task_deleted() {
+    let env = Env::new(FULL);
+    env.apply();
+    let limited = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .current_dir(env.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ORC_LOG", "off")
+            .env("ORC_WINDOWS_TASKS_DIR", env.path("Tasks"))
+            .env("ORC_WINDOWS_TASKS_VIEW", "limited")
+            .env("ORC_STATE", env.path("state/state.db"))
+            .output()
+            .unwrap()
+    };
+    let o = limited(&["plan"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("No changes."), "{text}");
+    assert!(
+        text.contains("tasks of other accounts in the folder are not seen"),
+        "{text}"
+    );
+
+    // As if "report" ran as SYSTEM and the view left it out.
+    let hidden = env.folder().join("report");
+    let kept = std::fs::read(&hidden).unwrap();
+    std::fs::remove_file(&hidden).unwrap();
+    for args in [&["plan"][..], &["apply", "--auto-approve"][..]] {
+        let o = limited(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("\"report\" may be hidden from it, not deleted")
+                && err.contains("elevated prompt"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!hidden.exists(), "the refused apply registered nothing");
+    std::fs::write(&hidden, kept).unwrap();
+    env.assert_no_changes("the full view");
+}
+
 /// A task in the folder that orc does not manage is listed with its triggers in
 /// words and never touched, by apply or destroy.
 fn unmanaged_tasks_are_reported_and_never_touched() {
@@ -1071,6 +1117,11 @@ fn main() -> std::process::ExitCode {
         common::trial(
             "import_all_adopts_live_tasks_in_place",
             import_all_adopts_live_tasks_in_place,
+            &[],
+        ),
+        common::trial(
+            "a_limited_view_never_calls_a_hidden_task_deleted",
+            a_limited_view_never_calls_a_hidden_task_deleted,
             &[],
         ),
         common::trial(

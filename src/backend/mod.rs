@@ -159,6 +159,12 @@ pub trait Backend {
     /// without changes never touches the scheduler.
     fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError>;
 
+    /// Why `list` may leave out entries that exist (a view limited by the caller's
+    /// rights), if it may: plan then refuses to call a missing task deleted.
+    fn limited_view(&self) -> Option<String> {
+        None
+    }
+
     /// What the last `apply` succeeded with but the admin should know (a task
     /// registered for an account that may not log on as a batch job), taken once.
     fn take_warnings(&mut self) -> Vec<String> {

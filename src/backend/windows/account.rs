@@ -158,6 +158,39 @@ pub fn canonical(account: &str) -> String {
         .to_lowercase()
 }
 
+/// Whether this process's token is elevated (Run as administrator). Unknown counts
+/// as elevated: the check warns, it never blocks on a guess.
+#[cfg(windows)]
+pub fn elevated() -> bool {
+    use windows::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows::Win32::Security::{
+        GetTokenInformation, TOKEN_ELEVATION, TOKEN_QUERY, TokenElevation,
+    };
+    use windows::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+    let mut token = HANDLE::default();
+    // SAFETY: the current process's pseudo-handle; the token is closed below.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) }.is_err() {
+        return true;
+    }
+    let mut elevation = TOKEN_ELEVATION::default();
+    let mut len = 0u32;
+    // SAFETY: `elevation` is the TOKEN_ELEVATION the class asks for, of that size.
+    let read = unsafe {
+        GetTokenInformation(
+            token,
+            TokenElevation,
+            Some((&mut elevation as *mut TOKEN_ELEVATION).cast()),
+            std::mem::size_of::<TOKEN_ELEVATION>() as u32,
+            &mut len,
+        )
+    };
+    // SAFETY: the token opened above, closed once.
+    unsafe {
+        let _ = CloseHandle(token);
+    }
+    read.is_err() || elevation.TokenIsElevated != 0
+}
+
 /// The account of this process's token as `DOMAIN\\name` (GetUserNameExW).
 #[cfg(windows)]
 pub fn current() -> Option<String> {

@@ -165,4 +165,8 @@ impl Backend for WindowsBackend {
     fn take_warnings(&mut self) -> Vec<String> {
         self.folder.take_warnings()
     }
+
+    fn limited_view(&self) -> Option<String> {
+        self.folder.limited_view()
+    }
 }

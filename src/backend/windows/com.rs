@@ -282,6 +282,12 @@ impl TaskFolder for ComFolder {
         std::mem::take(&mut self.warnings)
     }
 
+    fn limited_view(&self) -> Option<String> {
+        (!super::account::elevated()).then(|| {
+            "orc is not running elevated, and Task Scheduler shows such a process only the tasks it may read (not those of SYSTEM or other accounts)".to_string()
+        })
+    }
+
     fn delete(&mut self, name: &str) -> Result<(), BackendError> {
         let Some(folder) = self.open()? else {
             return Ok(());

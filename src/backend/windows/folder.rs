@@ -41,6 +41,12 @@ pub trait TaskFolder {
 
     fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), BackendError>;
 
+    /// Why this view of the folder may lack tasks that exist (Windows shows a
+    /// process that is not elevated only the tasks it may read), if it may.
+    fn limited_view(&self) -> Option<String> {
+        None
+    }
+
     /// What the registrations so far succeeded with but the admin should know
     /// (Task Scheduler's SCHED_S_* codes), taken once.
     fn take_warnings(&mut self) -> Vec<String> {
@@ -93,6 +99,19 @@ impl DirFolder {
 }
 
 impl TaskFolder for DirFolder {
+    /// A copy of a folder as a process that was not elevated saw it is marked with
+    /// `ORC_WINDOWS_TASKS_VIEW=limited`, so plan treats it as Windows' limited view.
+    fn limited_view(&self) -> Option<String> {
+        std::env::var("ORC_WINDOWS_TASKS_VIEW")
+            .is_ok_and(|v| v == "limited")
+            .then(|| {
+                format!(
+                    "{} is a limited view (ORC_WINDOWS_TASKS_VIEW=limited: as a process that is not elevated sees it, without the tasks of SYSTEM or other accounts)",
+                    self.dir.display()
+                )
+            })
+    }
+
     fn describe(&self) -> String {
         format!(
             "Task Scheduler folder \\{}\\ ({})",
