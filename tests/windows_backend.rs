@@ -251,6 +251,23 @@ fn drift_names_each_modelled_field() {
             Box::new(|x: &str| x.replace("HighestAvailable", "LeastPrivilege")),
         ),
         (
+            "priority",
+            Box::new(|x: &str| x.replace("<Priority>5</Priority>", "<Priority>7</Priority>")),
+        ),
+        (
+            "hidden",
+            Box::new(|x: &str| x.replace("<Hidden>false</Hidden>", "<Hidden>true</Hidden>")),
+        ),
+        (
+            "start on battery",
+            Box::new(|x: &str| {
+                x.replace(
+                    "<DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>",
+                    "",
+                )
+            }),
+        ),
+        (
             "command",
             Box::new(|x: &str| x.replace("run etl ", "run etl --verbose ")),
         ),
@@ -638,8 +655,6 @@ fn imported_fixtures_name_the_settings_orc_drops() {
             &[
                 "# review: dropped Settings/MaintenanceSettings (Period P7D, Deadline P1M, Exclusive false): ",
                 "# review: dropped Settings/UseUnifiedSchedulingEngine true: ",
-                "# review: dropped Settings/DisallowStartIfOnBatteries true: ",
-                "# review: dropped Settings/StopIfGoingOnBatteries true: ",
             ],
         ),
         (
@@ -670,6 +685,17 @@ fn imported_fixtures_name_the_settings_orc_drops() {
         }
         // Settings that orc carries over or registers the same way are not named:
         // the time limit is orc's timeout, a restart on failure its retries.
+        if name == "ScheduledDefrag" {
+            let table = &out[out.find(&header).unwrap()..];
+            assert!(
+                table.contains("battery = { start = false, stop = true }"),
+                "{file}: the battery settings kept:\n{out}"
+            );
+            assert!(
+                !out.contains("Settings/DisallowStartIfOnBatteries"),
+                "{out}"
+            );
+        }
         if name == "File_History__maintenance_mode_" {
             let table = &out[out.find(&header).unwrap()..];
             for key in [
@@ -774,6 +800,7 @@ fn every_fixture_imports_registers_and_plans_clean() {
         orc::backend::windows::describe::entry("t", t, date(2027, 1, 1)).details["run as"].clone()
     };
     let mut not_system = 0;
+    let mut kept_settings = 0;
     for (file, name) in files.iter().zip(&names) {
         let original = read_task(&decode(&std::fs::read(file).unwrap()).unwrap()).unwrap();
         let registered = read_task(&env.read_task_file(name)).unwrap();
@@ -789,6 +816,14 @@ fn every_fixture_imports_registers_and_plans_clean() {
             );
             not_system += usize::from(run_as(&original) != "SYSTEM");
         }
+        // So are its priority, power, network and visibility settings.
+        assert_eq!(
+            original.settings,
+            registered.settings,
+            "{name} from {}",
+            file.display()
+        );
+        kept_settings += usize::from(original.settings != orc::config::WindowsSettings::default());
         assert_eq!(
             fires(&original),
             fires(&registered),
@@ -803,7 +838,7 @@ fn every_fixture_imports_registers_and_plans_clean() {
         );
     }
     eprintln!(
-        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets",
+        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets; {kept_settings} with settings other than orc's defaults, kept",
         files.len(),
         secrets.len()
     );
@@ -873,6 +908,14 @@ run_as = { user = "CONTOSO\\bob", logon = "interactive" }
 [tasks.as_users]
 command = "a.exe"
 run_as = { group = "BUILTIN\\Users" }
+
+[tasks.tuned]
+command = "a.exe"
+priority = 3
+wake_to_run = true
+run_only_if_network = true
+hidden = true
+battery = { start = false, stop = true }
 "#,
     );
     env.apply();
@@ -908,7 +951,33 @@ run_as = { group = "BUILTIN\\Users" }
         assert!(xml.contains(has), "{task}: no {has}:\n{xml}");
         assert!(!xml.contains(lacks), "{task}: {lacks}:\n{xml}");
     }
+    let tuned = env.read_task_file("tuned");
+    for element in [
+        "<Priority>3</Priority>",
+        "<WakeToRun>true</WakeToRun>",
+        "<RunOnlyIfNetworkAvailable>true</RunOnlyIfNetworkAvailable>",
+        "<Hidden>true</Hidden>",
+        "<DisallowStartIfOnBatteries>true</DisallowStartIfOnBatteries>",
+        "<StopIfGoingOnBatteries>true</StopIfGoingOnBatteries>",
+    ] {
+        assert!(tuned.contains(element), "no {element}:\n{tuned}");
+    }
+    // Without them: normal priority (Task Scheduler's own default, 7, is below).
+    assert!(
+        env.read_task_file("as_me")
+            .contains("<Priority>5</Priority>")
+    );
     let accounts = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
+    env.write_config(&accounts.replace("priority = 3", "priority = 11"));
+    let o = env.orc(&["validate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("priority 11 is outside Task Scheduler's 0 (highest) to 10 (idle)")
+            && err.contains("(task \"tuned\")"),
+        "{err}"
+    );
+    env.write_config(&accounts);
     let export = env.ok(&["export", "as_local_service"]);
     assert!(export.contains("<UserId>S-1-5-19</UserId>"), "{export}");
     // A table that is none of the forms is refused at its place.

@@ -499,7 +499,9 @@ impl LocalUser {
 
 impl Drop for LocalUser {
     fn drop(&mut self) {
-        let _ = Command::new("net").args(["user", self.0, "/delete"]).output();
+        let _ = Command::new("net")
+            .args(["user", self.0, "/delete"])
+            .output();
     }
 }
 
@@ -586,7 +588,11 @@ fn principals_triggers_drift_and_import_on_the_real_task_scheduler() {
         .find(|t| t.name == "on_event")
         .unwrap();
     folder
-        .register("on_event", &live.xml.replace("EventID=6005", "EventID=41"), None)
+        .register(
+            "on_event",
+            &live.xml.replace("EventID=6005", "EventID=41"),
+            None,
+        )
         .unwrap();
     let o = orc(dir.path(), &with(&["plan", "--json"]));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -615,7 +621,10 @@ fn principals_triggers_drift_and_import_on_the_real_task_scheduler() {
         .output()
         .unwrap();
     assert!(o.status.success(), "schtasks: {}", text(&o));
-    let o = orc(dir.path(), &with(&["import", "--all", "--into", "tasks.toml"]));
+    let o = orc(
+        dir.path(),
+        &with(&["import", "--all", "--into", "tasks.toml"]),
+    );
     assert!(o.status.success(), "import: {}", text(&o));
     let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
     assert!(o.status.success(), "apply: {}", text(&o));

@@ -184,6 +184,64 @@ pub enum RunAs {
     Group(String),
 }
 
+/// The Task Scheduler settings a task may set, with orc's defaults; left out of the
+/// definition where they are the default, so older records compare equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowsSettings {
+    /// 0 (highest) to 10 (idle).
+    #[serde(
+        default = "normal_priority",
+        skip_serializing_if = "is_normal_priority"
+    )]
+    pub priority: u8,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub wake_to_run: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub run_only_if_network: bool,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub start_on_battery: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stop_on_battery: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hidden: bool,
+}
+
+/// Normal priority, in the middle of Task Scheduler's normal band (4-6).
+pub const NORMAL_PRIORITY: u8 = 5;
+
+fn normal_priority() -> u8 {
+    NORMAL_PRIORITY
+}
+
+fn is_normal_priority(p: &u8) -> bool {
+    *p == NORMAL_PRIORITY
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Default for WindowsSettings {
+    fn default() -> Self {
+        WindowsSettings {
+            priority: NORMAL_PRIORITY,
+            wake_to_run: false,
+            run_only_if_network: false,
+            start_on_battery: true,
+            stop_on_battery: false,
+            hidden: false,
+        }
+    }
+}
+
 /// Where something was defined, for messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -249,6 +307,9 @@ pub struct Task {
     /// Task Scheduler trigger elements (compact XML), instead of a schedule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<String>,
+    /// Task Scheduler's settings of the task (priority, power, network, visibility).
+    #[serde(default, flatten)]
+    pub windows: WindowsSettings,
     pub enabled: bool,
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,

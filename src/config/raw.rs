@@ -283,10 +283,12 @@ pub struct RawTask {
     /// Embedded scheduler: start each scheduled run after a random delay of up to
     /// this long, so tasks that share a fire time do not all start at once.
     pub jitter: Option<Spanned<DurationValue>>,
-    /// Task Scheduler: the account the task runs as. "SYSTEM" (default);
-    /// "current_user" (whoever runs `orc apply`, only while logged on); "DOMAIN\\user"
-    /// (whether logged on or not, without a stored password, so without network
-    /// credentials); or { user = "DOMAIN\\svc", password = { secret = "name" } }.
+    /// Task Scheduler: the account the task runs as. "SYSTEM" (default); "LOCAL
+    /// SERVICE" or "NETWORK SERVICE"; "current_user" (whoever runs `orc apply`, only
+    /// while logged on); "DOMAIN\\user" (whether logged on or not, without a stored
+    /// password, so without network credentials); "DOMAIN\\name$" (a gMSA);
+    /// { user = "DOMAIN\\svc", password = { secret = "name" } }; { user = "...",
+    /// logon = "interactive" }; or { group = "BUILTIN\\Users" }.
     pub run_as: Option<Spanned<RunAsValue>>,
     /// Task Scheduler: "highest" runs the task elevated; default "limited".
     pub run_level: Option<RunLevel>,
@@ -294,9 +296,34 @@ pub struct RawTask {
     /// boot, at log on, on an event, from a start date); `orc import` writes them.
     /// Only the windows backend runs them. Exclusive with `schedule`.
     pub triggers: Option<Vec<Spanned<String>>>,
+    /// Task Scheduler: the priority of the task's processes, 0 (highest) to 10
+    /// (idle); 4-6 are normal. Default 5 (normal; Task Scheduler's own default, 7,
+    /// is below normal).
+    pub priority: Option<Spanned<i64>>,
+    /// Task Scheduler: wake the computer from sleep to run the task. Default false.
+    pub wake_to_run: Option<bool>,
+    /// Task Scheduler: start only while a network connection is available. Default
+    /// false.
+    pub run_only_if_network: Option<bool>,
+    /// Task Scheduler: whether the task starts on battery power, and whether it is
+    /// stopped when the computer goes on battery. Default { start = true, stop = false }.
+    pub battery: Option<Battery>,
+    /// Task Scheduler: hide the task in the Task Scheduler window. Default false.
+    pub hidden: Option<bool>,
 }
 
-/// `run_as`: an account name, or a user with a password from the vault.
+/// `battery = { start = ..., stop = ... }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Battery {
+    /// Start the task while on battery power. Default true.
+    pub start: Option<bool>,
+    /// Stop the task when the computer goes on battery power. Default false.
+    pub stop: Option<bool>,
+}
+
+/// `run_as`: an account name, or a table: a user with a password from the vault, a
+/// user and how it logs on, or a group.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RunAsValue {

@@ -841,6 +841,33 @@ fn build_task(
         return None;
     }
     let (line, column) = c.sources[file].line_col(item.key_span.start);
+    let priority = match &raw.priority {
+        None => crate::config::model::NORMAL_PRIORITY,
+        Some(p) => match u8::try_from(p.value) {
+            Ok(v) if v <= 10 => v,
+            _ => {
+                c.report(
+                    file,
+                    &p.span,
+                    t,
+                    format!(
+                        "priority {} is outside Task Scheduler's 0 (highest) to 10 (idle); 4-6 are normal",
+                        p.value
+                    ),
+                );
+                crate::config::model::NORMAL_PRIORITY
+            }
+        },
+    };
+    let battery = raw.battery.unwrap_or_default();
+    let windows = crate::config::model::WindowsSettings {
+        priority,
+        wake_to_run: raw.wake_to_run.unwrap_or(false),
+        run_only_if_network: raw.run_only_if_network.unwrap_or(false),
+        start_on_battery: battery.start.unwrap_or(true),
+        stop_on_battery: battery.stop.unwrap_or(false),
+        hidden: raw.hidden.unwrap_or(false),
+    };
     Some(Task {
         name: name.to_string(),
         kind: raw.kind.unwrap_or_default(),
@@ -860,6 +887,7 @@ fn build_task(
         run_as,
         run_level: raw.run_level.unwrap_or_default(),
         triggers,
+        windows,
         retry_backoff: raw.retry_backoff.unwrap_or_default(),
         retry_max_delay,
         overlap: raw.overlap.unwrap_or_default(),

@@ -111,6 +111,7 @@ pub fn adopt(
         table.insert("catch_up", value("24h"));
     }
     insert_principal(&task, &mut table, &mut notes);
+    insert_settings(&task, &mut table);
     notes.extend(dropped_settings(xml, &mut table)?);
     if !task.enabled {
         table.insert("enabled", value(false));
@@ -182,34 +183,28 @@ fn dropped_settings(xml: &str, table: &mut Table) -> Result<Vec<String>, String>
         // (what orc registers, why it matters) for a plain value.
         let plain: Option<(&str, &str)> = match name {
             // Carried over: enabled, overlap, catch_up (and their notes above).
+            // Carried over as keys (see `insert_settings`).
             "Enabled" | "MultipleInstancesPolicy" | "StartWhenAvailable" => continue,
-            "DisallowStartIfOnBatteries" => {
-                Some(("false", "orc's task also starts on battery power"))
-            }
-            "StopIfGoingOnBatteries" => {
-                Some(("false", "orc's task keeps running on battery power"))
-            }
+            "DisallowStartIfOnBatteries"
+            | "StopIfGoingOnBatteries"
+            | "Hidden"
+            | "RunOnlyIfNetworkAvailable"
+            | "WakeToRun"
+            | "Priority" => continue,
             "AllowHardTerminate" => Some(("true", "orc's task can be stopped by force")),
             "AllowStartOnDemand" => Some(("true", "orc's task can be started on demand")),
             "DisallowStartOnRemoteAppSession" => {
                 Some(("false", "orc's task also starts in a remote app session"))
             }
-            "Hidden" => Some(("false", "orc's task is shown in Task Scheduler")),
             "RunOnlyIfIdle" => Some((
                 "false",
                 "orc's task does not wait for the computer to be idle",
             )),
-            "RunOnlyIfNetworkAvailable" => Some((
-                "false",
-                "orc's task does not wait for a network; dependencies = [\"url:...\"] can check one",
-            )),
-            "WakeToRun" => Some(("false", "orc's task does not wake the computer to run")),
             "UseUnifiedSchedulingEngine" => Some((
                 "false",
                 "orc registers the task for the classic scheduling engine",
             )),
             "Volatile" => Some(("false", "orc's task is not volatile")),
-            "Priority" => Some(("7", "orc's task runs at the default priority, 7")),
             _ => None,
         };
         let note = match (name, plain) {
@@ -464,6 +459,34 @@ fn insert_principal(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>)
     }
     if p.highest {
         table.insert("run_level", value("highest"));
+    }
+}
+
+/// The task's priority, power, network and visibility settings, as keys where they
+/// differ from what orc registers without them.
+fn insert_settings(task: &ReadTask, table: &mut Table) {
+    let (s, orc) = (&task.settings, crate::config::WindowsSettings::default());
+    if s.priority != orc.priority {
+        table.insert("priority", value(i64::from(s.priority)));
+    }
+    for (key, set, default) in [
+        ("wake_to_run", s.wake_to_run, orc.wake_to_run),
+        (
+            "run_only_if_network",
+            s.run_only_if_network,
+            orc.run_only_if_network,
+        ),
+        ("hidden", s.hidden, orc.hidden),
+    ] {
+        if set != default {
+            table.insert(key, value(set));
+        }
+    }
+    if (s.start_on_battery, s.stop_on_battery) != (orc.start_on_battery, orc.stop_on_battery) {
+        let mut battery = toml_edit::InlineTable::new();
+        battery.insert("start", s.start_on_battery.into());
+        battery.insert("stop", s.stop_on_battery.into());
+        table.insert("battery", value(battery));
     }
 }
 

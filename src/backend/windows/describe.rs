@@ -49,6 +49,16 @@ pub fn entry(name: &str, task: &ReadTask, today: Date) -> Entry {
         "start when available".to_string(),
         yes_no(task.start_when_available),
     );
+    let s = &task.settings;
+    details.insert("priority".to_string(), s.priority.to_string());
+    details.insert("wake to run".to_string(), yes_no(s.wake_to_run));
+    details.insert(
+        "only with a network".to_string(),
+        yes_no(s.run_only_if_network),
+    );
+    details.insert("start on battery".to_string(), yes_no(s.start_on_battery));
+    details.insert("stop on battery".to_string(), yes_no(s.stop_on_battery));
+    details.insert("hidden".to_string(), yes_no(s.hidden));
     details.insert(
         "time limit".to_string(),
         task.time_limit.map_or_else(|| "none".to_string(), human),

@@ -139,6 +139,7 @@ pub fn task_xml(
         time_limit: time_limit(task),
         principal,
         highest: task.run_level == RunLevel::Highest,
+        settings: task.windows,
     }))
 }
 

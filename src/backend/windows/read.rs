@@ -32,6 +32,8 @@ pub struct ReadTask {
     pub time_limit: Option<Duration>,
     pub principal: ReadPrincipal,
     pub actions: Vec<ReadAction>,
+    /// Priority, power, network and visibility, with the schema's defaults.
+    pub settings: crate::config::WindowsSettings,
 }
 
 /// The principal the actions run as.
@@ -147,6 +149,17 @@ pub fn parse_document(xml: &str) -> Result<Document<'_>, String> {
     .map_err(|e| format!("not well-formed XML: {e}"))
 }
 
+/// What Microsoft's schema says a task without these settings does: priority 7
+/// (below normal), no start on battery, stopped when going on battery.
+pub const SCHEMA_DEFAULTS: crate::config::WindowsSettings = crate::config::WindowsSettings {
+    priority: 7,
+    wake_to_run: false,
+    run_only_if_network: false,
+    start_on_battery: false,
+    stop_on_battery: true,
+    hidden: false,
+};
+
 /// Read one task's XML (already decoded to text: see [`super::xml::decode`]).
 pub fn read_task(xml: &str) -> Result<ReadTask, String> {
     let doc = parse_document(xml)?;
@@ -161,6 +174,7 @@ pub fn read_task(xml: &str) -> Result<ReadTask, String> {
         enabled: true,
         instances: "IgnoreNew".to_string(),
         time_limit: Some(Duration::from_secs(72 * 3600)),
+        settings: SCHEMA_DEFAULTS,
         ..ReadTask::default()
     };
     if let Some(info) = child(root, "RegistrationInfo") {
@@ -180,6 +194,21 @@ pub fn read_task(xml: &str) -> Result<ReadTask, String> {
             task.instances = policy;
         }
         task.start_when_available = boolean(settings, "StartWhenAvailable", false);
+        let d = SCHEMA_DEFAULTS;
+        task.settings = crate::config::WindowsSettings {
+            priority: text(settings, "Priority")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(d.priority),
+            wake_to_run: boolean(settings, "WakeToRun", d.wake_to_run),
+            run_only_if_network: boolean(
+                settings,
+                "RunOnlyIfNetworkAvailable",
+                d.run_only_if_network,
+            ),
+            start_on_battery: !boolean(settings, "DisallowStartIfOnBatteries", !d.start_on_battery),
+            stop_on_battery: boolean(settings, "StopIfGoingOnBatteries", d.stop_on_battery),
+            hidden: boolean(settings, "Hidden", d.hidden),
+        };
         if let Some(limit) = duration(settings, "ExecutionTimeLimit")? {
             task.time_limit = (!limit.is_zero()).then_some(limit);
         }

@@ -46,6 +46,8 @@ pub struct TaskXml<'a> {
     pub principal: Principal,
     /// RunLevel HighestAvailable (elevated) instead of LeastPrivilege.
     pub highest: bool,
+    /// Priority, power, network and visibility settings.
+    pub settings: crate::config::WindowsSettings,
 }
 
 /// Whom the task runs as.
@@ -209,9 +211,19 @@ fn write_settings<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result
             Overlap::Queue => "Queue",
             Overlap::Allow => "Parallel",
         };
+        let yes_no = |b: bool| if b { "true" } else { "false" };
+        let s = &task.settings;
         text(w, "MultipleInstancesPolicy", policy)?;
-        text(w, "DisallowStartIfOnBatteries", "false")?;
-        text(w, "StopIfGoingOnBatteries", "false")?;
+        text(w, "DisallowStartIfOnBatteries", yes_no(!s.start_on_battery))?;
+        text(w, "StopIfGoingOnBatteries", yes_no(s.stop_on_battery))?;
+        text(
+            w,
+            "RunOnlyIfNetworkAvailable",
+            yes_no(s.run_only_if_network),
+        )?;
+        text(w, "WakeToRun", yes_no(s.wake_to_run))?;
+        text(w, "Hidden", yes_no(s.hidden))?;
+        text(w, "Priority", &s.priority.to_string())?;
         text(
             w,
             "StartWhenAvailable",
