@@ -94,6 +94,7 @@ fn xml_for(expr: &str, utc: bool) -> Result<String, String> {
         time_limit: Some(std::time::Duration::from_secs(7200)),
         principal: Principal::System,
         highest: false,
+        settings: orc::config::WindowsSettings::default(),
     }))
 }
 
