@@ -101,6 +101,14 @@ impl Backend for WindowsBackend {
             task: task.name.clone(),
             reason,
         })?;
+        // Windows' own verdict on the XML, before anything is registered, so that
+        // validate and plan report at the task what apply would be refused.
+        self.folder
+            .check_definition(&task.name, &xml)
+            .map_err(|reason| BackendError::Unsupported {
+                task: task.name.clone(),
+                reason,
+            })?;
         let mut entry = entry_of(&task.name, &xml, self.today);
         let secret = match &task.run_as {
             RunAs::Password { secret, .. } => Some(secret.clone()),

@@ -19,7 +19,7 @@ use windows::Win32::System::TaskScheduler::{
     IRegisteredTask, ITaskFolder, ITaskService, TASK_CREATE_OR_UPDATE, TASK_ENUM_HIDDEN,
     TASK_LOGON_GROUP, TASK_LOGON_INTERACTIVE_TOKEN, TASK_LOGON_INTERACTIVE_TOKEN_OR_PASSWORD,
     TASK_LOGON_PASSWORD, TASK_LOGON_S4U, TASK_LOGON_SERVICE_ACCOUNT, TASK_LOGON_TYPE,
-    TaskScheduler,
+    TASK_VALIDATE_ONLY, TaskScheduler,
 };
 use windows::Win32::System::Variant::VARIANT;
 use windows::core::{BSTR, HRESULT, Interface};
@@ -282,6 +282,38 @@ impl TaskFolder for ComFolder {
         std::mem::take(&mut self.warnings)
     }
 
+    /// RegisterTask with TASK_VALIDATE_ONLY, in the root folder (which always
+    /// exists, so a plan creates no folder): Windows parses the XML and says what it
+    /// would refuse. Only its verdicts on the XML count; an account it cannot check
+    /// without the password is apply's business.
+    fn check_definition(&self, name: &str, xml: &str) -> Result<(), String> {
+        // SAFETY: a COM call with a valid BSTR.
+        let Ok(root) = (unsafe { self.service.GetFolder(&BSTR::from("\\")) }) else {
+            return Ok(());
+        };
+        let (user, _, logon) = logon(&principal(xml), None);
+        let user = user.map_or_else(VARIANT::default, |u| VARIANT::from(u.as_str()));
+        // SAFETY: COM call with valid arguments; nothing is registered.
+        let checked = unsafe {
+            root.RegisterTask(
+                &BSTR::from(name),
+                &BSTR::from(xml),
+                TASK_VALIDATE_ONLY.0,
+                &user,
+                &VARIANT::default(),
+                logon,
+                &VARIANT::default(),
+            )
+        };
+        match checked {
+            Err(e) if is_xml_refusal(e.code()) => Err(format!(
+                "Task Scheduler refuses the task's XML: {}",
+                error("checking it", &e)
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn limited_view(&self) -> Option<String> {
         (!super::account::elevated()).then(|| {
             "orc is not running elevated, and Task Scheduler shows such a process only the tasks it may read (not those of SYSTEM or other accounts)".to_string()
@@ -405,6 +437,15 @@ fn error(what: &str, e: &windows::core::Error) -> BackendError {
 }
 
 /// What an HRESULT from Task Scheduler means, for the ones an admin can act on.
+/// Task Scheduler's refusals of the XML itself (SCHED_E_UNEXPECTEDNODE to
+/// SCHED_E_PAST_END_BOUNDARY, and features this Windows lacks).
+fn is_xml_refusal(code: HRESULT) -> bool {
+    matches!(
+        code.0 as u32,
+        0x8004_1316..=0x8004_131E | 0x8004_1327 | 0x8004_1329
+    )
+}
+
 /// What a success code of RegisterTask means for the task, when it is a warning.
 fn register_warning(code: HRESULT, account: &str) -> Option<String> {
     match code.0 as u32 {

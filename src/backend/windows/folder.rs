@@ -41,6 +41,12 @@ pub trait TaskFolder {
 
     fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), BackendError>;
 
+    /// Task Scheduler's own check of a definition, without registering it: why it
+    /// would refuse the XML, if it would. Nothing checks a folder of files.
+    fn check_definition(&self, _name: &str, _xml: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Why this view of the folder may lack tasks that exist (Windows shows a
     /// process that is not elevated only the tasks it may read), if it may.
     fn limited_view(&self) -> Option<String> {
