@@ -199,8 +199,7 @@ pub fn vault_reader(state: &Path) -> crate::secrets::SecretReader {
 
 /// Keyed fingerprints of the vault's secrets (`Vault::fingerprint`), for the
 /// Windows backend to tell a changed `run_as` password. The vault is opened once,
-/// when first asked (a passphrase is asked for at most once), and every secret's
-/// fingerprint kept.
+/// when first asked, without a prompt, and every secret's fingerprint kept.
 pub fn vault_fingerprints(state: &Path) -> crate::secrets::SecretReader {
     let state = state.to_path_buf();
     let known: std::cell::RefCell<Option<Result<BTreeMap<String, String>, String>>> =
@@ -210,12 +209,14 @@ pub fn vault_fingerprints(state: &Path) -> crate::secrets::SecretReader {
         let all = known.get_or_insert_with(|| {
             let db = State::open(&state).map_err(|e| format!("{e:#}"))?;
             let key_file = crate::secrets::key::key_file_path(db.path());
-            let vault = crate::secrets::Vault::open(
-                &db,
-                &key_file,
-                &crate::secrets::passphrase_from_env_or_prompt,
-            )
-            .map_err(|e| format!("{e:#}"))?;
+            // Never a prompt: a plan must not ask for the passphrase. Without one at
+            // hand the fingerprints are unknown, and plan does not compare them.
+            let unattended = |_: &str| {
+                crate::secrets::passphrase_unattended()?
+                    .ok_or_else(|| anyhow::anyhow!("no passphrase without asking"))
+            };
+            let vault = crate::secrets::Vault::open(&db, &key_file, &unattended)
+                .map_err(|e| format!("{e:#}"))?;
             let mut all = BTreeMap::new();
             for info in crate::secrets::list(&db).map_err(|e| format!("{e:#}"))? {
                 if let Ok(fingerprint) = vault.fingerprint(&info.name) {
@@ -494,6 +495,8 @@ impl Workspace {
             backend,
         )
         .map_err(|e| self.locate(e))?;
+        plan.warnings.extend(recorded.claimed_by.clone());
+        plan.retain_targets(targets);
         if let Some(why) = backend.limited_view() {
             let missing: Vec<String> = plan
                 .changes
@@ -511,8 +514,6 @@ impl Workspace {
                 "{why}; tasks of other accounts in the folder are not seen"
             ));
         }
-        plan.warnings.extend(recorded.claimed_by.clone());
-        plan.retain_targets(targets);
         Ok(plan)
     }
 }

@@ -485,7 +485,7 @@ fn a_changed_run_as_password_is_registered_again() {
     assert_eq!(plan["changes"][0]["scheduler_ops"][0], "update", "{plan}");
     let text = env.ok(&["plan"]);
     assert!(
-        text.contains("run_as password = (changed in the vault since)"),
+        text.contains("run_as password = (changed in the vault since it was registered)"),
         "{text}"
     );
     let out = env.apply();
@@ -520,11 +520,19 @@ fn import_all_adopts_live_tasks_in_place() {
     };
     env.write_task_file("My Backup", &made("\\Backup", "03:15:00"));
     env.write_task_file("DailyCopy", &made("\\Daily-Copys", "04:30:00"));
+    // And a live task with the name orc would give "My Backup".
+    env.write_task_file("My_Backup", &made("\\My_Backup", "05:45:00"));
     let out = env.ok(&["import", "--all", "--into", "tasks.toml"]);
     let config = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
     assert!(config.contains("[tasks.DailyCopy]"), "{out}\n{config}");
     assert!(config.contains("[tasks.My_Backup]"), "{config}");
-    assert!(config.contains("renamed_from = \"My Backup\""), "{config}");
+    assert!(config.contains("[tasks.My_Backup_2]"), "{config}");
+    let second = &config[config.find("[tasks.My_Backup_2]").unwrap()..];
+    assert!(second.contains("renamed_from = \"My Backup\""), "{config}");
+    assert!(
+        second.contains("15 3 * * *") || second.contains("03:15"),
+        "My Backup's schedule: {config}"
+    );
     assert!(!config.contains("Daily-Copys"), "{config}");
     env.ok(&["validate"]);
 
@@ -532,8 +540,20 @@ fn import_all_adopts_live_tasks_in_place() {
     assert!(plan["unmanaged"].as_array().unwrap().is_empty(), "{plan}");
     let text = env.ok(&["plan"]);
     assert!(
-        text.contains("# My Backup will be renamed to My_Backup"),
+        text.contains("# My Backup will be renamed to My_Backup_2"),
         "{text}"
+    );
+    // The original goes only once its successor is registered.
+    let renamed = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "My_Backup_2")
+        .unwrap();
+    assert_eq!(
+        renamed["scheduler_ops"],
+        serde_json::json!(["create", "delete"]),
+        "{plan}"
     );
     env.apply();
     let mut live: Vec<String> = std::fs::read_dir(env.folder())
@@ -543,7 +563,7 @@ fn import_all_adopts_live_tasks_in_place() {
     live.sort();
     assert_eq!(
         live,
-        ["DailyCopy", "My_Backup"],
+        ["DailyCopy", "My_Backup", "My_Backup_2"],
         "one task each, the originals taken over"
     );
     assert!(
@@ -889,6 +909,10 @@ run_level = "highest"
 command = "a.exe"
 run_as = "CONTOSO\\svc"
 
+[tasks.as_localsystem]
+command = "a.exe"
+run_as = "LocalSystem"
+
 [tasks.as_local_service]
 command = "a.exe"
 run_as = "NT AUTHORITY\\LocalService"
@@ -928,6 +952,7 @@ battery = { start = false, stop = true }
             "<UserId>S-1-5-19</UserId>",
             "<LogonType>",
         ),
+        ("as_localsystem", "<UserId>S-1-5-18</UserId>", "<LogonType>"),
         (
             "as_network_service",
             "<UserId>S-1-5-20</UserId>",

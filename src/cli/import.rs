@@ -53,6 +53,9 @@ fn today() -> jiff::civil::Date {
 struct Found {
     adopted: Vec<Adopted>,
     cron: Option<CronMove>,
+    /// Names an adopted task must not take under a new name: the folder's live
+    /// tasks and the tasks orc manages.
+    taken: std::collections::BTreeSet<String>,
 }
 
 /// Lines outside orc's crontab block that are adopted: `moves` pairs an index into
@@ -70,12 +73,18 @@ pub fn run(args: ImportArgs, global: &Global, out: &Output) -> anyhow::Result<Ex
         Some(Found {
             adopted: from_files(&args.xml)?,
             cron: None,
+            taken: Default::default(),
         })
     };
-    let Some(Found { mut adopted, cron }) = found else {
+    let Some(Found {
+        mut adopted,
+        cron,
+        taken,
+    }) = found
+    else {
         return Ok(ExitCode::FAILURE);
     };
-    unique_names(&mut adopted);
+    unique_names(&mut adopted, &taken);
     for a in &mut adopted {
         a.link_live_name();
     }
@@ -169,10 +178,13 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
     let folder = &ws.config.settings.folder;
     let mut adopted = Vec::new();
     let mut cron = None;
+    let mut taken: std::collections::BTreeSet<String> = ws.config.tasks.keys().cloned().collect();
+    taken.extend(recorded.iter().map(|r| r.name.clone()));
     match ws.backend_kind()? {
         BackendKind::Windows => {
             let today = today();
             for stored in ws.windows_folder()?.list()? {
+                taken.insert(stored.name.clone());
                 if wanted(&stored.name) {
                     adopted.push(
                         adopt(&stored.xml, Some(&stored.name), &stored.name, today)
@@ -244,7 +256,11 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
     {
         bail!("no task \"{name}\" in the scheduler's folder {folder}");
     }
-    Ok(Some(Found { adopted, cron }))
+    Ok(Some(Found {
+        adopted,
+        cron,
+        taken,
+    }))
 }
 
 /// `orc run NAME` in a live entry: orc's own line for a task it lost track of.
@@ -466,10 +482,15 @@ fn same_zone(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || (utc(a) && utc(b))
 }
 
-/// Tasks that share a name (two folders' "Backup") get `_2`, `_3`, with a note.
-fn unique_names(adopted: &mut [Adopted]) {
-    let mut seen = std::collections::BTreeSet::new();
+/// Tasks that would share a name (two files' "Backup", or "My Backup" as My_Backup
+/// beside a live My_Backup) get `_2`, `_3`, with a note. A task adopted under its own
+/// name in the folder keeps it; the others take none of the `taken` names.
+fn unique_names(adopted: &mut [Adopted], taken: &std::collections::BTreeSet<String>) {
+    let mut seen = taken.clone();
     for a in adopted.iter_mut() {
+        if a.live_name.as_deref() == Some(a.name.as_str()) {
+            continue;
+        }
         let base = a.name.clone();
         let mut n = 1;
         while !seen.insert(a.name.clone()) {
@@ -478,7 +499,7 @@ fn unique_names(adopted: &mut [Adopted]) {
         }
         if n > 1 {
             a.notes.push(format!(
-                "named {} because another imported task is named {base}",
+                "named {} because another task is named {base}",
                 a.name
             ));
         }

@@ -716,6 +716,7 @@ fn build_task(
                     RunAs::System
                 }
                 "current_user" => RunAs::CurrentUser,
+                n if crate::backend::windows::account::is_system(n) => RunAs::System,
                 n if crate::backend::windows::account::service_account(n).is_some() => {
                     RunAs::Service(
                         crate::backend::windows::account::service_account(n)

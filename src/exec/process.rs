@@ -145,6 +145,14 @@ pub fn command(action: &Action, env: &BTreeMap<String, String>) -> Command {
     }
 }
 
+/// orc's own variables (the vault passphrase or its file, the key file, the state,
+/// the config, failpoints, imported secrets) and systemd's credentials folder: never
+/// the task's, in its environment or in a `%NAME%` of its command.
+fn is_orcs_own(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.starts_with("ORC_") || upper == "CREDENTIALS_DIRECTORY"
+}
+
 /// A variable of the task's environment: its own `env`, else orc's, by name in any
 /// case (Windows' variables are case-insensitive).
 #[cfg_attr(not(windows), allow(dead_code))]
@@ -153,6 +161,10 @@ fn lookup(env: &BTreeMap<String, String>, name: &str) -> Option<String> {
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.clone())
         .or_else(|| {
+            // Never one of orc's own, which the task's environment does not have.
+            if is_orcs_own(name) {
+                return None;
+            }
             std::env::vars_os()
                 .find(|(k, _)| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
                 .and_then(|(_, v)| v.into_string().ok())
@@ -217,9 +229,7 @@ pub fn run_attempt(
     // the config, failpoints, imported secrets) are orc's, never the task's; and so is
     // the folder of systemd credentials. A task that needs one sets it in `env`.
     for (name, _) in std::env::vars_os() {
-        let ours = name
-            .to_str()
-            .is_some_and(|n| n.starts_with("ORC_") || n == "CREDENTIALS_DIRECTORY");
+        let ours = name.to_str().is_some_and(is_orcs_own);
         if ours && !env.contains_key(name.to_str().unwrap_or_default()) {
             cmd.env_remove(&name);
         }

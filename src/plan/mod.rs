@@ -251,6 +251,14 @@ fn entry_json(entry: &Entry) -> String {
     serde_json::to_string(entry).unwrap_or_default()
 }
 
+/// What the record says of the password Windows holds, in the plan's words.
+fn credential_before(recorded: &Option<String>) -> &'static str {
+    match recorded {
+        Some(_) => "changed in the vault since it was registered",
+        None => "not known: registered by an older orc, or before a rekey",
+    }
+}
+
 /// Compute the plan. Live entries are compared with what `backend` would render for
 /// each desired task, so drift is semantic, not textual.
 pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendError> {
@@ -445,12 +453,16 @@ fn plan_desired(
     let recorded_same = rec.is_some_and(|r| r.definition == definition);
     // The password fingerprint apply recorded, against the vault's now. Unknown
     // here (the vault cannot be opened) means not compared: the record stands.
+    // A record without one (made by an orc before fingerprints, or after the vault
+    // was rekeyed, which changes every fingerprint) also registers the password
+    // again: the only way to be sure Windows has the vault's.
     let recorded_entry = rec.and_then(|r| serde_json::from_str::<Entry>(&r.entry).ok());
     let recorded_credential = recorded_entry.as_ref().and_then(|e| e.credential.clone());
     let credential_changed =
         want.credential.is_some() && rec.is_some() && recorded_credential != want.credential;
+    let uses_password = matches!(task.run_as, crate::config::RunAs::Password { .. });
     let want = match (&want.credential, &recorded_credential) {
-        (None, Some(kept)) => Entry {
+        (None, Some(kept)) if uses_password => Entry {
             credential: Some(kept.clone()),
             ..want
         },
@@ -465,11 +477,6 @@ fn plan_desired(
     let mut scheduler = Vec::new();
     let mut state = Vec::new();
     if let Some(from) = renamed_from {
-        if live.contains_key(from) {
-            scheduler.push(Change::Delete {
-                name: from.to_string(),
-            });
-        }
         state.push(TaskWrite::Rename {
             from: from.to_string(),
             to: name.to_string(),
@@ -515,6 +522,16 @@ fn plan_desired(
             (Action::Update, None)
         }
     };
+    // The old entry goes once the new one exists: a create that fails (a wrong
+    // password, a missing logon right) leaves the original, which for an adopted
+    // task holds the only copy of what it was.
+    if let Some(from) = renamed_from
+        && live.contains_key(from)
+    {
+        scheduler.push(Change::Delete {
+            name: from.to_string(),
+        });
+    }
     let action = if renamed_from.is_some() {
         Action::Rename
     } else {
@@ -538,8 +555,8 @@ fn plan_desired(
             if credential_changed {
                 fields.push(FieldChange {
                     field: "run_as password".to_string(),
-                    before: Some("as registered".to_string()),
-                    after: Some("changed in the vault since".to_string()),
+                    before: Some(credential_before(&recorded_credential).to_string()),
+                    after: Some("the vault's, registered again".to_string()),
                 });
             }
             // A create (also a re-create after a hand deletion) lists every field the
@@ -568,8 +585,11 @@ fn plan_desired(
     };
     let (before_text, after_text) = if credential_changed {
         (
-            format!("{before_text}run_as password = (as registered)\n"),
-            format!("{after_text}run_as password = (changed in the vault since)\n"),
+            format!(
+                "{before_text}run_as password = ({})\n",
+                credential_before(&recorded_credential)
+            ),
+            format!("{after_text}run_as password = (the vault's, registered again)\n"),
         )
     } else {
         (before_text, after_text)

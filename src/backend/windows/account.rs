@@ -141,6 +141,8 @@ pub fn canonical(account: &str) -> String {
     if let Some(w) = well_known(account) {
         return w.name.to_string();
     }
+    // `.\alice` is the local machine's alice (LookupAccountNameW does not take `.`).
+    let account = account.strip_prefix(".\\").unwrap_or(account);
     #[cfg(windows)]
     if let Some((sid, name)) = resolve::lookup(account) {
         if let Some(w) = well_known(&sid) {
@@ -151,11 +153,7 @@ pub fn canonical(account: &str) -> String {
     if is_sid(account) {
         return account.to_ascii_uppercase();
     }
-    // `.\alice` is the local machine's alice.
-    account
-        .strip_prefix(".\\")
-        .unwrap_or(account)
-        .to_lowercase()
+    account.to_lowercase()
 }
 
 /// Whether this process's token is elevated (Run as administrator). Unknown counts

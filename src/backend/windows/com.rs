@@ -436,7 +436,6 @@ fn error(what: &str, e: &windows::core::Error) -> BackendError {
     BackendError::Io(text)
 }
 
-/// What an HRESULT from Task Scheduler means, for the ones an admin can act on.
 /// Task Scheduler's refusals of the XML itself (SCHED_E_UNEXPECTEDNODE to
 /// SCHED_E_PAST_END_BOUNDARY, and features this Windows lacks).
 fn is_xml_refusal(code: HRESULT) -> bool {
@@ -459,6 +458,7 @@ fn register_warning(code: HRESULT, account: &str) -> Option<String> {
     }
 }
 
+/// What an HRESULT from Task Scheduler means, for the ones an admin can act on.
 fn explain(code: HRESULT) -> Option<&'static str> {
     if code == E_ACCESSDENIED {
         return Some(

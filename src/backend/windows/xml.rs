@@ -169,7 +169,10 @@ fn write_task<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()>
                             Principal::S4u(u) => (u.as_str(), Some("S4U")),
                             Principal::Password(u) => (u.as_str(), Some("Password")),
                             Principal::Service(a) if a == "NETWORK SERVICE" => ("S-1-5-20", None),
-                            Principal::Service(_) => ("S-1-5-19", None),
+                            Principal::Service(a) if a == "LOCAL SERVICE" => ("S-1-5-19", None),
+                            // Validation names only those two; anything else is not
+                            // a service account to guess at.
+                            Principal::Service(a) => (a.as_str(), None),
                             Principal::Group(g) => {
                                 text(w, "GroupId", g)?;
                                 ("", None)
