@@ -600,6 +600,46 @@ dependencies = ["open_gate"]
 
     // 7 ---------------------------------------------------------------------------------
 
+    /// `overlap = "replace"`: a new run stops the running one (its whole tree), which
+    /// is recorded as interrupted, and then runs.
+    fn overlap_replace_stops_the_running_one_and_runs() {
+        let env = Env::new();
+        env.apply(
+            r#"
+[tasks.long]
+shell = "d=$(cat duration); echo $$ > task.pid; touch started; sleep $d"
+overlap = "replace"
+"#,
+        );
+        std::fs::write(env.path("duration"), "30").unwrap();
+        let first = Reaped(Some(
+            env.command(&["run", "long", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ));
+        env.wait_for_file("started", Duration::from_secs(10));
+        std::fs::remove_file(env.path("started")).unwrap();
+        let task_pid: i32 = env.read("task.pid").trim().parse().unwrap();
+        std::fs::write(env.path("duration"), "0").unwrap();
+        let start = Instant::now();
+        let (exit, report) = env.run("long");
+        assert_eq!(exit, 0, "{report}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(env.path("started").exists(), "the new run ran");
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(task_pid, 0) } == 0;
+        assert!(!alive, "the replaced run's task {task_pid} still runs");
+        drop(first);
+        // Newest first.
+        assert_eq!(env.statuses("long"), ["success", "interrupted"]);
+    }
+
     fn overlapping_runs_are_skipped_and_a_killed_run_is_recovered() {
         let env = Env::new();
         env.apply(
@@ -1543,6 +1583,11 @@ shell = "touch ran"
             common::trial(
                 "failing_condition_skips_its_dependants",
                 failing_condition_skips_its_dependants,
+                &[],
+            ),
+            common::trial(
+                "overlap_replace_stops_the_running_one_and_runs",
+                overlap_replace_stops_the_running_one_and_runs,
                 &[],
             ),
             common::trial(

@@ -371,10 +371,16 @@ pub enum Backoff {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Overlap {
+    /// The new run is recorded as skipped.
     #[default]
     Skip,
+    /// The new run waits for the running one.
     Queue,
+    /// Both run.
     Allow,
+    /// The running one is stopped, then the new one runs (Task Scheduler's
+    /// StopExisting).
+    Replace,
 }
 
 /// Whole seconds or a string like "90s", "5m", "1h30m".

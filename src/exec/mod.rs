@@ -29,6 +29,9 @@ use std::time::Duration;
 
 /// How long a queued run waits for the running one when the task has no timeout.
 const QUEUE_PATIENCE: Duration = Duration::from_secs(24 * 3600);
+/// How long `overlap = "replace"` waits for the run it stopped to let go of the task:
+/// it stops its task's tree (SIGTERM, then SIGKILL) and records itself first.
+const REPLACE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// How often dependencies are checked again while a task waits for them.
 pub const DEFAULT_POLL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -194,6 +197,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     let scheduled_for = scheduled_for.as_deref();
 
     let lock_name = format!("run:{folder}/{name}");
+
     let user = crate::workspace::user_name();
     let taken = match task.overlap {
         Overlap::Allow => None,
@@ -205,6 +209,20 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
             });
             Some(Ok(state.lock(&lock_name, "run", host, &user, patience)?))
         }
+        // Stop the running one, then run: as Task Scheduler's StopExisting does (on
+        // that backend Task Scheduler stops it itself, and this waits for its lock).
+        Overlap::Replace => Some(match state.try_lock(&lock_name, "run", host, &user)? {
+            Ok(guard) => Ok(guard),
+            Err(holder) => {
+                if holder.host == host {
+                    process::stop_orc_run(holder.pid, holder.pid_start);
+                }
+                match state.lock(&lock_name, "run", host, &user, REPLACE_PATIENCE) {
+                    Ok(guard) => Ok(guard),
+                    Err(_) => Err(holder),
+                }
+            }
+        }),
     };
     let guard = match taken {
         None => None,

@@ -587,6 +587,24 @@ pub fn kill_leftovers(pid: u32, started: Option<i64>) {
     }
 }
 
+/// Ask the `orc run` with pid `pid` (started at `started`) to stop, as Ctrl-C or
+/// SIGTERM would: it stops its task's tree, records the run as interrupted and lets
+/// go of the run's lock. Only that process: a pid whose start time differs is
+/// someone else's. On Windows nothing is sent: Task Scheduler stops the running
+/// instance itself (StopExisting), and the embedded scheduler's replacement waits.
+pub fn stop_orc_run(pid: u32, started: Option<i64>) {
+    let ours = started.is_some() && crate::state::process_start(pid) == started;
+    #[cfg(unix)]
+    if ours && let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: a signal to one process, checked above to be the run's orc.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ours;
+}
+
 fn exit_code(status: ExitStatus) -> i32 {
     if let Some(code) = status.code() {
         return code;

@@ -101,10 +101,9 @@ pub fn adopt(
         "Parallel" => {
             table.insert("overlap", value("allow"));
         }
-        "StopExisting" => notes.push(
-            "MultipleInstancesPolicy StopExisting has no orc equivalent; overlap = \"skip\" is used"
-                .to_string(),
-        ),
+        "StopExisting" => {
+            table.insert("overlap", value("replace"));
+        }
         _ => {}
     }
     if task.start_when_available {

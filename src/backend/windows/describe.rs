@@ -184,7 +184,7 @@ fn overlap(policy: &str) -> String {
         "IgnoreNew" => "skip".to_string(),
         "Queue" => "queue".to_string(),
         "Parallel" => "allow".to_string(),
-        "StopExisting" => "stop the running instance".to_string(),
+        "StopExisting" => "replace".to_string(),
         other => other.to_string(),
     }
 }

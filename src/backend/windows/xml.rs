@@ -213,6 +213,7 @@ fn write_settings<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result
             Overlap::Skip => "IgnoreNew",
             Overlap::Queue => "Queue",
             Overlap::Allow => "Parallel",
+            Overlap::Replace => "StopExisting",
         };
         let yes_no = |b: bool| if b { "true" } else { "false" };
         let s = &task.settings;
