@@ -116,13 +116,14 @@ struct Scheduled {
 
 impl Scheduled {
     fn fire_after(&self, after: Timestamp) -> Option<Timestamp> {
-        Some(
-            self.task
-                .schedule
-                .as_ref()?
-                .next_after(&self.tz, after)?
-                .timestamp(),
-        )
+        let next = self
+            .task
+            .schedule
+            .as_ref()?
+            .next_after(&self.tz, after)?
+            .timestamp();
+        // Past `expires` the task fires no more.
+        (!self.task.expired(next)).then_some(next)
     }
 }
 
@@ -712,6 +713,18 @@ mod tests {
             next: None,
             applied_at: String::new(),
         }
+    }
+
+    #[test]
+    fn an_expired_task_fires_no_more() {
+        let mut s = every_minute();
+        s.task.expires = Some("2026-01-01T00:05:00".to_string());
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            s.fire_after(at("2026-01-01T00:03:30Z")),
+            Some(at("2026-01-01T00:04:00Z"))
+        );
+        assert_eq!(s.fire_after(at("2026-01-01T00:04:00Z")), None);
     }
 
     #[test]

@@ -600,6 +600,27 @@ dependencies = ["open_gate"]
 
     // 7 ---------------------------------------------------------------------------------
 
+    /// Past `expires`, a scheduler's start (`--if-due`, as cron lines call orc) does
+    /// nothing and records nothing; a manual run still runs.
+    fn an_expired_task_is_not_due() {
+        let env = Env::new();
+        env.apply(
+            r#"
+[tasks.old]
+command = ["touch", "ran"]
+schedule = "* * * * *"
+expires = "2020-01-01"
+"#,
+        );
+        let o = env.orc(&["run", "old", "--if-due", "--trigger", "scheduled"]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        assert!(!env.path("ran").exists(), "an expired task ran on schedule");
+        assert!(env.statuses("old").is_empty());
+        let (exit, report) = env.run("old");
+        assert_eq!(exit, 0, "{report}");
+        assert!(env.path("ran").exists(), "a manual run runs");
+    }
+
     /// `overlap = "replace"`: a new run stops the running one (its whole tree), which
     /// is recorded as interrupted, and then runs.
     fn overlap_replace_stops_the_running_one_and_runs() {
@@ -1583,6 +1604,11 @@ shell = "touch ran"
             common::trial(
                 "failing_condition_skips_its_dependants",
                 failing_condition_skips_its_dependants,
+                &[],
+            ),
+            common::trial(
+                "an_expired_task_is_not_due",
+                an_expired_task_is_not_due,
                 &[],
             ),
             common::trial(

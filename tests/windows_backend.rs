@@ -935,6 +935,8 @@ run_as = { group = "BUILTIN\\Users" }
 
 [tasks.tuned]
 command = "a.exe"
+schedule = "0 6 * * *"
+expires = "2027-06-30"
 priority = 3
 wake_to_run = true
 run_only_if_network = true
@@ -984,6 +986,8 @@ battery = { start = false, stop = true }
         "<Hidden>true</Hidden>",
         "<DisallowStartIfOnBatteries>true</DisallowStartIfOnBatteries>",
         "<StopIfGoingOnBatteries>true</StopIfGoingOnBatteries>",
+        // The end of 30 June: no fire from 1 July on.
+        "<EndBoundary>2027-07-01T00:00:00</EndBoundary>",
     ] {
         assert!(tuned.contains(element), "no {element}:\n{tuned}");
     }
@@ -993,13 +997,21 @@ battery = { start = false, stop = true }
             .contains("<Priority>5</Priority>")
     );
     let accounts = std::fs::read_to_string(env.path("tasks.toml")).unwrap();
-    env.write_config(&accounts.replace("priority = 3", "priority = 11"));
+    env.write_config(
+        &accounts
+            .replace("priority = 3", "priority = 11")
+            .replace("expires = \"2027-06-30\"", "expires = \"next june\""),
+    );
     let o = env.orc(&["validate"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");
     assert!(
         err.contains("priority 11 is outside Task Scheduler's 0 (highest) to 10 (idle)")
             && err.contains("(task \"tuned\")"),
+        "{err}"
+    );
+    assert!(
+        err.contains("expires \"next june\" is not a date (\"2027-06-30\")"),
         "{err}"
     );
     env.write_config(&accounts);

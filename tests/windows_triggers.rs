@@ -95,6 +95,7 @@ fn xml_for(expr: &str, utc: bool) -> Result<String, String> {
         principal: Principal::System,
         highest: false,
         settings: orc::config::WindowsSettings::default(),
+        end: None,
     }))
 }
 

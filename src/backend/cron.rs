@@ -271,7 +271,8 @@ impl Backend for CronBackend {
                             task: task.name.clone(),
                             reason,
                         })?;
-                    (Some(fields), superset)
+                    // cron has no end date: `orc run --if-due` checks `expires`.
+                    (Some(fields), superset || task.expires.is_some())
                 }
             },
         };

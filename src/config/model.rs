@@ -310,6 +310,10 @@ pub struct Task {
     /// Task Scheduler's settings of the task (priority, power, network, visibility).
     #[serde(default, flatten)]
     pub windows: WindowsSettings,
+    /// No scheduled fire from this wall-clock time on (in `timezone`), written
+    /// `YYYY-MM-DDTHH:MM:SS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     pub enabled: bool,
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,
@@ -351,6 +355,23 @@ impl Task {
     /// The canonical JSON recorded in the state; equal JSON means equal behaviour.
     pub fn definition(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// When scheduled fires end (`expires`), as a wall-clock time in `timezone`.
+    pub fn expires_at(&self) -> Option<jiff::civil::DateTime> {
+        self.expires.as_deref()?.parse().ok()
+    }
+
+    /// Whether `at` is past the task's `expires`.
+    pub fn expired(&self, at: jiff::Timestamp) -> bool {
+        let Some(end) = self.expires_at() else {
+            return false;
+        };
+        let tz = match self.timezone.as_str() {
+            "local" => jiff::tz::TimeZone::system(),
+            zone => jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC),
+        };
+        tz.to_datetime(at) >= end
     }
 
     /// Read back a recorded definition.

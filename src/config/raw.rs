@@ -310,6 +310,10 @@ pub struct RawTask {
     pub battery: Option<Battery>,
     /// Task Scheduler: hide the task in the Task Scheduler window. Default false.
     pub hidden: Option<bool>,
+    /// No scheduled run after this, in the task's time zone: "2027-06-30" (the end
+    /// of that day) or "2027-06-30T18:00". Task Scheduler's EndBoundary; the other
+    /// backends stop firing it too. Manual runs are not affected.
+    pub expires: Option<Spanned<String>>,
 }
 
 /// `battery = { start = ..., stop = ... }`.

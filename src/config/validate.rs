@@ -860,6 +860,29 @@ fn build_task(
             }
         },
     };
+    let expires = raw.expires.as_ref().and_then(|e| {
+        let text = e.value.trim();
+        // A bare date is the whole of that day (jiff would read it as its midnight).
+        let end = if text.contains('T') {
+            text.parse::<jiff::civil::DateTime>().ok()
+        } else {
+            text.parse::<jiff::civil::Date>()
+                .ok()
+                .and_then(|day| day.tomorrow().ok())
+                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        };
+        if end.is_none() {
+            c.report(
+                file,
+                &e.span,
+                t,
+                format!(
+                    "expires \"{text}\" is not a date (\"2027-06-30\") or a date and time (\"2027-06-30T18:00\")"
+                ),
+            );
+        }
+        end.map(|end| end.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+    });
     let battery = raw.battery.unwrap_or_default();
     let windows = crate::config::model::WindowsSettings {
         priority,
@@ -889,6 +912,7 @@ fn build_task(
         run_level: raw.run_level.unwrap_or_default(),
         triggers,
         windows,
+        expires,
         retry_backoff: raw.retry_backoff.unwrap_or_default(),
         retry_max_delay,
         overlap: raw.overlap.unwrap_or_default(),

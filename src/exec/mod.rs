@@ -123,7 +123,7 @@ pub fn stop_on_signals() -> Result<()> {
 /// With `--if-due`: is now (within the minute the scheduler fired in) a fire time?
 /// Backends whose triggers fire on a superset of the times (cron with `L`) use it.
 pub fn is_due(task: &Task, now: jiff::Timestamp) -> bool {
-    task.schedule.is_none() || current_fire(task, now).is_some()
+    !task.expired(now) && (task.schedule.is_none() || current_fire(task, now).is_some())
 }
 
 /// The fire time a scheduler's start at `now` belongs to: the latest one from 90 s

@@ -140,6 +140,7 @@ pub fn task_xml(
         principal,
         highest: task.run_level == RunLevel::Highest,
         settings: task.windows,
+        end: task.expires.as_deref(),
     }))
 }
 

@@ -48,6 +48,8 @@ pub struct TaskXml<'a> {
     pub highest: bool,
     /// Priority, power, network and visibility settings.
     pub settings: crate::config::WindowsSettings,
+    /// EndBoundary of orc's calendar triggers (`expires`), `YYYY-MM-DDTHH:MM:SS`.
+    pub end: Option<&'a str>,
 }
 
 /// Whom the task runs as.
@@ -267,6 +269,10 @@ fn write_trigger<W: io::Write>(w: &mut Writer<W>, t: &Trigger, task: &TaskXml) -
                 if task.utc { "Z" } else { "" }
             );
             text(w, "StartBoundary", &start)?;
+            if let Some(end) = task.end {
+                let z = if task.utc { "Z" } else { "" };
+                text(w, "EndBoundary", &format!("{end}{z}"))?;
+            }
             text(w, "Enabled", "true")?;
             if let Some(delay) = task.random_delay.filter(|d| !d.is_zero()) {
                 text(w, "RandomDelay", &iso_duration(delay))?;
