@@ -936,6 +936,10 @@ run_as = { group = "BUILTIN\\Users" }
 [tasks.tuned]
 command = "a.exe"
 schedule = "0 6 * * *"
+at_startup = true
+at_logon = { user = "CONTOSO\\bob" }
+on_event = { log = "System", source = "Service Control Manager", id = 7036 }
+on_idle = true
 expires = "2027-06-30"
 priority = 3
 wake_to_run = true
@@ -986,6 +990,13 @@ battery = { start = false, stop = true }
         "<Hidden>true</Hidden>",
         "<DisallowStartIfOnBatteries>true</DisallowStartIfOnBatteries>",
         "<StopIfGoingOnBatteries>true</StopIfGoingOnBatteries>",
+        // Typed triggers beside the schedule.
+        "<BootTrigger",
+        "<LogonTrigger>",
+        "<UserId>CONTOSO\\bob</UserId>",
+        "<IdleTrigger",
+        "Provider[@Name=&apos;Service Control Manager&apos;] and EventID=7036",
+        "<CalendarTrigger>",
         // The end of 30 June: no fire from 1 July on.
         "<EndBoundary>2027-07-01T00:00:00</EndBoundary>",
     ] {
@@ -1000,7 +1011,8 @@ battery = { start = false, stop = true }
     env.write_config(
         &accounts
             .replace("priority = 3", "priority = 11")
-            .replace("expires = \"2027-06-30\"", "expires = \"next june\""),
+            .replace("expires = \"2027-06-30\"", "expires = \"next june\"")
+            .replace("log = \"System\"", "log = \"Sys'tem\""),
     );
     let o = env.orc(&["validate"]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -1014,6 +1026,7 @@ battery = { start = false, stop = true }
         err.contains("expires \"next june\" is not a date (\"2027-06-30\")"),
         "{err}"
     );
+    assert!(err.contains("on_event needs a log name"), "{err}");
     env.write_config(&accounts);
     let export = env.ok(&["export", "as_local_service"]);
     assert!(export.contains("<UserId>S-1-5-19</UserId>"), "{export}");

@@ -139,7 +139,7 @@ pub fn refuse_raw_triggers(task: &Task, backend: &str) -> Result<(), BackendErro
     Err(BackendError::Unsupported {
         task: task.name.clone(),
         reason: format!(
-            "triggers = [...] are Task Scheduler triggers, which the {backend} backend cannot run; give the task a schedule, or keep it for Windows hosts with hosts = [...]"
+            "triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the {backend} backend cannot run; give the task a schedule, or keep it for Windows hosts with hosts = [...]"
         ),
     })
 }

@@ -314,6 +314,41 @@ pub struct RawTask {
     /// of that day) or "2027-06-30T18:00". Task Scheduler's EndBoundary; the other
     /// backends stop firing it too. Manual runs are not affected.
     pub expires: Option<Spanned<String>>,
+    /// Task Scheduler: also run when the computer starts (a BootTrigger), beside
+    /// any `schedule`.
+    pub at_startup: Option<bool>,
+    /// Task Scheduler: also run when a user logs on: `true` for any user, or
+    /// { user = "DOMAIN\\name" }.
+    pub at_logon: Option<AtLogon>,
+    /// Task Scheduler: also run when an event is logged: { log = "System", source =
+    /// "Service Control Manager", id = 7036 } (source and id optional).
+    pub on_event: Option<Spanned<OnEvent>>,
+    /// Task Scheduler: also run when the computer becomes idle.
+    pub on_idle: Option<bool>,
+}
+
+/// `at_logon`: any user, or one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AtLogon {
+    Any(bool),
+    User {
+        /// The account whose log-on starts the task.
+        user: String,
+    },
+}
+
+/// `on_event`: the event log, and optionally the source (provider) and event ID.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnEvent {
+    /// The log, as Event Viewer names it: "System", "Application",
+    /// "Microsoft-Windows-TaskScheduler/Operational".
+    pub log: String,
+    /// The event's source (provider name).
+    pub source: Option<String>,
+    /// The event ID.
+    pub id: Option<u32>,
 }
 
 /// `battery = { start = ..., stop = ... }`.

@@ -775,6 +775,45 @@ fn build_task(
             Err(e) => c.report(file, &fragment.span, t, format!("invalid trigger: {e}")),
         }
     }
+    // Typed triggers: beside a schedule or raw triggers, as trigger elements.
+    if raw.at_startup == Some(true) {
+        triggers.push(crate::backend::windows::xml::boot_trigger());
+    }
+    match &raw.at_logon {
+        Some(super::raw::AtLogon::Any(true)) => {
+            triggers.push(crate::backend::windows::xml::logon_trigger(None));
+        }
+        Some(super::raw::AtLogon::User { user }) => {
+            triggers.push(crate::backend::windows::xml::logon_trigger(Some(
+                user.trim(),
+            )));
+        }
+        _ => {}
+    }
+    if let Some(event) = &raw.on_event {
+        let e = &event.value;
+        let quoted = [Some(e.log.as_str()), e.source.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|v| v.contains(['\'', '"', '<', '>', '&']));
+        if e.log.trim().is_empty() || quoted {
+            c.report(
+                file,
+                &event.span,
+                t,
+                "on_event needs a log name (\"System\", \"Application\"), and the log and source may not hold quotes, <, > or &",
+            );
+        } else {
+            triggers.push(crate::backend::windows::xml::event_trigger(
+                e.log.trim(),
+                e.source.as_deref().map(str::trim),
+                e.id,
+            ));
+        }
+    }
+    if raw.on_idle == Some(true) {
+        triggers.push(crate::backend::windows::xml::idle_trigger());
+    }
     if let (Some(s), Some(_)) = (&raw.schedule, &raw.triggers) {
         c.report(
             file,
@@ -838,10 +877,6 @@ fn build_task(
             .unwrap_or_else(|| c.base_dir(file)),
     };
 
-    if c.diags.errors().count() > errors_before {
-        return None;
-    }
-    let (line, column) = c.sources[file].line_col(item.key_span.start);
     let priority = match &raw.priority {
         None => crate::config::model::NORMAL_PRIORITY,
         Some(p) => match u8::try_from(p.value) {
@@ -892,6 +927,10 @@ fn build_task(
         stop_on_battery: battery.stop.unwrap_or(false),
         hidden: raw.hidden.unwrap_or(false),
     };
+    if c.diags.errors().count() > errors_before {
+        return None;
+    }
+    let (line, column) = c.sources[file].line_col(item.key_span.start);
     Some(Task {
         name: name.to_string(),
         kind: raw.kind.unwrap_or_default(),

@@ -492,6 +492,61 @@ fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Resu
     Ok(())
 }
 
+/// One element with text content, compact, as a trigger fragment.
+fn fragment(write: impl FnOnce(&mut Writer<Vec<u8>>) -> io::Result<()>) -> String {
+    let mut w = Writer::new(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = write(&mut w);
+    String::from_utf8(w.into_inner()).unwrap_or_default()
+}
+
+/// `at_startup`: a BootTrigger.
+pub fn boot_trigger() -> String {
+    fragment(|w| w.create_element("BootTrigger").write_empty().map(|_| ()))
+}
+
+/// `at_logon`: a LogonTrigger, for `user` or any user.
+pub fn logon_trigger(user: Option<&str>) -> String {
+    fragment(|w| match user {
+        Some(user) => w
+            .create_element("LogonTrigger")
+            .write_inner_content(|w| text(w, "UserId", user))
+            .map(|_| ()),
+        None => w.create_element("LogonTrigger").write_empty().map(|_| ()),
+    })
+}
+
+/// `on_idle`: an IdleTrigger.
+pub fn idle_trigger() -> String {
+    fragment(|w| w.create_element("IdleTrigger").write_empty().map(|_| ()))
+}
+
+/// `on_event`: an EventTrigger whose query selects the events of `log`, from
+/// `source` and with `id` when given. The caller has checked that neither holds a
+/// quote (they sit inside XPath and attribute quotes).
+pub fn event_trigger(log: &str, source: Option<&str>, id: Option<u32>) -> String {
+    let mut conditions = Vec::new();
+    if let Some(source) = source {
+        conditions.push(format!("Provider[@Name='{source}']"));
+    }
+    if let Some(id) = id {
+        conditions.push(format!("EventID={id}"));
+    }
+    let select = if conditions.is_empty() {
+        "*".to_string()
+    } else {
+        format!("*[System[{}]]", conditions.join(" and "))
+    };
+    let query = format!(
+        "<QueryList><Query Id=\"0\" Path=\"{log}\"><Select Path=\"{log}\">{select}</Select></Query></QueryList>"
+    );
+    fragment(|w| {
+        w.create_element("EventTrigger")
+            .write_inner_content(|w| text(w, "Subscription", &query))
+            .map(|_| ())
+    })
+}
+
 /// Write a checked trigger fragment (see [`trigger_fragment`]) exactly as it is. Not
 /// through the indenting writer: quick-xml reads text as pieces split at entity
 /// references, and indentation written between the pieces would change values (an
