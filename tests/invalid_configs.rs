@@ -598,7 +598,7 @@ fn validate_refuses_triggers_on_the_embedded_backend_at_the_task() {
     for args in [&["validate"][..], &["plan"][..]] {
         let err = refused(&orc_at(dir.path(), args), args[0]);
         assert!(
-            err.contains("error: triggers = [...] are Task Scheduler triggers, which the embedded backend cannot run"),
+            err.contains("error: triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the embedded backend cannot run"),
             "{args:?}: {err}"
         );
         assert!(

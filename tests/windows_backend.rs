@@ -1201,7 +1201,7 @@ schedule = "*/15 * * * *"
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(
-            "error: triggers = [...] are Task Scheduler triggers, which the embedded backend \
+            "error: triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the embedded backend \
              cannot run; give the task a schedule, or keep it for Windows hosts with hosts = \
              [...]\n --> tasks.toml:4:8 (task \"t\")\n"
         ),
