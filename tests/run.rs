@@ -367,6 +367,59 @@ retry_delay = "1s"
         assert!(log.contains("try 1") && log.contains("try 3"), "{log}");
     }
 
+    /// `then`: the steps run in order in one run, each in its directory; the first
+    /// failure stops the rest and is named; a retry starts again at the step that
+    /// failed, without repeating the ones that succeeded.
+    fn then_steps_run_in_order_and_a_retry_resumes_at_the_failed_one() {
+        let env = Env::new();
+        std::fs::create_dir(env.path("out")).unwrap();
+        env.apply(
+            r#"
+[tasks.chain]
+shell = "echo extract >> trail"
+then = [
+    ["sh", "-c", "echo load >> trail; n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -ge 2 ]"],
+    { shell = "pwd > where; echo report >> ../trail", working_dir = "out" },
+]
+retry_count = 1
+retry_delay = "1s"
+
+[tasks.stops]
+shell = "echo one >> stops"
+then = [["sh", "-c", "exit 3"], { shell = "echo never >> stops" }]
+"#,
+        );
+        let (exit, report) = env.run("chain");
+        assert_eq!(exit, 0, "{report}");
+        assert_eq!(report["attempts"], 2, "{report}");
+        assert_eq!(
+            env.read("trail"),
+            "extract\nload\nload\nreport\n",
+            "the retry starts at the failed step"
+        );
+        assert_eq!(
+            env.read("out/where").trim(),
+            env.path("out").canonicalize().unwrap().to_str().unwrap()
+        );
+        let log = env.logs("chain", None);
+        assert!(log.contains("step 2 of 3: \"sh\""), "{log}");
+        assert!(log.contains("step 3 of 3: the shell"), "{log}");
+        assert!(
+            log.contains("attempt 1 failed with exit code 1 at step 2 of 3 (\"sh\")"),
+            "{log}"
+        );
+
+        let (exit, report) = env.run("stops");
+        assert_eq!(exit, 3, "{report}");
+        assert_eq!(s(&report, "status"), "failed");
+        assert_eq!(s(&report, "reason"), "exit code 3 at step 2 of 3 (\"sh\")");
+        assert_eq!(
+            env.read("stops"),
+            "one\n",
+            "the step after the failure never ran"
+        );
+    }
+
     // 3 ---------------------------------------------------------------------------------
 
     fn the_commands_exit_code_is_orcs_exit_code() {
@@ -1710,6 +1763,11 @@ shell = "touch ran"
                 "escapes_from_the_process_group_are_stopped_with_the_run",
                 escapes_from_the_process_group_are_stopped_with_the_run,
                 &[common::missing_program("setsid", &["true"], "util-linux")],
+            ),
+            common::trial(
+                "then_steps_run_in_order_and_a_retry_resumes_at_the_failed_one",
+                then_steps_run_in_order_and_a_retry_resumes_at_the_failed_one,
+                &[],
             ),
             common::trial(
                 "cpu_of_the_whole_tree_is_measured",

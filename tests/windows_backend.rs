@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use jiff::civil::date;
 use jiff::tz::TimeZone;
-use orc::backend::windows::read::{ReadSchedule, ReadTask, read_task};
+use orc::backend::windows::read::{ReadAction, ReadSchedule, ReadTask, read_task};
 use orc::backend::windows::simulate::fire_times_of;
 use orc::backend::windows::xml::{decode, to_utf16};
 
@@ -819,11 +819,34 @@ fn every_fixture_imports_registers_and_plans_clean() {
     let run_as = |t: &ReadTask| {
         orc::backend::windows::describe::entry("t", t, date(2027, 1, 1)).details["run as"].clone()
     };
+    let loaded = orc::config::load(&env.path("tasks.toml")).unwrap().config;
     let mut not_system = 0;
     let mut kept_settings = 0;
+    let mut several_actions = 0;
     for (file, name) in files.iter().zip(&names) {
         let original = read_task(&decode(&std::fs::read(file).unwrap()).unwrap()).unwrap();
         let registered = read_task(&env.read_task_file(name)).unwrap();
+        // Every command the original ran, in its order: `command`, then `then`.
+        let programs: Vec<String> = original
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                ReadAction::Exec { command, .. } => Some(command.trim_matches('"').to_string()),
+                ReadAction::Other { .. } => None,
+            })
+            .collect();
+        let task = &loaded.tasks[name.as_str()];
+        let imported: Vec<String> = task
+            .steps()
+            .map(|(action, _)| match action {
+                orc::config::Action::Argv(argv) => argv[0].clone(),
+                orc::config::Action::Shell(line) => line.clone(),
+            })
+            .collect();
+        if !programs.is_empty() {
+            assert_eq!(programs, imported, "{name} from {}", file.display());
+        }
+        several_actions += usize::from(programs.len() > 1);
         assert_eq!(registered.source.as_deref(), Some("orc"), "{name}");
         // Who it runs as is kept (a task that named no account runs as whoever
         // registers it, orc apply's user).
@@ -858,11 +881,12 @@ fn every_fixture_imports_registers_and_plans_clean() {
         );
     }
     eprintln!(
-        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets; {kept_settings} with settings other than orc's defaults, kept",
+        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets; {kept_settings} with settings other than orc's defaults, kept; {several_actions} with several actions, all kept",
         files.len(),
         secrets.len()
     );
     assert!(not_system >= 15, "{not_system}");
+    assert!(several_actions >= 5, "{several_actions}");
     assert!(config.matches("\nschedule = ").count() >= 10, "{config}");
     validate_folder(&env.folder());
 }

@@ -24,7 +24,7 @@ pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
     Action, Config, Dependency, NotifyGroup, NotifySettings, Origin, RunAs, RuntimeSettings,
-    Settings, Smtp, Task, WindowsSettings,
+    Settings, Smtp, Step, Task, WindowsSettings,
 };
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,

@@ -143,6 +143,15 @@ pub enum Action {
     Shell(String),
 }
 
+/// A command of `then = [...]`: run after the one before it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub action: Action,
+    /// Where it runs, when not in the task's `working_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<PathBuf>,
+}
+
 /// Something that must hold before a task runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "target", rename_all = "snake_case")]
@@ -259,6 +268,9 @@ pub struct Task {
     pub kind: TaskType,
     pub description: Option<String>,
     pub action: Action,
+    /// Commands run after `action` succeeded, in order, in the same run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<Step>,
     pub working_dir: PathBuf,
     #[serde(with = "schedule_text")]
     pub schedule: Option<Schedule>,
@@ -350,6 +362,19 @@ impl Task {
                     .min(cap.max(self.retry_delay))
             }
         }
+    }
+
+    /// What one run executes, in order: `action` and each `then` step, with the
+    /// directory each runs in.
+    pub fn steps(&self) -> impl Iterator<Item = (&Action, &std::path::Path)> {
+        std::iter::once((&self.action, self.working_dir.as_path())).chain(self.then.iter().map(
+            |step| {
+                (
+                    &step.action,
+                    step.working_dir.as_deref().unwrap_or(&self.working_dir),
+                )
+            },
+        ))
     }
 
     /// The canonical JSON recorded in the state; equal JSON means equal behaviour.

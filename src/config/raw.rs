@@ -325,6 +325,11 @@ pub struct RawTask {
     pub on_event: Option<Spanned<OnEvent>>,
     /// Task Scheduler: also run when the computer becomes idle.
     pub on_idle: Option<bool>,
+    /// More commands, run in order after `command` (or `shell`) succeeded, in the same
+    /// run: each a command line, an argv array, or { command = ..., working_dir = ... }
+    /// / { shell = "...", working_dir = ... }. The run stops at the first that fails;
+    /// a retry starts again at that one.
+    pub then: Option<Vec<Spanned<RawStep>>>,
 }
 
 /// `at_logon`: any user, or one.
@@ -552,6 +557,82 @@ impl JsonSchema for CommandValue {
             "oneOf": [
                 { "type": "string", "minLength": 1 },
                 { "type": "array", "items": { "type": "string" }, "minItems": 1 }
+            ]
+        })
+    }
+}
+
+/// One step of `then = [...]`: a command line or an argv array (run in the task's
+/// working directory), or a table with `command` or `shell` and a `working_dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawStep {
+    pub command: Option<CommandValue>,
+    pub shell: Option<String>,
+    pub working_dir: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawStep;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a command line, an argv array, or { command = ..., working_dir = ... } / { shell = \"...\" }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawStep {
+                    command: Some(CommandValue::Line(v.to_string())),
+                    ..RawStep::default()
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let argv = Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(RawStep {
+                    command: Some(CommandValue::Argv(argv)),
+                    ..RawStep::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                const KEYS: &[&str] = &["command", "shell", "working_dir"];
+                let mut step = RawStep::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "command" => step.command = Some(map.next_value()?),
+                        "shell" => step.shell = Some(map.next_value()?),
+                        "working_dir" => step.working_dir = Some(map.next_value()?),
+                        _ => return Err(de::Error::unknown_field(&key, KEYS)),
+                    }
+                }
+                Ok(step)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RawStep {
+    fn schema_name() -> Cow<'static, str> {
+        "Step".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let command = generator.subschema_for::<CommandValue>();
+        json_schema!({
+            "description": "A command run after the previous one succeeded: a command line, an argv array, or a table with `command` or `shell` and an optional `working_dir`",
+            "oneOf": [
+                { "type": "string", "minLength": 1 },
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+                {
+                    "type": "object",
+                    "properties": {
+                        "command": command,
+                        "shell": { "type": "string", "minLength": 1 },
+                        "working_dir": { "type": "string" }
+                    },
+                    "oneOf": [ { "required": ["command"] }, { "required": ["shell"] } ],
+                    "additionalProperties": false
+                }
             ]
         })
     }

@@ -22,9 +22,12 @@ pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
 /// The most retries a task may ask for.
 pub const MAX_RETRIES: u32 = 100;
 use super::load::{Item, Parsed};
-use super::model::{Action, Config, Dependency, NotifyGroup, Origin, RunAs, Settings, Smtp, Task};
+use super::model::{
+    Action, Config, Dependency, NotifyGroup, Origin, RunAs, Settings, Smtp, Step, Task,
+};
 use super::raw::{
-    CommandValue, DurationValue, EnvValue, NotifyEvent, RawTask, RunAsValue, SizeValue, Spanned,
+    CommandValue, DurationValue, EnvValue, NotifyEvent, RawStep, RawTask, RunAsValue, SizeValue,
+    Spanned,
 };
 use crate::schedule::{self, resolve_zone};
 
@@ -628,25 +631,9 @@ fn build_task(
             }
             None
         }
-        (Some(cmd), None) => {
-            let argv = match &cmd.value {
-                CommandValue::Line(line) => split_command(line),
-                CommandValue::Argv(argv) => Ok(argv.clone()),
-            };
-            match argv {
-                Ok(argv) if argv.first().is_some_and(|p| !p.trim().is_empty()) => {
-                    Some(Action::Argv(argv))
-                }
-                Ok(_) => {
-                    c.report(file, &cmd.span, t, "the command is empty");
-                    None
-                }
-                Err(e) => {
-                    c.report(file, &cmd.span, t, e);
-                    None
-                }
-            }
-        }
+        (Some(cmd), None) => command_action(&cmd.value)
+            .map_err(|e| c.report(file, &cmd.span, t, e))
+            .ok(),
         (None, Some(shell)) => {
             if shell.value.trim().is_empty() {
                 c.report(file, &shell.span, t, "the shell command is empty");
@@ -654,6 +641,7 @@ fn build_task(
             Some(Action::Shell(shell.value.clone()))
         }
     };
+    let then = steps(c, file, t, raw.then.as_deref().unwrap_or_default());
 
     let schedule = raw
         .schedule
@@ -936,6 +924,7 @@ fn build_task(
         kind: raw.kind.unwrap_or_default(),
         description: raw.description.clone(),
         action: action?,
+        then,
         working_dir,
         schedule,
         timeout,
@@ -969,6 +958,48 @@ fn build_task(
             column,
         },
     })
+}
+
+/// A `command` value as what runs: argv, split without a shell from a line.
+fn command_action(value: &CommandValue) -> Result<Action, String> {
+    let argv = match value {
+        CommandValue::Line(line) => split_command(line)?,
+        CommandValue::Argv(argv) => argv.clone(),
+    };
+    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err("the command is empty".to_string());
+    }
+    Ok(Action::Argv(argv))
+}
+
+/// `then = [...]`: each step a command or a shell line, with its own `working_dir`
+/// (relative to the file, like the task's).
+fn steps(c: &mut Checker<'_>, file: usize, t: Option<&str>, raw: &[Spanned<RawStep>]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (i, step) in raw.iter().enumerate() {
+        let n = i + 1;
+        let action = match (&step.value.command, &step.value.shell) {
+            (Some(command), None) => command_action(command),
+            (None, Some(shell)) if shell.trim().is_empty() => {
+                Err("the shell command is empty".to_string())
+            }
+            (None, Some(shell)) => Ok(Action::Shell(shell.clone())),
+            (Some(_), Some(_)) => Err("takes either `command` or `shell`, not both".to_string()),
+            (None, None) => Err("needs `command` or `shell`".to_string()),
+        };
+        match action {
+            Ok(action) => steps.push(Step {
+                action,
+                working_dir: step
+                    .value
+                    .working_dir
+                    .as_ref()
+                    .map(|w| c.base_dir(file).join(w)),
+            }),
+            Err(e) => c.report(file, &step.span, t, format!("then step {n}: {e}")),
+        }
+    }
+    steps
 }
 
 /// "name", "file:PATH", "url:URL", "command:LINE".

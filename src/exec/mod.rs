@@ -372,46 +372,81 @@ fn run_started(
     };
 
     let attempts_allowed = task.retry_count + 1;
+    let steps: Vec<_> = task.steps().collect();
+    // Which step failed, named in the reason when the task has several.
+    let at_step = |i: usize| {
+        if steps.len() > 1 {
+            format!(
+                " at step {} of {} ({})",
+                i + 1,
+                steps.len(),
+                describe(steps[i].0)
+            )
+        } else {
+            String::new()
+        }
+    };
     let mut finish = RunFinish::default();
     let mut attempts = 0;
     let mut ending = Ending::Exited(1);
     let mut spawn_error = None;
+    // The step the next attempt starts at: a retry does not repeat the steps that
+    // already succeeded.
+    let mut next = 0;
     while attempts < attempts_allowed && !process::stop_requested() {
         attempts += 1;
         note(format!("attempt {attempts} of {attempts_allowed}"));
         let on_spawn = |pid: u32| {
             let _ = state.set_run_child(id, pid);
         };
-        match run_attempt(
-            &task.action,
-            &task.working_dir,
-            &env,
-            task.timeout,
-            &log,
-            &on_spawn,
-        ) {
-            Ok(attempt) => {
-                ending = attempt.ending;
-                spawn_error = None;
-                finish.attempt_durations.push(attempt.duration);
-                finish.cpu += attempt.cpu;
-                finish.peak_rss_kb = finish.peak_rss_kb.max(attempt.peak_rss_kb);
-                match attempt.ending {
-                    Ending::Exited(0) => break,
-                    Ending::Exited(code) => {
-                        note(format!("attempt {attempts} failed with exit code {code}"))
+        let started = std::time::Instant::now();
+        let mut took = Duration::ZERO;
+        spawn_error = None;
+        while next < steps.len() && !process::stop_requested() {
+            let (action, dir) = steps[next];
+            if steps.len() > 1 {
+                note(format!(
+                    "step {} of {}: {}",
+                    next + 1,
+                    steps.len(),
+                    describe(action)
+                ));
+            }
+            // The timeout is the attempt's, whatever its steps.
+            let left = task.timeout.map(|t| t.saturating_sub(started.elapsed()));
+            match run_attempt(action, dir, &env, left, &log, &on_spawn) {
+                Ok(attempt) => {
+                    ending = attempt.ending;
+                    took += attempt.duration;
+                    finish.cpu += attempt.cpu;
+                    finish.peak_rss_kb = finish.peak_rss_kb.max(attempt.peak_rss_kb);
+                    if ending != Ending::Exited(0) {
+                        break;
                     }
-                    Ending::TimedOut => note(format!(
-                        "attempt {attempts} timed out after {}; its process tree was stopped",
-                        crate::config::format_duration(task.timeout.unwrap_or_default())
-                    )),
+                    next += 1;
+                }
+                Err(e) => {
+                    let reason = format!("cannot start {}{}: {e}", describe(action), at_step(next));
+                    note(reason.clone());
+                    spawn_error = Some(reason);
+                    break;
                 }
             }
-            Err(e) => {
-                finish.attempt_durations.push(Duration::ZERO);
-                let reason = format!("cannot start {}: {e}", describe(task));
-                note(reason.clone());
-                spawn_error = Some(reason);
+        }
+        finish.attempt_durations.push(took);
+        if spawn_error.is_none() {
+            match ending {
+                Ending::Exited(0) if next == steps.len() => break,
+                Ending::Exited(0) => {}
+                Ending::Exited(code) => note(format!(
+                    "attempt {attempts} failed with exit code {code}{}",
+                    at_step(next)
+                )),
+                Ending::TimedOut => note(format!(
+                    "attempt {attempts} timed out after {}{}; its process tree was stopped",
+                    crate::config::format_duration(task.timeout.unwrap_or_default()),
+                    at_step(next)
+                )),
             }
         }
         if attempts < attempts_allowed && !process::stop_requested() {
@@ -434,7 +469,7 @@ fn run_started(
         (None, Ending::Exited(code)) => (
             Status::Failed,
             Some(code),
-            Some(format!("exit code {code}")),
+            Some(format!("exit code {code}{}", at_step(next))),
         ),
         (None, Ending::TimedOut) => (
             Status::Timeout,
@@ -488,8 +523,8 @@ fn wait_for_dependencies(
     }
 }
 
-fn describe(task: &Task) -> String {
-    match &task.action {
+fn describe(action: &crate::config::Action) -> String {
+    match action {
         crate::config::Action::Argv(argv) => format!("\"{}\"", argv[0]),
         crate::config::Action::Shell(_) => "the shell".to_string(),
     }

@@ -46,10 +46,20 @@ fn is_default(key: &str, value: &Value) -> bool {
 /// file sets); `base_dir` is the folder a relative `working_dir` starts from, which
 /// is the default working_dir.
 pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> String {
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(definition) else {
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(definition) else {
         return String::new();
     };
     let mut lines: Vec<(String, String)> = Vec::new();
+    // Two keys in the definition, one in tasks.toml.
+    let start = map.remove("start_on_battery");
+    let stop = map.remove("stop_on_battery");
+    if start.is_some() || stop.is_some() {
+        let battery = serde_json::json!({
+            "start": start.unwrap_or(Value::Bool(true)),
+            "stop": stop.unwrap_or(Value::Bool(false)),
+        });
+        lines.push(("battery".into(), toml_text(&battery)));
+    }
     for (key, value) in map {
         if key == "name" || value.is_null() {
             continue;
@@ -67,6 +77,23 @@ pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> 
                     lines.push(("command".into(), toml_text(argv)));
                 } else if let Some(shell) = value.get("shell") {
                     lines.push(("shell".into(), toml_text(shell)));
+                }
+            }
+            "then" => {
+                let steps: Vec<Value> = value.as_array().into_iter().flatten().map(step).collect();
+                lines.push((key, toml_text(&Value::Array(steps))));
+            }
+            "triggers" => {
+                let mut raw = Vec::new();
+                for fragment in value.as_array().into_iter().flatten() {
+                    let text = fragment.as_str().unwrap_or_default();
+                    match typed_trigger(text) {
+                        Some((key, value)) => lines.push((key.into(), toml_text(&value))),
+                        None => raw.push(fragment.clone()),
+                    }
+                }
+                if !raw.is_empty() {
+                    lines.push((key, toml_text(&Value::Array(raw))));
                 }
             }
             "dependencies" => {
@@ -102,6 +129,82 @@ pub fn settings_words(json: &str) -> String {
             format!("{k} = {text}\n")
         })
         .collect()
+}
+
+/// A `then` step as tasks.toml writes it: the argv array, or a table.
+fn step(step: &Value) -> Value {
+    let action = &step["action"];
+    let (key, command) = match (action.get("argv"), action.get("shell")) {
+        (Some(argv), _) => ("command", argv.clone()),
+        (None, Some(shell)) => ("shell", shell.clone()),
+        (None, None) => return step.clone(),
+    };
+    match step.get("working_dir") {
+        Some(dir) => serde_json::json!({ key: command, "working_dir": dir }),
+        None if key == "command" => command,
+        None => serde_json::json!({ key: command }),
+    }
+}
+
+/// A trigger orc wrote for a typed key (`at_startup`, `at_logon`, `on_event`,
+/// `on_idle`), as that key: it is written again from the key and compared, so a
+/// trigger that only looks similar stays a raw trigger.
+fn typed_trigger(fragment: &str) -> Option<(&'static str, Value)> {
+    use crate::backend::windows::xml;
+    if fragment == xml::boot_trigger() {
+        return Some(("at_startup", Value::Bool(true)));
+    }
+    if fragment == xml::idle_trigger() {
+        return Some(("on_idle", Value::Bool(true)));
+    }
+    if fragment == xml::logon_trigger(None) {
+        return Some(("at_logon", Value::Bool(true)));
+    }
+    let inner = |open: &str, close: &str| {
+        let escaped = fragment.strip_prefix(open)?.strip_suffix(close)?;
+        quick_xml::escape::unescape(escaped)
+            .ok()
+            .map(|t| t.into_owned())
+    };
+    if let Some(user) = inner("<LogonTrigger><UserId>", "</UserId></LogonTrigger>")
+        && fragment == xml::logon_trigger(Some(&user))
+    {
+        return Some(("at_logon", serde_json::json!({ "user": user })));
+    }
+    let query = inner(
+        "<EventTrigger><Subscription>",
+        "</Subscription></EventTrigger>",
+    )?;
+    let (_, rest) = query.split_once("<Select Path=\"")?;
+    let (log, rest) = rest.split_once("\">")?;
+    let (select, _) = rest.split_once("</Select>")?;
+    let (mut source, mut id) = (None, None);
+    if let Some(conditions) = select
+        .strip_prefix("*[System[")
+        .and_then(|c| c.strip_suffix("]]"))
+    {
+        for condition in conditions.split(" and ") {
+            if let Some(name) = condition
+                .strip_prefix("Provider[@Name='")
+                .and_then(|n| n.strip_suffix("']"))
+            {
+                source = Some(name.to_string());
+            } else if let Some(n) = condition.strip_prefix("EventID=") {
+                id = Some(n.parse::<u32>().ok()?);
+            }
+        }
+    }
+    if fragment != xml::event_trigger(log, source.as_deref(), id) {
+        return None;
+    }
+    let mut event = serde_json::json!({ "log": log });
+    if let Some(source) = source {
+        event["source"] = Value::String(source);
+    }
+    if let Some(id) = id {
+        event["id"] = Value::from(id);
+    }
+    Some(("on_event", event))
 }
 
 /// A dependency as tasks.toml writes it.
@@ -167,6 +270,42 @@ mod tests {
              notify = [\"ops\"]\nretry_count = 2\nschedule = \"0 2 * * *\"\nshell = \"cd /srv && ./etl.sh\"\n\
              timeout = \"2h\"\n"
         );
+    }
+
+    #[test]
+    fn steps_battery_and_typed_triggers_read_as_their_keys() {
+        use crate::backend::windows::xml;
+        let definition = serde_json::json!({
+            "name": "etl",
+            "action": {"argv": ["extract"]},
+            "then": [
+                {"action": {"argv": ["load", "--all"]}},
+                {"action": {"shell": "gzip *.csv"}},
+                {"action": {"argv": ["report"]}, "working_dir": "/srv/out"}
+            ],
+            "start_on_battery": false,
+            "triggers": [
+                xml::boot_trigger(),
+                xml::logon_trigger(Some("CORP\\o'brien & co")),
+                xml::event_trigger("System", Some("Service Control Manager"), Some(7036)),
+                xml::event_trigger("Application", None, None),
+                "<TimeTrigger><StartBoundary>2027-01-01T00:00:00</StartBoundary></TimeTrigger>"
+            ]
+        })
+        .to_string();
+        let words = task_words(&definition, true, None);
+        for line in [
+            "then = [[\"load\", \"--all\"], { shell = \"gzip *.csv\" }, { command = [\"report\"], working_dir = \"/srv/out\" }]\n",
+            "battery = { start = false, stop = false }\n",
+            "at_startup = true\n",
+            "at_logon = { user = '''CORP\\o'brien & co''' }\n",
+            "on_event = { id = 7036, log = \"System\", source = \"Service Control Manager\" }\n",
+            "on_event = { log = \"Application\" }\n",
+            "triggers = [\"<TimeTrigger><StartBoundary>2027-01-01T00:00:00</StartBoundary></TimeTrigger>\"]\n",
+        ] {
+            assert!(words.contains(line), "{line} not in\n{words}");
+        }
+        assert!(!words.contains("start_on_battery"), "{words}");
     }
 
     #[test]

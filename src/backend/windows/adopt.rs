@@ -344,56 +344,89 @@ pub fn windows_args(line: &str) -> Vec<String> {
 }
 
 fn insert_action(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>) {
-    let exec = task.actions.iter().find_map(|a| match a {
-        ReadAction::Exec {
-            command,
-            arguments,
-            working_directory,
-        } => Some((command, arguments, working_directory)),
-        ReadAction::Other { .. } => None,
-    });
-    let mut argv = Array::new();
-    match exec {
-        Some((command, arguments, working_directory)) => {
-            argv.push(command.trim_matches('"'));
-            for a in windows_args(arguments.as_deref().unwrap_or("")) {
-                argv.push(a);
-            }
-            if let Some(dir) = working_directory {
-                table.insert("working_dir", value(dir.as_str()));
-            }
+    let execs: Vec<_> = task
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            ReadAction::Exec {
+                command,
+                arguments,
+                working_directory,
+            } => Some((command, arguments, working_directory)),
+            ReadAction::Other { .. } => None,
+        })
+        .collect();
+    let argv_of = |command: &str, arguments: &Option<String>| {
+        let mut argv = Array::new();
+        argv.push(command.trim_matches('"'));
+        for a in windows_args(arguments.as_deref().unwrap_or("")) {
+            argv.push(a);
         }
-        None => {
-            // orc runs commands only: keep the task, disabled, for a person to decide.
-            let what = task
-                .actions
-                .first()
-                .map(|a| match a {
-                    ReadAction::Other { kind, detail } => {
-                        format!("{kind} {}", detail.as_deref().unwrap_or(""))
-                            .trim()
-                            .to_string()
-                    }
-                    ReadAction::Exec { command, .. } => command.clone(),
-                })
-                .unwrap_or_else(|| "no action".to_string());
-            notes.push(format!(
-                "the task's action is {what}, which orc cannot run; give it a command, then enable it"
-            ));
-            argv.push("cmd.exe");
-            argv.push("/c");
-            argv.push(format!("echo orc cannot run {what} & exit 1"));
-            table.insert("enabled", value(false));
-        }
-    }
-    let extra = task.actions.len().saturating_sub(1);
-    if extra > 0 {
+        argv
+    };
+    let others: Vec<String> = task
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            ReadAction::Other { kind, detail } => Some(
+                format!("{kind} {}", detail.as_deref().unwrap_or(""))
+                    .trim()
+                    .to_string(),
+            ),
+            ReadAction::Exec { .. } => None,
+        })
+        .collect();
+    let Some(((command, arguments, working_directory), rest)) = execs.split_first() else {
+        // orc runs commands only: keep the task, disabled, for a person to decide.
+        let what = others
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "no action".to_string());
         notes.push(format!(
-            "{extra} more action{} not imported: orc runs one command per task; chain them in a script",
-            if extra == 1 { " was" } else { "s were" }
+            "the task's action is {what}, which orc cannot run; give it a command, then enable it"
+        ));
+        let mut argv = Array::new();
+        argv.push("cmd.exe");
+        argv.push("/c");
+        argv.push(format!("echo orc cannot run {what} & exit 1"));
+        table.insert("enabled", value(false));
+        table.insert("command", value(argv));
+        return;
+    };
+    if let Some(dir) = working_directory {
+        table.insert("working_dir", value(dir.as_str()));
+    }
+    table.insert("command", value(argv_of(command, arguments)));
+    if !rest.is_empty() {
+        // Task Scheduler's further actions, in order, each where it ran.
+        let mut then = Array::new();
+        for (command, arguments, dir) in rest {
+            let argv = argv_of(command, arguments);
+            match dir
+                .as_deref()
+                .filter(|d| Some(*d) != working_directory.as_deref())
+            {
+                Some(dir) => {
+                    let mut step = toml_edit::InlineTable::new();
+                    step.insert("command", argv.into());
+                    step.insert("working_dir", dir.into());
+                    then.push(step);
+                }
+                None => then.push(argv),
+            }
+        }
+        table.insert("then", value(then));
+        notes.push(format!(
+            "the task's {} actions are `command` and `then`: Task Scheduler started each after the one before whatever its exit code, orc stops at the first that fails",
+            execs.len()
         ));
     }
-    table.insert("command", value(argv));
+    if !others.is_empty() {
+        notes.push(format!(
+            "not imported, orc runs commands only: {}",
+            others.join(", ")
+        ));
+    }
 }
 
 /// The principal, kept: the same account with the same kind of logon. A stored
