@@ -475,6 +475,76 @@ fn commands_expand_variables_and_shell_lines_keep_their_quotes() {
     }
 }
 
+/// `overlap = "replace"` on Windows: the new `orc run` sets the running one's stop
+/// event, which stops its task's job and records the run as interrupted; the new run
+/// then succeeds. And `then` steps run in order after the command. Needs no
+/// elevation (the embedded backend).
+#[test]
+fn replace_stops_the_running_orc_run_and_then_steps_run_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    std::fs::write(
+        dir.path().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n\
+         [tasks.long]\nshell = \"ping -n 60 127.0.0.1 > nul\"\noverlap = \"replace\"\n\n\
+         [tasks.steps]\nshell = \"echo one>> trail.txt\"\nthen = [{ shell = \"echo two>> trail.txt\" }, [\"cmd\", \"/C\", \"exit 4\"], { shell = \"echo never>> trail.txt\" }]\n",
+    )
+    .unwrap();
+    let state_arg = state.to_str().unwrap();
+    let o = orc(
+        dir.path(),
+        &["--state", state_arg, "apply", "--auto-approve"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let first = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["--state", state_arg, "run", "long"])
+        .current_dir(dir.path())
+        .env_remove("ORC_CONFIG")
+        .env_remove("ORC_STATE")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    // The second run replaces the first, whose ping would take a minute; a
+    // replacement that cannot signal would wait and then be skipped.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["--state", state_arg, "run", "long", "--json"])
+        .current_dir(dir.path())
+        .env_remove("ORC_CONFIG")
+        .env_remove("ORC_STATE")
+        .spawn()
+        .unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the first run was not stopped: {}",
+        text(&first)
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+    let o = orc(
+        dir.path(),
+        &["--state", state_arg, "history", "long", "--json"],
+    );
+    let history: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let statuses: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        statuses.contains(&"interrupted"),
+        "the replaced run is recorded as interrupted: {statuses:?}"
+    );
+
+    let o = orc(dir.path(), &["--state", state_arg, "run", "steps"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let trail = std::fs::read_to_string(dir.path().join("trail.txt")).unwrap();
+    assert_eq!(trail.split_whitespace().collect::<Vec<_>>(), ["one", "two"]);
+}
+
 /// A local account made for the test with `net user`, removed at the end.
 struct LocalUser(&'static str);
 

@@ -117,6 +117,7 @@ pub use process::small_pages_for_this_process;
 /// Make SIGTERM and Ctrl-C stop the running task's whole tree and record the run as
 /// interrupted, instead of leaving the task running with nobody watching it.
 pub fn stop_on_signals() -> Result<()> {
+    process::listen_for_stop();
     ctrlc::set_handler(process::request_stop).context("cannot install the signal handler")
 }
 

@@ -587,11 +587,11 @@ pub fn kill_leftovers(pid: u32, started: Option<i64>) {
     }
 }
 
-/// Ask the `orc run` with pid `pid` (started at `started`) to stop, as Ctrl-C or
-/// SIGTERM would: it stops its task's tree, records the run as interrupted and lets
-/// go of the run's lock. Only that process: a pid whose start time differs is
-/// someone else's. On Windows nothing is sent: Task Scheduler stops the running
-/// instance itself (StopExisting), and the embedded scheduler's replacement waits.
+/// Ask the `orc run` with `pid` to stop its run (`overlap = "replace"`), as a
+/// SIGTERM or Ctrl-C would: it stops its task's tree, records the run and lets go
+/// of the run's lock. Only that process: a pid whose start time differs is someone
+/// else's. On Unix a SIGTERM; on Windows, where one process cannot send another a
+/// console signal, the stop event that run waits on (see [`listen_for_stop`]).
 pub fn stop_orc_run(pid: u32, started: Option<i64>) {
     let ours = started.is_some() && crate::state::process_start(pid) == started;
     #[cfg(unix)]
@@ -601,8 +601,70 @@ pub fn stop_orc_run(pid: u32, started: Option<i64>) {
             libc::kill(pid, libc::SIGTERM);
         }
     }
-    #[cfg(not(unix))]
-    let _ = ours;
+    #[cfg(windows)]
+    if ours {
+        stop_event::set(pid);
+    }
+}
+
+/// Windows: stop this run when another `orc run` sets its stop event.
+pub fn listen_for_stop() {
+    #[cfg(windows)]
+    stop_event::listen();
+}
+
+/// A named event per `orc run` (`Global\orc-run-stop-PID`, else `Local\...` when
+/// the account may not create global objects), created with the default security of
+/// the run's account: Task Scheduler's runs as SYSTEM can be stopped by SYSTEM and
+/// administrators, a user's runs by that user.
+#[cfg(windows)]
+mod stop_event {
+    use windows::Win32::System::Threading::{
+        CreateEventW, EVENT_MODIFY_STATE, INFINITE, OpenEventW, SetEvent, WaitForSingleObject,
+    };
+    use windows::core::HSTRING;
+
+    fn names(pid: u32) -> [HSTRING; 2] {
+        [
+            HSTRING::from(format!("Global\\orc-run-stop-{pid}")),
+            HSTRING::from(format!("Local\\orc-run-stop-{pid}")),
+        ]
+    }
+
+    pub fn listen() {
+        let me = std::process::id();
+        // SAFETY: creates an event owned by this process for its lifetime.
+        let event = names(me)
+            .iter()
+            .find_map(|name| unsafe { CreateEventW(None, true, false, name) }.ok());
+        let Some(event) = event else {
+            tracing::warn!(
+                "cannot create this run's stop event: overlap = \"replace\" cannot stop it"
+            );
+            return;
+        };
+        let raw = event.0 as usize;
+        std::thread::spawn(move || {
+            let event = windows::Win32::Foundation::HANDLE(raw as *mut core::ffi::c_void);
+            // SAFETY: the handle stays open for the life of the process.
+            if unsafe { WaitForSingleObject(event, INFINITE) }.0 == 0 {
+                super::request_stop();
+            }
+        });
+    }
+
+    pub fn set(pid: u32) {
+        for name in names(pid) {
+            // SAFETY: opens, sets and closes an event by name.
+            unsafe {
+                if let Ok(event) = OpenEventW(EVENT_MODIFY_STATE, false, &name) {
+                    let _ = SetEvent(event);
+                    let _ = windows::Win32::Foundation::CloseHandle(event);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn exit_code(status: ExitStatus) -> i32 {
