@@ -87,25 +87,12 @@ impl Env {
 
     /// `orc secret set NAME` with `value` on stdin.
     fn set_secret(&self, name: &str, value: &str) {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(["secret", "set", name])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
+        cmd.args(["secret", "set", name])
             .current_dir(self.dir.path())
             .env("ORC_STATE", self.path("state/state.db"))
-            .env("ORC_LOG", "off")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{value}\n").as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            .env("ORC_LOG", "off");
+        common::secret_set(cmd, value);
     }
 
     fn write_task_file(&self, name: &str, xml: &str) {

@@ -12,6 +12,8 @@
 
 #![cfg(windows)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -577,23 +579,10 @@ impl Drop for LocalUser {
 
 /// `orc secret set NAME` with `value` on stdin.
 fn set_secret(dir: &Path, state: &str, name: &str, value: &str) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["--state", state, "secret", "set", name])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{value}\n").as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "secret set: {}", text(&o));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
+    cmd.args(["--state", state, "secret", "set", name])
+        .current_dir(dir);
+    common::secret_set(cmd, value);
 }
 
 /// Issue 17's evidence on the real Task Scheduler: an event trigger and a logon

@@ -119,6 +119,31 @@ pub fn orc_in(dir: &Path, program: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// `orc secret set NAME` through `cmd` (orc with the test's state), the value typed
+/// on stdin as a person would; panics with orc's output when it fails.
+pub fn secret_set(mut cmd: Command, value: &str) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{value}\n").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "orc secret set: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// The test build of orc.
 pub fn orc_binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_orc"))
