@@ -111,6 +111,11 @@ impl Container {
             let me = std::process::id();
             for _ in 0..400 {
                 signal_group(self.pid, Signal::Kill);
+                // Every process left is below one of orc's children (orphans come to
+                // orc), so with none there is nothing to look for in /proc.
+                if !linux::has_children() {
+                    break;
+                }
                 let tree = linux::descendants(me);
                 if tree.is_empty() {
                     break;
@@ -250,6 +255,17 @@ mod linux {
             found.extend(children);
         }
         found
+    }
+
+    /// Whether this process has any child, running or ended but not yet waited for.
+    pub fn has_children() -> bool {
+        // SAFETY: waitid with WNOWAIT | WNOHANG only reports on children, it neither
+        // blocks nor reaps; `info` is a properly sized, zeroed structure.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            libc::waitid(libc::P_ALL, 0, &mut info, flags) == 0
+        }
     }
 
     pub fn kill(pid: u32, signal: Signal) {

@@ -96,13 +96,15 @@ fn check_one(
         Dependency::Url(url) => check_url(url),
         Dependency::Vpn(host) => super::vpn::check(host.as_deref()),
         Dependency::Command(argv) => {
-            let result = std::process::Command::new(&argv[0])
+            let mut check = std::process::Command::new(&argv[0]);
+            check
                 .args(&argv[1..])
                 .current_dir(&task.working_dir)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+                .stderr(std::process::Stdio::null());
+            let result = super::process::with_default_pages(|| check.spawn())
+                .and_then(|mut child| child.wait());
             match result {
                 Ok(s) if s.success() => None,
                 Ok(s) => Some(format!(

@@ -326,8 +326,6 @@ fn run_started(
     depth: usize,
 ) -> Result<RunReport> {
     let name = task.name.as_str();
-    // What orc itself needed is allocated; from here on it starts processes.
-    process::restore_pages_for_children();
     let report = |status, exit_code, attempts, reason: Option<String>, log_path| RunReport {
         id,
         task: name.to_string(),

@@ -46,9 +46,9 @@ static SMALL_PAGES: AtomicBool = AtomicBool::new(false);
 
 /// `orc run` lives a few milliseconds, and with transparent huge pages the kernel
 /// zeroes 2 MB for every fresh page the allocator touches. Turn them off for this
-/// process (unless something already did); the task gets the setting back, see
-/// [`restore_pages_for_children`]. Long commands (plan on 10,000 tasks) keep them:
-/// there they pay off.
+/// process (unless something already did); what it starts gets the setting back, see
+/// [`with_default_pages`]. Long commands (plan on 10,000 tasks) keep them: there they
+/// pay off.
 pub fn small_pages_for_this_process() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with these options only reads or sets a flag of this process.
@@ -61,16 +61,23 @@ pub fn small_pages_for_this_process() {
     }
 }
 
-/// Undo [`small_pages_for_this_process`] before starting anything: the flag is
-/// inherited, and the task should run as it would without orc.
-pub fn restore_pages_for_children() {
+/// Run `spawn` (which starts a process) with [`small_pages_for_this_process`] undone:
+/// the flag is inherited through fork and exec, and a task should run as it would
+/// without orc. It is set again afterwards: `spawn` returns once the child has its own
+/// copy (std's `posix_spawn` and fork both copy it when the child is made), and orc's
+/// threads started later (the output readers, the waiter) would otherwise fault in
+/// 2 MB pages.
+pub fn with_default_pages<T>(spawn: impl FnOnce() -> T) -> T {
     #[cfg(target_os = "linux")]
-    if SMALL_PAGES.swap(false, Ordering::SeqCst) {
+    if SMALL_PAGES.load(Ordering::SeqCst) {
         // SAFETY: as above.
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
-        }
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) };
+        let spawned = spawn();
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        return spawned;
     }
+    spawn()
 }
 
 /// Sleep for `pause`, or less when a stop is requested meanwhile.
@@ -241,7 +248,7 @@ pub fn run_attempt(
 
     let before = children_usage();
     let started = Instant::now();
-    let mut child = cmd.spawn()?;
+    let mut child = with_default_pages(|| cmd.spawn())?;
     // The command holds orc's copies of the pipes' write ends: closed now, the pipes
     // end when the task's tree has closed them.
     drop(cmd);
@@ -260,8 +267,9 @@ pub fn run_attempt(
         let _ = tx.send(child.wait());
     });
     let deadline = timeout.map(|limit| started + limit);
+    // The first sample comes after the first interval: a task that ends sooner (most
+    // checks and copies) costs no walk of /proc, and its peak comes from its usage.
     let received = loop {
-        container.sample();
         let every = if started.elapsed() < Duration::from_secs(1) {
             SAMPLE_FIRST
         } else {
@@ -279,6 +287,7 @@ pub fn run_attempt(
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break None;
                 }
+                container.sample();
             }
         }
     };

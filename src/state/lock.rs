@@ -156,9 +156,10 @@ fn windows_start(pid: u32) -> Option<i64> {
     }
 }
 
-/// This process's start time (see [`process_start`]).
+/// This process's start time (see [`process_start`]); read once, it does not change.
 pub fn my_start() -> Option<i64> {
-    process_start(std::process::id())
+    static MINE: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    *MINE.get_or_init(|| process_start(std::process::id()))
 }
 
 /// Is the process that was `pid`, started at `started` (when recorded), still
