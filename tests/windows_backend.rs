@@ -810,6 +810,7 @@ fn every_fixture_imports_registers_and_plans_clean() {
     let mut not_system = 0;
     let mut kept_settings = 0;
     let mut several_actions = 0;
+    let mut no_account_disabled = 0;
     for (file, name) in files.iter().zip(&names) {
         let original = read_task(&decode(&std::fs::read(file).unwrap()).unwrap()).unwrap();
         let registered = read_task(&env.read_task_file(name)).unwrap();
@@ -845,6 +846,14 @@ fn every_fixture_imports_registers_and_plans_clean() {
                 file.display()
             );
             not_system += usize::from(run_as(&original) != "SYSTEM");
+        } else if matches!(
+            original.principal.logon_type.as_deref(),
+            Some("S4U" | "Password")
+        ) {
+            // No account, but it ran whether or not its registrant was logged on:
+            // current_user would not, so a person chooses, and until then it is off.
+            assert!(!registered.enabled, "{name} from {}", file.display());
+            no_account_disabled += 1;
         }
         // So are its priority, power, network and visibility settings.
         assert_eq!(
@@ -868,10 +877,11 @@ fn every_fixture_imports_registers_and_plans_clean() {
         );
     }
     eprintln!(
-        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets; {kept_settings} with settings other than orc's defaults, kept; {several_actions} with several actions, all kept",
+        "{} fixtures; {not_system} run as an account other than SYSTEM, kept; {} stored passwords named as secrets; {kept_settings} with settings other than orc's defaults, kept; {several_actions} with several actions, all kept; {no_account_disabled} naming no account but not interactive, imported disabled for review",
         files.len(),
         secrets.len()
     );
+    assert!(no_account_disabled >= 3, "{no_account_disabled}");
     assert!(not_system >= 15, "{not_system}");
     assert!(several_actions >= 5, "{several_actions}");
     assert!(config.matches("\nschedule = ").count() >= 10, "{config}");
@@ -1213,11 +1223,106 @@ schedule = "*/15 * * * *"
     assert!(
         err.contains(
             "error: triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the embedded backend \
-             cannot run; give the task a schedule, or keep it for Windows hosts with hosts = \
-             [...]\n --> tasks.toml:4:8 (task \"t\")\n"
+             cannot run; give the task a schedule, or keep the task for Windows hosts with \
+             hosts = [...]\n --> tasks.toml:4:8 (task \"t\")\n"
         ),
         "{err}"
     );
+    // With a schedule, the advice is to drop the triggers, not to add one.
+    let scheduled = Env::new(
+        "[settings]\nbackend = \"embedded\"\n\n[tasks.t]\ncommand = \"true\"\nschedule = \"02:00\"\nat_startup = true\n",
+    );
+    let o = scheduled.orc(&["plan"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot run; remove them (the schedule still runs), or keep the task"),
+        "{err}"
+    );
+}
+
+/// What a Windows host means, planned from anywhere; and what anyone who can write the
+/// folder may put there: a task nested 60,000 deep, a name and a description full of
+/// terminal escapes, a link planted where orc writes. None of it crashes orc, reaches
+/// the terminal raw, or makes orc write outside the folder.
+fn windows_paths_and_a_hostile_folder() {
+    let env = Env::new(
+        "[settings]\nbackend = \"windows\"\n\n[tasks.copy]\ncommand = 'C:\\tools\\copy.exe'\nworking_dir = 'D:\\data\\in'\nschedule = \"02:00\"\n\n[tasks.appdata]\ncommand = \"x.exe\"\nworking_dir = '%APPDATA%\\orc'\nschedule = \"03:00\"\n\n[tasks.old]\ncommand = \"x.exe\"\nschedule = \"04:00\"\nexpires = \"2020-01-01\"\n",
+    );
+    let text = env.apply();
+    // A Windows path is the task's own, not one below the config's folder.
+    let xml = env.read_task_file("copy");
+    assert!(
+        xml.contains("<WorkingDirectory>D:\\data\\in</WorkingDirectory>"),
+        "{xml}"
+    );
+    assert!(
+        env.read_task_file("appdata")
+            .contains("<WorkingDirectory>%APPDATA%\\orc</WorkingDirectory>")
+    );
+    assert!(text.contains("expires \"2020-01-01\" has passed"), "{text}");
+    validate_folder(&env.folder());
+    // The start folder changed in Task Scheduler is drift, named.
+    env.write_task_file("copy", &xml.replace("D:\\data\\in", "E:\\elsewhere"));
+    let plan = env.ok(&["plan"]);
+    assert!(plan.contains("working directory"), "{plan}");
+    env.apply();
+    env.assert_no_changes("the start folder was put back");
+
+    // 60,000 nested elements: refused, named, and the plan goes on.
+    let deep = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-16\"?><Task xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\"><Triggers><BootTrigger>{}x{}</BootTrigger></Triggers></Task>",
+        "<a>".repeat(60_000),
+        "</a>".repeat(60_000)
+    );
+    std::fs::create_dir_all(env.path("Tasks/Other")).unwrap();
+    std::fs::write(env.path("Tasks/Other/deep"), to_utf16(&deep)).unwrap();
+    // A name and a description that try to colour and rewrite the plan.
+    let hostile = "evil\u{1b}[31mRED\u{7}";
+    let described = xml.replace(
+        "</RegistrationInfo>",
+        "<Description>x\u{1b}[2J</Description></RegistrationInfo>",
+    );
+    std::fs::write(env.path("Tasks/Other").join(hostile), to_utf16(&described)).unwrap();
+    std::fs::write(env.folder().join(hostile), to_utf16(&described)).unwrap();
+    let o = env.orc(&["plan"]);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.code().is_some(), "orc plan died: {out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(out.contains("\\u{1b}[31mRED"), "{out}");
+    let o = env.orc(&[
+        "import",
+        "--xml",
+        env.path("Tasks/Other/deep").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("nests deeper than 32 elements"), "{err}");
+    std::fs::remove_file(env.folder().join(hostile)).unwrap();
+
+    // A link planted at the name orc writes through points nowhere it can reach.
+    #[cfg(unix)]
+    {
+        let victim = env.path("victim.txt");
+        std::fs::write(&victim, "untouched").unwrap();
+        let plant = |pid: u32| {
+            let link = env.folder().join(format!(".copy.orc-tmp.{pid}"));
+            let _ = std::os::unix::fs::symlink(&victim, link);
+        };
+        // The next `orc` is one of the next few hundred pids.
+        let me = std::process::id();
+        for pid in me..me + 2000 {
+            plant(pid);
+        }
+        env.write_task_file("copy", &xml.replace("D:\\data\\in", "E:\\again"));
+        env.apply();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        env.assert_no_changes("written through no link");
+    }
 }
 
 /// The trials of this suite: a test that needs what is missing here is reported as
@@ -1284,6 +1389,14 @@ fn main() -> std::process::ExitCode {
         common::trial(
             "every_example_applies_and_plans_clean",
             every_example_applies_and_plans_clean,
+            &[
+                common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
+                common::missing_shared("schemas/task-scheduler.xsd"),
+            ],
+        ),
+        common::trial(
+            "windows_paths_and_a_hostile_folder",
+            windows_paths_and_a_hostile_folder,
             &[
                 common::missing_program("xmllint", &["--version"], "apt-get install libxml2-utils"),
                 common::missing_shared("schemas/task-scheduler.xsd"),

@@ -84,6 +84,7 @@ fn xml_for(expr: &str, utc: bool) -> Result<String, String> {
         description: Some(&format!("schedule {expr} & <more>")),
         command: r"C:\Program Files\orc\orc.exe",
         arguments: r#"run t --state "C:\ProgramData\orc\state.db" --trigger scheduled"#,
+        working_dir: Some(r"C:\ops\tasks & <more>"),
         triggers: &triggers,
         raw_triggers: &[],
         utc,

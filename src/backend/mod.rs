@@ -136,10 +136,15 @@ pub fn refuse_raw_triggers(task: &Task, backend: &str) -> Result<(), BackendErro
     if task.triggers.is_empty() {
         return Ok(());
     }
+    let instead = if task.schedule.is_some() {
+        "remove them (the schedule still runs)"
+    } else {
+        "give the task a schedule"
+    };
     Err(BackendError::Unsupported {
         task: task.name.clone(),
         reason: format!(
-            "triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the {backend} backend cannot run; give the task a schedule, or keep it for Windows hosts with hosts = [...]"
+            "triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the {backend} backend cannot run; {instead}, or keep the task for Windows hosts with hosts = [...]"
         ),
     })
 }

@@ -247,7 +247,15 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
             let backend = ws.backend()?;
             let zone = &ws.config.settings.timezone;
             for entry in backend.list()?.into_iter().filter(|e| wanted(&e.name)) {
-                adopted.push(from_entry(&entry, backend.kind(), zone)?);
+                match from_entry(&entry, backend.kind(), zone) {
+                    Ok(a) => adopted.push(a),
+                    // One task that cannot be read does not hold back the others.
+                    Err(e) if args.all => {
+                        let why = format!("{e:#}").replace("; nothing was imported", "");
+                        eprintln!("warning: skipped, the others are imported: {why}");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
@@ -524,7 +532,8 @@ fn snippet(adopted: &[Adopted]) -> DocumentMut {
 fn notes(a: &Adopted) -> String {
     a.notes
         .iter()
-        .map(|n| format!("# review: {}\n", n.replace(['\n', '\r'], " ")))
+        // A comment holds no control character (TOML refuses them): each becomes a space.
+        .map(|n| format!("# review: {}\n", n.replace(|c: char| c.is_control(), " ")))
         .collect()
 }
 

@@ -319,7 +319,7 @@ pub struct RawTask {
     pub at_startup: Option<bool>,
     /// Task Scheduler: also run when a user logs on: `true` for any user, or
     /// { user = "DOMAIN\\name" }.
-    pub at_logon: Option<AtLogon>,
+    pub at_logon: Option<Spanned<AtLogon>>,
     /// Task Scheduler: also run when an event is logged: { log = "System", source =
     /// "Service Control Manager", id = 7036 } (source and id optional).
     pub on_event: Option<Spanned<OnEvent>>,
@@ -334,7 +334,10 @@ pub struct RawTask {
 
 /// `at_logon`: any user, or one.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected true (any user logging on) or { user = \"DOMAIN\\\\name\" }"
+)]
 pub enum AtLogon {
     Any(bool),
     User {
@@ -352,8 +355,8 @@ pub struct OnEvent {
     pub log: String,
     /// The event's source (provider name).
     pub source: Option<String>,
-    /// The event ID.
-    pub id: Option<u32>,
+    /// The event ID (Windows event IDs are 16-bit).
+    pub id: Option<u16>,
 }
 
 /// `battery = { start = ..., stop = ... }`.
@@ -369,7 +372,10 @@ pub struct Battery {
 /// `run_as`: an account name, or a table: a user with a password from the vault, a
 /// user and how it logs on, or a group.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected an account name (\"SYSTEM\", \"current_user\", \"DOMAIN\\\\name\") or a table with user, password, logon or group"
+)]
 pub enum RunAsValue {
     Name(String),
     WithPassword(RunAsUser),

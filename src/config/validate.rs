@@ -251,6 +251,28 @@ impl Checker<'_> {
         out
     }
 
+    /// A folder named in `file`, relative to that file's folder unless it is absolute
+    /// where it will be used: a Windows path (`C:\...`, `\\server\share`) or one
+    /// that starts with a `%VARIABLE%` (expanded when the task runs, as Task Scheduler
+    /// does) is kept as written even on the machine that plans it for a Windows host.
+    fn dir_in(&self, file: usize, dir: &Path) -> PathBuf {
+        let text = dir.to_string_lossy();
+        let bytes = text.as_bytes();
+        let windows_drive = bytes.len() >= 3
+            && bytes[0].is_ascii_alphabetic()
+            && bytes[1] == b':'
+            && matches!(bytes[2], b'\\' | b'/');
+        let kept = dir.is_absolute()
+            || windows_drive
+            || text.starts_with("\\\\")
+            || (text.starts_with('%') && text[1..].contains('%'));
+        if kept {
+            dir.to_path_buf()
+        } else {
+            self.base_dir(file).join(dir)
+        }
+    }
+
     fn base_dir(&self, file: usize) -> PathBuf {
         let dir = self.sources[file].path.parent().unwrap_or(Path::new("."));
         let dir = if dir.as_os_str().is_empty() {
@@ -346,7 +368,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
                 ),
             }
         }
-        settings.log_dir = s.log_dir.as_ref().map(|d| c.base_dir(*file).join(d));
+        settings.log_dir = s.log_dir.as_ref().map(|d| c.dir_in(*file, d.as_ref()));
     }
     let zone = zone.unwrap_or_else(TimeZone::system);
 
@@ -473,7 +495,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
             .retry_delay
             .as_ref()
             .and_then(|t| c.duration(file, None, "retry_delay", t));
-        defaults.working_dir = d.working_dir.as_ref().map(|w| c.base_dir(file).join(w));
+        defaults.working_dir = d.working_dir.as_ref().map(|w| c.dir_in(file, w.as_ref()));
         if let Some(env) = &d.env {
             defaults.env = c.env(file, None, env);
         }
@@ -767,9 +789,18 @@ fn build_task(
     if raw.at_startup == Some(true) {
         triggers.push(crate::backend::windows::xml::boot_trigger());
     }
-    match &raw.at_logon {
+    match raw.at_logon.as_ref().map(|a| &a.value) {
         Some(super::raw::AtLogon::Any(true)) => {
             triggers.push(crate::backend::windows::xml::logon_trigger(None));
+        }
+        Some(super::raw::AtLogon::User { user }) if user.trim().is_empty() => {
+            let span = raw.at_logon.as_ref().map(|a| &a.span);
+            c.report(
+                file,
+                span.unwrap_or(&item.key_span),
+                t,
+                "at_logon = { user = ... } needs an account; for any user write at_logon = true",
+            );
         }
         Some(super::raw::AtLogon::User { user }) => {
             triggers.push(crate::backend::windows::xml::logon_trigger(Some(
@@ -858,7 +889,7 @@ fn build_task(
     }
 
     let working_dir = match &raw.working_dir {
-        Some(w) => c.base_dir(file).join(w),
+        Some(w) => c.dir_in(file, w.as_ref()),
         None => defaults
             .working_dir
             .clone()
@@ -894,15 +925,24 @@ fn build_task(
                 .and_then(|day| day.tomorrow().ok())
                 .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
         };
-        if end.is_none() {
-            c.report(
+        match end {
+            None => c.report(
                 file,
                 &e.span,
                 t,
                 format!(
                     "expires \"{text}\" is not a date (\"2027-06-30\") or a date and time (\"2027-06-30T18:00\")"
                 ),
-            );
+            ),
+            Some(end) if zone.to_timestamp(end).is_ok_and(|at| at <= now) => {
+                let d = Diagnostic::warning(format!(
+                    "expires \"{text}\" has passed: the task no longer fires on its schedule or triggers (a manual run still works)"
+                ))
+                .at(&c.sources[file], Some(e.span.clone()))
+                .task(name);
+                c.diags.push(d);
+            }
+            Some(_) => {}
         }
         end.map(|end| end.strftime("%Y-%m-%dT%H:%M:%S").to_string())
     });
@@ -915,6 +955,51 @@ fn build_task(
         stop_on_battery: battery.stop.unwrap_or(false),
         hidden: raw.hidden.unwrap_or(false),
     };
+    // What has no span of its own is reported at the task.
+    let unspanned = [
+        ("description", raw.description.as_deref()),
+        ("working_dir", raw.working_dir.as_deref()),
+    ];
+    for (key, text) in unspanned {
+        if text.is_some_and(|s| s.contains('\0')) {
+            c.report(file, &item.key_span, t, format!("{key} {NUL}"));
+        }
+    }
+    if let Some(shell) = &raw.shell
+        && shell.value.contains('\0')
+    {
+        c.report(file, &shell.span, t, format!("shell {NUL}"));
+    }
+    for (key, value) in raw.env.iter().flatten() {
+        let plain = match &value.value {
+            EnvValue::Plain(v) => v.as_str(),
+            EnvValue::Secret { secret } => secret.as_str(),
+        };
+        if key.value.contains('\0') || plain.contains('\0') {
+            c.report(file, &value.span, t, format!("env {NUL}"));
+        }
+    }
+    if let Some(v) = &raw.run_as {
+        let names = match &v.value {
+            RunAsValue::Name(n) => vec![n.as_str()],
+            RunAsValue::WithPassword(u) => [&u.user, &u.group]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect(),
+        };
+        if names
+            .iter()
+            .any(|n| n.contains('\0') || n.contains(['\n', '\r']))
+        {
+            c.report(
+                file,
+                &v.span,
+                t,
+                "run_as holds a NUL or line break, which no account name has",
+            );
+        }
+    }
     if c.diags.errors().count() > errors_before {
         return None;
     }
@@ -960,6 +1045,11 @@ fn build_task(
     })
 }
 
+/// No program, path, variable or Task Scheduler field can hold one; it would
+/// surface only when the task starts (or as XML that is not well-formed).
+const NUL: &str =
+    "holds a NUL character (\\u0000), which no command, path or Task Scheduler field can carry";
+
 /// A `command` value as what runs: argv, split without a shell from a line.
 fn command_action(value: &CommandValue) -> Result<Action, String> {
     let argv = match value {
@@ -968,6 +1058,9 @@ fn command_action(value: &CommandValue) -> Result<Action, String> {
     };
     if argv.first().is_none_or(|p| p.trim().is_empty()) {
         return Err("the command is empty".to_string());
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err(NUL.to_string());
     }
     Ok(Action::Argv(argv))
 }
@@ -983,10 +1076,15 @@ fn steps(c: &mut Checker<'_>, file: usize, t: Option<&str>, raw: &[Spanned<RawSt
             (None, Some(shell)) if shell.trim().is_empty() => {
                 Err("the shell command is empty".to_string())
             }
+            (None, Some(shell)) if shell.contains('\0') => Err(NUL.to_string()),
             (None, Some(shell)) => Ok(Action::Shell(shell.clone())),
             (Some(_), Some(_)) => Err("takes either `command` or `shell`, not both".to_string()),
             (None, None) => Err("needs `command` or `shell`".to_string()),
         };
+        let action = action.and_then(|a| match &step.value.working_dir {
+            Some(w) if w.contains('\0') => Err(format!("working_dir {NUL}")),
+            _ => Ok(a),
+        });
         match action {
             Ok(action) => steps.push(Step {
                 action,
@@ -994,7 +1092,7 @@ fn steps(c: &mut Checker<'_>, file: usize, t: Option<&str>, raw: &[Spanned<RawSt
                     .value
                     .working_dir
                     .as_ref()
-                    .map(|w| c.base_dir(file).join(w)),
+                    .map(|w| c.dir_in(file, w.as_ref())),
             }),
             Err(e) => c.report(file, &step.span, t, format!("then step {n}: {e}")),
         }

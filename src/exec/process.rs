@@ -241,6 +241,12 @@ pub fn run_attempt(
             cmd.env_remove(&name);
         }
     }
+    // As Task Scheduler does with an action's WorkingDirectory.
+    #[cfg(windows)]
+    let working_dir =
+        &std::path::PathBuf::from(expand_percent(&working_dir.to_string_lossy(), |name| {
+            lookup(env, name)
+        }));
     cmd.current_dir(working_dir).envs(env).stdin(Stdio::null());
     let output = Output::prepare(&mut cmd)?;
     Container::configure(&mut cmd);
@@ -577,21 +583,25 @@ fn pump(
     })
 }
 
-/// Stop what is left of a task whose `orc run` died: its process group, only if the
-/// group is still the run's (its leader, when it still exists, started at `started`).
+/// Stop what is left of a task whose `orc run` died: its process group, only while
+/// the group's leader (the task's own process) is the one that started at `started`.
+///
+/// Once the leader is gone, a group left behind cannot be told from a later one with
+/// the same id: the run's group may have ended and the id been taken by another
+/// session leader that exited too, leaving its own children. Those are named in orc's
+/// log and left alone; killing someone else's processes is worse than leaving ours.
 pub fn kill_leftovers(pid: u32, started: Option<i64>) {
-    let ours = match crate::state::process_start(pid) {
-        // The leader is gone; a group outlives its leader only with members of its
-        // own, and its id is not reused while they live: they are the run's.
-        None => !crate::state::pid_alive(pid),
-        Some(now) => Some(now) == started,
-    };
-    if ours {
+    let now = crate::state::process_start(pid);
+    if started.is_some() && now == started {
         #[cfg(unix)]
         contain::signal_group(pid, Signal::Kill);
-    } else {
+    } else if now.is_some() {
         tracing::warn!(
             "process {pid} is no longer the task's (its start time differs); not signalled"
+        );
+    } else {
+        tracing::warn!(
+            "the task's process {pid} has ended; what it left in process group {pid} cannot be told from a later group with that id and is not signalled"
         );
     }
 }

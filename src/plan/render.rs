@@ -9,10 +9,41 @@ use crate::backend::Change;
 /// Colours by name, so the renderer reads as prose.
 struct Paint(bool);
 
+/// What [`Paint`] writes where a colour starts or ends; made terminal escapes only
+/// after every control character of the plan's values (names, descriptions and
+/// commands read from the live scheduler, which anyone with access to it wrote) was
+/// made visible, so none of them can colour, move or rewrite what the plan says.
+/// Random per process, so no value can spell it.
+fn escape_marker() -> &'static str {
+    static MARKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        format!("\u{E000}{random:016x}\u{E000}")
+    })
+}
+
+/// `text` with every control character but the line breaks orc writes shown as an
+/// escape (`\u{1b}`), and orc's colour markers made real escapes.
+fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace(escape_marker(), "\x1b")
+}
+
 impl Paint {
     fn code(&self, code: &str, text: &str) -> String {
         if self.0 {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            let esc = escape_marker();
+            format!("{esc}[{code}m{text}{esc}[0m")
         } else {
             text.to_string()
         }
@@ -97,6 +128,10 @@ fn plain(value: Option<&str>) -> String {
 
 /// Terraform-like plan text.
 pub fn render_human(plan: &Plan, color: bool) -> String {
+    terminal_safe(&render_painted(plan, color))
+}
+
+fn render_painted(plan: &Plan, color: bool) -> String {
     let p = Paint(color);
     let mut out = String::new();
     for w in &plan.warnings {

@@ -102,6 +102,8 @@ pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> 
                 let words: Vec<Value> = deps.iter().map(|d| Value::String(dependency(d))).collect();
                 lines.push((key, toml_text(&Value::Array(words))));
             }
+            "run_as" => lines.push((key, toml_text(&run_as(&value)))),
+            "expires" => lines.push((key, toml_text(&expires(&value)))),
             k if DURATIONS.contains(&k) => lines.push((key, duration_text(&value))),
             _ => lines.push((key, toml_text(&value))),
         }
@@ -129,6 +131,47 @@ pub fn settings_words(json: &str) -> String {
             format!("{k} = {text}\n")
         })
         .collect()
+}
+
+/// `run_as` as tasks.toml writes it: the definition's `{ "interactive": "CORP\\bob" }`
+/// is `{ user = "CORP\\bob", logon = "interactive" }`, a service account its name.
+fn run_as(value: &Value) -> Value {
+    use serde_json::json;
+    if value == "system" {
+        return json!("SYSTEM");
+    }
+    let Some((kind, account)) = value.as_object().and_then(|m| m.iter().next()) else {
+        return value.clone();
+    };
+    match kind.as_str() {
+        "user" | "service" | "gmsa" => account.clone(),
+        "interactive" => json!({ "user": account, "logon": "interactive" }),
+        "group" => json!({ "group": account }),
+        "password" => json!({
+            "user": account["user"],
+            "password": { "secret": account["secret"] },
+        }),
+        _ => value.clone(),
+    }
+}
+
+/// `expires` as written: the definition holds the moment fires end, and
+/// "2027-06-30" (the end of that day) is 2027-07-01T00:00:00 there.
+fn expires(value: &Value) -> Value {
+    let Some(end) = value
+        .as_str()
+        .and_then(|t| t.parse::<jiff::civil::DateTime>().ok())
+    else {
+        return value.clone();
+    };
+    let text = if end.time() == jiff::civil::Time::midnight() {
+        end.date()
+            .yesterday()
+            .map_or_else(|_| end.to_string(), |d| d.to_string())
+    } else {
+        end.strftime("%Y-%m-%dT%H:%M").to_string()
+    };
+    Value::String(text)
 }
 
 /// A `then` step as tasks.toml writes it: the argv array, or a table.
@@ -190,7 +233,7 @@ fn typed_trigger(fragment: &str) -> Option<(&'static str, Value)> {
             {
                 source = Some(name.to_string());
             } else if let Some(n) = condition.strip_prefix("EventID=") {
-                id = Some(n.parse::<u32>().ok()?);
+                id = Some(n.parse::<u16>().ok()?);
             }
         }
     }
@@ -306,6 +349,39 @@ mod tests {
             assert!(words.contains(line), "{line} not in\n{words}");
         }
         assert!(!words.contains("start_on_battery"), "{words}");
+    }
+
+    #[test]
+    fn accounts_and_expiry_read_as_written() {
+        let cases = [
+            (r#""system""#, r#"run_as = "SYSTEM""#),
+            (r#"{"user":"CORP\\etl"}"#, r#"run_as = 'CORP\etl'"#),
+            (
+                r#"{"service":"NETWORK SERVICE"}"#,
+                r#"run_as = "NETWORK SERVICE""#,
+            ),
+            (
+                r#"{"interactive":"CORP\\bob"}"#,
+                r#"run_as = { logon = "interactive", user = 'CORP\bob' }"#,
+            ),
+            (
+                r#"{"password":{"user":"CORP\\svc","secret":"svc_pw"}}"#,
+                r#"run_as = { password = { secret = "svc_pw" }, user = 'CORP\svc' }"#,
+            ),
+            (
+                r#"{"group":"BUILTIN\\Users"}"#,
+                r#"run_as = { group = 'BUILTIN\Users' }"#,
+            ),
+        ];
+        for (json, line) in cases {
+            let words = task_words(&format!(r#"{{"run_as":{json}}}"#), false, None);
+            assert_eq!(words, format!("{line}\n"), "{json}");
+        }
+        // "2027-06-30" ends with that day, which the definition holds as the next midnight.
+        let words = task_words(r#"{"expires":"2027-07-01T00:00:00"}"#, false, None);
+        assert_eq!(words, "expires = \"2027-06-30\"\n");
+        let words = task_words(r#"{"expires":"2027-06-30T18:00:00"}"#, false, None);
+        assert_eq!(words, "expires = \"2027-06-30T18:00\"\n");
     }
 
     #[test]

@@ -137,6 +137,8 @@ pub fn orc_name(raw: &str) -> String {
         .collect();
     name = name.trim_start_matches(['_', '-', '.']).to_string();
     name.truncate(64);
+    // Windows drops a final '.' from names; orc refuses one.
+    name = name.trim_end_matches('.').to_string();
     if name.is_empty() || crate::config::check_name(&name).is_err() {
         name = format!("task_{name}");
         name.truncate(64);
@@ -484,9 +486,25 @@ fn insert_principal(task: &ReadTask, table: &mut Table, notes: &mut Vec<String>)
         }
         (None, None) => {
             table.insert("run_as", value("current_user"));
-            notes.push(
-                "the task names no account: it ran as whoever registered it; run_as = \"current_user\" registers it for whoever runs orc apply".to_string(),
-            );
+            match p.logon_type.as_deref() {
+                // Registered by someone, to run whether they are logged on or not:
+                // current_user runs only while logged on, which would silently stop
+                // a boot or night task. A person picks the account.
+                Some(logon @ ("S4U" | "Password")) => {
+                    table.insert("enabled", value(false));
+                    notes.push(format!(
+                        "the task names no account and ran as whoever registered it, whether logged on or not ({logon} logon); run_as = \"current_user\" would run it only while that user is logged on, so it is imported disabled: set run_as to the account (\"DOMAIN\\\\name\" for the same logon without a password{}), then enable it",
+                        if logon == "Password" {
+                            ", { user = ..., password = { secret = ... } } with its password"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                _ => notes.push(
+                    "the task names no account: it ran as whoever registered it; run_as = \"current_user\" registers it for whoever runs orc apply".to_string(),
+                ),
+            }
         }
     }
     if p.highest {

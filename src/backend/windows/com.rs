@@ -357,7 +357,7 @@ struct XmlPrincipal {
 }
 
 fn principal(xml: &str) -> XmlPrincipal {
-    let Ok(doc) = roxmltree::Document::parse(xml) else {
+    let Ok(doc) = super::read::parse_document(xml) else {
         return XmlPrincipal::default();
     };
     let Some(principal) = doc

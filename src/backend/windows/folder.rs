@@ -92,7 +92,14 @@ impl DirFolder {
             .dir
             .join(format!(".{name}.orc-tmp.{}", std::process::id()));
         let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
+            // Never through what is already there: a link planted at the temporary
+            // name would have orc write wherever it points. Removing it removes only
+            // the link; one planted again in between makes create_new fail.
+            let _ = std::fs::remove_file(&tmp);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             file.write_all(&xml::to_utf16(xml))?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)

@@ -123,12 +123,14 @@ pub fn task_xml(
         RunAs::Gmsa(account) => xml::Principal::Password(account.clone()),
         RunAs::Group(group) => xml::Principal::Group(group.clone()),
     };
+    let working_dir = task.working_dir.display().to_string();
     Ok(xml::render(&xml::TaskXml {
         folder,
         name: &task.name,
         description: task.description.as_deref(),
         command: &orc_exe.display().to_string(),
         arguments: &run_arguments(task, folder, state),
+        working_dir: (!working_dir.is_empty()).then_some(working_dir.as_str()),
         triggers: &triggers,
         raw_triggers: &raw_triggers,
         utc,

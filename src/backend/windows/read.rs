@@ -139,14 +139,37 @@ fn duration(node: Node, name: &str) -> Result<Option<Duration>, String> {
 /// Parse task XML as exported (a DTD allowed; the declaration may claim UTF-16 for
 /// text that is now a Rust string).
 pub fn parse_document(xml: &str) -> Result<Document<'_>, String> {
-    Document::parse_with_options(
+    let doc = Document::parse_with_options(
         xml,
         roxmltree::ParsingOptions {
             allow_dtd: true,
             ..Default::default()
         },
     )
-    .map_err(|e| format!("not well-formed XML: {e}"))
+    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    check_depth(&doc)?;
+    Ok(doc)
+}
+
+/// How deep task XML may nest. Microsoft's schema goes six levels down (Task,
+/// Triggers, EventTrigger, ValueQueries, Value); a file anyone can write into the
+/// folder must not take orc's stack or memory with 60,000.
+pub const MAX_XML_DEPTH: usize = 32;
+
+/// Refuse a document nested deeper than [`MAX_XML_DEPTH`]: each node's depth from
+/// its parent's, in document order (parents come first), without recursion.
+pub fn check_depth(doc: &Document) -> Result<(), String> {
+    let mut depth = vec![0usize; doc.descendants().count() + 1];
+    for node in doc.descendants() {
+        let here = node.parent().map_or(0, |p| depth[p.id().get_usize()] + 1);
+        if here > MAX_XML_DEPTH {
+            return Err(format!(
+                "the XML nests deeper than {MAX_XML_DEPTH} elements, which no task does"
+            ));
+        }
+        depth[node.id().get_usize()] = here;
+    }
+    Ok(())
 }
 
 /// What Microsoft's schema says a task without these settings does: priority 7

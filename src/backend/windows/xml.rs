@@ -31,6 +31,9 @@ pub struct TaskXml<'a> {
     pub description: Option<&'a str>,
     pub command: &'a str,
     pub arguments: &'a str,
+    /// Where the action starts (`orc run` also goes there itself, and Task Scheduler's
+    /// window shows it as "Start in").
+    pub working_dir: Option<&'a str>,
     pub triggers: &'a [Trigger],
     /// Trigger elements given as XML (`triggers = [...]` in tasks.toml).
     pub raw_triggers: &'a [String],
@@ -200,7 +203,11 @@ fn write_task<W: io::Write>(w: &mut Writer<W>, task: &TaskXml) -> io::Result<()>
                 .write_inner_content(|w| {
                     w.create_element("Exec").write_inner_content(|w| {
                         text(w, "Command", task.command)?;
-                        text(w, "Arguments", task.arguments)
+                        text(w, "Arguments", task.arguments)?;
+                        if let Some(dir) = task.working_dir {
+                            text(w, "WorkingDirectory", dir)?;
+                        }
+                        Ok(())
                     })?;
                     Ok(())
                 })?;
@@ -427,6 +434,7 @@ fn is_marker(parent: &str) -> bool {
 pub fn trigger_fragment(text: &str) -> Result<String, String> {
     let doc =
         roxmltree::Document::parse(text.trim()).map_err(|e| format!("not well-formed XML: {e}"))?;
+    super::read::check_depth(&doc)?;
     let root = doc.root_element();
     let kind = root.tag_name().name();
     if kind == "WnfStateChangeTrigger" {
@@ -524,7 +532,7 @@ pub fn idle_trigger() -> String {
 /// `on_event`: an EventTrigger whose query selects the events of `log`, from
 /// `source` and with `id` when given. The caller has checked that neither holds a
 /// quote (they sit inside XPath and attribute quotes).
-pub fn event_trigger(log: &str, source: Option<&str>, id: Option<u32>) -> String {
+pub fn event_trigger(log: &str, source: Option<&str>, id: Option<u16>) -> String {
     let mut conditions = Vec::new();
     if let Some(source) = source {
         conditions.push(format!("Provider[@Name='{source}']"));
