@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod notify;
+pub mod ops;
 pub mod orclog;
 pub mod plan;
 pub mod report;

@@ -808,6 +808,53 @@ fn a_failed_apply_keeps_an_edit_saved_meanwhile() {
     );
 }
 
+/// An edit whose apply cannot get the state (another apply holds it past the API's
+/// wait) is a 409 that says so, and changes nothing: the file is back as it was,
+/// the task still enabled in the state.
+#[test]
+fn an_edit_whose_apply_meets_a_held_lock_is_a_409_and_changes_nothing() {
+    let s = served();
+    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = token.trim().to_string();
+    let before = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    let holder = hold_the_apply_lock(&s);
+    let (status, body) = s.post("/api/tasks/ok/disable", Some(&token));
+    drop(holder);
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("locked by another orc"), "{error}");
+    assert!(error.contains("is back as it was"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(s.path("tasks.toml")).unwrap(),
+        before
+    );
+    let ok = s.get_json("/api/tasks/ok");
+    assert_eq!(ok["enabled"], true, "{ok}");
+}
+
+/// `/api/plan` runs the checks `orc plan` runs, the backend's included: a task Task
+/// Scheduler cannot take is the same located error in both.
+#[test]
+fn the_api_plan_reports_what_the_backend_refuses_as_orc_plan_does() {
+    let s = served();
+    std::fs::write(
+        s.path("tasks.toml"),
+        "[settings]\nbackend = \"windows\"\ntimezone = \"UTC\"\n\n[tasks.odd]\ncommand = \"true\"\nschedule = \"0,1,3,7,15,31,47,50,52 0,1,3,7,15,16,18,22 1 * MON\"\n",
+    )
+    .unwrap();
+    let cli = s.orc(&["plan"]);
+    assert_eq!(cli.status.code(), Some(1));
+    let cli = String::from_utf8_lossy(&cli.stderr).to_string();
+    let said = "cannot run exactly on Task Scheduler";
+    let at = "tasks.toml:5:8 (task \"odd\")";
+    assert!(cli.contains(said) && cli.contains(at), "{cli}");
+    let (status, body) = s.get("/api/plan");
+    assert_eq!(status, 422, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains(said) && error.contains(at), "{error}");
+}
+
 #[cfg(unix)]
 #[test]
 fn an_edit_does_not_follow_a_symlink_planted_at_its_temporary_name() {

@@ -1,10 +1,5 @@
-//! `orc apply` and `orc destroy`: make the live scheduler match, safely.
-//!
-//! Order of work, chosen so that a crash at any point converges on the next run:
-//! take the lock, plan, write the audit row, write the scheduler in one batch, then
-//! record every task change in one state transaction. A crash after the scheduler
-//! write leaves live ahead of state; the next plan sees live already matching and
-//! records it without touching the scheduler again.
+//! `orc apply` and `orc destroy`: the plan shown, the question asked, the outcome
+//! said; the transaction itself is [`crate::ops::apply`].
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -16,10 +11,11 @@ use clap::Args;
 use super::validate::print_diagnostics;
 use super::{Global, Output, load_workspace};
 use crate::config::parse_duration;
-use crate::failpoint;
-use crate::plan::{Plan, SavedPlan, render_human, render_json};
-use crate::state::ApplyMeta;
-use crate::workspace::{Workspace, git_commit, user_name};
+use crate::ops::{
+    self,
+    apply::{ApplyError, ApplyOptions, Review},
+};
+use crate::plan::{SavedPlan, render_human, render_json};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -70,115 +66,62 @@ pub fn run(
     };
 
     // Refuse before creating or locking anything when nobody could answer the prompt.
-    if saved.is_none() && !args.common.auto_approve && !std::io::stdin().is_terminal() {
+    let ask = saved.is_none() && !args.common.auto_approve;
+    if ask && !std::io::stdin().is_terminal() {
         bail!(
             "orc {} needs --auto-approve when it is not run on a terminal",
             if destroy { "destroy" } else { "apply" }
         );
     }
-    let state = ws.open_state()?;
-    if !destroy {
-        // A task is never scheduled without the credentials it names.
-        let held = crate::secrets::list(&state)?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        let (desired, _) = ws.desired();
-        let missing =
-            super::validate::secret_diagnostics(&ws.config, desired.values().copied(), &held, true);
-        if !missing.is_empty() {
-            print_diagnostics(&missing, out);
-            bail!(
-                "{} secret reference{} cannot be resolved on this server; nothing was changed",
-                missing.len(),
-                if missing.len() == 1 { "" } else { "s" }
+    let _log = crate::orclog::init(&ws.state_path, if destroy { "destroy" } else { "apply" });
+    let options = ApplyOptions {
+        targets: &targets,
+        destroy,
+        lock_timeout,
+        saved: saved.as_ref(),
+    };
+    let mut cancelled = false;
+    let mut review = |r: &Review| -> anyhow::Result<bool> {
+        if let Some(dead) = &r.broke_lock {
+            eprintln!(
+                "warning: broke a stale lock held by {dead}: that process is no longer running"
             );
         }
-    }
-    let _log = crate::orclog::init(&ws.state_path, if destroy { "destroy" } else { "apply" });
-    let (host, user) = (ws.host.clone(), user_name());
-    let purpose = if destroy { "destroy" } else { "apply" };
-    let lock = state.lock("apply", purpose, &host, &user, lock_timeout)?;
-    if let Some(dead) = &lock.broke {
-        eprintln!("warning: broke a stale lock held by {dead}: that process is no longer running");
-        tracing::warn!("broke a stale apply lock held by {dead}");
-    }
-    failpoint::hit("apply:locked");
-
-    let mut backend = ws.backend()?;
-    let plan = ws.plan(
-        &ws.recorded(Some(&state))?,
-        backend.as_ref(),
-        &targets,
-        destroy,
-        saved.is_some(),
-    )?;
-
-    if let Some(saved) = &saved {
-        check_saved(saved, &ws, &plan)?;
-    } else if out.json {
-        out.print_json(&render_json(&plan));
-    } else if !out.quiet {
-        print!("{}", render_human(&plan, out.color));
-    }
-    if !plan.has_changes() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if saved.is_none() && !args.common.auto_approve && !confirm(destroy)? {
-        eprintln!("{} cancelled.", if destroy { "Destroy" } else { "Apply" });
+        // A saved plan was shown when it was made.
+        if saved.is_none() {
+            if out.json {
+                out.print_json(&render_json(r.plan));
+            } else if !out.quiet {
+                print!("{}", render_human(r.plan, out.color));
+            }
+        }
+        if r.plan.has_changes() && ask && !confirm(destroy)? {
+            eprintln!("{} cancelled.", if destroy { "Destroy" } else { "Apply" });
+            cancelled = true;
+            return Ok(false);
+        }
+        Ok(true)
+    };
+    let report = match ops::apply::apply(&ws, &options, &mut review) {
+        Ok(report) => report,
+        Err(ApplyError::MissingSecrets(missing)) => {
+            print_diagnostics(&missing, out);
+            return Err(ApplyError::MissingSecrets(missing).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if cancelled {
         return Ok(ExitCode::FAILURE);
     }
-
-    let summary = plan.summary();
-    let apply_id = state.begin_apply(&ApplyMeta {
-        user,
-        host,
-        git_commit: git_commit(&ws.config_path),
-        config_path: ws.config_identity(),
-        backend: plan.backend.clone(),
-        folder: plan.folder.clone(),
-        summary: summary.line(),
-        plan: render_json(&plan).to_string(),
-    })?;
-    failpoint::hit("apply:before-scheduler");
-    let batch = plan.scheduler_batch();
-    if !batch.is_empty()
-        && let Err(e) = backend.apply(&batch)
-    {
-        state.fail_apply(apply_id, &e.to_string())?;
-        tracing::error!("apply {apply_id} failed: {e}");
-        bail!("the {} scheduler refused the changes: {e}", plan.backend);
-    }
-    // A folder move deletes the old entries only once the new folder holds the tasks:
-    // an apply stopped in between leaves both, and the next plan finishes the move.
-    if let Some(from) = &plan.moved_from
-        && !plan.old_folder.is_empty()
-        && let Err(e) = ws.backend_in(from)?.apply(&plan.old_folder)
-    {
-        state.fail_apply(apply_id, &e.to_string())?;
-        tracing::error!("apply {apply_id} failed: {e}");
-        bail!(
-            "the {} scheduler refused to delete the tasks of folder \"{from}\": {e}",
-            plan.backend
-        );
+    if !report.applied() {
+        return Ok(ExitCode::SUCCESS);
     }
     // Registered, but the admin must act (an account without the batch logon
     // right): said at the task, on stderr and in orc's log.
-    for warning in backend.take_warnings() {
-        tracing::warn!("apply {apply_id}: {warning}");
+    for warning in &report.warnings {
         eprintln!("{} {warning}", out.paint("1;33", "warning:"));
     }
-    failpoint::hit("apply:after-scheduler");
-    state.commit_apply(apply_id, &ws.scope()?, &plan.state_writes())?;
-    failpoint::hit("apply:after-state");
-    drop(lock);
-    tracing::info!(
-        "apply {apply_id} by {} of {}: {}",
-        user_name(),
-        ws.config_path.display(),
-        summary.line()
-    );
-
+    let summary = report.plan.summary();
     out.info(&format!(
         "{} Tasks: {} added, {} changed, {} destroyed.",
         out.paint(
@@ -212,29 +155,6 @@ pub fn run_approved(global: &Global, out: &Output, lock_timeout: &str) -> anyhow
         out,
         false,
     )
-}
-
-/// A saved plan applies only to the same place and only if nothing moved since.
-fn check_saved(saved: &SavedPlan, ws: &Workspace, plan: &Plan) -> anyhow::Result<()> {
-    if saved.backend != plan.backend || saved.folder != plan.folder || saved.state != ws.state_path
-    {
-        bail!(
-            "the saved plan was made for the {} backend, folder {}, state {}; this apply uses the {} backend, folder {}, state {}",
-            saved.backend,
-            saved.folder,
-            saved.state.display(),
-            plan.backend,
-            plan.folder,
-            ws.state_path.display()
-        );
-    }
-    let stale = saved.staleness(plan);
-    if stale.is_stale() {
-        bail!(
-            "the saved plan is stale; nothing was applied:\n{stale}Run `orc plan -o FILE` again and review the new plan."
-        );
-    }
-    Ok(())
 }
 
 /// Ask on a terminal; refuse to guess anywhere else.

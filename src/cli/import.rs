@@ -249,10 +249,10 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
             for entry in backend.list()?.into_iter().filter(|e| wanted(&e.name)) {
                 match from_entry(&entry, backend.kind(), zone) {
                     Ok(a) => adopted.push(a),
-                    // One task that cannot be read does not hold back the others.
-                    Err(e) if args.all => {
-                        let why = format!("{e:#}").replace("; nothing was imported", "");
-                        eprintln!("warning: skipped, the others are imported: {why}");
+                    // One task that cannot be read does not hold back the others; a
+                    // zone other than the config's is the config's to fix first.
+                    Err(e) if args.all && !e.is::<OtherZone>() => {
+                        eprintln!("warning: skipped, the others are imported: {e:#}");
                     }
                     Err(e) => return Err(e),
                 }
@@ -270,6 +270,12 @@ fn from_folder(args: &ImportArgs, global: &Global, out: &Output) -> anyhow::Resu
         taken,
     }))
 }
+
+/// A live task runs in another zone than the config's: importing it would move its
+/// times, so nothing is imported until `timezone` says which.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct OtherZone(String);
 
 /// `orc run NAME` in a live entry: orc's own line for a task it lost track of.
 fn calls_orc_run(name: &str, argv: &[String]) -> anyhow::Result<()> {
@@ -434,11 +440,12 @@ fn from_entry(entry: &crate::backend::Entry, kind: &str, zone: &str) -> anyhow::
         if let Some(live_zone) = live_zone
             && !same_zone(live_zone, zone)
         {
-            bail!(
+            return Err(OtherZone(format!(
                 "task \"{name}\": its trigger \"{trigger}\" runs in the zone {live_zone}, but this \
                  config's tasks run in timezone = \"{zone}\" ([settings]); set timezone = \"{live_zone}\" \
                  there to import it unchanged; nothing was imported"
-            );
+            ))
+            .into());
         }
         crate::schedule::parse(schedule).map_err(|e| {
             anyhow!(

@@ -515,8 +515,16 @@ pub struct PlanAnswer {
 /// The plan `orc plan` would show now: pending changes and drift (422 when the
 /// config does not load).
 fn current_plan(config: &Path, state: &Path, backend: Option<&str>) -> ApiResult<PlanAnswer> {
-    let ws = crate::workspace::Workspace::load(config, Some(state), backend)
-        .map_err(|d| unprocessable(format!("{} does not load:\n{d}", config.display())))?;
+    // The same checks as `orc plan`, the backend's included (a task Task Scheduler
+    // could not take is a located error here too).
+    let checked = crate::ops::check::check(config, Some(state), backend)?;
+    let Some(ws) = checked.workspace else {
+        return Err(unprocessable(format!(
+            "{} does not load:\n{}",
+            config.display(),
+            crate::config::Diagnostics(checked.diagnostics)
+        )));
+    };
     let recorded = ws.recorded(ws.existing_state()?.as_ref())?;
     let live = ws.backend()?;
     let plan = ws.plan(&recorded, live.as_ref(), &[], false, false)?;
@@ -616,8 +624,8 @@ async fn schedule_preview(Query(q): Query<ScheduleQuery>) -> ApiResult<Json<Valu
     })))
 }
 
-/// Apply tasks.toml, as `orc apply --auto-approve` (in its own process: the same
-/// locks, audit record and output as from a terminal).
+/// Apply tasks.toml, as `orc apply --auto-approve` does (the same transaction, lock
+/// and audit record, in this process).
 async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authorised(&server, &headers)?;
     let server = server.clone();
@@ -628,39 +636,63 @@ async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiRe
     .await
 }
 
-/// `orc apply --auto-approve` of the served config and state: its output, or the
-/// reason it failed (422 for a config that does not load).
+/// `orc apply --auto-approve` of the served config and state, in this process: the
+/// plan applied and the outcome, or why nothing was: 422 for a config that does not
+/// load or names secrets the vault lacks, 409 when another apply holds the state
+/// (after waiting a while for it), 503 when the scheduler refused, 500 otherwise.
 fn apply_now(server: &Server) -> ApiResult<String> {
-    let mut apply = std::process::Command::new(&server.orc);
-    // Another apply (orc watch, a terminal) may be running: wait for it a while.
-    apply
-        .args([
-            "apply",
-            "--auto-approve",
-            "--lock-timeout",
-            "60s",
-            "--config",
-        ])
-        .arg(&server.config)
-        .arg("--state")
-        .arg(&server.state);
-    if let Some(backend) = &server.backend {
-        apply.args(["--backend", backend]);
+    use crate::ops::apply::{ApplyError, ApplyOptions};
+    let checked = crate::ops::check::check(
+        &server.config,
+        Some(&server.state),
+        server.backend.as_deref(),
+    )?;
+    let Some(ws) = checked.workspace else {
+        return Err(unprocessable(format!(
+            "{} does not load:\n{}",
+            server.config.display(),
+            crate::config::Diagnostics(checked.diagnostics)
+        )));
+    };
+    let options = ApplyOptions {
+        lock_timeout: API_LOCK_WAIT,
+        ..Default::default()
+    };
+    let report = crate::ops::apply::apply(&ws, &options, &mut |_| Ok(true)).map_err(|e| {
+        let status = match &e {
+            ApplyError::Locked(_) => StatusCode::CONFLICT,
+            ApplyError::MissingSecrets(_) | ApplyError::SavedPlan(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApplyError::Scheduler(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let detail = match &e {
+            ApplyError::MissingSecrets(d) => {
+                format!("{e}:\n{}", crate::config::Diagnostics(d.clone()))
+            }
+            _ => format!("{e:#}"),
+        };
+        ApiError(status, detail)
+    })?;
+    let mut output = crate::plan::render_human(&report.plan, false);
+    for warning in &report.warnings {
+        output.push_str(&format!("warning: {warning}\n"));
     }
-    let o = apply
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(anyhow::Error::from)?;
-    if o.status.success() {
-        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-    } else {
-        Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        ))
+    if report.applied() {
+        let s = report.plan.summary();
+        output.push_str(&format!(
+            "Apply complete! Tasks: {} added, {} changed, {} destroyed.\n",
+            s.add, s.change, s.destroy
+        ));
     }
+    Ok(output)
 }
+
+/// How long an API apply waits for another (orc watch, a terminal) to let go of
+/// the state before answering 409: long enough for a usual apply, short enough
+/// that the request does not hang.
+const API_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn enable(
     shared: Shared<Arc<Server>>,

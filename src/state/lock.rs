@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
@@ -25,6 +25,15 @@ pub struct LockHolder {
     /// When the holder process started (see [`process_start`]), if known.
     #[serde(skip)]
     pub pid_start: Option<i64>,
+}
+
+/// Another orc holds the lock and did not let go in time (the API's 409).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the state is locked by another orc: {holder}; wait for it to finish, or pass --lock-timeout to wait"
+)]
+pub struct Locked {
+    pub holder: LockHolder,
 }
 
 impl std::fmt::Display for LockHolder {
@@ -191,9 +200,7 @@ impl State {
                 Err(holder) => holder,
             };
             if start.elapsed() >= timeout {
-                bail!(
-                    "the state is locked by another orc: {holder}; wait for it to finish, or pass --lock-timeout to wait"
-                );
+                return Err(Locked { holder }.into());
             }
             let left = timeout.saturating_sub(start.elapsed());
             std::thread::sleep(

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-pub use lock::{LockGuard, LockHolder, my_start, pid_alive, process_start, same_process};
+pub use lock::{LockGuard, LockHolder, Locked, my_start, pid_alive, process_start, same_process};
 pub use runs::{RunFilter, RunFinish, RunRecord};
 
 /// The state database.
