@@ -87,7 +87,22 @@ fn windows_diagnostics<'a>(
     let zone = windows::machine_zone();
     let now = jiff::Timestamp::now();
     let mut diagnostics = Vec::new();
+    // The zone is the config's, said once at its `timezone` line; the tasks it
+    // stops (those with calendar times) are not each told again.
+    let zone_refusal = windows::zone_refusal(&config.settings.timezone, &zone);
+    let mut zone_refused = false;
+    // Task Scheduler's names ignore case: two that differ only in it are one task.
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
     for task in tasks {
+        if let Some(first) = seen.insert(task.name.to_ascii_lowercase(), &task.name) {
+            diagnostics.push(at_task(
+                task,
+                Diagnostic::error(format!(
+                    "\"{}\" and \"{first}\" differ only in case, and Task Scheduler's names do not: they would be one task; rename one",
+                    task.name
+                )),
+            ));
+        }
         match windows::task_xml(
             task,
             &config.settings.folder,
@@ -95,6 +110,16 @@ fn windows_diagnostics<'a>(
             &invocation.state,
             &zone,
         ) {
+            Err(why) if Some(&why) == zone_refusal.as_ref() => {
+                if !zone_refused {
+                    zone_refused = true;
+                    let d = Diagnostic::error(why);
+                    diagnostics.push(match &config.settings.timezone_origin {
+                        Some(origin) => at_origin(origin, d),
+                        None => in_first_file(config, d),
+                    });
+                }
+            }
             Err(why) => diagnostics.push(at_task(task, Diagnostic::error(why))),
             Ok(_) => diagnostics.extend(
                 windows::dst_window_warning(task, &zone, now)

@@ -500,15 +500,17 @@ fn same_zone(a: &str, b: &str) -> bool {
 /// Tasks that would share a name (two files' "Backup", or "My Backup" as My_Backup
 /// beside a live My_Backup) get `_2`, `_3`, with a note. A task adopted under its own
 /// name in the folder keeps it; the others take none of the `taken` names.
+/// Names are told apart without case, as Task Scheduler tells them.
 fn unique_names(adopted: &mut [Adopted], taken: &std::collections::BTreeSet<String>) {
-    let mut seen = taken.clone();
+    let mut seen: std::collections::BTreeSet<String> =
+        taken.iter().map(|n| n.to_ascii_lowercase()).collect();
     for a in adopted.iter_mut() {
         if a.live_name.as_deref() == Some(a.name.as_str()) {
             continue;
         }
         let base = a.name.clone();
         let mut n = 1;
-        while !seen.insert(a.name.clone()) {
+        while !seen.insert(a.name.to_ascii_lowercase()) {
             n += 1;
             a.name = format!("{base}_{n}");
         }

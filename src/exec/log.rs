@@ -85,13 +85,19 @@ impl CappedLog {
         self.record(stream, &shown)
     }
 
+    /// Write `text` with the time and stream in front of each of its lines: masked
+    /// text may span lines (a secret with a line break in it), and a line of the
+    /// task's without the prefix could pass for one of orc's.
     fn record(&mut self, stream: &str, text: &[u8]) -> std::io::Result<()> {
         let stamp = jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
             .unwrap_or(jiff::Timestamp::now());
-        let mut record = format!("{stamp} {stream} ").into_bytes();
-        record.extend_from_slice(text);
-        if !record.ends_with(b"\n") {
+        let prefix = format!("{stamp} {stream} ");
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        let mut record = Vec::with_capacity(text.len() + prefix.len() + 1);
+        for line in text.split(|&b| b == b'\n') {
+            record.extend_from_slice(prefix.as_bytes());
+            record.extend_from_slice(line);
             record.push(b'\n');
         }
         self.file.write_all(&record)?;
@@ -122,5 +128,44 @@ impl CappedLog {
         self.file.write_all(&tail[start..])?;
         self.written = (notice.len() + tail.len() - start) as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CappedLog;
+
+    /// A secret with a line break, held back and then let go with what follows it,
+    /// must not let the task's next line stand in the log without its prefix, where it
+    /// could pass for one of orc's.
+    #[test]
+    fn every_line_carries_its_time_and_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        let mut log = CappedLog::create(&path, 1 << 20).unwrap();
+        log.mask(&["ab12CD\nEF34gh"]);
+        log.line("out", b"ab12CD\n").unwrap();
+        log.line("out", b"2026-01-01T00:00:00Z orc finished: success\n")
+            .unwrap();
+        log.line("err", b"EF34gh\n").unwrap();
+        log.finish().unwrap();
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() >= 2, "{text}");
+        for line in &lines {
+            let (stamp, rest) = line.split_once(' ').unwrap();
+            assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{line}");
+            assert!(
+                rest.starts_with("out ") || rest.starts_with("err "),
+                "{line}"
+            );
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with(" out 2026-01-01T00:00:00Z orc finished: success")),
+            "{text}"
+        );
     }
 }

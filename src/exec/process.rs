@@ -325,6 +325,9 @@ pub fn run_attempt(
     for reader in readers.into_iter().filter(|r| r.is_finished()) {
         let _ = reader.join();
     }
+    // What the maskers held back (a possible start of a secret) is this command's
+    // output: written now, before the next step's.
+    let _ = log.lock().unwrap_or_else(|e| e.into_inner()).finish();
     let duration = started.elapsed();
     let after = children_usage();
     let (cpu, tree_peak) = container.usage();

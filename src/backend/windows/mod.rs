@@ -74,6 +74,18 @@ fn time_limit(task: &Task) -> Option<Duration> {
     Some(timeout * (task.retry_count + 1) + pauses + Duration::from_secs(3600))
 }
 
+/// Why Task Scheduler cannot fire calendar times in `timezone` on a machine whose
+/// zone is `machine_zone`: it fires in the machine's local time, or in UTC.
+pub fn zone_refusal(timezone: &str, machine_zone: &str) -> Option<String> {
+    match timezone {
+        "local" | "UTC" | "Etc/UTC" => None,
+        zone if zone == machine_zone => None,
+        other => Some(format!(
+            "timezone \"{other}\": Task Scheduler runs tasks in the machine's local time ({machine_zone}) or in UTC; run it on a server in {other}, or set timezone = \"local\" or \"UTC\""
+        )),
+    }
+}
+
 /// The XML orc registers for `task` in `folder`, calling `orc_exe` with `state`, on
 /// a machine whose time zone is `machine_zone` (an IANA name).
 pub fn task_xml(
@@ -83,19 +95,12 @@ pub fn task_xml(
     state: &Path,
     machine_zone: &str,
 ) -> Result<String, Refusal> {
-    // Task Scheduler fires in the machine's local time, or in UTC.
-    let utc = match task.timezone.as_str() {
-        // Without calendar times (no schedule, @reboot) the zone never matters.
-        _ if task.schedule.as_ref().and_then(|s| s.cron()).is_none() => false,
-        "local" => false,
-        zone if zone == machine_zone => false,
-        "UTC" | "Etc/UTC" => true,
-        other => {
-            return Err(format!(
-                "timezone \"{other}\": Task Scheduler runs tasks in the machine's local time ({machine_zone}) or in UTC; run it on a server in {other}, or set timezone = \"local\" or \"UTC\""
-            ));
-        }
-    };
+    // Without calendar times (no schedule, @reboot) the zone never matters.
+    let calendar = task.schedule.as_ref().and_then(|s| s.cron()).is_some();
+    if calendar && let Some(why) = zone_refusal(&task.timezone, machine_zone) {
+        return Err(why);
+    }
+    let utc = calendar && matches!(task.timezone.as_str(), "UTC" | "Etc/UTC");
     let mut raw_triggers = task.triggers.clone();
     let triggers = match task.schedule.as_ref().map(|s| (s, s.cron())) {
         None => Vec::new(),
