@@ -1228,6 +1228,26 @@ schedule = "*/15 * * * *"
         ),
         "{err}"
     );
+    // The zone is refused once, at its line; names differing only in case are one
+    // task to Task Scheduler, so refused.
+    let zone_and_case = Env::new(
+        "[settings]\nbackend = \"windows\"\ntimezone = \"Asia/Tokyo\"\n\n[tasks.mine]\ncommand = \"x.exe\"\nschedule = \"06:00\"\n\n[tasks.MINE]\ncommand = \"x.exe\"\nschedule = \"07:00\"\n",
+    );
+    let o = zone_and_case.orc(&["validate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.matches("Task Scheduler runs tasks in the machine's local time")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("tasks.toml:3:12\n"), "{err}");
+    assert!(
+        err.contains("\"mine\" and \"MINE\" differ only in case")
+            && err.contains("tasks.toml:5:8 (task \"mine\")"),
+        "{err}"
+    );
     // With a schedule, the advice is to drop the triggers, not to add one.
     let scheduled = Env::new(
         "[settings]\nbackend = \"embedded\"\n\n[tasks.t]\ncommand = \"true\"\nschedule = \"02:00\"\nat_startup = true\n",
