@@ -21,7 +21,7 @@ use notify::Watcher;
 
 use jiff::tz::TimeZone;
 
-use crate::backend::Entry;
+use crate::backend::embedded::EmbeddedBackend;
 use crate::config::Task;
 use crate::exec::Trigger;
 use crate::schedule::resolve_zone;
@@ -151,7 +151,7 @@ pub fn run(
     if let Err(e) = crate::retention::maybe_enforce(&state) {
         tracing::warn!("retention failed: {e:#}");
     }
-    let host = crate::workspace::host_name();
+    let host = crate::host::host_name();
     let started = Timestamp::now();
     let (mut tasks, folders, unrecorded) = load(opts, &state, started)?;
     // Apply writes the registry before it records the tasks in the state: a reload in
@@ -199,7 +199,7 @@ pub fn run(
             let at = s
                 .task
                 .jitter
-                .and_then(|j| due.checked_add(jitter_delay(j)).ok())
+                .and_then(|j| due.checked_add(crate::exec::jitter_delay(j)).ok())
                 .unwrap_or(due);
             waiting.push(Launch {
                 folder: folder.clone(),
@@ -443,21 +443,6 @@ fn recover(
     Ok(launches)
 }
 
-/// A random delay below `max`, for `jitter`. Not for secrets: std's randomly seeded
-/// hasher is random enough to spread start times.
-pub fn jitter_delay(max: Duration) -> jiff::SignedDuration {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    let millis = max.as_millis().max(1) as u64;
-    jiff::SignedDuration::from_millis((hasher.finish() % millis) as i64)
-}
-
 /// Give running tasks the grace period, then ask their `orc run` to stop.
 fn stop(
     opts: &Options,
@@ -509,6 +494,11 @@ fn terminate(pid: u32) {
 }
 
 /// Start `orc run NAME` and a thread that reports when it ends.
+///
+/// A child process, not `ops` in a thread, on purpose (the one place orc starts
+/// itself): a task's run holds its own lock, environment, secrets in memory and
+/// process group, and a run that crashes, leaks or is killed by the OOM killer takes
+/// only itself down, never the scheduler or the other runs.
 fn spawn(opts: &Options, launch: &Launch, sender: Sender<Wake>) -> Result<u32> {
     let mut child = Command::new(&opts.orc)
         .args([
@@ -554,27 +544,6 @@ pub fn folders(opts: &Options, state: &State) -> Result<Vec<String>> {
     })
 }
 
-/// The folders that have a registry file in `dir`.
-fn registry_folders(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            // Not the temporary files apply renames into place (".FOLDER.tmp.PID").
-            let folder = name.strip_suffix(".json")?;
-            (!folder.starts_with('.')).then(|| folder.to_string())
-        })
-        .collect()
-}
-
-/// The registry file of `folder`.
-pub fn registry_path(dir: &Path, folder: &str) -> PathBuf {
-    dir.join(format!("{folder}.json"))
-}
-
 /// How long registry entries without a record in the state are looked for again after
 /// a registry change, and how often.
 const RECHECK_FOR: Duration = Duration::from_secs(60);
@@ -588,29 +557,22 @@ fn load(
     state: &State,
     after: Timestamp,
 ) -> Result<(BTreeMap<Key, Scheduled>, Vec<String>, usize)> {
-    #[derive(serde::Deserialize)]
-    struct Registry {
-        tasks: BTreeMap<String, Entry>,
-    }
     let folders = folders(opts, state)?;
     // A folder applied for the first time has its registry before the state records
     // it: read every registry there is, so its entries count as not yet recorded.
     let mut read: std::collections::BTreeSet<String> = folders.iter().cloned().collect();
     if opts.folders == Folders::Recorded {
-        read.extend(registry_folders(&opts.registry_dir));
+        read.extend(EmbeddedBackend::registry_folders(&opts.registry_dir));
     }
     let mut fires = BTreeMap::new();
     let mut unrecorded = 0;
     for folder in &read {
-        let path = registry_path(&opts.registry_dir, folder);
+        let path = EmbeddedBackend::registry_path(&opts.registry_dir, folder);
         // One damaged or unreadable registry must not stop the other folders: it is
         // reported and skipped (apply writes it anew).
-        let read = std::fs::read_to_string(&path).map_err(|e| e.to_string());
-        let registry = match read
-            .and_then(|t| serde_json::from_str::<Registry>(&t).map_err(|e| format!("damaged: {e}")))
-        {
-            Ok(registry) => registry,
-            Err(_) if !path.exists() => continue,
+        let registry = match EmbeddedBackend::read_entries(&path) {
+            Ok(Some(registry)) => registry,
+            Ok(None) => continue,
             Err(e) => {
                 tracing::error!(
                     "registry {}: {e}; its folder is not scheduled",
@@ -624,7 +586,6 @@ fn load(
             }
         };
         for entry in registry
-            .tasks
             .into_values()
             .filter(|e| e.enabled && e.trigger.is_some())
         {
@@ -750,18 +711,5 @@ mod tests {
         assert_eq!(f.count, COUNT_LIMIT);
         assert_eq!(f.last, "2026-01-01T00:00:00Z".parse().ok());
         assert_eq!(f.before_last, "2025-12-31T23:59:00Z".parse().ok());
-    }
-
-    #[test]
-    fn jitter_stays_below_its_bound_and_varies() {
-        let max = Duration::from_secs(30);
-        let samples: Vec<i64> = (0..1000)
-            .map(|_| jitter_delay(max).as_millis() as i64)
-            .collect();
-        assert!(samples.iter().all(|&ms| (0..30_000).contains(&ms)));
-        let distinct: std::collections::BTreeSet<_> = samples.iter().collect();
-        assert!(distinct.len() > 900, "{} distinct", distinct.len());
-        let mean = samples.iter().sum::<i64>() / 1000;
-        assert!((10_000..20_000).contains(&mean), "mean {mean} ms");
     }
 }

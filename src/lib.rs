@@ -2,13 +2,39 @@
 //!
 //! The library holds everything; `src/main.rs` only parses the command line and maps
 //! errors to exit codes.
+//!
+//! ## Layers
+//!
+//! Each top-level module imports only the modules its line names, and the lines form
+//! no circle: leaves first, front ends last. `tests/layers.rs` reads every `crate::`
+//! path in `src/` and fails on an import a line does not allow, and on a circle.
+//!
+//! - `failpoint`: nothing (a leaf: crash points for the resumability tests)
+//! - `host`: nothing (a leaf: host name, user, git commit)
+//! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
+//! - `tasksched`: nothing (a leaf: Task Scheduler's trigger elements and accounts)
+//! - `config`: `schedule`, `tasksched`
+//! - `state`: `config`
+//! - `secrets`: `state`, `failpoint`
+//! - `orclog`: `state`
+//! - `backend`: `config`, `host`, `schedule`, `secrets`, `state`, `tasksched`
+//! - `plan`: `backend`, `config`, `state`
+//! - `exec`: `config`, `host`, `schedule`, `secrets`, `state`
+//! - `notify`: `config`, `exec`, `schedule`, `secrets`, `state`
+//! - `retention`: `config`, `state`
+//! - `report`: `notify`, `state`
+//! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
+//! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
+//! - `ops`: `backend`, `config`, `failpoint`, `host`, `plan`, `schedule`, `secrets`, `state`, `workspace`
+//! - `server`: `config`, `host`, `notify`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`
+//! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `state`, `workspace`
 
 pub mod backend;
-pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod exec;
+pub mod host;
 pub mod notify;
 pub mod ops;
 pub mod orclog;
@@ -19,6 +45,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod tasksched;
 pub mod workspace;
 
 mod failpoint;

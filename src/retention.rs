@@ -81,7 +81,7 @@ pub fn enforce(state: &State, settings: &RuntimeSettings, now: SystemTime) -> Re
 /// The folders run logs go to: the default beside the state, and every `log_dir`
 /// an applied task names.
 fn log_dirs(state: &State) -> Result<Vec<PathBuf>> {
-    let mut dirs = vec![crate::exec::default_log_dir(state.path())];
+    let mut dirs = vec![crate::state::default_log_dir(state.path())];
     let mut stmt = state.conn().prepare(
         "SELECT DISTINCT json_extract(definition, '$.log_dir') FROM tasks
          WHERE json_extract(definition, '$.log_dir') IS NOT NULL",

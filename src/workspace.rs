@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::{Backend, Invocation};
 use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
 use crate::plan::{self, Inputs, Plan, Skipped};
@@ -20,15 +19,6 @@ pub struct Workspace {
     pub host: String,
     pub warnings: Vec<Diagnostic>,
     backend_override: Option<String>,
-}
-
-/// This machine's name, as `hosts = [...]` matches it. `ORC_HOSTNAME` overrides it
-/// (for fleet tests, and for machines whose name is not what the config uses).
-pub fn host_name() -> String {
-    std::env::var("ORC_HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
 }
 
 /// The backend that runs here: `--backend` if given, else settings.backend; `auto`
@@ -73,112 +63,6 @@ pub fn state_path(given: Option<&Path>) -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_else(state::default_path);
     std::path::absolute(&path).unwrap_or(path)
-}
-
-/// Who runs orc, for locks and the audit log: `$USER` (`%USERNAME%`), else the
-/// account of the process itself (cron and services often set no `$USER`).
-pub fn user_name() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(account_name)
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// The name of the account this process runs as, from the user database.
-#[cfg(unix)]
-fn account_name() -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes into `pwd` and `buf`, both alive and of the sizes
-    // given; `pw_name` points into `buf` and is read before `buf` is dropped.
-    unsafe {
-        let rc = libc::getpwuid_r(
-            libc::geteuid(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        );
-        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr(pwd.pw_name)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
-}
-
-/// The name of the account of this process's token.
-#[cfg(windows)]
-fn account_name() -> Option<String> {
-    use windows::Win32::System::WindowsProgramming::GetUserNameW;
-    let mut buf = [0u16; 257];
-    let mut len = buf.len() as u32;
-    // SAFETY: the buffer and its length in characters, as GetUserNameW expects.
-    unsafe { GetUserNameW(Some(windows::core::PWSTR(buf.as_mut_ptr())), &mut len) }.ok()?;
-    Some(String::from_utf16_lossy(
-        &buf[..(len as usize).saturating_sub(1)],
-    ))
-}
-
-/// The commit of the config when it sits in a git work tree, with "+dirty" when it has
-/// uncommitted changes; for the audit log.
-pub fn git_commit(config: &Path) -> Option<String> {
-    let dir = if config.is_dir() {
-        config
-    } else {
-        config.parent()?
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "HEAD"])?;
-    let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
-    Some(if dirty {
-        format!("{commit}+dirty")
-    } else {
-        commit
-    })
-}
-
-/// The Task Scheduler folder the windows backend drives: a directory of task files
-/// when `ORC_WINDOWS_TASKS_DIR` names one (a copy of a server's `System32\\Tasks`, or
-/// a test's), else Task Scheduler itself, which only Windows has.
-pub fn windows_folder(
-    folder: &str,
-) -> Result<Box<dyn crate::backend::windows::folder::TaskFolder>> {
-    use crate::backend::windows::folder::DirFolder;
-    if let Some(dir) = std::env::var_os("ORC_WINDOWS_TASKS_DIR").filter(|d| !d.is_empty()) {
-        return Ok(Box::new(DirFolder::new(Path::new(&dir), folder)));
-    }
-    #[cfg(windows)]
-    {
-        Ok(Box::new(crate::backend::windows::com::ComFolder::connect(
-            folder,
-        )?))
-    }
-    #[cfg(not(windows))]
-    bail!(
-        "the windows backend drives Task Scheduler, which only Windows has; to plan against a copy of a server's task folder, set ORC_WINDOWS_TASKS_DIR to a directory laid out like C:\\Windows\\System32\\Tasks"
-    )
 }
 
 /// Reads a secret from the vault of the state at `state`, opened when first asked.
@@ -252,7 +136,7 @@ impl Workspace {
             config: loaded.config,
             config_path: config_path.to_path_buf(),
             state_path,
-            host: host_name(),
+            host: crate::host::host_name(),
             warnings: loaded.warnings,
             backend_override: backend.map(str::to_string),
         })
@@ -355,19 +239,9 @@ impl Workspace {
 
     /// The crontab backend for this workspace's folder, whatever the backend setting.
     pub fn cron_backend(&self) -> Result<crate::backend::cron::CronBackend> {
-        self.cron_backend_in(&self.config.settings.folder)
-    }
-
-    /// The crontab backend driving `folder` (another than the config's when it moves).
-    fn cron_backend_in(&self, folder: &str) -> Result<crate::backend::cron::CronBackend> {
-        let orc = std::env::current_exe().context("cannot find orc's own executable")?;
-        let invocation = Invocation {
-            orc,
-            state: self.state_path.clone(),
-        };
         Ok(crate::backend::cron::CronBackend::new(
-            folder,
-            invocation,
+            &self.config.settings.folder,
+            self.invocation()?,
             &self.config.settings.timezone,
         )?)
     }
@@ -376,33 +250,28 @@ impl Workspace {
         self.backend_in(&self.config.settings.folder)
     }
 
-    /// The backend, driving `folder` (another than the config's when it moves).
-    pub fn backend_in(&self, folder: &str) -> Result<Box<dyn Backend>> {
+    /// How the scheduler calls this orc back, with this workspace's state.
+    fn invocation(&self) -> Result<Invocation> {
         let orc = std::env::current_exe().context("cannot find orc's own executable")?;
-        let kind = self.backend_kind()?;
-        let invocation = Invocation {
+        Ok(Invocation {
             orc,
             state: self.state_path.clone(),
-        };
-        Ok(match kind {
-            BackendKind::Embedded => {
-                let dir = self.state_path.parent().unwrap_or(Path::new("."));
-                Box::new(EmbeddedBackend::new(dir, folder, invocation))
-            }
-            BackendKind::Cron => Box::new(self.cron_backend_in(folder)?),
-            BackendKind::Windows => {
-                Box::new(crate::backend::windows::backend::WindowsBackend::new(
-                    folder,
-                    windows_folder(folder)?,
-                    invocation.orc,
-                    invocation.state,
-                    crate::backend::windows::machine_zone(),
-                    vault_reader(&self.state_path),
-                    vault_fingerprints(&self.state_path),
-                ))
-            }
-            BackendKind::Auto => unreachable!("auto is resolved above"),
         })
+    }
+
+    /// The backend, driving `folder` (another than the config's when it moves).
+    pub fn backend_in(&self, folder: &str) -> Result<Box<dyn Backend>> {
+        let vault = || crate::backend::VaultAccess {
+            passwords: vault_reader(&self.state_path),
+            fingerprints: vault_fingerprints(&self.state_path),
+        };
+        Ok(crate::backend::open(
+            self.backend_kind()?,
+            folder,
+            self.invocation()?,
+            &self.config.settings.timezone,
+            vault,
+        )?)
     }
 
     /// A backend's refusal of a task, prefixed with where the task is defined.
@@ -425,7 +294,9 @@ impl Workspace {
 
     /// The Task Scheduler folder of the windows backend, for reading task XML.
     pub fn windows_folder(&self) -> Result<Box<dyn crate::backend::windows::folder::TaskFolder>> {
-        windows_folder(&self.config.settings.folder)
+        Ok(crate::backend::windows::open_folder(
+            &self.config.settings.folder,
+        )?)
     }
 
     /// The tasks this host should run, and those the config keeps for other hosts.

@@ -33,9 +33,42 @@ impl EmbeddedBackend {
         dir.join("registry")
     }
 
+    /// The registry file of `folder` in the registry folder `registries`.
+    pub fn registry_path(registries: &Path, folder: &str) -> PathBuf {
+        registries.join(format!("{folder}.json"))
+    }
+
+    /// The folders that have a registry file in the registry folder `registries`.
+    pub fn registry_folders(registries: &Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(registries) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                // Not the temporary files apply renames into place (".FOLDER.tmp.PID").
+                let folder = name.strip_suffix(".json")?;
+                (!folder.starts_with('.')).then(|| folder.to_string())
+            })
+            .collect()
+    }
+
+    /// The entries of the registry file `path`, as `orc daemon` schedules them;
+    /// None when there is no such file (the folder was never applied).
+    pub fn read_entries(path: &Path) -> Result<Option<BTreeMap<String, Entry>>, BackendError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str::<Registry>(&text)
+                .map(|r| Some(r.tasks))
+                .map_err(|e| BackendError::Io(format!("damaged: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BackendError::Io(e.to_string())),
+        }
+    }
+
     pub fn new(dir: &Path, folder: &str, invocation: Invocation) -> Self {
         EmbeddedBackend {
-            path: Self::registry_dir(dir).join(format!("{folder}.json")),
+            path: Self::registry_path(&Self::registry_dir(dir), folder),
             folder: folder.to_string(),
             invocation,
         }

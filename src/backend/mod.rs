@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Task;
+use crate::config::{BackendKind, Diagnostic, Task};
 
 /// One task as a live scheduler holds it, normalised so that the desired and the live
 /// copy compare equal exactly when the scheduler would behave the same.
@@ -149,6 +149,55 @@ pub fn refuse_raw_triggers(task: &Task, backend: &str) -> Result<(), BackendErro
     })
 }
 
+/// The vault as a backend that registers passwords (Task Scheduler's `run_as` with
+/// a password) reads it: the values, and their keyed fingerprints for plan.
+pub struct VaultAccess {
+    pub passwords: crate::secrets::SecretReader,
+    pub fingerprints: crate::secrets::SecretReader,
+}
+
+/// The backend of `kind` driving `folder`, calling orc back as `invocation` says:
+/// the one place a backend is built. `timezone` is the config's (cron writes it
+/// into its block); `vault` is asked only by the backend that needs it. `Auto` is
+/// Task Scheduler on Windows and the embedded scheduler elsewhere.
+pub fn open(
+    kind: BackendKind,
+    folder: &str,
+    invocation: Invocation,
+    timezone: &str,
+    vault: impl FnOnce() -> VaultAccess,
+) -> Result<Box<dyn Backend>, BackendError> {
+    Ok(match kind {
+        BackendKind::Windows => windows_backend(folder, invocation, vault())?,
+        BackendKind::Auto if cfg!(windows) => windows_backend(folder, invocation, vault())?,
+        BackendKind::Cron => Box::new(cron::CronBackend::new(folder, invocation, timezone)?),
+        BackendKind::Embedded | BackendKind::Auto => {
+            let dir = invocation
+                .state
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf();
+            Box::new(embedded::EmbeddedBackend::new(&dir, folder, invocation))
+        }
+    })
+}
+
+fn windows_backend(
+    folder: &str,
+    invocation: Invocation,
+    vault: VaultAccess,
+) -> Result<Box<dyn Backend>, BackendError> {
+    Ok(Box::new(windows::backend::WindowsBackend::new(
+        folder,
+        windows::open_folder(folder)?,
+        invocation.orc,
+        invocation.state,
+        windows::machine_zone(),
+        vault.passwords,
+        vault.fingerprints,
+    )))
+}
+
 /// A live scheduler folder.
 pub trait Backend {
     /// "embedded", "cron", "windows".
@@ -156,6 +205,19 @@ pub trait Backend {
 
     /// The entry this backend would hold for `task`.
     fn render(&self, task: &Task) -> Result<Entry, BackendError>;
+
+    /// What this backend makes of `task` before anything is written: errors for what
+    /// it cannot run as written. By default, what [`Backend::render`] refuses, as an
+    /// error of the task (the caller points it at the task's table).
+    fn check(&self, task: &Task) -> Vec<Diagnostic> {
+        match self.render(task) {
+            Ok(_) => Vec::new(),
+            Err(BackendError::Unsupported { reason, .. }) => {
+                vec![Diagnostic::error(reason).task(&task.name)]
+            }
+            Err(e) => vec![Diagnostic::error(e.to_string())],
+        }
+    }
 
     /// Every entry in orc's folder, managed or not.
     fn list(&self) -> Result<Vec<Entry>, BackendError>;

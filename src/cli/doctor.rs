@@ -490,7 +490,7 @@ fn check_task_scheduler(setup: &Setup) -> Check {
     } else {
         "the windows backend needs Windows; elsewhere set ORC_WINDOWS_TASKS_DIR to a copy of a server's task folder"
     };
-    let tasks = match crate::workspace::windows_folder(&folder) {
+    let tasks = match crate::backend::windows::open_folder(&folder) {
         Ok(tasks) => tasks,
         Err(e) => return Check::fail(NAME, format!("Task Scheduler: {e:#}"), fix),
     };
@@ -954,7 +954,7 @@ fn check_log_dir(setup: &Setup) -> Check {
         .config
         .as_ref()
         .and_then(|c| c.settings.log_dir.clone())
-        .unwrap_or_else(|| crate::exec::default_log_dir(&setup.state_path));
+        .unwrap_or_else(|| crate::state::default_log_dir(&setup.state_path));
     if dir.exists() && !dir.is_dir() {
         return Check::fail(
             NAME,
@@ -1131,7 +1131,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// The account orc runs as, for a fix line: `$USER`, else the uid.
 fn who() -> String {
-    let name = crate::workspace::user_name();
+    let name = crate::host::user_name();
     #[cfg(unix)]
     if name == "unknown" {
         // SAFETY: geteuid has no preconditions.

@@ -57,7 +57,7 @@ fn open(global: &Global) -> anyhow::Result<Option<State>> {
     if path.exists() {
         let state = State::open(&path)?;
         // Runs whose orc was killed say so before they are shown.
-        crate::exec::recover_abandoned(&state, &crate::workspace::host_name());
+        crate::exec::recover_abandoned(&state, &crate::host::host_name());
         Ok(Some(state))
     } else {
         Ok(None)
@@ -87,7 +87,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
     };
     // The folder is a column only where configs of more than one folder share the state.
     let folders = match &state {
-        Some(state) => super::status::folder_count(state)?,
+        Some(state) => crate::ops::status::folder_count(state)?,
         None => 0,
     };
     if out.json {
@@ -207,7 +207,7 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
 /// so the last read after the run ended has everything.
 fn follow(state: &State, id: i64, path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let mut offset = 0u64;
-    let host = crate::workspace::host_name();
+    let host = crate::host::host_name();
     loop {
         // A run whose orc was killed would otherwise be followed for ever.
         crate::exec::recover_abandoned(state, &host);

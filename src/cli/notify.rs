@@ -31,7 +31,7 @@ pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let state = crate::state::State::open(&state_path)?;
-    let host = crate::workspace::host_name();
+    let host = crate::host::host_name();
     let found = crate::notify::missed::check(&state, jiff::Timestamp::now(), &host)?;
     let secrets = crate::workspace::vault_reader(&state_path);
     if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
@@ -93,7 +93,7 @@ pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode
             };
             let login =
                 crate::notify::login(&settings, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let host = crate::workspace::host_name();
+            let host = crate::host::host_name();
             let text = format!(
                 "This is a test from orc on {host}: mail to the group \"{group}\" arrives.\n"
             );

@@ -49,7 +49,7 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
     let state = State::open(&state_path)?;
     let until = jiff::Timestamp::now();
     let from = until - jiff::SignedDuration::try_from(since)?;
-    let host = crate::workspace::host_name();
+    let host = crate::host::host_name();
     let report = crate::report::build(&state, from, until, &host)?;
     let format = args.format.unwrap_or(if out.json {
         Format::Json

@@ -9,8 +9,8 @@ use serde_json::json;
 use super::{Global, Output};
 use crate::config::Task;
 use crate::exec::{self, Trigger};
+use crate::host::host_name;
 use crate::state::State;
-use crate::workspace::host_name;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum TriggerArg {

@@ -585,7 +585,7 @@ impl Watch {
             let send = || -> Result<usize> {
                 let state = crate::state::State::open(&state_path)?;
                 let settings = state.notify_settings(None)?;
-                let host = crate::workspace::host_name();
+                let host = crate::host::host_name();
                 let queued =
                     crate::notify::queue_config_error(&state, &settings, &config, &errors, &host)?;
                 if queued > 0 {

@@ -726,14 +726,12 @@ fn build_task(
                     RunAs::System
                 }
                 "current_user" => RunAs::CurrentUser,
-                n if crate::backend::windows::account::is_system(n) => RunAs::System,
-                n if crate::backend::windows::account::service_account(n).is_some() => {
-                    RunAs::Service(
-                        crate::backend::windows::account::service_account(n)
-                            .unwrap_or_default()
-                            .to_string(),
-                    )
-                }
+                n if crate::tasksched::is_system(n) => RunAs::System,
+                n if crate::tasksched::service_account(n).is_some() => RunAs::Service(
+                    crate::tasksched::service_account(n)
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
                 n if n.ends_with('$') => RunAs::Gmsa(n.to_string()),
                 "" => {
                     c.report(
@@ -780,18 +778,18 @@ fn build_task(
     };
     let mut triggers = Vec::new();
     for fragment in raw.triggers.iter().flatten() {
-        match crate::backend::windows::xml::trigger_fragment(&fragment.value) {
+        match crate::tasksched::trigger_fragment(&fragment.value) {
             Ok(compact) => triggers.push(compact),
             Err(e) => c.report(file, &fragment.span, t, format!("invalid trigger: {e}")),
         }
     }
     // Typed triggers: beside a schedule or raw triggers, as trigger elements.
     if raw.at_startup == Some(true) {
-        triggers.push(crate::backend::windows::xml::boot_trigger());
+        triggers.push(crate::tasksched::boot_trigger());
     }
     match raw.at_logon.as_ref().map(|a| &a.value) {
         Some(super::raw::AtLogon::Any(true)) => {
-            triggers.push(crate::backend::windows::xml::logon_trigger(None));
+            triggers.push(crate::tasksched::logon_trigger(None));
         }
         Some(super::raw::AtLogon::User { user }) if user.trim().is_empty() => {
             let span = raw.at_logon.as_ref().map(|a| &a.span);
@@ -803,9 +801,7 @@ fn build_task(
             );
         }
         Some(super::raw::AtLogon::User { user }) => {
-            triggers.push(crate::backend::windows::xml::logon_trigger(Some(
-                user.trim(),
-            )));
+            triggers.push(crate::tasksched::logon_trigger(Some(user.trim())));
         }
         _ => {}
     }
@@ -823,7 +819,7 @@ fn build_task(
                 "on_event needs a log name (\"System\", \"Application\"), and the log and source may not hold quotes, <, > or &",
             );
         } else {
-            triggers.push(crate::backend::windows::xml::event_trigger(
+            triggers.push(crate::tasksched::event_trigger(
                 e.log.trim(),
                 e.source.as_deref().map(str::trim),
                 e.id,
@@ -831,7 +827,7 @@ fn build_task(
         }
     }
     if raw.on_idle == Some(true) {
-        triggers.push(crate::backend::windows::xml::idle_trigger());
+        triggers.push(crate::tasksched::idle_trigger());
     }
     if let (Some(s), Some(_)) = (&raw.schedule, &raw.triggers) {
         c.report(

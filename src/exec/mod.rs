@@ -192,14 +192,14 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     if req.jitter
         && let Some(max) = task.jitter
     {
-        process::sleep_unless_stopped(crate::daemon::jitter_delay(max).unsigned_abs());
+        process::sleep_unless_stopped(jitter_delay(max).unsigned_abs());
     }
     let scheduled_for = req.scheduled_for.map(crate::state::timestamp);
     let scheduled_for = scheduled_for.as_deref();
 
     let lock_name = format!("run:{folder}/{name}");
 
-    let user = crate::workspace::user_name();
+    let user = crate::host::user_name();
     let taken = match task.overlap {
         Overlap::Allow => None,
         Overlap::Skip => Some(state.try_lock(&lock_name, "run", host, &user)?),
@@ -615,12 +615,38 @@ pub fn run_log_path(state: &State, folder: Option<&str>, name: &str, id: i64) ->
 fn log_dir(state: &State, task: &Task) -> PathBuf {
     task.log_dir
         .clone()
-        .unwrap_or_else(|| default_log_dir(state.path()))
+        .unwrap_or_else(|| crate::state::default_log_dir(state.path()))
 }
 
-/// Where run logs go without `settings.log_dir`: `logs/` beside the state database.
-pub fn default_log_dir(state: &std::path::Path) -> PathBuf {
-    state
-        .parent()
-        .map_or_else(|| PathBuf::from("logs"), |d| d.join("logs"))
+/// A random delay below `max`, for `jitter`. Not for secrets: std's randomly seeded
+/// hasher is random enough to spread start times.
+pub fn jitter_delay(max: Duration) -> jiff::SignedDuration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let millis = max.as_millis().max(1) as u64;
+    jiff::SignedDuration::from_millis((hasher.finish() % millis) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_below_its_bound_and_varies() {
+        let max = Duration::from_secs(30);
+        let samples: Vec<i64> = (0..1000)
+            .map(|_| jitter_delay(max).as_millis() as i64)
+            .collect();
+        assert!(samples.iter().all(|&ms| (0..30_000).contains(&ms)));
+        let distinct: std::collections::BTreeSet<_> = samples.iter().collect();
+        assert!(distinct.len() > 900, "{} distinct", distinct.len());
+        let mean = samples.iter().sum::<i64>() / 1000;
+        assert!((10_000..20_000).contains(&mean), "mean {mean} ms");
+    }
 }

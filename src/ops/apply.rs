@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use crate::config::Diagnostic;
 use crate::failpoint;
+use crate::host::{git_commit, user_name};
 use crate::plan::{Plan, SavedPlan, render_json};
 use crate::state::{ApplyMeta, Locked};
-use crate::workspace::{Workspace, git_commit, user_name};
+use crate::workspace::Workspace;
 
 /// What to apply.
 #[derive(Debug, Default)]

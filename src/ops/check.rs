@@ -33,7 +33,7 @@ pub fn check(
     };
     let kind = ws.backend_kind()?;
     let (desired, _) = ws.desired();
-    let found = crate::checks::backend_diagnostics(
+    let found = super::backend_checks::backend_diagnostics(
         &ws.config,
         kind,
         &ws.state_path,
@@ -84,7 +84,7 @@ pub fn secret_diagnostics<'a>(
             {
                 let d = make(format!("env {name} refers to secret \"{secret}\""))
                     .help(format!("store it with `orc secret set {secret}`"));
-                found.push(crate::checks::at_task(task, d));
+                found.push(super::backend_checks::at_task(task, d));
             }
         }
         if let config::RunAs::Password { secret, .. } = &task.run_as
@@ -92,7 +92,7 @@ pub fn secret_diagnostics<'a>(
         {
             let d = make(format!("run_as refers to the password secret \"{secret}\""))
                 .help(format!("store it with `orc secret set {secret}`"));
-            found.push(crate::checks::at_task(task, d));
+            found.push(super::backend_checks::at_task(task, d));
         }
     }
     if let Some(smtp) = &config.smtp {

@@ -3,4 +3,6 @@
 //! typed error; none prints (the callers render the reports as text, JSON or HTML).
 
 pub mod apply;
+mod backend_checks;
 pub mod check;
+pub mod status;

@@ -321,7 +321,7 @@ async fn tasks(Shared(server): Shared<Arc<Server>>) -> ApiResult<Response> {
     let body = server
         .task_list
         .get(&server, |s| {
-            Ok(serde_json::to_vec(&crate::cli::status::task_rows(s)?)
+            Ok(serde_json::to_vec(&crate::ops::status::tasks(s)?)
                 .map_err(anyhow::Error::from)?
                 .into())
         })
@@ -339,8 +339,9 @@ async fn task(
 /// A task's row (as in `GET /api/tasks`) with its applied definition; 404 if the
 /// state has no such task.
 fn task_detail(s: &State, name: &str) -> ApiResult<Value> {
-    let mut row = crate::cli::status::task_row(s, name)?
+    let status = crate::ops::status::task(s, name)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
+    let mut row = serde_json::to_value(status).map_err(anyhow::Error::from)?;
     row["definition"] = s
         .task(name)?
         .and_then(|t| serde_json::from_str(&t.definition).ok())

@@ -206,6 +206,13 @@ pub fn default_path() -> PathBuf {
     base.join("orc").join("state.db")
 }
 
+/// Where run logs go without `settings.log_dir`: `logs/` beside the state database.
+pub fn default_log_dir(state: &Path) -> PathBuf {
+    state
+        .parent()
+        .map_or_else(|| PathBuf::from("logs"), |d| d.join("logs"))
+}
+
 /// Current time as RFC 3339 UTC, the format every timestamp in the state uses.
 pub fn now() -> String {
     timestamp(jiff::Timestamp::now())

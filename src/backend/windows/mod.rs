@@ -20,7 +20,25 @@ pub mod xml;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::backend::BackendError;
 use crate::config::{RunAs, RunLevel, Task};
+
+/// The Task Scheduler folder the windows backend drives: a directory of task files
+/// when `ORC_WINDOWS_TASKS_DIR` names one (a copy of a server's `System32\\Tasks`, or
+/// a test's), else Task Scheduler itself, which only Windows has.
+pub fn open_folder(folder: &str) -> Result<Box<dyn folder::TaskFolder>, BackendError> {
+    if let Some(dir) = std::env::var_os("ORC_WINDOWS_TASKS_DIR").filter(|d| !d.is_empty()) {
+        return Ok(Box::new(folder::DirFolder::new(Path::new(&dir), folder)));
+    }
+    #[cfg(windows)]
+    {
+        Ok(Box::new(com::ComFolder::connect(folder)?))
+    }
+    #[cfg(not(windows))]
+    Err(BackendError::Io(
+        "the windows backend drives Task Scheduler, which only Windows has; to plan against a copy of a server's task folder, set ORC_WINDOWS_TASKS_DIR to a directory laid out like C:\\Windows\\System32\\Tasks".to_string(),
+    ))
+}
 
 /// This machine's time zone as an IANA name: Task Scheduler fires in it.
 pub fn machine_zone() -> String {
@@ -38,7 +56,7 @@ fn current_user() -> String {
     if let Some(account) = account::current() {
         return account;
     }
-    let user = crate::workspace::user_name();
+    let user = crate::host::user_name();
     match std::env::var("USERDOMAIN") {
         Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),
         _ => user,

@@ -11,8 +11,8 @@ use jiff::civil::DateTime;
 use roxmltree::{Document, Node};
 
 use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKS, LAST_WEEK};
-use super::xml::parse_iso_duration;
 use crate::schedule::{DAY_NAMES as WEEKDAYS, MONTH_NAMES as MONTHS};
+use crate::tasksched::{check_depth, parse_iso_duration};
 
 /// One task, as much of it as orc models; the rest is kept by Windows, untouched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -149,27 +149,6 @@ pub fn parse_document(xml: &str) -> Result<Document<'_>, String> {
     .map_err(|e| format!("not well-formed XML: {e}"))?;
     check_depth(&doc)?;
     Ok(doc)
-}
-
-/// How deep task XML may nest. Microsoft's schema goes six levels down (Task,
-/// Triggers, EventTrigger, ValueQueries, Value); a file anyone can write into the
-/// folder must not take orc's stack or memory with 60,000.
-pub const MAX_XML_DEPTH: usize = 32;
-
-/// Refuse a document nested deeper than [`MAX_XML_DEPTH`]: each node's depth from
-/// its parent's, in document order (parents come first), without recursion.
-pub fn check_depth(doc: &Document) -> Result<(), String> {
-    let mut depth = vec![0usize; doc.descendants().count() + 1];
-    for node in doc.descendants() {
-        let here = node.parent().map_or(0, |p| depth[p.id().get_usize()] + 1);
-        if here > MAX_XML_DEPTH {
-            return Err(format!(
-                "the XML nests deeper than {MAX_XML_DEPTH} elements, which no task does"
-            ));
-        }
-        depth[node.id().get_usize()] = here;
-    }
-    Ok(())
 }
 
 /// What Microsoft's schema says a task without these settings does: priority 7

@@ -127,7 +127,7 @@ const STATUS_FILTERS: [(&str, &str); 7] = [
 ];
 
 /// A task's row (as in `GET /api/tasks`) and its last 20 durations, oldest first.
-pub type GridRow = (serde_json::Value, Vec<i64>);
+pub type GridRow = (crate::ops::status::TaskStatus, Vec<i64>);
 
 /// `/`: every task, its state in colour and words, and what runs next.
 async fn grid(
@@ -140,10 +140,8 @@ async fn grid(
         .grid
         .get(&server, |s| {
             let mut rows = Vec::new();
-            for row in crate::cli::status::task_rows(s)? {
-                let name = row["name"].as_str().unwrap_or_default();
-                let folder = row["folder"].as_str().unwrap_or_default();
-                let durations = s.recent_durations((folder, name), 20)?;
+            for row in crate::ops::status::tasks(s)? {
+                let durations = s.recent_durations((&row.folder, &row.name), 20)?;
                 rows.push((row, durations));
             }
             Ok(Arc::new(rows))
@@ -162,24 +160,22 @@ async fn grid(
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut body_rows = Vec::new();
     // The folder is shown only where configs of more than one folder share the state.
-    let folders: std::collections::BTreeSet<&str> = rows
-        .iter()
-        .filter_map(|(row, _)| row["folder"].as_str())
-        .collect();
+    let folders: std::collections::BTreeSet<&str> =
+        rows.iter().map(|(row, _)| row.folder.as_str()).collect();
     for (row, durations) in rows.iter() {
-        let name = row["name"].as_str().unwrap_or_default();
-        let folder = match row["folder"].as_str() {
-            Some(f) if folders.len() > 1 => format!(" · folder {}", esc(f)),
+        let name = row.name.as_str();
+        let folder = match row.folder.as_str() {
+            f if folders.len() > 1 => format!(" · folder {}", esc(f)),
             _ => String::new(),
         };
-        let enabled = row["enabled"].as_bool().unwrap_or(true);
-        let (word, class) = view::task_status(enabled, row["last_result"].as_str());
+        let enabled = row.enabled;
+        let (word, class) = view::task_status(enabled, row.last_result.as_deref());
         *counts.entry(class).or_default() += 1;
-        let schedule = row["schedule"].as_str();
-        let words = row["schedule_words"].as_str().unwrap_or("on demand only");
+        let schedule = row.schedule.as_deref();
+        let words = row.schedule_words.as_deref().unwrap_or("on demand only");
         let search = format!(
             "{name} {} {} {words}",
-            row["type"].as_str().unwrap_or_default(),
+            row.kind.as_str(),
             schedule.unwrap_or_default()
         )
         .to_lowercase();
@@ -212,15 +208,15 @@ async fn grid(
             search = esc(&search),
             hidden = if shown { "" } else { " hidden" },
             badge = badge(word, class),
-            kind = esc(row["type"].as_str().unwrap_or_default()),
+            kind = esc(row.kind.as_str()),
             words = esc(words),
             source = schedule
                 .map(|s| format!("<div><code>{}</code></div>", esc(s)))
                 .unwrap_or_default(),
-            next = esc(row["next_run"].as_str().unwrap_or("–")),
-            last = when(row["last_run"].as_str()),
+            next = esc(row.next_run.as_deref().unwrap_or("–")),
+            last = when(row.last_run.as_deref()),
             spark = view::sparkline(durations),
-            dur = view::duration(row["last_duration_ms"].as_i64()),
+            dur = view::duration(row.last_duration_ms),
         ));
     }
     let summary: String = STATUS_FILTERS[1..]

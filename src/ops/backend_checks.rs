@@ -9,9 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::cron::{self, CronBackend};
-use crate::backend::embedded::EmbeddedBackend;
-use crate::backend::{Backend, BackendError, Invocation};
+use crate::backend::cron;
+use crate::backend::{Invocation, open};
 use crate::config::{BackendKind, Config, Diagnostic, Origin, Source, Task};
 
 /// What the `kind` backend makes of the config and of each of `tasks` (the tasks this
@@ -27,7 +26,6 @@ pub fn backend_diagnostics<'a>(
         orc: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("orc")),
         state: state.to_path_buf(),
     };
-    let folder = &config.settings.folder;
     let resolved = crate::workspace::resolve_backend(None, kind).unwrap_or(kind);
     match resolved {
         BackendKind::Windows => windows_diagnostics(config, &invocation, tasks),
@@ -41,35 +39,35 @@ pub fn backend_diagnostics<'a>(
                 });
             }
             // The zone is checked above, once for the whole config, not per task.
-            match CronBackend::new(folder, invocation, "local") {
-                Ok(backend) => found.extend(rendered(config, &backend, tasks)),
-                Err(e) => found.push(in_first_file(config, Diagnostic::error(e.to_string()))),
-            }
+            found.extend(rendered(config, BackendKind::Cron, invocation, tasks));
             found
         }
-        BackendKind::Embedded | BackendKind::Auto => {
-            let dir = state.parent().unwrap_or(Path::new("."));
-            let backend = EmbeddedBackend::new(dir, folder, invocation);
-            rendered(config, &backend, tasks)
-        }
+        kind => rendered(config, kind, invocation, tasks),
     }
 }
 
-/// Each task the backend refuses to render, as an error at the task.
+/// What the `kind` backend's own [`Backend::check`] says of each task, at the task.
 fn rendered<'a>(
     config: &Config,
-    backend: &dyn Backend,
+    kind: BackendKind,
+    invocation: Invocation,
     tasks: impl Iterator<Item = &'a Task>,
 ) -> Vec<Diagnostic> {
+    let no_vault = || crate::backend::VaultAccess {
+        passwords: Box::new(|_| Err("not read by a check".to_string())),
+        fingerprints: Box::new(|_| Err("not read by a check".to_string())),
+    };
+    // The zone is the caller's to check, once: "local" stands in for it here.
+    let backend = match open(kind, &config.settings.folder, invocation, "local", no_vault) {
+        Ok(backend) => backend,
+        Err(e) => return vec![in_first_file(config, Diagnostic::error(e.to_string()))],
+    };
     tasks
-        .filter_map(|task| match backend.render(task) {
-            Ok(_) => None,
-            Err(BackendError::Unsupported { reason, .. }) => {
-                Some(at_task(task, Diagnostic::error(reason)))
-            }
-            Err(e @ BackendError::Io(_)) => {
-                Some(in_first_file(config, Diagnostic::error(e.to_string())))
-            }
+        .flat_map(|task| {
+            backend.check(task).into_iter().map(|d| match &d.task {
+                Some(_) => at_task(task, d),
+                None => in_first_file(config, d),
+            })
         })
         .collect()
 }

@@ -1,0 +1,90 @@
+//! What orc applied and how it last ran: one [`TaskStatus`] per task, for `orc
+//! status`, `GET /api/tasks` and the dashboard's grid.
+
+use serde::Serialize;
+
+use crate::config::{Task, TaskType};
+use crate::schedule::resolve_zone;
+use crate::state::{LastRun, RecordedTask, State};
+
+/// One applied task: where it lives, when it runs next, how it last ran. Serialised
+/// as `orc status --json` and the API give it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    pub name: String,
+    pub folder: String,
+    pub backend: String,
+    #[serde(rename = "type")]
+    pub kind: TaskType,
+    /// The schedule as written; None for a task run only on demand.
+    pub schedule: Option<String>,
+    /// The schedule in plain words.
+    pub schedule_words: Option<String>,
+    pub enabled: bool,
+    /// The next scheduled start, `YYYY-MM-DD HH:MM ±HH:MM` in the task's zone.
+    pub next_run: Option<String>,
+    /// The last run's status ("success", "failed", ...).
+    pub last_result: Option<String>,
+    pub last_run: Option<String>,
+    pub last_duration_ms: Option<i64>,
+}
+
+/// Every applied task's status.
+pub fn tasks(state: &State) -> anyhow::Result<Vec<TaskStatus>> {
+    let last_runs = state.last_runs()?;
+    let now = jiff::Timestamp::now();
+    state
+        .tasks()?
+        .iter()
+        .map(|recorded| {
+            let key = (recorded.folder.clone(), recorded.name.clone());
+            status_of(recorded, last_runs.get(&key), now)
+        })
+        .collect()
+}
+
+/// One task's status, as in [`tasks`]; None when no such task is applied.
+pub fn task(state: &State, name: &str) -> anyhow::Result<Option<TaskStatus>> {
+    let Some(recorded) = state.task(name)? else {
+        return Ok(None);
+    };
+    let last = state.last_run(&recorded.folder, name)?;
+    status_of(&recorded, last.as_ref(), jiff::Timestamp::now()).map(Some)
+}
+
+/// How many folders hold applied tasks (status and history show a folder column
+/// when more than one does).
+pub fn folder_count(state: &State) -> anyhow::Result<usize> {
+    let scopes = state.scopes()?;
+    let folders: std::collections::BTreeSet<&str> =
+        scopes.iter().map(|s| s.folder.as_str()).collect();
+    Ok(folders.len())
+}
+
+fn status_of(
+    recorded: &RecordedTask,
+    last: Option<&LastRun>,
+    now: jiff::Timestamp,
+) -> anyhow::Result<TaskStatus> {
+    let task = Task::from_definition(&recorded.definition)?;
+    let next_run = match (&task.schedule, task.enabled) {
+        (Some(s), true) => resolve_zone(&task.timezone)
+            .ok()
+            .and_then(|tz| s.next_after(&tz, now))
+            .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
+        _ => None,
+    };
+    Ok(TaskStatus {
+        schedule: task.schedule.as_ref().map(|s| s.source().to_string()),
+        schedule_words: task.schedule.as_ref().map(|s| s.explain()),
+        name: task.name,
+        folder: recorded.folder.clone(),
+        backend: recorded.backend.clone(),
+        kind: task.kind,
+        enabled: task.enabled,
+        next_run,
+        last_result: last.map(|l| l.status.clone()),
+        last_run: last.map(|l| l.at.clone()),
+        last_duration_ms: last.and_then(|l| l.duration_ms),
+    })
+}
