@@ -18,32 +18,17 @@ pub struct Workspace {
     pub state_path: PathBuf,
     pub host: String,
     pub warnings: Vec<Diagnostic>,
-    backend_override: Option<String>,
+    backend_override: Option<BackendKind>,
 }
 
 /// The backend that runs here: `--backend` if given, else settings.backend; `auto`
 /// is Task Scheduler on Windows and the embedded scheduler elsewhere.
-pub fn resolve_backend(
-    given: Option<&str>,
-    configured: BackendKind,
-) -> std::result::Result<BackendKind, String> {
-    let kind = match given {
-        None => configured,
-        Some("auto") => BackendKind::Auto,
-        Some("windows") => BackendKind::Windows,
-        Some("cron") => BackendKind::Cron,
-        Some("embedded") => BackendKind::Embedded,
-        Some(other) => {
-            return Err(format!(
-                "unknown backend \"{other}\"; use auto, windows, cron or embedded"
-            ));
-        }
-    };
-    Ok(match kind {
+pub fn resolve_backend(given: Option<BackendKind>, configured: BackendKind) -> BackendKind {
+    match given.unwrap_or(configured) {
         BackendKind::Auto if cfg!(windows) => BackendKind::Windows,
         BackendKind::Auto => BackendKind::Embedded,
         k => k,
-    })
+    }
 }
 
 /// The name a backend kind has in the state and in `--backend`.
@@ -125,7 +110,7 @@ impl Workspace {
     pub fn load(
         config_path: &Path,
         state: Option<&Path>,
-        backend: Option<&str>,
+        backend: Option<BackendKind>,
     ) -> Result<Workspace, Diagnostics> {
         let loaded = config::load(config_path)?;
         let state_path = state
@@ -138,7 +123,7 @@ impl Workspace {
             state_path,
             host: crate::host::host_name(),
             warnings: loaded.warnings,
-            backend_override: backend.map(str::to_string),
+            backend_override: backend,
         })
     }
 
@@ -159,11 +144,10 @@ impl Workspace {
     /// The backend to use: `--backend`, else `settings.backend`; `auto` is Task
     /// Scheduler on Windows and the embedded scheduler elsewhere.
     pub fn backend_kind(&self) -> Result<BackendKind> {
-        resolve_backend(
-            self.backend_override.as_deref(),
+        Ok(resolve_backend(
+            self.backend_override,
             self.config.settings.backend,
-        )
-        .map_err(anyhow::Error::msg)
+        ))
     }
 
     /// The scope this config plans and applies: its backend's folder.
@@ -288,7 +272,7 @@ impl Workspace {
                     None => e.into(),
                 }
             }
-            crate::backend::BackendError::Io(_) => e.into(),
+            _ => e.into(),
         }
     }
 

@@ -380,7 +380,7 @@ mod suite {
     fn a_missing_or_failing_program_is_an_error() {
         let backend = renderer().with_program(PathBuf::from("/nonexistent/crontab"));
         let err = backend.list().unwrap_err();
-        assert!(matches!(err, BackendError::Io(_)), "{err:?}");
+        assert!(matches!(err, BackendError::Unavailable(_)), "{err:?}");
         assert!(err.to_string().contains("/nonexistent/crontab"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();

@@ -55,8 +55,9 @@ impl CronBackend {
     /// Cron fires in the system time zone, so any other `timezone` setting is refused
     /// here rather than silently running tasks at the wrong hour.
     pub fn new(folder: &str, invocation: Invocation, timezone: &str) -> Result<Self, BackendError> {
-        check_name(folder)
-            .map_err(|e| BackendError::Io(format!("invalid folder for the cron backend: {e}")))?;
+        check_name(folder).map_err(|e| {
+            BackendError::Setting(format!("invalid folder for the cron backend: {e}"))
+        })?;
         check_zone(timezone)?;
         Ok(CronBackend {
             folder: folder.to_string(),
@@ -103,7 +104,7 @@ impl CronBackend {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| {
-                BackendError::Io(format!(
+                BackendError::Unavailable(format!(
                     "cannot run `{} -l` to read the crontab: {e}",
                     self.program.display()
                 ))
@@ -116,7 +117,7 @@ impl CronBackend {
         if output.status.code() == Some(1) && stderr.trim_start().starts_with("no crontab for ") {
             return Ok(Vec::new());
         }
-        Err(BackendError::Io(format!(
+        Err(BackendError::Refused(format!(
             "`{} -l` failed ({}): {}",
             self.program.display(),
             output.status,
@@ -133,7 +134,7 @@ impl CronBackend {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
-                BackendError::Io(format!(
+                BackendError::Unavailable(format!(
                     "cannot run `{} -` to write the crontab: {e}",
                     self.program.display()
                 ))
@@ -142,12 +143,12 @@ impl CronBackend {
             Some(mut stdin) => stdin.write_all(text),
             None => Ok(()),
         };
-        let output = child
-            .wait_with_output()
-            .map_err(|e| BackendError::Io(format!("`{} -` failed: {e}", self.program.display())))?;
+        let output = child.wait_with_output().map_err(|e| {
+            BackendError::Unavailable(format!("`{} -` failed: {e}", self.program.display()))
+        })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(BackendError::Io(format!(
+            return Err(BackendError::Refused(format!(
                 "`{} -` refused the new crontab ({}): {}",
                 self.program.display(),
                 output.status,
@@ -155,7 +156,7 @@ impl CronBackend {
             )));
         }
         written.map_err(|e| {
-            BackendError::Io(format!(
+            BackendError::Unavailable(format!(
                 "cannot send the new crontab to `{} -`: {e}",
                 self.program.display()
             ))
@@ -184,7 +185,7 @@ impl CronBackend {
             match (open, &block) {
                 (None, None) if is_begin => open = Some((start, number)),
                 (None, None) if is_end => {
-                    return Err(BackendError::Io(format!(
+                    return Err(BackendError::Damaged(format!(
                         "line {number} of the crontab ends orc's block for folder \"{folder}\", \
                          but no line above begins it; fix the crontab by hand (crontab -e)"
                     )));
@@ -195,7 +196,7 @@ impl CronBackend {
                     open = None;
                 }
                 (Some((_, first)), _) if is_begin => {
-                    return Err(BackendError::Io(format!(
+                    return Err(BackendError::Damaged(format!(
                         "line {number} of the crontab begins orc's block for folder \
                          \"{folder}\" again, inside the block that begins on line {first}; \
                          fix the crontab by hand (crontab -e)"
@@ -204,7 +205,7 @@ impl CronBackend {
                 (Some(_), _) => {
                     if let Some(line) = parse_line(content, number, folder)? {
                         if let Some(&other) = seen.get(line.name.as_str()) {
-                            return Err(BackendError::Io(format!(
+                            return Err(BackendError::Damaged(format!(
                                 "lines {other} and {number} of the crontab both hold task \"{}\" in \
                                  orc's block for folder \"{folder}\"; remove one (crontab -e)",
                                 line.name
@@ -215,7 +216,7 @@ impl CronBackend {
                     }
                 }
                 (None, Some(_)) if is_begin || is_end => {
-                    return Err(BackendError::Io(format!(
+                    return Err(BackendError::Damaged(format!(
                         "line {number} of the crontab holds a second block for folder \
                          \"{folder}\"; merge it into the first or remove it (crontab -e)"
                     )));
@@ -224,7 +225,7 @@ impl CronBackend {
             }
         }
         if let Some((_, first)) = open {
-            return Err(BackendError::Io(format!(
+            return Err(BackendError::Damaged(format!(
                 "orc's crontab block for folder \"{folder}\" begins on line {first} but has no \
                  END line (\"{end}\"); fix the crontab by hand (crontab -e)"
             )));
@@ -322,7 +323,7 @@ impl Backend for CronBackend {
                     match lines.get_mut(name) {
                         Some((enabled, _)) => *enabled = enable,
                         None => {
-                            return Err(BackendError::Io(format!(
+                            return Err(BackendError::Damaged(format!(
                                 "cannot {} task \"{name}\": it has no line in orc's crontab \
                                  block for folder \"{}\"",
                                 if enable { "enable" } else { "disable" },
@@ -487,7 +488,7 @@ impl CronBackend {
         }
         let text = self.read()?;
         if text != jobs.text {
-            return Err(BackendError::Io(
+            return Err(BackendError::Locked(
                 "the crontab changed while orc import was reading it; nothing was changed, \
                  run orc import again"
                     .to_string(),
@@ -496,16 +497,16 @@ impl CronBackend {
         let mut moved: Vec<(&CronJob, &str)> = Vec::with_capacity(moves.len());
         for (index, name) in moves {
             let job = jobs.outside.get(*index).ok_or_else(|| {
-                BackendError::Io(format!("no job {index} outside orc's crontab block"))
+                BackendError::Refused(format!("no job {index} outside orc's crontab block"))
             })?;
             if let Some(problem) = &job.problem {
-                return Err(BackendError::Io(format!(
+                return Err(BackendError::Refused(format!(
                     "line {} of the crontab cannot move into orc's block: {problem}",
                     job.line
                 )));
             }
             check_name(name).map_err(|e| {
-                BackendError::Io(format!(
+                BackendError::Refused(format!(
                     "invalid task name \"{name}\" for a crontab line: {e}"
                 ))
             })?;
@@ -528,7 +529,7 @@ impl CronBackend {
             .collect();
         for (job, name) in moved {
             if lines.contains_key(name) {
-                return Err(BackendError::Io(format!(
+                return Err(BackendError::Refused(format!(
                     "orc's crontab block for folder \"{}\" already has a line for task \"{name}\"; \
                      nothing was changed",
                     self.folder
@@ -645,7 +646,7 @@ fn parse_line(line: &str, number: usize, folder: &str) -> Result<Option<Line>, B
         return Ok(None);
     }
     let not_orcs = || {
-        BackendError::Io(format!(
+        BackendError::Damaged(format!(
             "line {number} of the crontab is inside orc's block for folder \"{folder}\" but is \
              not orc's: {line:?}; fix or remove it (crontab -e), or move it outside the block"
         ))
@@ -1012,7 +1013,7 @@ fn compact(list: &[u32], name: &str) -> Result<String, String> {
 
 /// Cron runs in the system time zone: accept only a setting that means that zone.
 fn check_zone(timezone: &str) -> Result<(), BackendError> {
-    zone_refusal(timezone).map_or(Ok(()), |why| Err(BackendError::Io(why)))
+    zone_refusal(timezone).map_or(Ok(()), |why| Err(BackendError::Setting(why)))
 }
 
 /// Why the cron backend cannot honour `timezone` (a `settings.timezone` value), if it

@@ -60,9 +60,9 @@ impl EmbeddedBackend {
         match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str::<Registry>(&text)
                 .map(|r| Some(r.tasks))
-                .map_err(|e| BackendError::Io(format!("damaged: {e}"))),
+                .map_err(|e| BackendError::Damaged(format!("damaged: {e}"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(BackendError::Io(e.to_string())),
+            Err(e) => Err(BackendError::io("cannot read it", &e)),
         }
     }
 
@@ -81,7 +81,7 @@ impl EmbeddedBackend {
     fn read(&self) -> Result<Registry, BackendError> {
         match std::fs::read_to_string(&self.path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                BackendError::Io(format!(
+                BackendError::Damaged(format!(
                     "the embedded registry {} is damaged: {e}",
                     self.path.display()
                 ))
@@ -91,16 +91,16 @@ impl EmbeddedBackend {
                 folder: self.folder.clone(),
                 tasks: BTreeMap::new(),
             }),
-            Err(e) => Err(BackendError::Io(format!(
-                "cannot read {}: {e}",
-                self.path.display()
-            ))),
+            Err(e) => Err(BackendError::io(
+                format_args!("cannot read {}", self.path.display()),
+                &e,
+            )),
         }
     }
 
     fn write(&self, registry: &Registry) -> Result<(), BackendError> {
         let io = |e: std::io::Error| {
-            BackendError::Io(format!("cannot write {}: {e}", self.path.display()))
+            BackendError::io(format_args!("cannot write {}", self.path.display()), &e)
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         crate::state::create_private_dir(dir).map_err(io)?;

@@ -120,14 +120,43 @@ impl Invocation {
     }
 }
 
+/// Why a backend could not do what was asked, by kind: callers choose their answer
+/// (an HTTP status, doctor's fix, a diagnostic at the task) from the kind, never from
+/// the message.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The task cannot be expressed on this backend (e.g. a time zone cron lacks).
     #[error("task \"{task}\": {reason}")]
     Unsupported { task: String, reason: String },
-    /// The scheduler could not be read or written.
+    /// A setting this backend cannot honour (settings.folder, settings.timezone).
     #[error("{0}")]
-    Io(String),
+    Setting(String),
+    /// The scheduler cannot be reached: its program or service is missing or down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The scheduler answered and said no (access denied, a change it rejects, a
+    /// task that is not there).
+    #[error("{0}")]
+    Refused(String),
+    /// What the scheduler holds cannot be read as orc wrote it (a broken crontab
+    /// block, a damaged registry, an unreadable task file).
+    #[error("{0}")]
+    Damaged(String),
+    /// Another writer changed the scheduler while orc was working on it.
+    #[error("{0}")]
+    Locked(String),
+}
+
+impl BackendError {
+    /// An I/O failure while doing `what`: refused when the system denied access,
+    /// unavailable otherwise (a missing program or file system, a full disk).
+    pub fn io(what: impl std::fmt::Display, e: &std::io::Error) -> BackendError {
+        let text = format!("{what}: {e}");
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => BackendError::Refused(text),
+            _ => BackendError::Unavailable(text),
+        }
+    }
 }
 
 /// Task Scheduler trigger elements (`triggers = [...]`) mean nothing to cron or to

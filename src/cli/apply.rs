@@ -4,13 +4,13 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
 use super::validate::print_diagnostics;
 use super::{Global, Output, load_workspace};
-use crate::config::parse_duration;
 use crate::ops::{
     self,
     apply::{ApplyError, ApplyOptions, Review},
@@ -34,8 +34,8 @@ pub struct CommonArgs {
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
     /// Wait this long for another apply to finish (e.g. "30s", "5m"); default: fail at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::config::parse_duration)]
+    pub lock_timeout: Duration,
 }
 
 pub fn run(
@@ -58,8 +58,7 @@ pub fn run(
         return Ok(ExitCode::FAILURE);
     };
     print_diagnostics(&ws.warnings, out);
-    let lock_timeout = parse_duration(&args.common.lock_timeout)
-        .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+    let lock_timeout = args.common.lock_timeout;
     let targets = match &saved {
         Some(s) => s.targets.clone(),
         None => args.common.targets.clone(),
@@ -80,6 +79,36 @@ pub fn run(
         lock_timeout,
         saved: saved.as_ref(),
     };
+    // A saved plan was shown when it was made.
+    let approval = Approval {
+        ask,
+        show_plan: saved.is_none(),
+        still_wanted: &|| true,
+    };
+    apply_loaded(&ws, &options, out, &approval)
+}
+
+/// How an apply of a loaded workspace is approved and shown.
+pub struct Approval<'a> {
+    /// Ask on the terminal (no --auto-approve, no saved plan).
+    pub ask: bool,
+    /// Print the plan before applying it.
+    pub show_plan: bool,
+    /// Asked under the lock, after the plan: false applies nothing (orc watch: the
+    /// files changed since they were read).
+    pub still_wanted: &'a dyn Fn() -> bool,
+}
+
+/// Apply `ws` in-process through [`ops::apply`], saying what happens as `orc apply`
+/// does: the plan, the question, the warnings, the outcome. `orc apply`, `orc
+/// destroy`, `orc watch` and `orc up` all apply through here.
+pub fn apply_loaded(
+    ws: &crate::workspace::Workspace,
+    options: &ApplyOptions,
+    out: &Output,
+    approval: &Approval,
+) -> anyhow::Result<ExitCode> {
+    let destroy = options.destroy;
     let mut cancelled = false;
     let mut review = |r: &Review| -> anyhow::Result<bool> {
         if let Some(dead) = &r.broke_lock {
@@ -87,22 +116,25 @@ pub fn run(
                 "warning: broke a stale lock held by {dead}: that process is no longer running"
             );
         }
-        // A saved plan was shown when it was made.
-        if saved.is_none() {
+        if approval.show_plan {
             if out.json {
                 out.print_json(&render_json(r.plan));
             } else if !out.quiet {
                 print!("{}", render_human(r.plan, out.color));
             }
         }
-        if r.plan.has_changes() && ask && !confirm(destroy)? {
+        if r.plan.has_changes() && approval.ask && !confirm(destroy)? {
             eprintln!("{} cancelled.", if destroy { "Destroy" } else { "Apply" });
+            cancelled = true;
+            return Ok(false);
+        }
+        if r.plan.has_changes() && !(approval.still_wanted)() {
             cancelled = true;
             return Ok(false);
         }
         Ok(true)
     };
-    let report = match ops::apply::apply(&ws, &options, &mut review) {
+    let report = match ops::apply::apply(ws, options, &mut review) {
         Ok(report) => report,
         Err(ApplyError::MissingSecrets(missing)) => {
             print_diagnostics(&missing, out);
@@ -141,20 +173,28 @@ pub fn run(
 
 /// `orc apply --auto-approve` of the whole config, as `orc up` and `orc watch` do it,
 /// waiting up to `lock_timeout` for another apply.
-pub fn run_approved(global: &Global, out: &Output, lock_timeout: &str) -> anyhow::Result<ExitCode> {
-    run(
-        ApplyArgs {
-            plan_file: None,
-            common: CommonArgs {
-                auto_approve: true,
-                targets: Vec::new(),
-                lock_timeout: lock_timeout.to_string(),
-            },
-        },
-        global,
-        out,
-        false,
-    )
+pub fn run_approved(
+    global: &Global,
+    out: &Output,
+    lock_timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let Some(ws) = load_workspace(global, out)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    print_diagnostics(&ws.warnings, out);
+    let _log = crate::orclog::init(&ws.state_path, "apply");
+    let options = ApplyOptions {
+        targets: &[],
+        destroy: false,
+        lock_timeout,
+        saved: None,
+    };
+    let approval = Approval {
+        ask: false,
+        show_plan: true,
+        still_wanted: &|| true,
+    };
+    apply_loaded(&ws, &options, out, &approval)
 }
 
 /// Ask on a terminal; refuse to guess anywhere else.

@@ -22,8 +22,8 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
     /// On stop, how long running tasks get to finish (e.g. "30s")
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub grace: String,
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub grace: std::time::Duration,
 }
 
 fn options(global: &Global, args: &DaemonArgs) -> anyhow::Result<daemon::Options> {
@@ -42,8 +42,7 @@ fn options(global: &Global, args: &DaemonArgs) -> anyhow::Result<daemon::Options
         }
         (None, None) => daemon::Folders::Recorded,
     };
-    let grace =
-        crate::config::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+    let grace = args.grace;
     Ok(daemon::Options {
         registry_dir: registry_dir(&state),
         state,
@@ -153,7 +152,7 @@ pub struct UpArgs {
 /// with the dashboard beside it and every saved edit of the config applied.
 pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let global = Global {
-        backend: Some("embedded".to_string()),
+        backend: Some(crate::config::BackendKind::Embedded),
         ..global.clone()
     };
     // Watching starts before the apply, so an edit saved meanwhile is not missed.
@@ -162,7 +161,7 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     } else {
         Some(super::watch::prepare(&global)?)
     };
-    let applied = super::apply::run_approved(&global, out, "30s")?;
+    let applied = super::apply::run_approved(&global, out, std::time::Duration::from_secs(30))?;
     if applied != ExitCode::SUCCESS {
         return Ok(applied);
     }
@@ -178,7 +177,7 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     let args = DaemonArgs {
         folder: Some(folder),
         max_concurrent: None,
-        grace: "30s".to_string(),
+        grace: std::time::Duration::from_secs(30),
     };
     run_daemon(args, &global, out)
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Global, Output};
-use crate::backend::{Backend, Entry, Invocation};
+use crate::backend::{Backend, BackendError, Entry, Invocation};
 use crate::config::{self, BackendKind, Config};
 use crate::state::State;
 
@@ -77,7 +77,7 @@ impl Check {
 struct Setup {
     config: Option<Config>,
     state_path: PathBuf,
-    backend_override: Option<String>,
+    backend_override: Option<BackendKind>,
 }
 
 pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
@@ -102,7 +102,7 @@ pub fn checks(global: &Global) -> Vec<Check> {
     let setup = Setup {
         config,
         state_path: crate::workspace::state_path(global.state.as_deref()),
-        backend_override: global.backend.clone(),
+        backend_override: global.backend,
     };
     let state_check = check_state(&setup.state_path);
     // The later checks read the state when it opens, even if its mode is wrong; they
@@ -382,7 +382,10 @@ fn backend_kind(setup: &Setup) -> Result<BackendKind, String> {
         .config
         .as_ref()
         .map_or(BackendKind::Auto, |c| c.settings.backend);
-    crate::workspace::resolve_backend(setup.backend_override.as_deref(), configured)
+    Ok(crate::workspace::resolve_backend(
+        setup.backend_override,
+        configured,
+    ))
 }
 
 fn folder(setup: &Setup) -> String {
@@ -442,13 +445,16 @@ fn check_cron(setup: &Setup) -> Check {
             }
         }
         Err(e) => {
-            let text = e.to_string();
-            let fix = if text.starts_with("cannot run") {
-                "install cron (Debian and Ubuntu: apt-get install cron; RHEL: dnf install cronie)"
-            } else {
-                "look at `crontab -l` and repair orc's block by hand with `crontab -e`"
+            let fix = match e {
+                BackendError::Unavailable(_) => {
+                    "install cron (Debian and Ubuntu: apt-get install cron; RHEL: dnf install cronie)"
+                }
+                BackendError::Refused(_) => {
+                    "check that this account may use crontab (/etc/cron.allow, /etc/cron.deny)"
+                }
+                _ => "look at `crontab -l` and repair orc's block by hand with `crontab -e`",
             };
-            Check::fail(NAME, format!("cron: {text}"), fix)
+            Check::fail(NAME, format!("cron: {e}"), fix)
         }
     }
 }

@@ -9,7 +9,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Global, Output};
-use crate::config::parse_duration;
 use crate::state::{RunFilter, State};
 
 #[derive(Debug, Args)]
@@ -21,8 +20,8 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub status: Option<String>,
     /// Only runs started within this long ago (e.g. "24h", "7d")
-    #[arg(long, value_name = "DURATION")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub since: Option<std::time::Duration>,
     /// At most this many runs, newest first
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -66,9 +65,8 @@ fn open(global: &Global) -> anyhow::Result<Option<State>> {
 
 pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let since = match &args.since {
-        Some(text) => {
-            let ago = parse_duration(text).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
-            let at = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::try_from(ago)?)?;
+        Some(ago) => {
+            let at = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::try_from(*ago)?)?;
             Some(crate::state::timestamp(at))
         }
         None => None,

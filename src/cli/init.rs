@@ -152,10 +152,7 @@ fn check_backend_zone(backend: &str, timezone: &str) -> Result<(), String> {
 
 /// The answers from flags and defaults, checked.
 fn from_flags(args: &InitArgs, global: &Global) -> Result<Answers> {
-    let backend = global.backend.clone().unwrap_or_else(|| "auto".into());
-    if !["auto", "windows", "cron", "embedded"].contains(&backend.as_str()) {
-        bail!("--backend {backend}: use auto, windows, cron or embedded; nothing was changed");
-    }
+    let backend = global.backend.unwrap_or_default().as_str().to_string();
     let timezone = args.timezone.clone().unwrap_or_else(|| "local".into());
     check_zone(&timezone).map_err(|e| anyhow::anyhow!("--timezone: {e}; nothing was changed"))?;
     // Asked interactively, the backend may still change: checked once both are known.

@@ -59,8 +59,8 @@ pub struct Global {
     #[arg(long, global = true, env = "ORC_STATE", value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Override settings.backend: auto, windows, cron or embedded
-    #[arg(long, global = true, value_name = "BACKEND")]
-    pub backend: Option<String>,
+    #[arg(long, global = true, value_name = "BACKEND", value_enum)]
+    pub backend: Option<crate::config::BackendKind>,
     /// Machine-readable JSON output (stable, documented in README.md)
     #[arg(long, global = true)]
     pub json: bool,

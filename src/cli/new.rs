@@ -20,8 +20,8 @@ pub struct NewArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// The task's type
-    #[arg(long = "type", value_name = "TYPE", value_parser = TYPES)]
-    pub kind: Option<String>,
+    #[arg(long = "type", value_name = "TYPE", value_enum)]
+    pub kind: Option<crate::config::TaskType>,
     /// Free text shown in plans and the dashboard
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -243,7 +243,7 @@ fn task_from_flags(args: &NewArgs, config: &Config) -> Result<NewTask> {
     check_flags(args, config)?;
     Ok(NewTask {
         name: args.name.clone().unwrap_or_default(),
-        kind: args.kind.clone().unwrap_or_else(|| TYPES[0].to_string()),
+        kind: args.kind.unwrap_or_default().as_str().to_string(),
         description: args.description.clone().filter(|d| !d.is_empty()),
         command: args.command.clone().unwrap_or_default(),
         schedule: args.schedule.clone(),
@@ -274,8 +274,8 @@ fn ask_task(args: &NewArgs, config: &Config) -> Result<NewTask> {
             .to_string()
         }
     };
-    let kind = match &args.kind {
-        Some(k) => k.clone(),
+    let kind = match args.kind {
+        Some(k) => k.as_str().to_string(),
         None => ask::answer(
             Select::new("Type:", TYPES.to_vec())
                 .with_help_message(

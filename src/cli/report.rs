@@ -17,8 +17,8 @@ use crate::state::State;
 )]
 pub struct ReportArgs {
     /// The period: runs started this long ago or later
-    #[arg(long, default_value = "24h", value_name = "DURATION")]
-    since: String,
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    since: std::time::Duration,
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Write the report to this file instead of the terminal
@@ -37,8 +37,7 @@ enum Format {
 }
 
 pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> {
-    let since =
-        crate::config::parse_duration(&args.since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let since = args.since;
     let state_path = crate::workspace::state_path(global.state.as_deref());
     if !state_path.exists() {
         bail!(

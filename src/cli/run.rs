@@ -63,7 +63,10 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     let _log = crate::orclog::init(&path, "run");
     let mut scheduled_for = args.scheduled_for;
     // `--backend` narrows the search like `--folder` (for one folder on two backends).
-    let backend = global.backend.as_deref().filter(|b| *b != "auto");
+    let backend = global
+        .backend
+        .filter(|b| *b != crate::config::BackendKind::Auto)
+        .map(crate::workspace::backend_name);
     let recorded = state.find_task(&args.name, args.folder.as_deref(), backend)?;
     if args.if_due || args.once_per_fire {
         let recorded = recorded

@@ -88,7 +88,7 @@ pub fn options(listen: &ListenArgs, global: &Global) -> Result<crate::server::Se
         state,
         config: std::path::absolute(global.config_path())?,
         orc: std::env::current_exe().context("cannot find orc's own executable")?,
-        backend: global.backend.clone(),
+        backend: global.backend,
         public_read: listen.public_read,
         allow_hosts: listen.allow_hosts.clone(),
         idle_timeout: listen.idle_timeout,

@@ -13,7 +13,7 @@ pub fn check(global: &Global) -> anyhow::Result<Checked> {
     crate::ops::check::check(
         &global.config_path(),
         global.state.as_deref(),
-        global.backend.as_deref(),
+        global.backend,
     )
 }
 

@@ -37,8 +37,8 @@ const LONG_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// How often to plan again without an edit, to repair drift in the scheduler
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub interval: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = interval)]
+    pub interval: Duration,
 }
 
 /// Why a cycle runs.
@@ -66,14 +66,17 @@ struct Shape {
     tasks: usize,
 }
 
-pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
-    let interval =
-        parse_duration(&args.interval).map_err(|e| anyhow::anyhow!("--interval: {e}"))?;
-    // Planning takes a moment and reads the scheduler: more often than every second
-    // would only load the machine.
-    if interval < Duration::from_secs(1) {
-        anyhow::bail!("--interval {}: at least 1s", args.interval);
+/// `--interval`: planning takes a moment and reads the scheduler, so more often than
+/// every second would only load the machine.
+fn interval(text: &str) -> std::result::Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d < Duration::from_secs(1) => Err("at least 1s".to_string()),
+        d => Ok(d),
     }
+}
+
+pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
+    let interval = args.interval;
     let mut watch = Watch::new(global.clone())?;
     out.info(&format!(
         "Watching {} (plans again every {}; Ctrl-C stops)",
@@ -340,14 +343,22 @@ impl Watch {
     fn cycle(&mut self, why: Why, out: &Output) {
         let stamp = jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string();
         let global = &self.global;
-        let ws = match Workspace::load(
-            &self.config,
-            global.state.as_deref(),
-            global.backend.as_deref(),
-        ) {
-            Ok(ws) => ws,
-            Err(diagnostics) => {
-                let plain: String = diagnostics.0.iter().map(|d| format!("{d}\n")).collect();
+        // The checks `orc plan` makes, the backend's among them (a task Task Scheduler
+        // cannot run is refused here as it is there).
+        let checked =
+            crate::ops::check::check(&self.config, global.state.as_deref(), global.backend)
+                .unwrap_or_else(|e| crate::ops::check::Checked {
+                    diagnostics: vec![crate::config::Diagnostic::error(format!("{e:#}"))],
+                    workspace: None,
+                });
+        let ws = match checked.workspace {
+            Some(mut ws) => {
+                ws.warnings = checked.diagnostics;
+                ws
+            }
+            None => {
+                let diagnostics = checked.diagnostics;
+                let plain: String = diagnostics.iter().map(|d| format!("{d}\n")).collect();
                 // Still follow what can be read of it, so that fixing it is seen.
                 let files = self.readable_files();
                 self.follow(&files);
@@ -356,7 +367,7 @@ impl Watch {
                         "{stamp} {} does not load; nothing was applied and the last good config stays live:",
                         self.config.display()
                     );
-                    super::validate::print_diagnostics(&diagnostics.0, out);
+                    super::validate::print_diagnostics(&diagnostics, out);
                     self.alert(&plain, out);
                     self.reported = Some(plain);
                 }
@@ -546,24 +557,23 @@ impl Watch {
         if let Some(why) = hold {
             return Ok(Outcome::Held(why));
         }
-        // Exactly this plan, or nothing: apply refuses a saved plan whose files (or
-        // state, or scheduler) changed since, so a save begun meanwhile is not applied.
+        // Exactly this plan, or nothing: apply refuses a saved plan whose state or
+        // scheduler changed since, and applies nothing when the files changed since
+        // they were read (a save begun meanwhile), checked under the lock.
         let saved = crate::plan::SavedPlan::new(&plan, &ws.config_path, &ws.state_path, &[]);
-        let file = tempfile::Builder::new()
-            .prefix(".orc-watch-plan-")
-            .suffix(".json")
-            .tempfile()
-            .context("cannot write the plan to apply")?;
-        saved.write(file.path())?;
-        let args = super::apply::ApplyArgs {
-            plan_file: Some(file.path().to_path_buf()),
-            common: super::apply::CommonArgs {
-                auto_approve: true,
-                targets: Vec::new(),
-                lock_timeout: "60s".to_string(),
-            },
+        let options = crate::ops::apply::ApplyOptions {
+            targets: &[],
+            destroy: false,
+            lock_timeout: Duration::from_secs(60),
+            saved: Some(&saved),
         };
-        let applied = super::apply::run(args, &self.global, out, false);
+        let approval = super::apply::Approval {
+            ask: false,
+            show_plan: false,
+            still_wanted: &|| self.fingerprint() == Some(fingerprint),
+        };
+        super::validate::print_diagnostics(&ws.warnings, out);
+        let applied = super::apply::apply_loaded(ws, &options, out, &approval);
         let moved = || self.fingerprint() != Some(fingerprint);
         match applied {
             Ok(code) if code == ExitCode::SUCCESS => Ok(Outcome::Done),

@@ -106,7 +106,9 @@ pub struct RawReport {
     pub since: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Task Scheduler on Windows, the embedded scheduler elsewhere.
@@ -115,6 +117,18 @@ pub enum BackendKind {
     Windows,
     Cron,
     Embedded,
+}
+
+impl BackendKind {
+    /// The name in tasks.toml and in `--backend`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Windows => "windows",
+            BackendKind::Cron => "cron",
+            BackendKind::Embedded => "embedded",
+        }
+    }
 }
 
 /// `[settings]`: where and how tasks are applied.
@@ -208,8 +222,11 @@ pub struct RawSmtp {
     pub timeout: Option<Spanned<DurationValue>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum TaskType {
     #[default]
     DataJob,

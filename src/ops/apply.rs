@@ -68,8 +68,12 @@ pub enum ApplyError {
     #[error("{0}")]
     SavedPlan(String),
     /// The scheduler refused the changes or could not be reached.
-    #[error("{0}")]
-    Scheduler(String),
+    #[error("{what}: {error}")]
+    Scheduler {
+        what: String,
+        #[source]
+        error: crate::backend::BackendError,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -151,10 +155,10 @@ pub fn apply(
     {
         state.fail_apply(apply_id, &e.to_string())?;
         tracing::error!("apply {apply_id} failed: {e}");
-        return Err(ApplyError::Scheduler(format!(
-            "the {} scheduler refused the changes: {e}",
-            plan.backend
-        )));
+        return Err(ApplyError::Scheduler {
+            what: format!("the {} scheduler refused the changes", plan.backend),
+            error: e,
+        });
     }
     // A folder move deletes the old entries only once the new folder holds the tasks:
     // an apply stopped in between leaves both, and the next plan finishes the move.
@@ -164,10 +168,13 @@ pub fn apply(
     {
         state.fail_apply(apply_id, &e.to_string())?;
         tracing::error!("apply {apply_id} failed: {e}");
-        return Err(ApplyError::Scheduler(format!(
-            "the {} scheduler refused to delete the tasks of folder \"{from}\": {e}",
-            plan.backend
-        )));
+        return Err(ApplyError::Scheduler {
+            what: format!(
+                "the {} scheduler refused to delete the tasks of folder \"{from}\"",
+                plan.backend
+            ),
+            error: e,
+        });
     }
     let warnings = backend.take_warnings();
     for warning in &warnings {

@@ -26,7 +26,7 @@ pub fn backend_diagnostics<'a>(
         orc: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("orc")),
         state: state.to_path_buf(),
     };
-    let resolved = crate::workspace::resolve_backend(None, kind).unwrap_or(kind);
+    let resolved = crate::workspace::resolve_backend(None, kind);
     match resolved {
         BackendKind::Windows => windows_diagnostics(config, &invocation, tasks),
         BackendKind::Cron => {

@@ -20,7 +20,7 @@ pub struct Checked {
 pub fn check(
     config: &Path,
     state: Option<&Path>,
-    backend: Option<&str>,
+    backend: Option<crate::config::BackendKind>,
 ) -> anyhow::Result<Checked> {
     let ws = match Workspace::load(config, state, backend) {
         Ok(ws) => ws,

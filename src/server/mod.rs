@@ -44,7 +44,7 @@ pub struct ServeOptions {
     pub orc: PathBuf,
     /// `--backend`, when the server was told one (`orc up` always runs the embedded
     /// scheduler, whatever settings.backend says): plans and applies use it too.
-    pub backend: Option<String>,
+    pub backend: Option<crate::config::BackendKind>,
     /// `--public-read`: reads need no login.
     pub public_read: bool,
     /// `--allow-host`: more names the server is reached by.
@@ -59,7 +59,7 @@ pub struct Server {
     pub config: PathBuf,
     pub token: String,
     pub orc: PathBuf,
-    pub backend: Option<String>,
+    pub backend: Option<crate::config::BackendKind>,
     access: access::Access,
     sessions: session::Sessions,
     /// Held while a request reads the config, edits a file and applies it, so two
@@ -515,7 +515,11 @@ pub struct PlanAnswer {
 
 /// The plan `orc plan` would show now: pending changes and drift (422 when the
 /// config does not load).
-fn current_plan(config: &Path, state: &Path, backend: Option<&str>) -> ApiResult<PlanAnswer> {
+fn current_plan(
+    config: &Path,
+    state: &Path,
+    backend: Option<crate::config::BackendKind>,
+) -> ApiResult<PlanAnswer> {
     // The same checks as `orc plan`, the backend's included (a task Task Scheduler
     // could not take is a located error here too).
     let checked = crate::ops::check::check(config, Some(state), backend)?;
@@ -549,17 +553,13 @@ async fn kept_plan(server: &Server) -> ApiResult<Arc<PlanAnswer>> {
         .map(|p| p.files.clone())
         .unwrap_or_default();
     let key = (plan_stamps(server, &files), cache::minute());
-    let (config, state, backend) = (
-        server.config.clone(),
-        server.state.clone(),
-        server.backend.clone(),
-    );
+    let (config, state, backend) = (server.config.clone(), server.state.clone(), server.backend);
     server
         .plans
         .get_rekeyed(
             server,
             Some(key),
-            move || current_plan(&config, &state, backend.as_deref()).map(Arc::new),
+            move || current_plan(&config, &state, backend).map(Arc::new),
             |answer, (before, minute)| {
                 if answer.files == files {
                     return Some((before, minute));
@@ -642,12 +642,9 @@ async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiRe
 /// load or names secrets the vault lacks, 409 when another apply holds the state
 /// (after waiting a while for it), 503 when the scheduler refused, 500 otherwise.
 fn apply_now(server: &Server) -> ApiResult<String> {
+    use crate::backend::BackendError;
     use crate::ops::apply::{ApplyError, ApplyOptions};
-    let checked = crate::ops::check::check(
-        &server.config,
-        Some(&server.state),
-        server.backend.as_deref(),
-    )?;
+    let checked = crate::ops::check::check(&server.config, Some(&server.state), server.backend)?;
     let Some(ws) = checked.workspace else {
         return Err(unprocessable(format!(
             "{} does not load:\n{}",
@@ -665,7 +662,16 @@ fn apply_now(server: &Server) -> ApiResult<String> {
             ApplyError::MissingSecrets(_) | ApplyError::SavedPlan(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApplyError::Scheduler(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Another writer changed the scheduler meanwhile: like a held lock.
+            ApplyError::Scheduler {
+                error: BackendError::Locked(_),
+                ..
+            } => StatusCode::CONFLICT,
+            ApplyError::Scheduler {
+                error: BackendError::Unavailable(_),
+                ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            ApplyError::Scheduler { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {

@@ -144,7 +144,7 @@ impl Backend for WindowsBackend {
                             .get(&e.name)
                             .cloned()
                             .ok_or_else(|| {
-                                BackendError::Io(format!(
+                                BackendError::Refused(format!(
                                     "task \"{}\": no rendered XML to register (plan before apply)",
                                     e.name
                                 ))
@@ -152,7 +152,7 @@ impl Backend for WindowsBackend {
                     let password = secret
                         .map(|s| {
                             (self.passwords)(&s).map_err(|why| {
-                                BackendError::Io(format!(
+                                BackendError::Refused(format!(
                                     "task \"{}\": the run_as password: {why}",
                                     e.name
                                 ))

@@ -180,7 +180,7 @@ impl ComFolder {
         to: Timestamp,
     ) -> Result<Vec<Timestamp>, BackendError> {
         let task = self.task(name)?.ok_or_else(|| {
-            BackendError::Io(format!("no task \"{name}\" in {}", self.describe()))
+            BackendError::Refused(format!("no task \"{name}\" in {}", self.describe()))
         })?;
         // GetRunTimes speaks the machine's local wall-clock time.
         let zone = TimeZone::system();
@@ -205,7 +205,7 @@ impl ComFolder {
             .collect::<Result<Vec<_>, _>>();
         // SAFETY: see above.
         unsafe { CoTaskMemFree(Some(times as *const _)) };
-        let mut result = result.map_err(BackendError::Io)?;
+        let mut result = result.map_err(BackendError::Damaged)?;
         result.sort();
         Ok(result)
     }
@@ -337,7 +337,7 @@ impl TaskFolder for ComFolder {
     fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), BackendError> {
         let what = if enabled { "enable" } else { "disable" };
         let task = self.task(name)?.ok_or_else(|| {
-            BackendError::Io(format!(
+            BackendError::Refused(format!(
                 "cannot {what} task \"{name}\": it is not in {}",
                 self.describe()
             ))
@@ -433,7 +433,12 @@ fn error(what: &str, e: &windows::core::Error) -> BackendError {
         (None, false) => format!("{what}: {windows_says} ({hex})"),
         (None, true) => format!("{what}: {hex}"),
     };
-    BackendError::Io(text)
+    // The service down or unreachable is unavailable; everything else Task
+    // Scheduler said no to.
+    match code.0 as u32 {
+        0x8004_1315 | 0x8007_06BA | 0x8007_06D9 | 0x8007_0422 => BackendError::Unavailable(text),
+        _ => BackendError::Refused(text),
+    }
 }
 
 /// Task Scheduler's refusals of the XML itself (SCHED_E_UNEXPECTEDNODE to
@@ -603,7 +608,7 @@ mod tests {
     #[test]
     fn access_denied_says_to_elevate() {
         let e = windows::core::Error::from(E_ACCESSDENIED);
-        let BackendError::Io(text) = error("cannot register task \"t\"", &e) else {
+        let BackendError::Refused(text) = error("cannot register task \"t\"", &e) else {
             panic!()
         };
         assert!(text.contains("run orc from an elevated prompt"), "{text}");

@@ -82,7 +82,7 @@ impl DirFolder {
     }
 
     fn io(&self, what: &str, path: &Path, e: std::io::Error) -> BackendError {
-        BackendError::Io(format!("cannot {what} {}: {e}", path.display()))
+        BackendError::io(format_args!("cannot {what} {}", path.display()), &e)
     }
 
     fn write(&self, name: &str, xml: &str) -> Result<(), BackendError> {
@@ -150,7 +150,7 @@ impl TaskFolder for DirFolder {
             let bytes =
                 std::fs::read(entry.path()).map_err(|e| self.io("read", &entry.path(), e))?;
             let xml = xml::decode(&bytes).map_err(|e| {
-                BackendError::Io(format!("task file {}: {e}", entry.path().display()))
+                BackendError::Damaged(format!("task file {}: {e}", entry.path().display()))
             })?;
             tasks.push(StoredTask { name, xml });
         }
@@ -180,9 +180,9 @@ impl TaskFolder for DirFolder {
         let path = self.dir.join(name);
         let bytes = std::fs::read(&path).map_err(|e| self.io("read", &path, e))?;
         let text = xml::decode(&bytes)
-            .map_err(|e| BackendError::Io(format!("task file {}: {e}", path.display())))?;
+            .map_err(|e| BackendError::Damaged(format!("task file {}: {e}", path.display())))?;
         let edited = xml::set_enabled(&text, enabled)
-            .map_err(|e| BackendError::Io(format!("task file {}: {e}", path.display())))?;
+            .map_err(|e| BackendError::Damaged(format!("task file {}: {e}", path.display())))?;
         self.write(name, &edited)
     }
 }

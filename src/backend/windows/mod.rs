@@ -35,7 +35,7 @@ pub fn open_folder(folder: &str) -> Result<Box<dyn folder::TaskFolder>, BackendE
         Ok(Box::new(com::ComFolder::connect(folder)?))
     }
     #[cfg(not(windows))]
-    Err(BackendError::Io(
+    Err(BackendError::Unavailable(
         "the windows backend drives Task Scheduler, which only Windows has; to plan against a copy of a server's task folder, set ORC_WINDOWS_TASKS_DIR to a directory laid out like C:\\Windows\\System32\\Tasks".to_string(),
     ))
 }
