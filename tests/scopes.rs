@@ -373,7 +373,14 @@ fn a_state_of_the_release_before_scopes_migrates_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
+    // The plan of each apply moved out of the audit row into apply_plans.
+    let plan: String = db
+        .query_row("SELECT plan FROM apply_plans WHERE apply_id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(plan.contains("\"folder\""), "{plan}");
     let settings: String = db
         .query_row(
             "SELECT value FROM settings WHERE key = 'runtime:embedded:Sales'",

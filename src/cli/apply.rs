@@ -15,7 +15,7 @@ use crate::ops::{
     self,
     apply::{ApplyError, ApplyOptions, Review},
 };
-use crate::plan::{SavedPlan, render_human, render_json};
+use crate::plan::{SavedPlan, plan_json, render_human};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -118,7 +118,7 @@ pub fn apply_loaded(
         }
         if approval.show_plan {
             if out.json {
-                out.print_json(&render_json(r.plan));
+                out.print_json(&plan_json(r.plan));
             } else if !out.quiet {
                 print!("{}", render_human(r.plan, out.color));
             }

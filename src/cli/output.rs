@@ -52,7 +52,7 @@ impl Output {
         eprintln!("{label}: {text}");
     }
 
-    pub fn print_json(&self, value: &serde_json::Value) {
+    pub fn print_json(&self, value: &impl serde::Serialize) {
         println!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_default()

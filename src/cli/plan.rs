@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::validate::print_diagnostics;
 use super::{Global, Output, load_workspace};
-use crate::plan::{SavedPlan, render_human, render_json};
+use crate::plan::{SavedPlan, plan_json, render_human};
 use crate::state::State;
 
 #[derive(Debug, Args)]
@@ -69,7 +69,7 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
         args.out.is_some(),
     )?;
     if out.json {
-        out.print_json(&render_json(&plan));
+        out.print_json(&plan_json(&plan));
     } else if !out.quiet {
         print!("{}", render_human(&plan, out.color));
     }

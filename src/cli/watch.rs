@@ -550,7 +550,7 @@ impl Watch {
             return Ok(Outcome::Done);
         }
         if out.json {
-            out.print_json(&crate::plan::render_json(&plan));
+            out.print_json(&crate::plan::plan_json(&plan));
         } else if !out.quiet {
             print!("{}", crate::plan::render_human(&plan, out.color));
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::config::Diagnostic;
 use crate::failpoint;
 use crate::host::{git_commit, user_name};
-use crate::plan::{Plan, SavedPlan, render_json};
+use crate::plan::{Plan, SavedPlan, plan_json};
 use crate::state::{ApplyMeta, Locked};
 use crate::workspace::Workspace;
 
@@ -146,7 +146,7 @@ pub fn apply(
         backend: plan.backend.clone(),
         folder: plan.folder.clone(),
         summary: summary.line(),
-        plan: render_json(&plan).to_string(),
+        plan: serde_json::to_string(&plan_json(&plan)).map_err(anyhow::Error::from)?,
     })?;
     failpoint::hit("apply:before-scheduler");
     let batch = plan.scheduler_batch();

@@ -13,7 +13,7 @@ use crate::backend::{Backend, BackendError, Change, Entry};
 use crate::config::Task;
 use crate::state::{RecordedTask, TaskWrite, hash};
 
-pub use render::{render_human, render_json};
+pub use render::{PlanJson, plan_json, render_human, render_json};
 pub use saved::{SavedPlan, Staleness};
 
 /// What apply will do to one task.

@@ -534,7 +534,7 @@ fn current_plan(
     let live = ws.backend()?;
     let plan = ws.plan(&recorded, live.as_ref(), &[], false, false)?;
     Ok(PlanAnswer {
-        json: serde_json::to_vec(&crate::plan::render_json(&plan))
+        json: serde_json::to_vec(&crate::plan::plan_json(&plan))
             .map_err(anyhow::Error::from)?
             .into(),
         text: crate::plan::render_human(&plan, false),

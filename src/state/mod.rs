@@ -423,12 +423,20 @@ impl State {
 
     /// Start an audit row for an apply; returns its id.
     pub fn begin_apply(&self, meta: &ApplyMeta) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO applies (started_at, user, host, git_commit, config_path, backend, folder, summary, plan, outcome, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10)",
-            params![now(), meta.user, meta.host, meta.git_commit, meta.config_path, meta.backend, meta.folder, meta.summary, meta.plan, std::process::id()],
+        // The row and its plan, both or neither.
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO applies (started_at, user, host, git_commit, config_path, backend, folder, summary, outcome, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+            params![now(), meta.user, meta.host, meta.git_commit, meta.config_path, meta.backend, meta.folder, meta.summary, std::process::id()],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO apply_plans (apply_id, plan) VALUES (?1, ?2)",
+            params![id, meta.plan],
+        )?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Record a failed apply.
@@ -529,7 +537,8 @@ impl State {
         Ok(self
             .conn
             .query_row(
-                "SELECT started_at, plan FROM applies WHERE outcome = 'succeeded' ORDER BY id DESC LIMIT 1",
+                "SELECT a.started_at, p.plan FROM applies a JOIN apply_plans p ON p.apply_id = a.id
+                 WHERE a.outcome = 'succeeded' ORDER BY a.id DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
