@@ -77,6 +77,12 @@ fn interval(text: &str) -> std::result::Result<Duration, String> {
 
 pub fn run(args: WatchArgs, global: &Global, out: &Output) -> Result<ExitCode> {
     let interval = args.interval;
+    // orc's own log: every apply a cycle makes is recorded there (under `orc up` the
+    // daemon has opened it already).
+    let _log = crate::orclog::init(
+        &crate::workspace::state_path(global.state.as_deref()),
+        "watch",
+    );
     let mut watch = Watch::new(global.clone())?;
     out.info(&format!(
         "Watching {} (plans again every {}; Ctrl-C stops)",

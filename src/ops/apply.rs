@@ -71,7 +71,8 @@ pub enum ApplyError {
     #[error("{what}: {error}")]
     Scheduler {
         what: String,
-        #[source]
+        // Not a `#[source]`: the message already carries it, and anyhow's `{:#}`
+        // would say it twice.
         error: crate::backend::BackendError,
     },
     #[error(transparent)]

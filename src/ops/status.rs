@@ -11,22 +11,23 @@ use crate::state::{LastRun, RecordedTask, State};
 /// as `orc status --json` and the API give it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskStatus {
-    pub name: String,
-    pub folder: String,
+    // In the order of their names, as `orc status --json` (a sorted map) gives them.
     pub backend: String,
-    #[serde(rename = "type")]
-    pub kind: TaskType,
+    pub enabled: bool,
+    pub folder: String,
+    pub last_duration_ms: Option<i64>,
+    /// The last run's status ("success", "failed", ...).
+    pub last_result: Option<String>,
+    pub last_run: Option<String>,
+    pub name: String,
+    /// The next scheduled start, `YYYY-MM-DD HH:MM ±HH:MM` in the task's zone.
+    pub next_run: Option<String>,
     /// The schedule as written; None for a task run only on demand.
     pub schedule: Option<String>,
     /// The schedule in plain words.
     pub schedule_words: Option<String>,
-    pub enabled: bool,
-    /// The next scheduled start, `YYYY-MM-DD HH:MM ±HH:MM` in the task's zone.
-    pub next_run: Option<String>,
-    /// The last run's status ("success", "failed", ...).
-    pub last_result: Option<String>,
-    pub last_run: Option<String>,
-    pub last_duration_ms: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: TaskType,
 }
 
 /// Every applied task's status.

@@ -41,9 +41,10 @@ pub enum Drift {
 /// One changed field: its canonical `key = value` text before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
-    pub field: String,
-    pub before: Option<String>,
+    // In the order of their names, as the JSON plan has always given them.
     pub after: Option<String>,
+    pub before: Option<String>,
+    pub field: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,8 +77,9 @@ pub struct Unmanaged {
 /// A task the config has for other hosts only.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
-    pub name: String,
+    // In the order of their names, as the JSON plan has always given them.
     pub hosts: Vec<String>,
+    pub name: String,
 }
 
 /// Per-task fingerprints of the three inputs, so a saved plan can tell what moved.

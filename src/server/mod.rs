@@ -640,7 +640,8 @@ async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiRe
 /// `orc apply --auto-approve` of the served config and state, in this process: the
 /// plan applied and the outcome, or why nothing was: 422 for a config that does not
 /// load or names secrets the vault lacks, 409 when another apply holds the state
-/// (after waiting a while for it), 503 when the scheduler refused, 500 otherwise.
+/// (after waiting a while for it) or the scheduler was changed meanwhile, 503 when the
+/// scheduler cannot be reached, 500 when it refused or otherwise.
 fn apply_now(server: &Server) -> ApiResult<String> {
     use crate::backend::BackendError;
     use crate::ops::apply::{ApplyError, ApplyOptions};

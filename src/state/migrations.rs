@@ -178,7 +178,7 @@ const STEPS: &[&str] = &[
         ON CONFLICT (folder, task, status) DO UPDATE SET runs = runs + 1,
             duration_ms = duration_ms + excluded.duration_ms, timed = timed + excluded.timed;
     END;",
-    // The plan an apply carried out (the whole plan as JSON, 9 MB for 10,000 new
+    // 8: the plan an apply carried out (the whole plan as JSON, 9 MB for 10,000 new
     // tasks) in a table of its own, written once: in the audit row, closing the apply
     // (an UPDATE of its outcome) rewrote the whole plan, doubling the bytes written
     // and leaving as many free pages behind.
