@@ -12,7 +12,7 @@
 //! - `failpoint`: nothing (a leaf: crash points for the resumability tests)
 //! - `host`: nothing (a leaf: host name, user, git commit)
 //! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
-//! - `tasksched`: nothing (a leaf: Task Scheduler's trigger elements and accounts)
+//! - `tasksched`: `schedule` (Task Scheduler's trigger elements and accounts)
 //! - `config`: `schedule`, `tasksched`
 //! - `state`: `config`
 //! - `secrets`: `state`, `failpoint`

@@ -1,7 +1,7 @@
 //! Task Scheduler's vocabulary: the trigger elements, the well-known accounts, its
 //! durations and how deep its XML may nest, as Microsoft's schema defines them.
 //!
-//! A leaf: it imports nothing of orc, so that config validation (which turns
+//! Below config (it imports only `schedule`, for the month names), so that config validation (which turns
 //! `at_startup`, `on_event` and `triggers = [...]` into trigger elements) and the
 //! Windows backend (which writes and reads whole tasks) share one definition without
 //! config depending on a backend.

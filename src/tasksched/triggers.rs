@@ -6,21 +6,8 @@ use std::io;
 use quick_xml::Writer;
 use quick_xml::events::{BytesText, Event};
 
-/// Task Scheduler's month elements, in the calendar's order.
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+// Task Scheduler's month elements are the months' English names.
+use crate::schedule::MONTH_NAMES as MONTHS;
 
 fn text<W: io::Write>(w: &mut Writer<W>, name: &str, value: &str) -> io::Result<()> {
     w.create_element(name)
