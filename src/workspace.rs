@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::backend::{Backend, Invocation};
 use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
 use crate::plan::{self, Inputs, Plan, Skipped};
+use crate::secrets::{SecretError, SecretReader};
 use crate::state::{self, Recorded, Scope, State};
 
 pub struct Workspace {
@@ -50,33 +51,38 @@ pub fn state_path(given: Option<&Path>) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-/// Reads a secret from the vault of the state at `state`, opened when first asked.
-pub fn vault_reader(state: &Path) -> crate::secrets::SecretReader {
+/// Reads a secret from the vault of the state at `state`, opened when first asked
+/// (asking for the passphrase on a terminal when needed).
+pub fn vault_reader(state: &Path) -> SecretReader {
+    vault_reader_with(state, crate::secrets::passphrase_from_env_or_prompt)
+}
+
+/// [`vault_reader`] with the passphrase from `passphrase` (`orc doctor` never asks).
+pub fn vault_reader_with(
+    state: &Path,
+    passphrase: fn(&str) -> Result<zeroize::Zeroizing<String>>,
+) -> SecretReader {
     let state = state.to_path_buf();
     Box::new(move |name| {
-        let db = State::open(&state).map_err(|e| format!("{e:#}"))?;
+        let db = State::open(&state).map_err(|e| SecretError::vault(&e))?;
         let key_file = crate::secrets::key::key_file_path(db.path());
-        let vault = crate::secrets::Vault::open(
-            &db,
-            &key_file,
-            &crate::secrets::passphrase_from_env_or_prompt,
-        )
-        .map_err(|e| format!("{e:#}"))?;
-        vault.get(name).map_err(|e| format!("{e:#}"))
+        let vault = crate::secrets::Vault::open(&db, &key_file, &passphrase)
+            .map_err(|e| SecretError::vault(&e))?;
+        vault.get(name).map_err(|e| SecretError::vault(&e))
     })
 }
 
 /// Keyed fingerprints of the vault's secrets (`Vault::fingerprint`), for the
 /// Windows backend to tell a changed `run_as` password. The vault is opened once,
 /// when first asked, without a prompt, and every secret's fingerprint kept.
-pub fn vault_fingerprints(state: &Path) -> crate::secrets::SecretReader {
+pub fn vault_fingerprints(state: &Path) -> SecretReader {
     let state = state.to_path_buf();
-    let known: std::cell::RefCell<Option<Result<BTreeMap<String, String>, String>>> =
+    let known: std::cell::RefCell<Option<Result<BTreeMap<String, String>, SecretError>>> =
         std::cell::RefCell::new(None);
     Box::new(move |name| {
         let mut known = known.borrow_mut();
         let all = known.get_or_insert_with(|| {
-            let db = State::open(&state).map_err(|e| format!("{e:#}"))?;
+            let db = State::open(&state).map_err(|e| SecretError::vault(&e))?;
             let key_file = crate::secrets::key::key_file_path(db.path());
             // Never a prompt: a plan must not ask for the passphrase. Without one at
             // hand the fingerprints are unknown, and plan does not compare them.
@@ -85,9 +91,9 @@ pub fn vault_fingerprints(state: &Path) -> crate::secrets::SecretReader {
                     .ok_or_else(|| anyhow::anyhow!("no passphrase without asking"))
             };
             let vault = crate::secrets::Vault::open(&db, &key_file, &unattended)
-                .map_err(|e| format!("{e:#}"))?;
+                .map_err(|e| SecretError::vault(&e))?;
             let mut all = BTreeMap::new();
-            for info in crate::secrets::list(&db).map_err(|e| format!("{e:#}"))? {
+            for info in crate::secrets::list(&db).map_err(|e| SecretError::vault(&e))? {
                 if let Ok(fingerprint) = vault.fingerprint(&info.name) {
                     all.insert(info.name, fingerprint);
                 }
@@ -99,7 +105,7 @@ pub fn vault_fingerprints(state: &Path) -> crate::secrets::SecretReader {
                 .get(name)
                 .cloned()
                 .map(zeroize::Zeroizing::new)
-                .ok_or_else(|| format!("no secret \"{name}\" in the vault")),
+                .ok_or_else(|| SecretError::Missing(name.to_string())),
             Err(e) => Err(e.clone()),
         }
     })

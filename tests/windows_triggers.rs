@@ -155,7 +155,7 @@ fn check_same_fires(expr: &str, batch: &Batch) -> Result<(), String> {
         if zone != "America/New_York" {
             batch.add(&xml);
         }
-        let simulated = fire_times(&xml, &tz, from, to)?;
+        let simulated = fire_times(&xml, &tz, from, to).map_err(|e| e.to_string())?;
         let expected = cron_times(expr, &tz, from, to);
         let (simulated, expected) = if utc {
             (simulated, expected)

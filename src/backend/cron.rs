@@ -268,9 +268,9 @@ impl Backend for CronBackend {
                 Kind::Reboot => (Some("@reboot".to_string()), false),
                 Kind::Cron(spec) => {
                     let (fields, superset) =
-                        cron_fields(spec).map_err(|reason| BackendError::Unsupported {
+                        cron_fields(spec).map_err(|e| BackendError::Unsupported {
                             task: task.name.clone(),
-                            reason,
+                            reason: e.to_string(),
                         })?;
                     // cron has no end date: `orc run --if-due` checks `expires`.
                     (Some(fields), superset || task.expires.is_some())
@@ -916,6 +916,12 @@ fn has_extensions(spec: &CronSpec) -> bool {
     spec.last_day || spec.last_weekdays != 0 || spec.nth_weekdays.iter().any(|&n| n != 0)
 }
 
+/// A schedule none of whose values fall in a crontab field's range (a day-of-month
+/// list that only `L` fills, say): no crontab line can say it.
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} field matches nothing")]
+struct EmptyField(&'static str);
+
 /// The five crontab fields for `spec`, and whether they fire on a superset of its
 /// times (then `orc run --if-due` must check the exact schedule).
 ///
@@ -924,7 +930,7 @@ fn has_extensions(spec: &CronSpec) -> bool {
 /// its DST handling by that first character, so it must survive. The supersets keep
 /// the star flags, so the day rule stays the same and the union stays a superset:
 /// under OR a bigger field only adds days, under AND the `*` field passes everything.
-fn cron_fields(spec: &CronSpec) -> Result<(String, bool), String> {
+fn cron_fields(spec: &CronSpec) -> Result<(String, bool), EmptyField> {
     let ext_weekdays = spec
         .nth_weekdays
         .iter()
@@ -963,7 +969,7 @@ fn values(set: u64, lo: u32, hi: u32) -> Vec<u32> {
 }
 
 /// One field: `*` / `*/n` when it started with `*`, else a compact list.
-fn field(set: u64, star: bool, lo: u32, hi: u32, name: &str) -> Result<String, String> {
+fn field(set: u64, star: bool, lo: u32, hi: u32, name: &'static str) -> Result<String, EmptyField> {
     let list = values(set, lo, hi);
     if star && let Some(step) = star_step(&list, lo, hi) {
         return Ok(if step == 1 {
@@ -990,9 +996,9 @@ fn star_step(list: &[u32], lo: u32, hi: u32) -> Option<u32> {
 }
 
 /// `1-5,7,9-11`: runs of three or more as ranges, shorter runs as single values.
-fn compact(list: &[u32], name: &str) -> Result<String, String> {
+fn compact(list: &[u32], name: &'static str) -> Result<String, EmptyField> {
     if list.is_empty() {
-        return Err(format!("the {name} field matches nothing"));
+        return Err(EmptyField(name));
     }
     let mut parts = Vec::new();
     let mut i = 0;

@@ -35,12 +35,12 @@ pub fn answer<T>(result: Result<T, InquireError>) -> Result<T> {
 
 /// A validator from a check that returns the reason a value is refused.
 pub fn check(
-    f: impl Fn(&str) -> Result<(), String> + Clone + 'static,
+    f: impl Fn(&str) -> Result<()> + Clone + 'static,
 ) -> impl Fn(&str) -> Result<Validation, CustomUserError> + Clone + 'static {
     move |text: &str| {
         Ok(match f(text) {
             Ok(()) => Validation::Valid,
-            Err(reason) => Validation::Invalid(reason.into()),
+            Err(reason) => Validation::Invalid(reason.to_string().into()),
         })
     }
 }
@@ -105,7 +105,7 @@ pub fn schedule(message: &str, default: Option<&str>, tz: &TimeZone) -> Result<O
         .with_page_size(6)
         .with_validator(check(|text: &str| {
             if is_preview_line(text) {
-                return Err("that line is the preview: press ↑ to go back to your input".into());
+                return Err(anyhow!("that line is the preview: press ↑ to go back to your input"));
             }
             let text = text.trim();
             if text.is_empty() {
@@ -113,7 +113,7 @@ pub fn schedule(message: &str, default: Option<&str>, tz: &TimeZone) -> Result<O
             }
             crate::schedule::parse(text)
                 .map(|_| ())
-                .map_err(|e| format!("invalid schedule: {e}"))
+                .map_err(|e| anyhow!("invalid schedule: {e}"))
         }))
         .with_help_message(
             "cron (\"0 6 * * 1-5\"), a macro (\"@daily\") or a shorthand (\"06:00\", \"MON 08:00\"); empty for none",

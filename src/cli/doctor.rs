@@ -319,13 +319,11 @@ fn check_state(path: &Path) -> Check {
 }
 
 /// A write inside a transaction that is rolled back: the database takes writes.
-fn write_probe(state: &State) -> Result<(), String> {
+fn write_probe(state: &State) -> rusqlite::Result<()> {
     let conn = state.conn();
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = conn
-        .execute_batch("CREATE TABLE main.orc_doctor_probe (x); DROP TABLE main.orc_doctor_probe;")
-        .map_err(|e| e.to_string());
+        .execute_batch("CREATE TABLE main.orc_doctor_probe (x); DROP TABLE main.orc_doctor_probe;");
     let _ = conn.execute_batch("ROLLBACK");
     result
 }
@@ -377,15 +375,12 @@ fn loose_modes(path: &Path) -> Modes {
 // ---- scheduler ----
 
 /// `--backend`, else `settings.backend` (auto when the config does not load).
-fn backend_kind(setup: &Setup) -> Result<BackendKind, String> {
+fn backend_kind(setup: &Setup) -> BackendKind {
     let configured = setup
         .config
         .as_ref()
         .map_or(BackendKind::Auto, |c| c.settings.backend);
-    Ok(crate::workspace::resolve_backend(
-        setup.backend_override,
-        configured,
-    ))
+    crate::workspace::resolve_backend(setup.backend_override, configured)
 }
 
 fn folder(setup: &Setup) -> String {
@@ -396,12 +391,10 @@ fn folder(setup: &Setup) -> String {
 }
 
 fn check_scheduler(setup: &Setup) -> Check {
-    const NAME: &str = "scheduler";
     match backend_kind(setup) {
-        Err(e) => Check::fail(NAME, e, "pass --backend auto, windows, cron or embedded"),
-        Ok(BackendKind::Cron) => check_cron(setup),
-        Ok(BackendKind::Windows) => check_task_scheduler(setup),
-        Ok(_) => check_embedded(setup),
+        BackendKind::Cron => check_cron(setup),
+        BackendKind::Windows => check_task_scheduler(setup),
+        _ => check_embedded(setup),
     }
 }
 
@@ -894,13 +887,7 @@ fn check_smtp(setup: &Setup, state: Option<&State>, vault_opens: Option<bool>) -
         );
     }
     let state_path = setup.state_path.clone();
-    let reader: crate::secrets::SecretReader = Box::new(move |name| {
-        let db = State::open(&state_path).map_err(|e| format!("{e:#}"))?;
-        let key_file = crate::secrets::key::key_file_path(db.path());
-        let vault = crate::secrets::Vault::open(&db, &key_file, &passphrase_from_env)
-            .map_err(|e| format!("{e:#}"))?;
-        vault.get(name).map_err(|e| format!("{e:#}"))
-    });
+    let reader = crate::workspace::vault_reader_with(&state_path, passphrase_from_env);
     let login = match crate::notify::login(&settings, &reader) {
         Ok(login) => login,
         Err(e) => {

@@ -102,34 +102,33 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
     })
 }
 
-fn check_address(text: &str) -> Result<(), String> {
+fn check_address(text: &str) -> Result<()> {
     let text = text.trim();
     match text.split_once('@') {
         Some((user, host)) if !user.is_empty() && host.contains('.') && !text.contains(' ') => {
             Ok(())
         }
-        _ => Err(format!(
+        _ => Err(anyhow::anyhow!(
             "\"{text}\" is not a mail address like ops@example.com"
         )),
     }
 }
 
-fn check_zone(text: &str) -> Result<(), String> {
-    crate::schedule::resolve_zone(text.trim())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+fn check_zone(text: &str) -> Result<()> {
+    crate::schedule::resolve_zone(text.trim())?;
+    Ok(())
 }
 
 /// Whether `backend` can run the example task's schedule in `timezone`: cron fires in
 /// the system time zone only, Task Scheduler in the machine's zone or UTC. Refused here,
 /// before anything is written, rather than writing a config that plan then refuses.
-fn check_backend_zone(backend: &str, timezone: &str) -> Result<(), String> {
+fn check_backend_zone(backend: &str, timezone: &str) -> Result<()> {
     let timezone = timezone.trim();
     let system = jiff::tz::TimeZone::system();
     let system = system.iana_name().unwrap_or("which has no IANA name");
     let windows = backend == "windows" || (backend == "auto" && cfg!(windows));
     if backend == "cron" && crate::backend::cron::zone_refusal(timezone).is_some() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "the cron backend cannot honour the time zone {timezone}: cron fires in the \
              system time zone ({system}). Use --timezone local (the system's zone), or \
              --backend embedded, whose scheduler runs schedules in any zone"
@@ -141,7 +140,7 @@ fn check_backend_zone(backend: &str, timezone: &str) -> Result<(), String> {
             .iter()
             .any(|z| z.eq_ignore_ascii_case(timezone))
     {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "Task Scheduler cannot honour the time zone {timezone}: it runs tasks in the \
              machine's time zone ({machine}) or in UTC. Use --timezone local or UTC, or \
              --backend embedded, whose scheduler runs schedules in any zone"
@@ -259,7 +258,7 @@ fn ask_answers(args: &InitArgs, global: &Global) -> Result<Answers> {
             } else {
                 prompt.with_validator(ask::check(|t: &str| {
                     if t.trim().is_empty() {
-                        Err("an answer is needed".into())
+                        Err(anyhow::anyhow!("an answer is needed"))
                     } else {
                         Ok(())
                     }

@@ -67,10 +67,10 @@ struct NewTask {
     notify: Vec<String>,
 }
 
-fn check_new_name(config: &Config, name: &str) -> Result<(), String> {
+fn check_new_name(config: &Config, name: &str) -> Result<()> {
     check_name(name)?;
     if let Some(task) = config.tasks.get(name) {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "a task \"{name}\" exists already ({}:{}:{})",
             task.origin.file.display(),
             task.origin.line,
@@ -80,53 +80,54 @@ fn check_new_name(config: &Config, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_command(line: &str) -> Result<(), String> {
+fn check_command(line: &str) -> Result<()> {
     match split_command(line) {
-        Ok(words) if words.is_empty() => Err("the command is empty".into()),
+        Ok(words) if words.is_empty() => Err(anyhow::anyhow!("the command is empty")),
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("invalid command: {e}")),
+        Err(e) => Err(anyhow::anyhow!("invalid command: {e}")),
     }
 }
 
-fn check_schedule(text: &str) -> Result<(), String> {
+fn check_schedule(text: &str) -> Result<()> {
     crate::schedule::parse(text)
         .map(|_| ())
-        .map_err(|e| format!("invalid schedule \"{text}\": {e}"))
+        .map_err(|e| anyhow::anyhow!("invalid schedule \"{text}\": {e}"))
 }
 
-fn check_timeout(text: &str) -> Result<(), String> {
+fn check_timeout(text: &str) -> Result<()> {
     match parse_duration(text) {
-        Ok(d) if d.is_zero() => Err("the timeout must be more than 0".into()),
+        Ok(d) if d.is_zero() => Err(anyhow::anyhow!("the timeout must be more than 0")),
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("invalid timeout: {e}")),
+        Err(e) => Err(anyhow::anyhow!("invalid timeout: {e}")),
     }
 }
 
-fn check_dependency(config: &Config, new_name: &str, dep: &str) -> Result<(), String> {
+fn check_dependency(config: &Config, new_name: &str, dep: &str) -> Result<()> {
     match parse_dependency(dep)? {
         crate::config::Dependency::Task(t) if t == new_name => {
-            Err(format!("\"{t}\" is the new task itself"))
+            Err(anyhow::anyhow!("\"{t}\" is the new task itself"))
         }
-        crate::config::Dependency::Task(t) if !config.tasks.contains_key(&t) => Err(format!(
-            "no task \"{t}\" in the config (for other kinds write file:PATH, url:URL or command:LINE)"
-        )),
+        crate::config::Dependency::Task(t) if !config.tasks.contains_key(&t) => {
+            Err(anyhow::anyhow!(
+                "no task \"{t}\" in the config (for other kinds write file:PATH, url:URL or command:LINE)"
+            ))
+        }
         _ => Ok(()),
     }
 }
 
-fn check_group(config: &Config, group: &str) -> Result<(), String> {
+fn check_group(config: &Config, group: &str) -> Result<()> {
     if config.notify.contains_key(group) {
         return Ok(());
     }
     let known: Vec<&str> = config.notify.keys().map(String::as_str).collect();
-    Err(if known.is_empty() {
-        format!("no [notify.{group}] in the config, which has no notification groups")
-    } else {
-        format!(
-            "no [notify.{group}] in the config; its groups are {}",
-            known.join(", ")
-        )
-    })
+    if known.is_empty() {
+        bail!("no [notify.{group}] in the config, which has no notification groups")
+    }
+    bail!(
+        "no [notify.{group}] in the config; its groups are {}",
+        known.join(", ")
+    )
 }
 
 /// The config file to append to: `--file`, which must be one of the config's files.
@@ -346,7 +347,7 @@ fn ask_task(args: &NewArgs, config: &Config) -> Result<NewTask> {
                         t.trim()
                             .parse::<u32>()
                             .map(|_| ())
-                            .map_err(|_| format!("\"{t}\" is not a whole number ≥ 0"))
+                            .map_err(|_| anyhow::anyhow!("\"{t}\" is not a whole number ≥ 0"))
                     }))
                     .prompt(),
             )?;
@@ -416,7 +417,7 @@ fn ask_task(args: &NewArgs, config: &Config) -> Result<NewTask> {
 
 /// Check the answers the flags gave (on a terminal the rest are asked).
 fn check_flags(args: &NewArgs, config: &Config) -> Result<()> {
-    let fail = |what: &str, e: String| anyhow::anyhow!("{what}: {e}; nothing was changed");
+    let fail = |what: &str, e: anyhow::Error| anyhow::anyhow!("{what}: {e}; nothing was changed");
     if let Some(n) = &args.name {
         check_new_name(config, n).map_err(|e| fail("--name", e))?;
     }

@@ -91,8 +91,7 @@ pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode
                 smtp: Some(smtp.clone()),
                 notify: config.notify.clone(),
             };
-            let login =
-                crate::notify::login(&settings, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let login = crate::notify::login(&settings, &secrets)?;
             let host = crate::host::host_name();
             let text = format!(
                 "This is a test from orc on {host}: mail to the group \"{group}\" arrives.\n"

@@ -74,8 +74,7 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
             bail!("no [notify.{group}] has been applied");
         };
         let secrets = crate::workspace::vault_reader(&state_path);
-        let login =
-            crate::notify::login(&settings, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let login = crate::notify::login(&settings, &secrets)?;
         let subject = format!(
             "[orc] report for {host}: {} runs, {} failed, {} missed",
             report.runs,

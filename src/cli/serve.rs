@@ -34,9 +34,9 @@ pub struct ListenArgs {
     pub idle_timeout: std::time::Duration,
 }
 
-fn idle_timeout(text: &str) -> std::result::Result<std::time::Duration, String> {
+fn idle_timeout(text: &str) -> anyhow::Result<std::time::Duration> {
     match crate::config::parse_duration(text)? {
-        d if d.is_zero() => Err("must be longer than 0s".to_string()),
+        d if d.is_zero() => Err(anyhow::anyhow!("must be longer than 0s")),
         d => Ok(d),
     }
 }

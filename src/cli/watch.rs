@@ -68,9 +68,9 @@ struct Shape {
 
 /// `--interval`: planning takes a moment and reads the scheduler, so more often than
 /// every second would only load the machine.
-fn interval(text: &str) -> std::result::Result<Duration, String> {
+fn interval(text: &str) -> Result<Duration> {
     match parse_duration(text)? {
-        d if d < Duration::from_secs(1) => Err("at least 1s".to_string()),
+        d if d < Duration::from_secs(1) => Err(anyhow::anyhow!("at least 1s")),
         d => Ok(d),
     }
 }

@@ -6,8 +6,16 @@
 //! `'...'` group a word, and a backslash is an ordinary character. Anything subtler
 //! belongs in an argv array (`command = ["a", "b c"]`).
 
-/// Split `line` into words; `Err` says what is wrong (an unclosed quote).
-pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+/// A command line whose quote never closes: the one way a line fails to split.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unclosed {quote} quote in command \"{line}\"")]
+pub struct UnclosedQuote {
+    pub quote: char,
+    pub line: String,
+}
+
+/// Split `line` into words.
+pub fn split_command(line: &str) -> Result<Vec<String>, UnclosedQuote> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -33,7 +41,10 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
         }
     }
     if let Some(q) = quote {
-        return Err(format!("unclosed {q} quote in command \"{line}\""));
+        return Err(UnclosedQuote {
+            quote: q,
+            line: line.to_string(),
+        });
     }
     if in_word {
         words.push(word);

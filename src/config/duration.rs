@@ -3,16 +3,32 @@
 
 use std::time::Duration;
 
+/// Text that is not a duration (`"5 minutes"`, `"30m1h"`), or one too long to count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "\"{text}\" is not a duration; write whole seconds (3600) or a number with a \
+     unit: \"90s\", \"5m\", \"1h\", \"2d\", or combined like \"1h30m\""
+)]
+pub struct BadDuration {
+    pub text: String,
+}
+
+/// Text that is not a size (`"1.5MB"`, `"10TB"`), or one too large to count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "\"{text}\" is not a size; write bytes (1048576) or a number with a unit: \"512KB\", \"10MB\", \"1GB\""
+)]
+pub struct BadSize {
+    pub text: String,
+}
+
 /// Parse `"90s"`, `"5m"`, `"1h"`, `"2d"`, or a combination such as `"1h30m"`.
 /// A bare number string is seconds. Units are s, m, h, d; nothing else, so that
 /// "1M" (month? minute?) can never be misread.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, BadDuration> {
     let text = text.trim();
-    let bad = || {
-        format!(
-            "\"{text}\" is not a duration; write whole seconds (3600) or a number with a \
-             unit: \"90s\", \"5m\", \"1h\", \"2d\", or combined like \"1h30m\""
-        )
+    let bad = || BadDuration {
+        text: text.to_string(),
     };
     if text.is_empty() {
         return Err(bad());
@@ -72,11 +88,9 @@ pub fn format_duration(d: Duration) -> String {
 /// Parse a size: bytes (`"1048576"`) or a number with a binary unit, `K`, `M` or `G`,
 /// optionally followed by `B` or `iB` (`"512KB"`, `"10MB"`, `"1GiB"`; 1 KB = 1024 bytes,
 /// as log sizes are usually meant).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "\"{text}\" is not a size; write bytes (1048576) or a number with a unit: \"512KB\", \"10MB\", \"1GB\""
-        )
+pub fn parse_size(text: &str) -> Result<u64, BadSize> {
+    let bad = || BadSize {
+        text: text.to_string(),
     };
     let trimmed = text.trim();
     let digits_end = trimmed

@@ -176,11 +176,16 @@ pub fn append_task(
     Ok(new)
 }
 
+/// A JSON value TOML cannot hold (`null`, or a number too large), under this key.
+#[derive(Debug, thiserror::Error)]
+#[error("\"{0}\": null is not a TOML value")]
+pub struct NotToml(pub String);
+
 /// A JSON value as a TOML value: strings, numbers, booleans, arrays and tables
 /// (`null` has no TOML form). `key` names the value in the error.
-pub fn toml_value(key: &str, v: &serde_json::Value) -> Result<toml_edit::Value, String> {
+pub fn toml_value(key: &str, v: &serde_json::Value) -> Result<toml_edit::Value, NotToml> {
     use serde_json::Value;
-    let bad = || format!("\"{key}\": null is not a TOML value");
+    let bad = || NotToml(key.to_string());
     Ok(match v {
         Value::String(s) => s.as_str().into(),
         Value::Bool(b) => (*b).into(),

@@ -595,13 +595,24 @@ fn add_named<T>(
     }
 }
 
+/// Why an include pattern names no list of files; said after the pattern.
+#[derive(Debug, thiserror::Error)]
+enum GlobError {
+    #[error("is invalid: {0}")]
+    Invalid(&'static str),
+    #[error(
+        "reaches more than {MAX_INCLUDE_PATHS} paths; narrow it (for example \"tasks.d/*.toml\")"
+    )]
+    TooManyPaths,
+}
+
 /// The most paths one include pattern may reach.
 const MAX_INCLUDE_PATHS: usize = 100_000;
 
 /// The files a glob pattern matches. The directories are walked with walkdir, which
 /// notices symlink loops, and the walk stops with an error after more paths than any
 /// config holds, so a `**` that reaches a loop or all of `/` cannot hang orc.
-fn expand(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+fn expand(pattern: &Path) -> Result<Vec<PathBuf>, GlobError> {
     let is_glob =
         |c: &std::path::Component| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
     let components: Vec<_> = pattern.components().collect();
@@ -615,7 +626,7 @@ fn expand(pattern: &Path) -> Result<Vec<PathBuf>, String> {
         });
     }
     let text = pattern.to_string_lossy();
-    let matcher = glob::Pattern::new(&text).map_err(|e| format!("is invalid: {}", e.msg))?;
+    let matcher = glob::Pattern::new(&text).map_err(|e| GlobError::Invalid(e.msg))?;
     let options = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
@@ -635,9 +646,7 @@ fn expand(pattern: &Path) -> Result<Vec<PathBuf>, String> {
     // Unreadable entries and loops are skipped, as a shell's glob skips them.
     for (examined, entry) in walk.into_iter().filter_map(Result::ok).enumerate() {
         if examined >= MAX_INCLUDE_PATHS {
-            return Err(format!(
-                "reaches more than {MAX_INCLUDE_PATHS} paths; narrow it (for example \"tasks.d/*.toml\")"
-            ));
+            return Err(GlobError::TooManyPaths);
         }
         if entry.file_type().is_file() && matcher.matches_path_with(entry.path(), options) {
             files.push(entry.into_path());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::command::split_command;
+use super::command::{UnclosedQuote, split_command};
 use super::diag::{Diagnostic, Diagnostics, Source};
 use super::duration::{format_duration, parse_duration, parse_size};
 
@@ -31,62 +31,80 @@ use super::raw::{
 };
 use crate::schedule::{self, resolve_zone};
 
+/// Why a name is refused: each rule a Windows task name, a file name and a crontab
+/// word all satisfy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("the name is empty")]
+    Empty,
+    #[error("\"{0}\" is longer than 64 characters")]
+    TooLong(String),
+    #[error("\"{name}\" contains {c:?}; names may hold only letters A-Z, digits, '_', '-' and '.'")]
+    Character { name: String, c: char },
+    #[error("\"{0}\" must start with a letter or digit")]
+    Start(String),
+    #[error("\"{0}\" ends with '.', which Windows drops from names")]
+    TrailingDot(String),
+    #[error("\"{0}\" is a reserved device name on Windows")]
+    Reserved(String),
+    /// A `renamed_from` longer than Task Scheduler allows.
+    #[error("\"{0}\" is longer than a task name can be (238)")]
+    TooLongForTaskScheduler(String),
+    /// A `renamed_from` with a folder separator or a control character.
+    #[error("\"{name}\" contains {c:?}, which no task name holds")]
+    NotInTaskName { name: String, c: char },
+}
+
 /// Check a name used for tasks, notify groups, secrets and the folder. It must be
 /// usable as a Windows task name, a file name, and a crontab word without quoting.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), NameError> {
     const RESERVED: [&str; 22] = [
         "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
         "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
     ];
     if name.is_empty() {
-        return Err("the name is empty".into());
+        return Err(NameError::Empty);
     }
     if name.chars().count() > 64 {
-        return Err(format!("\"{name}\" is longer than 64 characters"));
+        return Err(NameError::TooLong(name.to_string()));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
-        return Err(format!(
-            "\"{name}\" contains {c:?}; names may hold only letters A-Z, digits, '_', '-' and '.'"
-        ));
+        let name = name.to_string();
+        return Err(NameError::Character { name, c });
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(format!("\"{name}\" must start with a letter or digit"));
+        return Err(NameError::Start(name.to_string()));
     }
     if name.ends_with('.') {
-        return Err(format!(
-            "\"{name}\" ends with '.', which Windows drops from names"
-        ));
+        return Err(NameError::TrailingDot(name.to_string()));
     }
     let stem = name.split('.').next().unwrap_or(name);
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
-        return Err(format!("\"{name}\" is a reserved device name on Windows"));
+        return Err(NameError::Reserved(name.to_string()));
     }
     Ok(())
 }
 
 /// A `renamed_from`: an orc name, or a Task Scheduler task's name (spaces and other
 /// punctuation allowed; no folder separators or control characters).
-fn check_renamed_from(name: &str) -> Result<(), String> {
+fn check_renamed_from(name: &str) -> Result<(), NameError> {
     if check_name(name).is_ok() {
         return Ok(());
     }
     if name.trim().is_empty() {
-        return Err("the name is empty".into());
+        return Err(NameError::Empty);
     }
     if name.chars().count() > 238 {
-        return Err(format!(
-            "\"{name}\" is longer than a task name can be (238)"
-        ));
+        return Err(NameError::TooLongForTaskScheduler(name.to_string()));
     }
     if let Some(c) = name.chars().find(|c| {
         c.is_control() || matches!(c, '\\' | '/' | '"' | '<' | '>' | '|' | ':' | '*' | '?')
     }) {
-        return Err(format!(
-            "\"{name}\" contains {c:?}, which no task name holds"
-        ));
+        let name = name.to_string();
+        return Err(NameError::NotInTaskName { name, c });
     }
     Ok(())
 }
@@ -156,7 +174,7 @@ impl Checker<'_> {
         let parsed = match &v.value {
             DurationValue::Seconds(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
             DurationValue::Seconds(n) => Err(format!("{n} is negative")),
-            DurationValue::Text(t) => parse_duration(t),
+            DurationValue::Text(t) => parse_duration(t).map_err(|e| e.to_string()),
         }
         .and_then(|d| {
             if d > MAX_DURATION {
@@ -350,7 +368,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
             let parsed = match &size.value {
                 SizeValue::Bytes(n) if *n > 0 => Ok(*n as u64),
                 SizeValue::Bytes(n) => Err(format!("{n} is not a positive number of bytes")),
-                SizeValue::Text(t) => parse_size(t).and_then(|n| {
+                SizeValue::Text(t) => parse_size(t).map_err(|e| e.to_string()).and_then(|n| {
                     if n == 0 {
                         Err("a log of 0 bytes keeps nothing".to_string())
                     } else {
@@ -654,7 +672,7 @@ fn build_task(
             None
         }
         (Some(cmd), None) => command_action(&cmd.value)
-            .map_err(|e| c.report(file, &cmd.span, t, e))
+            .map_err(|e| c.report(file, &cmd.span, t, e.to_string()))
             .ok(),
         (None, Some(shell)) => {
             if shell.value.trim().is_empty() {
@@ -872,7 +890,7 @@ fn build_task(
     for dep in raw.dependencies.iter().flatten() {
         match parse_dependency(&dep.value) {
             Ok(d) => dependencies.push(d),
-            Err(e) => c.report(file, &dep.span, t, e),
+            Err(e) => c.report(file, &dep.span, t, e.to_string()),
         }
     }
 
@@ -1046,17 +1064,36 @@ fn build_task(
 const NUL: &str =
     "holds a NUL character (\\u0000), which no command, path or Task Scheduler field can carry";
 
+/// Why a `command`, `shell` or `then` step cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Unclosed(#[from] UnclosedQuote),
+    #[error("the command is empty")]
+    Empty,
+    #[error("the shell command is empty")]
+    EmptyShell,
+    #[error("{NUL}")]
+    Nul,
+    #[error("working_dir {NUL}")]
+    NulInWorkingDir,
+    #[error("takes either `command` or `shell`, not both")]
+    Both,
+    #[error("needs `command` or `shell`")]
+    Neither,
+}
+
 /// A `command` value as what runs: argv, split without a shell from a line.
-fn command_action(value: &CommandValue) -> Result<Action, String> {
+fn command_action(value: &CommandValue) -> Result<Action, CommandError> {
     let argv = match value {
         CommandValue::Line(line) => split_command(line)?,
         CommandValue::Argv(argv) => argv.clone(),
     };
     if argv.first().is_none_or(|p| p.trim().is_empty()) {
-        return Err("the command is empty".to_string());
+        return Err(CommandError::Empty);
     }
     if argv.iter().any(|a| a.contains('\0')) {
-        return Err(NUL.to_string());
+        return Err(CommandError::Nul);
     }
     Ok(Action::Argv(argv))
 }
@@ -1069,16 +1106,14 @@ fn steps(c: &mut Checker<'_>, file: usize, t: Option<&str>, raw: &[Spanned<RawSt
         let n = i + 1;
         let action = match (&step.value.command, &step.value.shell) {
             (Some(command), None) => command_action(command),
-            (None, Some(shell)) if shell.trim().is_empty() => {
-                Err("the shell command is empty".to_string())
-            }
-            (None, Some(shell)) if shell.contains('\0') => Err(NUL.to_string()),
+            (None, Some(shell)) if shell.trim().is_empty() => Err(CommandError::EmptyShell),
+            (None, Some(shell)) if shell.contains('\0') => Err(CommandError::Nul),
             (None, Some(shell)) => Ok(Action::Shell(shell.clone())),
-            (Some(_), Some(_)) => Err("takes either `command` or `shell`, not both".to_string()),
-            (None, None) => Err("needs `command` or `shell`".to_string()),
+            (Some(_), Some(_)) => Err(CommandError::Both),
+            (None, None) => Err(CommandError::Neither),
         };
         let action = action.and_then(|a| match &step.value.working_dir {
-            Some(w) if w.contains('\0') => Err(format!("working_dir {NUL}")),
+            Some(w) if w.contains('\0') => Err(CommandError::NulInWorkingDir),
             _ => Ok(a),
         });
         match action {
@@ -1096,20 +1131,39 @@ fn steps(c: &mut Checker<'_>, file: usize, t: Option<&str>, raw: &[Spanned<RawSt
     steps
 }
 
+/// Why a dependency string names nothing orc can check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DependencyError {
+    #[error("invalid dependency: {0}")]
+    TaskName(#[from] NameError),
+    #[error("dependency \"{text}\" names no target after \"{kind}:\"")]
+    NoTarget { text: String, kind: String },
+    #[error("dependency \"{0}\": the URL must start with http:// or https:// and name a host")]
+    Url(String),
+    #[error(transparent)]
+    Command(#[from] UnclosedQuote),
+    #[error("dependency \"{0}\" has an empty command")]
+    EmptyCommand(String),
+    #[error(
+        "unknown dependency kind \"{0}:\"; use a task name, \"file:PATH\", \"url:URL\" or \"command:COMMAND\""
+    )]
+    UnknownKind(String),
+}
+
 /// "name", "file:PATH", "url:URL", "command:LINE".
-pub fn parse_dependency(text: &str) -> Result<Dependency, String> {
+pub fn parse_dependency(text: &str) -> Result<Dependency, DependencyError> {
     if text == "vpn" {
         return Ok(Dependency::Vpn(None));
     }
     let Some((kind, target)) = text.split_once(':') else {
-        return check_name(text)
-            .map(|()| Dependency::Task(text.to_string()))
-            .map_err(|e| format!("invalid dependency: {e}"));
+        check_name(text)?;
+        return Ok(Dependency::Task(text.to_string()));
     };
     if target.trim().is_empty() {
-        return Err(format!(
-            "dependency \"{text}\" names no target after \"{kind}:\""
-        ));
+        return Err(DependencyError::NoTarget {
+            text: text.to_string(),
+            kind: kind.to_string(),
+        });
     }
     match kind {
         "file" => Ok(Dependency::File(target.to_string())),
@@ -1122,22 +1176,18 @@ pub fn parse_dependency(text: &str) -> Result<Dependency, String> {
                 Some(host) if !host.is_empty() && !host.starts_with('/') => {
                     Ok(Dependency::Url(target.to_string()))
                 }
-                _ => Err(format!(
-                    "dependency \"{text}\": the URL must start with http:// or https:// and name a host"
-                )),
+                _ => Err(DependencyError::Url(text.to_string())),
             }
         }
         "vpn" => Ok(Dependency::Vpn(Some(target.trim().to_string()))),
         "command" => {
             let argv = split_command(target)?;
             if argv.is_empty() {
-                return Err(format!("dependency \"{text}\" has an empty command"));
+                return Err(DependencyError::EmptyCommand(text.to_string()));
             }
             Ok(Dependency::Command(argv))
         }
-        other => Err(format!(
-            "unknown dependency kind \"{other}:\"; use a task name, \"file:PATH\", \"url:URL\" or \"command:COMMAND\""
-        )),
+        other => Err(DependencyError::UnknownKind(other.to_string())),
     }
 }
 

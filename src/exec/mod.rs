@@ -342,7 +342,8 @@ fn run_started(
     }
     let ResolvedEnv { vars: env, secrets } = match resolve_env(state, task) {
         Ok(resolved) => resolved,
-        Err(reason) => {
+        Err(e) => {
+            let reason = e.to_string();
             state.finish_run(id, &RunFinish::failed(&reason))?;
             return Ok(report(Status::Failed, None, 0, Some(reason), None));
         }
@@ -529,10 +530,19 @@ fn describe(action: &crate::config::Action) -> String {
     }
 }
 
+/// Why a task's environment could not be made: the run fails before it starts.
+#[derive(Debug, thiserror::Error)]
+enum EnvError {
+    #[error("cannot open the secrets vault: {0}")]
+    Vault(String),
+    #[error("env {var}: {why}")]
+    Secret { var: String, why: String },
+}
+
 /// The task's environment: plain values as they are, `{ secret = "..." }` decrypted
 /// from the vault (only the secrets this task names), with the secret values, which
 /// the log masks.
-fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, String> {
+fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, EnvError> {
     let wanted: Vec<&str> = task
         .env
         .values()
@@ -551,7 +561,7 @@ fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, String> {
                 &key_file,
                 &crate::secrets::passphrase_from_env_or_prompt,
             )
-            .map_err(|e| format!("cannot open the secrets vault: {e:#}"))?,
+            .map_err(|e| EnvError::Vault(format!("{e:#}")))?,
         )
     };
     let mut env = BTreeMap::new();
@@ -560,7 +570,10 @@ fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, String> {
         let value = match (v, &vault) {
             (EnvValue::Plain(value), _) => value.clone(),
             (EnvValue::Secret { secret }, Some(vault)) => {
-                let value = vault.get(secret).map_err(|e| format!("env {k}: {e:#}"))?;
+                let value = vault.get(secret).map_err(|e| EnvError::Secret {
+                    var: k.clone(),
+                    why: format!("{e:#}"),
+                })?;
                 let plain = value.to_string();
                 secrets.push(value);
                 plain

@@ -258,20 +258,29 @@ pub fn queue_config_error(
     Ok(queued)
 }
 
+/// A secret `[smtp]` names for its login that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the smtp secret \"{secret}\": {error}")]
+pub struct LoginError {
+    pub secret: String,
+    pub error: crate::secrets::SecretError,
+}
+
 /// The login for `[smtp]`, its values resolved (secrets from the vault).
 pub fn login(
     settings: &NotifySettings,
     secrets: &SecretReader,
-) -> Result<Option<mail::Login>, String> {
+) -> Result<Option<mail::Login>, LoginError> {
     let Some(smtp) = &settings.smtp else {
         return Ok(None);
     };
-    let resolve = |v: &EnvValue| -> Result<zeroize::Zeroizing<String>, String> {
+    let resolve = |v: &EnvValue| -> Result<zeroize::Zeroizing<String>, LoginError> {
         match v {
             EnvValue::Plain(p) => Ok(zeroize::Zeroizing::new(p.clone())),
-            EnvValue::Secret { secret } => {
-                secrets(secret).map_err(|e| format!("the smtp secret \"{secret}\": {e}"))
-            }
+            EnvValue::Secret { secret } => secrets(secret).map_err(|error| LoginError {
+                secret: secret.clone(),
+                error,
+            }),
         }
     };
     match (&smtp.username, &smtp.password) {
@@ -314,7 +323,7 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
         Ok(login) => login,
         Err(e) => {
             for n in &due {
-                fail(n, &e)?;
+                fail(n, &e.to_string())?;
             }
             return Ok((0, due.len()));
         }

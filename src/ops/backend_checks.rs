@@ -54,8 +54,8 @@ fn rendered<'a>(
     tasks: impl Iterator<Item = &'a Task>,
 ) -> Vec<Diagnostic> {
     let no_vault = || crate::backend::VaultAccess {
-        passwords: Box::new(|_| Err("not read by a check".to_string())),
-        fingerprints: Box::new(|_| Err("not read by a check".to_string())),
+        passwords: Box::new(|_| Err(crate::secrets::SecretError::NotRead)),
+        fingerprints: Box::new(|_| Err(crate::secrets::SecretError::NotRead)),
     };
     // The zone is the caller's to check, once: "local" stands in for it here.
     let backend = match open(kind, &config.settings.folder, invocation, "local", no_vault) {
@@ -111,14 +111,14 @@ fn windows_diagnostics<'a>(
             Err(why) if Some(&why) == zone_refusal.as_ref() => {
                 if !zone_refused {
                     zone_refused = true;
-                    let d = Diagnostic::error(why);
+                    let d = Diagnostic::error(why.to_string());
                     diagnostics.push(match &config.settings.timezone_origin {
                         Some(origin) => at_origin(origin, d),
                         None => in_first_file(config, d),
                     });
                 }
             }
-            Err(why) => diagnostics.push(at_task(task, Diagnostic::error(why))),
+            Err(why) => diagnostics.push(at_task(task, Diagnostic::error(why.to_string()))),
             Ok(_) => diagnostics.extend(
                 windows::dst_window_warning(task, &zone, now)
                     .map(|w| at_task(task, Diagnostic::warning(w))),

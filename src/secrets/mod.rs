@@ -62,9 +62,30 @@ struct Header {
     check_value: Vec<u8>,
 }
 
-/// Reads one secret's value by name (opening the vault when first asked); the error
-/// says why in words.
-pub type SecretReader = Box<dyn Fn(&str) -> std::result::Result<Zeroizing<String>, String>>;
+/// Why a secret's value could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecretError {
+    /// The vault opened but holds no secret of this name.
+    #[error("no secret \"{0}\" in the vault")]
+    Missing(String),
+    /// The vault could not be opened or read: no key, a wrong passphrase, a damaged
+    /// row. Cloned into every later answer, so it is kept as its words.
+    #[error("{0}")]
+    Vault(String),
+    /// A reader that never reads (a check that needs no values).
+    #[error("secrets are not read here")]
+    NotRead,
+}
+
+impl SecretError {
+    /// The vault's failure, with its whole chain of causes.
+    pub fn vault(e: &anyhow::Error) -> SecretError {
+        SecretError::Vault(format!("{e:#}"))
+    }
+}
+
+/// Reads one secret's value by name (opening the vault when first asked).
+pub type SecretReader = Box<dyn Fn(&str) -> std::result::Result<Zeroizing<String>, SecretError>>;
 
 /// Where a passphrase comes from when one is needed (`ORC_PASSPHRASE`, a prompt).
 pub type Passphrase<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<String>>;

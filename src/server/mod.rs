@@ -837,7 +837,8 @@ fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Va
 
 /// A JSON value as a TOML value, or a 400 saying why not.
 fn toml_value(key: &str, v: &Value) -> ApiResult<toml_edit::Value> {
-    crate::config::edit::toml_value(key, v).map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))
+    crate::config::edit::toml_value(key, v)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// `POST /api/tasks` with `{"name", "type", "command", "schedule", ...}`: the task

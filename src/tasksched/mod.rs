@@ -19,16 +19,74 @@ pub use triggers::{boot_trigger, event_trigger, idle_trigger, logon_trigger, tri
 /// folder must not take orc's stack or memory with 60,000.
 pub const MAX_XML_DEPTH: usize = 32;
 
+/// Why task XML (a whole task or one trigger element) cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum XmlError {
+    #[error("not well-formed XML: {0}")]
+    NotWellFormed(#[from] roxmltree::Error),
+    #[error("the XML nests deeper than {MAX_XML_DEPTH} elements, which no task does")]
+    TooDeep,
+    #[error("the root element is <{0}>, not <Task>")]
+    NotATask(String),
+    #[error(
+        "<WnfStateChangeTrigger> cannot be written: Microsoft's published task schema does not describe its contents, and orc writes only XML that the schema validates"
+    )]
+    Unwritable,
+    #[error("<{0}> is not a Task Scheduler trigger element")]
+    NotATrigger(String),
+    #[error("<{child}> does not belong in <{parent}>")]
+    Misplaced { child: String, parent: String },
+    /// An element whose text is not the type the schema gives it.
+    #[error("{element} \"{value}\" is not {expected}")]
+    Value {
+        element: String,
+        value: String,
+        expected: String,
+    },
+    /// A count or a day (`<DaysInterval>`, `<Day>`) that is not a number.
+    #[error("{element}: \"{value}\" is not a number")]
+    Number { element: String, value: String },
+    #[error("UTF-16 text with an odd number of bytes")]
+    OddUtf16,
+    #[error("invalid UTF-16: {0}")]
+    Utf16(#[from] std::string::FromUtf16Error),
+    #[error("invalid UTF-8: {0}")]
+    Utf8(#[from] std::string::FromUtf8Error),
+    #[error("the task XML has no <Settings> element")]
+    NoSettings,
+    #[error("cannot edit the task XML: {0}")]
+    Edit(String),
+    /// Only as a program's bug would it happen: writing to memory fails.
+    #[error("cannot write the XML: {0}")]
+    Write(String),
+}
+
+impl XmlError {
+    pub fn number(element: &str, value: &str) -> XmlError {
+        XmlError::Number {
+            element: element.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    /// `element`'s text `value` is not `expected` ("a number", "a duration").
+    pub fn value(element: &str, value: &str, expected: impl Into<String>) -> XmlError {
+        XmlError::Value {
+            element: element.to_string(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
 /// Refuse a document nested deeper than [`MAX_XML_DEPTH`]: each node's depth from
 /// its parent's, in document order (parents come first), without recursion.
-pub fn check_depth(doc: &roxmltree::Document) -> Result<(), String> {
+pub fn check_depth(doc: &roxmltree::Document) -> Result<(), XmlError> {
     let mut depth = vec![0usize; doc.descendants().count() + 1];
     for node in doc.descendants() {
         let here = node.parent().map_or(0, |p| depth[p.id().get_usize()] + 1);
         if here > MAX_XML_DEPTH {
-            return Err(format!(
-                "the XML nests deeper than {MAX_XML_DEPTH} elements, which no task does"
-            ));
+            return Err(XmlError::TooDeep);
         }
         depth[node.id().get_usize()] = here;
     }

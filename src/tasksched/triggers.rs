@@ -7,6 +7,7 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesText, Event};
 
 // Task Scheduler's month elements are the months' English names.
+use super::XmlError;
 use crate::schedule::MONTH_NAMES as MONTHS;
 
 fn text<W: io::Write>(w: &mut Writer<W>, name: &str, value: &str) -> io::Result<()> {
@@ -83,35 +84,31 @@ fn is_marker(parent: &str) -> bool {
 /// the schema's order, empty values left out. Lenient in what it reads (Windows
 /// accepts children out of order and empty elements), strict in what it writes:
 /// anything the schema does not allow is refused.
-pub fn trigger_fragment(text: &str) -> Result<String, String> {
-    let doc =
-        roxmltree::Document::parse(text.trim()).map_err(|e| format!("not well-formed XML: {e}"))?;
+pub fn trigger_fragment(text: &str) -> Result<String, XmlError> {
+    let doc = roxmltree::Document::parse(text.trim())?;
     super::check_depth(&doc)?;
     let root = doc.root_element();
     let kind = root.tag_name().name();
     if kind == "WnfStateChangeTrigger" {
-        return Err(
-            "<WnfStateChangeTrigger> cannot be written: Microsoft's published task schema does not describe its contents, and orc writes only XML that the schema validates"
-                .to_string(),
-        );
+        return Err(XmlError::Unwritable);
     }
     if !kind.ends_with("Trigger") || schema_order(kind).is_none() {
-        return Err(format!("<{kind}> is not a Task Scheduler trigger element"));
+        return Err(XmlError::NotATrigger(kind.to_string()));
     }
     let mut writer = Writer::new(Vec::new());
-    write_ordered(&mut writer, root).map_err(|e| e.to_string())?;
-    String::from_utf8(writer.into_inner()).map_err(|e| e.to_string())
+    write_ordered(&mut writer, root)?;
+    String::from_utf8(writer.into_inner()).map_err(|e| XmlError::Write(e.to_string()))
 }
 
 /// `node` and its children in schema order; an error names what does not belong.
-fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Result<(), String> {
+fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Result<(), XmlError> {
     let name = node.tag_name().name();
     let children: Vec<roxmltree::Node> = node.children().filter(|c| c.is_element()).collect();
     let mut start = quick_xml::events::BytesStart::new(name);
     for attr in node.attributes().filter(|a| a.namespace().is_none()) {
         start.push_attribute((attr.name(), attr.value()));
     }
-    let io = |e: io::Error| e.to_string();
+    let io = |e: io::Error| XmlError::Write(e.to_string());
     if children.is_empty() {
         // A value is kept exactly (an event query's spaces are part of it); only a
         // value of nothing but white space is empty.
@@ -132,7 +129,10 @@ fn write_ordered<W: io::Write>(w: &mut Writer<W>, node: roxmltree::Node) -> Resu
     for child in children {
         let child_name = child.tag_name().name();
         let Some(rank) = order.iter().position(|n| *n == child_name) else {
-            return Err(format!("<{child_name}> does not belong in <{name}>"));
+            return Err(XmlError::Misplaced {
+                child: child_name.to_string(),
+                parent: name.to_string(),
+            });
         };
         let empty = child.text().is_none_or(|t| t.trim().is_empty())
             && !child.children().any(|c| c.is_element());

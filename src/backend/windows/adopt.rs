@@ -21,6 +21,7 @@ use super::read::{ReadAction, ReadSchedule, ReadTask, ReadTrigger, read_task};
 use super::simulate::fire_times_of;
 use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKDAYS, ALL_WEEKS, LAST_WEEK};
 use super::xml::trigger_fragment;
+use crate::tasksched::XmlError;
 
 /// A task's table for tasks.toml, with what the reader should review as comments.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ pub fn adopt(
     live_name: Option<&str>,
     fallback_name: &str,
     today: Date,
-) -> Result<Adopted, String> {
+) -> Result<Adopted, XmlError> {
     let task = read_task(xml)?;
     let uri_name = task
         .uri
@@ -149,7 +150,7 @@ pub fn orc_name(raw: &str) -> String {
 /// A note for each element of the task's `<Settings>` that orc does not carry over
 /// (what orc registers says otherwise), naming the element and its value. Elements
 /// the XML leaves out are not named: only what the task says is.
-fn dropped_settings(xml: &str, table: &mut Table) -> Result<Vec<String>, String> {
+fn dropped_settings(xml: &str, table: &mut Table) -> Result<Vec<String>, XmlError> {
     let doc = super::read::parse_document(xml)?;
     let Some(settings) = doc
         .root_element()
@@ -278,7 +279,7 @@ fn dropped_settings(xml: &str, table: &mut Table) -> Result<Vec<String>, String>
 }
 
 /// The original text of each trigger element.
-fn trigger_texts(xml: &str) -> Result<Vec<String>, String> {
+fn trigger_texts(xml: &str) -> Result<Vec<String>, XmlError> {
     let doc = super::read::parse_document(xml)?;
     Ok(doc
         .root_element()
@@ -557,6 +558,51 @@ fn password_secret_name(user: &str) -> String {
     format!("run_as_{}", name.trim_matches('_'))
 }
 
+/// Why no schedule fires exactly when a task's triggers do (they stay XML).
+#[derive(Debug, thiserror::Error)]
+enum NoSchedule {
+    #[error("a trigger is disabled")]
+    Disabled,
+    #[error("a trigger has an end date")]
+    EndDate,
+    #[error("a trigger starts in the future ({0})")]
+    Future(Date),
+    /// A schedule's times follow [settings] timezone, which import cannot know.
+    #[error("a trigger fires at UTC times")]
+    Utc,
+    #[error("the triggers differ in random delay")]
+    RandomDelays,
+    #[error("a trigger starts at a second other than :00")]
+    Seconds,
+    #[error("a trigger repeats every few days or weeks, counted from its start date")]
+    FromStartDate,
+    #[error("a trigger fires once, on a date")]
+    Once,
+    #[error("<{0}> does not fire at times of day")]
+    NoTimesOfDay(String),
+    #[error("the triggers fire at different times on different days")]
+    DifferentTimes,
+    #[error("the times of day are not the same minutes of each hour")]
+    NotAGrid,
+    #[error("a repetition interval is not whole minutes")]
+    NotWholeMinutes,
+    #[error("a trigger repeats indefinitely across days")]
+    Indefinite,
+    #[error("a repetition runs past midnight")]
+    PastMidnight,
+    #[error("the days are not one cron day rule")]
+    NotOneDayRule,
+    #[error("\"{0}\" comes closest but does not fire at the same times")]
+    NotTheSame(String),
+    // The two below would be orc's own bug: a candidate it wrote that it cannot read.
+    #[error("{0}")]
+    Unparsed(String),
+    #[error("not a calendar schedule")]
+    NotCalendar,
+    #[error(transparent)]
+    Time(#[from] jiff::Error),
+}
+
 /// A schedule equal to the triggers.
 struct Found {
     text: String,
@@ -565,16 +611,15 @@ struct Found {
 
 /// The schedule that fires exactly when `triggers` do: `None` without triggers,
 /// `Some(Err(why))` when no schedule does.
-fn schedule_for(triggers: &[ReadTrigger], today: Date) -> Option<Result<Found, String>> {
+fn schedule_for(triggers: &[ReadTrigger], today: Date) -> Option<Result<Found, NoSchedule>> {
     if triggers.is_empty() {
         return None;
     }
     Some(candidate(triggers, today).and_then(|found| {
         // The candidate is only a guess: keep it only if it fires at the same times.
-        let schedule = crate::schedule::parse(&found.text).map_err(|e| e.to_string())?;
-        let spec = schedule
-            .cron()
-            .ok_or_else(|| "not a calendar schedule".to_string())?;
+        let schedule =
+            crate::schedule::parse(&found.text).map_err(|e| NoSchedule::Unparsed(e.to_string()))?;
+        let spec = schedule.cron().ok_or(NoSchedule::NotCalendar)?;
         let (from, to) = if spec.minute_list().len() * 24 > 48 {
             (date(2028, 2, 1), date(2028, 3, 15))
         } else {
@@ -582,13 +627,9 @@ fn schedule_for(triggers: &[ReadTrigger], today: Date) -> Option<Result<Found, S
         };
         let expected = fire_times_of(triggers, &TimeZone::UTC, from, to)?;
         let mut actual = BTreeSet::new();
-        let end = TimeZone::UTC
-            .to_timestamp(to.at(0, 0, 0, 0))
-            .map_err(|e| e.to_string())?;
-        let mut at = TimeZone::UTC
-            .to_timestamp(from.at(0, 0, 0, 0))
-            .map_err(|e| e.to_string())?
-            - jiff::SignedDuration::from_nanos(1);
+        let end = TimeZone::UTC.to_timestamp(to.at(0, 0, 0, 0))?;
+        let mut at =
+            TimeZone::UTC.to_timestamp(from.at(0, 0, 0, 0))? - jiff::SignedDuration::from_nanos(1);
         while let Some(next) = schedule.next_after(&TimeZone::UTC, at) {
             let next = next.timestamp();
             if next >= end {
@@ -600,10 +641,7 @@ fn schedule_for(triggers: &[ReadTrigger], today: Date) -> Option<Result<Found, S
         if actual == expected {
             Ok(found)
         } else {
-            Err(format!(
-                "\"{}\" comes closest but does not fire at the same times",
-                found.text
-            ))
+            Err(NoSchedule::NotTheSame(found.text))
         }
     }))
 }
@@ -625,31 +663,28 @@ enum DayRule {
     },
 }
 
-fn candidate(triggers: &[ReadTrigger], today: Date) -> Result<Found, String> {
+fn candidate(triggers: &[ReadTrigger], today: Date) -> Result<Found, NoSchedule> {
     let first = &triggers[0];
     let mut by_rule: BTreeMap<DayRule, BTreeSet<u32>> = BTreeMap::new();
     for t in triggers {
         if !t.enabled {
-            return Err("a trigger is disabled".to_string());
+            return Err(NoSchedule::Disabled);
         }
         if t.end.is_some() {
-            return Err("a trigger has an end date".to_string());
+            return Err(NoSchedule::EndDate);
         }
         if t.start.date() > today {
-            return Err(format!(
-                "a trigger starts in the future ({})",
-                t.start.date()
-            ));
+            return Err(NoSchedule::Future(t.start.date()));
         }
         if t.utc {
             // A schedule's times follow [settings] timezone, which import cannot know.
-            return Err("a trigger fires at UTC times".to_string());
+            return Err(NoSchedule::Utc);
         }
         if t.random_delay != first.random_delay {
-            return Err("the triggers differ in random delay".to_string());
+            return Err(NoSchedule::RandomDelays);
         }
         if t.start.second() != 0 {
-            return Err("a trigger starts at a second other than :00".to_string());
+            return Err(NoSchedule::Seconds);
         }
         let rule = match t.schedule {
             ReadSchedule::Daily { every: 1 } => DayRule::Daily,
@@ -665,27 +700,22 @@ fn candidate(triggers: &[ReadTrigger], today: Date) -> Result<Found, String> {
                 months,
             },
             ReadSchedule::Daily { .. } | ReadSchedule::Weekly { .. } => {
-                return Err(
-                    "a trigger repeats every few days or weeks, counted from its start date"
-                        .to_string(),
-                );
+                return Err(NoSchedule::FromStartDate);
             }
-            ReadSchedule::Once => return Err("a trigger fires once, on a date".to_string()),
-            ReadSchedule::Other(ref kind) => {
-                return Err(format!("<{kind}> does not fire at times of day"));
-            }
+            ReadSchedule::Once => return Err(NoSchedule::Once),
+            ReadSchedule::Other(ref kind) => return Err(NoSchedule::NoTimesOfDay(kind.clone())),
         };
         by_rule.entry(rule).or_default().extend(minutes_of(t)?);
     }
     let mut minute_sets = by_rule.values();
     let minutes = minute_sets.next().cloned().unwrap_or_default();
     if minute_sets.any(|m| *m != minutes) {
-        return Err("the triggers fire at different times on different days".to_string());
+        return Err(NoSchedule::DifferentTimes);
     }
     let hours: BTreeSet<u32> = minutes.iter().map(|m| m / 60).collect();
     let mins: BTreeSet<u32> = minutes.iter().map(|m| m % 60).collect();
     if hours.len() * mins.len() != minutes.len() {
-        return Err("the times of day are not the same minutes of each hour".to_string());
+        return Err(NoSchedule::NotAGrid);
     }
     let (dom, month, dow) = days_fields(&by_rule.keys().copied().collect::<Vec<_>>())?;
     let text = match (
@@ -706,26 +736,26 @@ fn candidate(triggers: &[ReadTrigger], today: Date) -> Result<Found, String> {
 }
 
 /// Minutes after midnight at which a trigger fires on a day it fires.
-fn minutes_of(t: &ReadTrigger) -> Result<Vec<u32>, String> {
+fn minutes_of(t: &ReadTrigger) -> Result<Vec<u32>, NoSchedule> {
     let start = t.start.hour() as u32 * 60 + t.start.minute() as u32;
     let Some((interval, duration)) = t.repetition else {
         return Ok(vec![start]);
     };
     if interval.as_secs() % 60 != 0 {
-        return Err("a repetition interval is not whole minutes".to_string());
+        return Err(NoSchedule::NotWholeMinutes);
     }
     let step = (interval.as_secs() / 60) as u32;
     let span = match duration {
         Some(d) => d.as_secs(),
         None if matches!(t.schedule, ReadSchedule::Daily { .. }) => 86_400,
-        None => return Err("a trigger repeats indefinitely across days".to_string()),
+        None => return Err(NoSchedule::Indefinite),
     };
     let mut out = Vec::new();
     let mut offset = 0u64;
     while offset * 60 < span {
         let m = start + offset as u32;
         if m >= 1440 {
-            return Err("a repetition runs past midnight".to_string());
+            return Err(NoSchedule::PastMidnight);
         }
         out.push(m);
         offset += u64::from(step);
@@ -818,7 +848,7 @@ fn nth_field(weeks: u8, weekdays: u8) -> String {
 }
 
 /// Cron's day-of-month, month and day-of-week fields for a set of day rules.
-fn days_fields(rules: &[DayRule]) -> Result<(String, String, String), String> {
+fn days_fields(rules: &[DayRule]) -> Result<(String, String, String), NoSchedule> {
     let star = || "*".to_string();
     Ok(match rules {
         [DayRule::Daily] => (star(), star(), star()),
@@ -862,7 +892,7 @@ fn days_fields(rules: &[DayRule]) -> Result<(String, String, String), String> {
             };
             (dom_field(*days, *last), months_field(*months), dow)
         }
-        _ => return Err("the days are not one cron day rule".to_string()),
+        _ => return Err(NoSchedule::NotOneDayRule),
     })
 }
 

@@ -78,7 +78,7 @@ pub fn entry_of(name: &str, xml: &str, today: jiff::civil::Date) -> Entry {
             trigger: None,
             command: Vec::new(),
             enabled: false,
-            details: BTreeMap::from([("unreadable".to_string(), e)]),
+            details: BTreeMap::from([("unreadable".to_string(), e.to_string())]),
             credential: None,
         },
     }
@@ -97,18 +97,13 @@ impl Backend for WindowsBackend {
             &self.state,
             &self.machine_zone,
         )
-        .map_err(|reason| BackendError::Unsupported {
+        .map_err(|why| BackendError::Unsupported {
             task: task.name.clone(),
-            reason,
+            reason: why.to_string(),
         })?;
         // Windows' own verdict on the XML, before anything is registered, so that
         // validate and plan report at the task what apply would be refused.
-        self.folder
-            .check_definition(&task.name, &xml)
-            .map_err(|reason| BackendError::Unsupported {
-                task: task.name.clone(),
-                reason,
-            })?;
+        self.folder.check_definition(&task.name, &xml)?;
         let mut entry = entry_of(&task.name, &xml, self.today);
         let secret = match &task.run_as {
             RunAs::Password { secret, .. } => Some(secret.clone()),

@@ -205,7 +205,7 @@ impl ComFolder {
             .collect::<Result<Vec<_>, _>>();
         // SAFETY: see above.
         unsafe { CoTaskMemFree(Some(times as *const _)) };
-        let mut result = result.map_err(BackendError::Damaged)?;
+        let mut result = result?;
         result.sort();
         Ok(result)
     }
@@ -286,7 +286,7 @@ impl TaskFolder for ComFolder {
     /// exists, so a plan creates no folder): Windows parses the XML and says what it
     /// would refuse. Only its verdicts on the XML count; an account it cannot check
     /// without the password is apply's business.
-    fn check_definition(&self, name: &str, xml: &str) -> Result<(), String> {
+    fn check_definition(&self, name: &str, xml: &str) -> Result<(), BackendError> {
         // SAFETY: a COM call with a valid BSTR.
         let Ok(root) = (unsafe { self.service.GetFolder(&BSTR::from("\\")) }) else {
             return Ok(());
@@ -306,10 +306,13 @@ impl TaskFolder for ComFolder {
             )
         };
         match checked {
-            Err(e) if is_xml_refusal(e.code()) => Err(format!(
-                "Task Scheduler refuses the task's XML: {}",
-                error("checking it", &e)
-            )),
+            Err(e) if is_xml_refusal(e.code()) => Err(BackendError::Unsupported {
+                task: name.to_string(),
+                reason: format!(
+                    "Task Scheduler refuses the task's XML: {}",
+                    error("checking it", &e)
+                ),
+            }),
             _ => Ok(()),
         }
     }
@@ -528,7 +531,7 @@ fn to_systemtime(at: Timestamp, zone: &TimeZone) -> SYSTEMTIME {
     }
 }
 
-fn from_systemtime(t: &SYSTEMTIME, zone: &TimeZone) -> Result<Timestamp, String> {
+fn from_systemtime(t: &SYSTEMTIME, zone: &TimeZone) -> Result<Timestamp, BackendError> {
     let datetime = DateTime::new(
         t.wYear as i16,
         t.wMonth as i8,
@@ -538,9 +541,12 @@ fn from_systemtime(t: &SYSTEMTIME, zone: &TimeZone) -> Result<Timestamp, String>
         t.wSecond as i8,
         0,
     )
-    .map_err(|e| format!("Task Scheduler returned an invalid run time: {e}"))?;
-    zone.to_timestamp(datetime)
-        .map_err(|e| format!("Task Scheduler returned run time {datetime}: {e}"))
+    .map_err(|e| {
+        BackendError::Damaged(format!("Task Scheduler returned an invalid run time: {e}"))
+    })?;
+    zone.to_timestamp(datetime).map_err(|e| {
+        BackendError::Damaged(format!("Task Scheduler returned run time {datetime}: {e}"))
+    })
 }
 
 #[cfg(test)]

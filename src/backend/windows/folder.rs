@@ -42,8 +42,9 @@ pub trait TaskFolder {
     fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), BackendError>;
 
     /// Task Scheduler's own check of a definition, without registering it: why it
-    /// would refuse the XML, if it would. Nothing checks a folder of files.
-    fn check_definition(&self, _name: &str, _xml: &str) -> Result<(), String> {
+    /// would refuse the XML (as [`BackendError::Unsupported`]), if it would. Nothing
+    /// checks a folder of files.
+    fn check_definition(&self, _name: &str, _xml: &str) -> Result<(), BackendError> {
         Ok(())
     }
 

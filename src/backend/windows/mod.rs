@@ -64,7 +64,20 @@ fn current_user() -> String {
 }
 
 /// Why a task cannot be registered as it stands.
-pub type Refusal = String;
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Calendar times in a zone Task Scheduler cannot fire in on this machine.
+    #[error(
+        "timezone \"{zone}\": Task Scheduler runs tasks in the machine's local time ({machine}) or in UTC; run it on a server in {zone}, or set timezone = \"local\" or \"UTC\""
+    )]
+    Zone { zone: String, machine: String },
+    /// A schedule no set of Task Scheduler triggers fires exactly.
+    #[error("schedule \"{schedule}\" cannot run exactly on Task Scheduler: {why}")]
+    Schedule {
+        schedule: String,
+        why: triggers::Inexpressible,
+    },
+}
 
 /// The arguments the Exec action passes to orc.exe. With a `jitter`, Task
 /// Scheduler's RandomDelay does the waiting, so `orc run` must not wait again.
@@ -94,13 +107,14 @@ fn time_limit(task: &Task) -> Option<Duration> {
 
 /// Why Task Scheduler cannot fire calendar times in `timezone` on a machine whose
 /// zone is `machine_zone`: it fires in the machine's local time, or in UTC.
-pub fn zone_refusal(timezone: &str, machine_zone: &str) -> Option<String> {
+pub fn zone_refusal(timezone: &str, machine_zone: &str) -> Option<Refusal> {
     match timezone {
         "local" | "UTC" | "Etc/UTC" => None,
         zone if zone == machine_zone => None,
-        other => Some(format!(
-            "timezone \"{other}\": Task Scheduler runs tasks in the machine's local time ({machine_zone}) or in UTC; run it on a server in {other}, or set timezone = \"local\" or \"UTC\""
-        )),
+        other => Some(Refusal::Zone {
+            zone: other.to_string(),
+            machine: machine_zone.to_string(),
+        }),
     }
 }
 
@@ -127,12 +141,12 @@ pub fn task_xml(
             raw_triggers.push("<BootTrigger><Enabled>true</Enabled></BootTrigger>".to_string());
             Vec::new()
         }
-        Some((schedule, Some(spec))) => triggers::convert(spec).map_err(|e| {
-            format!(
-                "schedule \"{}\" cannot run exactly on Task Scheduler: {e}",
-                schedule.source()
-            )
-        })?,
+        Some((schedule, Some(spec))) => {
+            triggers::convert(spec).map_err(|why| Refusal::Schedule {
+                schedule: schedule.source().to_string(),
+                why,
+            })?
+        }
     };
     let principal = match &task.run_as {
         RunAs::System => xml::Principal::System,

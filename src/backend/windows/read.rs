@@ -12,7 +12,7 @@ use roxmltree::{Document, Node};
 
 use super::triggers::{ALL_DAYS, ALL_MONTHS, ALL_WEEKS, LAST_WEEK};
 use crate::schedule::{DAY_NAMES as WEEKDAYS, MONTH_NAMES as MONTHS};
-use crate::tasksched::{check_depth, parse_iso_duration};
+use crate::tasksched::{XmlError, check_depth, parse_iso_duration};
 
 /// One task, as much of it as orc models; the rest is kept by Windows, untouched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -130,23 +130,22 @@ fn boolean(node: Node, name: &str, default: bool) -> bool {
     }
 }
 
-fn duration(node: Node, name: &str) -> Result<Option<Duration>, String> {
+fn duration(node: Node, name: &str) -> Result<Option<Duration>, XmlError> {
     text(node, name)
-        .map(|t| parse_iso_duration(&t).ok_or_else(|| format!("{name} \"{t}\" is not a duration")))
+        .map(|t| parse_iso_duration(&t).ok_or_else(|| XmlError::value(name, &t, "a duration")))
         .transpose()
 }
 
 /// Parse task XML as exported (a DTD allowed; the declaration may claim UTF-16 for
 /// text that is now a Rust string).
-pub fn parse_document(xml: &str) -> Result<Document<'_>, String> {
+pub fn parse_document(xml: &str) -> Result<Document<'_>, XmlError> {
     let doc = Document::parse_with_options(
         xml,
         roxmltree::ParsingOptions {
             allow_dtd: true,
             ..Default::default()
         },
-    )
-    .map_err(|e| format!("not well-formed XML: {e}"))?;
+    )?;
     check_depth(&doc)?;
     Ok(doc)
 }
@@ -163,14 +162,11 @@ pub const SCHEMA_DEFAULTS: crate::config::WindowsSettings = crate::config::Windo
 };
 
 /// Read one task's XML (already decoded to text: see [`super::xml::decode`]).
-pub fn read_task(xml: &str) -> Result<ReadTask, String> {
+pub fn read_task(xml: &str) -> Result<ReadTask, XmlError> {
     let doc = parse_document(xml)?;
     let root = doc.root_element();
     if root.tag_name().name() != "Task" {
-        return Err(format!(
-            "the root element is <{}>, not <Task>",
-            root.tag_name().name()
-        ));
+        return Err(XmlError::NotATask(root.tag_name().name().to_string()));
     }
     let mut task = ReadTask {
         enabled: true,
@@ -245,7 +241,7 @@ pub fn read_task(xml: &str) -> Result<ReadTask, String> {
 }
 
 /// The triggers of a task's XML, in document order.
-pub fn read_triggers(xml: &str) -> Result<Vec<ReadTrigger>, String> {
+pub fn read_triggers(xml: &str) -> Result<Vec<ReadTrigger>, XmlError> {
     read_task(xml).map(|t| t.triggers)
 }
 
@@ -264,7 +260,7 @@ fn numbers(
     list: &str,
     item: &str,
     range: std::ops::RangeInclusive<u32>,
-) -> Result<(u32, bool), String> {
+) -> Result<(u32, bool), XmlError> {
     let mut bits = 0;
     let mut last = false;
     if let Some(l) = child(node, list) {
@@ -274,9 +270,7 @@ fn numbers(
                 last = true;
                 continue;
             }
-            let n: u32 = value
-                .parse()
-                .map_err(|_| format!("{item}: \"{value}\" is not a number"))?;
+            let n: u32 = value.parse().map_err(|_| XmlError::number(item, value))?;
             if range.contains(&n) {
                 bits |= 1 << n;
             }
@@ -285,7 +279,7 @@ fn numbers(
     Ok((bits, last))
 }
 
-fn read_trigger(t: Node) -> Result<ReadTrigger, String> {
+fn read_trigger(t: Node) -> Result<ReadTrigger, XmlError> {
     let kind = t.tag_name().name();
     let schedule = match kind {
         "TimeTrigger" => ReadSchedule::Once,
@@ -302,7 +296,7 @@ fn read_trigger(t: Node) -> Result<ReadTrigger, String> {
     let repetition = match child(t, "Repetition") {
         Some(r) => duration(r, "Interval")?
             .filter(|i| !i.is_zero())
-            .map(|i| Ok::<_, String>((i, duration(r, "Duration")?.filter(|d| !d.is_zero()))))
+            .map(|i| Ok::<_, XmlError>((i, duration(r, "Duration")?.filter(|d| !d.is_zero()))))
             .transpose()?,
         None => None,
     };
@@ -360,12 +354,9 @@ fn leaves(node: Node, path: &str, modelled: &[&str], out: &mut Vec<(String, Stri
     }
 }
 
-fn calendar_schedule(t: Node) -> Result<ReadSchedule, String> {
-    let every = |node: Node, name: &str| -> Result<u32, String> {
-        text(node, name).map_or(Ok(1), |v| {
-            v.parse()
-                .map_err(|_| format!("{name}: \"{v}\" is not a number"))
-        })
+fn calendar_schedule(t: Node) -> Result<ReadSchedule, XmlError> {
+    let every = |node: Node, name: &str| -> Result<u32, XmlError> {
+        text(node, name).map_or(Ok(1), |v| v.parse().map_err(|_| XmlError::number(name, &v)))
     };
     // Absent lists mean "all" (Windows omits them in some exports).
     let or_all = |bits: u32, all: u32| if bits == 0 { all } else { bits };
@@ -402,13 +393,13 @@ fn calendar_schedule(t: Node) -> Result<ReadSchedule, String> {
 }
 
 /// `2024-01-01T09:00:00`, with `Z` or an offset for UTC (offsets are folded in).
-fn parse_boundary(text: &str) -> Result<(DateTime, bool), String> {
+fn parse_boundary(text: &str) -> Result<(DateTime, bool), XmlError> {
     if let Ok(ts) = text.parse::<jiff::Timestamp>() {
         return Ok((jiff::tz::TimeZone::UTC.to_datetime(ts), true));
     }
     text.parse::<DateTime>()
         .map(|dt| (dt, false))
-        .map_err(|e| format!("StartBoundary \"{text}\" is not a date and time: {e}"))
+        .map_err(|e| XmlError::value("StartBoundary", text, format!("a date and time: {e}")))
 }
 
 #[cfg(test)]

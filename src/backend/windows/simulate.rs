@@ -18,14 +18,24 @@ use jiff::{Timestamp, ToSpan};
 use super::read::{ReadSchedule, ReadTrigger, read_triggers};
 use super::triggers::LAST_WEEK;
 
+/// Why the starts of a task's XML cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error(transparent)]
+    Xml(#[from] crate::tasksched::XmlError),
+    /// Days past the end of the calendar.
+    #[error(transparent)]
+    Time(#[from] jiff::Error),
+}
+
 /// Every start in `[from, to)` (dates in the trigger's zone) of the task `xml`.
 pub fn fire_times(
     xml: &str,
     tz: &TimeZone,
     from: Date,
     to: Date,
-) -> Result<BTreeSet<Timestamp>, String> {
-    fire_times_of(&read_triggers(xml)?, tz, from, to)
+) -> Result<BTreeSet<Timestamp>, SimulateError> {
+    Ok(fire_times_of(&read_triggers(xml)?, tz, from, to)?)
 }
 
 /// Every start in `[from, to)` of tasks with `triggers`.
@@ -34,7 +44,7 @@ pub fn fire_times_of(
     tz: &TimeZone,
     from: Date,
     to: Date,
-) -> Result<BTreeSet<Timestamp>, String> {
+) -> Result<BTreeSet<Timestamp>, jiff::Error> {
     let mut fires = BTreeSet::new();
     let mut day = from;
     while day < to {
@@ -48,7 +58,7 @@ pub fn fire_times_of(
                 }
             }
         }
-        day = day.tomorrow().map_err(|e| e.to_string())?;
+        day = day.tomorrow()?;
     }
     Ok(fires)
 }

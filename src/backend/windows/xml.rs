@@ -10,6 +10,8 @@ use std::time::Duration;
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
+use crate::tasksched::XmlError;
+
 use super::triggers::{Days, LAST_WEEK, Trigger};
 use crate::config::Overlap;
 use crate::schedule::{DAY_NAMES as WEEKDAYS, MONTH_NAMES as MONTHS};
@@ -106,10 +108,10 @@ pub fn to_utf16(xml: &str) -> Vec<u8> {
 /// Task XML as text, its encoding told by its bytes, not by its declaration: Windows
 /// exports UTF-16 LE with a BOM, and files re-saved by editors are often UTF-8 that
 /// still declare `encoding="UTF-16"`.
-pub fn decode(bytes: &[u8]) -> Result<String, String> {
-    let utf16 = |body: &[u8], big_endian: bool| -> Result<String, String> {
+pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
+    let utf16 = |body: &[u8], big_endian: bool| -> Result<String, XmlError> {
         if !body.len().is_multiple_of(2) {
-            return Err("UTF-16 text with an odd number of bytes".to_string());
+            return Err(XmlError::OddUtf16);
         }
         let units: Vec<u16> = body
             .chunks(2)
@@ -121,17 +123,15 @@ pub fn decode(bytes: &[u8]) -> Result<String, String> {
                 }
             })
             .collect();
-        String::from_utf16(&units).map_err(|e| format!("invalid UTF-16: {e}"))
+        Ok(String::from_utf16(&units)?)
     };
     match bytes {
         [0xFF, 0xFE, rest @ ..] => utf16(rest, false),
         [0xFE, 0xFF, rest @ ..] => utf16(rest, true),
-        [0xEF, 0xBB, 0xBF, rest @ ..] => {
-            String::from_utf8(rest.to_vec()).map_err(|e| format!("invalid UTF-8: {e}"))
-        }
+        [0xEF, 0xBB, 0xBF, rest @ ..] => Ok(String::from_utf8(rest.to_vec())?),
         [b'<', 0, ..] => utf16(bytes, false),
         [0, b'<', ..] => utf16(bytes, true),
-        _ => String::from_utf8(bytes.to_vec()).map_err(|e| format!("invalid UTF-8: {e}")),
+        _ => Ok(String::from_utf8(bytes.to_vec())?),
     }
 }
 
@@ -377,14 +377,14 @@ fn write_fragment<W: io::Write>(w: &mut Writer<W>, fragment: &str) -> io::Result
 
 /// The same task XML with `Settings/Enabled` set, everything else passed through event
 /// by event: what "Disable" in the Task Scheduler GUI does to a task's file.
-pub fn set_enabled(xml: &str, enabled: bool) -> Result<String, String> {
+pub fn set_enabled(xml: &str, enabled: bool) -> Result<String, XmlError> {
     let value = if enabled { "true" } else { "false" };
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut writer = Writer::new(Vec::new());
     let mut path: Vec<String> = Vec::new();
     let mut seen = false;
     let in_settings = |path: &[String]| path.len() == 2 && path[1] == "Settings";
-    let fail = |e: &dyn std::fmt::Display| format!("cannot edit the task XML: {e}");
+    let fail = |e: &dyn std::fmt::Display| XmlError::Edit(e.to_string());
     loop {
         let event = reader.read_event().map_err(|e| fail(&e))?;
         match &event {
@@ -421,7 +421,7 @@ pub fn set_enabled(xml: &str, enabled: bool) -> Result<String, String> {
         writer.write_event(event).map_err(|e| fail(&e))?;
     }
     if !seen {
-        return Err("the task XML has no <Settings> element".to_string());
+        return Err(XmlError::NoSettings);
     }
     String::from_utf8(writer.into_inner()).map_err(|e| fail(&e))
 }
