@@ -24,7 +24,6 @@ use jiff::tz::TimeZone;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::config::Task;
 use crate::exec::Trigger;
-use crate::schedule::resolve_zone;
 use crate::state::State;
 
 /// What wakes the scheduler.
@@ -594,14 +593,16 @@ fn load(
                 unrecorded += 1;
                 continue;
             };
-            let task = Task::from_definition(&recorded.definition)?;
-            let tz = match resolve_zone(&task.timezone) {
-                Ok(tz) => tz,
+            // One task whose definition no longer reads (a time zone this machine's
+            // tz database lacks) must not stop the others.
+            let task = match Task::from_definition(&recorded.definition) {
+                Ok(task) => task,
                 Err(e) => {
                     tracing::error!("{folder}/{}: {e}; not scheduled", entry.name);
                     continue;
                 }
             };
+            let tz = task.timezone.tz().clone();
             let mut s = Scheduled {
                 task,
                 tz,

@@ -36,7 +36,8 @@ impl Served {
     fn agent() -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
+            // Longer than the API's own 10 s wait for a held lock, which one test meets.
+            .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent()
     }

@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Global, Output};
-use crate::state::{RunFilter, State};
+use crate::state::{RunFilter, RunStatus, State};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -18,7 +18,7 @@ pub struct HistoryArgs {
     /// Only runs with this status: success, failed, timeout, skipped, interrupted,
     /// running, missed
     #[arg(long)]
-    pub status: Option<String>,
+    pub status: Option<crate::state::RunStatus>,
     /// Only runs started within this long ago (e.g. "24h", "7d")
     #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
     pub since: Option<std::time::Duration>,
@@ -76,7 +76,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
         Some(state) => state.runs(&RunFilter {
             task: args.name.clone(),
             folder: args.folder.clone(),
-            status: args.status.clone(),
+            status: args.status,
             since,
             before: None,
             limit: args.limit,
@@ -129,7 +129,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
             folder_column(r.folder.as_deref().unwrap_or("-")),
             r.task,
             r.status,
-            r.trigger.as_deref().unwrap_or("-"),
+            r.trigger.map_or("-", |t| t.as_str()),
             r.started_at,
             duration,
             r.reason.as_deref().unwrap_or("")
@@ -164,8 +164,8 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
             .into_iter()
             .find(|r| {
                 r.log_path.is_some()
-                    || (args.follow && r.status == "running")
-                    || (r.status == "interrupted" && r.attempts > 0)
+                    || (args.follow && r.status == RunStatus::Running)
+                    || (r.status == RunStatus::Interrupted && r.attempts > 0)
             }),
     };
     let Some(run) = run else {
@@ -179,9 +179,9 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     };
     // A running run has no log path recorded yet, nor one whose orc was killed: it is
     // where `orc run` writes it.
-    let path = match (&run.log_path, run.status.as_str()) {
+    let path = match (&run.log_path, run.status) {
         (Some(path), _) => PathBuf::from(path),
-        (None, "running" | "interrupted") => {
+        (None, RunStatus::Running | RunStatus::Interrupted) => {
             crate::exec::run_log_path(&state, run.folder.as_deref(), &run.task, run.id)?
         }
         (None, _) => bail!("that run has no log (it was skipped before it started)"),
@@ -209,7 +209,9 @@ fn follow(state: &State, id: i64, path: &Path, out: &mut impl Write) -> anyhow::
     loop {
         // A run whose orc was killed would otherwise be followed for ever.
         crate::exec::recover_abandoned(state, &host);
-        let running = state.run(id)?.is_some_and(|r| r.status == "running");
+        let running = state
+            .run(id)?
+            .is_some_and(|r| r.status == RunStatus::Running);
         if let Ok(mut file) = std::fs::File::open(path) {
             let len = file.metadata()?.len();
             if len < offset {

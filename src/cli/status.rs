@@ -58,7 +58,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
                 or_dash(&r.schedule),
                 yes_no(r.enabled),
                 or_dash(&r.next_run),
-                or_dash(&r.last_result),
+                or_dash(&r.last_result.map(|s| s.to_string())),
                 or_dash(&duration),
             ]
         })

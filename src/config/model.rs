@@ -274,8 +274,8 @@ pub struct Task {
     pub working_dir: PathBuf,
     #[serde(with = "schedule_text")]
     pub schedule: Option<Schedule>,
-    /// The zone the schedule's wall-clock times are in ("local" or IANA).
-    pub timezone: String,
+    /// The zone the schedule's wall-clock times are in ("local" or IANA), resolved.
+    pub timezone: crate::schedule::Zone,
     /// `settings.log_dir`, when set: where `orc run` writes this task's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<PathBuf>,
@@ -392,11 +392,7 @@ impl Task {
         let Some(end) = self.expires_at() else {
             return false;
         };
-        let tz = match self.timezone.as_str() {
-            "local" => jiff::tz::TimeZone::system(),
-            zone => jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC),
-        };
-        tz.to_datetime(at) >= end
+        self.timezone.tz().to_datetime(at) >= end
     }
 
     /// Read back a recorded definition.

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 use super::command::{UnclosedQuote, split_command};
 use super::diag::{Diagnostic, Diagnostics, Source};
@@ -29,7 +28,7 @@ use super::raw::{
     CommandValue, DurationValue, EnvValue, NotifyEvent, RawStep, RawTask, RunAsValue, SizeValue,
     Spanned,
 };
-use crate::schedule::{self, resolve_zone};
+use crate::schedule::{self, Zone};
 
 /// Why a name is refused: each rule a Windows task name, a file name and a crontab
 /// word all satisfy.
@@ -323,7 +322,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
             settings.folder = folder.value.clone();
         }
         if let Some(tz) = &s.timezone {
-            match resolve_zone(&tz.value) {
+            match Zone::resolve(&tz.value) {
                 Ok(z) => zone = Some(z),
                 Err(e) => c.report(*file, &tz.span, None, e.to_string()),
             }
@@ -388,7 +387,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
         }
         settings.log_dir = s.log_dir.as_ref().map(|d| c.dir_in(*file, d.as_ref()));
     }
-    let zone = zone.unwrap_or_else(TimeZone::system);
+    let zone = zone.unwrap_or_default();
 
     // [notify.*]
     let mut notify = BTreeMap::new();
@@ -530,7 +529,6 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
         .min(8);
     let chunk = items.len().div_ceil(workers).max(256);
     let sources = c.sources;
-    let timezone = settings.timezone.as_str();
     let results: Vec<(Vec<Task>, Diagnostics)> = std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(chunk)
@@ -545,7 +543,7 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
                     let built = part
                         .iter()
                         .filter_map(|(name, item)| {
-                            build_task(&mut c, name, item, defaults, notify, zone, timezone, now)
+                            build_task(&mut c, name, item, defaults, notify, zone, now)
                         })
                         .collect();
                     (built, diags)
@@ -638,8 +636,7 @@ fn build_task(
     item: &Item<RawTask>,
     defaults: &TaskDefaults,
     notify: &BTreeMap<String, NotifyGroup>,
-    zone: &TimeZone,
-    timezone: &str,
+    zone: &Zone,
     now: Timestamp,
 ) -> Option<Task> {
     let file = item.file;
@@ -688,7 +685,7 @@ fn build_task(
         .as_ref()
         .and_then(|s| match schedule::parse(&s.value) {
             Ok(parsed) => {
-                for w in parsed.dst_warnings(zone, now) {
+                for w in parsed.dst_warnings(zone.tz(), now) {
                     let d = Diagnostic::warning(w)
                         .at(&c.sources[file], Some(s.span.clone()))
                         .task(name);
@@ -948,7 +945,7 @@ fn build_task(
                     "expires \"{text}\" is not a date (\"2027-06-30\") or a date and time (\"2027-06-30T18:00\")"
                 ),
             ),
-            Some(end) if zone.to_timestamp(end).is_ok_and(|at| at <= now) => {
+            Some(end) if zone.tz().to_timestamp(end).is_ok_and(|at| at <= now) => {
                 let d = Diagnostic::warning(format!(
                     "expires \"{text}\" has passed: the task no longer fires on its schedule or triggers (a manual run still works)"
                 ))
@@ -1047,7 +1044,7 @@ fn build_task(
         env,
         hosts,
         notify: notify_groups,
-        timezone: timezone.to_string(),
+        timezone: zone.clone(),
         log_dir: defaults.log_dir.clone(),
         max_log_size: defaults.max_log_size,
         renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),

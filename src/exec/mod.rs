@@ -21,8 +21,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::config::{EnvValue, Overlap, Task};
-use crate::schedule::resolve_zone;
-use crate::state::{RunFinish, State};
+use crate::state::{RunFinish, RunStatus, State};
 use log::CappedLog;
 use process::{Ending, run_attempt};
 use std::time::Duration;
@@ -43,25 +42,8 @@ pub const EXIT_SKIPPED: i32 = 75;
 /// Exit code when `orc run` was stopped by SIGTERM or Ctrl-C (128 + SIGTERM).
 pub const EXIT_INTERRUPTED: i32 = 143;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Trigger {
-    Scheduled,
-    Manual,
-    Dependency,
-    CatchUp,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Scheduled => "scheduled",
-            Trigger::Manual => "manual",
-            Trigger::Dependency => "dependency",
-            Trigger::CatchUp => "catch-up",
-        }
-    }
-}
+/// What started a run, as its row records it.
+pub use crate::state::RunTrigger as Trigger;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +58,18 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status the run's row ends with. A duplicate start has no row of its own:
+    /// it is recorded as skipped should one be written.
+    pub fn recorded(self) -> RunStatus {
+        match self {
+            Status::Success => RunStatus::Success,
+            Status::Failed => RunStatus::Failed,
+            Status::Timeout => RunStatus::Timeout,
+            Status::Skipped | Status::Duplicate => RunStatus::Skipped,
+            Status::Interrupted => RunStatus::Interrupted,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Success => "success",
@@ -131,7 +125,7 @@ pub fn is_due(task: &Task, now: jiff::Timestamp) -> bool {
 /// before (schedulers start jobs a little after the minute) to 30 s after.
 pub fn current_fire(task: &Task, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
     let schedule = task.schedule.as_ref()?;
-    let tz = resolve_zone(&task.timezone).ok()?;
+    let tz = task.timezone.tz();
     let latest = now
         .checked_add(jiff::SignedDuration::from_secs(30))
         .unwrap_or(now);
@@ -140,7 +134,7 @@ pub fn current_fire(task: &Task, now: jiff::Timestamp) -> Option<jiff::Timestamp
         .unwrap_or(now);
     let mut fire = None;
     while let Some(next) = schedule
-        .next_after(&tz, at)
+        .next_after(tz, at)
         .map(|z| z.timestamp())
         .filter(|n| *n <= latest)
     {
@@ -229,7 +223,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         None => None,
         Some(Ok(guard)) => Some(guard),
         Some(Err(holder)) => {
-            let id = match state.begin_run((folder, name), trigger.as_str(), host, scheduled_for)? {
+            let id = match state.begin_run((folder, name), trigger, host, scheduled_for)? {
                 Ok(id) => id,
                 Err(first) => return Ok(duplicate(name, first, scheduled_for)),
             };
@@ -257,7 +251,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
         }
     }
 
-    let id = match state.begin_run((folder, name), trigger.as_str(), host, scheduled_for)? {
+    let id = match state.begin_run((folder, name), trigger, host, scheduled_for)? {
         Ok(id) => id,
         Err(first) => return Ok(duplicate(name, first, scheduled_for)),
     };
@@ -483,7 +477,7 @@ fn run_started(
     let _ = log.lock().unwrap_or_else(|e| e.into_inner()).finish();
     note(format!("finished: {}", status.as_str()));
     let _ = log.lock().unwrap_or_else(|e| e.into_inner()).flush();
-    finish.status = status.as_str().to_string();
+    finish.status = status.recorded();
     finish.exit_code = exit_code;
     finish.attempts = attempts;
     finish.reason = reason.clone();

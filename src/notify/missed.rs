@@ -9,7 +9,6 @@ use anyhow::Result;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::{NotifyEvent, Task};
-use crate::schedule::resolve_zone;
 use crate::state::notifications::Notification;
 use crate::state::{State, timestamp};
 
@@ -58,9 +57,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
         if schedule.cron().is_none() {
             continue; // @reboot has no fire times to miss
         }
-        let Ok(tz) = resolve_zone(&task.timezone) else {
-            continue;
-        };
+        let tz = task.timezone.tz();
         let slack = GRACE + task.jitter.unwrap_or_default();
         let until = now - SignedDuration::try_from(slack).unwrap_or_default();
         let key = watermark_key(folder, &task.name);
@@ -80,7 +77,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
         }
         let mut fires = Vec::new();
         let mut at = since;
-        while let Some(next) = schedule.next_after(&tz, at) {
+        while let Some(next) = schedule.next_after(tz, at) {
             let next = next.timestamp();
             if next > until || fires.len() >= MAX_FIRES {
                 break;
@@ -107,7 +104,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
         // The daemon records fires it missed itself: one row at the last of them.
         let reported_until = runs
             .iter()
-            .filter(|(_, _, status)| status == "missed")
+            .filter(|(_, _, status)| *status == crate::state::RunStatus::Missed)
             .filter_map(|(f, _, _)| f.as_deref().and_then(parse))
             .max();
         // A run belongs to the latest fire at or before its start (a second early is
@@ -172,7 +169,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
                 id: 0,
                 task: Some(task.name.clone()),
                 run_id: None,
-                event: "missed".to_string(),
+                event: crate::state::MailEvent::Missed,
                 group: group_name.clone(),
                 recipients: group.email.clone(),
                 subject,

@@ -17,8 +17,8 @@ use anyhow::Result;
 use crate::config::{EnvValue, NotifyEvent, NotifySettings, Task};
 use crate::exec::{RunReport, Status};
 use crate::secrets::SecretReader;
-use crate::state::State;
 use crate::state::notifications::Notification;
+use crate::state::{RunStatus, State};
 
 /// Attempts per mail before it is given up.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -35,20 +35,8 @@ fn backoff(n: u32) -> Duration {
     }
 }
 
-fn event_name(e: NotifyEvent) -> &'static str {
-    match e {
-        NotifyEvent::Failure => "failure",
-        NotifyEvent::Timeout => "timeout",
-        NotifyEvent::Skipped => "skipped",
-        NotifyEvent::Retry => "retry",
-        NotifyEvent::Success => "success",
-        NotifyEvent::Recovered => "recovered",
-        NotifyEvent::Missed => "missed",
-    }
-}
-
 /// What a finished run means to the notification groups.
-pub fn events_of(report: &RunReport, previous: Option<&str>) -> Vec<NotifyEvent> {
+pub fn events_of(report: &RunReport, previous: Option<RunStatus>) -> Vec<NotifyEvent> {
     let mut events = Vec::new();
     match report.status {
         Status::Failed | Status::Interrupted => events.push(NotifyEvent::Failure),
@@ -56,7 +44,7 @@ pub fn events_of(report: &RunReport, previous: Option<&str>) -> Vec<NotifyEvent>
         Status::Skipped => events.push(NotifyEvent::Skipped),
         Status::Success => {
             events.push(NotifyEvent::Success);
-            if matches!(previous, Some("failed" | "timeout" | "interrupted")) {
+            if previous.is_some_and(RunStatus::is_failure) {
                 events.push(NotifyEvent::Recovered);
             }
         }
@@ -188,7 +176,7 @@ pub fn queue_for_run(
         .and_then(|r| r.duration_ms)
         .map(|ms| Duration::from_millis(ms.max(0) as u64));
     let mut queued = 0;
-    for event in events_of(report, previous.as_deref()) {
+    for event in events_of(report, previous) {
         for group_name in &task.notify {
             let Some(group) = settings.notify.get(group_name) else {
                 continue;
@@ -201,7 +189,7 @@ pub fn queue_for_run(
                 id: 0,
                 task: Some(task.name.clone()),
                 run_id: Some(report.id),
-                event: event_name(event).to_string(),
+                event: event.into(),
                 group: group_name.clone(),
                 recipients: group.email.clone(),
                 subject,
@@ -245,7 +233,7 @@ pub fn queue_config_error(
             id: 0,
             task: None,
             run_id: None,
-            event: "config_error".to_string(),
+            event: crate::state::MailEvent::ConfigError,
             group: name.clone(),
             recipients: group.email.clone(),
             subject: subject.clone(),

@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use crate::config::{Task, TaskType};
-use crate::schedule::resolve_zone;
 use crate::state::{LastRun, RecordedTask, State};
 
 /// One applied task: where it lives, when it runs next, how it last ran. Serialised
@@ -16,8 +15,8 @@ pub struct TaskStatus {
     pub enabled: bool,
     pub folder: String,
     pub last_duration_ms: Option<i64>,
-    /// The last run's status ("success", "failed", ...).
-    pub last_result: Option<String>,
+    /// The last run's status.
+    pub last_result: Option<crate::state::RunStatus>,
     pub last_run: Option<String>,
     pub name: String,
     /// The next scheduled start, `YYYY-MM-DD HH:MM ±HH:MM` in the task's zone.
@@ -69,9 +68,8 @@ fn status_of(
 ) -> anyhow::Result<TaskStatus> {
     let task = Task::from_definition(&recorded.definition)?;
     let next_run = match (&task.schedule, task.enabled) {
-        (Some(s), true) => resolve_zone(&task.timezone)
-            .ok()
-            .and_then(|tz| s.next_after(&tz, now))
+        (Some(s), true) => s
+            .next_after(task.timezone.tz(), now)
             .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
         _ => None,
     };
@@ -84,7 +82,7 @@ fn status_of(
         kind: task.kind,
         enabled: task.enabled,
         next_run,
-        last_result: last.map(|l| l.status.clone()),
+        last_result: last.map(|l| l.status),
         last_run: last.map(|l| l.at.clone()),
         last_duration_ms: last.and_then(|l| l.duration_ms),
     })

@@ -95,7 +95,7 @@ pub fn render_html(r: &Report) -> String {
                     vec![
                         esc(&p.at),
                         esc(&p.task),
-                        esc(&p.status),
+                        esc(p.status.as_str()),
                         p.exit_code.map_or("-".to_string(), |c| c.to_string()),
                         esc(p.reason.as_deref().unwrap_or("")),
                         format!("<code>orc logs {} --run {}</code>", esc(&p.task), p.run),

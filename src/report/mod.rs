@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::state::{RunFilter, RunRecord, State};
+use crate::state::{RunFilter, RunRecord, RunStatus, State};
 
 pub use html::render_html;
 
@@ -38,7 +38,7 @@ pub struct Problem {
     pub task: String,
     pub run: i64,
     pub at: String,
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
 }
@@ -67,8 +67,8 @@ pub struct Drift {
     pub tasks: Vec<(String, String)>,
 }
 
-fn is_finished_outcome(status: &str) -> bool {
-    matches!(status, "success" | "failed" | "timeout" | "interrupted")
+fn is_finished_outcome(status: RunStatus) -> bool {
+    status == RunStatus::Success || status.is_failure()
 }
 
 /// The report of the runs started in `[since, until]`.
@@ -88,17 +88,15 @@ pub fn build(
         })?
         .into_iter()
         // A run still going (the report's own, for one) has no result yet.
-        .filter(|r| {
-            r.started_at <= until_text && !matches!(r.status.as_str(), "duplicate" | "running")
-        })
+        .filter(|r| r.started_at <= until_text && r.status != RunStatus::Running)
         .collect();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for r in &runs {
-        *totals.entry(r.status.clone()).or_default() += 1;
+        *totals.entry(r.status.as_str().to_string()).or_default() += 1;
     }
     let finished: u64 = totals
         .iter()
-        .filter(|(s, _)| is_finished_outcome(s))
+        .filter(|(s, _)| s.parse().is_ok_and(is_finished_outcome))
         .map(|(_, n)| n)
         .sum();
     let success_rate =
@@ -110,19 +108,19 @@ pub fn build(
             .scheduled_for
             .clone()
             .unwrap_or_else(|| r.started_at.clone()),
-        status: r.status.clone(),
+        status: r.status,
         exit_code: r.exit_code,
         reason: r.reason.clone(),
     };
     let mut problems: Vec<Problem> = runs
         .iter()
-        .filter(|r| matches!(r.status.as_str(), "failed" | "timeout" | "interrupted"))
+        .filter(|r| r.status.is_failure())
         .map(problem)
         .collect();
     problems.sort_by(|a, b| a.at.cmp(&b.at));
     let mut missed: Vec<Problem> = runs
         .iter()
-        .filter(|r| r.status == "missed")
+        .filter(|r| r.status == RunStatus::Missed)
         .map(problem)
         .collect();
     missed.sort_by(|a, b| a.at.cmp(&b.at));
@@ -132,7 +130,7 @@ pub fn build(
         by_task.entry(&r.task).or_default().push(r);
     }
     // Durations are those of runs that ran: a skipped run took no time of its task.
-    let ran = |r: &&&RunRecord| is_finished_outcome(&r.status);
+    let ran = |r: &&&RunRecord| is_finished_outcome(r.status);
     let mut slowest: Vec<Slow> = by_task
         .iter()
         .filter_map(|(task, rs)| {
@@ -164,11 +162,8 @@ pub fn build(
             let start = timed.len().saturating_sub(TREND_RUNS);
             TaskTrend {
                 task: task.to_string(),
-                runs: rs.iter().filter(|r| is_finished_outcome(&r.status)).count() as u64,
-                failures: rs
-                    .iter()
-                    .filter(|r| matches!(r.status.as_str(), "failed" | "timeout" | "interrupted"))
-                    .count() as u64,
+                runs: rs.iter().filter(|r| is_finished_outcome(r.status)).count() as u64,
+                failures: rs.iter().filter(|r| r.status.is_failure()).count() as u64,
                 durations_ms: timed[start..]
                     .iter()
                     .filter_map(|r| r.duration_ms)

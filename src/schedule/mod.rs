@@ -15,7 +15,7 @@ pub use explain::{DAY_NAMES, MONTH_NAMES};
 pub use next::{DST_THRESHOLD, next_wall};
 pub use parse::{ScheduleError, parse};
 pub use spec::{CronSpec, Kind, Schedule, cron_weekday, weekday_from_cron};
-pub use zone::{ZoneError, resolve_zone};
+pub use zone::{Zone, ZoneError, resolve_zone};
 
 impl std::str::FromStr for Schedule {
     type Err = ScheduleError;

@@ -389,7 +389,7 @@ async fn runs(
         let mut page = s.runs(&RunFilter {
             task: q.task,
             folder: q.folder,
-            status: q.status,
+            status: q.status.as_deref().map(run_status).transpose()?,
             since,
             before: q.cursor,
             limit: limit + 1,
@@ -734,6 +734,13 @@ async fn set_enabled(
         edit_enabled(&server, &name, enabled)
     })
     .await
+}
+
+/// A `status=` filter: one of the words runs are stored with.
+fn run_status(text: &str) -> Result<crate::state::RunStatus, ApiError> {
+    text.parse().map_err(|e: crate::state::UnknownWord| {
+        ApiError(StatusCode::BAD_REQUEST, format!("status: {e}"))
+    })
 }
 
 fn unprocessable(message: String) -> ApiError {

@@ -3,6 +3,7 @@
 //! One file, WAL mode, a busy timeout so concurrent orc processes wait for each other
 //! instead of failing, versioned migrations, created readable by its owner only.
 
+mod kinds;
 mod lock;
 mod migrations;
 pub mod notifications;
@@ -16,6 +17,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use kinds::{MailEvent, RunStatus, RunTrigger, UnknownWord};
 pub use lock::{LockGuard, LockHolder, Locked, my_start, pid_alive, process_start, same_process};
 pub use runs::{RunFilter, RunFinish, RunRecord};
 
@@ -79,7 +81,7 @@ impl RecordedTask {
 /// How a task last ran, for `orc status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LastRun {
-    pub status: String,
+    pub status: RunStatus,
     pub at: String,
     pub duration_ms: Option<i64>,
 }

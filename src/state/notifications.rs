@@ -13,7 +13,7 @@ pub struct Notification {
     pub id: i64,
     pub task: Option<String>,
     pub run_id: Option<i64>,
-    pub event: String,
+    pub event: super::MailEvent,
     pub group: String,
     pub recipients: Vec<String>,
     pub subject: String,
@@ -132,7 +132,7 @@ impl State {
     }
 
     /// The status of the task's last finished run before run `id` (skips aside).
-    pub fn previous_outcome(&self, task: &str, id: i64) -> Result<Option<String>> {
+    pub fn previous_outcome(&self, task: &str, id: i64) -> Result<Option<super::RunStatus>> {
         Ok(self
             .conn
             .query_row(

@@ -6,12 +6,12 @@ use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{State, now};
+use super::{RunStatus, RunTrigger, State, now};
 
 /// What a finished run records.
 #[derive(Debug, Clone, Default)]
 pub struct RunFinish {
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub attempts: u32,
     /// Each attempt's own duration (the run's, recorded as `duration_ms`, is its wall
@@ -26,7 +26,7 @@ pub struct RunFinish {
 impl RunFinish {
     pub fn skipped(reason: &str) -> RunFinish {
         RunFinish {
-            status: "skipped".to_string(),
+            status: RunStatus::Skipped,
             reason: Some(reason.to_string()),
             ..RunFinish::default()
         }
@@ -34,7 +34,7 @@ impl RunFinish {
 
     pub fn failed(reason: &str) -> RunFinish {
         RunFinish {
-            status: "failed".to_string(),
+            status: RunStatus::Failed,
             reason: Some(reason.to_string()),
             ..RunFinish::default()
         }
@@ -48,11 +48,11 @@ pub struct RunRecord {
     pub task: String,
     /// The folder of the task's scope (runs are kept per folder).
     pub folder: Option<String>,
-    pub trigger: Option<String>,
+    pub trigger: Option<RunTrigger>,
     pub host: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub attempts: u32,
     /// Wall time from start to finish.
@@ -72,7 +72,7 @@ pub struct RunRecord {
 pub struct RunFilter {
     pub task: Option<String>,
     pub folder: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// RFC 3339; runs started at or after it.
     pub since: Option<String>,
     /// Only runs older than this id (a page's cursor).
@@ -90,7 +90,7 @@ impl State {
     pub fn begin_run(
         &self,
         (folder, task): (&str, &str),
-        trigger: &str,
+        trigger: RunTrigger,
         host: &str,
         scheduled_for: Option<&str>,
     ) -> Result<std::result::Result<i64, i64>> {
@@ -251,7 +251,7 @@ impl State {
         (folder, task): (&str, &str),
         from: &str,
         to: &str,
-    ) -> Result<Vec<(Option<String>, String, String)>> {
+    ) -> Result<Vec<(Option<String>, String, RunStatus)>> {
         let mut stmt = self.conn.prepare(
             "SELECT scheduled_for, started_at, status FROM runs WHERE task = ?1 AND folder = ?4
              AND ((started_at >= ?2 AND started_at <= ?3) OR (scheduled_for >= ?2 AND scheduled_for <= ?3))",

@@ -129,10 +129,10 @@ pub fn task_xml(
 ) -> Result<String, Refusal> {
     // Without calendar times (no schedule, @reboot) the zone never matters.
     let calendar = task.schedule.as_ref().and_then(|s| s.cron()).is_some();
-    if calendar && let Some(why) = zone_refusal(&task.timezone, machine_zone) {
+    if calendar && let Some(why) = zone_refusal(task.timezone.name(), machine_zone) {
         return Err(why);
     }
-    let utc = calendar && matches!(task.timezone.as_str(), "UTC" | "Etc/UTC");
+    let utc = calendar && task.timezone.is_utc();
     let mut raw_triggers = task.triggers.clone();
     let triggers = match task.schedule.as_ref().map(|s| (s, s.cron())) {
         None => Vec::new(),
@@ -193,7 +193,7 @@ pub fn dst_window_warning(
     from: jiff::Timestamp,
 ) -> Option<String> {
     use crate::schedule::{DST_THRESHOLD, next_wall};
-    if matches!(task.timezone.as_str(), "UTC" | "Etc/UTC") {
+    if task.timezone.is_utc() {
         return None;
     }
     let spec = task.schedule.as_ref()?.cron()?;

@@ -169,7 +169,7 @@ async fn grid(
             _ => String::new(),
         };
         let enabled = row.enabled;
-        let (word, class) = view::task_status(enabled, row.last_result.as_deref());
+        let (word, class) = view::task_status(enabled, row.last_result.map(|s| s.as_str()));
         *counts.entry(class).or_default() += 1;
         let schedule = row.schedule.as_deref();
         let words = row.schedule_words.as_deref().unwrap_or("on demand only");
@@ -298,7 +298,7 @@ fn runs_table(runs: &[crate::state::RunRecord], with_task: bool) -> String {
     let rows: Vec<String> = runs
         .iter()
         .map(|r| {
-            let (word, class) = view::run_status(&r.status);
+            let (word, class) = view::run_status(r.status.as_str());
             let task = if with_task {
                 format!(
                     "<td><a href=\"/tasks/{}\">{}</a></td>",
@@ -313,7 +313,7 @@ fn runs_table(runs: &[crate::state::RunRecord], with_task: bool) -> String {
                 badge(word, class),
                 when(Some(&r.started_at)),
                 view::duration(r.duration_ms),
-                esc(r.trigger.as_deref().unwrap_or("–")),
+                esc(r.trigger.map_or("–", |t| t.as_str())),
                 r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "–".into()),
                 esc(r.reason.as_deref().unwrap_or("")),
                 id = r.id,
@@ -346,7 +346,7 @@ fn log_viewer(run: &crate::state::RunRecord) -> String {
 <pre id=\"log\" class=\"log\" tabindex=\"0\" data-run=\"{id}\" data-running=\"{running}\" aria-label=\"Log of run {id}\">Loading…</pre></section>",
         id = run.id,
         task = esc(&run.task),
-        running = run.status == "running",
+        running = run.status == crate::state::RunStatus::Running,
     )
 }
 
@@ -450,9 +450,19 @@ async fn runs_page(
     Query(q): Query<RunsQuery>,
 ) -> Response {
     let viewer = viewer(&server, &headers);
+    let status = match q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(super::run_status)
+    {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(e)) => return error_page(&viewer, e),
+    };
     let filter = RunFilter {
         task: q.task.clone().filter(|t| !t.is_empty()),
-        status: q.status.clone().filter(|s| !s.is_empty()),
+        status,
         before: q.cursor,
         limit: 51,
         ..Default::default()
@@ -546,7 +556,7 @@ async fn run_page(
         Ok(run) => run,
         Err(e) => return error_page(&viewer, e),
     };
-    let (word, class) = view::run_status(&run.status);
+    let (word, class) = view::run_status(run.status.as_str());
     let facts: String = [
         (
             "Task",
@@ -565,7 +575,7 @@ async fn run_page(
             view::value_text(&serde_json::json!(run.exit_code)),
         ),
         ("Attempts", run.attempts.to_string()),
-        ("Trigger", esc(run.trigger.as_deref().unwrap_or("–"))),
+        ("Trigger", esc(run.trigger.map_or("–", |t| t.as_str()))),
         ("Host", esc(run.host.as_deref().unwrap_or("–"))),
         ("Reason", esc(run.reason.as_deref().unwrap_or("–"))),
     ]
