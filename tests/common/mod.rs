@@ -207,3 +207,7 @@ pub fn missing_python_module(module: &str) -> Option<String> {
         .is_ok_and(|s| s.success());
     (!imports).then(|| format!("python3 with {module} (pip install {module})"))
 }
+
+mod env;
+#[allow(unused_imports)]
+pub use env::{Backend, TestEnv, TestEnvBuilder};
