@@ -50,6 +50,7 @@ pub struct TestEnvBuilder {
     path_dirs: Vec<String>,
     cwd: Option<PathBuf>,
     vars: Vec<(OsString, Option<OsString>)>,
+    dir_vars: Vec<(String, String)>,
 }
 
 /// A scheduler backend, as `--backend` names it.
@@ -148,6 +149,12 @@ impl TestEnvBuilder {
         self
     }
 
+    /// One more variable for every command: `name` is the path `rel` in the folder.
+    pub fn env_in_dir(mut self, name: &str, rel: &str) -> Self {
+        self.dir_vars.push((name.to_string(), rel.to_string()));
+        self
+    }
+
     /// One more variable orc never sees.
     pub fn env_remove(mut self, name: impl AsRef<OsStr>) -> Self {
         self.vars.push((name.as_ref().to_os_string(), None));
@@ -189,6 +196,9 @@ impl TestEnvBuilder {
             vars.push(("PATH".into(), Some(path)));
         }
         vars.extend(self.vars);
+        for (name, rel) in &self.dir_vars {
+            vars.push((name.into(), Some(root.join(rel).into())));
+        }
         let args = self
             .backend
             .map(|b| vec!["--backend".into(), b.into()])
@@ -240,6 +250,7 @@ impl TestEnv {
             path_dirs: Vec::new(),
             cwd: None,
             vars: Vec::new(),
+            dir_vars: Vec::new(),
         }
     }
 
