@@ -185,14 +185,14 @@ impl TestEnvBuilder {
             ));
         }
         if !self.path_dirs.is_empty() {
-            let mut path = OsString::new();
-            for rel in &self.path_dirs {
-                let dir = root.join(rel);
-                std::fs::create_dir_all(&dir).unwrap();
-                path.push(&dir);
-                path.push(":");
+            let mut dirs: Vec<PathBuf> = self.path_dirs.iter().map(|rel| root.join(rel)).collect();
+            for dir in &dirs {
+                std::fs::create_dir_all(dir).unwrap();
             }
-            path.push(std::env::var_os("PATH").unwrap_or_default());
+            dirs.extend(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            ));
+            let path = std::env::join_paths(dirs).expect("PATH");
             vars.push(("PATH".into(), Some(path)));
         }
         vars.extend(self.vars);
