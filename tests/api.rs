@@ -1,38 +1,23 @@
 //! The REST API over real HTTP: `orc serve` on an ephemeral loopback port, against a
 //! real state with real runs.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
+use common::TestEnv;
 
 struct Served {
     _server: common::Killed,
     base: String,
     /// The server's token: every read but `/api/health` needs it.
     token: String,
-    dir: tempfile::TempDir,
+    /// The served state (`state.db`) and config, and orc on them.
+    env: TestEnv,
 }
 
 impl Served {
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn orc(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_STATE", self.path("state.db"))
-            .env("ORC_CONFIG", self.path("tasks.toml"))
-            .output()
-            .unwrap()
-    }
-
     fn agent() -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -74,33 +59,25 @@ impl Served {
 
 /// A state with two applied tasks and a few runs, served on an ephemeral port.
 fn served() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tasks.toml"),
+    let env = TestEnv::builder()
+        .state("state.db")
+        .config(
         "[settings]\nbackend = \"embedded\"\n\n# The daily check.\n[tasks.ok]\nshell = \"echo all good\"  # keep this comment\nschedule = \"0 6 * * *\"\n\n\
          [tasks.bad]\nshell = \"echo broken >&2; exit 4\"\n",
     )
-    .unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(dir.path())
-            .env("ORC_STATE", dir.path().join("state.db"))
-            .env("ORC_CONFIG", dir.path().join("tasks.toml"))
-            .output()
-            .unwrap()
-    };
+        .build();
+    let run = |args: &[&str]| env.orc(args);
     assert!(run(&["apply", "--auto-approve"]).status.success());
     for _ in 0..3 {
         run(&["run", "ok"]);
     }
     run(&["run", "bad"]);
-    let (server, base, token) = common::serve(dir.path());
+    let (server, base, token) = common::serve(env.dir());
     Served {
         _server: server,
         base,
         token,
-        dir,
+        env,
     }
 }
 
@@ -135,7 +112,7 @@ fn reads_with_the_token_answer_json() {
                 .unwrap()["last_run"]
                 .clone()
         };
-        s.orc(&["run", "ok"]);
+        s.env.orc(&["run", "ok"]);
         let after = s.get_json("/api/tasks");
         assert_ne!(last(&before), last(&after), "round {round}: {after}");
     }
@@ -207,13 +184,13 @@ fn running_a_task_needs_the_token() {
     assert_eq!(status, 401, "{body}");
     let (status, _) = s.post("/api/tasks/ok/run", Some("wrong"));
     assert_eq!(status, 401);
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = token.trim();
     assert_eq!(token.len(), 64);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(s.path("serve.token"))
+        let mode = std::fs::metadata(s.env.path("serve.token"))
             .unwrap()
             .permissions()
             .mode();
@@ -273,27 +250,17 @@ fn metrics_are_prometheus_text() {
 
 #[test]
 fn serving_elsewhere_than_loopback_needs_a_flag() {
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["serve", "--listen", "0.0.0.0:0"])
-        .env(
-            "ORC_STATE",
-            tempfile::tempdir().unwrap().path().join("s.db"),
-        )
-        .output()
-        .unwrap();
+    let env = TestEnv::builder().state("s.db").build();
+    let o = env.orc(&["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-remote"));
 }
 
 #[test]
 fn an_empty_token_file_is_refused_not_trusted() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("serve.token"), "\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("ORC_STATE", dir.path().join("state.db"))
-        .output()
-        .unwrap();
+    let env = TestEnv::builder().state("state.db").build();
+    env.write("serve.token", "\n");
+    let o = env.orc(&["serve", "--listen", "127.0.0.1:0"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("empty or damaged"), "{err}");
@@ -302,13 +269,13 @@ fn an_empty_token_file_is_refused_not_trusted() {
 #[test]
 fn pause_and_resume_write_tasks_toml_then_apply() {
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = token.trim();
     assert_eq!(s.post("/api/tasks/ok/disable", None).0, 401);
 
     let (status, body) = s.post("/api/tasks/ok/disable", Some(token));
     assert_eq!(status, 200, "{body}");
-    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
     assert!(text.contains("# The daily check.\n[tasks.ok]"), "{text}");
     assert!(text.contains("# keep this comment"), "{text}");
     assert!(text.contains("enabled = false"), "{text}");
@@ -321,7 +288,7 @@ fn pause_and_resume_write_tasks_toml_then_apply() {
 
     // A config that does not load: 422 with the reason, the file untouched.
     let broken = "[tasks.ok\nshell = \"x\"\n";
-    std::fs::write(s.path("tasks.toml"), broken).unwrap();
+    std::fs::write(s.env.path("tasks.toml"), broken).unwrap();
     let (status, body) = s.post("/api/tasks/ok/disable", Some(token));
     assert_eq!(status, 422, "{body}");
     assert!(
@@ -329,7 +296,7 @@ fn pause_and_resume_write_tasks_toml_then_apply() {
         "{body}"
     );
     assert_eq!(
-        std::fs::read_to_string(s.path("tasks.toml")).unwrap(),
+        std::fs::read_to_string(s.env.path("tasks.toml")).unwrap(),
         broken
     );
 }
@@ -339,9 +306,9 @@ fn plan_shows_pending_changes_and_apply_makes_them() {
     let s = served();
     let plan = s.get_json("/api/plan");
     assert_eq!(plan["has_changes"], false, "{plan}");
-    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
     std::fs::write(
-        s.path("tasks.toml"),
+        s.env.path("tasks.toml"),
         format!("{text}\n[tasks.extra]\ncommand = \"true\"\n"),
     )
     .unwrap();
@@ -351,13 +318,17 @@ fn plan_shows_pending_changes_and_apply_makes_them() {
     assert_eq!(plan["changes"][0]["name"], "extra");
 
     assert_eq!(s.post("/api/apply", None).0, 401);
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let (status, body) = s.post("/api/apply", Some(token.trim()));
     assert_eq!(status, 200, "{body}");
     assert_eq!(s.get_json("/api/plan")["has_changes"], false);
     assert_eq!(s.get_json("/api/tasks").as_array().unwrap().len(), 3);
 
-    std::fs::write(s.path("tasks.toml"), "[tasks.x]\nschedule = \"nonsense\"\n").unwrap();
+    std::fs::write(
+        s.env.path("tasks.toml"),
+        "[tasks.x]\nschedule = \"nonsense\"\n",
+    )
+    .unwrap();
     let (status, body) = s.get("/api/plan");
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("tasks.toml:2:12"), "{body}");
@@ -410,7 +381,7 @@ impl Served {
 #[test]
 fn create_and_delete_go_through_tasks_toml() {
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = Some(token.trim());
     let fresh = serde_json::json!({
         "name": "fresh",
@@ -423,7 +394,7 @@ fn create_and_delete_go_through_tasks_toml() {
     assert_eq!(s.send("POST", "/api/tasks", None, Some(&fresh)).0, 401);
     let (status, body) = s.send("POST", "/api/tasks", token, Some(&fresh));
     assert_eq!(status, 201, "{body}");
-    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
     assert!(text.contains("# The daily check."), "comments kept: {text}");
     assert!(text.contains("[tasks.fresh]"), "{text}");
     let task = s.get_json("/api/tasks/fresh");
@@ -433,14 +404,14 @@ fn create_and_delete_go_through_tasks_toml() {
     assert_eq!(s.send("POST", "/api/tasks", token, Some(&fresh)).0, 409);
 
     // An invalid task: the CLI's located error, and the file byte for byte as before.
-    let before = std::fs::read(s.path("tasks.toml")).unwrap();
+    let before = std::fs::read(s.env.path("tasks.toml")).unwrap();
     let broken = serde_json::json!({ "name": "broken", "command": "x", "schedule": "61 * * * *" });
     let (status, body) = s.send("POST", "/api/tasks", token, Some(&broken));
     assert_eq!(status, 422, "{body}");
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("tasks.toml:"), "{error}");
     assert!(error.contains("task \"broken\""), "{error}");
-    assert_eq!(std::fs::read(s.path("tasks.toml")).unwrap(), before);
+    assert_eq!(std::fs::read(s.env.path("tasks.toml")).unwrap(), before);
 
     // Update: keys set (and removed with null) in the task's table, then applied.
     let change = serde_json::json!({ "schedule": "45 * * * *", "retry_count": null });
@@ -453,11 +424,11 @@ fn create_and_delete_go_through_tasks_toml() {
     let task = s.get_json("/api/tasks/fresh");
     assert_eq!(task["schedule"], "45 * * * *", "{task}");
     assert_eq!(task["definition"]["retry_count"], 0, "{task}");
-    let before = std::fs::read(s.path("tasks.toml")).unwrap();
+    let before = std::fs::read(s.env.path("tasks.toml")).unwrap();
     let bad = serde_json::json!({ "timeout": "soon" });
     let (status, body) = s.send("PUT", "/api/tasks/fresh", token, Some(&bad));
     assert_eq!(status, 422, "{body}");
-    assert_eq!(std::fs::read(s.path("tasks.toml")).unwrap(), before);
+    assert_eq!(std::fs::read(s.env.path("tasks.toml")).unwrap(), before);
     assert_eq!(
         s.send("PUT", "/api/tasks/nosuch", token, Some(&change)).0,
         404
@@ -466,7 +437,7 @@ fn create_and_delete_go_through_tasks_toml() {
     let (status, body) = s.send("DELETE", "/api/tasks/fresh", token, None);
     assert_eq!(status, 200, "{body}");
     assert!(
-        !std::fs::read_to_string(s.path("tasks.toml"))
+        !std::fs::read_to_string(s.env.path("tasks.toml"))
             .unwrap()
             .contains("fresh")
     );
@@ -508,7 +479,7 @@ fn request(
 #[test]
 fn the_browser_logs_in_for_a_cookie_and_sends_its_csrf_token() {
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let form = ("Content-Type", "application/x-www-form-urlencoded");
 
     // A wrong token gets the form again, and no cookie.
@@ -688,7 +659,7 @@ fn malformed_requests_are_json_errors() {
             "{body}"
         );
     }
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let mut r = Served::agent()
         .post(&format!("{}/api/tasks", s.base))
         .header("Authorization", &format!("Bearer {}", token.trim()))
@@ -714,7 +685,7 @@ fn malformed_requests_are_json_errors() {
 #[test]
 fn edits_made_at_the_same_time_all_land() {
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = token.trim();
     // Pause both tasks at once, three times over: each request edits the same file
     // and applies it; none may drop another's change.
@@ -725,7 +696,7 @@ fn edits_made_at_the_same_time_all_land() {
             (a.join().unwrap(), b.join().unwrap())
         });
         assert_eq!((a.0, b.0), (200, 200), "round {round}: {a:?} {b:?}");
-        let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+        let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
         assert_eq!(
             text.matches("enabled = false").count(),
             2,
@@ -740,7 +711,7 @@ fn edits_made_at_the_same_time_all_land() {
             (x.join().unwrap(), y.join().unwrap())
         });
         assert_eq!((x.0, y.0), (200, 200), "round {round}: {x:?} {y:?}");
-        let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+        let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
         assert_eq!(
             text.matches("enabled = true").count(),
             2,
@@ -753,12 +724,9 @@ fn edits_made_at_the_same_time_all_land() {
 /// failpoint), so that the API's own apply waits for it.
 fn hold_the_apply_lock(s: &Served) -> common::Killed {
     use std::io::{BufRead, BufReader};
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["apply", "--auto-approve"])
-        .current_dir(s.dir.path())
-        .env("NO_COLOR", "1")
-        .env("ORC_STATE", s.path("state.db"))
-        .env("ORC_CONFIG", s.path("tasks.toml"))
+    let mut holder = s
+        .env
+        .command(&["apply", "--auto-approve"])
         .env("ORC_FAILPOINT", "apply:locked")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -776,14 +744,14 @@ fn hold_the_apply_lock(s: &Served) -> common::Killed {
 #[test]
 fn a_failed_apply_keeps_an_edit_saved_meanwhile() {
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = token.trim().to_string();
     let holder = hold_the_apply_lock(&s);
     // The API edits the file, then its apply waits for the lock.
     let edit = std::thread::scope(|scope| {
         let request = scope.spawn(|| s.post("/api/tasks/ok/disable", Some(&token)));
         let start = Instant::now();
-        while !std::fs::read_to_string(s.path("tasks.toml"))
+        while !std::fs::read_to_string(s.env.path("tasks.toml"))
             .unwrap()
             .contains("enabled = false")
         {
@@ -793,8 +761,8 @@ fn a_failed_apply_keeps_an_edit_saved_meanwhile() {
         // Meanwhile a person saves their own edit, and the apply will fail: the
         // scheduler's registry is damaged, and the lock's holder goes away.
         let theirs = "[settings]\nbackend = \"embedded\"\n\n# Someone's own edit.\n[tasks.ok]\nshell = \"echo mine\"\n";
-        std::fs::write(s.path("tasks.toml"), theirs).unwrap();
-        std::fs::write(s.path("registry/Orc.json"), "damaged").unwrap();
+        std::fs::write(s.env.path("tasks.toml"), theirs).unwrap();
+        std::fs::write(s.env.path("registry/Orc.json"), "damaged").unwrap();
         drop(holder);
         (request.join().unwrap(), theirs)
     });
@@ -804,7 +772,7 @@ fn a_failed_apply_keeps_an_edit_saved_meanwhile() {
     assert!(error.contains("changed by someone else"), "{error}");
     assert!(error.contains("nothing was applied"), "{error}");
     assert_eq!(
-        std::fs::read_to_string(s.path("tasks.toml")).unwrap(),
+        std::fs::read_to_string(s.env.path("tasks.toml")).unwrap(),
         theirs
     );
 }
@@ -815,9 +783,9 @@ fn a_failed_apply_keeps_an_edit_saved_meanwhile() {
 #[test]
 fn an_edit_whose_apply_meets_a_held_lock_is_a_409_and_changes_nothing() {
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = token.trim().to_string();
-    let before = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    let before = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
     let holder = hold_the_apply_lock(&s);
     let (status, body) = s.post("/api/tasks/ok/disable", Some(&token));
     drop(holder);
@@ -826,7 +794,7 @@ fn an_edit_whose_apply_meets_a_held_lock_is_a_409_and_changes_nothing() {
     assert!(error.contains("locked by another orc"), "{error}");
     assert!(error.contains("is back as it was"), "{error}");
     assert_eq!(
-        std::fs::read_to_string(s.path("tasks.toml")).unwrap(),
+        std::fs::read_to_string(s.env.path("tasks.toml")).unwrap(),
         before
     );
     let ok = s.get_json("/api/tasks/ok");
@@ -839,11 +807,11 @@ fn an_edit_whose_apply_meets_a_held_lock_is_a_409_and_changes_nothing() {
 fn the_api_plan_reports_what_the_backend_refuses_as_orc_plan_does() {
     let s = served();
     std::fs::write(
-        s.path("tasks.toml"),
+        s.env.path("tasks.toml"),
         "[settings]\nbackend = \"windows\"\ntimezone = \"UTC\"\n\n[tasks.odd]\ncommand = \"true\"\nschedule = \"0,1,3,7,15,31,47,50,52 0,1,3,7,15,16,18,22 1 * MON\"\n",
     )
     .unwrap();
-    let cli = s.orc(&["plan"]);
+    let cli = s.env.orc(&["plan"]);
     assert_eq!(cli.status.code(), Some(1));
     let cli = String::from_utf8_lossy(&cli.stderr).to_string();
     let said = "cannot run exactly on Task Scheduler";
@@ -861,15 +829,15 @@ fn the_api_plan_reports_what_the_backend_refuses_as_orc_plan_does() {
 fn an_edit_does_not_follow_a_symlink_planted_at_its_temporary_name() {
     use std::os::unix::fs::PermissionsExt;
     let s = served();
-    let token = String::from_utf8(s.orc(&["serve", "--print-token"]).stdout).unwrap();
+    let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let token = token.trim();
-    let config = s.path("tasks.toml");
+    let config = s.env.path("tasks.toml");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
     // Someone else's file, and a link to it where edits used to write first.
-    let victim = s.path("victim.txt");
+    let victim = s.env.path("victim.txt");
     std::fs::write(&victim, "not orc's\n").unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::os::unix::fs::symlink(&victim, s.path(".tasks.toml.orc-edit")).unwrap();
+    std::os::unix::fs::symlink(&victim, s.env.path(".tasks.toml.orc-edit")).unwrap();
 
     let (status, body) = s.post("/api/tasks/ok/disable", Some(token));
     assert_eq!(status, 200, "{body}");
@@ -885,7 +853,7 @@ fn an_edit_does_not_follow_a_symlink_planted_at_its_temporary_name() {
             .contains("enabled = false")
     );
     // No temporary file is left behind.
-    let left: Vec<_> = std::fs::read_dir(s.dir.path())
+    let left: Vec<_> = std::fs::read_dir(s.env.dir())
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -899,7 +867,7 @@ fn an_edit_does_not_follow_a_symlink_planted_at_its_temporary_name() {
 #[test]
 fn metrics_counters_do_not_fall_when_runs_are_deleted() {
     let s = served();
-    let db = rusqlite::Connection::open(s.path("state.db")).unwrap();
+    let db = rusqlite::Connection::open(s.env.path("state.db")).unwrap();
     // What retention does with runs older than history_retention.
     db.execute("DELETE FROM runs WHERE finished_at IS NOT NULL", [])
         .unwrap();
@@ -913,7 +881,7 @@ fn metrics_counters_do_not_fall_when_runs_are_deleted() {
         text.contains("orc_run_duration_seconds_count{task=\"ok\"} 3"),
         "{text}"
     );
-    assert!(s.orc(&["run", "ok"]).status.success());
+    assert!(s.env.orc(&["run", "ok"]).status.success());
     let (_, text) = s.get("/metrics");
     assert!(
         text.contains("orc_runs_total{task=\"ok\",status=\"success\"} 4"),
@@ -1003,7 +971,7 @@ fn a_rebinding_host_is_refused() {
 
     // A name the server is reached by, allowed; others still not.
     let (_other, base, token) =
-        common::serve_with(s.dir.path(), &["--allow-host", "orc.example.net"]);
+        common::serve_with(s.env.dir(), &["--allow-host", "orc.example.net"]);
     let (status, answer) = get_with_host(&base, "/api/tasks", "orc.example.net:443", Some(&token));
     assert_eq!(status, 200, "{answer}");
     let (status, _) = get_with_host(&base, "/api/tasks", "orc.example.org", Some(&token));
@@ -1094,7 +1062,7 @@ fn an_unauthenticated_read_is_refused() {
 #[test]
 fn public_read_opens_reads_only() {
     let s = served();
-    let (_open, base, _) = common::serve_with(s.dir.path(), &["--public-read"]);
+    let (_open, base, _) = common::serve_with(s.env.dir(), &["--public-read"]);
     let agent = Served::agent();
     for path in [
         "/api/tasks",
@@ -1134,7 +1102,7 @@ fn public_read_opens_reads_only() {
             .unwrap();
         assert_eq!(r.status(), 401, "{method} {path}");
     }
-    let text = std::fs::read_to_string(s.path("tasks.toml")).unwrap();
+    let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
     assert!(!text.contains("enabled"), "{text}");
     // The Host check stays.
     let (status, _) = get_with_host(&base, "/api/tasks", "rebind.attacker.example", None);
@@ -1310,7 +1278,7 @@ fn concurrent_plans_are_computed_once_and_kept() {
 fn an_idle_connection_is_closed() {
     use std::io::{Read, Write};
     let s = served();
-    let (_short, base, token) = common::serve_with(s.dir.path(), &["--idle-timeout", "1s"]);
+    let (_short, base, token) = common::serve_with(s.env.dir(), &["--idle-timeout", "1s"]);
     let addr = base.strip_prefix("http://").unwrap().to_string();
     let closed_within = |c: &mut std::net::TcpStream| {
         let started = Instant::now();

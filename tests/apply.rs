@@ -2,49 +2,28 @@
 //! renames, hosts, targets, destroy and import, against real SQLite files.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-struct Env {
-    dir: tempfile::TempDir,
+mod common;
+use common::TestEnv;
+
+/// What these tests read and change beside orc: the embedded registry, and orc on
+/// another host.
+trait ApplyEnv {
+    fn registry(&self) -> PathBuf;
+    fn orc_as(&self, host: &str, args: &[&str]) -> Output;
+    fn registry_json(&self) -> serde_json::Value;
+    fn edit_registry(&self, f: impl FnOnce(&mut serde_json::Value));
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("tasks.toml")
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state/state.db")
-    }
-
+impl ApplyEnv for TestEnv {
     fn registry(&self) -> PathBuf {
-        self.dir.path().join("state/registry/Orc.json")
-    }
-
-    fn write(&self, text: &str) {
-        std::fs::write(self.config(), text).unwrap();
-    }
-
-    fn orc(&self, args: &[&str]) -> Output {
-        self.orc_as("testhost", args)
+        self.path("state/registry/Orc.json")
     }
 
     fn orc_as(&self, host: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .arg("--config")
-            .arg(self.config())
-            .arg("--state")
-            .arg(self.state())
-            .env("NO_COLOR", "1")
+        self.command(args)
             .env("ORC_HOSTNAME", host)
-            .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     }
@@ -57,10 +36,6 @@ impl Env {
         let mut v = self.registry_json();
         f(&mut v);
         std::fs::write(self.registry(), serde_json::to_string_pretty(&v).unwrap()).unwrap();
-    }
-
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.state()).unwrap()
     }
 }
 
@@ -87,15 +62,15 @@ schedule = "30 5 * * MON-FRI"
 dependencies = ["extract"]
 "#;
 
-fn apply_ok(env: &Env) {
+fn apply_ok(env: &TestEnv) {
     let o = env.orc(&["apply", "--auto-approve"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
 }
 
 #[test]
 fn create_then_no_changes_then_update_then_delete() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
 
     let o = env.orc(&["plan", "--detailed-exitcode"]);
     assert_eq!(code(&o), 2, "{}", text(&o));
@@ -116,7 +91,7 @@ fn create_then_no_changes_then_update_then_delete() {
     assert!(text(&o).contains("No changes."));
     assert_eq!(env.registry_json()["tasks"].as_object().unwrap().len(), 2);
 
-    env.write(&TWO_TASKS.replace("0 5 * * *", "15 4 * * *"));
+    env.write_config(&TWO_TASKS.replace("0 5 * * *", "15 4 * * *"));
     let o = env.orc(&["plan", "--detailed-exitcode"]);
     assert_eq!(code(&o), 2);
     let out = text(&o);
@@ -136,7 +111,9 @@ fn create_then_no_changes_then_update_then_delete() {
             .starts_with("15 4 * * *")
     );
 
-    env.write("[tasks.extract]\ncommand = \"python extract.py\"\nschedule = \"15 4 * * *\"\n");
+    env.write_config(
+        "[tasks.extract]\ncommand = \"python extract.py\"\nschedule = \"15 4 * * *\"\n",
+    );
     let o = env.orc(&["plan"]);
     assert!(
         text(&o).contains("# load will be destroyed"),
@@ -155,11 +132,11 @@ fn create_then_no_changes_then_update_then_delete() {
 
 #[test]
 fn a_change_the_scheduler_does_not_hold_updates_state_only() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
     let before = std::fs::read(env.registry()).unwrap();
-    env.write(&TWO_TASKS.replace(
+    env.write_config(&TWO_TASKS.replace(
         "command = \"python extract.py\"",
         "command = \"python extract.py\"\nretry_count = 3",
     ));
@@ -186,8 +163,8 @@ fn a_change_the_scheduler_does_not_hold_updates_state_only() {
 
 #[test]
 fn drift_outside_orc_is_named_and_repaired() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
 
     env.edit_registry(|v| v["tasks"]["extract"]["trigger"] = "0 23 * * * (local)".into());
@@ -224,8 +201,8 @@ fn drift_outside_orc_is_named_and_repaired() {
 
 #[test]
 fn unmanaged_tasks_are_reported_and_left_alone() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
     env.edit_registry(|v| {
         v["tasks"]["handmade"] = serde_json::json!({
@@ -273,9 +250,9 @@ fn unmanaged_tasks_are_reported_and_left_alone() {
 /// the config's tasks do not run in is refused, naming the task, with nothing written.
 #[test]
 fn import_reads_the_embedded_trigger_with_its_zone() {
-    let env = Env::new();
+    let env = TestEnv::new();
     let config = format!("[settings]\ntimezone = \"Europe/Berlin\"\n{TWO_TASKS}");
-    env.write(&config);
+    env.write_config(&config);
     apply_ok(&env);
     let written = env.registry_json()["tasks"]["extract"]["trigger"]
         .as_str()
@@ -328,9 +305,9 @@ fn import_reads_the_embedded_trigger_with_its_zone() {
 /// with `orc new`.
 #[test]
 fn import_into_keeps_the_file_as_a_byte_prefix() {
-    let env = Env::new();
+    let env = TestEnv::new();
     let config = format!("{TWO_TASKS}\n# trailing comment, kept last before the import");
-    env.write(&config);
+    env.write_config(&config);
     apply_ok(&env);
     env.edit_registry(|v| {
         v["tasks"]["handmade"] = serde_json::json!({
@@ -338,7 +315,7 @@ fn import_into_keeps_the_file_as_a_byte_prefix() {
         });
     });
     // A file that has the task already: refused, naming it, and left as it is.
-    let other = env.dir.path().join("other.toml");
+    let other = env.dir().join("other.toml");
     let taken = "[tasks.handmade]\ncommand = \"x\"\n";
     std::fs::write(&other, taken).unwrap();
     let o = env.orc(&["import", "--all", "--into", other.to_str().unwrap()]);
@@ -371,13 +348,13 @@ fn import_into_keeps_the_file_as_a_byte_prefix() {
 
 #[test]
 fn renamed_from_moves_state_and_history() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
     env.db()
         .execute("INSERT INTO runs (task, folder, started_at, status) VALUES ('extract', 'Orc', '2026-11-01T05:00:00Z', 'succeeded')", [])
         .unwrap();
-    env.write(
+    env.write_config(
         &TWO_TASKS
             .replace(
                 "[tasks.extract]",
@@ -425,8 +402,8 @@ fn renamed_from_moves_state_and_history() {
 
 #[test]
 fn hosts_limit_tasks_to_named_machines() {
-    let env = Env::new();
-    env.write(&format!(
+    let env = TestEnv::new();
+    env.write_config(&format!(
         "{TWO_TASKS}\n[tasks.fileserver_only]\ncommand = \"x\"\nhosts = [\"srv-01\"]\n"
     ));
     let o = env.orc(&["plan"]);
@@ -442,8 +419,8 @@ fn hosts_limit_tasks_to_named_machines() {
             .is_none()
     );
 
-    let other = Env::new();
-    other.write(&format!(
+    let other = TestEnv::new();
+    other.write_config(&format!(
         "{TWO_TASKS}\n[tasks.fileserver_only]\ncommand = \"x\"\nhosts = [\"srv-01\"]\n"
     ));
     let o = other.orc_as("SRV-01", &["apply", "--auto-approve"]);
@@ -458,8 +435,8 @@ fn hosts_limit_tasks_to_named_machines() {
 
 #[test]
 fn target_limits_plan_and_apply() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     let o = env.orc(&["apply", "--auto-approve", "--target", "extract"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let tasks = env.registry_json()["tasks"]
@@ -478,8 +455,8 @@ fn target_limits_plan_and_apply() {
 
 #[test]
 fn destroy_removes_managed_tasks_only() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
     env.edit_registry(|v| {
         v["tasks"]["handmade"] = serde_json::json!({"name": "handmade", "trigger": null, "command": ["x"], "enabled": true});
@@ -504,10 +481,10 @@ fn destroy_removes_managed_tasks_only() {
 
 #[test]
 fn disabling_a_task_is_an_in_place_toggle() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
-    env.write(&TWO_TASKS.replace(
+    env.write_config(&TWO_TASKS.replace(
         "schedule = \"0 5 * * *\"",
         "schedule = \"0 5 * * *\"\nenabled = false",
     ));
@@ -523,8 +500,8 @@ fn disabling_a_task_is_an_in_place_toggle() {
 
 #[test]
 fn json_plan_has_the_documented_shape() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     let o = env.orc(&["plan", "--json"]);
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for key in [
@@ -562,8 +539,8 @@ fn json_plan_has_the_documented_shape() {
 
 #[test]
 fn the_audit_log_records_who_applied_what() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
     let (host, outcome, summary, backend): (String, String, String, String) = env
         .db()
@@ -582,8 +559,8 @@ fn the_audit_log_records_who_applied_what() {
 
 #[test]
 fn status_lists_applied_tasks_with_next_run() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     apply_ok(&env);
     let o = env.orc(&["status", "--json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
@@ -606,24 +583,14 @@ fn status_lists_applied_tasks_with_next_run() {
 
 #[test]
 fn a_saved_plan_remembers_its_config_and_state() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
-    let plan_file = env.dir.path().join("reviewed.plan");
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
+    let plan_file = env.dir().join("reviewed.plan");
     let o = env.orc(&["plan", "-o", plan_file.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     // Applied from elsewhere, naming only the plan: config and state come from it.
-    let elsewhere = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .arg("apply")
-        .arg(&plan_file)
-        .current_dir(elsewhere.path())
-        .env("NO_COLOR", "1")
-        .env("ORC_HOSTNAME", "testhost")
-        .env_remove("ORC_CONFIG")
-        .env_remove("ORC_STATE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let elsewhere = TestEnv::builder().config_in_cwd().default_state().build();
+    let o = elsewhere.orc(&["apply", plan_file.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(
         text(&o).contains("Apply complete! Tasks: 2 added"),
@@ -635,8 +602,8 @@ fn a_saved_plan_remembers_its_config_and_state() {
 
 #[test]
 fn an_unapproved_apply_off_a_terminal_creates_nothing() {
-    let env = Env::new();
-    env.write(TWO_TASKS);
+    let env = TestEnv::new();
+    env.write_config(TWO_TASKS);
     let o = env.orc(&["apply"]);
     assert_eq!(code(&o), 1);
     assert!(text(&o).contains("--auto-approve"), "{}", text(&o));

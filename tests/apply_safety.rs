@@ -25,11 +25,11 @@ mod common;
 #[cfg(unix)]
 mod suite {
     use super::common;
+    use common::TestEnv;
 
     // Process groups, signals and file modes: Unix only.
 
     use std::collections::BTreeSet;
-    use std::ffi::OsString;
     use std::fmt;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -40,7 +40,6 @@ mod suite {
     use std::sync::{Mutex, MutexGuard, OnceLock, mpsc};
     use std::time::{Duration, Instant};
 
-    const ORC: &str = env!("CARGO_BIN_EXE_orc");
     const HOST: &str = "testhost";
     /// The failpoints of `orc apply`, in the order apply reaches them.
     const FAILPOINTS: [&str; 4] = [
@@ -140,10 +139,10 @@ mod suite {
     }
 
     impl Backend {
-        fn name(self) -> &'static str {
+        fn scheduler(self) -> common::Backend {
             match self {
-                Backend::Embedded => "embedded",
-                Backend::Cron => "cron",
+                Backend::Embedded => common::Backend::Embedded,
+                Backend::Cron => common::Backend::Cron,
             }
         }
     }
@@ -353,22 +352,24 @@ mod suite {
     // ---------------------------------------------------------------------------------
     // One test's world
 
-    struct Env {
+    /// A TestEnv on `backend`, with the state and config this test points orc at (the
+    /// examples, another state), its crontab block, and, for cron, the user's crontab
+    /// to itself and cleaned up after.
+    struct World {
         backend: Backend,
-        dir: tempfile::TempDir,
+        /// The folder, `state.db` in it; for cron a logging `crontab` shim first on
+        /// PATH (`bin/crontab`), logging to `crontab.log`.
+        env: TestEnv,
         state: PathBuf,
         config: PathBuf,
         folder: String,
-        /// Cron only: the folder holding the logging `crontab` shim, and its log.
-        shim_dir: Option<PathBuf>,
-        crontab_log: PathBuf,
         finished: bool,
         _cron: Option<MutexGuard<'static, ()>>,
     }
 
-    impl Env {
+    impl World {
         /// A fresh world on `backend`.
-        fn new(backend: Backend) -> Env {
+        fn new(backend: Backend) -> World {
             let cron = match backend {
                 Backend::Embedded => None,
                 Backend::Cron => {
@@ -376,31 +377,31 @@ mod suite {
                     Some(cron_lock())
                 }
             };
-            let dir = tempfile::tempdir().expect("tempdir");
-            let state = dir.path().join("state.db");
-            let config = dir.path().join("tasks.toml");
-            let crontab_log = dir.path().join("crontab.log");
-            let shim_dir = cron.as_ref().map(|_| {
-                let shim_dir = dir.path().join("bin");
-                std::fs::create_dir(&shim_dir).unwrap();
-                write_crontab_shim(&shim_dir, crontab_program());
-                shim_dir
-            });
-            Env {
+            let mut builder = TestEnv::builder()
+                .state("state.db")
+                .backend(backend.scheduler());
+            if cron.is_some() {
+                builder = builder
+                    .path_first("bin")
+                    .env_in_dir("ORC_TEST_CRONTAB_LOG", "crontab.log");
+            }
+            let env = builder.build();
+            if cron.is_some() {
+                write_crontab_shim(&env.path("bin"), crontab_program());
+            }
+            World {
                 backend,
-                dir,
-                state,
-                config,
+                state: env.state(),
+                config: env.config(),
+                env,
                 folder: unique_folder(),
-                shim_dir,
-                crontab_log,
                 finished: false,
                 _cron: cron,
             }
         }
 
         fn path(&self, rel: &str) -> PathBuf {
-            self.dir.path().join(rel)
+            self.env.path(rel)
         }
 
         fn state_str(&self) -> String {
@@ -414,28 +415,8 @@ mod suite {
 
         /// orc with this world's backend, `config` and `state`.
         fn cmd_at(&self, config: &Path, state: &Path, args: &[&str]) -> Command {
-            let mut cmd = Command::new(ORC);
-            cmd.args(args)
-                .arg("--config")
-                .arg(config)
-                .arg("--state")
-                .arg(state)
-                .arg("--backend")
-                .arg(self.backend.name())
-                .current_dir(self.dir.path())
-                .env("NO_COLOR", "1")
-                .env("ORC_HOSTNAME", HOST)
-                .env_remove("ORC_CONFIG")
-                .env_remove("ORC_STATE")
-                .env_remove("ORC_FAILPOINT")
-                .stdin(Stdio::null());
-            if let Some(shim_dir) = &self.shim_dir {
-                let mut path = OsString::from(shim_dir);
-                path.push(":");
-                path.push(std::env::var_os("PATH").unwrap_or_default());
-                cmd.env("PATH", path)
-                    .env("ORC_TEST_CRONTAB_LOG", &self.crontab_log);
-            }
+            let mut cmd = self.env.command(args);
+            cmd.env("ORC_CONFIG", config).env("ORC_STATE", state);
             cmd
         }
 
@@ -547,7 +528,7 @@ mod suite {
         }
 
         fn crontab_calls(&self) -> Vec<String> {
-            std::fs::read_to_string(&self.crontab_log)
+            std::fs::read_to_string(self.path("crontab.log"))
                 .unwrap_or_default()
                 .lines()
                 .map(str::to_string)
@@ -555,7 +536,7 @@ mod suite {
         }
 
         fn clear_crontab_log(&self) {
-            let _ = std::fs::remove_file(&self.crontab_log);
+            let _ = std::fs::remove_file(self.path("crontab.log"));
         }
 
         /// Cron: destroy what this test applied, and check the crontab holds none of it.
@@ -573,7 +554,7 @@ mod suite {
         }
     }
 
-    impl Drop for Env {
+    impl Drop for World {
         fn drop(&mut self) {
             // Never leave a failed test's tasks in the real crontab.
             if self.backend == Backend::Cron && !self.finished {
@@ -588,7 +569,7 @@ mod suite {
     /// examples/ as the given backend can take it: as is for the embedded backend; for
     /// cron a copy in its own crontab block, in Europe/Berlin if cron accepts that zone,
     /// else (after checking that the refusal is clear and changed nothing) in local time.
-    fn apply_examples(env: &mut Env) -> Out {
+    fn apply_examples(env: &mut World) -> Out {
         let examples = manifest_dir().join("examples");
         store_example_secrets(env);
         if env.backend == Backend::Embedded {
@@ -642,7 +623,7 @@ mod suite {
 
     /// The credentials the examples name, in this world's vault: apply refuses tasks
     /// whose secrets the server lacks.
-    fn store_example_secrets(env: &Env) {
+    fn store_example_secrets(env: &World) {
         let o = env
             .cmd_at(&env.config, &env.state, &["secret", "init"])
             .output()
@@ -674,7 +655,7 @@ mod suite {
     }
 
     fn idempotent_examples(backend: Backend) {
-        let mut env = Env::new(backend);
+        let mut env = World::new(backend);
         apply_examples(&mut env).expect_ok();
         let here = names(&[
             "daily_report",
@@ -773,7 +754,7 @@ mod suite {
     // 2. kill -9 mid-apply
 
     fn killed_mid_apply(backend: Backend, failpoint: &str) {
-        let env = Env::new(backend);
+        let env = World::new(backend);
         let a = names(&["keep", "upd", "off", "desc", "gone1", "gone2"]);
         env.write_config(&config_a(&env.folder));
         env.apply().expect_ok();
@@ -900,7 +881,7 @@ mod suite {
     // 3. Concurrent applies
 
     fn a_second_apply_fails_at_once_naming_the_holder_or_waits_with_lock_timeout() {
-        let env = Env::new(Backend::Embedded);
+        let env = World::new(Backend::Embedded);
         env.write_config(&config_a(&env.folder));
         let held = env.hold_at("apply:locked", &["apply", "--auto-approve"]);
         let pid = held.pid;
@@ -958,7 +939,7 @@ mod suite {
     }
 
     fn a_waiting_apply_takes_over_when_the_holder_dies() {
-        let env = Env::new(Backend::Embedded);
+        let env = World::new(Backend::Embedded);
         env.write_config(&config_a(&env.folder));
         let held = env.hold_at("apply:locked", &["apply", "--auto-approve"]);
         let pid = held.pid;
@@ -986,7 +967,7 @@ mod suite {
     }
 
     /// Start `n` applies at once into a state that does not exist yet.
-    fn race_applies(env: &Env, state: &Path, n: usize, extra: &[&str]) -> Vec<Out> {
+    fn race_applies(env: &World, state: &Path, n: usize, extra: &[&str]) -> Vec<Out> {
         let mut args = vec!["apply", "--auto-approve"];
         args.extend_from_slice(extra);
         let children: Vec<Child> = (0..n)
@@ -1014,7 +995,7 @@ mod suite {
     /// The first applies into a new state race to create it: the losers must see the
     /// lock (and wait for it with --lock-timeout), never a half-migrated database.
     fn simultaneous_first_applies_into_a_new_state_see_the_lock() {
-        let env = Env::new(Backend::Embedded);
+        let env = World::new(Backend::Embedded);
         env.write_config(&config_a(&env.folder));
         for round in 0..3 {
             let state = env.path(&format!("wait{round}/state.db"));
@@ -1055,7 +1036,7 @@ mod suite {
     }
 
     /// Change task `name`'s trigger in the live scheduler, as someone might by hand.
-    fn tamper_live(env: &Env, name: &str) {
+    fn tamper_live(env: &World, name: &str) {
         match env.backend {
             Backend::Embedded => {
                 let path = env.registry();
@@ -1108,7 +1089,7 @@ mod suite {
     }
 
     fn stale_saved_plan(backend: Backend) {
-        let env = Env::new(backend);
+        let env = World::new(backend);
         let folder = env.folder.clone();
         env.write_config(&config_text(&folder, &base_tasks("true", "old")));
         env.apply().expect_ok();
@@ -1239,13 +1220,13 @@ mod suite {
     }
 
     fn bad_configs_change_nothing(backend: Backend) {
-        let env = Env::new(backend);
+        let env = World::new(backend);
         env.write_config(&config_a(&env.folder));
         env.apply().expect_ok();
         let before = env.snapshot();
         assert!(before.tasks.as_ref().is_some_and(|t| t.len() == 6));
 
-        let fresh = Env::new(Backend::Embedded);
+        let fresh = World::new(Backend::Embedded);
         for fixture in invalid_fixtures() {
             let out = env.orc_with(&fixture, &["apply", "--auto-approve"]);
             assert_eq!(out.code, Some(1), "{}: {out}", fixture.display());
@@ -1288,7 +1269,7 @@ mod suite {
     // 6. No approval off a terminal
 
     fn no_approval_off_a_terminal(backend: Backend) {
-        let env = Env::new(backend);
+        let env = World::new(backend);
         env.write_config(&config_a(&env.folder));
         env.apply().expect_ok();
         env.write_config(&config_b(&env.folder));
@@ -1319,7 +1300,7 @@ mod suite {
     }
 
     fn no_approval_off_a_terminal_into_a_fresh_state() {
-        let env = Env::new(Backend::Embedded);
+        let env = World::new(Backend::Embedded);
         env.write_config(&config_a(&env.folder));
         let out = env.orc(&["apply"]);
         out.expect_code(1);
@@ -1336,7 +1317,7 @@ mod suite {
     // 7. Owner-only state
 
     fn the_state_database_is_owner_only() {
-        let env = Env::new(Backend::Embedded);
+        let env = World::new(Backend::Embedded);
         env.write_config(&config_a(&env.folder));
         // In a folder that does not exist yet, so orc creates that too.
         let state = env.path("private/orc/state.db");
@@ -1360,7 +1341,7 @@ mod suite {
     // 8. A hand edit in the live scheduler is drift: named by plan, repaired by apply
 
     fn hand_edit_is_drift(backend: Backend) {
-        let env = Env::new(backend);
+        let env = World::new(backend);
         env.write_config(&config_text(&env.folder, &base_tasks("echo x", "first")));
         env.apply().expect_ok();
         let outside = || -> Vec<String> {

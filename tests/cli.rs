@@ -2,13 +2,12 @@
 
 use std::process::{Command, Output};
 
-fn orc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("ORC_CONFIG")
-        .output()
-        .expect("orc runs")
+mod common;
+use common::TestEnv;
+
+/// orc in this repository's root, where `examples/` is.
+fn repo() -> TestEnv {
+    TestEnv::builder().in_repo().build()
 }
 
 fn stdout(o: &Output) -> String {
@@ -21,7 +20,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn validate_accepts_the_examples() {
-    let o = orc(&["validate", "--config", "examples"]);
+    let o = repo().orc(&["validate", "--config", "examples"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("Success! The configuration is valid: 5 tasks in 3 files."),
@@ -42,7 +41,7 @@ fn global_options_go_before_or_after_the_command() {
             "--quiet",
         ],
     ] {
-        let o = orc(&args);
+        let o = repo().orc(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         assert_eq!(v["valid"], true);
@@ -57,17 +56,15 @@ fn global_options_go_before_or_after_the_command() {
         "--config",
         "examples",
     ];
-    let o = orc(&args);
+    let o = repo().orc(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     // --backend is heeded, not just accepted: cron cannot run the examples' Berlin
     // schedules on a machine in UTC.
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args.map(|a| if a == "embedded" { "cron" } else { a }))
-        .env("NO_COLOR", "1")
+    let o = TestEnv::builder()
+        .in_repo()
         .env("TZ", "UTC")
-        .env_remove("ORC_CONFIG")
-        .output()
-        .unwrap();
+        .build()
+        .orc(&args.map(|a| if a == "embedded" { "cron" } else { a }));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(" --> examples/tasks.toml:9:12\n"),
@@ -78,14 +75,8 @@ fn global_options_go_before_or_after_the_command() {
 
 #[test]
 fn validate_without_a_config_says_where_it_looked() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .arg("validate")
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env_remove("ORC_CONFIG")
-        .output()
-        .unwrap();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let o = env.orc(&["validate"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("tasks.toml") && stderr(&o).contains("not found"),
@@ -103,7 +94,7 @@ fn validate_json_reports_diagnostics_with_positions() {
         "[tasks.t]\ncommand = \"x\"\nschedule = \"0 0 31 4 *\"\n",
     )
     .unwrap();
-    let o = orc(&["validate", "--json", "--config", f.to_str().unwrap()]);
+    let o = repo().orc(&["validate", "--json", "--config", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], false);
@@ -125,7 +116,7 @@ fn human_errors_show_the_line_and_a_caret() {
         "[tasks.t]\ncommand = \"x\"\nschedule = \"0 0 31 4 *\"\n",
     )
     .unwrap();
-    let o = orc(&["validate", "--config", f.to_str().unwrap()]);
+    let o = repo().orc(&["validate", "--config", f.to_str().unwrap()]);
     let err = stderr(&o);
     assert!(
         err.contains(&format!("{}:3:12 (task \"t\")", f.display())),
@@ -138,7 +129,7 @@ fn human_errors_show_the_line_and_a_caret() {
 
 #[test]
 fn schedule_next_prints_rfc3339_with_offsets() {
-    let o = orc(&[
+    let o = repo().orc(&[
         "schedule",
         "next",
         "30 2 * * *",
@@ -161,7 +152,7 @@ fn schedule_next_prints_rfc3339_with_offsets() {
         ]
     );
 
-    let o = orc(&[
+    let o = repo().orc(&[
         "schedule",
         "next",
         "@daily",
@@ -180,7 +171,7 @@ fn schedule_next_prints_rfc3339_with_offsets() {
 
 #[test]
 fn schedule_next_is_strictly_after_from() {
-    let o = orc(&[
+    let o = repo().orc(&[
         "schedule",
         "next",
         "0 6 * * *",
@@ -204,22 +195,22 @@ fn a_rejected_schedule_exits_1_with_the_reason() {
         ("0 0 ? * MON", "Quartz"),
         ("0 0 * * FRI#5", "fifth"),
     ] {
-        let o = orc(&["schedule", "next", expr]);
+        let o = repo().orc(&["schedule", "next", expr]);
         assert_eq!(o.status.code(), Some(1), "{expr}");
         assert!(stderr(&o).contains(reason), "{expr}: {}", stderr(&o));
         assert!(stdout(&o).is_empty());
     }
-    let o = orc(&["schedule", "next", "0 6 * * *", "--from", "yesterday"]);
+    let o = repo().orc(&["schedule", "next", "0 6 * * *", "--from", "yesterday"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("RFC 3339"));
-    let o = orc(&["schedule", "next", "0 6 * * *", "--tz", "Mars/Olympus"]);
+    let o = repo().orc(&["schedule", "next", "0 6 * * *", "--tz", "Mars/Olympus"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown time zone"));
 }
 
 #[test]
 fn schedule_explain_says_it_in_words_with_next_times() {
-    let o = orc(&[
+    let o = repo().orc(&[
         "schedule",
         "explain",
         "0 6 * * 1-5",
@@ -237,7 +228,7 @@ fn schedule_explain_says_it_in_words_with_next_times() {
     assert!(text.contains("2026-11-30T06:00:00+01:00"), "{text}");
     assert_eq!(text.matches("+01:00").count(), 5, "{text}");
 
-    let o = orc(&["schedule", "explain", "@reboot", "--json"]);
+    let o = repo().orc(&["schedule", "explain", "@reboot", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["description"], "At system startup");
     assert_eq!(v["next"], serde_json::json!([]));
@@ -246,7 +237,7 @@ fn schedule_explain_says_it_in_words_with_next_times() {
 #[test]
 fn completions_are_generated_for_common_shells() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
-        let o = orc(&["completions", shell]);
+        let o = repo().orc(&["completions", shell]);
         assert!(o.status.success(), "{shell}");
         let text = stdout(&o);
         assert!(
@@ -254,7 +245,7 @@ fn completions_are_generated_for_common_shells() {
             "{shell}: no subcommands in script"
         );
     }
-    let o = orc(&["completions", "tcsh"]);
+    let o = repo().orc(&["completions", "tcsh"]);
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -265,13 +256,13 @@ fn completions_are_generated_for_common_shells() {
 
 #[test]
 fn help_teaches_with_examples() {
-    let o = orc(&["--help"]);
+    let o = repo().orc(&["--help"]);
     let text = stdout(&o);
     assert!(
         text.contains("Examples:") && text.contains("orc schedule next"),
         "{text}"
     );
-    let o = orc(&["schedule", "next", "--help"]);
+    let o = repo().orc(&["schedule", "next", "--help"]);
     assert!(stdout(&o).contains("--count") && stdout(&o).contains("RFC 3339"));
 }
 
@@ -292,9 +283,8 @@ fn a_closed_stdout_ends_the_command_quietly() {
             "--json",
         ],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(&args)
-            .env("NO_COLOR", "1")
+        let mut child = repo()
+            .command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -316,24 +306,18 @@ fn a_closed_stdout_ends_the_command_quietly() {
 #[cfg(unix)]
 #[test]
 fn the_user_is_known_without_user_set() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tasks.toml"),
-        "[tasks.a]\ncommand = \"true\"\n",
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["apply", "--auto-approve", "--backend", "embedded"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env("ORC_STATE", dir.path().join("state/state.db"))
-        .env_remove("ORC_CONFIG")
+    let env = TestEnv::builder()
+        .config_in_cwd()
+        .config("[tasks.a]\ncommand = \"true\"\n")
+        .build();
+    let o = env
+        .command(&["apply", "--auto-approve", "--backend", "embedded"])
         .env_remove("USER")
         .env_remove("USERNAME")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let db = rusqlite::Connection::open(dir.path().join("state/state.db")).unwrap();
+    let db = env.db();
     let user: String = db
         .query_row("SELECT user FROM applies", [], |r| r.get(0))
         .unwrap();
@@ -342,25 +326,12 @@ fn the_user_is_known_without_user_set() {
 
     // What orc writes beside the state is its owner's only.
     use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &str| {
-        std::fs::metadata(dir.path().join(p))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    };
+    let mode = |p: &str| std::fs::metadata(env.path(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode("state/registry"), 0o700);
     assert_eq!(mode("state/registry/Orc.json"), 0o600);
     assert_eq!(mode("state/orc-log"), 0o700);
     // And so is a run's log, which holds what the task printed.
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["run", "a"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env("ORC_STATE", dir.path().join("state/state.db"))
-        .env_remove("ORC_CONFIG")
-        .output()
-        .unwrap();
+    let o = env.orc(&["run", "a"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(mode("state/logs"), 0o700);
     assert_eq!(mode("state/logs/a"), 0o700);

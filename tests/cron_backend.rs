@@ -26,6 +26,7 @@ mod suite {
     use orc::config::Task;
 
     use super::common;
+    use common::TestEnv;
 
     const LOCK: &str = "/tmp/orc-cron-backend-tests.lock";
 
@@ -869,46 +870,43 @@ mod suite {
 
     /// orc itself on the cron backend, in a folder of its own (state, tasks.toml), with a
     /// `crontab` first on PATH that logs each call before running the real one.
-    struct OrcCron {
-        dir: tempfile::TempDir,
-        log: PathBuf,
+    fn orc_cron(session: &Session, folder: &str) -> TestEnv {
+        let env = TestEnv::builder()
+            .config_in_cwd()
+            .backend(common::Backend::Cron)
+            .path_first("bin")
+            .config(&format!("[settings]\nfolder = \"{folder}\"\n"))
+            .build();
+        let shim = env.path("bin/crontab");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                env.crontab_log().display(),
+                session.program.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        env
     }
 
-    impl OrcCron {
-        fn new(session: &Session, folder: &str) -> OrcCron {
-            let dir = tempfile::tempdir().unwrap();
-            let bin = dir.path().join("bin");
-            std::fs::create_dir(&bin).unwrap();
-            let log = dir.path().join("crontab-calls.log");
-            let shim = bin.join("crontab");
-            std::fs::write(
-                &shim,
-                format!(
-                    "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-                    log.display(),
-                    session.program.display()
-                ),
-            )
-            .unwrap();
-            std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-            std::fs::write(
-                dir.path().join("tasks.toml"),
-                format!("[settings]\nfolder = \"{folder}\"\n"),
-            )
-            .unwrap();
-            OrcCron { dir, log }
+    trait CronWorld {
+        fn crontab_log(&self) -> PathBuf;
+        fn cron(&self, args: &[&str]) -> (bool, String, String);
+        fn writes(&self) -> usize;
+        fn file(&self, name: &str) -> String;
+    }
+
+    impl CronWorld for TestEnv {
+        /// Where the shim logs each `crontab` call's arguments.
+        fn crontab_log(&self) -> PathBuf {
+            self.path("crontab-calls.log")
         }
 
-        fn orc(&self, args: &[&str]) -> (bool, String, String) {
-            let mut path = std::ffi::OsString::from(self.dir.path().join("bin"));
-            path.push(":");
-            path.push(std::env::var_os("PATH").unwrap_or_default());
-            let out = common::orc_in(self.dir.path(), common::orc_binary(), args)
-                .args(["--backend", "cron"])
-                .env("PATH", path)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
+        /// orc with `args`: whether it succeeded, its stdout and its stderr.
+        fn cron(&self, args: &[&str]) -> (bool, String, String) {
+            let out = self.orc(args);
             (
                 out.status.success(),
                 String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -918,7 +916,7 @@ mod suite {
 
         /// How often orc has replaced the crontab (`crontab -`).
         fn writes(&self) -> usize {
-            std::fs::read_to_string(&self.log)
+            std::fs::read_to_string(self.crontab_log())
                 .unwrap_or_default()
                 .lines()
                 .filter(|l| *l == "-")
@@ -926,7 +924,7 @@ mod suite {
         }
 
         fn file(&self, name: &str) -> String {
-            std::fs::read_to_string(self.dir.path().join(name)).unwrap()
+            self.read(name)
         }
     }
 
@@ -954,10 +952,10 @@ mod suite {
 {OTHER_BLOCK}"
         );
         session.reset(&before);
-        let world = OrcCron::new(&session, "OrcTestImport");
+        let world = orc_cron(&session, "OrcTestImport");
         let config_before = world.file("tasks.toml");
 
-        let (ok, stdout, stderr) = world.orc(&["import", "--all", "--into", "tasks.toml"]);
+        let (ok, stdout, stderr) = world.cron(&["import", "--all", "--into", "tasks.toml"]);
         assert!(ok, "{stdout}{stderr}");
         assert_eq!(world.writes(), 1, "one crontab write:\n{stderr}");
         assert_eq!(
@@ -1010,7 +1008,7 @@ mod suite {
         }
 
         // Apply takes them over: their lines now call orc back; the rest is as it was.
-        let (ok, stdout, stderr) = world.orc(&["apply", "--auto-approve"]);
+        let (ok, stdout, stderr) = world.cron(&["apply", "--auto-approve"]);
         assert!(ok, "{stdout}{stderr}");
         let after = session.text();
         let block = lines_of_block(&after, "OrcTestImport");
@@ -1026,7 +1024,7 @@ mod suite {
             )),
             "{after}"
         );
-        let (ok, stdout, stderr) = world.orc(&["plan", "--detailed-exitcode"]);
+        let (ok, stdout, stderr) = world.cron(&["plan", "--detailed-exitcode"]);
         assert!(ok, "{stdout}{stderr}");
     }
 
@@ -1043,8 +1041,8 @@ mod suite {
 # END orc managed block: folder \"OrcTestImportShell\"
 ",
         );
-        let world = OrcCron::new(&session, "OrcTestImportShell");
-        let (ok, stdout, stderr) = world.orc(&["import", "--all"]);
+        let world = orc_cron(&session, "OrcTestImportShell");
+        let (ok, stdout, stderr) = world.cron(&["import", "--all"]);
         assert!(ok, "{stdout}{stderr}");
         let doc: toml::Table = stdout.parse().unwrap();
         let backup = &doc["tasks"]["backup"];
@@ -1077,17 +1075,17 @@ mod suite {
 0 2 * * * date +%s
 ";
         session.reset(before);
-        let world = OrcCron::new(&session, "OrcTestImportRefused");
+        let world = orc_cron(&session, "OrcTestImportRefused");
         let taken = "[tasks.backup]\ncommand = [\"x\"]\n";
-        std::fs::write(world.dir.path().join("other.toml"), taken).unwrap();
+        std::fs::write(world.dir().join("other.toml"), taken).unwrap();
 
-        let (ok, stdout, stderr) = world.orc(&["import", "--all", "--into", "other.toml"]);
+        let (ok, stdout, stderr) = world.cron(&["import", "--all", "--into", "other.toml"]);
         assert!(!ok, "{stdout}");
         assert!(
             stderr.contains("[tasks.backup] is already in other.toml"),
             "{stderr}"
         );
-        let (ok, _, stderr) = world.orc(&["import", "crontab_line_3"]);
+        let (ok, _, stderr) = world.cron(&["import", "crontab_line_3"]);
         assert!(!ok);
         assert!(
             stderr.contains("line 3 of the crontab") && stderr.contains('%'),
@@ -1098,7 +1096,7 @@ mod suite {
         assert_eq!(session.text(), before);
         assert_eq!(world.file("other.toml"), taken);
 
-        let (ok, stdout, stderr) = world.orc(&["import", "backup"]);
+        let (ok, stdout, stderr) = world.cron(&["import", "backup"]);
         assert!(ok, "{stdout}{stderr}");
         assert!(stdout.contains("[tasks.backup]"), "{stdout}");
         assert!(!stdout.contains("[tasks.true]"), "{stdout}");
@@ -1121,28 +1119,28 @@ mod suite {
             return;
         };
         session.reset("");
-        let world = OrcCron::new(&session, "OrcTestMoveA");
+        let world = orc_cron(&session, "OrcTestMoveA");
         let tasks = "\ntimezone = \"local\"\n\n[tasks.hello]\ncommand = \"echo hi\"\nschedule = \"0 9 * * *\"\n";
         let write = |folder: &str| {
             std::fs::write(
-                world.dir.path().join("tasks.toml"),
+                world.dir().join("tasks.toml"),
                 format!("[settings]\nfolder = \"{folder}\"{tasks}"),
             )
             .unwrap();
         };
         write("OrcTestMoveA");
-        let (ok, out, err) = world.orc(&["apply", "--auto-approve"]);
+        let (ok, out, err) = world.cron(&["apply", "--auto-approve"]);
         assert!(ok, "{out}{err}");
         assert_eq!(lines_of_block(&session.text(), "OrcTestMoveA").len(), 1);
 
         write("OrcTestMoveB");
-        let (ok, plan, err) = world.orc(&["plan"]);
+        let (ok, plan, err) = world.cron(&["plan"]);
         assert!(ok, "{plan}{err}");
         assert!(
             plan.contains("leaves \"OrcTestMoveA\" (1 entry to delete there)"),
             "{plan}"
         );
-        let (ok, out, err) = world.orc(&["apply", "--auto-approve"]);
+        let (ok, out, err) = world.cron(&["apply", "--auto-approve"]);
         assert!(ok, "{out}{err}");
         let text = session.text();
         assert_eq!(
@@ -1153,7 +1151,7 @@ mod suite {
         let moved = lines_of_block(&text, "OrcTestMoveB");
         assert_eq!(moved.len(), 1, "{text}");
         assert!(moved[0].contains(" --folder OrcTestMoveB "), "{text}");
-        let (ok, plan, _) = world.orc(&["plan"]);
+        let (ok, plan, _) = world.cron(&["plan"]);
         assert!(ok && plan.contains("No changes."), "{plan}");
     }
 

@@ -4,27 +4,18 @@
 // Process groups, signals and file modes: Unix only.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn orc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args)
-        .arg("--state")
-        .arg(dir.join("state.db"))
-        .env("NO_COLOR", "1")
-        .env("ORC_HOSTNAME", "testhost")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+mod common;
+use common::TestEnv;
 
-fn apply(dir: &Path, config: &str) {
+fn apply(dir: &TestEnv, config: &str) {
     apply_file(dir, "tasks.toml", config);
 }
 
-fn task(name: &str, dir: &Path) -> String {
+fn task(name: &str, dir: &TestEnv) -> String {
     let marker: PathBuf = dir.join(format!("{name}.fired"));
     format!(
         "[tasks.{name}]\nshell = \"date +%s >> '{}'\"\nschedule = \"* * * * *\"\n",
@@ -47,8 +38,8 @@ impl Drop for Daemon {
 #[cfg(unix)]
 #[test]
 fn fires_on_time_picks_up_applies_and_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+    let dir = &env;
     let config_a = format!("[settings]\ntimezone = \"UTC\"\n\n{}", task("first", dir));
     // Start early in a minute, so that the second apply is done before the minute
     // ends even on a busy machine: both tasks then fire at the same minute.
@@ -86,7 +77,7 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     std::thread::sleep(Duration::from_millis(500));
 
     // Fired on time: each run started within 2 s after a minute boundary.
-    let o = orc(dir, &["history", "--json"]);
+    let o = dir.orc(&["history", "--json"]);
     let runs: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     let scheduled: Vec<&serde_json::Value> = runs
         .iter()
@@ -139,7 +130,7 @@ fn next_minute() -> jiff::Timestamp {
 }
 
 /// Stop the daemon and fail, showing everything it printed and the history.
-fn fail_with_output(mut daemon: Daemon, dir: &Path, what: &str) -> ! {
+fn fail_with_output(mut daemon: Daemon, dir: &TestEnv, what: &str) -> ! {
     let mut child = daemon.0.take().unwrap();
     // SAFETY: signals the daemon we started.
     unsafe {
@@ -158,19 +149,14 @@ fn fail_with_output(mut daemon: Daemon, dir: &Path, what: &str) -> ! {
 }
 
 /// Start `orc daemon` on the test's state, its output piped.
-fn start_daemon(dir: &Path) -> Daemon {
+fn start_daemon(dir: &TestEnv) -> Daemon {
     start_daemon_with(dir, &[])
 }
 
-fn start_daemon_with(dir: &Path, args: &[&str]) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["daemon", "--state"])
-        .arg(dir.join("state.db"))
+fn start_daemon_with(dir: &TestEnv, args: &[&str]) -> Daemon {
+    let child = dir
+        .command(&["daemon"])
         .args(args)
-        .env("NO_COLOR", "1")
-        .env("ORC_HOSTNAME", "testhost")
-        .env_remove("ORC_CONFIG")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -197,9 +183,9 @@ fn stop_daemon(mut daemon: Daemon) -> String {
 
 /// Pretend the daemon has been down since `minutes` ago: the state says the tasks
 /// were applied then, and nothing ran since.
-fn backdate_apply(dir: &Path, minutes: i64) -> jiff::Timestamp {
+fn backdate_apply(dir: &TestEnv, minutes: i64) -> jiff::Timestamp {
     let at = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(minutes);
-    let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+    let db = dir.db();
     db.execute(
         "UPDATE tasks SET applied_at = ?1",
         [at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()],
@@ -208,14 +194,14 @@ fn backdate_apply(dir: &Path, minutes: i64) -> jiff::Timestamp {
     at
 }
 
-fn history(dir: &Path) -> Vec<serde_json::Value> {
-    let o = orc(dir, &["history", "--json"]);
+fn history(dir: &TestEnv) -> Vec<serde_json::Value> {
+    let o = dir.orc(&["history", "--json"]);
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// Wait until `check` holds on the history, or fail after `limit`.
 fn wait_for_history(
-    dir: &Path,
+    dir: &TestEnv,
     limit: Duration,
     check: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
@@ -233,8 +219,8 @@ fn wait_for_history(
 #[cfg(unix)]
 #[test]
 fn catches_up_after_a_restart_and_flags_missed_fires() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+    let dir = &env;
     apply(
         dir,
         &format!(
@@ -326,8 +312,8 @@ fn catches_up_after_a_restart_and_flags_missed_fires() {
 #[cfg(unix)]
 #[test]
 fn runs_at_most_max_concurrent_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+    let dir = &env;
     let slow = |name: &str| {
         format!(
             "[tasks.{name}]\nshell = \"sleep 1\"\nschedule = \"*/5 * * * *\"\ncatch_up = \"1h\"\n\n"
@@ -373,8 +359,8 @@ fn runs_at_most_max_concurrent_at_once() {
 #[test]
 fn up_serves_the_dashboard_beside_the_scheduler() {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tasks.toml");
+    let env = TestEnv::builder().state("state.db").build();
+    let file = env.config();
     // settings.backend says cron, but orc up runs the embedded scheduler: so must
     // everything its dashboard plans and applies.
     let settings = "[settings]\nbackend = \"cron\"\n\n";
@@ -383,13 +369,8 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
         format!("{settings}[tasks.hello]\nshell = \"echo hi\"\nschedule = \"@daily\"\n"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["up", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&file)
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+    let mut child = env
+        .command(&["up", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -410,7 +391,7 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
     // Keep reading, as a terminal would: the daemon prints until it stops.
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     // Reads need the token, made beside the state before the server listens.
-    let token = std::fs::read_to_string(dir.path().join("serve.token")).unwrap();
+    let token = std::fs::read_to_string(env.join("serve.token")).unwrap();
     let auth = format!("Bearer {}", token.trim());
     let mut page = ureq::get(&format!("http://{addr}/"))
         .header("Authorization", &auth)
@@ -457,20 +438,17 @@ fn up_serves_the_dashboard_beside_the_scheduler() {
 }
 
 /// Write `config` to `file` in `dir` and apply it to the embedded backend.
-fn apply_file(dir: &Path, file: &str, config: &str) {
+fn apply_file(dir: &TestEnv, file: &str, config: &str) {
     let path = dir.join(file);
     std::fs::write(&path, config).unwrap();
-    let o = orc(
-        dir,
-        &[
-            "apply",
-            "--auto-approve",
-            "--backend",
-            "embedded",
-            "--config",
-            path.to_str().unwrap(),
-        ],
-    );
+    let o = dir.orc(&[
+        "apply",
+        "--auto-approve",
+        "--backend",
+        "embedded",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -479,8 +457,8 @@ fn apply_file(dir: &Path, file: &str, config: &str) {
 #[cfg(unix)]
 #[test]
 fn schedules_every_applied_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+    let dir = &env;
     let second_of_minute = jiff::Timestamp::now().as_second().rem_euclid(60);
     if second_of_minute >= 40 {
         std::thread::sleep(Duration::from_secs((61 - second_of_minute) as u64));
@@ -546,8 +524,8 @@ fn schedules_every_applied_folder() {
 #[cfg(unix)]
 #[test]
 fn warns_when_it_schedules_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+    let dir = &env;
     apply(
         dir,
         &format!("[settings]\nfolder = \"Sales\"\n\n{}", task("job", dir)),

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 mod common;
-use common::Killed;
+use common::{Killed, TestEnv};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -220,43 +220,21 @@ struct Served {
     _server: Killed,
     base: String,
     token: String,
-    dir: tempfile::TempDir,
-}
-
-/// `orc` in `dir`, with its state and config there; its stdout.
-fn orc_in(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args)
-        .current_dir(dir)
-        .env("ORC_STATE", dir.join("state.db"))
-        .env("ORC_CONFIG", dir.join("tasks.toml"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "orc {args:?}: {o:?}");
-    String::from_utf8(o.stdout).unwrap()
+    /// The served state (`state.db`) and config, and orc on them.
+    env: TestEnv,
 }
 
 impl Served {
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("tasks.toml")
-    }
-
-    fn orc(&self, args: &[&str]) -> String {
-        orc_in(self.dir.path(), args)
-    }
-
     fn start() -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tasks.toml"), CONFIG).unwrap();
-        orc_in(dir.path(), &["apply", "--auto-approve"]);
-        orc_in(dir.path(), &["run", "nightly"]);
-        let (server, base, token) = common::serve(dir.path());
+        let env = TestEnv::builder().state("state.db").config(CONFIG).build();
+        env.orc_ok(&["apply", "--auto-approve"]);
+        env.orc_ok(&["run", "nightly"]);
+        let (server, base, token) = common::serve(env.dir());
         Served {
             _server: server,
             base,
             token,
-            dir,
+            env,
         }
     }
 }
@@ -279,8 +257,8 @@ fn the_dashboard_in_a_real_browser() {
     };
     let served = Served::start();
     let base = &served.base;
-    let config = served.config();
-    let orc = |args: &[&str]| served.orc(args);
+    let config = served.env.config();
+    let orc = |args: &[&str]| served.env.orc_ok(args);
 
     // Not logged in, a page is the login form, which comes back to the page after.
     browser.go(&format!("{base}/runs?task=nightly"));
@@ -451,7 +429,7 @@ fn every_page_passes_an_accessibility_check() {
         return;
     };
     let served = Served::start();
-    served.orc(&["run", "slow"]);
+    served.env.orc_ok(&["run", "slow"]);
     browser.log_in(&served);
     let mut problems = Vec::new();
     for theme in ["light", "dark"] {

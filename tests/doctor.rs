@@ -12,98 +12,53 @@ mod common;
 #[cfg(unix)]
 mod suite {
 
-    use std::io::Write;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output, Stdio};
     use std::time::{Duration, Instant};
 
     use super::common;
-    use common::Smtp;
+    use common::{Smtp, TestEnv};
 
     const USER: &str = "orc-alerts";
     const PASSWORD: &str = "Sm7p-Pa55";
 
-    struct Env {
-        dir: tempfile::TempDir,
+    /// An embedded-backend config with one scheduled task, and `extra` appended; the
+    /// SMTP login in the environment, for `secret import --from-env`.
+    fn new_env(extra: &str) -> TestEnv {
+        let env = TestEnv::builder()
+            .env("ORC_TEST_SMTP_user", USER)
+            .env("ORC_TEST_SMTP_pass", PASSWORD)
+            .build();
+        env.write_config(&config_with(extra));
+        env
     }
 
-    impl Env {
-        /// An embedded-backend config with one scheduled task, and `extra` appended.
-        fn new(extra: &str) -> Env {
-            let env = Env {
-                dir: tempfile::tempdir().unwrap(),
-            };
-            env.write_config(extra);
-            env
-        }
-
-        fn write_config(&self, extra: &str) {
-            std::fs::write(
-            self.path("tasks.toml"),
-            format!(
-                "[settings]\nbackend = \"embedded\"\n\n[tasks.hello]\ncommand = [\"echo\", \"hi\"]\nschedule = \"0 6 * * *\"\n\n{extra}"
-            ),
+    /// The embedded-backend config with one scheduled task, and `extra` appended.
+    fn config_with(extra: &str) -> String {
+        format!(
+            "[settings]\nbackend = \"embedded\"\n\n[tasks.hello]\ncommand = [\"echo\", \"hi\"]\nschedule = \"0 6 * * *\"\n\n{extra}"
         )
-        .unwrap();
-        }
+    }
 
-        fn path(&self, rel: &str) -> PathBuf {
-            self.dir.path().join(rel)
-        }
+    trait DoctorEnv {
+        fn set_secret(&self, name: &str, value: &str, envs: &[(&str, &str)]);
+        fn doctor(&self) -> Doctor;
+        fn doctor_with(&self, envs: &[(&str, &str)]) -> Doctor;
+    }
 
-        fn state(&self) -> PathBuf {
-            self.path("state/state.db")
-        }
-
-        fn cmd_with(&self, orc: &Path, args: &[&str]) -> Command {
-            let mut c = common::orc_in(self.dir.path(), orc, args);
-            c.env("ORC_CONFIG", self.path("tasks.toml"))
-                .env("ORC_TEST_SMTP_user", USER)
-                .env("ORC_TEST_SMTP_pass", PASSWORD)
-                .stdin(Stdio::null());
-            c
-        }
-
-        fn cmd(&self, args: &[&str]) -> Command {
-            self.cmd_with(Path::new(env!("CARGO_BIN_EXE_orc")), args)
-        }
-
-        fn ok(&self, args: &[&str]) {
-            let o = self.cmd(args).output().unwrap();
-            assert!(o.status.success(), "orc {args:?}:\n{}", text(&o));
-        }
-
+    impl DoctorEnv for TestEnv {
         /// `orc secret set NAME` with the value on stdin.
         fn set_secret(&self, name: &str, value: &str, envs: &[(&str, &str)]) {
-            let mut child = self
-                .cmd(&["secret", "set", name])
-                .envs(envs.iter().copied())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{value}\n").as_bytes())
-                .unwrap();
-            let o = child.wait_with_output().unwrap();
+            let o = self.secret_set_with(name, value, envs);
             assert!(o.status.success(), "{}", text(&o));
         }
 
         fn doctor(&self) -> Doctor {
-            Doctor::of(self.cmd(&["doctor"]).output().unwrap())
+            Doctor::of(self.orc(&["doctor"]))
         }
 
         fn doctor_with(&self, envs: &[(&str, &str)]) -> Doctor {
-            Doctor::of(
-                self.cmd(&["doctor"])
-                    .envs(envs.iter().copied())
-                    .output()
-                    .unwrap(),
-            )
+            Doctor::of(self.orc_with(&["doctor"], envs))
         }
     }
 
@@ -205,13 +160,13 @@ mod suite {
     }
 
     /// A healthy setup: applied, a key-file vault holding a secret a task uses.
-    fn healthy(extra: &str) -> Env {
-        let env = Env::new(&format!(
+    fn healthy(extra: &str) -> TestEnv {
+        let env = new_env(&format!(
             "[tasks.uses_secret]\ncommand = [\"true\"]\nenv = {{ TOKEN = {{ secret = \"token\" }} }}\n\n{extra}"
         ));
-        env.ok(&["secret", "init"]);
+        env.orc_ok(&["secret", "init"]);
         env.set_secret("token", "t0ken-value", &[]);
-        env.ok(&["apply", "--auto-approve"]);
+        env.orc_ok(&["apply", "--auto-approve"]);
         env
     }
 
@@ -246,7 +201,7 @@ mod suite {
         );
 
         // --json: one object per check, in the same order.
-        let o = env.cmd(&["doctor", "--json"]).output().unwrap();
+        let o = env.command(&["doctor", "--json"]).output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let items = json.as_array().unwrap();
@@ -261,7 +216,7 @@ mod suite {
     }
 
     fn a_fresh_folder_is_fine_before_the_first_apply() {
-        let env = Env::new("");
+        let env = new_env("");
         let d = env.doctor();
         assert_eq!(d.code(), Some(0), "{}", text(&d.output));
         d.says("state", "ok", "does not exist yet; `orc apply` creates it");
@@ -327,7 +282,7 @@ mod suite {
         chmod(&dir, 0o700);
 
         // A state not created yet, in a folder that cannot take it.
-        let fresh = Env::new("");
+        let fresh = new_env("");
         std::fs::create_dir(fresh.path("state")).unwrap();
         let guard = unwritable(&fresh.path("state")).expect("a folder made unwritable");
         let d = fresh.doctor();
@@ -351,7 +306,7 @@ mod suite {
     }
 
     fn a_state_path_that_is_a_folder_is_named() {
-        let env = Env::new("");
+        let env = new_env("");
         std::fs::create_dir_all(env.state()).unwrap();
         env.doctor().fails(
             "state",
@@ -374,18 +329,18 @@ mod suite {
     }
 
     fn a_wrong_passphrase_is_named() {
-        let env = Env::new(
+        let env = new_env(
             "[tasks.uses_secret]\ncommand = [\"true\"]\nenv = { TOKEN = { secret = \"token\" } }\n",
         );
         let right = [("ORC_PASSPHRASE", "correct horse")];
         let o = env
-            .cmd(&["secret", "init", "--key", "passphrase"])
+            .command(&["secret", "init", "--key", "passphrase"])
             .envs(right)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
         env.set_secret("token", "t0ken-value", &right);
-        env.ok(&["apply", "--auto-approve"]);
+        env.orc_ok(&["apply", "--auto-approve"]);
 
         let d = env.doctor_with(&[("ORC_PASSPHRASE", "wrong horse")]);
         d.fails("vault", "wrong passphrase", "set ORC_PASSPHRASE");
@@ -425,10 +380,10 @@ mod suite {
     fn a_config_secret_missing_from_the_vault_is_a_warning() {
         let env = healthy("");
         // A task added to the config after the apply (apply itself would refuse it).
-        env.write_config(
+        env.write_config(&config_with(
         "[tasks.uses_secret]\ncommand = [\"true\"]\nenv = { TOKEN = { secret = \"token\" } }\n\n\
          [tasks.other]\ncommand = [\"true\"]\nenv = { KEY = { secret = \"nope\" } }\n",
-    );
+    ));
         let d = env.doctor();
         assert_eq!(d.code(), Some(0), "{}", text(&d.output));
         d.says("vault", "warn", "secret \"nope\"");
@@ -465,11 +420,11 @@ email = ["ops@example.com"]
     }
 
     /// A setup alerting through 127.0.0.1:`port`, the login in the vault.
-    fn with_smtp(port: u16) -> Env {
-        let env = Env::new(&smtp_config(port));
-        env.ok(&["secret", "init"]);
-        env.ok(&["secret", "import", "--from-env", "ORC_TEST_SMTP_"]);
-        env.ok(&["apply", "--auto-approve"]);
+    fn with_smtp(port: u16) -> TestEnv {
+        let env = new_env(&smtp_config(port));
+        env.orc_ok(&["secret", "init"]);
+        env.orc_ok(&["secret", "import", "--from-env", "ORC_TEST_SMTP_"]);
+        env.orc_ok(&["apply", "--auto-approve"]);
         env
     }
 
@@ -533,8 +488,12 @@ email = ["ops@example.com"]
     // ---- scheduler ----
 
     fn the_crontab_program_is_checked() {
-        let env = Env::new("");
-        let d = Doctor::of(env.cmd(&["doctor", "--backend", "cron"]).output().unwrap());
+        let env = new_env("");
+        let d = Doctor::of(
+            env.command(&["doctor", "--backend", "cron"])
+                .output()
+                .unwrap(),
+        );
         let line = d.line("scheduler");
         assert!(
             line.contains("cron: `crontab -l` works"),
@@ -546,11 +505,11 @@ email = ["ops@example.com"]
 
     /// Without a crontab program on PATH: named, with how to install one.
     fn a_missing_crontab_program_is_named() {
-        let env = Env::new("");
+        let env = new_env("");
         let empty = env.path("empty-bin");
         std::fs::create_dir(&empty).unwrap();
         let d = Doctor::of(
-            env.cmd(&["doctor", "--backend", "cron"])
+            env.command(&["doctor", "--backend", "cron"])
                 .env("PATH", &empty)
                 .output()
                 .unwrap(),
@@ -563,7 +522,7 @@ email = ["ops@example.com"]
         env.doctor()
             .says("scheduler", "warn", "no `orc daemon` runs for this state");
         let mut daemon = env
-            .cmd(&["daemon"])
+            .command(&["daemon"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -588,7 +547,7 @@ email = ["ops@example.com"]
     fn a_daemon_that_serves_another_folder_is_flagged() {
         let env = healthy("");
         let mut daemon = env
-            .cmd(&["daemon", "--folder", "Elsewhere"])
+            .command(&["daemon", "--folder", "Elsewhere"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -624,13 +583,17 @@ email = ["ops@example.com"]
         std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
         std::fs::copy(env!("CARGO_BIN_EXE_orc"), &copy).unwrap();
         let o = env
-            .cmd_with(&copy, &["apply", "--auto-approve"])
+            .command_of(&copy, env.dir(), &["apply", "--auto-approve"])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
 
         // That copy lives in a temporary folder: a failure when it runs doctor itself.
-        let d = Doctor::of(env.cmd_with(&copy, &["doctor"]).output().unwrap());
+        let d = Doctor::of(
+            env.command_of(&copy, env.dir(), &["doctor"])
+                .output()
+                .unwrap(),
+        );
         d.fails(
             "orc_path",
             "is in the temporary folder",

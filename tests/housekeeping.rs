@@ -9,63 +9,23 @@ mod common;
 #[cfg(unix)]
 mod suite {
     use super::common;
+    use common::TestEnv;
 
-    use std::path::PathBuf;
     use std::process::{Command, Output, Stdio};
     use std::time::{Duration, Instant, SystemTime};
 
     use serde_json::Value;
 
-    struct Env {
-        dir: tempfile::TempDir,
+    trait HousekeepingEnv {
+        fn apply(&self, config: &str);
+        fn orc_log(&self) -> String;
     }
 
-    impl Env {
-        fn new() -> Env {
-            Env {
-                dir: tempfile::tempdir().unwrap(),
-            }
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.dir.path().join(name)
-        }
-
-        fn state(&self) -> PathBuf {
-            self.path("state/state.db")
-        }
-
-        fn command(&self, args: &[&str]) -> Command {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-            c.args(args)
-                .arg("--config")
-                .arg(self.path("tasks.toml"))
-                .arg("--state")
-                .arg(self.state())
-                .current_dir(self.dir.path())
-                .env("NO_COLOR", "1")
-                .env("ORC_HOSTNAME", "testhost")
-                .env_remove("ORC_LOG")
-                .stdin(Stdio::null());
-            c
-        }
-
-        fn orc(&self, args: &[&str]) -> Output {
-            self.command(args).output().unwrap()
-        }
-
-        fn write_config(&self, config: &str) {
-            std::fs::write(self.path("tasks.toml"), config).unwrap();
-        }
-
+    impl HousekeepingEnv for TestEnv {
         fn apply(&self, config: &str) {
             self.write_config(config);
             let o = self.orc(&["apply", "--auto-approve", "--backend", "embedded"]);
             assert!(o.status.success(), "apply failed:\n{}", text(&o));
-        }
-
-        fn db(&self) -> rusqlite::Connection {
-            rusqlite::Connection::open(self.state()).unwrap()
         }
 
         /// Everything orc's own log holds.
@@ -95,10 +55,10 @@ mod suite {
     }
 
     fn runtime_settings_are_planned_applied_and_recorded() {
-        let env = Env::new();
+        let env = TestEnv::new();
         let task = "[tasks.a]\ncommand = \"true\"\n";
         env.apply(task);
-        let recorded = |env: &Env| -> Option<String> {
+        let recorded = |env: &TestEnv| -> Option<String> {
             env.db()
                 .query_row(
                     "SELECT value FROM settings WHERE key LIKE 'runtime:%'",
@@ -145,7 +105,7 @@ mod suite {
     }
 
     fn retention_deletes_old_history_and_logs_and_says_so_in_orcs_log() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
         "[settings]\nhistory_retention = \"2d\"\nlog_retention = \"1d\"\n\n[tasks.a]\ncommand = \"true\"\n",
     );
@@ -226,7 +186,7 @@ mod suite {
     }
 
     fn orc_log_off_writes_nothing() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.a]\ncommand = \"true\"\n");
         let before = env.orc_log();
         let o = env
@@ -239,7 +199,7 @@ mod suite {
     }
 
     fn logs_follow_prints_a_running_run_until_it_ends() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             "[tasks.slow]\nshell = \"for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done\"\n",
         );
@@ -274,7 +234,7 @@ mod suite {
     }
 
     fn max_log_size_caps_each_run_log() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
         "[settings]\nmax_log_size = \"64KB\"\n\n[tasks.loud]\nshell = \"yes 0123456789 | head -c 1000000\"\n",
     );
@@ -293,7 +253,7 @@ mod suite {
     }
 
     fn scheduled_runs_wait_for_their_jitter_and_manual_runs_do_not() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.j]\ncommand = \"true\"\nschedule = \"0 3 * * *\"\njitter = \"1s\"\n");
         let timed = |args: &[&str]| {
             let start = Instant::now();
@@ -322,7 +282,7 @@ mod suite {
     }
 
     fn vpn_host_dependency_needs_the_name_to_resolve() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             "[tasks.inside]\ncommand = \"true\"\ndependencies = [\"vpn:localhost\"]\n\n\
          [tasks.outside]\ncommand = \"true\"\ndependencies = [\"vpn:intranet.orc-test.invalid\"]\n",
@@ -415,7 +375,7 @@ mod suite {
 
     fn vpn_dependency_waits_without_a_tunnel_interface() {
         let _one = TUNNELS.lock().unwrap_or_else(|e| e.into_inner());
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.remote]\ncommand = \"true\"\ndependencies = [\"vpn\"]\n");
         let o = env.orc(&["run", "remote", "--json"]);
         assert_eq!(o.status.code(), Some(75), "{}", text(&o));
@@ -427,7 +387,7 @@ mod suite {
 
     fn vpn_dependency_passes_with_a_tunnel_interface_up() {
         let _one = TUNNELS.lock().unwrap_or_else(|e| e.into_inner());
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.remote]\ncommand = \"true\"\ndependencies = [\"vpn\"]\n");
         let tunnel = Tunnel::create("orcvpn0").expect("a tun device (root and /dev/net/tun)");
         let o = env.orc(&["run", "remote", "--json"]);
@@ -436,7 +396,7 @@ mod suite {
     }
 
     fn a_second_start_for_the_same_fire_does_nothing() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.t]\nshell = \"sleep 1\"\nschedule = \"* * * * *\"\n");
         let fire = [
             "run",

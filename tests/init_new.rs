@@ -3,33 +3,16 @@
 //! they were. Also `orc` with no command off a terminal. (The questions themselves
 //! are tested through a pseudo-terminal in tests/wizard.rs.)
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 mod common;
+use common::TestEnv;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// orc in the folder, with no terminal: stdin is empty.
-    fn orc(&self, args: &[&str]) -> Output {
-        common::orc_in(self.dir.path(), common::orc_binary(), args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
+/// A folder for orc, found there as a person would run it: no ORC_CONFIG; no
+/// terminal (stdin is empty).
+fn new_env() -> TestEnv {
+    TestEnv::builder().config_in_cwd().build()
 }
 
 fn text(b: &[u8]) -> String {
@@ -63,7 +46,7 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn init_yes_writes_a_config_that_validates_creates_the_state_and_shows_the_plan() {
-    let env = Env::new();
+    let env = new_env();
     let o = env.orc(&["init", "--yes", "--timezone", "Europe/Berlin"]);
     ok(&o);
     let out = text(&o.stdout);
@@ -86,7 +69,7 @@ fn init_yes_writes_a_config_that_validates_creates_the_state_and_shows_the_plan(
 
 #[test]
 fn init_yes_with_flags_creates_the_vault_and_alert_mail() {
-    let env = Env::new();
+    let env = new_env();
     let o = env.orc(&[
         "init",
         "--yes",
@@ -115,21 +98,13 @@ fn init_yes_with_flags_creates_the_vault_and_alert_mail() {
     }
     assert!(env.path("state/orc.key").is_file());
     // The vault opens with the key file it made.
-    let mut set = Command::new(env!("CARGO_BIN_EXE_orc"));
-    let o = set
-        .args(["secret", "list"])
-        .current_dir(env.dir.path())
-        .env("ORC_STATE", env.path("state/state.db"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    ok(&o);
+    ok(&env.orc(&["secret", "list"]));
     ok(&env.orc(&["validate"]));
 }
 
 #[test]
 fn init_refuses_to_replace_a_file_unless_forced() {
-    let env = Env::new();
+    let env = new_env();
     let mine = "# my own tasks\n[tasks.keep]\ncommand = \"true\"\n";
     std::fs::write(env.path("tasks.toml"), mine).unwrap();
     let err = failed(&env.orc(&["init", "--yes"]));
@@ -149,7 +124,7 @@ fn init_refuses_to_replace_a_file_unless_forced() {
 
 #[test]
 fn init_without_a_terminal_or_yes_says_to_add_yes_and_writes_nothing() {
-    let env = Env::new();
+    let env = new_env();
     let err = failed(&env.orc(&["init"]));
     assert!(err.contains("--yes"), "{err}");
     assert!(!env.path("tasks.toml").exists());
@@ -181,7 +156,7 @@ schedule = \"0 1 * * *\"
 
 #[test]
 fn new_by_flags_appends_the_task_keeping_the_file_byte_for_byte() {
-    let env = Env::new();
+    let env = new_env();
     std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
     let o = env.orc(&[
         "new",
@@ -227,7 +202,7 @@ fn new_by_flags_appends_the_task_keeping_the_file_byte_for_byte() {
 
 #[test]
 fn new_with_a_bad_flag_value_says_why_and_changes_nothing() {
-    let env = Env::new();
+    let env = new_env();
     std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
     let cases: [(&[&str], &str); 7] = [
         (
@@ -295,7 +270,7 @@ fn new_with_a_bad_flag_value_says_why_and_changes_nothing() {
 
 #[test]
 fn new_appends_to_the_chosen_included_file() {
-    let env = Env::new();
+    let env = new_env();
     let main = "[settings]\nbackend = \"embedded\"\ninclude = [\"tasks.d/*.toml\"]\n";
     let extra = "# maintenance jobs\n[tasks.vacuum]\ncommand = \"sqlite3 db vacuum\"\n";
     std::fs::create_dir(env.path("tasks.d")).unwrap();
@@ -334,7 +309,7 @@ fn new_appends_to_the_chosen_included_file() {
 
 #[test]
 fn no_command_off_a_terminal_prints_the_help_and_exits_1() {
-    let env = Env::new();
+    let env = new_env();
     let o = env.orc(&[]);
     let err = failed(&o);
     assert!(err.contains("Usage: orc [OPTIONS] [COMMAND]"), "{err}");
@@ -344,7 +319,7 @@ fn no_command_off_a_terminal_prints_the_help_and_exits_1() {
 
 /// orc in `env`'s folder with the system time zone UTC and, first on PATH, a
 /// `crontab` that holds nothing (so the cron backend's plan reads no real crontab).
-fn orc_utc(env: &Env, args: &[&str]) -> Output {
+fn orc_utc(env: &TestEnv, args: &[&str]) -> Output {
     let bin = env.path("fake-bin");
     if !bin.exists() {
         std::fs::create_dir_all(&bin).unwrap();
@@ -364,17 +339,16 @@ fn orc_utc(env: &Env, args: &[&str]) -> Output {
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    common::orc_in(env.dir.path(), common::orc_binary(), args)
+    env.command(args)
         .env("TZ", "UTC")
         .env("PATH", path)
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }
 
 #[test]
 fn init_refuses_a_time_zone_cron_cannot_honour_before_writing_anything() {
-    let env = Env::new();
+    let env = new_env();
     let o = orc_utc(
         &env,
         &[
@@ -408,7 +382,7 @@ fn init_refuses_a_time_zone_cron_cannot_honour_before_writing_anything() {
 
 #[test]
 fn every_init_example_in_the_help_writes_a_config_that_validates_and_plans() {
-    let help = text(&orc_utc(&Env::new(), &["init", "--help"]).stdout);
+    let help = text(&orc_utc(&new_env(), &["init", "--help"]).stdout);
     // One example a line, continued after a trailing backslash (or wrapped by clap).
     let mut examples: Vec<Vec<&str>> = Vec::new();
     let section = help
@@ -433,7 +407,7 @@ fn every_init_example_in_the_help_writes_a_config_that_validates_and_plans() {
         if !args.contains(&"--yes") {
             continue; // asks on a terminal: tests/wizard.rs
         }
-        let env = Env::new();
+        let env = new_env();
         let o = orc_utc(&env, &args);
         ok(&o);
         let out = text(&o.stdout);

@@ -18,11 +18,12 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 mod common;
+use common::TestEnv;
 
 const MIN_FIXTURES: usize = 30;
 
@@ -213,16 +214,16 @@ fn source_line(file: &Path, line: usize) -> Option<String> {
 }
 
 fn run_orc(config: &Path, json: bool) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
-    cmd.arg("validate").arg("--config").arg(config);
+    let env = TestEnv::builder()
+        .in_repo()
+        .env_remove("CLICOLOR_FORCE")
+        .build();
+    let mut cmd = env.command(&["validate", "--config"]);
+    cmd.arg(config);
     if json {
         cmd.arg("--json");
     }
-    cmd.env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run orc")
+    cmd.output().expect("run orc")
 }
 
 fn normalize(path: &str) -> String {
@@ -513,19 +514,17 @@ fn expectation_parser_reads_blocks() {
 // UTF-8 text are refused by name. Each runs orc in its own folder, with the system
 // time zone fixed (TZ=UTC) so the cron backend's zone rule is deterministic.
 
-/// A folder with `tasks.toml` holding `config`, for running orc in.
-fn folder(config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tasks.toml"), config).unwrap();
-    dir
+/// A folder for running orc in (state at `state/state.db`, host "testhost", TZ=UTC,
+/// the config found there).
+fn utc_folder() -> TestEnv {
+    TestEnv::builder().config_in_cwd().env("TZ", "UTC").build()
 }
 
-/// orc `args` in `dir` (state at `dir/state/state.db`, host "testhost", TZ=UTC).
-fn orc_at(dir: &Path, args: &[&str]) -> Output {
-    common::orc_in(dir, common::orc_binary(), args)
-        .env("TZ", "UTC")
-        .output()
-        .expect("run orc")
+/// A folder with `tasks.toml` holding `config`, for running orc in.
+fn folder(config: &str) -> TestEnv {
+    let dir = utc_folder();
+    dir.write_config(config);
+    dir
 }
 
 fn stderr_of(o: &Output) -> String {
@@ -560,34 +559,31 @@ const CRON_BERLIN: &str = "[settings]\nbackend = \"cron\"\ntimezone = \"Europe/B
 #[test]
 fn validate_refuses_a_timezone_the_cron_backend_cannot_honour_at_its_position() {
     let dir = folder(CRON_BERLIN);
-    let err = refused(&orc_at(dir.path(), &["validate"]), "validate");
+    let err = refused(&dir.orc(&["validate"]), "validate");
     assert!(
         err.contains("error: timezone = \"Europe/Berlin\": the cron backend runs in the system time zone (UTC)"),
         "{err}"
     );
     assert!(err.contains(" --> tasks.toml:3:12\n"), "{err}");
-    let d = only_error(&orc_at(dir.path(), &["validate", "--json"]));
+    let d = only_error(&dir.orc(&["validate", "--json"]));
     assert_eq!(
         (d["line"].as_u64(), d["column"].as_u64()),
         (Some(3), Some(12)),
         "{d}"
     );
     // Plan refuses it at the same place (it used to say so without file:line:col).
-    let err = refused(&orc_at(dir.path(), &["plan"]), "plan");
+    let err = refused(&dir.orc(&["plan"]), "plan");
     assert!(err.contains(" --> tasks.toml:3:12\n"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     // --backend cron on a config for orc's own scheduler: the same check.
     let dir = folder("[settings]\ntimezone = \"Europe/Berlin\"\n\n[tasks.t]\ncommand = \"true\"\n");
-    assert!(orc_at(dir.path(), &["validate"]).status.success());
+    assert!(dir.orc(&["validate"]).status.success());
     let err = refused(
-        &orc_at(dir.path(), &["validate", "--backend", "cron"]),
+        &dir.orc(&["validate", "--backend", "cron"]),
         "--backend cron",
     );
     assert!(err.contains(" --> tasks.toml:2:12\n"), "{err}");
-    assert!(
-        !dir.path().join("state").exists(),
-        "validate created a state"
-    );
+    assert!(!dir.path("state").exists(), "validate created a state");
 }
 
 #[test]
@@ -596,7 +592,7 @@ fn validate_refuses_triggers_on_the_embedded_backend_at_the_task() {
                   triggers = [\"<BootTrigger/>\"]\n";
     let dir = folder(config);
     for args in [&["validate"][..], &["plan"][..]] {
-        let err = refused(&orc_at(dir.path(), args), args[0]);
+        let err = refused(&dir.orc(args), args[0]);
         assert!(
             err.contains("error: triggers = [...], at_startup, at_logon, on_event and on_idle are Task Scheduler triggers, which the embedded backend cannot run"),
             "{args:?}: {err}"
@@ -606,7 +602,7 @@ fn validate_refuses_triggers_on_the_embedded_backend_at_the_task() {
             "{args:?}: {err}"
         );
     }
-    let d = only_error(&orc_at(dir.path(), &["validate", "--json"]));
+    let d = only_error(&dir.orc(&["validate", "--json"]));
     assert_eq!(d["task"], "boot");
     assert_eq!(
         (d["line"].as_u64(), d["column"].as_u64()),
@@ -616,9 +612,9 @@ fn validate_refuses_triggers_on_the_embedded_backend_at_the_task() {
     // The same task kept for a Windows host is not this host's: validate passes, as
     // plan does.
     let dir = folder(&format!("{config}hosts = [\"win-01\"]\n"));
-    let o = orc_at(dir.path(), &["validate"]);
+    let o = dir.orc(&["validate"]);
     assert!(o.status.success(), "{}", stderr_of(&o));
-    let o = orc_at(dir.path(), &["plan"]);
+    let o = dir.orc(&["plan"]);
     assert!(o.status.success(), "{}", stderr_of(&o));
 }
 
@@ -631,7 +627,7 @@ fn validate_warns_of_a_missing_secret_as_plan_does_even_without_a_state() {
     let warning = "warning: env PW refers to secret \"db_pw\", which is not in this server's vault\n \
                    --> tasks.toml:4:8 (task \"creds\")\n";
     for args in [&["validate"][..], &["plan"][..]] {
-        let o = orc_at(dir.path(), args);
+        let o = dir.orc(args);
         assert!(o.status.success(), "{args:?}: {}", stderr_of(&o));
         assert!(
             stderr_of(&o).contains(warning),
@@ -639,18 +635,14 @@ fn validate_warns_of_a_missing_secret_as_plan_does_even_without_a_state() {
             stderr_of(&o)
         );
     }
-    let v: Value =
-        serde_json::from_slice(&orc_at(dir.path(), &["validate", "--json"]).stdout).unwrap();
+    let v: Value = serde_json::from_slice(&dir.orc(&["validate", "--json"]).stdout).unwrap();
     assert_eq!(
         (v["valid"].as_bool(), v["warning_count"].as_u64()),
         (Some(true), Some(1)),
         "{v}"
     );
     assert_eq!(v["diagnostics"][0]["task"], "creds");
-    assert!(
-        !dir.path().join("state").exists(),
-        "validate created a state"
-    );
+    assert!(!dir.path("state").exists(), "validate created a state");
 }
 
 #[test]
@@ -659,13 +651,13 @@ fn tasks_on_disjoint_hosts_may_share_renamed_from() {
         "[tasks.report_a]\ncommand = \"true\"\nhosts = [\"srv-a\"]\nrenamed_from = \"report\"\n\n\
          [tasks.report_b]\ncommand = \"true\"\nhosts = [\"srv-b\"]\nrenamed_from = \"report\"\n",
     );
-    let o = orc_at(dir.path(), &["validate"]);
+    let o = dir.orc(&["validate"]);
     assert!(o.status.success(), "{}", stderr_of(&o));
     // A third on every host collides with the first, which the message locates.
-    let mut text = std::fs::read_to_string(dir.path().join("tasks.toml")).unwrap();
+    let mut text = std::fs::read_to_string(dir.path("tasks.toml")).unwrap();
     text.push_str("\n[tasks.report_all]\ncommand = \"true\"\nrenamed_from = \"report\"\n");
-    std::fs::write(dir.path().join("tasks.toml"), text).unwrap();
-    let err = refused(&orc_at(dir.path(), &["validate"]), "a third");
+    std::fs::write(dir.path("tasks.toml"), text).unwrap();
+    let err = refused(&dir.orc(&["validate"]), "a third");
     assert!(
         err.contains(
             "error: renamed_from = \"report\" is claimed by task \"report_a\" too (at tasks.toml:4:16); \
@@ -689,8 +681,8 @@ fn plan_json_on_a_broken_config_prints_what_validate_json_prints() {
         ),
     ] {
         let dir = folder(config);
-        let validate = orc_at(dir.path(), &["validate", "--json"]);
-        let plan = orc_at(dir.path(), &["plan", "--json"]);
+        let validate = dir.orc(&["validate", "--json"]);
+        let plan = dir.orc(&["plan", "--json"]);
         assert_eq!(validate.status.code(), Some(1), "{what}");
         assert_eq!(plan.status.code(), Some(1), "{what}: {}", stderr_of(&plan));
         let v: Value = serde_json::from_slice(&validate.stdout).unwrap();
@@ -711,7 +703,7 @@ fn plan_json_on_a_broken_config_prints_what_validate_json_prints() {
 
 #[test]
 fn files_that_are_not_utf8_text_are_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = utc_folder();
     let text = "[tasks.t]\ncommand = \"true\"\n";
     let utf16 = |big: bool, bom: bool| -> Vec<u8> {
         let mut units: Vec<u16> = Vec::new();
@@ -786,12 +778,12 @@ fn files_that_are_not_utf8_text_are_refused_by_name() {
             ],
         ),
     ] {
-        std::fs::write(dir.path().join(name), bytes).unwrap();
+        std::fs::write(dir.path(name), bytes).unwrap();
         for args in [
             &["validate", "--config", name][..],
             &["plan", "--config", name][..],
         ] {
-            let err = refused(&orc_at(dir.path(), args), name);
+            let err = refused(&dir.orc(args), name);
             for e in &expect {
                 assert!(err.contains(e), "{args:?}: want {e:?} in:\n{err}");
             }
@@ -803,7 +795,7 @@ fn files_that_are_not_utf8_text_are_refused_by_name() {
 
 #[test]
 fn a_20000_deep_nesting_is_an_error_naming_the_file_not_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = utc_folder();
     let n = 20_000;
     let cases = [
         (
@@ -829,12 +821,12 @@ fn a_20000_deep_nesting_is_an_error_naming_the_file_not_a_crash() {
         ("dotted.toml", format!("{} = 1\n", vec!["a"; n].join("."))),
     ];
     for (name, text) in cases {
-        std::fs::write(dir.path().join(name), text).unwrap();
+        std::fs::write(dir.path(name), text).unwrap();
         for args in [
             &["validate", "--config", name][..],
             &["plan", "--json", "--config", name][..],
         ] {
-            let o = orc_at(dir.path(), args);
+            let o = dir.orc(args);
             let err = refused(&o, name);
             if args[1] == "--json" {
                 let d = only_error(&o);
@@ -865,20 +857,13 @@ fn a_20000_deep_nesting_is_an_error_naming_the_file_not_a_crash() {
 /// beside an error the backend finds.
 #[test]
 fn validate_warns_of_missing_secrets_beside_backend_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestEnv::builder().state("state.db").config_in_cwd().build();
     std::fs::write(
-        dir.path().join("tasks.toml"),
+        dir.path("tasks.toml"),
         "[settings]\nbackend = \"embedded\"\n\n[tasks.b]\ncommand = \"true\"\ntriggers = [\"<BootTrigger/>\"]\nenv = { X = { secret = \"nope\" } }\n",
     )
     .unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["validate", "--json"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env("ORC_STATE", dir.path().join("state.db"))
-        .env_remove("ORC_CONFIG")
-        .output()
-        .unwrap();
+    let o = dir.orc(&["validate", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["error_count"], 1, "{json}");

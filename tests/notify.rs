@@ -5,11 +5,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::Smtp;
+use common::{Smtp, TestEnv};
 
 const USER: &str = "orc-alerts";
 const PASSWORD: &str = "Sm7p-Pa55";
@@ -51,50 +51,26 @@ impl Smtp {
     }
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A world whose environment holds the SMTP login, for `secret import --from-env`.
+fn new_env() -> TestEnv {
+    TestEnv::builder()
+        .env("ORC_TEST_SMTP_user", USER)
+        .env("ORC_TEST_SMTP_pass", PASSWORD)
+        .build()
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
+trait NotifyEnv {
+    fn setup(&self, port: u16, extra: &str);
+    fn run(&self, name: &str) -> Output;
+}
 
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = common::orc_in(self.dir.path(), common::orc_binary(), args);
-        c.env("ORC_CONFIG", self.path("tasks.toml"))
-            .env("ORC_TEST_SMTP_user", USER)
-            .env("ORC_TEST_SMTP_pass", PASSWORD)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn orc(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.orc(args);
-        assert!(o.status.success(), "orc {args:?}:\n{}", text(&o));
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    }
-
+impl NotifyEnv for TestEnv {
     /// A config alerting through `port`, the vault holding the SMTP login.
     fn setup(&self, port: u16, extra: &str) {
         std::fs::write(self.path("tasks.toml"), config(port, extra)).unwrap();
-        self.ok(&["secret", "init"]);
-        self.ok(&["secret", "import", "--from-env", "ORC_TEST_SMTP_"]);
-        self.ok(&["apply", "--auto-approve"]);
+        self.orc_ok_text(&["secret", "init"]);
+        self.orc_ok_text(&["secret", "import", "--from-env", "ORC_TEST_SMTP_"]);
+        self.orc_ok_text(&["apply", "--auto-approve"]);
     }
 
     fn run(&self, name: &str) -> Output {
@@ -151,8 +127,8 @@ fn header<'a>(mail: &'a str, name: &str) -> &'a str {
 }
 
 fn a_failure_mails_once_success_does_not_and_recovery_does() {
-    let env = Env::new();
-    let server = smtp(env.dir.path());
+    let env = new_env();
+    let server = smtp(env.dir());
     env.setup(
         server.port,
         "[tasks.quiet]\ncommand = \"true\"\nnotify = [\"all\"]\n",
@@ -207,8 +183,8 @@ fn a_failure_mails_once_success_does_not_and_recovery_does() {
 }
 
 fn a_dead_mail_server_changes_no_result_and_is_retried() {
-    let env = Env::new();
-    let server = smtp(env.dir.path());
+    let env = new_env();
+    let server = smtp(env.dir());
     // A port where nothing listens.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -223,18 +199,18 @@ fn a_dead_mail_server_changes_no_result_and_is_retried() {
         "the task's own result: {}",
         text(&o)
     );
-    let history = env.ok(&["history", "flaky", "--json"]);
+    let history = env.orc_ok_text(&["history", "flaky", "--json"]);
     let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
     assert_eq!(runs[0]["status"], "failed");
     assert_eq!(runs[0]["exit_code"], 3);
-    let status = env.ok(&["status"]);
+    let status = env.orc_ok_text(&["status"]);
     assert!(status.contains("1 waiting to be retried"), "{status}");
     assert!(status.contains("connection"), "{status}");
 
     // The server is back (the config now points at it): the waiting mail goes out.
     std::fs::write(env.path("tasks.toml"), config(server.port, "")).unwrap();
-    env.ok(&["apply", "--auto-approve"]);
-    let flushed = env.ok(&["notify", "flush"]);
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+    let flushed = env.orc_ok_text(&["notify", "flush"]);
     assert!(flushed.contains("Sent 1"), "{flushed}");
     let mails = server.wait_for(1);
     assert_eq!(mails.len(), 1);
@@ -245,10 +221,10 @@ fn a_dead_mail_server_changes_no_result_and_is_retried() {
 }
 
 fn notify_test_says_what_failed() {
-    let env = Env::new();
-    let server = smtp(env.dir.path());
+    let env = new_env();
+    let server = smtp(env.dir());
     env.setup(server.port, "");
-    let out = env.ok(&["notify", "test", "ops"]);
+    let out = env.orc_ok_text(&["notify", "test", "ops"]);
     assert!(out.contains("Sent a test mail to ops@example.com"), "{out}");
     assert_eq!(server.wait_for(1).len(), 1);
 
@@ -277,7 +253,7 @@ fn notify_test_says_what_failed() {
     fails(good.replace("tls = \"none\"", "tls = \"tls\""), "TLS");
     // Wrong credentials in the vault.
     let mut set = env
-        .cmd(&["secret", "set", "pass"])
+        .command(&["secret", "set", "pass"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -289,8 +265,8 @@ fn notify_test_says_what_failed() {
 /// A history with a gap: the fires in the gap are found, recorded as one missed row,
 /// and alerted once; a second check finds nothing new.
 fn missed_runs_in_a_gap_are_found_and_alerted_once() {
-    let env = Env::new();
-    let server = smtp(env.dir.path());
+    let env = new_env();
+    let server = smtp(env.dir());
     env.setup(
         server.port,
         "[tasks.every_minute]\ncommand = \"true\"\nschedule = \"* * * * *\"\nnotify = [\"watch\"]\n\n\
@@ -317,7 +293,7 @@ fn missed_runs_in_a_gap_are_found_and_alerted_once() {
     }
     drop(db);
 
-    let out = env.ok(&["check-missed", "--json"]);
+    let out = env.orc_ok_text(&["check-missed", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["missed"].as_array().unwrap().len(), 1, "{v}");
     let m = &v["missed"][0];
@@ -332,12 +308,12 @@ fn missed_runs_in_a_gap_are_found_and_alerted_once() {
         "[orc] every_minute MISSED on testhost"
     );
     assert_eq!(header(&mails[0], "X-Envelope-To"), "watch@example.com");
-    let history = env.ok(&["history", "every_minute", "--status", "missed", "--json"]);
+    let history = env.orc_ok_text(&["history", "every_minute", "--status", "missed", "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&history).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
 
     // Checked once: nothing new, no second mail.
-    let out = env.ok(&["check-missed", "--json"]);
+    let out = env.orc_ok_text(&["check-missed", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["missed"].as_array().unwrap().is_empty(), "{v}");
     std::thread::sleep(Duration::from_millis(300));
@@ -346,13 +322,13 @@ fn missed_runs_in_a_gap_are_found_and_alerted_once() {
 
 /// `[report]` becomes the managed task orc_report, whose run mails the report.
 fn the_report_section_mails_the_report() {
-    let env = Env::new();
-    let server = smtp(env.dir.path());
+    let env = new_env();
+    let server = smtp(env.dir());
     env.setup(
         server.port,
         "[report]\nschedule = \"0 7 * * *\"\nemail = \"ops\"\nsince = \"7d\"\n",
     );
-    let status = env.ok(&["status"]);
+    let status = env.orc_ok_text(&["status"]);
     assert!(status.contains("orc_report"), "{status}");
     env.orc(&["run", "flaky"]);
     let o = env.run("orc_report");

@@ -13,6 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
+use common::TestEnv;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -246,42 +247,31 @@ struct Served {
     _server: common::Killed,
     base: String,
     token: String,
-    _dir: tempfile::TempDir,
-}
-
-fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("ORC_STATE", dir.join("state.db"))
-        .env("ORC_CONFIG", dir.join("tasks.toml"))
-        .output()
-        .unwrap()
+    _env: TestEnv,
 }
 
 /// Three applied tasks (one paused) and runs that succeeded and failed, with logs,
 /// served on an ephemeral loopback port.
 fn served() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tasks.toml"),
+    let env = TestEnv::builder()
+        .state("state.db")
+        .config(
         "[settings]\nbackend = \"embedded\"\n\n[tasks.ok]\nshell = \"echo all good\"\nschedule = \"0 6 * * *\"\n\n\
          [tasks.bad]\nshell = \"echo broken >&2; exit 4\"\n\n\
          [tasks.paused]\ncommand = \"true\"\nschedule = \"MON 08:00\"\nenabled = false\n",
     )
-    .unwrap();
-    let o = orc(dir.path(), &["apply", "--auto-approve"]);
+        .build();
+    let o = env.orc(&["apply", "--auto-approve"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for task in ["ok", "ok", "bad", "ok"] {
-        orc(dir.path(), &["run", task]);
+        env.orc(&["run", task]);
     }
-    let (server, base, token) = common::serve(dir.path());
+    let (server, base, token) = common::serve(env.dir());
     Served {
         _server: server,
         base,
         token,
-        _dir: dir,
+        _env: env,
     }
 }
 

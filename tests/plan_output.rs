@@ -2,23 +2,16 @@
 //! on a create, every set field on a re-create; the JSON plan keeps the machine form.
 
 mod common;
+use common::TestEnv;
 
-use std::path::Path;
-
-fn orc(dir: &Path, args: &[&str]) -> std::process::Output {
-    common::orc_in(dir, common::orc_binary(), args)
-        .output()
-        .unwrap()
-}
-
-fn plan(dir: &Path) -> String {
-    let o = orc(dir, &["plan", "--backend", "embedded"]);
+fn plan(dir: &TestEnv) -> String {
+    let o = dir.orc(&["plan", "--backend", "embedded"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn apply(dir: &Path) {
-    let o = orc(dir, &["apply", "--backend", "embedded", "--auto-approve"]);
+fn apply(dir: &TestEnv) {
+    let o = dir.orc(&["apply", "--backend", "embedded", "--auto-approve"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -47,8 +40,8 @@ dependencies = ["heartbeat", "file:in/*.csv"]
 
 #[test]
 fn a_create_lists_what_the_file_sets_in_its_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
     let text = plan(dir);
     let etl = body(&text, "etl");
@@ -84,7 +77,7 @@ fn a_create_lists_what_the_file_sets_in_its_words() {
     assert!(text.contains("+ history_retention = \"14d\""), "{text}");
 
     // The JSON plan keeps the machine form.
-    let o = orc(dir, &["plan", "--backend", "embedded", "--json"]);
+    let o = dir.orc(&["plan", "--backend", "embedded", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let etl = json["changes"]
         .as_array()
@@ -107,8 +100,8 @@ fn a_create_lists_what_the_file_sets_in_its_words() {
 
 #[test]
 fn an_update_diffs_in_the_files_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
     apply(dir);
     std::fs::write(
@@ -128,8 +121,8 @@ fn an_update_diffs_in_the_files_words() {
 
 #[test]
 fn a_task_deleted_by_hand_is_recreated_with_every_set_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
     apply(dir);
     // Someone removes etl from the registry by hand.

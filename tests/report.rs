@@ -5,9 +5,10 @@
 //! it, except under CI=true, where it fails.
 
 mod common;
+use common::TestEnv;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -20,52 +21,18 @@ fn have(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn orc(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_STATE", self.path("state.db"))
-            .env("ORC_CONFIG", self.path("tasks.toml"))
-            .env("ORC_HOSTNAME", "srv-01")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.orc(args);
-        assert!(
-            o.status.success(),
-            "orc {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
 /// Three tasks, a night of runs (successes with a rising duration, failures with
 /// reasons, a timeout, a missed row) and older runs outside the period.
-fn fixture() -> Env {
-    let env = Env {
-        dir: tempfile::tempdir().unwrap(),
-    };
+fn fixture() -> TestEnv {
+    let env = TestEnv::builder().state("state.db").host("srv-01").build();
     std::fs::write(
         env.path("tasks.toml"),
         "[settings]\nbackend = \"embedded\"\n\n[tasks.extract]\ncommand = \"true\"\nschedule = \"0 * * * *\"\n\n\
          [tasks.load]\ncommand = \"true\"\nschedule = \"30 2 * * *\"\n\n[tasks.report]\ncommand = \"true\"\n",
     )
     .unwrap();
-    env.ok(&["apply", "--auto-approve"]);
-    let db = rusqlite::Connection::open(env.path("state.db")).unwrap();
+    env.orc_ok(&["apply", "--auto-approve"]);
+    let db = env.db();
     let now = Timestamp::now();
     let at = |hours_ago: f64| {
         orc::state::timestamp(now - SignedDuration::from_secs_f64(hours_ago * 3600.0))
@@ -135,8 +102,9 @@ fn fixture() -> Env {
 fn json_numbers_equal_the_database() {
     let env = fixture();
     let json: serde_json::Value =
-        serde_json::from_str(&env.ok(&["report", "--since", "24h", "--format", "json"])).unwrap();
-    let db = rusqlite::Connection::open(env.path("state.db")).unwrap();
+        serde_json::from_str(&env.orc_ok(&["report", "--since", "24h", "--format", "json"]))
+            .unwrap();
+    let db = env.db();
     let since = orc::state::timestamp(Timestamp::now() - SignedDuration::from_hours(24));
     let count = |sql: &str| -> i64 { db.query_row(sql, [&since], |r| r.get(0)).unwrap() };
     let by_status: Vec<(String, i64)> = db
@@ -195,7 +163,7 @@ fn json_numbers_equal_the_database() {
     assert_eq!(extract["failures"], 1);
     assert_eq!(extract["durations_ms"].as_array().unwrap().len(), 13);
 
-    let text = env.ok(&["report"]);
+    let text = env.orc_ok(&["report"]);
     assert!(text.contains("exited with code 2"), "{text}");
     assert!(!text.contains("old failure"), "{text}");
 }
@@ -205,7 +173,7 @@ fn html_is_valid_self_contained_and_renders() {
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
     std::fs::create_dir_all(&out_dir).unwrap();
     let html_path = out_dir.join("report.html");
-    env.ok(&[
+    env.orc_ok(&[
         "report",
         "--format",
         "html",

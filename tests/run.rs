@@ -8,6 +8,7 @@ mod common;
 #[cfg(unix)]
 mod suite {
     use super::common;
+    use common::TestEnv;
 
     use std::io::{Read, Write};
     use std::net::TcpListener;
@@ -17,58 +18,16 @@ mod suite {
 
     use serde_json::Value;
 
-    struct Env {
-        dir: tempfile::TempDir,
+    trait RunEnv {
+        fn apply(&self, config: &str);
+        fn run(&self, name: &str) -> (i32, Value);
+        fn history(&self, name: &str) -> Vec<Value>;
+        fn statuses(&self, name: &str) -> Vec<String>;
+        fn logs(&self, name: &str, run: Option<i64>) -> String;
+        fn wait_for_file(&self, name: &str, within: Duration);
     }
 
-    impl Env {
-        fn new() -> Env {
-            Env {
-                dir: tempfile::tempdir().unwrap(),
-            }
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.dir.path().join(name)
-        }
-
-        fn config(&self) -> PathBuf {
-            self.path("tasks.toml")
-        }
-
-        fn state(&self) -> PathBuf {
-            self.path("state/state.db")
-        }
-
-        fn command(&self, args: &[&str]) -> Command {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-            c.args(args)
-                .arg("--config")
-                .arg(self.config())
-                .arg("--state")
-                .arg(self.state())
-                .current_dir(self.dir.path())
-                .env("NO_COLOR", "1")
-                .env("ORC_HOSTNAME", "testhost")
-                .stdin(Stdio::null());
-            // The url checks must reach the test's own server, not a proxy.
-            for var in [
-                "http_proxy",
-                "HTTP_PROXY",
-                "https_proxy",
-                "HTTPS_PROXY",
-                "all_proxy",
-                "ALL_PROXY",
-            ] {
-                c.env_remove(var);
-            }
-            c
-        }
-
-        fn orc(&self, args: &[&str]) -> Output {
-            self.command(args).output().unwrap()
-        }
-
+    impl RunEnv for TestEnv {
         /// Write the config and apply it to the embedded backend.
         fn apply(&self, config: &str) {
             std::fs::write(self.config(), config).unwrap();
@@ -112,10 +71,6 @@ mod suite {
             let o = self.orc(&args);
             assert_eq!(code(&o), 0, "{}", text(&o));
             String::from_utf8(o.stdout).unwrap()
-        }
-
-        fn read(&self, name: &str) -> String {
-            std::fs::read_to_string(self.path(name)).unwrap()
         }
 
         fn wait_for_file(&self, name: &str, within: Duration) {
@@ -258,7 +213,7 @@ mod suite {
     // 1 ---------------------------------------------------------------------------------
 
     fn timeout_stops_the_whole_process_tree() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.hang]
@@ -319,7 +274,7 @@ timeout = "1s"
     // 2 ---------------------------------------------------------------------------------
 
     fn retries_wait_the_configured_delay() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
         r#"
 [tasks.flaky]
@@ -371,7 +326,7 @@ retry_delay = "1s"
     /// failure stops the rest and is named; a retry starts again at the step that
     /// failed, without repeating the ones that succeeded.
     fn then_steps_run_in_order_and_a_retry_resumes_at_the_failed_one() {
-        let env = Env::new();
+        let env = TestEnv::new();
         std::fs::create_dir(env.path("out")).unwrap();
         env.apply(
             r#"
@@ -423,7 +378,7 @@ then = [["sh", "-c", "exit 3"], { shell = "echo never >> stops" }]
     // 3 ---------------------------------------------------------------------------------
 
     fn the_commands_exit_code_is_orcs_exit_code() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.seven]
@@ -478,7 +433,7 @@ shell = "echo about to fail; exit 7"
     // 4 ---------------------------------------------------------------------------------
 
     fn file_dependency_skips_until_the_file_exists() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.load]
@@ -558,7 +513,7 @@ dependencies = ["file:ready.flag"]
     }
 
     fn url_dependency_up_error_and_down() {
-        let env = Env::new();
+        let env = TestEnv::new();
         let (port, server) = serve(vec![200, 500]);
         env.apply(&format!(
             r#"
@@ -601,7 +556,7 @@ dependencies = ["url:http://127.0.0.1:{port}/health"]
     // 6 ---------------------------------------------------------------------------------
 
     fn failing_condition_skips_its_dependants() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.gate]
@@ -656,7 +611,7 @@ dependencies = ["open_gate"]
     /// Past `expires`, a scheduler's start (`--if-due`, as cron lines call orc) does
     /// nothing and records nothing; a manual run still runs.
     fn an_expired_task_is_not_due() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.old]
@@ -677,7 +632,7 @@ expires = "2020-01-01"
     /// `overlap = "replace"`: a new run stops the running one (its whole tree), which
     /// is recorded as interrupted, and then runs.
     fn overlap_replace_stops_the_running_one_and_runs() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.long]
@@ -715,7 +670,7 @@ overlap = "replace"
     }
 
     fn overlapping_runs_are_skipped_and_a_killed_run_is_recovered() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.long]
@@ -796,7 +751,7 @@ shell = "echo $$ > task.pid; touch started; sleep $(cat duration)"
     // 8 ---------------------------------------------------------------------------------
 
     fn output_is_timestamped_interleaved_and_capped() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.chatty]
@@ -885,7 +840,7 @@ shell = "yes 0123456789012345678901234567890123456789 | head -c 200000000"
     // 9 ---------------------------------------------------------------------------------
 
     fn secrets_fail_clearly_and_unapplied_tasks_say_apply() {
-        let env = Env::new();
+        let env = TestEnv::new();
         let o = env.orc(&["secret", "init"]);
         assert_eq!(code(&o), 0, "{}", text(&o));
         let mut set = env
@@ -939,7 +894,7 @@ env = { TOKEN = { secret = "api_token" } }
         assert!(env.history("nosuch").is_empty());
 
         // No state at all: the same advice.
-        let fresh = Env::new();
+        let fresh = TestEnv::new();
         let o = fresh.orc(&["run", "anything"]);
         assert_eq!(code(&o), 1, "{}", text(&o));
         assert!(
@@ -952,7 +907,7 @@ env = { TOKEN = { secret = "api_token" } }
     // 10 --------------------------------------------------------------------------------
 
     fn if_due_does_nothing_when_the_schedule_does_not_fire() {
-        let env = Env::new();
+        let env = TestEnv::new();
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -998,7 +953,7 @@ schedule = "* * * * *"
     /// A descendant that leaves the task's process group (setsid, as daemons do) keeps
     /// the output pipes open; the run must still end at its timeout.
     fn timeout_holds_when_a_descendant_leaves_the_process_group() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.escape]
@@ -1037,7 +992,7 @@ timeout = "1s"
     /// Output without newlines (progress bars, binary dumps) is one "line": the cap must
     /// hold for it too, and the end of the output must survive.
     fn a_huge_line_without_newlines_is_capped_and_keeps_its_end() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.oneline]
@@ -1087,19 +1042,17 @@ shell = "head -c 30000000 /dev/zero | tr '\\0' x; echo END-OF-LONG-LINE"
     /// `--state` given relative to the scheduler's working directory: the run's log must
     /// still be found by `orc logs` run from elsewhere.
     fn logs_are_found_when_the_run_used_a_relative_state_path() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             r#"
 [tasks.rel]
 shell = "echo relative-hello"
 "#,
         );
-        let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(["run", "rel", "--state", "state/state.db"])
-            .current_dir(env.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_HOSTNAME", "testhost")
-            .stdin(Stdio::null())
+        let o = env
+            .command(&["run", "rel", "--state", "state/state.db"])
+            .env_remove("ORC_CONFIG")
+            .env_remove("ORC_STATE")
             .output()
             .unwrap();
         assert_eq!(code(&o), 0, "{}", text(&o));
@@ -1117,7 +1070,7 @@ shell = "echo relative-hello"
 
     /// A run that cannot start its log is over: its row must not say "running" forever.
     fn a_run_whose_log_cannot_be_created_is_recorded_as_failed() {
-        let env = Env::new();
+        let env = TestEnv::new();
         std::fs::write(env.path("blocker"), "a file, not a directory").unwrap();
         env.apply(
             r#"
@@ -1144,7 +1097,7 @@ shell = "touch ran"
     }
 
     fn status_shows_the_last_result_and_duration() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.nap]\nshell = \"sleep 0.3\"\nschedule = \"0 6 * * *\"\n");
         let (code, _) = env.run("nap");
         assert_eq!(code, 0);
@@ -1162,7 +1115,7 @@ shell = "touch ran"
     }
 
     fn a_file_that_appears_during_wait_lets_the_run_proceed() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
         "[tasks.load]\ncommand = \"echo loading\"\ndependencies = [\"file:arrived.csv\"]\nwait = \"20s\"\npoll = \"1s\"\n\n\
          [tasks.impatient]\ncommand = \"echo never\"\ndependencies = [\"file:never.csv\"]\nwait = \"2s\"\npoll = \"1s\"\n",
@@ -1198,7 +1151,7 @@ shell = "touch ran"
     }
 
     fn max_age_sets_how_recent_a_dependency_success_must_be() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             "[tasks.extract]\ncommand = \"true\"\n\n\
          [tasks.fresh_only]\ncommand = \"true\"\ndependencies = [\"extract\"]\nmax_age = 1\n\n\
@@ -1218,7 +1171,7 @@ shell = "touch ran"
     }
 
     fn exponential_backoff_doubles_the_retry_delay_up_to_its_cap() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             "[tasks.flaky]\nshell = \"exit 3\"\nretry_count = 3\nretry_delay = 1\n\
          retry_backoff = \"exponential\"\nretry_max_delay = \"2s\"\n",
@@ -1245,7 +1198,7 @@ shell = "touch ran"
     }
 
     fn overlap_queue_waits_and_overlap_allow_runs_both() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             "[tasks.queued]\nshell = \"sleep 2\"\noverlap = \"queue\"\n\n\
          [tasks.parallel]\nshell = \"sleep 2\"\noverlap = \"allow\"\n",
@@ -1275,7 +1228,7 @@ shell = "touch ran"
     // Issue 16: what is recorded is what happened ---------------------------------------
 
     fn a_dependency_wait_polls_until_its_whole_window_ends() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
         "[tasks.late]\ncommand = \"true\"\ndependencies = [\"file:late.csv\"]\nwait = \"6s\"\npoll = \"3s\"\n\n\
          [tasks.default_poll]\ncommand = \"true\"\ndependencies = [\"file:never.csv\"]\nwait = \"3s\"\n",
@@ -1309,7 +1262,7 @@ shell = "touch ran"
     }
 
     fn a_runs_duration_is_its_wall_time_and_each_attempt_has_its_own() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.flaky]\nshell = \"exit 1\"\nretry_count = 2\nretry_delay = \"2s\"\n");
         let (code, report) = env.run("flaky");
         assert_eq!(code, 1, "{report}");
@@ -1336,7 +1289,7 @@ shell = "touch ran"
 
     /// Wait until the running run of "long" has recorded its attempt's process (orc does
     /// so just after starting it).
-    fn wait_for_attempt(env: &Env) {
+    fn wait_for_attempt(env: &TestEnv) {
         let start = Instant::now();
         while env.history("long")[0]["attempts"] != 1 {
             assert!(
@@ -1351,9 +1304,9 @@ shell = "touch ran"
     /// `orc logs --follow` finds its process gone and records the run interrupted (and
     /// stops what is left of its task); the follow returns.
     fn a_run_whose_orc_was_killed_is_interrupted_when_next_looked_at() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.long]\nshell = \"echo $$ > task.pid; touch started; sleep 120\"\n");
-        let kill_orc = |env: &Env| {
+        let kill_orc = |env: &TestEnv| {
             let _ = std::fs::remove_file(env.path("started"));
             let mut child = env
                 .command(&["run", "long"])
@@ -1428,7 +1381,7 @@ shell = "touch ran"
     /// time differs) is a dead holder: apply and run proceed, and the other process is
     /// never signalled.
     fn a_reused_pid_is_not_the_holder_and_is_never_signalled() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.job]\ncommand = \"true\"\n");
         // An unrelated process in a group of its own, standing in for the pid's new owner.
         let mut other = Command::new("sleep");
@@ -1473,7 +1426,7 @@ shell = "touch ran"
     /// The report's "slowest tasks" and trends are about runs that ran: skips are not
     /// 0-second runs.
     fn skipped_runs_are_not_counted_in_durations_of_the_report() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply("[tasks.nightly]\nshell = \"sleep 1.5\"\ndependencies = [\"file:go\"]\n");
         std::fs::write(env.path("go"), "").unwrap();
         assert_eq!(env.run("nightly").0, 0);
@@ -1498,7 +1451,7 @@ shell = "touch ran"
     // Issue 16: every process of a run is contained ------------------------------------
 
     /// Wait for each named file to hold a pid; the pids.
-    fn pids(env: &Env, names: &[&str]) -> Vec<u32> {
+    fn pids(env: &TestEnv, names: &[&str]) -> Vec<u32> {
         names
             .iter()
             .map(|name| {
@@ -1522,7 +1475,7 @@ shell = "touch ran"
     /// written their pids.)
     #[cfg(target_os = "linux")]
     fn escapes_from_the_process_group_are_stopped_with_the_run() {
-        let env = Env::new();
+        let env = TestEnv::new();
         let escapes = "setsid sleep 300 & echo $! > setsid.pid; \
          ( setsid sh -c 'sleep 300 & echo $! > double.pid; sleep 300' & ); \
          sh -c 'set -m; sleep 300 & echo $! > setpgid.pid'; \
@@ -1588,7 +1541,7 @@ shell = "touch ran"
     /// the run's: orc reaps it.
     #[cfg(target_os = "linux")]
     fn cpu_of_the_whole_tree_is_measured() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
         "[tasks.burn]\nshell = \"( sh -c 'i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done; touch burnt' & ); \
          while [ ! -e burnt ]; do sleep 0.1; done\"\ntimeout = \"5m\"\n",
@@ -1606,7 +1559,7 @@ shell = "touch ran"
     }
 
     fn stdout_and_stderr_lines_keep_the_order_they_were_written_in() {
-        let env = Env::new();
+        let env = TestEnv::new();
         env.apply(
             "[tasks.out_first]\nshell = \"echo a; echo b >&2\"\n\n\
          [tasks.err_first]\nshell = \"echo a >&2; echo b\"\n",

@@ -4,15 +4,10 @@
 //! a folder is warned about; a state of the release before scopes migrates in place.
 
 mod common;
+use common::TestEnv;
 
 use std::path::Path;
 use std::process::Output;
-
-fn orc(dir: &Path, args: &[&str]) -> Output {
-    common::orc_in(dir, common::orc_binary(), args)
-        .output()
-        .unwrap()
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -22,19 +17,19 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = orc(dir, args);
+fn ok(dir: &TestEnv, args: &[&str]) -> String {
+    let o = dir.orc(args);
     assert!(o.status.success(), "orc {args:?} failed:\n{}", text(&o));
     text(&o)
 }
 
-fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let o = orc(dir, args);
+fn json(dir: &TestEnv, args: &[&str]) -> serde_json::Value {
+    let o = dir.orc(args);
     assert!(o.status.success(), "orc {args:?} failed:\n{}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
 }
 
-fn apply(dir: &Path, config: &str) -> String {
+fn apply(dir: &TestEnv, config: &str) -> String {
     ok(
         dir,
         &[
@@ -49,22 +44,19 @@ fn apply(dir: &Path, config: &str) -> String {
 }
 
 /// `orc plan --detailed-exitcode`'s code: 0 clean, 2 changes.
-fn plan_code(dir: &Path, config: &str) -> (i32, String) {
-    let o = orc(
-        dir,
-        &[
-            "plan",
-            "--config",
-            config,
-            "--backend",
-            "embedded",
-            "--detailed-exitcode",
-        ],
-    );
+fn plan_code(dir: &TestEnv, config: &str) -> (i32, String) {
+    let o = dir.orc(&[
+        "plan",
+        "--config",
+        config,
+        "--backend",
+        "embedded",
+        "--detailed-exitcode",
+    ]);
     (o.status.code().unwrap_or(-1), text(&o))
 }
 
-fn write(dir: &Path, file: &str, folder: &str, tasks: &[(&str, &str)]) {
+fn write(dir: &TestEnv, file: &str, folder: &str, tasks: &[(&str, &str)]) {
     let mut text = format!("[settings]\nfolder = \"{folder}\"\n");
     for (name, command) in tasks {
         text.push_str(&format!(
@@ -75,7 +67,7 @@ fn write(dir: &Path, file: &str, folder: &str, tasks: &[(&str, &str)]) {
 }
 
 /// The task names in the embedded registry of `folder`.
-fn registry(dir: &Path, folder: &str) -> Vec<String> {
+fn registry(dir: &TestEnv, folder: &str) -> Vec<String> {
     let path = dir.join(format!("state/registry/{folder}.json"));
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
@@ -91,8 +83,8 @@ fn registry(dir: &Path, folder: &str) -> Vec<String> {
 
 #[test]
 fn two_configs_with_different_folders_never_touch_each_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     write(dir, "a.toml", "A", &[("a1", "echo a1")]);
     write(dir, "b.toml", "B", &[("b1", "echo b1")]);
     apply(dir, "a.toml");
@@ -162,8 +154,8 @@ fn two_configs_with_different_folders_never_touch_each_other() {
 
 #[test]
 fn one_folder_shows_no_folder_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     write(dir, "a.toml", "A", &[("a1", "echo a1")]);
     apply(dir, "a.toml");
     ok(dir, &["run", "a1"]);
@@ -174,14 +166,14 @@ fn one_folder_shows_no_folder_column() {
 
 #[test]
 fn a_name_in_two_folders_is_run_with_its_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     write(dir, "a.toml", "A", &[("load", "echo from-a")]);
     write(dir, "b.toml", "B", &[("load", "echo from-b")]);
     apply(dir, "a.toml");
     apply(dir, "b.toml");
 
-    let o = orc(dir, &["run", "load"]);
+    let o = dir.orc(&["run", "load"]);
     assert!(!o.status.success());
     let err = text(&o);
     assert!(
@@ -191,7 +183,7 @@ fn a_name_in_two_folders_is_run_with_its_folder() {
     assert!(ok(dir, &["run", "load", "--folder", "B"]).contains("success"));
     // The run is B's: its log says so, and A's history is untouched.
     assert!(ok(dir, &["logs", "load", "--folder", "B"]).contains("from-b"));
-    let o = orc(dir, &["logs", "load"]);
+    let o = dir.orc(&["logs", "load"]);
     assert!(
         !o.status.success() && text(&o).contains("more than one scope"),
         "{}",
@@ -202,14 +194,14 @@ fn a_name_in_two_folders_is_run_with_its_folder() {
     let b_runs = json(dir, &["history", "--json", "--folder", "B"]);
     assert_eq!(b_runs.as_array().unwrap().len(), 1, "{b_runs}");
     // A folder that does not have the name is an error, never another folder's task.
-    let o = orc(dir, &["run", "load", "--folder", "Nope"]);
+    let o = dir.orc(&["run", "load", "--folder", "Nope"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("no task \"load\" in folder \"Nope\""),
         "{}",
         text(&o)
     );
-    let o = orc(dir, &["run", "load", "--folder", "A", "--backend", "cron"]);
+    let o = dir.orc(&["run", "load", "--folder", "A", "--backend", "cron"]);
     assert!(!o.status.success(), "{}", text(&o));
     let runs = json(dir, &["history", "--json"]);
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
@@ -224,26 +216,23 @@ fn a_name_in_two_folders_is_run_with_its_folder() {
         other => panic!("expected 409, got {other:?}"),
     }
     // The scheduler's own call names the folder and runs.
-    let o = orc(
-        dir,
-        &[
-            "run",
-            "load",
-            "--folder",
-            "A",
-            "--backend",
-            "embedded",
-            "--trigger",
-            "scheduled",
-        ],
-    );
+    let o = dir.orc(&[
+        "run",
+        "load",
+        "--folder",
+        "A",
+        "--backend",
+        "embedded",
+        "--trigger",
+        "scheduled",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]
 fn a_changed_folder_moves_the_tasks_with_their_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     write(
         dir,
         "a.toml",
@@ -297,8 +286,8 @@ fn a_changed_folder_moves_the_tasks_with_their_history() {
 
 #[test]
 fn a_second_config_claiming_a_folder_is_warned_about() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     write(dir, "first.toml", "Shared", &[("one", "echo 1")]);
     write(dir, "second.toml", "Shared", &[("two", "echo 2")]);
     apply(dir, "first.toml");
@@ -330,8 +319,8 @@ fn a_second_config_claiming_a_folder_is_warned_about() {
 fn a_state_of_the_release_before_scopes_migrates_in_place() {
     // tests/fixtures/state-v5.db was made by the release before scopes (schema 5):
     // folder "Sales", tasks export and report, one run each, max_concurrent = 3.
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     std::fs::create_dir_all(dir.join("state")).unwrap();
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v5.db"),
@@ -426,17 +415,14 @@ fn a_state_of_the_release_before_scopes_migrates_in_place() {
 
 #[test]
 fn a_move_into_a_folder_another_config_holds_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
     write(dir, "mine.toml", "B", &[("hello", "echo mine")]);
     write(dir, "theirs.toml", "C", &[("hello", "echo theirs")]);
     apply(dir, "mine.toml");
     apply(dir, "theirs.toml");
     write(dir, "mine.toml", "C", &[("hello", "echo mine")]);
-    let o = orc(
-        dir,
-        &["plan", "--config", "mine.toml", "--backend", "embedded"],
-    );
+    let o = dir.orc(&["plan", "--config", "mine.toml", "--backend", "embedded"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("this config's tasks are in folder \"B\"")
@@ -444,17 +430,14 @@ fn a_move_into_a_folder_another_config_holds_is_refused() {
         "{}",
         text(&o)
     );
-    let o = orc(
-        dir,
-        &[
-            "apply",
-            "--config",
-            "mine.toml",
-            "--backend",
-            "embedded",
-            "--auto-approve",
-        ],
-    );
+    let o = dir.orc(&[
+        "apply",
+        "--config",
+        "mine.toml",
+        "--backend",
+        "embedded",
+        "--auto-approve",
+    ]);
     assert!(!o.status.success(), "{}", text(&o));
     // Nothing moved: each folder still holds its own config's task.
     assert_eq!(registry(dir, "B"), ["hello"]);

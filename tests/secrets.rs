@@ -2,88 +2,26 @@
 //! wrong keys, tampered ciphertexts, owner-only files, a rekey killed half-way, and a
 //! leak scan of every command's output and every file orc writes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+mod common;
+use common::TestEnv;
 
 const SECRET: &str = "S3cr3t-Value-123";
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A world with an empty tasks.toml.
+fn new_env() -> TestEnv {
+    TestEnv::builder().config("").build()
 }
 
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::write(env.path("tasks.toml"), "").unwrap();
-        env
-    }
+trait SecretsEnv {
+    fn reveal(&self, name: &str) -> Output;
+}
 
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn state(&self) -> PathBuf {
-        self.path("state/state.db")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_STATE", self.state())
-            .env("ORC_CONFIG", self.path("tasks.toml"))
-            .env("ORC_HOSTNAME", "testhost")
-            .env_remove("ORC_PASSPHRASE")
-            .env_remove("ORC_KEY_FILE")
-            .env_remove("ORC_FAILPOINT")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn orc(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.orc(args);
-        assert!(o.status.success(), "orc {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// `orc secret set NAME` with the value on stdin.
-    fn set_with(&self, name: &str, value: &str, envs: &[(&str, &str)]) -> Output {
-        let mut child = self
-            .cmd(&["secret", "set", name])
-            .envs(envs.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{value}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn set(&self, name: &str, value: &str) {
-        let o = self.set_with(name, value, &[]);
-        assert!(o.status.success(), "{}", text(&o));
-    }
-
+impl SecretsEnv for TestEnv {
     fn reveal(&self, name: &str) -> Output {
         self.orc(&["secret", "get", name, "--reveal"])
-    }
-
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.state()).unwrap()
     }
 }
 
@@ -108,23 +46,23 @@ fn failed_with(o: &Output, message: &str) {
 
 #[test]
 fn round_trip_list_and_remove() {
-    let env = Env::new();
-    env.ok(&["secret", "init"]);
-    env.set("db_password", SECRET);
-    env.set("api_token", "second value with spaces");
+    let env = new_env();
+    env.orc_ok(&["secret", "init"]);
+    env.secret_set("db_password", SECRET);
+    env.secret_set("api_token", "second value with spaces");
     let o = env.reveal("db_password");
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{SECRET}\n"));
     assert_eq!(
         String::from_utf8_lossy(&env.reveal("api_token").stdout),
         "second value with spaces\n"
     );
-    let plain = env.ok(&["secret", "get", "db_password"]);
+    let plain = env.orc_ok(&["secret", "get", "db_password"]);
     assert!(
         !plain.contains(SECRET),
         "get without --reveal prints no value"
     );
 
-    let list = env.ok(&["secret", "list", "--json"]);
+    let list = env.orc_ok(&["secret", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     let names: Vec<&str> = v["secrets"]
         .as_array()
@@ -144,7 +82,7 @@ fn round_trip_list_and_remove() {
             |r| r.get(0),
         )
         .unwrap();
-    env.set("db_password", SECRET);
+    env.secret_set("db_password", SECRET);
     let after: Vec<u8> = env
         .db()
         .query_row(
@@ -155,7 +93,7 @@ fn round_trip_list_and_remove() {
         .unwrap();
     assert_ne!(before, after);
 
-    env.ok(&["secret", "rm", "api_token"]);
+    env.orc_ok(&["secret", "rm", "api_token"]);
     failed_with(&env.reveal("api_token"), "no secret \"api_token\"");
     // A value is never taken from the command line.
     let o = env.orc(&["secret", "set", "x", SECRET]);
@@ -164,7 +102,7 @@ fn round_trip_list_and_remove() {
 
     // import --from-env, for CI pipelines.
     let o = env
-        .cmd(&["secret", "import", "--from-env", "ORC_T_"])
+        .command(&["secret", "import", "--from-env", "ORC_T_"])
         .env("ORC_T_from_ci", "ci-value")
         .output()
         .unwrap();
@@ -177,28 +115,28 @@ fn round_trip_list_and_remove() {
 
 #[test]
 fn wrong_passphrase_and_wrong_key_file_fail_clearly() {
-    let env = Env::new();
+    let env = new_env();
     let o = env
-        .cmd(&["secret", "init", "--key", "passphrase"])
+        .command(&["secret", "init", "--key", "passphrase"])
         .env("ORC_PASSPHRASE", "correct horse")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(!env.path("state/orc.key").exists());
-    let o = env.set_with(
+    let o = env.secret_set_with(
         "db_password",
         SECRET,
         &[("ORC_PASSPHRASE", "correct horse")],
     );
     assert!(o.status.success(), "{}", text(&o));
     let o = env
-        .cmd(&["secret", "get", "db_password", "--reveal"])
+        .command(&["secret", "get", "db_password", "--reveal"])
         .env("ORC_PASSPHRASE", "correct horse")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{SECRET}\n"));
     let o = env
-        .cmd(&["secret", "get", "db_password", "--reveal"])
+        .command(&["secret", "get", "db_password", "--reveal"])
         .env("ORC_PASSPHRASE", "wrong horse")
         .output()
         .unwrap();
@@ -206,14 +144,14 @@ fn wrong_passphrase_and_wrong_key_file_fail_clearly() {
     failed_with(&env.reveal("db_password"), "set ORC_PASSPHRASE");
 
     // A key file of another vault.
-    let other = Env::new();
-    other.ok(&["secret", "init"]);
-    let keyed = Env::new();
-    keyed.ok(&["secret", "init"]);
-    keyed.set("db_password", SECRET);
+    let other = new_env();
+    other.orc_ok(&["secret", "init"]);
+    let keyed = new_env();
+    keyed.orc_ok(&["secret", "init"]);
+    keyed.secret_set("db_password", SECRET);
     let foreign = other.path("state/orc.key");
     let o = keyed
-        .cmd(&["secret", "get", "db_password", "--reveal"])
+        .command(&["secret", "get", "db_password", "--reveal"])
         .env("ORC_KEY_FILE", &foreign)
         .output()
         .unwrap();
@@ -224,10 +162,10 @@ fn wrong_passphrase_and_wrong_key_file_fail_clearly() {
 
 #[test]
 fn tampered_ciphertexts_fail_to_decrypt() {
-    let env = Env::new();
-    env.ok(&["secret", "init"]);
-    env.set("a", SECRET);
-    env.set("b", "another");
+    let env = new_env();
+    env.orc_ok(&["secret", "init"]);
+    env.secret_set("a", SECRET);
+    env.secret_set("b", "another");
     let row = |name: &str| -> (Vec<u8>, Vec<u8>) {
         env.db()
             .query_row(
@@ -270,9 +208,9 @@ fn tampered_ciphertexts_fail_to_decrypt() {
 #[test]
 fn the_database_and_the_key_file_are_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new();
-    env.ok(&["secret", "init"]);
-    env.set("a", SECRET);
+    let env = new_env();
+    env.orc_ok(&["secret", "init"]);
+    env.secret_set("a", SECRET);
     for file in ["state/state.db", "state/orc.key"] {
         let mode = std::fs::metadata(env.path(file))
             .unwrap()
@@ -297,13 +235,13 @@ fn the_database_and_the_key_file_are_owner_only() {
 fn rekey_killed_half_way_loses_nothing() {
     use std::io::{BufRead, BufReader};
     for point in ["rekey:staged", "rekey:half-way", "rekey:committed"] {
-        let env = Env::new();
-        env.ok(&["secret", "init"]);
+        let env = new_env();
+        env.orc_ok(&["secret", "init"]);
         for i in 0..5 {
-            env.set(&format!("s{i}"), &format!("value-{i}"));
+            env.secret_set(&format!("s{i}"), &format!("value-{i}"));
         }
         let mut child = env
-            .cmd(&["secret", "rekey"])
+            .command(&["secret", "rekey"])
             .env("ORC_FAILPOINT", point)
             .stderr(Stdio::piped())
             .spawn()
@@ -324,7 +262,7 @@ fn rekey_killed_half_way_loses_nothing() {
             );
         }
         // And a rekey afterwards completes.
-        env.ok(&["secret", "rekey"]);
+        env.orc_ok(&["secret", "rekey"]);
         assert_eq!(
             String::from_utf8_lossy(&env.reveal("s4").stdout),
             "value-4\n"
@@ -332,11 +270,11 @@ fn rekey_killed_half_way_loses_nothing() {
     }
 
     // Key file to passphrase and back.
-    let env = Env::new();
-    env.ok(&["secret", "init"]);
-    env.set("a", SECRET);
+    let env = new_env();
+    env.orc_ok(&["secret", "init"]);
+    env.secret_set("a", SECRET);
     let o = env
-        .cmd(&["secret", "rekey", "--key", "passphrase"])
+        .command(&["secret", "rekey", "--key", "passphrase"])
         .env("ORC_NEW_PASSPHRASE", "new words")
         .output()
         .unwrap();
@@ -346,7 +284,7 @@ fn rekey_killed_half_way_loses_nothing() {
         "the old key file is removed"
     );
     let o = env
-        .cmd(&["secret", "rekey", "--key", "key-file"])
+        .command(&["secret", "rekey", "--key", "key-file"])
         .env("ORC_PASSPHRASE", "new words")
         .output()
         .unwrap();
@@ -374,7 +312,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// the plaintext appears in no output, no log, and no byte of the database.
 #[test]
 fn the_secret_leaks_nowhere() {
-    let env = Env::new();
+    let env = new_env();
     std::fs::write(
         env.path("tasks.toml"),
         r#"
@@ -396,7 +334,7 @@ env = { OTHER = { secret = "not_stored" } }
     let mut outputs: Vec<(String, Output)> = Vec::new();
     let mut record = |label: &str, o: Output| outputs.push((label.to_string(), o));
     record("init", env.orc(&["secret", "init"]));
-    record("set", env.set_with("db_password", SECRET, &[]));
+    record("set", env.secret_set_with("db_password", SECRET, &[]));
     for args in [
         vec!["secret", "list"],
         vec!["secret", "list", "--json"],
@@ -435,7 +373,7 @@ env = { OTHER = { secret = "not_stored" } }
         record(&args.join(" "), env.orc(&args));
     }
     let o = env
-        .cmd(&["run", "echoes"])
+        .command(&["run", "echoes"])
         .env("ORC_KEY_FILE", env.path("nowhere.key"))
         .output()
         .unwrap();
@@ -452,13 +390,13 @@ env = { OTHER = { secret = "not_stored" } }
             checked += 1;
         }
     }
-    let logs = env.ok(&["logs", "echoes"]);
+    let logs = env.orc_ok(&["logs", "echoes"]);
     assert!(logs.contains("the value is ***"), "{logs}");
     assert!(
         logs.contains("S3cr3"),
         "a part of the value is not the value: {logs}"
     );
-    for file in files_under(env.dir.path()) {
+    for file in files_under(env.dir()) {
         let bytes = std::fs::read(&file).unwrap();
         let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
         assert!(!found, "{} holds the secret", file.display());
@@ -474,16 +412,16 @@ env = { OTHER = { secret = "not_stored" } }
 fn the_vault_key_never_reaches_a_task() {
     const PASSPHRASE: &str = "Master-Pass-PHRASE-777";
     const OTHER: &str = "Other-Secret-Not-Asked-For";
-    let env = Env::new();
+    let env = new_env();
     let pass = [("ORC_PASSPHRASE", PASSPHRASE)];
     let o = env
-        .cmd(&["secret", "init", "--key", "passphrase"])
+        .command(&["secret", "init", "--key", "passphrase"])
         .envs(pass)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     for (name, value) in [("db_pw", SECRET), ("other", OTHER)] {
-        let o = env.set_with(name, value, &pass);
+        let o = env.secret_set_with(name, value, &pass);
         assert!(o.status.success(), "{}", text(&o));
     }
     // The task prints its whole environment, then the passphrase and its secret
@@ -496,13 +434,13 @@ fn the_vault_key_never_reaches_a_task() {
     )
     .unwrap();
     let o = env
-        .cmd(&["apply", "--auto-approve"])
+        .command(&["apply", "--auto-approve"])
         .envs(pass)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let o = env
-        .cmd(&["run", "dbg"])
+        .command(&["run", "dbg"])
         .envs(pass)
         .env("ORC_FAILPOINT", "none")
         .env("ORC_KEY_FILE", env.path("nowhere.key"))
@@ -546,9 +484,9 @@ fn the_vault_key_never_reaches_a_task() {
 fn the_passphrase_comes_from_an_owner_only_file() {
     use std::os::unix::fs::PermissionsExt;
     const PASSPHRASE: &str = "file-held-passphrase-42";
-    let env = Env::new();
+    let env = new_env();
     let o = env
-        .cmd(&["secret", "init", "--key", "passphrase"])
+        .command(&["secret", "init", "--key", "passphrase"])
         .env("ORC_PASSPHRASE", PASSPHRASE)
         .output()
         .unwrap();
@@ -556,7 +494,7 @@ fn the_passphrase_comes_from_an_owner_only_file() {
     let file = env.path("pass");
     std::fs::write(&file, format!("{PASSPHRASE}\n")).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let o = env.set_with(
+    let o = env.secret_set_with(
         "x",
         SECRET,
         &[("ORC_PASSPHRASE_FILE", file.to_str().unwrap())],
@@ -564,7 +502,7 @@ fn the_passphrase_comes_from_an_owner_only_file() {
     assert!(o.status.success(), "{}", text(&o));
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = env
-        .cmd(&["secret", "get", "x", "--reveal"])
+        .command(&["secret", "get", "x", "--reveal"])
         .env("ORC_PASSPHRASE_FILE", &file)
         .output()
         .unwrap();
@@ -579,21 +517,21 @@ fn the_passphrase_comes_from_an_owner_only_file() {
 /// Tampered scrypt parameters are refused before anything is allocated.
 #[test]
 fn tampered_scrypt_parameters_are_refused() {
-    let env = Env::new();
+    let env = new_env();
     let o = env
-        .cmd(&["secret", "init", "--key", "passphrase"])
+        .command(&["secret", "init", "--key", "passphrase"])
         .env("ORC_PASSPHRASE", "pp-for-scrypt")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     env.db().execute("UPDATE vault SET log_n = 30", []).unwrap();
     let o = env
-        .cmd(&["secret", "list"])
+        .command(&["secret", "list"])
         .env("ORC_PASSPHRASE", "pp-for-scrypt")
         .output()
         .unwrap();
     let o2 = env
-        .cmd(&["secret", "get", "anything", "--reveal"])
+        .command(&["secret", "get", "anything", "--reveal"])
         .env("ORC_PASSPHRASE", "pp-for-scrypt")
         .output()
         .unwrap();

@@ -6,15 +6,19 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::TestEnv;
 
 /// A running `orc watch` and everything it printed so far.
 struct Watching {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
-    dir: tempfile::TempDir,
+    /// The folder: the config files, and the state at `state.db`.
+    env: TestEnv,
 }
 
 impl Drop for Watching {
@@ -44,14 +48,12 @@ impl Watching {
 
     /// `orc watch` started, without waiting for anything.
     fn launch(files: &[(&str, &str)], config: &str, interval: &str) -> Watching {
-        let dir = tempfile::tempdir().unwrap();
+        let env = TestEnv::builder().state("state.db").config_in_cwd().build();
         for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
+            env.write(name, text);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args([
+        let mut child = env
+            .command(&[
                 "watch",
                 "--interval",
                 interval,
@@ -60,11 +62,7 @@ impl Watching {
                 // An emptied file must not fall back to the platform's scheduler.
                 "--backend",
                 "embedded",
-                "--state",
             ])
-            .arg(dir.path().join("state.db"))
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -81,11 +79,11 @@ impl Watching {
                 }
             });
         }
-        Watching { child, lines, dir }
+        Watching { child, lines, env }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.env.path(rel)
     }
 
     fn output(&self) -> String {
@@ -137,13 +135,10 @@ impl Watching {
     /// The tasks the embedded scheduler has now.
     /// `orc apply` by a person, beside the watcher, on its state (`extra`: more flags).
     fn apply_by_hand(&self, extra: &[&str]) {
-        let applied = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(["apply", "--auto-approve", "--backend", "embedded"])
+        let applied = self
+            .env
+            .command(&["apply", "--auto-approve", "--backend", "embedded"])
             .args(extra)
-            .arg("--state")
-            .arg(self.path("state.db"))
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         assert!(applied.status.success(), "{applied:?}");
@@ -433,11 +428,13 @@ fn a_config_folder_removed_and_created_again_is_survived() {
 #[test]
 fn a_bad_interval_is_refused_before_anything_runs() {
     for (interval, says) in [("0s", "at least 1s"), ("soon", "is not a duration")] {
-        let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(["watch", "--interval", interval, "--config", "nowhere.toml"])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
+        let o = TestEnv::builder().in_repo().build().orc(&[
+            "watch",
+            "--interval",
+            interval,
+            "--config",
+            "nowhere.toml",
+        ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("--interval") && err.contains(says), "{err}");

@@ -6,9 +6,10 @@
 //! did, and plans clean.
 
 mod common;
+use common::TestEnv;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use jiff::civil::date;
 use jiff::tz::TimeZone;
@@ -16,54 +17,36 @@ use orc::backend::windows::read::{ReadAction, ReadSchedule, ReadTask, read_task}
 use orc::backend::windows::simulate::fire_times_of;
 use orc::backend::windows::xml::{decode, to_utf16};
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A world whose Task Scheduler is a folder of files (`Tasks`), on this machine's
+/// own host name, in Berlin, with `config` as its tasks.toml (found in the folder).
+fn new_env(config: &str) -> TestEnv {
+    TestEnv::builder()
+        .config_in_cwd()
+        .real_host()
+        .windows_tasks_dir()
+        .env("TZ", "Europe/Berlin")
+        .env("ORC_LOG", "off")
+        .config(config)
+        .build()
 }
 
-impl Env {
-    fn new(config: &str) -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        env.write_config(config);
-        env
-    }
+trait WindowsEnv {
+    fn folder(&self) -> PathBuf;
+    fn ok(&self, args: &[&str]) -> String;
+    fn apply(&self) -> String;
+    fn plan_json(&self) -> serde_json::Value;
+    fn assert_no_changes(&self, why: &str);
+    fn read_task_file(&self, name: &str) -> String;
+    fn write_task_file(&self, name: &str, xml: &str);
+}
 
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn write_config(&self, text: &str) {
-        std::fs::write(self.path("tasks.toml"), text).unwrap();
-    }
-
+impl WindowsEnv for TestEnv {
     fn folder(&self) -> PathBuf {
         self.path("Tasks/Orc")
     }
 
-    fn orc(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("TZ", "Europe/Berlin")
-            .env("ORC_LOG", "off")
-            .env("ORC_WINDOWS_TASKS_DIR", self.path("Tasks"))
-            .env("ORC_STATE", self.path("state/state.db"))
-            .env_remove("ORC_HOSTNAME")
-            .output()
-            .unwrap()
-    }
-
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.orc(args);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "orc {args:?} failed:\n{text}");
-        text
+        self.orc_ok_text(args)
     }
 
     fn apply(&self) -> String {
@@ -83,16 +66,6 @@ impl Env {
 
     fn read_task_file(&self, name: &str) -> String {
         decode(&std::fs::read(self.folder().join(name)).unwrap()).unwrap()
-    }
-
-    /// `orc secret set NAME` with `value` on stdin.
-    fn set_secret(&self, name: &str, value: &str) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
-        cmd.args(["secret", "set", name])
-            .current_dir(self.dir.path())
-            .env("ORC_STATE", self.path("state/state.db"))
-            .env("ORC_LOG", "off");
-        common::secret_set(cmd, value);
     }
 
     fn write_task_file(&self, name: &str, xml: &str) {
@@ -123,7 +96,7 @@ schedule = "30 7 1,15 * *"
 "#;
 
 fn apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift() {
-    let env = Env::new(FULL);
+    let env = new_env(FULL);
     let out = env.apply();
     assert!(out.contains("2 added"), "{out}");
     let xml = env.read_task_file("etl");
@@ -164,7 +137,7 @@ fn apply_then_plan_has_no_changes_and_windows_rewrites_are_not_drift() {
 
 /// Each modelled field changed by hand in the live XML: plan names exactly it.
 fn drift_names_each_modelled_field() {
-    let env = Env::new(FULL);
+    let env = new_env(FULL);
     env.apply();
     let original = env.read_task_file("etl");
     let settings_enabled = |xml: &str, to: &str| {
@@ -353,7 +326,7 @@ fn changed_fields(plan: &serde_json::Value, name: &str) -> (Vec<String>, serde_j
 /// values spelled as Windows may spell them (a SID for a name, another case, another
 /// duration form) are not.
 fn raw_triggers_the_description_and_accounts_are_compared_exactly() {
-    let env = Env::new(RAW);
+    let env = new_env(RAW);
     env.apply();
     let xml = env.read_task_file("ev");
     let doc = roxmltree::Document::parse(&xml).unwrap();
@@ -455,10 +428,10 @@ fn raw_triggers_the_description_and_accounts_are_compared_exactly() {
 /// apply registers it again, so Task Scheduler has the new password; the state holds
 /// a keyed fingerprint of it, never the value.
 fn a_changed_run_as_password_is_registered_again() {
-    let env = Env::new(
+    let env = new_env(
         "[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n\n[tasks.svc]\ncommand = \"true\"\nschedule = \"0 5 * * *\"\nrun_as = { user = \"CONTOSO\\\\svc\", password = { secret = \"svc_pw\" } }\n",
     );
-    let set = |value: &str| env.set_secret("svc_pw", value);
+    let set = |value: &str| env.secret_set("svc_pw", value);
     env.ok(&["secret", "init"]);
     set("First-Pass-111");
     env.apply();
@@ -493,7 +466,7 @@ fn a_changed_run_as_password_is_registered_again() {
 /// with a space is registered under orc's name by the next apply, which removes the
 /// original. No job is left to run twice.
 fn import_all_adopts_live_tasks_in_place() {
-    let env = Env::new("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
+    let env = new_env("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
     std::fs::create_dir_all(env.folder()).unwrap();
     let made = |uri: &str, time: &str| {
         format!(
@@ -564,20 +537,9 @@ fn import_all_adopts_live_tasks_in_place() {
 /// from such a view may only be hidden, so plan and apply refuse to call it deleted
 /// and re-create it, saying to run elevated; with nothing missing, plan warns.
 fn a_limited_view_never_calls_a_hidden_task_deleted() {
-    let env = Env::new(FULL);
+    let env = new_env(FULL);
     env.apply();
-    let limited = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(args)
-            .current_dir(env.dir.path())
-            .env("NO_COLOR", "1")
-            .env("ORC_LOG", "off")
-            .env("ORC_WINDOWS_TASKS_DIR", env.path("Tasks"))
-            .env("ORC_WINDOWS_TASKS_VIEW", "limited")
-            .env("ORC_STATE", env.path("state/state.db"))
-            .output()
-            .unwrap()
-    };
+    let limited = |args: &[&str]| env.orc_with(args, &[("ORC_WINDOWS_TASKS_VIEW", "limited")]);
     let o = limited(&["plan"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -609,7 +571,7 @@ fn a_limited_view_never_calls_a_hidden_task_deleted() {
 /// A task in the folder that orc does not manage is listed with its triggers in
 /// words and never touched, by apply or destroy.
 fn unmanaged_tasks_are_reported_and_never_touched() {
-    let env = Env::new(FULL);
+    let env = new_env(FULL);
     env.apply();
     let hand_made = r#"<?xml version="1.0" encoding="UTF-16"?>
 <Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
@@ -654,7 +616,7 @@ fn unmanaged_tasks_are_reported_and_never_touched() {
 /// and the other settings they hold that orc registers otherwise.
 fn imported_fixtures_name_the_settings_orc_drops() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/windows-tasks");
-    let env = Env::new("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
+    let env = new_env("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
     let cases: [(&str, &str, &[&str]); 2] = [
         (
             "Bluscream__Windows-Tasks__ScheduledDefrag.xml",
@@ -746,7 +708,7 @@ fn every_fixture_imports_registers_and_plans_clean() {
         .filter(|p| p.extension().is_some_and(|e| e == "xml"))
         .collect();
     assert!(files.len() >= 50);
-    let env = Env::new("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
+    let env = new_env("[settings]\nbackend = \"windows\"\ntimezone = \"local\"\n");
     for file in &files {
         let o = env.orc(&["import", "--xml", file.to_str().unwrap()]);
         assert!(
@@ -777,7 +739,7 @@ fn every_fixture_imports_registers_and_plans_clean() {
         .collect();
     env.ok(&["secret", "init"]);
     for secret in &secrets {
-        env.set_secret(secret, "Imported-Pass-1");
+        env.secret_set(secret, "Imported-Pass-1");
     }
     let out = env.apply();
     assert!(out.contains(&format!("{} added", files.len())), "{out}");
@@ -912,7 +874,7 @@ fn validate_folder(folder: &Path) {
 /// run_as and run_level in every form: schema-valid, and a password (which needs the
 /// vault) refused with the reason.
 fn principals_render_valid_xml() {
-    let env = Env::new(
+    let env = new_env(
         r#"
 [settings]
 backend = "windows"
@@ -1099,12 +1061,10 @@ battery = { start = false, stop = true }
     assert!(!env.folder().join("pw").exists());
 
     env.ok(&["secret", "init"]);
-    let o = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["secret", "import", "--from-env", "ORC_TEST_SECRET_"])
-        .env("ORC_STATE", env.path("state/state.db"))
-        .env("ORC_TEST_SECRET_svc_pw", "Pa55-w0rd-for-svc")
-        .output()
-        .unwrap();
+    let o = env.orc_with(
+        &["secret", "import", "--from-env", "ORC_TEST_SECRET_"],
+        &[("ORC_TEST_SECRET_svc_pw", "Pa55-w0rd-for-svc")],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     env.apply();
     let pw = env.read_task_file("pw");
@@ -1122,19 +1082,20 @@ fn every_example_applies_and_plans_clean() {
         (examples.clone(), "srv-01"),
         (examples.join("quickstart"), "any-host"),
     ] {
-        let env = Env::new("");
+        let env = TestEnv::builder()
+            .host(host)
+            .windows_tasks_dir()
+            .env("TZ", "Europe/Berlin")
+            .env("ORC_LOG", "off")
+            .config("")
+            .build();
         let run = |args: &[&str]| {
-            let o = Command::new(env!("CARGO_BIN_EXE_orc"))
+            let o = env
+                .command(&[])
                 .arg("--config")
                 .arg(&config)
                 .args(["--backend", "windows"])
                 .args(args)
-                .env("NO_COLOR", "1")
-                .env("TZ", "Europe/Berlin")
-                .env("ORC_LOG", "off")
-                .env("ORC_HOSTNAME", host)
-                .env("ORC_WINDOWS_TASKS_DIR", env.path("Tasks"))
-                .env("ORC_STATE", env.path("state/state.db"))
                 .envs(
                     [
                         "email_username",
@@ -1179,7 +1140,7 @@ fn every_example_applies_and_plans_clean() {
 /// behaviour there is unspecified); @reboot becomes a boot trigger; trigger elements
 /// are refused by the backends that cannot run them.
 fn dst_windows_reboot_and_raw_triggers_elsewhere() {
-    let env = Env::new(
+    let env = new_env(
         r#"
 [settings]
 backend = "windows"
@@ -1214,7 +1175,7 @@ schedule = "*/15 * * * *"
     assert!(env.read_task_file("boot").contains("<BootTrigger>"));
     validate_folder(&env.folder());
 
-    let elsewhere = Env::new(
+    let elsewhere = new_env(
         "[settings]\nbackend = \"embedded\"\n\n[tasks.t]\ncommand = \"true\"\ntriggers = [\"<BootTrigger/>\"]\n",
     );
     let o = elsewhere.orc(&["plan"]);
@@ -1230,7 +1191,7 @@ schedule = "*/15 * * * *"
     );
     // The zone is refused once, at its line; names differing only in case are one
     // task to Task Scheduler, so refused.
-    let zone_and_case = Env::new(
+    let zone_and_case = new_env(
         "[settings]\nbackend = \"windows\"\ntimezone = \"Asia/Tokyo\"\n\n[tasks.mine]\ncommand = \"x.exe\"\nschedule = \"06:00\"\n\n[tasks.MINE]\ncommand = \"x.exe\"\nschedule = \"07:00\"\n",
     );
     let o = zone_and_case.orc(&["validate"]);
@@ -1249,7 +1210,7 @@ schedule = "*/15 * * * *"
         "{err}"
     );
     // With a schedule, the advice is to drop the triggers, not to add one.
-    let scheduled = Env::new(
+    let scheduled = new_env(
         "[settings]\nbackend = \"embedded\"\n\n[tasks.t]\ncommand = \"true\"\nschedule = \"02:00\"\nat_startup = true\n",
     );
     let o = scheduled.orc(&["plan"]);
@@ -1266,7 +1227,7 @@ schedule = "*/15 * * * *"
 /// terminal escapes, a link planted where orc writes. None of it crashes orc, reaches
 /// the terminal raw, or makes orc write outside the folder.
 fn windows_paths_and_a_hostile_folder() {
-    let env = Env::new(
+    let env = new_env(
         "[settings]\nbackend = \"windows\"\n\n[tasks.copy]\ncommand = 'C:\\tools\\copy.exe'\nworking_dir = 'D:\\data\\in'\nschedule = \"02:00\"\n\n[tasks.appdata]\ncommand = \"x.exe\"\nworking_dir = '%APPDATA%\\orc'\nschedule = \"03:00\"\n\n[tasks.old]\ncommand = \"x.exe\"\nschedule = \"04:00\"\nexpires = \"2020-01-01\"\n",
     );
     let text = env.apply();

@@ -13,6 +13,7 @@
 #![cfg(windows)]
 
 mod common;
+use common::TestEnv;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -120,17 +121,17 @@ fn away_from_transitions(times: &BTreeSet<Timestamp>, tz: &TimeZone) -> BTreeSet
 #[test]
 #[ignore = "changes Task Scheduler and needs an elevated prompt: run on a Windows runner with --include-ignored"]
 fn task_scheduler_fires_when_cron_does() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = live();
     let mut test = TestFolder::new("com");
     let (tz, zone_name) = zone();
     let orc_exe = PathBuf::from(env!("CARGO_BIN_EXE_orc"));
-    let state = dir.path().join("state.db");
+    let state = dir.dir().join("state.db");
 
     assert!(
         test.folder.list().unwrap().is_empty(),
         "a new folder lists nothing"
     );
-    let tasks = tasks(dir.path(), &test.name);
+    let tasks = tasks(dir.dir(), &test.name);
     let mut xmls = Vec::new();
     for task in &tasks {
         let xml = task_xml(task, &test.name, &orc_exe, &state, &zone_name)
@@ -226,16 +227,14 @@ fn task_scheduler_fires_when_cron_does() {
     assert!(test.folder.list().unwrap().is_empty());
 }
 
-fn orc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("ORC_CONFIG")
-        .env_remove("ORC_STATE")
-        .env_remove("ORC_WINDOWS_TASKS_DIR")
-        .output()
-        .unwrap()
+/// A folder for orc.exe, its state at `state.db` there (which the tests also name
+/// with --state), its config found there, on this machine's own name.
+fn live() -> TestEnv {
+    TestEnv::builder()
+        .state("state.db")
+        .config_in_cwd()
+        .real_host()
+        .build()
 }
 
 fn text(o: &Output) -> String {
@@ -253,10 +252,10 @@ fn text(o: &Output) -> String {
 #[test]
 #[ignore = "changes Task Scheduler and needs an elevated prompt: run on a Windows runner with --include-ignored"]
 fn apply_then_plan_is_no_changes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = live();
     let test = TestFolder::new("cli");
-    tasks(dir.path(), &test.name);
-    let state = dir.path().join("state.db");
+    tasks(dir.dir(), &test.name);
+    let state = dir.dir().join("state.db");
     let state = state.to_str().unwrap();
     let with = |args: &[&'static str]| -> Vec<&str> {
         let mut all = args.to_vec();
@@ -264,11 +263,11 @@ fn apply_then_plan_is_no_changes() {
         all
     };
 
-    let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
+    let o = dir.orc(&with(&["apply", "--auto-approve"]));
     assert!(o.status.success(), "apply: {}", text(&o));
     assert_eq!(test.folder.list().unwrap().len(), SCHEDULES.len());
 
-    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    let o = dir.orc(&with(&["plan", "--detailed-exitcode"]));
     assert_eq!(o.status.code(), Some(0), "plan after apply: {}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("No changes."),
@@ -276,10 +275,10 @@ fn apply_then_plan_is_no_changes() {
         text(&o)
     );
 
-    let o = orc(dir.path(), &with(&["run", "half_past_two"]));
+    let o = dir.orc(&with(&["run", "half_past_two"]));
     assert!(o.status.success(), "run: {}", text(&o));
 
-    let o = orc(dir.path(), &with(&["destroy", "--auto-approve"]));
+    let o = dir.orc(&with(&["destroy", "--auto-approve"]));
     assert!(o.status.success(), "destroy: {}", text(&o));
     assert!(test.folder.list().unwrap().is_empty());
 }
@@ -298,10 +297,10 @@ fn running(pid: u32) -> bool {
 /// run's CPU is the job's. Needs no elevation (the embedded backend).
 #[test]
 fn a_timed_out_runs_whole_tree_dies_with_its_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
+    let dir = live();
+    let state = dir.dir().join("state.db");
     std::fs::write(
-        dir.path().join("tasks.toml"),
+        dir.dir().join("tasks.toml"),
         "[settings]\nbackend = \"embedded\"\n\n[tasks.escape]\n\
          command = [\"powershell\", \"-NoProfile\", \"-Command\", \
          \"$p = Start-Process -PassThru -WindowStyle Hidden ping -ArgumentList '-n','600','127.0.0.1'; \
@@ -309,16 +308,10 @@ fn a_timed_out_runs_whole_tree_dies_with_its_job() {
     )
     .unwrap();
     let state_arg = state.to_str().unwrap();
-    let o = orc(
-        dir.path(),
-        &["--state", state_arg, "apply", "--auto-approve"],
-    );
+    let o = dir.orc(&["--state", state_arg, "apply", "--auto-approve"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let started = std::time::Instant::now();
-    let o = orc(
-        dir.path(),
-        &["--state", state_arg, "run", "escape", "--json"],
-    );
+    let o = dir.orc(&["--state", state_arg, "run", "escape", "--json"]);
     assert_eq!(
         o.status.code(),
         Some(124),
@@ -326,7 +319,7 @@ fn a_timed_out_runs_whole_tree_dies_with_its_job() {
         String::from_utf8_lossy(&o.stdout)
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
-    let pid: u32 = std::fs::read_to_string(dir.path().join("escaped.pid"))
+    let pid: u32 = std::fs::read_to_string(dir.dir().join("escaped.pid"))
         .expect("the task wrote the pid of what it started")
         .trim()
         .parse()
@@ -393,19 +386,12 @@ impl Drop for StoredCredential {
 #[ignore = "writes the account's Credential Manager: run on a Windows runner with --include-ignored"]
 fn the_passphrase_comes_from_credential_manager() {
     const PASSPHRASE: &str = "credman-held-pässphrase-7";
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
+    let dir = live();
+    let state = dir.dir().join("state.db");
     let state = state.to_str().unwrap();
     let secret = |args: &[&str], passphrase: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-        c.args(["--state", state, "secret"])
-            .args(args)
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .env_remove("ORC_PASSPHRASE")
-            .env_remove("ORC_PASSPHRASE_FILE")
-            .env_remove("ORC_KEY_FILE")
-            .stdin(std::process::Stdio::piped());
+        let mut c = dir.command(&["--state", state, "secret"]);
+        c.args(args).stdin(std::process::Stdio::piped());
         if let Some(p) = passphrase {
             c.env("ORC_PASSPHRASE", p);
         }
@@ -449,26 +435,23 @@ fn the_passphrase_comes_from_credential_manager() {
 /// Needs no elevation (the embedded backend).
 #[test]
 fn commands_expand_variables_and_shell_lines_keep_their_quotes() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    std::fs::create_dir(dir.path().join("with space")).unwrap();
+    let dir = live();
+    let state = dir.dir().join("state.db");
+    std::fs::create_dir(dir.dir().join("with space")).unwrap();
     std::fs::write(
-        dir.path().join("tasks.toml"),
+        dir.dir().join("tasks.toml"),
         "[settings]\nbackend = \"embedded\"\n\n\
          [tasks.expanded]\ncommand = [\"%ComSpec%\", \"/C\", \"echo %ORC_TEST_WORD%\"]\nenv = { ORC_TEST_WORD = \"expanded-ok\" }\n\n\
          [tasks.quoted]\nshell = 'if exist \"with space\" echo quoted-ok'\n",
     )
     .unwrap();
     let state_arg = state.to_str().unwrap();
-    let o = orc(
-        dir.path(),
-        &["--state", state_arg, "apply", "--auto-approve"],
-    );
+    let o = dir.orc(&["--state", state_arg, "apply", "--auto-approve"]);
     assert!(o.status.success(), "{}", text(&o));
     for (task, word) in [("expanded", "expanded-ok"), ("quoted", "quoted-ok")] {
-        let o = orc(dir.path(), &["--state", state_arg, "run", task]);
+        let o = dir.orc(&["--state", state_arg, "run", task]);
         assert!(o.status.success(), "{task}: {}", text(&o));
-        let o = orc(dir.path(), &["--state", state_arg, "logs", task]);
+        let o = dir.orc(&["--state", state_arg, "logs", task]);
         assert!(
             String::from_utf8_lossy(&o.stdout).contains(word),
             "{task}: {}",
@@ -483,38 +466,29 @@ fn commands_expand_variables_and_shell_lines_keep_their_quotes() {
 /// elevation (the embedded backend).
 #[test]
 fn replace_stops_the_running_orc_run_and_then_steps_run_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
+    let dir = live();
+    let state = dir.dir().join("state.db");
     std::fs::write(
-        dir.path().join("tasks.toml"),
+        dir.dir().join("tasks.toml"),
         "[settings]\nbackend = \"embedded\"\n\n\
          [tasks.long]\nshell = \"ping -n 60 127.0.0.1 > nul\"\noverlap = \"replace\"\n\n\
          [tasks.steps]\nshell = \"echo one>> trail.txt\"\nthen = [{ shell = \"echo two>> trail.txt\" }, [\"cmd\", \"/C\", \"exit 4\"], { shell = \"echo never>> trail.txt\" }]\n",
     )
     .unwrap();
     let state_arg = state.to_str().unwrap();
-    let o = orc(
-        dir.path(),
-        &["--state", state_arg, "apply", "--auto-approve"],
-    );
+    let o = dir.orc(&["--state", state_arg, "apply", "--auto-approve"]);
     assert!(o.status.success(), "{}", text(&o));
 
-    let first = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["--state", state_arg, "run", "long"])
-        .current_dir(dir.path())
-        .env_remove("ORC_CONFIG")
-        .env_remove("ORC_STATE")
+    let first = dir
+        .command(&["--state", state_arg, "run", "long"])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
     let started = std::time::Instant::now();
     // The second run replaces the first, whose ping would take a minute; a
     // replacement that cannot signal would wait and then be skipped.
-    let mut second = Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(["--state", state_arg, "run", "long", "--json"])
-        .current_dir(dir.path())
-        .env_remove("ORC_CONFIG")
-        .env_remove("ORC_STATE")
+    let mut second = dir
+        .command(&["--state", state_arg, "run", "long", "--json"])
         .spawn()
         .unwrap();
     let first = first.wait_with_output().unwrap();
@@ -525,10 +499,7 @@ fn replace_stops_the_running_orc_run_and_then_steps_run_in_order() {
     );
     let _ = second.kill();
     let _ = second.wait();
-    let o = orc(
-        dir.path(),
-        &["--state", state_arg, "history", "long", "--json"],
-    );
+    let o = dir.orc(&["--state", state_arg, "history", "long", "--json"]);
     let history: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let statuses: Vec<&str> = history
         .as_array()
@@ -541,9 +512,9 @@ fn replace_stops_the_running_orc_run_and_then_steps_run_in_order() {
         "the replaced run is recorded as interrupted: {statuses:?}"
     );
 
-    let o = orc(dir.path(), &["--state", state_arg, "run", "steps"]);
+    let o = dir.orc(&["--state", state_arg, "run", "steps"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    let trail = std::fs::read_to_string(dir.path().join("trail.txt")).unwrap();
+    let trail = std::fs::read_to_string(dir.dir().join("trail.txt")).unwrap();
     assert_eq!(trail.split_whitespace().collect::<Vec<_>>(), ["one", "two"]);
 }
 
@@ -577,14 +548,6 @@ impl Drop for LocalUser {
     }
 }
 
-/// `orc secret set NAME` with `value` on stdin.
-fn set_secret(dir: &Path, state: &str, name: &str, value: &str) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
-    cmd.args(["--state", state, "secret", "set", name])
-        .current_dir(dir);
-    common::secret_set(cmd, value);
-}
-
 /// Issue 17's evidence on the real Task Scheduler: an event trigger and a logon
 /// trigger, LOCAL SERVICE, a named local user with a stored password (and that
 /// password changed), drift made by hand through the COM API and named by its field,
@@ -592,14 +555,14 @@ fn set_secret(dir: &Path, state: &str, name: &str, value: &str) {
 #[test]
 #[ignore = "changes Task Scheduler and local accounts, needs an elevated prompt: run on a Windows runner with --include-ignored"]
 fn principals_triggers_drift_and_import_on_the_real_task_scheduler() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = live();
     let test = TestFolder::new("fidelity");
     let user = LocalUser::new("orc_live_user", "First-Pass-1!");
     let machine = std::env::var("COMPUTERNAME").unwrap();
-    let state = dir.path().join("state.db");
+    let state = dir.dir().join("state.db");
     let state = state.to_str().unwrap();
     std::fs::write(
-        dir.path().join("tasks.toml"),
+        dir.dir().join("tasks.toml"),
         format!(
             "[settings]\nbackend = \"windows\"\nfolder = \"{folder}\"\ntimezone = \"local\"\n\n\
              [tasks.on_event]\ncommand = [\"cmd.exe\", \"/c\", \"exit\", \"0\"]\n\
@@ -619,23 +582,23 @@ fn principals_triggers_drift_and_import_on_the_real_task_scheduler() {
         all.extend(["--config", "tasks.toml"]);
         all
     };
-    let o = orc(dir.path(), &["--state", state, "secret", "init"]);
+    let o = dir.orc(&["--state", state, "secret", "init"]);
     assert!(o.status.success(), "{}", text(&o));
-    set_secret(dir.path(), state, "live_pw", "First-Pass-1!");
-    let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
+    dir.secret_set("live_pw", "First-Pass-1!");
+    let o = dir.orc(&with(&["apply", "--auto-approve"]));
     assert!(o.status.success(), "apply: {}", text(&o));
-    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    let o = dir.orc(&with(&["plan", "--detailed-exitcode"]));
     assert_eq!(o.status.code(), Some(0), "plan after apply: {}", text(&o));
 
     // A password changed for the account and in the vault: plan re-registers.
     user.set_password("Second-Pass-2!");
-    set_secret(dir.path(), state, "live_pw", "Second-Pass-2!");
-    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    dir.secret_set("live_pw", "Second-Pass-2!");
+    let o = dir.orc(&with(&["plan", "--detailed-exitcode"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("run_as password"), "{}", text(&o));
-    let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
+    let o = dir.orc(&with(&["apply", "--auto-approve"]));
     assert!(o.status.success(), "apply: {}", text(&o));
-    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    let o = dir.orc(&with(&["plan", "--detailed-exitcode"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // Drift by hand, through the COM API: the event ID.
@@ -653,12 +616,12 @@ fn principals_triggers_drift_and_import_on_the_real_task_scheduler() {
             None,
         )
         .unwrap();
-    let o = orc(dir.path(), &with(&["plan", "--json"]));
+    let o = dir.orc(&with(&["plan", "--json"]));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("trigger 1 subscription"), "{}", text(&o));
-    let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
+    let o = dir.orc(&with(&["apply", "--auto-approve"]));
     assert!(o.status.success(), "apply: {}", text(&o));
-    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    let o = dir.orc(&with(&["plan", "--detailed-exitcode"]));
     assert_eq!(o.status.code(), Some(0), "drift repaired: {}", text(&o));
 
     // A task made with schtasks, under a name orc does not accept, adopted in place.
@@ -680,18 +643,15 @@ fn principals_triggers_drift_and_import_on_the_real_task_scheduler() {
         .output()
         .unwrap();
     assert!(o.status.success(), "schtasks: {}", text(&o));
-    let o = orc(
-        dir.path(),
-        &with(&["import", "--all", "--into", "tasks.toml"]),
-    );
+    let o = dir.orc(&with(&["import", "--all", "--into", "tasks.toml"]));
     assert!(o.status.success(), "import: {}", text(&o));
-    let o = orc(dir.path(), &with(&["apply", "--auto-approve"]));
+    let o = dir.orc(&with(&["apply", "--auto-approve"]));
     assert!(o.status.success(), "apply: {}", text(&o));
     let names: Vec<String> = folder.list().unwrap().into_iter().map(|t| t.name).collect();
     assert!(names.iter().any(|n| n == "Made_By_Hand"), "{names:?}");
     assert!(!names.iter().any(|n| n == "Made By Hand"), "{names:?}");
-    let o = orc(dir.path(), &with(&["plan", "--detailed-exitcode"]));
+    let o = dir.orc(&with(&["plan", "--detailed-exitcode"]));
     assert_eq!(o.status.code(), Some(0), "after the import: {}", text(&o));
-    let o = orc(dir.path(), &with(&["destroy", "--auto-approve"]));
+    let o = dir.orc(&with(&["destroy", "--auto-approve"]));
     assert!(o.status.success(), "destroy: {}", text(&o));
 }

@@ -23,6 +23,7 @@ use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
 mod common;
+use common::TestEnv;
 
 const SCHEMA: &str = "../shared/schemas/task-scheduler.xsd";
 const FIXTURES: &str = "../shared/fixtures/windows-tasks";
@@ -383,21 +384,14 @@ fn every_fixture_reads() {
     );
 }
 
-fn orc(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_orc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
 /// `orc export`: every task of the examples becomes schema-valid XML; a file written
 /// with --output is UTF-16 with a BOM; what cannot be exact is refused with its place.
 fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
     let batch = Batch::new();
+    let env = TestEnv::builder().in_repo().build();
     let loaded = orc::config::load(Path::new("examples")).unwrap();
     for name in loaded.config.tasks.keys() {
-        let o = orc(&[
+        let o = env.orc(&[
             "export",
             name,
             "--config",
@@ -446,9 +440,8 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
     }
     batch.validate();
 
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("t.xml");
-    let o = orc(&[
+    let out = env.path("t.xml");
+    let o = env.orc(&[
         "export",
         "daily_report",
         "--config",
@@ -462,7 +455,7 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..4], &[0xFF, 0xFE, b'<', 0]);
 
-    let config = dir.path().join("tasks.toml");
+    let config = env.path("tasks.toml");
     std::fs::write(
         &config,
         "[settings]\ntimezone = \"UTC\"\n\n[tasks.odd]\ncommand = \"true\"\n\
@@ -470,7 +463,7 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
          [tasks.tokyo]\ncommand = \"true\"\nschedule = \"0 6 * * *\"\n",
     )
     .unwrap();
-    let o = orc(&["export", "odd", "--config", config.to_str().unwrap()]);
+    let o = env.orc(&["export", "odd", "--config", config.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("tasks.toml:4:8: task \"odd\""), "{err}");
@@ -481,7 +474,7 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
         "[settings]\ntimezone = \"Asia/Tokyo\"\n\n[tasks.tokyo]\ncommand = \"true\"\nschedule = \"0 6 * * *\"\n",
     )
     .unwrap();
-    let o = orc(&[
+    let o = env.orc(&[
         "export",
         "tokyo",
         "--config",
@@ -497,8 +490,8 @@ fn export_writes_valid_xml_and_refuses_what_is_not_exact() {
 /// `orc validate` on the Windows backend refuses what Task Scheduler cannot run
 /// exactly, with file, line, column and task; other backends accept it.
 fn validate_for_windows_names_what_cannot_be_exact() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tasks.toml");
+    let env = TestEnv::new();
+    let config = env.config();
     std::fs::write(
         &config,
         "[settings]\ntimezone = \"UTC\"\n\n[tasks.fine]\ncommand = \"true\"\nschedule = \"*/7 * * * *\"\n\n\
@@ -506,7 +499,7 @@ fn validate_for_windows_names_what_cannot_be_exact() {
     )
     .unwrap();
     let path = config.to_str().unwrap();
-    let o = orc(&["validate", "--config", path, "--backend", "windows"]);
+    let o = env.orc(&["validate", "--config", path, "--backend", "windows"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("tasks.toml:8:8 (task \"odd\")"), "{err}");
@@ -515,7 +508,7 @@ fn validate_for_windows_names_what_cannot_be_exact() {
         "{err}"
     );
     assert!(!err.contains("\"fine\""), "{err}");
-    let o = orc(&[
+    let o = env.orc(&[
         "validate",
         "--config",
         path,
@@ -527,7 +520,7 @@ fn validate_for_windows_names_what_cannot_be_exact() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["diagnostics"][0]["task"], "odd");
     assert_eq!(report["diagnostics"][0]["line"], 8);
-    let o = orc(&["validate", "--config", path, "--backend", "embedded"]);
+    let o = env.orc(&["validate", "--config", path, "--backend", "embedded"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 

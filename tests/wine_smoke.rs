@@ -16,6 +16,7 @@
 //! `.ci/run` installs them.
 
 mod common;
+use common::TestEnv;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -123,29 +124,19 @@ fn build_shim(dir: &Path) {
 /// One Wine prefix for the whole test (creating one takes seconds). Dropping it
 /// stops its wineserver, so nothing outlives the test.
 struct Wine {
+    /// The test's folder: orc.exe and the shim in `bin`, the prefix in `prefix`, and
+    /// `work`, where commands run (tasks.toml lives there; Wine sees it as `Z:\...`).
+    env: TestEnv,
     prefix: PathBuf,
     exe: PathBuf,
-    /// Where commands run (tasks.toml lives here; Wine sees it as `Z:\...`).
-    cwd: PathBuf,
 }
 
 impl Wine {
     fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new("wine");
-        c.arg(program)
-            .current_dir(&self.cwd)
-            .env("WINEPREFIX", &self.prefix)
-            // No Wine diagnostics in orc's output, and no wine32 hint.
-            .env("WINEDEBUG", "-all")
-            // No Mono or Gecko installer dialogs while the prefix is created.
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            // No windows at all: Wine runs console programs without a display.
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .env("NO_COLOR", "1")
-            .env_remove("ORC_CONFIG")
-            .env_remove("ORC_STATE")
-            .stdin(Stdio::null());
+        let mut c = self
+            .env
+            .command_of(Path::new("wine"), &self.env.path("work"), &[]);
+        c.arg(program);
         c
     }
 
@@ -285,24 +276,37 @@ fn orc_exe_validates_applies_runs_and_destroys_under_wine() {
     let built = build_orc_exe();
     let build_time = started.elapsed();
 
-    let dir = tempfile::tempdir().unwrap();
+    // orc.exe's own state and config (none of the caller's), on this machine's name.
+    let dir = TestEnv::builder()
+        .config_in_cwd()
+        .default_state()
+        .real_host()
+        .env_in_dir("WINEPREFIX", "prefix")
+        // No Wine diagnostics in orc's output, and no wine32 hint.
+        .env("WINEDEBUG", "-all")
+        // No Mono or Gecko installer dialogs while the prefix is created.
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        // No windows at all: Wine runs console programs without a display.
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .build();
     // orc.exe and the shim side by side in a folder of the test's own, so the shim
     // never lands in the target directory.
-    let bin = dir.path().join("bin");
+    let bin = dir.path("bin");
     std::fs::create_dir(&bin).unwrap();
     let exe = bin.join("orc.exe");
     std::fs::hard_link(&built, &exe)
         .or_else(|_| std::fs::copy(&built, &exe).map(drop))
         .unwrap();
     build_shim(&bin);
-    let work = dir.path().join("work");
+    let work = dir.path("work");
     std::fs::create_dir(&work).unwrap();
     std::fs::write(work.join("tasks.toml"), CONFIG).unwrap();
     std::fs::write(work.join("odd.toml"), INEXPRESSIBLE).unwrap();
     let wine = Wine {
-        prefix: dir.path().join("prefix"),
+        prefix: dir.path("prefix"),
+        env: dir,
         exe,
-        cwd: work,
     };
 
     // A fresh prefix, created once.

@@ -4,7 +4,7 @@
 
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,28 +22,22 @@ const CTRL_A: &str = "\x01";
 const CTRL_E: &str = "\x05";
 
 mod common;
+use common::TestEnv;
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A folder for orc, found there as a person would run it (no ORC_CONFIG), with an
+/// xterm for the pseudo-terminal.
+fn new_env() -> TestEnv {
+    TestEnv::builder()
+        .config_in_cwd()
+        .env("TERM", "xterm")
+        .build()
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
+trait Terminal {
+    fn pty(&self, args: &[&str]) -> Pty;
+}
 
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = common::orc_in(self.dir.path(), common::orc_binary(), args);
-        c.env("TERM", "xterm");
-        c
-    }
-
+impl Terminal for TestEnv {
     /// orc on a 120×40 pseudo-terminal, under `sh`, which then prints orc's exit
     /// code on the screen (read like the rest) and keeps the terminal open a moment.
     fn pty(&self, args: &[&str]) -> Pty {
@@ -53,7 +47,7 @@ impl Env {
             .arg("\"$0\" \"$@\"; echo \"orc exited $?\"; sleep 3")
             .arg(env!("CARGO_BIN_EXE_orc"))
             .args(args)
-            .current_dir(self.dir.path());
+            .current_dir(self.dir());
         for (k, v) in command.get_envs() {
             match v {
                 Some(v) => sh.env(k, v),
@@ -64,22 +58,6 @@ impl Env {
         s.get_process_mut().set_window_size(120, 40).unwrap();
         s.set_expect_timeout(Some(Duration::from_secs(20)));
         s
-    }
-
-    /// orc off a terminal; its exit must be 0.
-    fn orc_ok(&self, args: &[&str]) -> String {
-        let o = self
-            .command(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
 
@@ -114,7 +92,7 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn init_asks_and_writes_a_config_that_validates_with_the_vault_and_mail() {
-    let env = Env::new();
+    let env = new_env();
     let mut s = env.pty(&["init"]);
     expect(&mut s, "Which scheduler should run the tasks?");
     expect(&mut s, "embedded scheduler here (recommended");
@@ -201,7 +179,7 @@ schedule = \"0 1 * * *\"
 
 #[test]
 fn new_refuses_a_bad_schedule_with_the_reason_then_appends_keeping_the_comments() {
-    let env = Env::new();
+    let env = new_env();
     std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
     let mut s = env.pty(&["new"]);
     expect(&mut s, "Name:");
@@ -288,7 +266,7 @@ fn new_refuses_a_bad_schedule_with_the_reason_then_appends_keeping_the_comments(
 
 #[test]
 fn new_cancelled_with_esc_changes_nothing() {
-    let env = Env::new();
+    let env = new_env();
     std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
     let mut s = env.pty(&["new"]);
     expect(&mut s, "Name:");
@@ -303,7 +281,7 @@ fn new_cancelled_with_esc_changes_nothing() {
 
 #[test]
 fn the_menu_runs_status_and_comes_back() {
-    let env = Env::new();
+    let env = new_env();
     std::fs::write(env.path("tasks.toml"), COMMENTED).unwrap();
     env.orc_ok(&["apply", "--auto-approve"]);
     let mut s = env.pty(&[]);

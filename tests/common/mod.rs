@@ -1,11 +1,16 @@
-//! What several integration tests share: the CI rule for missing tools, processes
-//! that die with the test, `orc serve` on an ephemeral port, and the test mail
-//! server. Each test crate uses part of it.
+//! What several integration tests share: one test's world ([`TestEnv`]: a temporary
+//! project folder and orc run in it), the CI rule for missing tools, processes that
+//! die with the test, `orc serve` on an ephemeral port, and the test mail server.
+//! Each test crate uses part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+mod env;
+#[allow(unused_imports)]
+pub use env::{Backend, TestEnv, TestEnvBuilder};
 
 /// Under CI a missing tool is a failure, never a silent skip.
 pub fn ci() -> bool {
@@ -101,47 +106,6 @@ pub fn smtp(dir: &Path, user: &str, password: &str) -> Smtp {
         maildir,
         _server: Killed(child),
     }
-}
-
-/// `program` (orc, or a copy of it) with `args`, run in `dir` as the tests want it:
-/// no colour, the state at `dir/state/state.db`, the host "testhost", and none of
-/// the caller's own ORC_CONFIG, ORC_KEY_FILE or ORC_PASSPHRASE.
-pub fn orc_in(dir: &Path, program: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(program);
-    c.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("ORC_STATE", dir.join("state/state.db"))
-        .env("ORC_HOSTNAME", "testhost")
-        .env_remove("ORC_CONFIG")
-        .env_remove("ORC_KEY_FILE")
-        .env_remove("ORC_PASSPHRASE");
-    c
-}
-
-/// `orc secret set NAME` through `cmd` (orc with the test's state), the value typed
-/// on stdin as a person would; panics with orc's output when it fails.
-pub fn secret_set(mut cmd: Command, value: &str) {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{value}\n").as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(
-        o.status.success(),
-        "orc secret set: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// The test build of orc.
