@@ -1,0 +1,136 @@
+//! Semantic checks and defaults: from the parsed sections to a [`Config`].
+//!
+//! Every check reports into the shared [`Diagnostics`] and carries on, so a user sees
+//! all problems of a config in one run.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::diag::Diagnostics;
+use super::load::Parsed;
+use super::model::Config;
+
+/// The longest duration any key accepts (100 years): retention may be long, and no
+/// arithmetic on a task's times (every attempt at its timeout, with the pauses) can
+/// overflow below it.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// The most retries a task may ask for.
+pub const MAX_RETRIES: u32 = 100;
+
+// One file per part of the config: the checker they all report into, the sections
+// around the tasks, one task, what a task runs, its dependencies, and names.
+mod checker;
+mod commands;
+mod deps;
+mod names;
+mod sections;
+mod task;
+
+use checker::Checker;
+use commands::{NUL, command_action, steps};
+pub use deps::parse_dependency;
+use deps::{check_dependencies, check_renames};
+use names::looks_like_email;
+pub use names::{NameError, check_name};
+use names::{check_renamed_from, closest};
+use sections::{TaskDefaults, check_groups};
+
+/// Validate everything parsed and build the config; `None` if anything was wrong.
+pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<Config> {
+    let mut c = Checker {
+        sources: &parsed.sources,
+        diags,
+    };
+
+    let (settings, zone) = sections::settings(&mut c, parsed.settings.as_ref());
+    let notify = sections::notify_groups(&mut c, &parsed);
+    let smtp = sections::smtp(&mut c, parsed.smtp.as_ref());
+    sections::report(&mut c, parsed.report.as_ref(), &notify, smtp.is_some());
+    let defaults = sections::defaults(&mut c, parsed.defaults.as_ref(), &settings, &notify);
+    let tasks = task::build_all(&mut c, &parsed, &defaults, &notify, &zone, now);
+    check_dependencies(&mut c, &parsed);
+    check_renames(&mut c, &parsed);
+
+    if c.diags.has_errors() {
+        return None;
+    }
+    Some(Config {
+        settings,
+        smtp,
+        notify,
+        tasks,
+        files: parsed.sources.iter().map(|s| s.path.clone()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Dependency;
+
+    #[test]
+    fn names() {
+        for ok in ["daily_report", "etl-30m", "a", "v1.2", "COM10"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "a/b",
+            "a\\b",
+            "x:y",
+            "con",
+            "LPT1.txt",
+            "trailing.",
+            "_lead",
+            "ünï",
+            &"x".repeat(65),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dependencies() {
+        assert_eq!(
+            parse_dependency("vpn_check"),
+            Ok(Dependency::Task("vpn_check".into()))
+        );
+        assert_eq!(
+            parse_dependency("file:data/in.csv"),
+            Ok(Dependency::File("data/in.csv".into()))
+        );
+        assert!(matches!(
+            parse_dependency("url:https://x.example/health"),
+            Ok(Dependency::Url(_))
+        ));
+        assert_eq!(
+            parse_dependency("command:ping -c 1 h"),
+            Ok(Dependency::Command(vec![
+                "ping".into(),
+                "-c".into(),
+                "1".into(),
+                "h".into()
+            ]))
+        );
+        for bad in [
+            "url:ftp://x",
+            "url:https://",
+            "http:x",
+            "file:",
+            "command:  ",
+            "bad name",
+        ] {
+            assert!(parse_dependency(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let names = ["vpn_check".to_string(), "daily_report".to_string()];
+        assert_eq!(closest("vpn_chek", names.iter()), Some(&names[0]));
+        assert_eq!(closest("zzz", names.iter()), None);
+    }
+}

@@ -1,0 +1,288 @@
+//! The sections around the tasks: `[defaults]` and the notify groups a task names.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::config::duration::{parse_duration, parse_size};
+use crate::config::load::{Item, Parsed};
+use crate::config::model::{NotifyGroup, Origin, Settings, Smtp};
+use crate::config::raw::{
+    EnvValue, NotifyEvent, RawDefaults, RawReport, RawSettings, RawSmtp, SizeValue, Spanned,
+};
+use crate::schedule::Zone;
+
+#[derive(Default)]
+pub(super) struct TaskDefaults {
+    /// From `settings.log_dir`: every task's runs log there.
+    pub(super) log_dir: Option<PathBuf>,
+    /// From `settings.max_log_size`.
+    pub(super) max_log_size: u64,
+    pub(super) timeout: Option<Duration>,
+    pub(super) retry_count: Option<u32>,
+    pub(super) retry_delay: Option<Duration>,
+    pub(super) working_dir: Option<PathBuf>,
+    pub(super) env: BTreeMap<String, EnvValue>,
+    pub(super) notify: Vec<String>,
+}
+
+pub(super) fn check_groups(
+    c: &mut Checker,
+    file: usize,
+    task: Option<&str>,
+    groups: &[Spanned<String>],
+    known: &BTreeMap<String, NotifyGroup>,
+) -> Vec<String> {
+    for g in groups {
+        if !known.contains_key(&g.value) {
+            let mut d = c.error(
+                file,
+                &g.span,
+                task,
+                format!("unknown notify group \"{}\"", g.value),
+            );
+            if let Some(s) = closest(&g.value, known.keys()) {
+                d = d.help(format!("did you mean \"{s}\"?"));
+            }
+            c.diags.push(d);
+        }
+    }
+    groups.iter().map(|g| g.value.clone()).collect()
+}
+
+/// `[settings]`: the folder, backend, time zone (resolved once, for every task),
+/// retention and log limits.
+pub(super) fn settings(c: &mut Checker, item: Option<&Item<RawSettings>>) -> (Settings, Zone) {
+    let mut settings = Settings::default();
+    let mut zone = None;
+    if let Some(Item { file, value: s, .. }) = item {
+        if let Some(b) = s.backend {
+            settings.backend = b;
+        }
+        if let Some(folder) = &s.folder {
+            if let Err(e) = check_name(&folder.value) {
+                c.report(*file, &folder.span, None, format!("invalid folder: {e}"));
+            }
+            settings.folder = folder.value.clone();
+        }
+        if let Some(tz) = &s.timezone {
+            match Zone::resolve(&tz.value) {
+                Ok(z) => zone = Some(z),
+                Err(e) => c.report(*file, &tz.span, None, e.to_string()),
+            }
+            settings.timezone = tz.value.clone();
+            let source = &c.sources[*file];
+            let (line, column) = source.line_col(tz.span.start);
+            settings.timezone_origin = Some(Origin {
+                file: source.path.clone(),
+                line,
+                column,
+            });
+        }
+        let retention = s
+            .retention
+            .as_ref()
+            .and_then(|r| c.opt_duration(*file, None, "retention", Some(r), Some("")));
+        let runtime = &mut settings.runtime;
+        for (key, value, target) in [
+            (
+                "log_retention",
+                &s.log_retention,
+                &mut runtime.log_retention,
+            ),
+            (
+                "history_retention",
+                &s.history_retention,
+                &mut runtime.history_retention,
+            ),
+        ] {
+            let own = c.opt_duration(*file, None, key, value.as_ref(), Some(""));
+            if let Some(d) = own.or(retention) {
+                *target = d;
+            }
+        }
+        if let Some(n) = &s.max_concurrent {
+            if n.value == 0 {
+                c.report(*file, &n.span, None, "max_concurrent must be at least 1");
+            }
+            runtime.max_concurrent = n.value.max(1);
+        }
+        if let Some(size) = &s.max_log_size {
+            let parsed = match &size.value {
+                SizeValue::Bytes(n) if *n > 0 => Ok(*n as u64),
+                SizeValue::Bytes(n) => Err(format!("{n} is not a positive number of bytes")),
+                SizeValue::Text(t) => parse_size(t).map_err(|e| e.to_string()).and_then(|n| {
+                    if n == 0 {
+                        Err("a log of 0 bytes keeps nothing".to_string())
+                    } else {
+                        Ok(n)
+                    }
+                }),
+            };
+            match parsed {
+                Ok(n) => settings.max_log_size = n,
+                Err(e) => c.report(
+                    *file,
+                    &size.span,
+                    None,
+                    format!("invalid max_log_size: {e}"),
+                ),
+            }
+        }
+        settings.log_dir = s.log_dir.as_ref().map(|d| c.dir_in(*file, d.as_ref()));
+    }
+    (settings, zone.unwrap_or_default())
+}
+
+/// `[notify.NAME]`: each group's addresses and the events it hears.
+pub(super) fn notify_groups(c: &mut Checker, parsed: &Parsed) -> BTreeMap<String, NotifyGroup> {
+    let mut notify = BTreeMap::new();
+    for (name, item) in &parsed.notify {
+        if let Err(e) = check_name(name) {
+            c.report(
+                item.file,
+                &item.key_span,
+                None,
+                format!("invalid notify group name: {e}"),
+            );
+        }
+        for addr in &item.value.email {
+            if !looks_like_email(&addr.value) {
+                c.report(
+                    item.file,
+                    &addr.span,
+                    None,
+                    format!("\"{}\" is not an email address", addr.value),
+                );
+            }
+        }
+        if !item.value.email.is_empty() && parsed.smtp.is_none() {
+            c.report(
+                item.file,
+                &item.key_span,
+                None,
+                format!("notify group \"{name}\" sends email, but no [smtp] section says how"),
+            );
+        }
+        let on = item
+            .value
+            .on
+            .clone()
+            .unwrap_or_else(|| vec![NotifyEvent::Failure, NotifyEvent::Timeout]);
+        notify.insert(
+            name.clone(),
+            NotifyGroup {
+                email: item.value.email.iter().map(|e| e.value.clone()).collect(),
+                on,
+            },
+        );
+    }
+    notify
+}
+
+/// `[smtp]`: how mail leaves, its password only ever a secret reference.
+pub(super) fn smtp(c: &mut Checker, item: Option<&Item<RawSmtp>>) -> Option<Smtp> {
+    item.map(|Item { file, value: s, .. }| {
+        if s.server.value.trim().is_empty() {
+            c.report(*file, &s.server.span, None, "smtp server is empty");
+        }
+        if !looks_like_email(&s.from.value) {
+            c.report(*file, &s.from.span, None, format!("\"{}\" is not an email address", s.from.value));
+        }
+        for v in [&s.username, &s.password].into_iter().flatten() {
+            c.secret_ref(*file, None, v);
+        }
+        if let Some(Spanned { value: EnvValue::Plain(_), span }) = &s.password {
+            // apply records [smtp] in the state and plan shows it: a password in plain
+            // text would be printed and stored.
+            c.report(*file, span, None, "the smtp password must not be written in tasks.toml; store it with `orc secret set NAME` and write password = { secret = \"NAME\" }");
+        }
+        let timeout = c
+            .opt_duration(*file, None, "timeout", s.timeout.as_ref(), None)
+            .unwrap_or(Duration::from_secs(30));
+        Smtp {
+            timeout,
+            server: s.server.value.clone(),
+            port: s.port.unwrap_or(587),
+            tls: s.tls.unwrap_or_default(),
+            username: s.username.as_ref().map(|v| v.value.clone()),
+            password: s.password.as_ref().map(|v| v.value.clone()),
+            from: s.from.value.clone(),
+        }
+    })
+}
+
+/// `[report]`: its group must exist and send mail.
+pub(super) fn report(
+    c: &mut Checker,
+    item: Option<&Item<RawReport>>,
+    notify: &BTreeMap<String, NotifyGroup>,
+    has_smtp: bool,
+) {
+    if let Some(Item { file, value: r, .. }) = item {
+        if !notify.contains_key(&r.email.value) {
+            c.report(
+                *file,
+                &r.email.span,
+                None,
+                format!(
+                    "[report] mails the group \"{}\", but there is no [notify.{}]",
+                    r.email.value, r.email.value
+                ),
+            );
+        } else if !has_smtp {
+            c.report(
+                *file,
+                &r.email.span,
+                None,
+                "[report] sends mail, but no [smtp] section says how",
+            );
+        }
+        if let Some(since) = &r.since
+            && let Err(e) = parse_duration(&since.value)
+        {
+            c.report(*file, &since.span, None, format!("invalid since: {e}"));
+        }
+    }
+}
+
+/// `[defaults]`: what every task has unless it says otherwise.
+pub(super) fn defaults(
+    c: &mut Checker,
+    item: Option<&Item<RawDefaults>>,
+    settings: &Settings,
+    notify: &BTreeMap<String, NotifyGroup>,
+) -> TaskDefaults {
+    let mut defaults = TaskDefaults {
+        log_dir: settings.log_dir.clone(),
+        max_log_size: settings.max_log_size,
+        ..TaskDefaults::default()
+    };
+    if let Some(Item { file, value: d, .. }) = item {
+        let file = *file;
+        defaults.timeout = c.opt_duration(
+            file,
+            None,
+            "timeout",
+            d.timeout.as_ref(),
+            Some("; leave it out for no timeout"),
+        );
+        defaults.retry_count = d
+            .retry_count
+            .as_ref()
+            .and_then(|n| c.retry_count(file, None, n));
+        defaults.retry_delay = d
+            .retry_delay
+            .as_ref()
+            .and_then(|t| c.duration(file, None, "retry_delay", t));
+        defaults.working_dir = d.working_dir.as_ref().map(|w| c.dir_in(file, w.as_ref()));
+        if let Some(env) = &d.env {
+            defaults.env = c.env(file, None, env);
+        }
+        if let Some(groups) = &d.notify {
+            defaults.notify = check_groups(c, file, None, groups, notify);
+        }
+    }
+    defaults
+}
