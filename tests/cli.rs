@@ -1,6 +1,6 @@
 //! The orc binary as users call it: exit codes, output formats, global options.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 use common::TestEnv;
@@ -321,7 +321,10 @@ fn the_user_is_known_without_user_set() {
     let user: String = db
         .query_row("SELECT user FROM applies", [], |r| r.get(0))
         .unwrap();
-    let whoami = Command::new("id").arg("-un").output().unwrap();
+    let whoami = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     assert_eq!(user, String::from_utf8_lossy(&whoami.stdout).trim());
 
     // What orc writes beside the state is its owner's only.

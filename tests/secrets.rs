@@ -3,7 +3,7 @@
 //! leak scan of every command's output and every file orc writes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 mod common;
 use common::TestEnv;
@@ -243,7 +243,7 @@ fn rekey_killed_half_way_loses_nothing() {
         let mut child = env
             .command(&["secret", "rekey"])
             .env("ORC_FAILPOINT", point)
-            .stderr(Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
