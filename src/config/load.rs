@@ -33,8 +33,10 @@ pub struct Parsed {
     pub defaults: Option<Item<RawDefaults>>,
     pub smtp: Option<Item<RawSmtp>>,
     pub report: Option<Item<RawReport>>,
-    pub notify: BTreeMap<String, Item<RawNotify>>,
-    pub tasks: BTreeMap<String, Item<RawTask>>,
+    // Boxed: a task's raw table is about a kilobyte, mostly empty options, and maps
+    // and vectors of such values waste their spare slots (a third of a B-tree node).
+    pub notify: BTreeMap<String, Box<Item<RawNotify>>>,
+    pub tasks: BTreeMap<String, Box<Item<RawTask>>>,
     /// Tasks that failed to deserialize: known by name, so dependencies on them are
     /// not also reported as unknown.
     pub broken_tasks: HashSet<String>,
@@ -146,8 +148,8 @@ struct FileParts {
     defaults: Option<Item<RawDefaults>>,
     smtp: Option<Item<RawSmtp>>,
     report: Option<Item<RawReport>>,
-    notify: Vec<(String, Item<RawNotify>)>,
-    tasks: Vec<(String, Item<RawTask>)>,
+    notify: Vec<(String, Box<Item<RawNotify>>)>,
+    tasks: Vec<(String, Box<Item<RawTask>>)>,
     broken_tasks: Vec<String>,
     includes: Vec<PathBuf>,
     diags: Diagnostics,
@@ -229,7 +231,7 @@ fn merge(parsed: &mut Parsed, part: FileParts, diags: &mut Diagnostics) -> Vec<P
         add_named(
             &mut parsed.tasks,
             REPORT_TASK.to_string(),
-            report_task(&item),
+            Box::new(report_task(&item)),
             "task",
             sources,
             diags,
@@ -336,13 +338,13 @@ fn parse_file(source: &Source, id: usize) -> FileParts {
                     let span = entry_key.span();
                     if name == "tasks" {
                         match section::<RawTask>(source, id, &path, span, entry, diags) {
-                            Some(item) => parts.tasks.push((entry_name, item)),
+                            Some(item) => parts.tasks.push((entry_name, Box::new(item))),
                             None => parts.broken_tasks.push(entry_name),
                         }
                     } else if let Some(item) =
                         section::<RawNotify>(source, id, &path, span, entry, diags)
                     {
-                        parts.notify.push((entry_name, item));
+                        parts.notify.push((entry_name, Box::new(item)));
                     }
                 }
             }
@@ -571,9 +573,9 @@ fn set_once<T>(
 }
 
 fn add_named<T>(
-    map: &mut BTreeMap<String, Item<T>>,
+    map: &mut BTreeMap<String, Box<Item<T>>>,
     name: String,
-    item: Item<T>,
+    item: Box<Item<T>>,
     what: &str,
     sources: &[Source],
     diags: &mut Diagnostics,

@@ -38,7 +38,7 @@ use names::{check_renamed_from, closest};
 use sections::{TaskDefaults, check_groups};
 
 /// Validate everything parsed and build the config; `None` if anything was wrong.
-pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<Config> {
+pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<Config> {
     let mut c = Checker {
         sources: &parsed.sources,
         diags,
@@ -49,9 +49,10 @@ pub fn build(parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Option<
     let smtp = sections::smtp(&mut c, parsed.smtp.as_ref());
     sections::report(&mut c, parsed.report.as_ref(), &notify, smtp.is_some());
     let defaults = sections::defaults(&mut c, parsed.defaults.as_ref(), &settings, &notify);
-    let tasks = task::build_all(&mut c, &parsed, &defaults, &notify, &zone, now);
     check_dependencies(&mut c, &parsed);
     check_renames(&mut c, &parsed);
+    let raw_tasks = std::mem::take(&mut parsed.tasks);
+    let tasks = task::build_all(&mut c, raw_tasks, &defaults, &notify, &zone, now);
 
     if c.diags.has_errors() {
         return None;

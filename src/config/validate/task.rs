@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::config::diag::{Diagnostic, Diagnostics};
-use crate::config::load::{Item, Parsed};
+use crate::config::load::Item;
 use crate::config::model::{Action, NotifyGroup, Origin, RunAs, Task};
 use crate::config::raw::{EnvValue, RawTask, RunAsValue};
 use crate::schedule::{self, Zone};
@@ -440,24 +440,31 @@ pub(super) fn build_task(
 }
 
 /// Every `[tasks.NAME]`, checked on every core: each task stands alone, and large
-/// fleets have thousands of them.
+/// fleets have thousands of them. The raw tables are consumed: each is freed once its
+/// task is built, so the two never all live at once.
 pub(super) fn build_all(
     c: &mut Checker,
-    parsed: &Parsed,
+    raw: BTreeMap<String, Box<Item<RawTask>>>,
     defaults: &TaskDefaults,
     notify: &BTreeMap<String, NotifyGroup>,
     zone: &Zone,
     now: Timestamp,
 ) -> BTreeMap<String, Task> {
-    let items: Vec<(&String, &Item<RawTask>)> = parsed.tasks.iter().collect();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    let chunk = items.len().div_ceil(workers).max(256);
+    let chunk = raw.len().div_ceil(workers).max(256);
+    let mut parts: Vec<Vec<(String, Box<Item<RawTask>>)>> = Vec::new();
+    for (name, item) in raw {
+        match parts.last_mut() {
+            Some(part) if part.len() < chunk => part.push((name, item)),
+            _ => parts.push(vec![(name, item)]),
+        }
+    }
     let sources = c.sources;
     let results: Vec<(Vec<Task>, Diagnostics)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
+        let handles: Vec<_> = parts
+            .into_iter()
             .map(|part| {
                 scope.spawn(move || {
                     let mut diags = Diagnostics::default();
@@ -466,9 +473,9 @@ pub(super) fn build_all(
                         diags: &mut diags,
                     };
                     let built = part
-                        .iter()
+                        .into_iter()
                         .filter_map(|(name, item)| {
-                            build_task(&mut c, name, item, defaults, notify, zone, now)
+                            build_task(&mut c, &name, &item, defaults, notify, zone, now)
                         })
                         .collect();
                     (built, diags)
@@ -483,10 +490,12 @@ pub(super) fn build_all(
             })
             .collect()
     });
-    let mut tasks = BTreeMap::new();
-    for (built, diags) in results {
+    let mut built = Vec::with_capacity(results.iter().map(|(b, _)| b.len()).sum());
+    for (tasks, diags) in results {
         c.diags.0.extend(diags.0);
-        tasks.extend(built.into_iter().map(|t| (t.name.clone(), t)));
+        built.extend(tasks.into_iter().map(|t| (t.name.clone(), t)));
     }
-    tasks
+    // Collected at once, the map is built from the sorted run with full nodes;
+    // inserted one by one, a third of each node would stay empty.
+    BTreeMap::from_iter(built)
 }
