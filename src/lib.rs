@@ -12,6 +12,7 @@
 //! - `failpoint`: nothing (a leaf: crash points for the resumability tests)
 //! - `host`: nothing (a leaf: host name, user, git commit)
 //! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
+//! - `html`: nothing (a leaf: HTML escaping outside the maud templates)
 //! - `tasksched`: `schedule` (Task Scheduler's trigger elements and accounts)
 //! - `config`: `schedule`, `tasksched`
 //! - `state`: `config`
@@ -35,6 +36,7 @@ pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod host;
+pub mod html;
 pub mod notify;
 pub mod ops;
 pub mod orclog;
