@@ -23,7 +23,7 @@
 //! - `exec`: `config`, `host`, `schedule`, `secrets`, `state`
 //! - `notify`: `config`, `exec`, `schedule`, `secrets`, `state`
 //! - `retention`: `config`, `state`
-//! - `report`: `notify`, `state`
+//! - `report`: `state`
 //! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
 //! - `ops`: `backend`, `config`, `failpoint`, `host`, `plan`, `schedule`, `secrets`, `state`, `workspace`

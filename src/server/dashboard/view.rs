@@ -170,7 +170,7 @@ pub fn badge(label: &str, class: &str) -> String {
 
 /// The grid's trend line of recent durations.
 pub fn sparkline(durations: &[i64]) -> String {
-    crate::report::html::sparkline(durations, "currentColor")
+    crate::report::html::sparkline(durations, "currentColor").into_string()
 }
 
 /// A bar chart of run durations (oldest first), each bar coloured by its run's
