@@ -27,7 +27,7 @@
 //! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
 //! - `ops`: `backend`, `config`, `failpoint`, `host`, `plan`, `schedule`, `secrets`, `state`, `workspace`
-//! - `server`: `backend`, `config`, `host`, `notify`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`
+//! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`
 //! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `state`, `workspace`
 
 pub mod backend;
