@@ -12,6 +12,7 @@
 //! - `failpoint`: nothing (a leaf: crash points for the resumability tests)
 //! - `host`: nothing (a leaf: host name, user, git commit)
 //! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
+//! - `html`: nothing (a leaf: HTML escaping outside the maud templates)
 //! - `tasksched`: `schedule` (Task Scheduler's trigger elements and accounts)
 //! - `config`: `schedule`, `tasksched`
 //! - `state`: `config`
@@ -22,11 +23,11 @@
 //! - `exec`: `config`, `host`, `schedule`, `secrets`, `state`
 //! - `notify`: `config`, `exec`, `schedule`, `secrets`, `state`
 //! - `retention`: `config`, `state`
-//! - `report`: `notify`, `state`
+//! - `report`: `state`
 //! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
 //! - `ops`: `backend`, `config`, `failpoint`, `host`, `plan`, `schedule`, `secrets`, `state`, `workspace`
-//! - `server`: `backend`, `config`, `host`, `notify`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`
+//! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`
 //! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `state`, `workspace`
 
 pub mod backend;
@@ -35,6 +36,7 @@ pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod host;
+pub mod html;
 pub mod notify;
 pub mod ops;
 pub mod orclog;

@@ -1327,3 +1327,62 @@ fn an_idle_connection_is_closed() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
     }
 }
+
+#[test]
+fn dashboard_pages_escape_what_users_wrote() {
+    const ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let env = TestEnv::builder()
+        .state("state.db")
+        .config(
+            "[settings]\nbackend = \"embedded\"\n\n[tasks.evil]\n\
+             description = \"<script>alert(1)</script> \\\"'&\"\n\
+             shell = \"echo '<script>alert(1)</script>'; exit 5\"\n",
+        )
+        .build();
+    assert!(env.orc(&["apply", "--auto-approve"]).status.success());
+    env.orc(&["run", "evil"]);
+    let (server, base, token) = common::serve(env.dir());
+    let s = Served {
+        _server: server,
+        base,
+        token,
+        env,
+    };
+    for path in [
+        "/",
+        "/tasks/evil",
+        "/tasks/evil/edit",
+        "/runs",
+        "/runs/1",
+        "/login?next=/%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+    ] {
+        let (status, body) = s.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!body.contains("<script>alert"), "{path}: {body}");
+        assert!(!body.contains("\"><script"), "{path}: {body}");
+    }
+    // The definition shows the description and the command line as text.
+    let (_, page) = s.get("/tasks/evil");
+    assert!(
+        page.contains(&format!("<code>{ESCAPED} &quot;'&amp;</code>")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<code>{{&quot;shell&quot;:&quot;echo '{ESCAPED}'; exit 5&quot;}}</code>"
+        )),
+        "{page}"
+    );
+    // The form carries them in attributes.
+    let (_, form) = s.get("/tasks/evil/edit");
+    assert!(
+        form.contains(&format!("value=\"{ESCAPED} &quot;'&amp;\"")),
+        "{form}"
+    );
+    // A `next` is a path on this server, but still text in the form.
+    let (_, login) = s.get("/login?next=/%22%3E%3Cscript%3Ealert(1)%3C/script%3E");
+    assert!(
+        login.contains(&format!("name=\"next\" value=\"/&quot;&gt;{ESCAPED}\"")),
+        "{login}"
+    );
+}

@@ -246,6 +246,40 @@ fn html_is_valid_self_contained_and_renders() {
     eprintln!("screenshot: {}", shot.display());
 }
 
+/// What runs recorded (a reason, a task name the state holds) is text in the report,
+/// never markup.
+fn html_escapes_what_runs_recorded() {
+    let env = fixture();
+    let at = orc::state::timestamp(Timestamp::now() - SignedDuration::from_secs(600));
+    for task in ["extract", "<script>alert(2)</script>"] {
+        env.db()
+            .execute(
+                "INSERT INTO runs (task, folder, started_at, finished_at, status, exit_code, attempt, duration_ms, trigger, host, pid, error)
+                 VALUES (?1, 'Orc', ?2, ?2, 'failed', 3, 1, 100, 'scheduled', 'srv-01', 1, ?3)",
+                rusqlite::params![task, at, "<script>alert(1)</script> \"'&"],
+            )
+            .unwrap();
+    }
+    let html_path = env.path("report.html");
+    env.orc_ok(&[
+        "report",
+        "--format",
+        "html",
+        "--output",
+        html_path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &quot;'&amp;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<code>orc logs &lt;script&gt;alert(2)&lt;/script&gt; --run "),
+        "{html}"
+    );
+}
+
 /// The trials of this suite: a test that needs what is missing here is reported as
 /// ignored, saying what (see `common::trial`).
 fn main() -> std::process::ExitCode {
@@ -253,6 +287,11 @@ fn main() -> std::process::ExitCode {
         common::trial(
             "json_numbers_equal_the_database",
             json_numbers_equal_the_database,
+            &[],
+        ),
+        common::trial(
+            "html_escapes_what_runs_recorded",
+            html_escapes_what_runs_recorded,
             &[],
         ),
         common::trial(

@@ -96,9 +96,15 @@ pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode
             let text = format!(
                 "This is a test from orc on {host}: mail to the group \"{group}\" arrives.\n"
             );
-            let html = format!(
-                "<!DOCTYPE html><html><body><p>This is a test from orc on <b>{host}</b>: mail to the group <b>{group}</b> arrives.</p></body></html>"
-            );
+            let html = maud::html! {
+                (maud::DOCTYPE)
+                html {
+                    body {
+                        p { "This is a test from orc on " b { (host) } ": mail to the group " b { (group) } " arrives." }
+                    }
+                }
+            }
+            .into_string();
             let subject = format!("[orc] test mail from {host} to {group}");
             match mail::send(
                 smtp,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use jiff::{SignedDuration, Timestamp};
+use maud::{DOCTYPE, html};
 
 use crate::config::{NotifyEvent, Task};
 use crate::state::notifications::Notification;
@@ -160,11 +161,20 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
                 "{} should have run but did not.\n\n{reason}.\n\nThe scheduler may have been off, the task disabled outside orc, or the machine asleep. `orc plan` shows drift; `orc history {}` the runs.\n",
                 task.name, task.name
             );
-            let html = format!(
-                "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif\"><h2 style=\"color:#cf222e\">{} MISSED</h2><p>{}.</p><p>The scheduler may have been off, the task disabled outside orc, or the machine asleep. <code>orc plan</code> shows drift.</p></body></html>",
-                task.name,
-                super::html_escape(&reason)
-            );
+            let html = html! {
+                (DOCTYPE)
+                html {
+                    body style="font-family:Segoe UI,Arial,sans-serif" {
+                        h2 style="color:#cf222e" { (task.name) " MISSED" }
+                        p { (reason) "." }
+                        p {
+                            "The scheduler may have been off, the task disabled outside orc, or the machine asleep. "
+                            code { "orc plan" } " shows drift."
+                        }
+                    }
+                }
+            }
+            .into_string();
             state.queue_notification(&Notification {
                 id: 0,
                 task: Some(task.name.clone()),

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use maud::{DOCTYPE, html};
 
 use crate::config::{EnvValue, NotifyEvent, NotifySettings, Task};
 use crate::exec::{RunReport, Status};
@@ -64,15 +65,6 @@ fn log_tail(path: Option<&Path>, n: usize) -> String {
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Text for HTML: the five characters that matter escaped.
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// Subject, text and HTML of the alert for `event` of a run.
@@ -131,31 +123,25 @@ pub fn compose(
         NotifyEvent::Retry | NotifyEvent::Skipped => "#9a6700",
         _ => "#cf222e",
     };
-    let rows: String = facts
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<tr><th align=\"left\" style=\"padding:2px 12px 2px 0\">{k}</th><td>{}</td></tr>",
-                html_escape(v)
-            )
-        })
-        .collect();
-    let html = format!(
-        "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px\">\
-<h2 style=\"color:{colour};margin:0 0 12px\">{} {what}</h2>\
-<table style=\"border-collapse:collapse\">{rows}</table>{}\
-<p>The whole log: <code>{}</code></p></body></html>",
-        html_escape(&task.name),
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<p>Last lines of the log:</p><pre style=\"background:#f6f8fa;padding:8px;font-size:12px\">{}</pre>",
-                html_escape(&tail)
-            )
-        },
-        html_escape(&more)
-    );
+    let html = html! {
+        (DOCTYPE)
+        html {
+            body style="font-family:Segoe UI,Arial,sans-serif;font-size:14px" {
+                h2 style={ "color:" (colour) ";margin:0 0 12px" } { (task.name) " " (what) }
+                table style="border-collapse:collapse" {
+                    @for (k, v) in &facts {
+                        tr { th align="left" style="padding:2px 12px 2px 0" { (k) } td { (v) } }
+                    }
+                }
+                @if !tail.is_empty() {
+                    p { "Last lines of the log:" }
+                    pre style="background:#f6f8fa;padding:8px;font-size:12px" { (tail) }
+                }
+                p { "The whole log: " code { (more) } }
+            }
+        }
+    }
+    .into_string();
     (subject, text, html)
 }
 
@@ -218,12 +204,14 @@ pub fn queue_config_error(
          config stays live until the errors are fixed.\n\n{errors}",
         config.display()
     );
-    let html = format!(
-        "<p>orc watch found errors in <code>{}</code> on {}; nothing was applied, and the last good config stays live until the errors are fixed.</p><pre>{}</pre>",
-        html_escape(&config.display().to_string()),
-        html_escape(host),
-        html_escape(errors)
-    );
+    let html = html! {
+        p {
+            "orc watch found errors in " code { (config.display()) } " on " (host)
+            "; nothing was applied, and the last good config stays live until the errors are fixed."
+        }
+        pre { (errors) }
+    }
+    .into_string();
     let mut queued = 0;
     for (name, group) in &settings.notify {
         if !group.on.contains(&NotifyEvent::Failure) || group.email.is_empty() {
@@ -342,4 +330,91 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
         }
     }
     Ok((sent, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert(1)</script> \"'&";
+
+    #[test]
+    fn an_alert_mail_escapes_what_the_task_and_its_run_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tasks.toml");
+        std::fs::write(
+            &config,
+            "[settings]\nbackend = \"embedded\"\n\n[tasks.nightly]\ndescription = '<script>alert(1)</script> \"&'\ncommand = \"true\"\n",
+        )
+        .unwrap();
+        let loaded = crate::config::load(&config).unwrap();
+        let task = &loaded.config.tasks["nightly"];
+        let log = dir.path().join("run.log");
+        std::fs::write(&log, format!("starting\n{HOSTILE}\n")).unwrap();
+        let report = RunReport {
+            id: 7,
+            task: "nightly".to_string(),
+            status: Status::Failed,
+            exit_code: Some(3),
+            attempts: 1,
+            reason: Some(format!("failed: {HOSTILE}")),
+            log_path: Some(log),
+        };
+        let (_, text, html) = compose(
+            NotifyEvent::Failure,
+            task,
+            &report,
+            "<b>host</b>",
+            Some(Duration::from_secs(5)),
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<b>host"), "{html}");
+        // The reason, the description and the log tail, each escaped.
+        assert_eq!(
+            html.matches("&lt;script&gt;alert(1)&lt;/script&gt;")
+                .count(),
+            3,
+            "{html}"
+        );
+        assert!(html.contains("failed: &lt;script&gt;alert(1)&lt;/script&gt; &quot;'&amp;"));
+        assert!(html.contains("&lt;b&gt;host&lt;/b&gt;"), "{html}");
+        assert!(
+            html.contains(
+                "<pre style=\"background:#f6f8fa;padding:8px;font-size:12px\">starting\n"
+            )
+        );
+        // The plain-text part carries the text as written.
+        assert!(text.contains(HOSTILE), "{text}");
+    }
+
+    #[test]
+    fn a_config_error_mail_escapes_the_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state.db")).unwrap();
+        let mut settings = NotifySettings::default();
+        settings.notify.insert(
+            "ops".to_string(),
+            crate::config::NotifyGroup {
+                email: vec!["ops@example.com".to_string()],
+                on: vec![NotifyEvent::Failure],
+            },
+        );
+        let queued = queue_config_error(
+            &state,
+            &settings,
+            Path::new("tasks.toml"),
+            &format!("tasks.toml:3:1: {HOSTILE}"),
+            "srv",
+        )
+        .unwrap();
+        assert_eq!(queued, 1);
+        let html = &state.due_notifications(true).unwrap()[0].html;
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains(
+                "<pre>tasks.toml:3:1: &lt;script&gt;alert(1)&lt;/script&gt; &quot;'&amp;</pre>"
+            ),
+            "{html}"
+        );
+    }
 }

@@ -16,11 +16,13 @@ use axum::extract::{Form, Path as UrlPath, Query, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::{ApiError, Server, blocking, events, session, with_state};
+use crate::html::Text;
 use crate::state::RunFilter;
-use view::{Viewer, badge, esc, page, when};
+use view::{Viewer, badge, page, when};
 
 pub fn routes() -> Router<Arc<Server>> {
     Router::new()
@@ -97,7 +99,7 @@ fn error_page(viewer: &Viewer, e: ApiError) -> Response {
             title,
             "",
             viewer,
-            &format!("<h1>{title}</h1><pre class=\"error\">{}</pre>", esc(&e.1)),
+            html! { h1 { (title) } pre class="error" { (e.1) } },
         ),
     );
     if e.0 == StatusCode::SERVICE_UNAVAILABLE {
@@ -150,7 +152,10 @@ async fn grid(
     let rows = match rows {
         Ok(rows) => rows,
         Err(e) if e.0 == StatusCode::SERVICE_UNAVAILABLE => {
-            let body = "<h1>Tasks</h1><p>Nothing is applied yet. Write <code>tasks.toml</code> and run <code>orc apply</code> (or create a task <a href=\"/new\">here</a>).</p>";
+            let body = html! {
+                h1 { "Tasks" }
+                p { "Nothing is applied yet. Write " code { "tasks.toml" } " and run " code { "orc apply" } " (or create a task " a href="/new" { "here" } ")." }
+            };
             return html(StatusCode::OK, page("Tasks", "/", &viewer, body));
         }
         Err(e) => return error_page(&viewer, e),
@@ -159,15 +164,12 @@ async fn grid(
     let wanted = filter.status.unwrap_or_default();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut body_rows = Vec::new();
-    // The folder is shown only where configs of more than one folder share the state.
     let folders: std::collections::BTreeSet<&str> =
         rows.iter().map(|(row, _)| row.folder.as_str()).collect();
     for (row, durations) in rows.iter() {
         let name = row.name.as_str();
-        let folder = match row.folder.as_str() {
-            f if folders.len() > 1 => format!(" · folder {}", esc(f)),
-            _ => String::new(),
-        };
+        // The folder is shown only where configs of more than one folder share the state.
+        let folder = (folders.len() > 1).then_some(row.folder.as_str());
         let enabled = row.enabled;
         let (word, class) = view::task_status(enabled, row.last_result.map(|s| s.as_str()));
         *counts.entry(class).or_default() += 1;
@@ -181,173 +183,173 @@ async fn grid(
         .to_lowercase();
         let shown = (wanted.is_empty() || wanted == class)
             && (query.is_empty() || search.contains(&query.to_lowercase()));
-        let actions = if viewer.logged_in() {
-            let (toggle, label) = if enabled {
-                ("disable", "Pause")
-            } else {
-                ("enable", "Resume")
-            };
-            format!(
-                "<button type=\"button\" data-action=\"run\" data-task=\"{n}\">Run now</button> <button type=\"button\" data-action=\"{toggle}\" data-task=\"{n}\">{label}</button>",
-                n = esc(name)
-            )
+        let (toggle, label) = if enabled {
+            ("disable", "Pause")
         } else {
-            String::new()
+            ("enable", "Resume")
         };
-        body_rows.push(format!(
-            "<tr data-name=\"{n}\" data-status=\"{class}\" data-search=\"{search}\"{hidden}>\
-<td>{badge}</td>\
-<td><a href=\"/tasks/{u}\">{n}</a><div class=\"muted small\">{kind}{folder}</div></td>\
-<td>{words}{source}</td>\
-<td>{next}</td>\
-<td>{last}</td>\
-<td class=\"opt spark\">{spark} <span class=\"small\">{dur}</span></td>\
-<td class=\"actions\">{actions}</td></tr>",
-            n = esc(name),
-            u = view::url_encode(name),
-            search = esc(&search),
-            hidden = if shown { "" } else { " hidden" },
-            badge = badge(word, class),
-            kind = esc(row.kind.as_str()),
-            words = esc(words),
-            source = schedule
-                .map(|s| format!("<div><code>{}</code></div>", esc(s)))
-                .unwrap_or_default(),
-            next = esc(row.next_run.as_deref().unwrap_or("–")),
-            last = when(row.last_run.as_deref()),
-            spark = view::sparkline(durations),
-            dur = view::duration(row.last_duration_ms),
-        ));
+        body_rows.push(html! {
+            tr data-name=(name) data-status=(class) data-search=(search) hidden[!shown] {
+                td { (badge(word, class)) }
+                td {
+                    a href={ "/tasks/" (view::url_encode(name)) } { (name) }
+                    div class="muted small" {
+                        (row.kind.as_str())
+                        @if let Some(f) = folder { " · folder " (f) }
+                    }
+                }
+                td {
+                    (words)
+                    @if let Some(s) = schedule { div { code { (s) } } }
+                }
+                td { (row.next_run.as_deref().unwrap_or("–")) }
+                td { (when(row.last_run.as_deref())) }
+                td class="opt spark" {
+                    (view::sparkline(durations)) " " span class="small" { (view::duration(row.last_duration_ms)) }
+                }
+                td class="actions" {
+                    @if viewer.logged_in() {
+                        button type="button" data-action="run" data-task=(name) { "Run now" }
+                        " "
+                        button type="button" data-action=(toggle) data-task=(name) { (label) }
+                    }
+                }
+            }
+        });
     }
-    let summary: String = STATUS_FILTERS[1..]
+    let status_counts: Vec<(&str, &str, usize)> = STATUS_FILTERS[1..]
         .iter()
-        .filter_map(|(class, label)| {
-            counts
-                .get(class)
-                .map(|n| format!("<li>{} {n}</li>", badge(label, class)))
-        })
+        .filter_map(|(class, label)| counts.get(class).map(|n| (*class, *label, *n)))
         .collect();
-    let options: String = STATUS_FILTERS
-        .iter()
-        .map(|(value, label)| {
-            let selected = if *value == wanted { " selected" } else { "" };
-            format!("<option value=\"{value}\"{selected}>{label}</option>")
-        })
-        .collect();
-    let hint = if viewer.logged_in() {
-        ""
-    } else {
-        "<p class=\"muted\"><a href=\"/login\">Log in</a> to run, pause or edit tasks.</p>"
-    };
-    let body = format!(
-        "<h1>Tasks</h1>\
-<ul id=\"summary\" class=\"summary\" data-live aria-label=\"Tasks by state\"><li>{total} tasks</li>{summary}</ul>\
-{hint}\
-<form class=\"filters\" role=\"search\" method=\"get\" action=\"/\">\
-<label>Search <input type=\"search\" id=\"search\" name=\"q\" value=\"{q}\" placeholder=\"name, type or schedule\"></label>\
-<label>State <select id=\"status-filter\" name=\"status\">{options}</select></label>\
-<noscript><button type=\"submit\">Filter</button></noscript>\
-<span id=\"task-count\" class=\"muted\" aria-live=\"polite\"></span>\
-</form>\
-{table}",
-        total = rows.len(),
-        q = esc(&query),
-        table = view::table(
+    let body = html! {
+        h1 { "Tasks" }
+        ul id="summary" class="summary" data-live aria-label="Tasks by state" {
+            li { (rows.len()) " tasks" }
+            @for (class, label, n) in &status_counts {
+                li { (badge(label, class)) " " (n) }
+            }
+        }
+        @if !viewer.logged_in() {
+            p class="muted" { a href="/login" { "Log in" } " to run, pause or edit tasks." }
+        }
+        form class="filters" role="search" method="get" action="/" {
+            label { "Search " input type="search" id="search" name="q" value=(query) placeholder="name, type or schedule"; }
+            label {
+                "State "
+                select id="status-filter" name="status" {
+                    @for (value, label) in STATUS_FILTERS {
+                        option value=(value) selected[value == wanted] { (label) }
+                    }
+                }
+            }
+            noscript { button type="submit" { "Filter" } }
+            span id="task-count" class="muted" aria-live="polite" {}
+        }
+        (view::table(
             "grid",
+            Some("task-rows"),
             &[
-                ("State", ""),
-                ("Task", ""),
-                ("Schedule", ""),
-                ("Next run", ""),
-                ("Last run", ""),
-                ("Duration", "opt"),
-                ("<span class=\"visually-hidden\">Actions</span>", ""),
+                (html! { "State" }, ""),
+                (html! { "Task" }, ""),
+                (html! { "Schedule" }, ""),
+                (html! { "Next run" }, ""),
+                (html! { "Last run" }, ""),
+                (html! { "Duration" }, "opt"),
+                (html! { span class="visually-hidden" { "Actions" } }, ""),
             ],
             &body_rows,
-        )
-        .replacen("<tbody>", "<tbody id=\"task-rows\" data-live>", 1),
-    );
-    html(StatusCode::OK, page("Tasks", "/", &viewer, &body))
+        ))
+    };
+    html(StatusCode::OK, page("Tasks", "/", &viewer, body))
 }
 
 /// A task's buttons: run now, pause or resume, edit, delete.
-fn task_actions(viewer: &Viewer, name: &str, enabled: bool) -> String {
+fn task_actions(viewer: &Viewer, name: &str, enabled: bool) -> Markup {
+    let u = view::url_encode(name);
     if !viewer.logged_in() {
-        return format!(
-            "<p class=\"muted\"><a href=\"/login?next=/tasks/{}\">Log in</a> to run, pause or edit this task.</p>",
-            view::url_encode(name)
-        );
+        return html! {
+            p class="muted" { a href={ "/login?next=/tasks/" (u) } { "Log in" } " to run, pause or edit this task." }
+        };
     }
     let (toggle, label) = if enabled {
         ("disable", "Pause")
     } else {
         ("enable", "Resume")
     };
-    format!(
-        "<div class=\"actions\" id=\"task-actions\" data-live><button type=\"button\" data-action=\"run\" data-task=\"{n}\">Run now</button> \
-<button type=\"button\" data-action=\"{toggle}\" data-task=\"{n}\">{label}</button> \
-<a class=\"button\" href=\"/tasks/{u}/edit\">Edit</a> \
-<button type=\"button\" class=\"danger\" data-action=\"delete\" data-task=\"{n}\">Delete</button></div>",
-        n = esc(name),
-        u = view::url_encode(name),
-    )
+    html! {
+        div class="actions" id="task-actions" data-live {
+            button type="button" data-action="run" data-task=(name) { "Run now" }
+            " "
+            button type="button" data-action=(toggle) data-task=(name) { (label) }
+            " "
+            a class="button" href={ "/tasks/" (u) "/edit" } { "Edit" }
+            " "
+            button type="button" class="danger" data-action="delete" data-task=(name) { "Delete" }
+        }
+    }
 }
 
 /// A run history table.
-fn runs_table(runs: &[crate::state::RunRecord], with_task: bool) -> String {
-    let rows: Vec<String> = runs
+fn runs_table(runs: &[crate::state::RunRecord], with_task: bool) -> Markup {
+    if runs.is_empty() {
+        return html! { p class="muted" { "No runs yet." } };
+    }
+    let rows: Vec<Markup> = runs
         .iter()
         .map(|r| {
             let (word, class) = view::run_status(r.status.as_str());
-            let task = if with_task {
-                format!(
-                    "<td><a href=\"/tasks/{}\">{}</a></td>",
-                    view::url_encode(&r.task),
-                    esc(&r.task)
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "<tr><td><a href=\"/runs/{id}\">#{id}</a></td>{task}<td>{}</td><td>{}</td><td>{}</td><td class=\"opt\">{}</td><td class=\"opt\">{}</td><td class=\"opt\">{}</td></tr>",
-                badge(word, class),
-                when(Some(&r.started_at)),
-                view::duration(r.duration_ms),
-                esc(r.trigger.map_or("–", |t| t.as_str())),
-                r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "–".into()),
-                esc(r.reason.as_deref().unwrap_or("")),
-                id = r.id,
-            )
+            html! {
+                tr {
+                    td { a href={ "/runs/" (r.id) } { "#" (r.id) } }
+                    @if with_task {
+                        td { a href={ "/tasks/" (view::url_encode(&r.task)) } { (r.task) } }
+                    }
+                    td { (badge(word, class)) }
+                    td { (when(Some(&r.started_at))) }
+                    td { (view::duration(r.duration_ms)) }
+                    td class="opt" { (r.trigger.map_or("–", |t| t.as_str())) }
+                    td class="opt" {
+                        @match r.exit_code {
+                            Some(c) => (c),
+                            None => "–",
+                        }
+                    }
+                    td class="opt" { (r.reason.as_deref().unwrap_or("")) }
+                }
+            }
         })
         .collect();
-    let mut headers = vec![("Run", "")];
+    let mut headers = vec![(html! { "Run" }, "")];
     if with_task {
-        headers.push(("Task", ""));
+        headers.push((html! { "Task" }, ""));
     }
     headers.extend([
-        ("State", ""),
-        ("Started", ""),
-        ("Duration", ""),
-        ("Trigger", "opt"),
-        ("Exit", "opt"),
-        ("Reason", "opt"),
+        (html! { "State" }, ""),
+        (html! { "Started" }, ""),
+        (html! { "Duration" }, ""),
+        (html! { "Trigger" }, "opt"),
+        (html! { "Exit" }, "opt"),
+        (html! { "Reason" }, "opt"),
     ]);
-    if runs.is_empty() {
-        return "<p class=\"muted\">No runs yet.</p>".to_string();
-    }
-    view::table("runs", &headers, &rows)
+    view::table("runs", None, &headers, &rows)
 }
 
 /// A log viewer that follows the log while the run is going.
-fn log_viewer(run: &crate::state::RunRecord) -> String {
-    format!(
-        "<section aria-labelledby=\"log-title\"><h2 id=\"log-title\">Log of run #{id}</h2>\
-<p class=\"muted small\"><a href=\"/api/runs/{id}/log\">plain text</a> · <code>orc logs {task} --run {id}</code></p>\
-<pre id=\"log\" class=\"log\" tabindex=\"0\" data-run=\"{id}\" data-running=\"{running}\" aria-label=\"Log of run {id}\">Loading…</pre></section>",
-        id = run.id,
-        task = esc(&run.task),
-        running = run.status == crate::state::RunStatus::Running,
-    )
+fn log_viewer(run: &crate::state::RunRecord) -> Markup {
+    let id = run.id;
+    html! {
+        section aria-labelledby="log-title" {
+            h2 id="log-title" { "Log of run #" (id) }
+            p class="muted small" {
+                a href={ "/api/runs/" (id) "/log" } { "plain text" }
+                " · "
+                code { "orc logs " (run.task) " --run " (id) }
+            }
+            pre id="log" class="log" tabindex="0" data-run=(id)
+                data-running=(run.status == crate::state::RunStatus::Running)
+                aria-label={ "Log of run " (id) } { "Loading…" }
+        }
+    }
 }
 
 /// `/tasks/NAME`: the definition, the history, a duration chart and the last log.
@@ -374,7 +376,7 @@ async fn task_page(
     };
     let enabled = row["enabled"].as_bool().unwrap_or(true);
     let (word, class) = view::task_status(enabled, row["last_result"].as_str());
-    let facts: String = [
+    let facts = [
         (
             "Schedule",
             row["schedule_words"]
@@ -383,23 +385,14 @@ async fn task_page(
                 .to_string(),
         ),
         ("Next run", view::value_text(&row["next_run"])),
-    ]
-    .iter()
-    .map(|(k, v)| format!("<dt>{k}</dt><dd>{}</dd>", esc(v)))
-    .collect();
-    let definition_rows: String = row["definition"]
+    ];
+    let definition: Vec<(&String, String)> = row["definition"]
         .as_object()
         .map(|fields| {
             fields
                 .iter()
                 .filter(|(k, _)| k.as_str() != "name")
-                .map(|(k, v)| {
-                    format!(
-                        "<tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr>",
-                        esc(k),
-                        esc(&view::value_text(v))
-                    )
-                })
+                .map(|(k, v)| (k, view::value_text(v)))
                 .collect()
         })
         .unwrap_or_default();
@@ -415,26 +408,52 @@ async fn task_page(
         })
         .filter_map(|r| r.duration_ms.map(|d| (r.id, d, r.status.as_str())))
         .collect();
-    let log = runs.first().map(log_viewer).unwrap_or_default();
-    let body = format!(
-        "<h1>{n} <span id=\"task-state\" data-live>{badge}</span></h1>\
-{actions}\
-<dl class=\"facts\">{facts}</dl>\
-<section aria-labelledby=\"chart-title\"><h2 id=\"chart-title\">Durations</h2><div id=\"task-chart\" data-live>{chart}</div></section>\
-<section aria-labelledby=\"history-title\"><h2 id=\"history-title\">History</h2><div id=\"task-history\" data-live>{history}</div>\
-<p><a href=\"/runs?task={u}\">All runs of {n}</a></p></section>\
-<div id=\"task-log\" data-live>{log}</div>\
-<section aria-labelledby=\"definition-title\"><h2 id=\"definition-title\">Definition (as applied)</h2>\
-<div class=\"scroll\"><table class=\"definition\"><tbody>{definition_rows}</tbody></table></div></section>",
-        n = esc(&name),
-        u = view::url_encode(&name),
-        badge = badge(word, class),
-        actions = task_actions(&viewer, &name, enabled),
-        chart = view::duration_chart(&chart),
-        history = runs_table(&runs, false),
-    );
-    html(StatusCode::OK, page(&name, "/", &viewer, &body))
+    let u = view::url_encode(&name);
+    let body = html! {
+        h1 { (name) " " span id="task-state" data-live { (badge(word, class)) } }
+        (task_actions(&viewer, &name, enabled))
+        dl class="facts" {
+            @for (k, v) in &facts { dt { (k) } dd { (v) } }
+        }
+        section aria-labelledby="chart-title" {
+            h2 id="chart-title" { "Durations" }
+            div id="task-chart" data-live { (view::duration_chart(&chart)) }
+        }
+        section aria-labelledby="history-title" {
+            h2 id="history-title" { "History" }
+            div id="task-history" data-live { (runs_table(&runs, false)) }
+            p { a href={ "/runs?task=" (u) } { "All runs of " (name) } }
+        }
+        div id="task-log" data-live {
+            @if let Some(run) = runs.first() { (log_viewer(run)) }
+        }
+        section aria-labelledby="definition-title" {
+            h2 id="definition-title" { "Definition (as applied)" }
+            div class="scroll" {
+                table class="definition" {
+                    tbody {
+                        @for (k, v) in &definition {
+                            tr { th scope="row" { (k) } td { code { (v) } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html(StatusCode::OK, page(&name, "/", &viewer, body))
 }
+
+/// The runs page's status filter: a run's status, or any ("").
+const RUN_STATUSES: [&str; 8] = [
+    "",
+    "success",
+    "failed",
+    "timeout",
+    "running",
+    "skipped",
+    "missed",
+    "interrupted",
+];
 
 #[derive(Debug, Default, Deserialize)]
 struct RunsQuery {
@@ -480,64 +499,49 @@ async fn runs_page(
     runs.truncate(50);
     let task = q.task.unwrap_or_default();
     let status = q.status.unwrap_or_default();
-    let task_options: String = std::iter::once(String::new())
-        .chain(names)
-        .map(|n| {
-            let selected = if n == task { " selected" } else { "" };
-            let label = if n.is_empty() { "All tasks" } else { &n };
-            format!(
-                "<option value=\"{}\"{selected}>{}</option>",
-                esc(&n),
-                esc(label)
-            )
-        })
-        .collect();
-    let status_options: String = [
-        "",
-        "success",
-        "failed",
-        "timeout",
-        "running",
-        "skipped",
-        "missed",
-        "interrupted",
-    ]
-    .iter()
-    .map(|s| {
-        let selected = if *s == status { " selected" } else { "" };
-        let label = if s.is_empty() { "Any state" } else { s };
-        format!("<option value=\"{s}\"{selected}>{label}</option>")
-    })
-    .collect();
     let base = format!(
         "/runs?task={}&status={}",
         view::url_encode(&task),
         view::url_encode(&status)
     );
-    let mut pages = Vec::new();
-    if q.cursor.is_some() {
-        pages.push(format!("<a href=\"{}\">Newest</a>", esc(&base)));
-    }
-    if let (true, Some(last)) = (more, runs.last()) {
-        pages.push(format!(
-            "<a href=\"{}&amp;cursor={}\" rel=\"next\">Older runs</a>",
-            esc(&base),
-            last.id
-        ));
-    }
-    let body = format!(
-        "<h1>Runs</h1>\
-<form class=\"filters\" method=\"get\" action=\"/runs\">\
-<label>Task <select name=\"task\">{task_options}</select></label>\
-<label>State <select name=\"status\">{status_options}</select></label>\
-<button type=\"submit\">Show</button></form>\
-<div id=\"run-list\"{live}>{table}</div><nav class=\"pages\" aria-label=\"Pages\">{pages}</nav>",
+    let older = runs.last().filter(|_| more).map(|last| last.id);
+    let body = html! {
+        h1 { "Runs" }
+        form class="filters" method="get" action="/runs" {
+            label {
+                "Task "
+                select name="task" {
+                    option value="" selected[task.is_empty()] { "All tasks" }
+                    @for n in &names {
+                        option value=(n) selected[*n == task] { (n) }
+                    }
+                }
+            }
+            label {
+                "State "
+                select name="status" {
+                    @for s in RUN_STATUSES {
+                        option value=(s) selected[s == status] {
+                            (if s.is_empty() { "Any state" } else { s })
+                        }
+                    }
+                }
+            }
+            button type="submit" { "Show" }
+        }
         // Only the first page follows new runs; older pages stay where they are.
-        live = if q.cursor.is_none() { " data-live" } else { "" },
-        table = runs_table(&runs, true),
-        pages = pages.join(" "),
-    );
-    html(StatusCode::OK, page("Runs", "/runs", &viewer, &body))
+        div id="run-list" data-live[q.cursor.is_none()] { (runs_table(&runs, true)) }
+        nav class="pages" aria-label="Pages" {
+            @if q.cursor.is_some() {
+                a href=(base) { "Newest" }
+            }
+            @if let Some(id) = older {
+                @if q.cursor.is_some() { " " }
+                a href={ (base) "&cursor=" (id) } rel="next" { "Older runs" }
+            }
+        }
+    };
+    html(StatusCode::OK, page("Runs", "/runs", &viewer, body))
 }
 
 /// `/runs/ID`: one run and its log.
@@ -557,39 +561,37 @@ async fn run_page(
         Err(e) => return error_page(&viewer, e),
     };
     let (word, class) = view::run_status(run.status.as_str());
-    let facts: String = [
+    let facts: [(&str, Markup); 10] = [
         (
             "Task",
-            format!(
-                "<a href=\"/tasks/{}\">{}</a>",
-                view::url_encode(&run.task),
-                esc(&run.task)
-            ),
+            html! { a href={ "/tasks/" (view::url_encode(&run.task)) } { (run.task) } },
         ),
         ("State", badge(word, class)),
         ("Started", when(Some(&run.started_at))),
         ("Finished", when(run.finished_at.as_deref())),
-        ("Duration", view::duration(run.duration_ms)),
+        ("Duration", html! { (view::duration(run.duration_ms)) }),
         (
             "Exit code",
-            view::value_text(&serde_json::json!(run.exit_code)),
+            html! { (view::value_text(&serde_json::json!(run.exit_code))) },
         ),
-        ("Attempts", run.attempts.to_string()),
-        ("Trigger", esc(run.trigger.map_or("–", |t| t.as_str()))),
-        ("Host", esc(run.host.as_deref().unwrap_or("–"))),
-        ("Reason", esc(run.reason.as_deref().unwrap_or("–"))),
-    ]
-    .iter()
-    .map(|(k, v)| format!("<dt>{k}</dt><dd>{v}</dd>"))
-    .collect();
-    let body = format!(
-        "<h1>Run #{id} of {task}</h1><dl class=\"facts\" id=\"run-facts\" data-live>{facts}</dl>{log}",
-        task = esc(&run.task),
-        log = log_viewer(&run),
-    );
+        ("Attempts", html! { (run.attempts) }),
+        (
+            "Trigger",
+            html! { (run.trigger.map_or("–", |t| t.as_str())) },
+        ),
+        ("Host", html! { (run.host.as_deref().unwrap_or("–")) }),
+        ("Reason", html! { (run.reason.as_deref().unwrap_or("–")) }),
+    ];
+    let body = html! {
+        h1 { "Run #" (id) " of " (run.task) }
+        dl class="facts" id="run-facts" data-live {
+            @for (k, v) in &facts { dt { (k) } dd { (v) } }
+        }
+        (log_viewer(&run))
+    };
     html(
         StatusCode::OK,
-        page(&format!("Run #{id}"), "/runs", &viewer, &body),
+        page(&format!("Run #{id}"), "/runs", &viewer, body),
     )
 }
 
@@ -601,35 +603,35 @@ async fn plan_page(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> R
         Err(e) => return error_page(&viewer, e),
     };
     let (text, changes) = (&plan.text, plan.changes);
-    // Each line keeps its symbol; the class only colours it.
-    let lines: String = text
-        .lines()
-        .map(|line| {
-            let class = match line.trim_start().chars().next() {
-                Some('+') => "add",
-                Some('~') => "change",
-                Some('-') => "remove",
-                Some('!') => "drift",
-                _ => "",
-            };
-            format!("<span class=\"{class}\">{}</span>\n", esc(line))
-        })
-        .collect();
-    let apply = match (changes, viewer.logged_in()) {
-        (true, true) => {
-            "<p><button type=\"button\" data-action=\"apply\" class=\"primary\">Apply these changes</button></p>"
+    let logged_in = viewer.logged_in();
+    let body = html! {
+        h1 { "Plan" }
+        p class="muted" {
+            "What " code { "orc apply" } " would do now, from "
+            code { (server.config.display()) }
+            ", including drift in the live scheduler."
         }
-        (true, false) => {
-            "<p class=\"muted\"><a href=\"/login?next=/plan\">Log in</a> to apply.</p>"
+        @if changes && logged_in {
+            p { button type="button" data-action="apply" class="primary" { "Apply these changes" } }
+        } @else if changes {
+            p class="muted" { a href="/login?next=/plan" { "Log in" } " to apply." }
         }
-        (false, _) => "",
+        pre class="plan" id="plan" {
+            // Each line keeps its symbol; the class only colours it.
+            @for line in text.lines() {
+                @let class = match line.trim_start().chars().next() {
+                    Some('+') => "add",
+                    Some('~') => "change",
+                    Some('-') => "remove",
+                    Some('!') => "drift",
+                    _ => "",
+                };
+                span class=(class) { (line) } "\n"
+            }
+        }
+        pre id="apply-output" class="log" hidden {}
     };
-    let body = format!(
-        "<h1>Plan</h1><p class=\"muted\">What <code>orc apply</code> would do now, from <code>{config}</code>, including drift in the live scheduler.</p>\
-{apply}<pre class=\"plan\" id=\"plan\">{lines}</pre><pre id=\"apply-output\" class=\"log\" hidden></pre>",
-        config = esc(&server.config.display().to_string()),
-    );
-    html(StatusCode::OK, page("Plan", "/plan", &viewer, &body))
+    html(StatusCode::OK, page("Plan", "/plan", &viewer, body))
 }
 
 /// A field of the task form: its TOML key, label, input type and hint.
@@ -713,77 +715,67 @@ fn task_form(
     name: Option<&str>,
     values: &std::collections::BTreeMap<String, String>,
     timezone: &str,
-) -> String {
-    let value = |k: &str| values.get(k).cloned().unwrap_or_default();
-    let name_field = match name {
-        Some(n) => format!(
-            "<input type=\"hidden\" name=\"name\" value=\"{n}\" data-initial=\"{n}\">",
-            n = esc(n)
-        ),
-        None => "<div class=\"field\"><label for=\"f-name\">Name</label>\
-<input id=\"f-name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9][A-Za-z0-9_.\\-]*\" autocomplete=\"off\" aria-describedby=\"h-name\">\
-<p class=\"hint\" id=\"h-name\">Letters, digits, <code>_</code>, <code>-</code> and <code>.</code>; it names the scheduled task.</p></div>"
-            .to_string(),
-    };
+) -> Markup {
+    let value = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
     let kind = value("type");
-    let kinds: String = ["data_job", "condition", "report", "maintenance"]
-        .iter()
-        .map(|k| {
-            let selected = if *k == kind { " selected" } else { "" };
-            format!("<option{selected}>{k}</option>")
-        })
-        .collect();
-    let fields: String = FIELDS
-        .iter()
-        .map(|f| {
-            let v = value(f.key);
-            let extra = match f.key {
-                "schedule" => "<div id=\"schedule-preview\" class=\"preview\" aria-live=\"polite\"></div>",
-                _ => "",
-            };
-            let input_type = if f.key == "retry_count" {
-                " type=\"number\" min=\"0\" inputmode=\"numeric\""
-            } else {
-                ""
-            };
-            format!(
-                "<div class=\"field\"><label for=\"f-{k}\">{label}</label>\
-<input id=\"f-{k}\" name=\"{k}\"{input_type} value=\"{v}\" data-initial=\"{v}\" autocomplete=\"off\" aria-describedby=\"h-{k}\">\
-<p class=\"hint\" id=\"h-{k}\">{hint}</p>{extra}</div>",
-                k = f.key,
-                label = f.label,
-                v = esc(&v),
-                hint = f.hint,
-            )
-        })
-        .collect();
     let enabled = value("enabled") != "false";
-    let login = if viewer.logged_in() {
-        ""
-    } else {
-        "<p class=\"muted\"><a href=\"/login\">Log in</a> to save.</p>"
-    };
-    format!(
-        "<form id=\"task-form\" class=\"task-form\" data-mode=\"{mode}\" data-timezone=\"{tz}\" novalidate>\
-{name_field}\
-<div class=\"field\"><label for=\"f-type\">Type</label><select id=\"f-type\" name=\"type\" data-initial=\"{kind_attr}\">{kinds}</select></div>\
-{fields}\
-<div class=\"field check\"><input type=\"checkbox\" id=\"f-enabled\" name=\"enabled\"{checked} data-initial=\"{enabled}\"><label for=\"f-enabled\">Enabled</label></div>\
-<div id=\"form-error\" class=\"error\" role=\"alert\" tabindex=\"-1\" hidden></div>\
-{login}<p><button type=\"submit\" class=\"primary\"{disabled}>{submit}</button></p>\
-<p class=\"muted small\">Saving writes the task into its file in tasks.toml (comments kept), checks the config, and applies it.</p>\
-</form>",
-        mode = if name.is_some() { "edit" } else { "create" },
-        tz = esc(timezone),
-        kind_attr = esc(&kind),
-        checked = if enabled { " checked" } else { "" },
-        disabled = if viewer.logged_in() { "" } else { " disabled" },
-        submit = if name.is_some() {
-            "Save and apply"
-        } else {
-            "Create and apply"
-        },
-    )
+    let logged_in = viewer.logged_in();
+    html! {
+        form id="task-form" class="task-form" data-mode=(if name.is_some() { "edit" } else { "create" })
+            data-timezone=(timezone) novalidate {
+            @match name {
+                Some(n) => input type="hidden" name="name" value=(n) data-initial=(n);,
+                None => div class="field" {
+                    label for="f-name" { "Name" }
+                    input id="f-name" name="name" required maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*" autocomplete="off" aria-describedby="h-name";
+                    p class="hint" id="h-name" {
+                        "Letters, digits, " code { "_" } ", " code { "-" } " and " code { "." } "; it names the scheduled task."
+                    }
+                },
+            }
+            div class="field" {
+                label for="f-type" { "Type" }
+                select id="f-type" name="type" data-initial=(kind) {
+                    @for k in ["data_job", "condition", "report", "maintenance"] {
+                        option selected[k == kind] { (k) }
+                    }
+                }
+            }
+            @for f in &FIELDS {
+                @let v = value(f.key);
+                div class="field" {
+                    label for={ "f-" (f.key) } { (f.label) }
+                    @if f.key == "retry_count" {
+                        input id={ "f-" (f.key) } name=(f.key) type="number" min="0" inputmode="numeric" value=(v) data-initial=(v) autocomplete="off" aria-describedby={ "h-" (f.key) };
+                    } @else {
+                        input id={ "f-" (f.key) } name=(f.key) value=(v) data-initial=(v) autocomplete="off" aria-describedby={ "h-" (f.key) };
+                    }
+                    // Safe unescaped: the hints are fixed literals of FIELDS above, with
+                    // their <code> markup, and hold nothing from a user.
+                    p class="hint" id={ "h-" (f.key) } { (PreEscaped(f.hint)) }
+                    @if f.key == "schedule" {
+                        div id="schedule-preview" class="preview" aria-live="polite" {}
+                    }
+                }
+            }
+            div class="field check" {
+                input type="checkbox" id="f-enabled" name="enabled" checked[enabled] data-initial=(enabled);
+                label for="f-enabled" { "Enabled" }
+            }
+            div id="form-error" class="error" role="alert" tabindex="-1" hidden {}
+            @if !logged_in {
+                p class="muted" { a href="/login" { "Log in" } " to save." }
+            }
+            p {
+                button type="submit" class="primary" disabled[!logged_in] {
+                    (if name.is_some() { "Save and apply" } else { "Create and apply" })
+                }
+            }
+            p class="muted small" {
+                "Saving writes the task into its file in tasks.toml (comments kept), checks the config, and applies it."
+            }
+        }
+    }
 }
 
 /// `/new`: the form for a new task.
@@ -799,11 +791,11 @@ async fn new_page(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> Re
     .unwrap_or_else(|_| "local".to_string());
     let mut values = std::collections::BTreeMap::new();
     values.insert("type".to_string(), "data_job".to_string());
-    let body = format!(
-        "<h1>New task</h1>{}",
-        task_form(&viewer, None, &values, &timezone)
-    );
-    html(StatusCode::OK, page("New task", "/new", &viewer, &body))
+    let body = html! {
+        h1 { "New task" }
+        (task_form(&viewer, None, &values, &timezone))
+    };
+    html(StatusCode::OK, page("New task", "/new", &viewer, body))
 }
 
 /// `/tasks/NAME/edit`: the form, filled from the task's table in its file.
@@ -840,14 +832,14 @@ async fn edit_page(
     values
         .entry("type".to_string())
         .or_insert_with(|| "data_job".to_string());
-    let body = format!(
-        "<h1>Edit {n}</h1><p class=\"muted\">Fields left out here (env, hosts, retries' delay and others) stay as they are in the file.</p>{}",
-        task_form(&viewer, Some(&name), &values, &timezone),
-        n = esc(&name),
-    );
+    let body = html! {
+        h1 { "Edit " (name) }
+        p class="muted" { "Fields left out here (env, hosts, retries' delay and others) stay as they are in the file." }
+        (task_form(&viewer, Some(&name), &values, &timezone))
+    };
     html(
         StatusCode::OK,
-        page(&format!("Edit {name}"), "/", &viewer, &body),
+        page(&format!("Edit {name}"), "/", &viewer, body),
     )
 }
 
@@ -872,25 +864,23 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-fn login_form(next: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"login-error\">{}</p>",
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<h1>Log in</h1>{error}\
-<form method=\"post\" action=\"/login\" class=\"login\">\
-<input type=\"hidden\" name=\"next\" value=\"{next}\">\
-<div class=\"field\"><label for=\"token\">Token</label>\
-<input type=\"password\" id=\"token\" name=\"token\" required autocomplete=\"current-password\" aria-describedby=\"token-hint\">\
-<p class=\"hint\" id=\"token-hint\">On the server, <code>orc serve --print-token</code> shows it.</p></div>\
-<p><button type=\"submit\" class=\"primary\">Log in</button></p></form>",
-        next = esc(next),
-    )
+fn login_form(next: &str, error: Option<&str>) -> Markup {
+    html! {
+        h1 { "Log in" }
+        @if let Some(e) = error {
+            // Text: the message reads as it always has, its apostrophe as `&#39;`.
+            p class="error" role="alert" id="login-error" { (Text(e)) }
+        }
+        form method="post" action="/login" class="login" {
+            input type="hidden" name="next" value=(next);
+            div class="field" {
+                label for="token" { "Token" }
+                input type="password" id="token" name="token" required autocomplete="current-password" aria-describedby="token-hint";
+                p class="hint" id="token-hint" { "On the server, " code { "orc serve --print-token" } " shows it." }
+            }
+            p { button type="submit" class="primary" { "Log in" } }
+        }
+    }
 }
 
 async fn login_page(
@@ -902,7 +892,7 @@ async fn login_page(
     let next = local_path(q.next.as_deref());
     html(
         StatusCode::OK,
-        page("Log in", "", &viewer, &login_form(&next, None)),
+        page("Log in", "", &viewer, login_form(&next, None)),
     )
 }
 
@@ -923,7 +913,7 @@ async fn login(Shared(server): Shared<Arc<Server>>, Form(form): Form<LoginForm>)
                 "Log in",
                 "",
                 &viewer,
-                &login_form(&next, Some("That is not the server's token.")),
+                login_form(&next, Some("That is not the server's token.")),
             ),
         );
     }

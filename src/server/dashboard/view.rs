@@ -1,9 +1,9 @@
 //! HTML building blocks of the dashboard: the page frame, times, durations,
-//! status badges and charts. Everything user-supplied goes through `esc`.
+//! status badges and charts, as maud templates: every value they interpolate is
+//! escaped by the template.
 
+use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
-
-pub use crate::notify::html_escape as esc;
 
 /// Who is looking: logged in (with the session's CSRF token) or not.
 pub struct Viewer {
@@ -25,65 +25,60 @@ const NAV: [(&str, &str); 4] = [
 ];
 
 /// A whole page: head, navigation, and `body` inside `<main>`.
-pub fn page(title: &str, active: &str, viewer: &Viewer, body: &str) -> String {
-    let nav: String = NAV
-        .iter()
-        .map(|(href, label)| {
-            let current = if *href == active {
-                " aria-current=\"page\""
-            } else {
-                ""
-            };
-            format!("<a href=\"{href}\"{current}>{label}</a>")
-        })
-        .collect();
-    let (csrf_meta, account) = match &viewer.csrf {
-        Some(csrf) => (
-            format!("<meta name=\"csrf-token\" content=\"{}\">", esc(csrf)),
-            format!(
-                "<form method=\"post\" action=\"/logout\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" class=\"link\">Log out</button></form>",
-                esc(csrf)
-            ),
-        ),
-        None => (
-            String::new(),
-            format!(
-                "<a href=\"/login?next={}\" id=\"login-link\">Log in</a>",
-                esc(&url_encode(active))
-            ),
-        ),
-    };
-    format!(
-        r##"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-{csrf_meta}
-<title>{title} · orc</title>
-<link rel="stylesheet" href="/static/app.css">
-<script src="/static/app.js"></script>
-</head>
-<body>
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-<a class="brand" href="/">orc</a>
-<nav aria-label="Main">{nav}</nav>
-<div class="account">
-<button type="button" id="theme-toggle" aria-pressed="false" title="Switch between light and dark">Dark mode</button>
-{account}
-</div>
-</header>
-<div id="flash" role="status" aria-live="polite"></div>
-<main id="main" tabindex="-1">
-{body}
-</main>
-</body>
-</html>
-"##,
-        title = esc(title),
-    )
+pub fn page(title: &str, active: &str, viewer: &Viewer, body: Markup) -> String {
+    html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n"
+                meta charset="utf-8"; "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
+                meta name="color-scheme" content="light dark"; "\n"
+                @if let Some(csrf) = &viewer.csrf {
+                    meta name="csrf-token" content=(csrf);
+                }
+                "\n"
+                title { (title) " · orc" } "\n"
+                link rel="stylesheet" href="/static/app.css"; "\n"
+                script src="/static/app.js" {} "\n"
+            }
+            "\n"
+            body {
+                "\n"
+                a class="skip" href="#main" { "Skip to content" } "\n"
+                header class="top" {
+                    "\n"
+                    a class="brand" href="/" { "orc" } "\n"
+                    nav aria-label="Main" {
+                        @for (href, label) in NAV {
+                            a href=(href) aria-current=[(href == active).then_some("page")] { (label) }
+                        }
+                    }
+                    "\n"
+                    div class="account" {
+                        "\n"
+                        button type="button" id="theme-toggle" aria-pressed="false" title="Switch between light and dark" { "Dark mode" } "\n"
+                        @match &viewer.csrf {
+                            Some(csrf) => form method="post" action="/logout" class="inline" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" class="link" { "Log out" }
+                            },
+                            None => a href={ "/login?next=" (url_encode(active)) } id="login-link" { "Log in" },
+                        }
+                        "\n"
+                    }
+                    "\n"
+                }
+                "\n"
+                div id="flash" role="status" aria-live="polite" {} "\n"
+                main id="main" tabindex="-1" { "\n" (body) "\n" } "\n"
+            }
+            "\n"
+        }
+        "\n"
+    }
+    .into_string()
 }
 
 /// Percent-encode a value for a query string.
@@ -100,21 +95,19 @@ pub fn url_encode(s: &str) -> String {
 
 /// A state timestamp (RFC 3339) in this machine's zone, with the exact time as a
 /// tooltip and how long ago it was.
-pub fn when(ts: Option<&str>) -> String {
+pub fn when(ts: Option<&str>) -> Markup {
     let Some(ts) = ts else {
-        return "<span class=\"muted\">never</span>".to_string();
+        return html! { span class="muted" { "never" } };
     };
     let Ok(at) = ts.parse::<jiff::Timestamp>() else {
-        return esc(ts);
+        return html! { (ts) };
     };
     let local = at.to_zoned_datetime(jiff::tz::TimeZone::system());
-    format!(
-        "<time datetime=\"{}\" title=\"{}\">{}</time> <span class=\"muted\">{}</span>",
-        esc(ts),
-        esc(ts),
-        local.strftime("%Y-%m-%d %H:%M:%S"),
-        ago(at)
-    )
+    html! {
+        time datetime=(ts) title=(ts) { (local.strftime("%Y-%m-%d %H:%M:%S")) }
+        " "
+        span class="muted" { (ago(at)) }
+    }
 }
 
 /// "5 min ago", "3 h ago", "2 d ago".
@@ -164,47 +157,46 @@ pub fn run_status(status: &str) -> (&'static str, &'static str) {
 }
 
 /// A coloured badge; the word carries the meaning, the colour only helps.
-pub fn badge(label: &str, class: &str) -> String {
-    format!("<span class=\"badge {class}\">{}</span>", esc(label))
+pub fn badge(label: &str, class: &str) -> Markup {
+    html! { span class={ "badge " (class) } { (label) } }
 }
 
 /// The grid's trend line of recent durations.
-pub fn sparkline(durations: &[i64]) -> String {
+pub fn sparkline(durations: &[i64]) -> Markup {
     crate::report::html::sparkline(durations, "currentColor")
 }
 
 /// A bar chart of run durations (oldest first), each bar coloured by its run's
 /// status, with the longest duration as the scale.
-pub fn duration_chart(runs: &[(i64, i64, &str)]) -> String {
+pub fn duration_chart(runs: &[(i64, i64, &str)]) -> Markup {
     if runs.is_empty() {
-        return "<p class=\"muted\">No finished runs yet.</p>".to_string();
+        return html! { p class="muted" { "No finished runs yet." } };
     }
     let (w, h) = (600.0, 120.0);
     let max = runs.iter().map(|r| r.1).max().unwrap_or(1).max(1) as f64;
     // At least 30 slots, so a handful of runs draws slim bars rather than slabs.
     let step = w / runs.len().max(30) as f64;
     let bar = (step * 0.8).max(1.0);
-    let bars: String = runs
-        .iter()
-        .enumerate()
-        .map(|(i, (id, ms, status))| {
-            let height = ((*ms as f64 / max) * (h - 4.0)).max(1.0);
-            let (word, class) = run_status(status);
-            format!(
-                "<rect class=\"bar {class}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{height:.1}\"><title>run {id}: {} ({word})</title></rect>",
-                i as f64 * step,
-                h - height,
-                duration(Some(*ms)),
-            )
-        })
-        .collect();
-    format!(
-        "<figure class=\"chart\"><svg viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"Durations of the last {} runs, longest {}\">{bars}</svg><figcaption>Durations of the last {} runs (longest {}).</figcaption></figure>",
-        runs.len(),
-        duration(Some(max as i64)),
-        runs.len(),
-        duration(Some(max as i64)),
-    )
+    let longest = duration(Some(max as i64));
+    html! {
+        figure class="chart" {
+            svg viewBox={ "0 0 " (w) " " (h) } preserveAspectRatio="none" role="img"
+                aria-label={ "Durations of the last " (runs.len()) " runs, longest " (longest) } {
+                @for (i, (id, ms, status)) in runs.iter().enumerate() {
+                    @let height = ((*ms as f64 / max) * (h - 4.0)).max(1.0);
+                    @let (word, class) = run_status(status);
+                    rect class={ "bar " (class) }
+                        x=(format!("{:.1}", i as f64 * step))
+                        y=(format!("{:.1}", h - height))
+                        width=(format!("{bar:.1}"))
+                        height=(format!("{height:.1}")) {
+                        title { "run " (id) ": " (duration(Some(*ms))) " (" (word) ")" }
+                    }
+                }
+            }
+            figcaption { "Durations of the last " (runs.len()) " runs (longest " (longest) ")." }
+        }
+    }
 }
 
 /// A definition value as text: strings as they are, the rest as compact JSON.
@@ -216,17 +208,31 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// A table with a header row of (label, class) columns; cells are HTML already.
-/// Columns of class `opt` give way on narrow screens.
-pub fn table(class: &str, headers: &[(&str, &str)], rows: &[String]) -> String {
-    let head: String = headers
-        .iter()
-        .map(|(label, class)| format!("<th scope=\"col\" class=\"{class}\">{label}</th>"))
-        .collect();
-    format!(
-        "<div class=\"scroll\"><table class=\"{class}\"><thead><tr>{head}</tr></thead><tbody>{}</tbody></table></div>",
-        rows.concat()
-    )
+/// A table with a header row of (label, class) columns and rows of cells; the body
+/// gets `body_id` and is marked live when one is given. Columns of class `opt` give
+/// way on narrow screens.
+pub fn table(
+    class: &str,
+    body_id: Option<&str>,
+    headers: &[(Markup, &str)],
+    rows: &[Markup],
+) -> Markup {
+    html! {
+        div class="scroll" {
+            table class=(class) {
+                thead {
+                    tr {
+                        @for (label, class) in headers {
+                            th scope="col" class=(class) { (label) }
+                        }
+                    }
+                }
+                tbody id=[body_id] data-live[body_id.is_some()] {
+                    @for row in rows { (row) }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -240,9 +246,13 @@ mod tests {
         assert_eq!(url_encode("/runs?x=a b"), "/runs%3Fx%3Da%20b");
         assert_eq!(task_status(false, Some("failed")).0, "paused");
         assert_eq!(task_status(true, Some("timeout")).1, "bad");
-        let page = page("<x>", "/", &Viewer { csrf: None }, "");
+        let page = page("<x>", "/", &Viewer { csrf: None }, html! {});
         assert!(page.contains("<title>&lt;x&gt; · orc</title>"));
         assert!(page.contains("/login?next=/"));
-        assert!(duration_chart(&[(1, 10, "success"), (2, 20, "failed")]).contains("bar bad"));
+        assert!(
+            duration_chart(&[(1, 10, "success"), (2, 20, "failed")])
+                .into_string()
+                .contains("bar bad")
+        );
     }
 }
