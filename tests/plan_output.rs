@@ -138,3 +138,57 @@ fn a_task_deleted_by_hand_is_recreated_with_every_set_field() {
     assert_eq!(etl.len(), 4, "{text}");
     assert!(etl.contains(&"+ timeout = \"2h\""), "{text}");
 }
+
+/// The audit row of an apply names each new task without its fields (its definition
+/// is the `tasks` row that apply wrote), while `orc plan --json` lists them; an
+/// update's audit row keeps the fields it changed.
+#[test]
+fn the_audit_row_names_new_tasks_and_keeps_updated_fields() {
+    let env = TestEnv::builder().config_in_cwd().build();
+    let dir = &env;
+    std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
+    apply(dir);
+    std::fs::write(
+        dir.join("tasks.toml"),
+        CONFIG.replace("timeout = \"2h\"", "timeout = \"90m\""),
+    )
+    .unwrap();
+    apply(dir);
+    let db = dir.db();
+    let audit = |id: i64| -> serde_json::Value {
+        let plan: String = db
+            .query_row(
+                "SELECT plan FROM apply_plans WHERE apply_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&plan).unwrap()
+    };
+    let etl = |plan: &serde_json::Value| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "etl")
+            .cloned()
+            .unwrap_or_else(|| panic!("no etl in {plan}"))
+    };
+    let created = etl(&audit(1));
+    assert_eq!(created["action"], "create", "{created}");
+    assert!(created.get("fields").is_none(), "{created}");
+    let updated = etl(&audit(2));
+    assert_eq!(updated["action"], "update", "{updated}");
+    let fields = updated["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 1, "{updated}");
+    assert_eq!(fields[0]["field"], "timeout");
+    assert_eq!(fields[0]["before"], "7200");
+    assert_eq!(fields[0]["after"], "5400");
+    // The definition the create wrote is what the update's `before` starts from.
+    let definition: String = db
+        .query_row("SELECT definition FROM tasks WHERE name = 'etl'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(definition.contains("\"timeout\":5400"), "{definition}");
+}

@@ -4,6 +4,7 @@
 //! flush it to disk, rename over the old one), so a reader never sees half a registry
 //! and a crash leaves either the old or the new one.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,14 @@ struct Registry {
     version: u32,
     folder: String,
     tasks: BTreeMap<String, Entry>,
+}
+
+/// A registry as written: the same document, borrowing its entries.
+#[derive(Serialize)]
+struct RegistryView<'a> {
+    version: u32,
+    folder: &'a str,
+    tasks: BTreeMap<&'a str, Cow<'a, Entry>>,
 }
 
 pub struct EmbeddedBackend {
@@ -98,7 +107,7 @@ impl EmbeddedBackend {
         }
     }
 
-    fn write(&self, registry: &Registry) -> Result<(), BackendError> {
+    fn write(&self, registry: &RegistryView<'_>) -> Result<(), BackendError> {
         let io = |e: std::io::Error| {
             BackendError::io(format_args!("cannot write {}", self.path.display()), &e)
         };
@@ -111,9 +120,14 @@ impl EmbeddedBackend {
             .truncate(true)
             .open(&tmp)
             .map_err(io)?;
-        let text = serde_json::to_string_pretty(registry).unwrap_or_default();
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.write_all(b"\n").map_err(io)?;
+        // Streamed: the registry of a large folder is tens of megabytes as text.
+        let mut out = std::io::BufWriter::new(&mut file);
+        serde_json::to_writer_pretty(&mut out, registry)
+            .map_err(std::io::Error::from)
+            .map_err(io)?;
+        out.write_all(b"\n").map_err(io)?;
+        out.flush().map_err(io)?;
+        drop(out);
         file.sync_all().map_err(io)?;
         drop(file);
         std::fs::rename(&tmp, &self.path).map_err(io)
@@ -149,23 +163,36 @@ impl Backend for EmbeddedBackend {
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), BackendError> {
         let mut registry = self.read()?;
+        // The entries written borrow the batch's: a large apply would otherwise hold
+        // every new entry twice.
+        let mut written: BTreeMap<&str, Cow<'_, Entry>> = BTreeMap::new();
         for change in changes {
             match change {
                 Change::Create(e) | Change::Update(e) => {
-                    registry.tasks.insert(e.name.clone(), e.clone());
+                    registry.tasks.remove(&e.name);
+                    written.insert(&e.name, Cow::Borrowed(e));
                 }
                 Change::Delete { name } => {
                     registry.tasks.remove(name);
+                    written.remove(name.as_str());
                 }
                 Change::Enable { name } | Change::Disable { name } => {
+                    let enabled = matches!(change, Change::Enable { .. });
                     if let Some(e) = registry.tasks.get_mut(name) {
-                        e.enabled = matches!(change, Change::Enable { .. });
+                        e.enabled = enabled;
+                    } else if let Some(e) = written.get_mut(name.as_str()) {
+                        e.to_mut().enabled = enabled;
                     }
                 }
             }
         }
-        registry.version = 1;
-        registry.folder = self.folder.clone();
-        self.write(&registry)
+        for (name, entry) in &registry.tasks {
+            written.insert(name, Cow::Borrowed(entry));
+        }
+        self.write(&RegistryView {
+            version: 1,
+            folder: &self.folder,
+            tasks: written,
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::config::Diagnostic;
 use crate::failpoint;
 use crate::host::{git_commit, user_name};
-use crate::plan::{Plan, SavedPlan, plan_json};
+use crate::plan::{Plan, SavedPlan, audit_json};
 use crate::state::{ApplyMeta, Locked};
 use crate::workspace::Workspace;
 
@@ -147,7 +147,7 @@ pub fn apply(
         backend: plan.backend.clone(),
         folder: plan.folder.clone(),
         summary: summary.line(),
-        plan: serde_json::to_string(&plan_json(&plan)).map_err(anyhow::Error::from)?,
+        plan: serde_json::to_string(&audit_json(&plan)).map_err(anyhow::Error::from)?,
     })?;
     failpoint::hit("apply:before-scheduler");
     let batch = plan.scheduler_batch();

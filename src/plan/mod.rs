@@ -13,7 +13,7 @@ use crate::backend::{Backend, BackendError, Change, Entry};
 use crate::config::Task;
 use crate::state::{RecordedTask, TaskWrite, hash};
 
-pub use render::{PlanJson, plan_json, render_human, render_json};
+pub use render::{PlanJson, audit_json, plan_json, render_human, render_json};
 pub use saved::{SavedPlan, Staleness};
 
 /// What apply will do to one task.
@@ -54,7 +54,13 @@ pub struct TaskPlan {
     pub renamed_from: Option<String>,
     pub drift: Option<Drift>,
     /// Field-level differences (of the definition, or of the live entry for drift).
+    /// Empty, with `unrecorded` set, for a task orc holds no record of: every field
+    /// it sets is new, and [`TaskPlan::fields`] lists them from the definition this
+    /// plan writes only when asked (a plan of 100,000 new tasks would otherwise hold
+    /// over a million of them).
     pub fields: Vec<FieldChange>,
+    #[serde(skip)]
+    pub unrecorded: bool,
     /// Text before and after in tasks.toml's words, for the line diff in human output
     /// (`fields` keeps the canonical JSON of each changed field).
     #[serde(skip)]
@@ -65,6 +71,23 @@ pub struct TaskPlan {
     pub scheduler: Vec<Change>,
     #[serde(skip)]
     pub state: Vec<TaskWrite>,
+}
+
+impl TaskPlan {
+    /// The changed fields (see `fields`).
+    pub fn fields(&self) -> std::borrow::Cow<'_, [FieldChange]> {
+        if !self.unrecorded {
+            return std::borrow::Cow::Borrowed(&self.fields);
+        }
+        let definition = self.state.iter().find_map(|w| match w {
+            TaskWrite::Upsert { definition, .. } => Some(definition.as_str()),
+            _ => None,
+        });
+        std::borrow::Cow::Owned(field_changes(
+            "",
+            &canonical(definition.unwrap_or_default()),
+        ))
+    }
 }
 
 /// A task in orc's folder that orc neither manages nor is asked to.
@@ -249,6 +272,15 @@ fn field_changes(before: &str, after: &str) -> Vec<FieldChange> {
         .collect()
 }
 
+/// The folder a task's `working_dir` defaults to: that of its file.
+fn task_base_dir(task: &Task) -> std::path::PathBuf {
+    let dir = match task.origin.file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 fn entry_json(entry: &Entry) -> String {
     serde_json::to_string(entry).unwrap_or_default()
 }
@@ -339,6 +371,7 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
                         renamed_from: None,
                         drift: live_entry.is_none().then_some(Drift::DeletedOutside),
                         fields: field_changes(&canonical(&rec.definition), ""),
+                        unrecorded: false,
                         before_text: words::task_words(&rec.definition, true, None),
                         after_text: String::new(),
                         scheduler: live_entry
@@ -544,10 +577,16 @@ fn plan_desired(
         definition: definition.clone(),
         entry: want_json.clone(),
     });
+    let unrecorded = rec.is_none() && drift.is_none();
     let (fields, before_text, after_text) = match (drift, live_entry) {
         (Some(Drift::ChangedOutside), Some(current)) => {
             let (before, after) = (canonical(&entry_json(current)), canonical(&want_json));
             (field_changes(&before, &after), before, after)
+        }
+        _ if unrecorded => {
+            // Every field is new: listed from the definition when asked.
+            let words = words::task_words(&definition, true, Some(&task_base_dir(task)));
+            (Vec::new(), String::new(), words)
         }
         _ => {
             let mut fields = field_changes(
@@ -564,16 +603,10 @@ fn plan_desired(
             // A create (also a re-create after a hand deletion) lists every field the
             // file sets; an update diffs the whole definitions, unchanged lines hidden.
             // So does the adoption of an entry orc did not record (imported).
-            let (before, after) = if action == Action::Create || rec.is_none() {
-                // A working_dir left out is the folder of the task's file.
-                let dir = match task.origin.file.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => std::path::Path::new("."),
-                };
-                let base = std::path::absolute(dir).ok();
+            let (before, after) = if action == Action::Create {
                 (
                     String::new(),
-                    words::task_words(&definition, true, base.as_deref()),
+                    words::task_words(&definition, true, Some(&task_base_dir(task))),
                 )
             } else {
                 (
@@ -602,6 +635,7 @@ fn plan_desired(
         renamed_from: renamed_from.map(str::to_string),
         drift,
         fields,
+        unrecorded,
         before_text,
         after_text,
         scheduler,

@@ -263,6 +263,18 @@ pub fn render_json(plan: &Plan) -> serde_json::Value {
 /// straight to text (the audit row, `--json`) without a tree of values, which for
 /// 10,000 new tasks took ten times the memory of the 18 MB text.
 pub fn plan_json(plan: &Plan) -> PlanJson<'_> {
+    json_view(plan, true)
+}
+
+/// The JSON plan as the audit row keeps it: a task orc had no record of is named
+/// without its fields, which are its whole definition, the one the `tasks` row
+/// written by this apply holds (a later update's audit row has the fields it
+/// changed). For 10,000 new tasks that is 0.5 MB instead of 9.4 MB.
+pub fn audit_json(plan: &Plan) -> PlanJson<'_> {
+    json_view(plan, false)
+}
+
+fn json_view(plan: &Plan, new_fields: bool) -> PlanJson<'_> {
     PlanJson {
         backend: &plan.backend,
         changes: plan
@@ -271,7 +283,7 @@ pub fn plan_json(plan: &Plan) -> PlanJson<'_> {
             .map(|c| ChangeJson {
                 action: c.action,
                 drift: c.drift,
-                fields: &c.fields,
+                fields: (new_fields || !c.unrecorded).then(|| c.fields()),
                 name: &c.name,
                 renamed_from: c.renamed_from.as_deref(),
                 scheduler_ops: c.scheduler.iter().map(op_name).collect(),
@@ -326,7 +338,8 @@ pub struct PlanJson<'a> {
 struct ChangeJson<'a> {
     action: Action,
     drift: Option<Drift>,
-    fields: &'a [super::FieldChange],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<std::borrow::Cow<'a, [super::FieldChange]>>,
     name: &'a str,
     renamed_from: Option<&'a str>,
     scheduler_ops: Vec<&'static str>,

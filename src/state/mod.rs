@@ -486,20 +486,22 @@ impl State {
                     definition,
                     entry,
                 } => {
-                    tx.execute(
+                    // Prepared once: an apply of many tasks would otherwise parse the
+                    // statement again for each.
+                    tx.prepare_cached(
                         "INSERT INTO tasks (backend, folder, name, definition, hash, entry, applied_at, apply_id)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT(backend, folder, name) DO UPDATE SET definition = excluded.definition,
                            hash = excluded.hash, entry = excluded.entry, applied_at = excluded.applied_at,
                            apply_id = excluded.apply_id",
-                        params![backend, folder, name, definition, hash(definition), entry, at, id],
-                    )?;
+                    )?
+                    .execute(params![backend, folder, name, definition, hash(definition), entry, at, id])?;
                 }
                 TaskWrite::Delete { name } => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "DELETE FROM tasks WHERE backend = ?1 AND folder = ?2 AND name = ?3",
-                        params![backend, folder, name],
-                    )?;
+                    )?
+                    .execute(params![backend, folder, name])?;
                 }
                 TaskWrite::Settings { json } => settings::write(&tx, &scope.settings_key(), json)?,
                 TaskWrite::Rename { from, to } => {
