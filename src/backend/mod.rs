@@ -39,12 +39,24 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The entry as the scheduler can show it: without what only orc's record holds.
-    pub fn as_listed(&self) -> Entry {
-        Entry {
-            credential: None,
-            ..self.clone()
-        }
+    /// Whether the scheduler shows `self` and `other` alike (what only orc's record
+    /// holds aside), optionally also ignoring whether each is enabled. Compares in
+    /// place: a plan asks this of every task.
+    pub fn listed_eq(&self, other: &Entry, ignoring_enabled: bool) -> bool {
+        // Destructured, so that a new field cannot be forgotten here.
+        let Entry {
+            name,
+            trigger,
+            command,
+            enabled,
+            details,
+            credential: _,
+        } = self;
+        *name == other.name
+            && *trigger == other.trigger
+            && *command == other.command
+            && (ignoring_enabled || *enabled == other.enabled)
+            && *details == other.details
     }
 }
 

@@ -491,11 +491,14 @@ fn plan_desired(
     // A record without one (made by an orc before fingerprints, or after the vault
     // was rekeyed, which changes every fingerprint) also registers the password
     // again: the only way to be sure Windows has the vault's.
-    let recorded_entry = rec.and_then(|r| serde_json::from_str::<Entry>(&r.entry).ok());
-    let recorded_credential = recorded_entry.as_ref().and_then(|e| e.credential.clone());
+    let uses_password = matches!(task.run_as, crate::config::RunAs::Password { .. });
+    // Read only where a password is involved: a plan would parse every record.
+    let recorded_credential = rec
+        .filter(|_| uses_password || want.credential.is_some())
+        .and_then(|r| serde_json::from_str::<Entry>(&r.entry).ok())
+        .and_then(|e| e.credential);
     let credential_changed =
         want.credential.is_some() && rec.is_some() && recorded_credential != want.credential;
-    let uses_password = matches!(task.run_as, crate::config::RunAs::Password { .. });
     let want = match (&want.credential, &recorded_credential) {
         (None, Some(kept)) if uses_password => Entry {
             credential: Some(kept.clone()),
@@ -508,7 +511,6 @@ fn plan_desired(
     } else {
         want_json
     };
-    let listed = want.as_listed();
     let mut scheduler = Vec::new();
     let mut state = Vec::new();
     if let Some(from) = renamed_from {
@@ -523,11 +525,8 @@ fn plan_desired(
             let drift = (rec.is_some() && renamed_from.is_none()).then_some(Drift::DeletedOutside);
             (Action::Create, drift)
         }
-        Some(current) if current.as_listed() != listed => {
-            let only_enabled = Entry {
-                enabled: want.enabled,
-                ..current.as_listed()
-            } == listed;
+        Some(current) if !current.listed_eq(&want, false) => {
+            let only_enabled = current.listed_eq(&want, true);
             scheduler.push(match (only_enabled, want.enabled) {
                 (true, true) => Change::Enable {
                     name: name.to_string(),
