@@ -64,11 +64,11 @@ pub fn vault_reader_with(
 ) -> SecretReader {
     let state = state.to_path_buf();
     Box::new(move |name| {
-        let db = State::open(&state).map_err(|e| SecretError::vault(&e))?;
+        let db = State::open(&state).map_err(SecretError::vault)?;
         let key_file = crate::secrets::key::key_file_path(db.path());
-        let vault = crate::secrets::Vault::open(&db, &key_file, &passphrase)
-            .map_err(|e| SecretError::vault(&e))?;
-        vault.get(name).map_err(|e| SecretError::vault(&e))
+        let vault =
+            crate::secrets::Vault::open(&db, &key_file, &passphrase).map_err(SecretError::vault)?;
+        vault.get(name).map_err(SecretError::vault)
     })
 }
 
@@ -82,7 +82,7 @@ pub fn vault_fingerprints(state: &Path) -> SecretReader {
     Box::new(move |name| {
         let mut known = known.borrow_mut();
         let all = known.get_or_insert_with(|| {
-            let db = State::open(&state).map_err(|e| SecretError::vault(&e))?;
+            let db = State::open(&state).map_err(SecretError::vault)?;
             let key_file = crate::secrets::key::key_file_path(db.path());
             // Never a prompt: a plan must not ask for the passphrase. Without one at
             // hand the fingerprints are unknown, and plan does not compare them.
@@ -91,9 +91,9 @@ pub fn vault_fingerprints(state: &Path) -> SecretReader {
                     .ok_or_else(|| anyhow::anyhow!("no passphrase without asking"))
             };
             let vault = crate::secrets::Vault::open(&db, &key_file, &unattended)
-                .map_err(|e| SecretError::vault(&e))?;
+                .map_err(SecretError::vault)?;
             let mut all = BTreeMap::new();
-            for info in crate::secrets::list(&db).map_err(|e| SecretError::vault(&e))? {
+            for info in crate::secrets::list(&db).map_err(SecretError::vault)? {
                 if let Ok(fingerprint) = vault.fingerprint(&info.name) {
                     all.insert(info.name, fingerprint);
                 }
@@ -135,7 +135,7 @@ impl Workspace {
 
     /// The state, created if missing.
     pub fn open_state(&self) -> Result<State> {
-        State::open(&self.state_path)
+        Ok(State::open(&self.state_path)?)
     }
 
     /// The state if it exists; plan reads without creating anything.

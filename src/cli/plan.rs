@@ -44,7 +44,7 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> anyhow::Result<Exit
         if !state_path.exists() {
             return Ok(None);
         }
-        State::open(&state_path).map(Some)
+        Ok(Some(State::open(&state_path)?))
     });
     let Some(ws) = load_workspace(global, out)? else {
         return Ok(ExitCode::FAILURE);

@@ -287,7 +287,7 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
             "mail \"{}\" not sent (attempt {attempt} of {MAX_ATTEMPTS}): {error}",
             n.subject
         );
-        state.notification_failed(n.id, error, retry_at)
+        Ok(state.notification_failed(n.id, error, retry_at)?)
     };
     let Some(smtp) = &settings.smtp else {
         for n in &due {

@@ -12,7 +12,7 @@ use crate::config::Diagnostic;
 use crate::failpoint;
 use crate::host::{git_commit, user_name};
 use crate::plan::{Plan, SavedPlan, audit_json};
-use crate::state::{ApplyMeta, Locked};
+use crate::state::{ApplyMeta, Locked, StateError};
 use crate::workspace::Workspace;
 
 /// What to apply.
@@ -75,8 +75,20 @@ pub enum ApplyError {
         // would say it twice.
         error: crate::backend::BackendError,
     },
+    /// The state database failed (another kind than its lock).
+    #[error(transparent)]
+    State(StateError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<StateError> for ApplyError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Locked(locked) => ApplyError::Locked(locked),
+            other => ApplyError::State(other),
+        }
+    }
 }
 
 /// Plan under the lock, let `review` see the plan (to show it) and approve it, then
@@ -102,12 +114,7 @@ pub fn apply(
     }
     let purpose = if opts.destroy { "destroy" } else { "apply" };
     let (host, user) = (ws.host.clone(), user_name());
-    let lock = state
-        .lock("apply", purpose, &host, &user, opts.lock_timeout)
-        .map_err(|e| match e.downcast::<Locked>() {
-            Ok(locked) => ApplyError::Locked(locked),
-            Err(other) => ApplyError::Other(other),
-        })?;
+    let lock = state.lock("apply", purpose, &host, &user, opts.lock_timeout)?;
     let broke_lock = lock.broke.as_ref().map(ToString::to_string);
     if let Some(dead) = &broke_lock {
         tracing::warn!("broke a stale apply lock held by {dead}");

@@ -79,8 +79,8 @@ pub enum SecretError {
 
 impl SecretError {
     /// The vault's failure, with its whole chain of causes.
-    pub fn vault(e: &anyhow::Error) -> SecretError {
-        SecretError::Vault(format!("{e:#}"))
+    pub fn vault(e: impl Into<anyhow::Error>) -> SecretError {
+        SecretError::Vault(format!("{:#}", e.into()))
     }
 }
 

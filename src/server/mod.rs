@@ -32,7 +32,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::state::{RunFilter, State};
+use crate::state::{RunFilter, State, StateError};
 
 /// What `orc serve` is asked to serve.
 pub struct ServeOptions {
@@ -169,13 +169,28 @@ impl IntoResponse for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        // A name two folders have is the caller's to disambiguate, not a server fault.
-        let status = if e.is::<crate::state::AmbiguousTask>() {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
+        let status = match e.downcast_ref::<StateError>() {
+            Some(e) => state_status(e),
+            None => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, format!("{e:#}"))
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        ApiError(state_status(&e), format!("{:#}", anyhow::Error::from(e)))
+    }
+}
+
+/// The status of a state error, by its kind.
+fn state_status(e: &StateError) -> StatusCode {
+    match e {
+        // A name two folders have is the caller's to disambiguate, not a server fault;
+        // a lock is another orc's apply, to be retried.
+        StateError::Ambiguous(_) | StateError::Locked(_) => StatusCode::CONFLICT,
+        e if e.is_busy() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -673,6 +688,7 @@ fn apply_now(server: &Server) -> ApiResult<String> {
                 ..
             } => StatusCode::SERVICE_UNAVAILABLE,
             ApplyError::Scheduler { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApplyError::State(e) => state_status(e),
             ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {

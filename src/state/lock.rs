@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use super::Result;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 

@@ -193,7 +193,7 @@ const STEPS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = STEPS.len() as i64;
 
-pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+pub fn migrate(conn: &mut Connection) -> super::Result<()> {
     // The common case, an up-to-date database, needs no write lock to see that.
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current == VERSION {
@@ -205,9 +205,10 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if current > VERSION {
-            anyhow::bail!(
-                "the state database has schema version {current}, newer than this orc understands ({VERSION}); upgrade orc"
-            );
+            return Err(super::StateError::TooNew {
+                found: current,
+                known: VERSION,
+            });
         }
         let Some(step) = STEPS.get(current as usize) else {
             return Ok(());

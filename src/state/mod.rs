@@ -3,6 +3,7 @@
 //! One file, WAL mode, a busy timeout so concurrent orc processes wait for each other
 //! instead of failing, versioned migrations, created readable by its owner only.
 
+mod error;
 mod kinds;
 mod lock;
 mod migrations;
@@ -13,10 +14,10 @@ mod settings;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use error::{Result, StateError};
 pub use kinds::{MailEvent, RunStatus, RunTrigger, UnknownWord};
 pub use lock::{LockGuard, LockHolder, Locked, my_start, pid_alive, process_start, same_process};
 pub use runs::{RunFilter, RunFinish, RunRecord};
@@ -238,10 +239,19 @@ impl State {
     pub fn open(path: &Path) -> Result<State> {
         // Absolute, so paths derived from it (logs) mean the same from any folder.
         let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let failed = |action: &'static str| {
+            move |e: StateError| StateError::Open {
+                action,
+                path: path.clone(),
+                source: Box::new(e),
+            }
+        };
         create_private(path)
-            .with_context(|| format!("cannot create the state database {}", path.display()))?;
+            .map_err(StateError::from)
+            .map_err(failed("create"))?;
         let conn = Connection::open(path)
-            .with_context(|| format!("cannot open the state database {}", path.display()))?;
+            .map_err(StateError::from)
+            .map_err(failed("open"))?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // Switching to WAL needs the database to itself, and SQLite answers "busy" at
         // once rather than calling the busy handler: retry while other orc processes
@@ -270,8 +280,7 @@ impl State {
             conn,
             path: path.to_path_buf(),
         };
-        migrations::migrate(&mut state.conn)
-            .with_context(|| format!("cannot migrate the state database {}", path.display()))?;
+        migrations::migrate(&mut state.conn).map_err(failed("migrate"))?;
         Ok(state)
     }
 

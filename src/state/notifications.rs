@@ -2,7 +2,7 @@
 //! backoff when the mail server is away, given up after a few attempts. Kept, so that
 //! `orc status` can say what could not be sent.
 
-use anyhow::Result;
+use super::Result;
 use rusqlite::{OptionalExtension, params};
 
 use super::{State, timestamp};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use super::Result;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
 //! The `settings` table: key/value rows for the runtime settings apply records and
 //! for orc's own bookkeeping (when retention last ran).
 
-use anyhow::{Context, Result};
+use super::{Result, StateError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Scope, State, now, timestamp};
@@ -54,8 +54,7 @@ impl State {
     /// before any apply set them.
     pub fn runtime_settings(&self, scope: Option<&Scope>) -> Result<RuntimeSettings> {
         match self.runtime_json(scope)? {
-            Some(json) => serde_json::from_str(&json)
-                .context("the recorded settings are unreadable; run `orc apply` again"),
+            Some(json) => serde_json::from_str(&json).map_err(StateError::Settings),
             None => Ok(RuntimeSettings::default()),
         }
     }
@@ -70,8 +69,7 @@ impl State {
     /// apply set it.
     pub fn notify_settings(&self, scope: Option<&Scope>) -> Result<crate::config::NotifySettings> {
         match self.runtime_json(scope)? {
-            Some(json) => serde_json::from_str(&json)
-                .context("the recorded settings are unreadable; run `orc apply` again"),
+            Some(json) => serde_json::from_str(&json).map_err(StateError::Settings),
             None => Ok(Default::default()),
         }
     }
@@ -81,9 +79,12 @@ impl State {
     /// once, one wins.
     pub fn claim(&self, key: &str, every: std::time::Duration) -> Result<bool> {
         let now = jiff::Timestamp::now();
+        // A period too long to subtract reaches back before any claim.
         let before = timestamp(
-            now.checked_sub(jiff::SignedDuration::try_from(every)?)
-                .unwrap_or(now),
+            jiff::SignedDuration::try_from(every)
+                .ok()
+                .and_then(|d| now.checked_sub(d).ok())
+                .unwrap_or(jiff::Timestamp::MIN),
         );
         // Read first: nearly always it is not time yet, and a read takes no write lock.
         if self.setting(key)?.is_some_and(|last| last >= before) {
