@@ -8,11 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
 use rusqlite::params;
 
 use crate::config::RuntimeSettings;
-use crate::state::{State, timestamp};
+use crate::state::{Result, State, timestamp};
 
 /// How often retention runs.
 pub const EVERY: Duration = Duration::from_secs(3600);
@@ -46,15 +45,15 @@ pub fn maybe_enforce(state: &State) -> Result<Option<Freed>> {
 
 /// Delete finished runs and run logs older than the settings keep, as of `now`.
 pub fn enforce(state: &State, settings: &RuntimeSettings, now: SystemTime) -> Result<Freed> {
-    let cutoff = |keep: Duration| -> Result<String> {
-        let at =
-            jiff::Timestamp::try_from(now.checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH))?;
-        Ok(timestamp(at))
+    // A time before 1970 or past jiff's range keeps everything younger than 1970.
+    let cutoff = |keep: Duration| -> String {
+        let at = now.checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
+        timestamp(jiff::Timestamp::try_from(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
     };
     // Running rows stay: their run is still going, whatever its age.
     let rows = state.conn().execute(
         "DELETE FROM runs WHERE started_at < ?1 AND finished_at IS NOT NULL",
-        params![cutoff(settings.history_retention)?],
+        params![cutoff(settings.history_retention)],
     )?;
 
     let running: Vec<String> = {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use super::Result;
 
 use super::{Status, Trigger};
 use crate::config::{Dependency, Task, TaskType};
@@ -45,7 +45,7 @@ fn check_one(
             let Some(recorded) = state.task_in_folder(name, folder)? else {
                 return Ok(Some(format!("dependency task \"{name}\" is not applied")));
             };
-            let other = Task::from_definition(&recorded.definition)?;
+            let other = super::error::recorded_task(name, &recorded.definition)?;
             if other.kind == TaskType::Condition {
                 // A condition is a fresh check: run it now.
                 if depth > 8 {

@@ -8,6 +8,7 @@
 
 mod contain;
 mod deps;
+mod error;
 mod log;
 mod process;
 mod vpn;
@@ -16,12 +17,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::config::{EnvValue, Overlap, Task};
 use crate::state::{RunFinish, RunStatus, State};
+pub use error::{Result, RunError};
 use log::CappedLog;
 use process::{Ending, run_attempt};
 use std::time::Duration;
@@ -112,7 +113,7 @@ pub use process::small_pages_for_this_process;
 /// interrupted, instead of leaving the task running with nobody watching it.
 pub fn stop_on_signals() -> Result<()> {
     process::listen_for_stop();
-    ctrlc::set_handler(process::request_stop).context("cannot install the signal handler")
+    ctrlc::set_handler(process::request_stop).map_err(RunError::Signals)
 }
 
 /// With `--if-due`: is now (within the minute the scheduler fired in) a fire time?
@@ -166,19 +167,16 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     let (name, trigger, host) = (req.name, req.trigger, req.host);
     let recorded = state
         .find_task(name, req.folder, req.backend)?
-        .with_context(|| {
-            let place = req
+        .ok_or_else(|| RunError::NotApplied {
+            name: name.to_string(),
+            place: req
                 .folder
                 .map(|f| format!(" in folder \"{f}\""))
-                .unwrap_or_default();
-            format!(
-                "no task \"{name}\"{place} in the state {}; apply it first",
-                state.path().display()
-            )
+                .unwrap_or_default(),
+            state: state.path().to_path_buf(),
         })?;
     let folder = recorded.folder.as_str();
-    let task = Task::from_definition(&recorded.definition)
-        .with_context(|| format!("the recorded definition of \"{name}\" is unreadable"))?;
+    let task = error::recorded_task(name, &recorded.definition)?;
     if depth == 0 {
         recover_abandoned(state, host);
     }
@@ -346,8 +344,11 @@ fn run_started(
     let log_path = log_dir(state, task)
         .join(&task.name)
         .join(format!("{id}.log"));
-    let mut capped = CappedLog::create(&log_path, task.max_log_size)
-        .with_context(|| format!("cannot create the log {}", log_path.display()))?;
+    let mut capped =
+        CappedLog::create(&log_path, task.max_log_size).map_err(|source| RunError::Log {
+            path: log_path.clone(),
+            source,
+        })?;
     // The task's secrets, and the vault passphrase should a task print it (it never
     // reaches the task's environment, but a task may read it from elsewhere).
     let passphrase = crate::secrets::passphrase_unattended().ok().flatten();
@@ -613,8 +614,14 @@ struct ResolvedEnv {
 pub fn run_log_path(state: &State, folder: Option<&str>, name: &str, id: i64) -> Result<PathBuf> {
     let recorded = state
         .find_task(name, folder, None)?
-        .with_context(|| format!("no task \"{name}\" in the state"))?;
-    let task = Task::from_definition(&recorded.definition)?;
+        .ok_or_else(|| RunError::NotApplied {
+            name: name.to_string(),
+            place: folder
+                .map(|f| format!(" in folder \"{f}\""))
+                .unwrap_or_default(),
+            state: state.path().to_path_buf(),
+        })?;
+    let task = error::recorded_task(name, &recorded.definition)?;
     Ok(log_dir(state, &task).join(name).join(format!("{id}.log")))
 }
 

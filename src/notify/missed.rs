@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
 use jiff::{SignedDuration, Timestamp};
 use maud::{DOCTYPE, html};
 
 use crate::config::{NotifyEvent, Task};
+use crate::state::Result;
 use crate::state::notifications::Notification;
 use crate::state::{State, timestamp};
 

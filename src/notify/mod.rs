@@ -12,12 +12,12 @@ pub mod missed;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
 use maud::{DOCTYPE, html};
 
 use crate::config::{EnvValue, NotifyEvent, NotifySettings, Task};
 use crate::exec::{RunReport, Status};
 use crate::secrets::SecretReader;
+use crate::state::Result;
 use crate::state::notifications::Notification;
 use crate::state::{RunStatus, State};
 
@@ -287,7 +287,7 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
             "mail \"{}\" not sent (attempt {attempt} of {MAX_ATTEMPTS}): {error}",
             n.subject
         );
-        Ok(state.notification_failed(n.id, error, retry_at)?)
+        state.notification_failed(n.id, error, retry_at)
     };
     let Some(smtp) = &settings.smtp else {
         for n in &due {

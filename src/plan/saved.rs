@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{Fingerprint, Plan};
@@ -71,23 +70,32 @@ impl SavedPlan {
         }
     }
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write the plan file {}", path.display()))
+    pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
+        let file = |source| PlanFileError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| file(e.into()))?;
+        std::fs::write(path, text + "\n").map_err(file)
     }
 
-    pub fn read(path: &Path) -> Result<SavedPlan> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the plan file {}", path.display()))?;
-        let saved: SavedPlan = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a plan saved by `orc plan -o`", path.display()))?;
+    pub fn read(path: &Path) -> Result<SavedPlan, PlanFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let saved: SavedPlan =
+            serde_json::from_str(&text).map_err(|source| PlanFileError::NotAPlan {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if saved.format_version != "1" {
-            bail!(
-                "{} has plan format {}, which this orc cannot apply",
-                path.display(),
-                saved.format_version
-            );
+            return Err(PlanFileError::Format {
+                path: path.to_path_buf(),
+                version: saved.format_version,
+            });
         }
         Ok(saved)
     }
@@ -118,4 +126,24 @@ impl SavedPlan {
         }
         s
     }
+}
+
+/// Why a plan file could not be written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("cannot {action} the plan file {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a plan saved by `orc plan -o`", path.display())]
+    NotAPlan {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} has plan format {version}, which this orc cannot apply", path.display())]
+    Format { path: PathBuf, version: String },
 }

@@ -5,10 +5,9 @@ pub(crate) mod html;
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
 use serde::Serialize;
 
-use crate::state::{RunFilter, RunRecord, RunStatus, State};
+use crate::state::{Result, RunFilter, RunRecord, RunStatus, State};
 
 pub use html::render_html;
 
