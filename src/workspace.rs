@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-
-use crate::backend::{Backend, Invocation};
+use crate::backend::{Backend, BackendError, Invocation};
 use crate::config::{self, BackendKind, Config, Diagnostic, Diagnostics, Task};
 use crate::plan::{self, Inputs, Plan, Skipped};
 use crate::secrets::{SecretError, SecretReader};
-use crate::state::{self, Recorded, Scope, State};
+use crate::state::{self, Recorded, Scope, State, StateError};
 
 pub struct Workspace {
     pub config: Config,
@@ -60,7 +58,7 @@ pub fn vault_reader(state: &Path) -> SecretReader {
 /// [`vault_reader`] with the passphrase from `passphrase` (`orc doctor` never asks).
 pub fn vault_reader_with(
     state: &Path,
-    passphrase: fn(&str) -> Result<zeroize::Zeroizing<String>>,
+    passphrase: fn(&str) -> anyhow::Result<zeroize::Zeroizing<String>>,
 ) -> SecretReader {
     let state = state.to_path_buf();
     Box::new(move |name| {
@@ -214,11 +212,11 @@ impl Workspace {
             }
             mine.retain(|f| *f != scope.folder);
             if let Some(old) = mine.first() {
-                bail!(
-                    "this config's tasks are in folder \"{old}\" ({}), and folder \"{}\" holds the tasks of {path}: moving into it would mix two configs' tasks; choose another folder, or `orc destroy` one of them first",
-                    scope.backend,
-                    scope.folder
-                );
+                return Err(WorkspaceError::MixedConfigs {
+                    old: old.clone(),
+                    scope,
+                    path,
+                });
             }
             recorded.claimed_by = Some(format!(
                 "{scope} was last applied from {path} (at {at}), not from this config ({me}); applying makes its tasks this config's: tasks only {path} has are destroyed"
@@ -242,7 +240,7 @@ impl Workspace {
 
     /// How the scheduler calls this orc back, with this workspace's state.
     fn invocation(&self) -> Result<Invocation> {
-        let orc = std::env::current_exe().context("cannot find orc's own executable")?;
+        let orc = std::env::current_exe().map_err(WorkspaceError::NoExecutable)?;
         Ok(Invocation {
             orc,
             state: self.state_path.clone(),
@@ -264,22 +262,17 @@ impl Workspace {
         )?)
     }
 
-    /// A backend's refusal of a task, prefixed with where the task is defined.
-    fn locate(&self, e: crate::backend::BackendError) -> anyhow::Error {
-        match &e {
-            crate::backend::BackendError::Unsupported { task, .. } => {
-                match self.config.tasks.get(task) {
-                    Some(t) => anyhow::anyhow!(
-                        "{}:{}:{}: {e}",
-                        t.origin.file.display(),
-                        t.origin.line,
-                        t.origin.column
-                    ),
-                    None => e.into(),
-                }
-            }
-            _ => e.into(),
+    /// A backend's refusal of a task, at where the task is defined.
+    fn locate(&self, error: BackendError) -> WorkspaceError {
+        if let BackendError::Unsupported { task, .. } = &error
+            && let Some(t) = self.config.tasks.get(task)
+        {
+            return WorkspaceError::Refused {
+                origin: t.origin.clone(),
+                error,
+            };
         }
+        error.into()
     }
 
     /// The Task Scheduler folder of the windows backend, for reading task XML.
@@ -329,7 +322,7 @@ impl Workspace {
             let known =
                 self.config.tasks.contains_key(t) || recorded.tasks.iter().any(|r| &r.name == t);
             if !known {
-                bail!("--target {t}: no task of that name in the configuration or the state");
+                return Err(WorkspaceError::UnknownTarget(t.clone()));
             }
         }
         let live = backend.list()?;
@@ -366,10 +359,10 @@ impl Workspace {
                 .map(|c| format!("\"{}\"", c.name))
                 .collect();
             if !missing.is_empty() {
-                bail!(
-                    "{why}: {} may be hidden from it, not deleted, so nothing is planned; run orc from an elevated prompt (Run as administrator)",
-                    missing.join(", ")
-                );
+                return Err(WorkspaceError::LimitedView {
+                    why,
+                    missing: missing.join(", "),
+                });
             }
             plan.warnings.push(format!(
                 "{why}; tasks of other accounts in the folder are not seen"
@@ -378,3 +371,51 @@ impl Workspace {
         Ok(plan)
     }
 }
+
+/// Why a workspace could not give its state, backend or plan.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The backend cannot express a task: said at the task's place in the config.
+    // Not a `#[source]`: the message carries it.
+    #[error("{}:{}:{}: {error}", origin.file.display(), origin.line, origin.column)]
+    Refused {
+        origin: crate::config::Origin,
+        error: BackendError,
+    },
+    /// Moving into the folder would mix this config's tasks with another's.
+    #[error(
+        "this config's tasks are in folder \"{old}\" ({}), and folder \"{}\" holds the tasks of {path}: moving into it would mix two configs' tasks; choose another folder, or `orc destroy` one of them first",
+        scope.backend,
+        scope.folder
+    )]
+    MixedConfigs {
+        old: String,
+        scope: Scope,
+        path: String,
+    },
+    #[error("--target {0}: no task of that name in the configuration or the state")]
+    UnknownTarget(String),
+    /// The scheduler shows this account only part of the folder.
+    #[error(
+        "{why}: {missing} may be hidden from it, not deleted, so nothing is planned; run orc from an elevated prompt (Run as administrator)"
+    )]
+    LimitedView { why: String, missing: String },
+    #[error("cannot find orc's own executable")]
+    NoExecutable(#[source] std::io::Error),
+}
+
+impl WorkspaceError {
+    /// The backend error inside, if that is what this is.
+    pub fn backend(&self) -> Option<&BackendError> {
+        match self {
+            WorkspaceError::Backend(e) | WorkspaceError::Refused { error: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+type Result<T, E = WorkspaceError> = std::result::Result<T, E>;

@@ -801,6 +801,34 @@ fn an_edit_whose_apply_meets_a_held_lock_is_a_409_and_changes_nothing() {
     assert_eq!(ok["enabled"], true, "{ok}");
 }
 
+/// A scheduler that cannot be reached (here: no `crontab` program on the server's
+/// PATH) is a 503 for the API's plan and apply, chosen from the error's kind.
+#[test]
+fn an_unreachable_scheduler_is_a_503() {
+    let env = TestEnv::builder()
+        .state("state.db")
+        .config("[settings]\nbackend = \"cron\"\n\n[tasks.a]\ncommand = \"true\"\nschedule = \"@daily\"\n")
+        .build();
+    let nothing = env.path("no-programs");
+    std::fs::create_dir(&nothing).unwrap();
+    let (server, base, token) = common::serve_with_env(env.dir(), &[], &[("PATH", &nothing)]);
+    let s = Served {
+        _server: server,
+        base,
+        token: token.clone(),
+        env,
+    };
+    let (status, body) = s.get("/api/plan");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("crontab"), "{body}");
+    let (status, body) = s.post("/api/apply", Some(&token));
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("crontab"),
+        "{body}"
+    );
+}
+
 /// `/api/plan` runs the checks `orc plan` runs, the backend's included: a task Task
 /// Scheduler cannot take is the same located error in both.
 #[test]

@@ -13,7 +13,7 @@ use crate::failpoint;
 use crate::host::{git_commit, user_name};
 use crate::plan::{Plan, SavedPlan, audit_json};
 use crate::state::{ApplyMeta, Locked, StateError};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, WorkspaceError};
 
 /// What to apply.
 #[derive(Debug, Default)]
@@ -78,8 +78,20 @@ pub enum ApplyError {
     /// The state database failed (another kind than its lock).
     #[error(transparent)]
     State(StateError),
+    /// The state, backend or plan could not be had (before anything changed).
+    #[error(transparent)]
+    Workspace(WorkspaceError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<WorkspaceError> for ApplyError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::State(e) => e.into(),
+            other => ApplyError::Workspace(other),
+        }
+    }
 }
 
 impl From<StateError> for ApplyError {

@@ -32,7 +32,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::backend::BackendError;
 use crate::state::{RunFilter, State, StateError};
+use crate::workspace::WorkspaceError;
 
 /// What `orc serve` is asked to serve.
 pub struct ServeOptions {
@@ -180,6 +182,26 @@ impl From<anyhow::Error> for ApiError {
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         ApiError(state_status(&e), format!("{:#}", anyhow::Error::from(e)))
+    }
+}
+
+impl From<WorkspaceError> for ApiError {
+    fn from(e: WorkspaceError) -> Self {
+        let status = match &e {
+            WorkspaceError::State(e) => state_status(e),
+            e => backend_status(e.backend()),
+        };
+        ApiError(status, format!("{:#}", anyhow::Error::from(e)))
+    }
+}
+
+/// The status of a backend error, by its kind: another writer is a conflict, a
+/// scheduler that cannot be reached is unavailable.
+fn backend_status(e: Option<&BackendError>) -> StatusCode {
+    match e {
+        Some(BackendError::Locked(_)) => StatusCode::CONFLICT,
+        Some(BackendError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -658,7 +680,6 @@ async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiRe
 /// (after waiting a while for it) or the scheduler was changed meanwhile, 503 when the
 /// scheduler cannot be reached, 500 when it refused or otherwise.
 fn apply_now(server: &Server) -> ApiResult<String> {
-    use crate::backend::BackendError;
     use crate::ops::apply::{ApplyError, ApplyOptions};
     let checked = crate::ops::check::check(&server.config, Some(&server.state), server.backend)?;
     let Some(ws) = checked.workspace else {
@@ -679,16 +700,9 @@ fn apply_now(server: &Server) -> ApiResult<String> {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             // Another writer changed the scheduler meanwhile: like a held lock.
-            ApplyError::Scheduler {
-                error: BackendError::Locked(_),
-                ..
-            } => StatusCode::CONFLICT,
-            ApplyError::Scheduler {
-                error: BackendError::Unavailable(_),
-                ..
-            } => StatusCode::SERVICE_UNAVAILABLE,
-            ApplyError::Scheduler { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApplyError::Scheduler { error, .. } => backend_status(Some(error)),
             ApplyError::State(e) => state_status(e),
+            ApplyError::Workspace(e) => backend_status(e.backend()),
             ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {

@@ -56,9 +56,19 @@ pub fn serve(dir: &Path) -> (Killed, String, String) {
 
 /// As [`serve`], with more arguments for `orc serve`.
 pub fn serve_with(dir: &Path, args: &[&str]) -> (Killed, String, String) {
+    serve_with_env(dir, args, &[])
+}
+
+/// As [`serve_with`], with more variables in the server's environment.
+pub fn serve_with_env(
+    dir: &Path,
+    args: &[&str],
+    vars: &[(&str, &Path)],
+) -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
+        .envs(vars.iter().copied())
         .current_dir(dir)
         .env("ORC_STATE", dir.join("state.db"))
         .env("ORC_CONFIG", dir.join("tasks.toml"))
