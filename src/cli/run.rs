@@ -7,7 +7,6 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::{Global, Output};
-use crate::config::Task;
 use crate::exec::{self, Trigger};
 use crate::host::host_name;
 use crate::state::State;
@@ -72,7 +71,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         let recorded = recorded
             .as_ref()
             .with_context(|| format!("no task \"{}\" in the state", args.name))?;
-        let task = Task::from_definition(&recorded.definition)?;
+        let task = recorded.task()?;
         let now = jiff::Timestamp::now();
         if args.if_due && !exec::is_due(&task, now) {
             return Ok(ExitCode::SUCCESS);
@@ -162,7 +161,7 @@ fn alert(
         && let Some(recorded) =
             state.find_task(&report.task, Some(&scope.folder), Some(&scope.backend))?
     {
-        let task = Task::from_definition(&recorded.definition)?;
+        let task = recorded.task()?;
         let settings = state.notify_settings(Some(scope))?;
         crate::notify::queue_for_run(state, &settings, &task, report, &host_name())?;
     }

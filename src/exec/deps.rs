@@ -45,7 +45,7 @@ fn check_one(
             let Some(recorded) = state.task_in_folder(name, folder)? else {
                 return Ok(Some(format!("dependency task \"{name}\" is not applied")));
             };
-            let other = super::error::recorded_task(name, &recorded.definition)?;
+            let other = recorded.task()?;
             if other.kind == TaskType::Condition {
                 // A condition is a fresh check: run it now.
                 if depth > 8 {

@@ -15,13 +15,6 @@ pub enum RunError {
         place: String,
         state: PathBuf,
     },
-    /// The definition apply recorded no longer parses (written by another orc).
-    #[error("the recorded definition of \"{name}\" is unreadable")]
-    Unreadable {
-        name: String,
-        #[source]
-        source: serde_json::Error,
-    },
     /// The run's log file could not be created.
     #[error("cannot create the log {}", path.display())]
     Log {
@@ -36,32 +29,3 @@ pub enum RunError {
 }
 
 pub type Result<T, E = RunError> = std::result::Result<T, E>;
-
-/// The task of a recorded definition, or why it cannot be read.
-pub(super) fn recorded_task(name: &str, definition: &str) -> Result<crate::config::Task> {
-    crate::config::Task::from_definition(definition).map_err(|source| RunError::Unreadable {
-        name: name.to_string(),
-        source,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unreadable_record_names_its_task_and_keeps_the_parse_error() {
-        let Err(e) = recorded_task("etl", "{\"name\": 3}") else {
-            panic!("a broken definition parsed");
-        };
-        assert!(
-            matches!(&e, RunError::Unreadable { name, .. } if name == "etl"),
-            "{e:?}"
-        );
-        let text = format!("{:#}", anyhow::Error::from(e));
-        assert!(
-            text.starts_with("the recorded definition of \"etl\" is unreadable: "),
-            "{text}"
-        );
-    }
-}

@@ -176,7 +176,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
             state: state.path().to_path_buf(),
         })?;
     let folder = recorded.folder.as_str();
-    let task = error::recorded_task(name, &recorded.definition)?;
+    let task = recorded.task()?;
     if depth == 0 {
         recover_abandoned(state, host);
     }
@@ -621,7 +621,7 @@ pub fn run_log_path(state: &State, folder: Option<&str>, name: &str, id: i64) ->
                 .unwrap_or_default(),
             state: state.path().to_path_buf(),
         })?;
-    let task = error::recorded_task(name, &recorded.definition)?;
+    let task = recorded.task()?;
     Ok(log_dir(state, &task).join(name).join(format!("{id}.log")))
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use maud::{DOCTYPE, html};
 
-use crate::config::{NotifyEvent, Task};
+use crate::config::NotifyEvent;
 use crate::state::Result;
 use crate::state::notifications::Notification;
 use crate::state::{State, timestamp};
@@ -49,7 +49,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
     let mut found = Vec::new();
     for recorded in state.tasks()? {
         let folder = recorded.folder.as_str();
-        let Ok(task) = Task::from_definition(&recorded.definition) else {
+        let Ok(task) = recorded.task() else {
             continue;
         };
         let (Some(schedule), true) = (&task.schedule, task.enabled) else {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::config::{Task, TaskType};
+use crate::config::TaskType;
 use crate::state::{LastRun, RecordedTask, State};
 
 /// One applied task: where it lives, when it runs next, how it last ran. Serialised
@@ -30,7 +30,7 @@ pub struct TaskStatus {
 }
 
 /// Every applied task's status.
-pub fn tasks(state: &State) -> anyhow::Result<Vec<TaskStatus>> {
+pub fn tasks(state: &State) -> crate::state::Result<Vec<TaskStatus>> {
     let last_runs = state.last_runs()?;
     let now = jiff::Timestamp::now();
     state
@@ -44,7 +44,7 @@ pub fn tasks(state: &State) -> anyhow::Result<Vec<TaskStatus>> {
 }
 
 /// One task's status, as in [`tasks`]; None when no such task is applied.
-pub fn task(state: &State, name: &str) -> anyhow::Result<Option<TaskStatus>> {
+pub fn task(state: &State, name: &str) -> crate::state::Result<Option<TaskStatus>> {
     let Some(recorded) = state.task(name)? else {
         return Ok(None);
     };
@@ -54,7 +54,7 @@ pub fn task(state: &State, name: &str) -> anyhow::Result<Option<TaskStatus>> {
 
 /// How many folders hold applied tasks (status and history show a folder column
 /// when more than one does).
-pub fn folder_count(state: &State) -> anyhow::Result<usize> {
+pub fn folder_count(state: &State) -> crate::state::Result<usize> {
     let scopes = state.scopes()?;
     let folders: std::collections::BTreeSet<&str> =
         scopes.iter().map(|s| s.folder.as_str()).collect();
@@ -65,8 +65,8 @@ fn status_of(
     recorded: &RecordedTask,
     last: Option<&LastRun>,
     now: jiff::Timestamp,
-) -> anyhow::Result<TaskStatus> {
-    let task = Task::from_definition(&recorded.definition)?;
+) -> crate::state::Result<TaskStatus> {
+    let task = recorded.task()?;
     let next_run = match (&task.schedule, task.enabled) {
         (Some(s), true) => s
             .next_after(task.timezone.tz(), now)

@@ -26,6 +26,13 @@ pub enum StateError {
     /// A task name more than one scope has, asked for without saying which.
     #[error(transparent)]
     Ambiguous(#[from] AmbiguousTask),
+    /// The definition apply recorded no longer parses (written by another orc).
+    #[error("the recorded definition of \"{name}\" is unreadable")]
+    Unreadable {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// The settings an apply recorded no longer parse.
     #[error("the recorded settings are unreadable; run `orc apply` again")]
     Settings(#[source] serde_json::Error),
@@ -83,6 +90,32 @@ mod tests {
         let known = crate::state::migrations::VERSION;
         let end = format!("newer than this orc understands ({known}); upgrade orc");
         assert!(text.ends_with(&end), "{text}");
+    }
+
+    #[test]
+    fn an_unreadable_record_names_its_task_and_keeps_the_parse_error() {
+        let recorded = crate::state::RecordedTask {
+            backend: "embedded".into(),
+            folder: "Orc".into(),
+            name: "etl".into(),
+            definition: "{\"name\": 3}".into(),
+            hash: String::new(),
+            entry: String::new(),
+            applied_at: String::new(),
+            apply_id: None,
+        };
+        let Err(e) = recorded.task() else {
+            panic!("a broken definition parsed");
+        };
+        assert!(
+            matches!(&e, StateError::Unreadable { name, .. } if name == "etl"),
+            "{e:?}"
+        );
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert!(
+            text.starts_with("the recorded definition of \"etl\" is unreadable: "),
+            "{text}"
+        );
     }
 
     #[test]

@@ -77,6 +77,16 @@ impl RecordedTask {
     pub fn scope(&self) -> Scope {
         Scope::new(&self.backend, &self.folder)
     }
+
+    /// The task its definition describes.
+    pub fn task(&self) -> Result<crate::config::Task> {
+        crate::config::Task::from_definition(&self.definition).map_err(|source| {
+            StateError::Unreadable {
+                name: self.name.clone(),
+                source,
+            }
+        })
+    }
 }
 
 /// How a task last ran, for `orc status`.
