@@ -31,22 +31,22 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
         let by_status = query(
             "SELECT task, status, CAST(SUM(runs) AS REAL) FROM run_totals GROUP BY task, status ORDER BY task, status",
         )
-        .map_err(anyhow::Error::from)?;
+        .map_err(crate::state::StateError::from)?;
         let durations = query(
             "SELECT task, 'sum', SUM(duration_ms) / 1000.0 FROM run_totals WHERE status IN ('success', 'failed', 'timeout', 'interrupted') GROUP BY task
              UNION ALL SELECT task, 'count', CAST(SUM(timed) AS REAL) FROM run_totals WHERE status IN ('success', 'failed', 'timeout', 'interrupted') GROUP BY task
              ORDER BY 1, 2",
         )
-        .map_err(anyhow::Error::from)?;
+        .map_err(crate::state::StateError::from)?;
         let last_success = query(
             "SELECT task, '', CAST(strftime('%s', MAX(COALESCE(finished_at, started_at))) AS REAL) FROM runs
              WHERE status = 'success' GROUP BY task ORDER BY task",
         )
-        .map_err(anyhow::Error::from)?;
+        .map_err(crate::state::StateError::from)?;
         let missed = query(
             "SELECT task, '', CAST(SUM(runs) AS REAL) FROM run_totals WHERE status = 'missed' GROUP BY task ORDER BY task",
         )
-        .map_err(anyhow::Error::from)?;
+        .map_err(crate::state::StateError::from)?;
         let _ = writeln!(out, "# HELP orc_runs_total Finished runs by task and status.");
         let _ = writeln!(out, "# TYPE orc_runs_total counter");
         for (task, status, n) in &by_status {

@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use axum::extract::{FromRequest, FromRequestParts, Request, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
@@ -122,23 +121,24 @@ pub fn token_path(state: &Path) -> PathBuf {
 }
 
 /// The server's token: read, or created (owner-only) on first use.
-pub fn token(state: &Path) -> Result<String> {
+pub fn token(state: &Path) -> Result<String, ServeError> {
     let path = token_path(state);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let token = text.trim();
         // An empty token would let an empty Authorization header through.
         if token.len() < 32 {
-            anyhow::bail!(
-                "the token file {} is empty or damaged; delete it and orc serve makes a new one",
-                path.display()
-            );
+            return Err(ServeError::DamagedToken(path));
         }
         return Ok(token.to_string());
     }
     let bytes: [u8; 32] = crate::secrets::key::random_bytes();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let unwritable = |source| ServeError::Token {
+        path: path.clone(),
+        source,
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(unwritable)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -148,8 +148,33 @@ pub fn token(state: &Path) -> Result<String> {
     options
         .open(&path)
         .and_then(|mut f| f.write_all(format!("{token}\n").as_bytes()))
-        .with_context(|| format!("cannot write the token file {}", path.display()))?;
+        .map_err(unwritable)?;
     Ok(token)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "the token file {} is empty or damaged; delete it and orc serve makes a new one",
+        .0.display()
+    )]
+    DamagedToken(PathBuf),
+    #[error("cannot write the token file {}", path.display())]
+    Token {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The runtime, the state watcher or the socket failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// An API error: a status and a JSON body `{"error": "..."}`.
@@ -166,6 +191,13 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+impl ApiError {
+    /// A failure that is the server's own (500): an encoding or file error.
+    fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
 }
 
@@ -359,7 +391,7 @@ async fn tasks(Shared(server): Shared<Arc<Server>>) -> ApiResult<Response> {
         .task_list
         .get(&server, |s| {
             Ok(serde_json::to_vec(&crate::ops::status::tasks(s)?)
-                .map_err(anyhow::Error::from)?
+                .map_err(ApiError::internal)?
                 .into())
         })
         .await?;
@@ -378,7 +410,7 @@ async fn task(
 fn task_detail(s: &State, name: &str) -> ApiResult<Value> {
     let status = crate::ops::status::task(s, name)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
-    let mut row = serde_json::to_value(status).map_err(anyhow::Error::from)?;
+    let mut row = serde_json::to_value(status).map_err(ApiError::internal)?;
     row["definition"] = s
         .task(name)?
         .and_then(|t| serde_json::from_str(&t.definition).ok())
@@ -572,7 +604,7 @@ fn current_plan(
     let plan = ws.plan(&recorded, live.as_ref(), &[], false, false)?;
     Ok(PlanAnswer {
         json: serde_json::to_vec(&crate::plan::plan_json(&plan))
-            .map_err(anyhow::Error::from)?
+            .map_err(ApiError::internal)?
             .into(),
         text: crate::plan::render_human(&plan, false),
         changes: plan.has_changes(),
@@ -1013,7 +1045,7 @@ pub fn serve(
     listen: SocketAddr,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
-) -> Result<()> {
+) -> Result<(), ServeError> {
     use tower::ServiceExt;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1022,7 +1054,10 @@ pub fn serve(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+            .map_err(|source| ServeError::Listen {
+                addr: listen,
+                source,
+            })?;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let idle = options.idle_timeout;
         let changes = events::watch_state(options.state.clone(), stopping.clone())?;

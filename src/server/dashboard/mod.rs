@@ -813,7 +813,7 @@ async fn edit_page(
             .tasks
             .get(&wanted)
             .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{wanted}\"")))?;
-        let text = std::fs::read_to_string(&task.origin.file).map_err(anyhow::Error::from)?;
+        let text = std::fs::read_to_string(&task.origin.file).map_err(ApiError::internal)?;
         let mut doc: toml_edit::DocumentMut = text
             .parse()
             .map_err(|e| super::unprocessable(format!("{}: {e}", task.origin.file.display())))?;
