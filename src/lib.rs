@@ -26,8 +26,8 @@
 //! - `report`: `state`
 //! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
-//! - `ops`: `backend`, `config`, `failpoint`, `host`, `plan`, `schedule`, `secrets`, `state`, `workspace`
-//! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`
+//! - `ops`: `backend`, `config`, `exec`, `failpoint`, `host`, `notify`, `plan`, `retention`, `schedule`, `secrets`, `state`, `workspace`
+//! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`, `workspace`
 //! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `state`, `workspace`
 
 pub mod backend;

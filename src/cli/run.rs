@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::{Global, Output};
 use crate::exec::{self, Trigger};
 use crate::host::host_name;
+use crate::ops::run::{RunOptions, RunOutcome};
 use crate::state::State;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -60,55 +60,34 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
     }
     let state = State::open(&path)?;
     let _log = crate::orclog::init(&path, "run");
-    let mut scheduled_for = args.scheduled_for;
     // `--backend` narrows the search like `--folder` (for one folder on two backends).
     let backend = global
         .backend
         .filter(|b| *b != crate::config::BackendKind::Auto)
         .map(crate::workspace::backend_name);
-    let recorded = state.find_task(&args.name, args.folder.as_deref(), backend)?;
-    if args.if_due || args.once_per_fire {
-        let recorded = recorded
-            .as_ref()
-            .with_context(|| format!("no task \"{}\" in the state", args.name))?;
-        let task = recorded.task()?;
-        let now = jiff::Timestamp::now();
-        if args.if_due && !exec::is_due(&task, now) {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if args.once_per_fire {
-            scheduled_for = scheduled_for.or_else(|| exec::current_fire(&task, now));
-        }
-    }
     let trigger = match args.trigger {
         TriggerArg::Scheduled => Trigger::Scheduled,
         TriggerArg::Manual => Trigger::Manual,
         TriggerArg::CatchUp => Trigger::CatchUp,
     };
-    exec::stop_on_signals()?;
-    let report = exec::run_task(
+    let outcome = crate::ops::run::run(
         &state,
-        &exec::RunRequest {
+        &RunOptions {
             name: &args.name,
-            // What the caller named is kept when nothing matched, so that the run
-            // fails ("no task NAME in folder F") instead of finding another scope's.
-            folder: recorded
-                .as_ref()
-                .map(|r| r.folder.as_str())
-                .or(args.folder.as_deref()),
-            backend: recorded.as_ref().map(|r| r.backend.as_str()).or(backend),
+            folder: args.folder.as_deref(),
+            backend,
             trigger,
-            host: &host_name(),
-            scheduled_for,
+            if_due: args.if_due,
+            scheduled_for: args.scheduled_for,
+            once_per_fire: args.once_per_fire,
             // Scheduled runs wait for the task's jitter, unless the caller did.
             jitter: matches!(trigger, Trigger::Scheduled) && !args.no_jitter,
+            host: &host_name(),
         },
-        0,
     )?;
-    // Housekeeping after the task, so it never delays one; a failure is only logged.
-    if let Err(e) = crate::retention::maybe_enforce(&state) {
-        tracing::warn!("retention failed: {e:#}");
-    }
+    let RunOutcome::Ran(report) = outcome else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if out.json {
         out.print_json(&json!(report));
     } else {
@@ -137,36 +116,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
             eprintln!("{line}");
         }
     }
-    // Alerts last: the result is recorded and printed, so a mail server that is away
-    // delays nothing that matters and changes nothing; failures are only logged (and
-    // kept for retry and `orc status`).
-    let scope = recorded.as_ref().map(|r| r.scope());
-    if let Err(e) = alert(&state, scope.as_ref(), &report) {
-        tracing::warn!("alerts for run {} failed: {e:#}", report.id);
-    }
     Ok(ExitCode::from(
         u8::try_from(report.process_exit_code()).unwrap_or(1),
     ))
-}
-
-/// Queue the run's alerts and send what is due (this run's, and earlier ones that
-/// are waiting for a retry).
-fn alert(
-    state: &State,
-    scope: Option<&crate::state::Scope>,
-    report: &exec::RunReport,
-) -> anyhow::Result<()> {
-    if report.status != exec::Status::Duplicate
-        && let Some(scope) = scope
-        && let Some(recorded) =
-            state.find_task(&report.task, Some(&scope.folder), Some(&scope.backend))?
-    {
-        let task = recorded.task()?;
-        let settings = state.notify_settings(Some(scope))?;
-        crate::notify::queue_for_run(state, &settings, &task, report, &host_name())?;
-    }
-    // Any run also looks for other tasks' missed fires, every five minutes at most.
-    crate::notify::missed::maybe_check(state, &host_name())?;
-    crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
-    Ok(())
 }

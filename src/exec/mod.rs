@@ -164,19 +164,39 @@ pub struct RunRequest<'a> {
 /// Run the applied task once, with retries; record and return the outcome.
 /// `depth` counts condition tasks run inline as dependencies.
 pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunReport> {
-    let (name, trigger, host) = (req.name, req.trigger, req.host);
-    let recorded = state
-        .find_task(name, req.folder, req.backend)?
+    let recorded = find(state, req.name, req.folder, req.backend)?;
+    let task = recorded.task()?;
+    run_recorded(state, &recorded, &task, req, depth)
+}
+
+/// The applied task `name` (in `folder`, on `backend`, when given), or why not.
+pub fn find(
+    state: &State,
+    name: &str,
+    folder: Option<&str>,
+    backend: Option<&str>,
+) -> Result<crate::state::RecordedTask> {
+    state
+        .find_task(name, folder, backend)?
         .ok_or_else(|| RunError::NotApplied {
             name: name.to_string(),
-            place: req
-                .folder
+            place: folder
                 .map(|f| format!(" in folder \"{f}\""))
                 .unwrap_or_default(),
             state: state.path().to_path_buf(),
-        })?;
+        })
+}
+
+/// [`run_task`] of a task already read from the state (`task` is `recorded`'s).
+pub fn run_recorded(
+    state: &State,
+    recorded: &crate::state::RecordedTask,
+    task: &Task,
+    req: &RunRequest,
+    depth: usize,
+) -> Result<RunReport> {
+    let (name, trigger, host) = (req.name, req.trigger, req.host);
     let folder = recorded.folder.as_str();
-    let task = recorded.task()?;
     if depth == 0 {
         recover_abandoned(state, host);
     }
@@ -255,7 +275,7 @@ pub fn run_task(state: &State, req: &RunRequest, depth: usize) -> Result<RunRepo
     };
     tracing::info!("run {id} of {name} started ({})", trigger.as_str());
     // Whatever goes wrong from here, the run row must not stay "running".
-    let result = run_started(state, &task, folder, id, host, depth);
+    let result = run_started(state, task, folder, id, host, depth);
     match &result {
         Ok(report) => tracing::info!(
             "run {id} of {name} finished: {}{}",

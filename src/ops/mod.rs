@@ -5,4 +5,5 @@
 pub mod apply;
 mod backend_checks;
 pub mod check;
+pub mod run;
 pub mod status;

@@ -1,0 +1,97 @@
+//! `orc run NAME`'s use-case: read the applied task once, decide whether this start
+//! runs it (`--if-due`, once per fire), run it, then housekeeping and alerts, which
+//! never change the outcome (their failures are logged).
+
+use crate::exec::{self, RunError, RunReport, Trigger};
+use crate::state::State;
+
+/// What to run, and how it was asked for.
+pub struct RunOptions<'a> {
+    pub name: &'a str,
+    pub folder: Option<&'a str>,
+    pub backend: Option<&'a str>,
+    pub trigger: Trigger,
+    /// Run only when now is one of the task's fire times.
+    pub if_due: bool,
+    /// The fire time the run is for, when the scheduler says.
+    pub scheduled_for: Option<jiff::Timestamp>,
+    /// Let only the first start for a fire time run (see `orc run --once-per-fire`).
+    pub once_per_fire: bool,
+    /// Wait for the task's jitter (scheduled runs whose caller did not).
+    pub jitter: bool,
+    pub host: &'a str,
+}
+
+/// What a start came to.
+pub enum RunOutcome {
+    /// `--if-due`, and now is not a fire time: nothing was run or recorded.
+    NotDue,
+    Ran(RunReport),
+}
+
+pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    // Read and decoded once, for the decision, the run and its alerts.
+    let recorded = exec::find(state, opts.name, opts.folder, opts.backend)?;
+    let task = recorded.task()?;
+    let now = jiff::Timestamp::now();
+    if opts.if_due && !exec::is_due(&task, now) {
+        return Ok(RunOutcome::NotDue);
+    }
+    let scheduled_for = match opts.scheduled_for {
+        None if opts.once_per_fire => exec::current_fire(&task, now),
+        given => given,
+    };
+    exec::stop_on_signals()?;
+    let request = exec::RunRequest {
+        name: opts.name,
+        folder: Some(&recorded.folder),
+        backend: Some(&recorded.backend),
+        trigger: opts.trigger,
+        host: opts.host,
+        scheduled_for,
+        jitter: opts.jitter,
+    };
+    let report = exec::run_recorded(state, &recorded, &task, &request, 0)?;
+    // Housekeeping after the task, so it never delays one; a failure is only logged.
+    if let Err(e) = crate::retention::maybe_enforce(state) {
+        tracing::warn!("retention failed: {}", chain(&e));
+    }
+    // Alerts last: the result is recorded, so a mail server that is away delays
+    // nothing that matters and changes nothing; failures are only logged (and kept
+    // for retry and `orc status`).
+    if let Err(e) = alert(state, &recorded.scope(), &task, &report, opts.host) {
+        tracing::warn!("alerts for run {} failed: {}", report.id, chain(&e));
+    }
+    Ok(RunOutcome::Ran(report))
+}
+
+/// Queue the run's alerts and send what is due (this run's, and earlier ones that
+/// are waiting for a retry).
+fn alert(
+    state: &State,
+    scope: &crate::state::Scope,
+    task: &crate::config::Task,
+    report: &RunReport,
+    host: &str,
+) -> crate::state::Result<()> {
+    if report.status != exec::Status::Duplicate {
+        let settings = state.notify_settings(Some(scope))?;
+        crate::notify::queue_for_run(state, &settings, task, report, host)?;
+    }
+    // Any run also looks for other tasks' missed fires, every five minutes at most.
+    crate::notify::missed::maybe_check(state, host)?;
+    crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
+    Ok(())
+}
+
+/// An error with its causes, as the CLI prints errors.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
