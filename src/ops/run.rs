@@ -54,13 +54,17 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let report = exec::run_recorded(state, &recorded, &task, &request, 0)?;
     // Housekeeping after the task, so it never delays one; a failure is only logged.
     if let Err(e) = crate::retention::maybe_enforce(state) {
-        tracing::warn!("retention failed: {}", chain(&e));
+        tracing::warn!("retention failed: {}", super::error_chain(&e));
     }
     // Alerts last: the result is recorded, so a mail server that is away delays
     // nothing that matters and changes nothing; failures are only logged (and kept
     // for retry and `orc status`).
     if let Err(e) = alert(state, &recorded.scope(), &task, &report, opts.host) {
-        tracing::warn!("alerts for run {} failed: {}", report.id, chain(&e));
+        tracing::warn!(
+            "alerts for run {} failed: {}",
+            report.id,
+            super::error_chain(&e)
+        );
     }
     Ok(RunOutcome::Ran(report))
 }
@@ -82,16 +86,4 @@ fn alert(
     crate::notify::missed::maybe_check(state, host)?;
     crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
     Ok(())
-}
-
-/// An error with its causes, as the CLI prints errors.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
