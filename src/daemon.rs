@@ -10,6 +10,7 @@
 //! as interrupted.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -152,11 +153,11 @@ pub fn run(
     }
     let host = crate::host::host_name();
     let started = Timestamp::now();
-    let (mut tasks, folders, unrecorded) = load(opts, &state, started)?;
+    let (tasks, folders, unrecorded) = load(opts, &state, started)?;
     // Apply writes the registry before it records the tasks in the state: a reload in
     // between finds entries without a record. Until they have one (or a while has
     // passed: an apply that died there), the registries are read again shortly.
-    let mut recheck_until = (unrecorded > 0).then(|| Instant::now() + RECHECK_FOR);
+    let recheck_until = (unrecorded > 0).then(|| Instant::now() + RECHECK_FOR);
     on_event(Event::Loaded {
         tasks: tasks.len(),
         folders,
@@ -164,20 +165,62 @@ pub fn run(
     // Fires missed while the daemon was down: recorded, and caught up where asked.
     // (No missed-run check here: `recover` is the daemon's own, and a check now would
     // race the catch-up runs it starts. Each run the daemon starts checks.)
-    let mut waiting = recover(&state, &tasks, started, &host, on_event)?;
-    let mut running: BTreeMap<u32, String> = BTreeMap::new();
-    let mut queue: VecDeque<Launch> = VecDeque::new();
-    // Every fire up to this instant has been handled (queued or recorded missed). A
-    // reload computes next fires from here, not from the time it happens: a fire
-    // that fell due while the registry was read again is not lost.
-    let mut handled_until;
+    let waiting = recover(&state, &tasks, started, &host, on_event)?;
+    let mut daemon = Daemon {
+        opts,
+        state: &state,
+        host: &host,
+        sender,
+        on_event,
+        tasks,
+        waiting,
+        queue: VecDeque::new(),
+        running: BTreeMap::new(),
+        recheck_until,
+    };
     loop {
         // Each wake (an `orc run` ended, even killed; a reload; a fire) first records
         // runs whose orc is gone as interrupted.
         crate::exec::recover_abandoned(&state, &host);
         let now = Timestamp::now();
+        daemon.due(now);
+        daemon.launch();
+        // Every fire up to `now` has been handled (queued or recorded missed).
+        if daemon.wait(&wake, now).is_break() {
+            break;
+        }
+    }
+    stop(opts, daemon.running, &wake, on_event);
+    Ok(())
+}
+
+/// The scheduler between its start and a stop: the tasks it schedules, the runs
+/// due and not yet started, and the runs under way.
+struct Daemon<'a> {
+    opts: &'a Options,
+    state: &'a State,
+    host: &'a str,
+    /// Handed to each run's watcher thread, which sends `Wake::Finished`.
+    sender: Sender<Wake>,
+    on_event: &'a dyn Fn(Event),
+    tasks: BTreeMap<Key, Scheduled>,
+    /// Due runs waiting for their jitter (`at` in the future).
+    waiting: Vec<Launch>,
+    /// Runs to start, oldest first, as slots free up.
+    queue: VecDeque<Launch>,
+    /// The `orc run` children under way: their pid and task.
+    running: BTreeMap<u32, String>,
+    /// Until then, the registries are read again shortly (see [`run`]).
+    recheck_until: Option<Instant>,
+}
+
+impl Daemon<'_> {
+    /// Which tasks are due at `now`: each fire that has come is put to wait for its
+    /// jitter, its next fire computed (fires slept through are recorded missed), and
+    /// the runs whose time has come are queued.
+    fn due(&mut self, now: Timestamp) {
         let mut woke_for: Option<(usize, Timestamp)> = None;
-        for ((folder, name), s) in tasks.iter_mut() {
+        for ((folder, name), s) in self.tasks.iter_mut() {
             let Some(due) = s.next.filter(|due| *due <= now) else {
                 continue;
             };
@@ -190,7 +233,13 @@ pub fn run(
             s.next = match following {
                 Some(f) if f <= now => {
                     let missed = count_fires(s, f, now);
-                    report_missed(&state, (folder, name), &missed, &host, on_event);
+                    report_missed(
+                        self.state,
+                        (folder, name),
+                        &missed,
+                        self.host,
+                        self.on_event,
+                    );
                     s.fire_after(now)
                 }
                 other => other,
@@ -200,7 +249,7 @@ pub fn run(
                 .jitter
                 .and_then(|j| due.checked_add(crate::exec::jitter_delay(j)).ok())
                 .unwrap_or(due);
-            waiting.push(Launch {
+            self.waiting.push(Launch {
                 folder: folder.clone(),
                 name: name.clone(),
                 due,
@@ -208,7 +257,6 @@ pub fn run(
                 at,
             });
         }
-        handled_until = now;
         if let Some((count, earliest)) = woke_for {
             // The scheduler's own precision: how late it woke for the fire time.
             tracing::debug!(
@@ -216,27 +264,37 @@ pub fn run(
                 now.duration_since(earliest).as_millis()
             );
         }
-        waiting.sort_by_key(|l| std::cmp::Reverse(l.at));
-        while waiting.last().is_some_and(|l| l.at <= now) {
-            queue.extend(waiting.pop());
+        self.waiting.sort_by_key(|l| std::cmp::Reverse(l.at));
+        while self.waiting.last().is_some_and(|l| l.at <= now) {
+            self.queue.extend(self.waiting.pop());
         }
+    }
 
-        let limit = match opts.max_concurrent {
+    /// At most this many runs at once.
+    fn limit(&self) -> usize {
+        match self.opts.max_concurrent {
             Some(n) => n,
             // A busy or unreadable state must not stop the scheduler: use the default.
-            None => state.runtime_settings(None).map_or_else(
+            None => self.state.runtime_settings(None).map_or_else(
                 |e| {
                     tracing::warn!("cannot read the runtime settings: {e:#}");
                     crate::config::RuntimeSettings::default().max_concurrent as usize
                 },
                 |s| s.max_concurrent as usize,
             ),
-        };
-        while running.len() < limit.max(1) {
-            let Some(launch) = queue.pop_front() else {
+        }
+    }
+
+    /// Start queued runs while there are free slots. Each is an `orc run` child
+    /// process, not a thread of the daemon: isolation, so a run that crashes or hangs
+    /// takes only itself down (see [`spawn`]).
+    fn launch(&mut self) {
+        let limit = self.limit();
+        while self.running.len() < limit.max(1) {
+            let Some(launch) = self.queue.pop_front() else {
                 break;
             };
-            match spawn(opts, &launch, sender.clone()) {
+            match spawn(self.opts, &launch, self.sender.clone()) {
                 Ok(pid) => {
                     // How late the start is against the fire time (jitter included).
                     tracing::debug!(
@@ -245,12 +303,12 @@ pub fn run(
                         launch.due,
                         Timestamp::now().duration_since(launch.due).as_millis()
                     );
-                    on_event(Event::Started {
+                    (self.on_event)(Event::Started {
                         task: launch.name.clone(),
                         due: launch.due,
                         trigger: launch.trigger,
                     });
-                    running.insert(pid, launch.name);
+                    self.running.insert(pid, launch.name);
                 }
                 Err(e) => {
                     tracing::error!("cannot start a run of {}: {e:#}", launch.name);
@@ -258,16 +316,22 @@ pub fn run(
                 }
             }
         }
+    }
 
-        let earliest = tasks
+    /// Sleep until the next fire or jitter ends, or something wakes the scheduler,
+    /// and handle that: a reload, or a finished run reaped. Every fire up to
+    /// `handled_until` has been handled. Breaks on a stop.
+    fn wait(&mut self, wake: &Receiver<Wake>, handled_until: Timestamp) -> ControlFlow<()> {
+        let earliest = self
+            .tasks
             .values()
             .filter_map(|s| s.next)
-            .chain(waiting.iter().map(|l| l.at))
+            .chain(self.waiting.iter().map(|l| l.at))
             .min();
         let until_next = earliest.map(|next| {
             Duration::try_from(next.duration_since(Timestamp::now())).unwrap_or_default()
         });
-        let rechecking = recheck_until.filter(|until| Instant::now() < *until);
+        let rechecking = self.recheck_until.filter(|until| Instant::now() < *until);
         let woke = match (until_next, rechecking) {
             (next, Some(_)) => {
                 wake.recv_timeout(next.map_or(RECHECK_EVERY, |n| n.min(RECHECK_EVERY)))
@@ -278,48 +342,57 @@ pub fn run(
         let recheck = rechecking.is_some() && matches!(woke, Err(RecvTimeoutError::Timeout));
         match woke {
             Ok(Wake::Reload) | Err(RecvTimeoutError::Timeout) if recheck || woke.is_ok() => {
-                // On a failed reload the tasks loaded before stay scheduled.
-                let before: Vec<Key> = tasks.keys().cloned().collect();
-                let folders = match load(opts, &state, handled_until) {
-                    Ok((loaded, folders, unrecorded)) => {
-                        tasks = loaded;
-                        recheck_until = match (unrecorded, recheck_until) {
-                            (0, _) => None,
-                            // A recheck keeps the deadline of the change it follows.
-                            (_, Some(until)) if recheck => Some(until),
-                            _ => Some(Instant::now() + RECHECK_FOR),
-                        };
-                        folders
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot reload the tasks: {e:#}");
-                        eprintln!("orc daemon: cannot reload the tasks: {e:#}");
-                        continue;
-                    }
-                };
-                // Runs waiting for their jitter or a free slot belong to tasks that may
-                // have just been removed or disabled.
-                let scheduled =
-                    |l: &Launch| tasks.contains_key(&(l.folder.clone(), l.name.clone()));
-                waiting.retain(scheduled);
-                queue.retain(scheduled);
-                if !recheck || tasks.keys().ne(before.iter()) {
-                    on_event(Event::Loaded {
-                        tasks: tasks.len(),
-                        folders,
-                    });
-                }
+                self.reload(handled_until, recheck);
             }
-            Ok(Wake::Finished { pid, task, code }) => {
-                running.remove(&pid);
-                on_event(Event::Finished { task, code });
-            }
-            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Wake::Finished { pid, task, code }) => self.reap(pid, task, code),
+            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return ControlFlow::Break(()),
             Ok(Wake::Reload) | Err(RecvTimeoutError::Timeout) => {}
         }
+        ControlFlow::Continue(())
     }
-    stop(opts, running, &wake, on_event);
-    Ok(())
+
+    /// Read the registries again; next fires are computed from `handled_until`, not
+    /// from now, so a fire that fell due while they were read is not lost.
+    /// `recheck`: a reread while apply's records are awaited, not an apply's wake.
+    fn reload(&mut self, handled_until: Timestamp, recheck: bool) {
+        // On a failed reload the tasks loaded before stay scheduled.
+        let before: Vec<Key> = self.tasks.keys().cloned().collect();
+        let folders = match load(self.opts, self.state, handled_until) {
+            Ok((loaded, folders, unrecorded)) => {
+                self.tasks = loaded;
+                self.recheck_until = match (unrecorded, self.recheck_until) {
+                    (0, _) => None,
+                    // A recheck keeps the deadline of the change it follows.
+                    (_, Some(until)) if recheck => Some(until),
+                    _ => Some(Instant::now() + RECHECK_FOR),
+                };
+                folders
+            }
+            Err(e) => {
+                tracing::error!("cannot reload the tasks: {e:#}");
+                eprintln!("orc daemon: cannot reload the tasks: {e:#}");
+                return;
+            }
+        };
+        // Runs waiting for their jitter or a free slot belong to tasks that may
+        // have just been removed or disabled.
+        let tasks = &self.tasks;
+        let scheduled = |l: &Launch| tasks.contains_key(&(l.folder.clone(), l.name.clone()));
+        self.waiting.retain(scheduled);
+        self.queue.retain(scheduled);
+        if !recheck || self.tasks.keys().ne(before.iter()) {
+            (self.on_event)(Event::Loaded {
+                tasks: self.tasks.len(),
+                folders,
+            });
+        }
+    }
+
+    /// A run's `orc run` ended: its slot is free.
+    fn reap(&mut self, pid: u32, task: String, code: Option<i32>) {
+        self.running.remove(&pid);
+        (self.on_event)(Event::Finished { task, code });
+    }
 }
 
 /// Fire times in `[from, until]`. Counting stops at a bound (a daemon down for a

@@ -1,6 +1,12 @@
 //! One `[tasks.NAME]` table: from its raw keys to a [`Task`].
+//!
+//! [`build_task`] is the list of a task's parts; each part checks its keys through a
+//! [`TaskCtx`] and returns what it builds. The parts run in a fixed order: where two
+//! diagnostics share a position, that order is the order they are reported in.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -8,11 +14,43 @@ use jiff::Timestamp;
 use super::*;
 use crate::config::diag::{Diagnostic, Diagnostics};
 use crate::config::load::Item;
-use crate::config::model::{Action, NotifyGroup, Origin, RunAs, Task};
-use crate::config::raw::{EnvValue, RawTask, RunAsValue};
-use crate::schedule::{self, Zone};
+use crate::config::model::{
+    Action, Dependency, NotifyGroup, Origin, RunAs, Step, Task, WindowsSettings,
+};
+use crate::config::raw::{AtLogon, DurationValue, EnvValue, RawTask, RunAsValue, Spanned};
+use crate::schedule::{self, Schedule, Zone};
 
-#[allow(clippy::too_many_arguments)]
+/// One task being checked: the checker it reports into, where the task is, its raw
+/// table, and what it inherits from the sections around it.
+struct TaskCtx<'a, 'c> {
+    c: &'a mut Checker<'c>,
+    name: &'a str,
+    file: usize,
+    item: &'a Item<RawTask>,
+    raw: &'a RawTask,
+    defaults: &'a TaskDefaults,
+    notify: &'a BTreeMap<String, NotifyGroup>,
+    zone: &'a Zone,
+    now: Timestamp,
+}
+
+/// The retry keys, each from the task or else from `[defaults]`.
+struct Retries {
+    count: u32,
+    delay: Duration,
+    max_delay: Option<Duration>,
+}
+
+/// How long a run may take, and the waits around it.
+struct Timing {
+    timeout: Option<Duration>,
+    wait: Option<Duration>,
+    poll: Option<Duration>,
+    max_age: Option<Duration>,
+    catch_up: Option<Duration>,
+    jitter: Option<Duration>,
+}
+
 pub(super) fn build_task(
     c: &mut Checker,
     name: &str,
@@ -22,101 +60,227 @@ pub(super) fn build_task(
     zone: &Zone,
     now: Timestamp,
 ) -> Option<Task> {
-    let file = item.file;
-    let raw = &item.value;
-    let errors_before = c.diags.errors().count();
-    let t = Some(name);
-    if let Err(e) = check_name(name) {
-        c.report(file, &item.key_span, t, format!("invalid task name: {e}"));
+    let mut t = TaskCtx {
+        c,
+        name,
+        file: item.file,
+        item,
+        raw: &item.value,
+        defaults,
+        notify,
+        zone,
+        now,
+    };
+    let errors_before = t.c.diags.errors().count();
+    t.check_task_name();
+    let action = t.action();
+    let then = t.then();
+    let schedule = t.schedule();
+    let retries = t.retries();
+    let timing = t.timing();
+    let run_as = t.run_as();
+    let triggers = t.triggers();
+    let env = t.env();
+    let hosts = t.hosts();
+    let notify_groups = t.notify_groups();
+    let dependencies = t.dependencies();
+    t.renamed_from();
+    let working_dir = t.working_dir();
+    let windows = t.windows();
+    let expires = t.expires();
+    t.nul_checks();
+    if t.c.diags.errors().count() > errors_before {
+        return None;
+    }
+    let raw = t.raw;
+    let (line, column) = t.c.sources[t.file].line_col(item.key_span.start);
+    Some(Task {
+        name: name.to_string(),
+        kind: raw.kind.unwrap_or_default(),
+        description: raw.description.clone(),
+        action: action?,
+        then,
+        working_dir,
+        schedule,
+        timeout: timing.timeout,
+        retry_count: retries.count,
+        retry_delay: retries.delay,
+        dependencies,
+        wait: timing.wait,
+        poll: timing.poll,
+        max_age: timing.max_age,
+        catch_up: timing.catch_up,
+        jitter: timing.jitter,
+        run_as,
+        run_level: raw.run_level.unwrap_or_default(),
+        triggers,
+        windows,
+        expires,
+        retry_backoff: raw.retry_backoff.unwrap_or_default(),
+        retry_max_delay: retries.max_delay,
+        overlap: raw.overlap.unwrap_or_default(),
+        enabled: raw.enabled.unwrap_or(true),
+        env,
+        hosts,
+        notify: notify_groups,
+        timezone: zone.clone(),
+        log_dir: defaults.log_dir.clone(),
+        max_log_size: defaults.max_log_size,
+        renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),
+        origin: Origin {
+            file: t.c.sources[t.file].path.clone(),
+            line,
+            column,
+        },
+    })
+}
+
+impl TaskCtx<'_, '_> {
+    /// An error at `span`, for this task.
+    fn report(&mut self, span: &Range<usize>, msg: impl Into<String>) {
+        self.c.report(self.file, span, Some(self.name), msg);
     }
 
-    let action = match (&raw.command, &raw.shell) {
-        (Some(_), Some(shell)) => {
-            c.report(
-                file,
-                &shell.span,
-                t,
-                "a task takes either `command` or `shell`, not both",
-            );
-            None
-        }
-        (None, None) => {
-            if !item.dropped.iter().any(|k| k == "command" || k == "shell") {
-                c.report(
-                    file,
-                    &item.key_span,
-                    t,
-                    "the task has neither `command` nor `shell`",
-                );
-            }
-            None
-        }
-        (Some(cmd), None) => command_action(&cmd.value)
-            .map_err(|e| c.report(file, &cmd.span, t, e.to_string()))
-            .ok(),
-        (None, Some(shell)) => {
-            if shell.value.trim().is_empty() {
-                c.report(file, &shell.span, t, "the shell command is empty");
-            }
-            Some(Action::Shell(shell.value.clone()))
-        }
-    };
-    let then = steps(c, file, t, raw.then.as_deref().unwrap_or_default());
+    /// A warning at `span`, for this task.
+    fn warn(&mut self, span: &Range<usize>, msg: impl Into<String>) {
+        let d = Diagnostic::warning(msg)
+            .at(&self.c.sources[self.file], Some(span.clone()))
+            .task(self.name);
+        self.c.diags.push(d);
+    }
 
-    let schedule = raw
-        .schedule
-        .as_ref()
-        .and_then(|s| match schedule::parse(&s.value) {
+    /// An optional duration key of the task (see [`Checker::opt_duration`]).
+    fn opt_duration(
+        &mut self,
+        key: &str,
+        v: Option<&Spanned<DurationValue>>,
+        nonzero: Option<&str>,
+    ) -> Option<Duration> {
+        let (file, t) = (self.file, Some(self.name));
+        self.c.opt_duration(file, t, key, v, nonzero)
+    }
+
+    /// The name in `[tasks.NAME]`.
+    fn check_task_name(&mut self) {
+        if let Err(e) = check_name(self.name) {
+            self.report(&self.item.key_span, format!("invalid task name: {e}"));
+        }
+    }
+
+    /// `command` or `shell`: what the task runs.
+    fn action(&mut self) -> Option<Action> {
+        let raw = self.raw;
+        match (&raw.command, &raw.shell) {
+            (Some(_), Some(shell)) => {
+                self.report(
+                    &shell.span,
+                    "a task takes either `command` or `shell`, not both",
+                );
+                None
+            }
+            (None, None) => {
+                let dropped = &self.item.dropped;
+                if !dropped.iter().any(|k| k == "command" || k == "shell") {
+                    self.report(
+                        &self.item.key_span,
+                        "the task has neither `command` nor `shell`",
+                    );
+                }
+                None
+            }
+            (Some(cmd), None) => command_action(&cmd.value)
+                .map_err(|e| self.report(&cmd.span, e.to_string()))
+                .ok(),
+            (None, Some(shell)) => {
+                if shell.value.trim().is_empty() {
+                    self.report(&shell.span, "the shell command is empty");
+                }
+                Some(Action::Shell(shell.value.clone()))
+            }
+        }
+    }
+
+    /// `then = [...]`: the steps after the action.
+    fn then(&mut self) -> Vec<Step> {
+        let raw = self.raw.then.as_deref().unwrap_or_default();
+        steps(self.c, self.file, Some(self.name), raw)
+    }
+
+    /// `schedule`, with a warning for each DST change it meets in the next year.
+    fn schedule(&mut self) -> Option<Schedule> {
+        let s = self.raw.schedule.as_ref()?;
+        match schedule::parse(&s.value) {
             Ok(parsed) => {
-                for w in parsed.dst_warnings(zone.tz(), now) {
-                    let d = Diagnostic::warning(w)
-                        .at(&c.sources[file], Some(s.span.clone()))
-                        .task(name);
-                    c.diags.push(d);
+                for w in parsed.dst_warnings(self.zone.tz(), self.now) {
+                    self.warn(&s.span, w);
                 }
                 Some(parsed)
             }
             Err(e) => {
-                c.report(file, &s.span, t, format!("invalid schedule: {e}"));
+                self.report(&s.span, format!("invalid schedule: {e}"));
                 None
             }
-        });
-
-    let timeout = match &raw.timeout {
-        Some(v) => c.opt_duration(
-            file,
-            t,
-            "timeout",
-            Some(v),
-            Some("; leave it out for no timeout"),
-        ),
-        None => defaults.timeout,
-    };
-    let retry_delay = match &raw.retry_delay {
-        Some(v) => c.duration(file, t, "retry_delay", v),
-        None => defaults.retry_delay,
-    }
-    .unwrap_or(Duration::from_secs(30));
-    let retry_count = match &raw.retry_count {
-        Some(n) => c.retry_count(file, t, n).unwrap_or(0),
-        None => defaults.retry_count.unwrap_or(0),
-    };
-    let wait = c.opt_duration(file, t, "wait", raw.wait.as_ref(), None);
-    let poll = c.opt_duration(file, t, "poll", raw.poll.as_ref(), Some(""));
-    let max_age = c.opt_duration(file, t, "max_age", raw.max_age.as_ref(), None);
-    let catch_up = c.opt_duration(file, t, "catch_up", raw.catch_up.as_ref(), None);
-    let jitter = c.opt_duration(file, t, "jitter", raw.jitter.as_ref(), None);
-    for (key, value) in [("catch_up", &raw.catch_up), ("jitter", &raw.jitter)] {
-        if let (Some(v), None, None) = (value, &raw.schedule, &raw.triggers) {
-            let d = Diagnostic::warning(format!("{key} has no effect: the task has no schedule"))
-                .at(&c.sources[file], Some(v.span.clone()))
-                .task(name);
-            c.diags.push(d);
         }
     }
-    let run_as = match &raw.run_as {
-        None => RunAs::System,
-        Some(v) => match &v.value {
+
+    /// `retry_count`, `retry_delay` and `retry_max_delay`.
+    fn retries(&mut self) -> Retries {
+        let (raw, defaults) = (self.raw, self.defaults);
+        let (file, t) = (self.file, Some(self.name));
+        let delay = match &raw.retry_delay {
+            Some(v) => self.c.duration(file, t, "retry_delay", v),
+            None => defaults.retry_delay,
+        }
+        .unwrap_or(Duration::from_secs(30));
+        let count = match &raw.retry_count {
+            Some(n) => self.c.retry_count(file, t, n).unwrap_or(0),
+            None => defaults.retry_count.unwrap_or(0),
+        };
+        let max_delay = self.opt_duration("retry_max_delay", raw.retry_max_delay.as_ref(), None);
+        Retries {
+            count,
+            delay,
+            max_delay,
+        }
+    }
+
+    /// `timeout`, the dependency waits (`wait`, `poll`, `max_age`) and the embedded
+    /// scheduler's `catch_up` and `jitter`, which need a schedule to mean anything.
+    fn timing(&mut self) -> Timing {
+        let raw = self.raw;
+        let timeout = match &raw.timeout {
+            Some(v) => self.opt_duration("timeout", Some(v), Some("; leave it out for no timeout")),
+            None => self.defaults.timeout,
+        };
+        let wait = self.opt_duration("wait", raw.wait.as_ref(), None);
+        let poll = self.opt_duration("poll", raw.poll.as_ref(), Some(""));
+        let max_age = self.opt_duration("max_age", raw.max_age.as_ref(), None);
+        let catch_up = self.opt_duration("catch_up", raw.catch_up.as_ref(), None);
+        let jitter = self.opt_duration("jitter", raw.jitter.as_ref(), None);
+        for (key, value) in [("catch_up", &raw.catch_up), ("jitter", &raw.jitter)] {
+            if let (Some(v), None, None) = (value, &raw.schedule, &raw.triggers) {
+                self.warn(
+                    &v.span,
+                    format!("{key} has no effect: the task has no schedule"),
+                );
+            }
+        }
+        Timing {
+            timeout,
+            wait,
+            poll,
+            max_age,
+            catch_up,
+            jitter,
+        }
+    }
+
+    /// `run_as`: the account Task Scheduler runs the task as.
+    fn run_as(&mut self) -> RunAs {
+        let Some(v) = &self.raw.run_as else {
+            return RunAs::System;
+        };
+        match &v.value {
             RunAsValue::Name(name) => match name.trim() {
                 n if n.eq_ignore_ascii_case("SYSTEM")
                     || n.eq_ignore_ascii_case("NT AUTHORITY\\SYSTEM") =>
@@ -132,10 +296,8 @@ pub(super) fn build_task(
                 ),
                 n if n.ends_with('$') => RunAs::Gmsa(n.to_string()),
                 "" => {
-                    c.report(
-                        file,
+                    self.report(
                         &v.span,
-                        t,
                         "run_as is empty; use \"SYSTEM\", \"current_user\" or a user name",
                     );
                     RunAs::System
@@ -162,153 +324,176 @@ pub(super) fn build_task(
                     (Some(user), None, None, Some("s4u")) => RunAs::User(user.to_string()),
                     (None, Some(group), None, None) => RunAs::Group(group.to_string()),
                     _ => {
-                        c.report(
-                            file,
+                        self.report(
                             &v.span,
-                            t,
                             "run_as as a table is { user = \"...\", password = { secret = \"...\" } }, { user = \"...\", logon = \"interactive\" or \"s4u\" }, or { group = \"...\" }",
                         );
                         RunAs::System
                     }
                 }
             }
-        },
-    };
-    let mut triggers = Vec::new();
-    for fragment in raw.triggers.iter().flatten() {
-        match crate::tasksched::trigger_fragment(&fragment.value) {
-            Ok(compact) => triggers.push(compact),
-            Err(e) => c.report(file, &fragment.span, t, format!("invalid trigger: {e}")),
-        }
-    }
-    // Typed triggers: beside a schedule or raw triggers, as trigger elements.
-    if raw.at_startup == Some(true) {
-        triggers.push(crate::tasksched::boot_trigger());
-    }
-    match raw.at_logon.as_ref().map(|a| &a.value) {
-        Some(crate::config::raw::AtLogon::Any(true)) => {
-            triggers.push(crate::tasksched::logon_trigger(None));
-        }
-        Some(crate::config::raw::AtLogon::User { user }) if user.trim().is_empty() => {
-            let span = raw.at_logon.as_ref().map(|a| &a.span);
-            c.report(
-                file,
-                span.unwrap_or(&item.key_span),
-                t,
-                "at_logon = { user = ... } needs an account; for any user write at_logon = true",
-            );
-        }
-        Some(crate::config::raw::AtLogon::User { user }) => {
-            triggers.push(crate::tasksched::logon_trigger(Some(user.trim())));
-        }
-        _ => {}
-    }
-    if let Some(event) = &raw.on_event {
-        let e = &event.value;
-        let quoted = [Some(e.log.as_str()), e.source.as_deref()]
-            .into_iter()
-            .flatten()
-            .any(|v| v.contains(['\'', '"', '<', '>', '&']));
-        if e.log.trim().is_empty() || quoted {
-            c.report(
-                file,
-                &event.span,
-                t,
-                "on_event needs a log name (\"System\", \"Application\"), and the log and source may not hold quotes, <, > or &",
-            );
-        } else {
-            triggers.push(crate::tasksched::event_trigger(
-                e.log.trim(),
-                e.source.as_deref().map(str::trim),
-                e.id,
-            ));
-        }
-    }
-    if raw.on_idle == Some(true) {
-        triggers.push(crate::tasksched::idle_trigger());
-    }
-    if let (Some(s), Some(_)) = (&raw.schedule, &raw.triggers) {
-        c.report(
-            file,
-            &s.span,
-            t,
-            "schedule and triggers exclude each other; keep one",
-        );
-    }
-    let retry_max_delay = c.opt_duration(
-        file,
-        t,
-        "retry_max_delay",
-        raw.retry_max_delay.as_ref(),
-        None,
-    );
-
-    let mut env = defaults.env.clone();
-    if let Some(task_env) = &raw.env {
-        env.extend(c.env(file, t, task_env));
-    }
-
-    let mut hosts = Vec::new();
-    for h in raw.hosts.iter().flatten() {
-        if h.value.trim().is_empty() || h.value.chars().any(char::is_whitespace) {
-            c.report(
-                file,
-                &h.span,
-                t,
-                format!("\"{}\" is not a host name", h.value),
-            );
-        }
-        hosts.push(h.value.clone());
-    }
-
-    let notify_groups = match &raw.notify {
-        Some(groups) => check_groups(c, file, t, groups, notify),
-        None => defaults.notify.clone(),
-    };
-
-    let mut dependencies = Vec::new();
-    for dep in raw.dependencies.iter().flatten() {
-        match parse_dependency(&dep.value) {
-            Ok(d) => dependencies.push(d),
-            Err(e) => c.report(file, &dep.span, t, e.to_string()),
         }
     }
 
-    // An earlier orc name, or the name of a task made outside orc that this one
-    // adopts (`orc import` of "My Backup"): any name Task Scheduler allows.
-    if let Some(from) = &raw.renamed_from
-        && let Err(e) = check_renamed_from(&from.value)
-    {
-        c.report(file, &from.span, t, format!("invalid renamed_from: {e}"));
-    }
-
-    let working_dir = match &raw.working_dir {
-        Some(w) => c.dir_in(file, w.as_ref()),
-        None => defaults
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| c.base_dir(file)),
-    };
-
-    let priority = match &raw.priority {
-        None => crate::config::model::NORMAL_PRIORITY,
-        Some(p) => match u8::try_from(p.value) {
-            Ok(v) if v <= 10 => v,
-            _ => {
-                c.report(
-                    file,
-                    &p.span,
-                    t,
-                    format!(
-                        "priority {} is outside Task Scheduler's 0 (highest) to 10 (idle); 4-6 are normal",
-                        p.value
-                    ),
-                );
-                crate::config::model::NORMAL_PRIORITY
+    /// Task Scheduler triggers: raw `triggers` fragments, then the typed ones
+    /// (`at_startup`, `at_logon`, `on_event`, `on_idle`).
+    fn triggers(&mut self) -> Vec<String> {
+        let raw = self.raw;
+        let mut triggers = Vec::new();
+        for fragment in raw.triggers.iter().flatten() {
+            match crate::tasksched::trigger_fragment(&fragment.value) {
+                Ok(compact) => triggers.push(compact),
+                Err(e) => self.report(&fragment.span, format!("invalid trigger: {e}")),
             }
-        },
-    };
-    let expires = raw.expires.as_ref().and_then(|e| {
+        }
+        // Typed triggers: beside a schedule or raw triggers, as trigger elements.
+        if raw.at_startup == Some(true) {
+            triggers.push(crate::tasksched::boot_trigger());
+        }
+        match raw.at_logon.as_ref().map(|a| &a.value) {
+            Some(AtLogon::Any(true)) => {
+                triggers.push(crate::tasksched::logon_trigger(None));
+            }
+            Some(AtLogon::User { user }) if user.trim().is_empty() => {
+                let span = raw.at_logon.as_ref().map(|a| &a.span);
+                self.report(
+                    span.unwrap_or(&self.item.key_span),
+                    "at_logon = { user = ... } needs an account; for any user write at_logon = true",
+                );
+            }
+            Some(AtLogon::User { user }) => {
+                triggers.push(crate::tasksched::logon_trigger(Some(user.trim())));
+            }
+            _ => {}
+        }
+        if let Some(event) = &raw.on_event {
+            let e = &event.value;
+            let quoted = [Some(e.log.as_str()), e.source.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|v| v.contains(['\'', '"', '<', '>', '&']));
+            if e.log.trim().is_empty() || quoted {
+                self.report(
+                    &event.span,
+                    "on_event needs a log name (\"System\", \"Application\"), and the log and source may not hold quotes, <, > or &",
+                );
+            } else {
+                triggers.push(crate::tasksched::event_trigger(
+                    e.log.trim(),
+                    e.source.as_deref().map(str::trim),
+                    e.id,
+                ));
+            }
+        }
+        if raw.on_idle == Some(true) {
+            triggers.push(crate::tasksched::idle_trigger());
+        }
+        if let (Some(s), Some(_)) = (&raw.schedule, &raw.triggers) {
+            self.report(
+                &s.span,
+                "schedule and triggers exclude each other; keep one",
+            );
+        }
+        triggers
+    }
+
+    /// `env`, over the defaults' environment.
+    fn env(&mut self) -> BTreeMap<String, EnvValue> {
+        let mut env = self.defaults.env.clone();
+        if let Some(task_env) = &self.raw.env {
+            env.extend(self.c.env(self.file, Some(self.name), task_env));
+        }
+        env
+    }
+
+    /// `hosts`: the machines the task is for.
+    fn hosts(&mut self) -> Vec<String> {
+        let mut hosts = Vec::new();
+        for h in self.raw.hosts.iter().flatten() {
+            if h.value.trim().is_empty() || h.value.chars().any(char::is_whitespace) {
+                self.report(&h.span, format!("\"{}\" is not a host name", h.value));
+            }
+            hosts.push(h.value.clone());
+        }
+        hosts
+    }
+
+    /// `notify`: the groups told of the task's runs, else the defaults'.
+    fn notify_groups(&mut self) -> Vec<String> {
+        match &self.raw.notify {
+            Some(groups) => check_groups(self.c, self.file, Some(self.name), groups, self.notify),
+            None => self.defaults.notify.clone(),
+        }
+    }
+
+    /// `dependencies`: each a task, file, URL or command.
+    fn dependencies(&mut self) -> Vec<Dependency> {
+        let mut dependencies = Vec::new();
+        for dep in self.raw.dependencies.iter().flatten() {
+            match parse_dependency(&dep.value) {
+                Ok(d) => dependencies.push(d),
+                Err(e) => self.report(&dep.span, e.to_string()),
+            }
+        }
+        dependencies
+    }
+
+    /// An earlier orc name, or the name of a task made outside orc that this one
+    /// adopts (`orc import` of "My Backup"): any name Task Scheduler allows.
+    fn renamed_from(&mut self) {
+        if let Some(from) = &self.raw.renamed_from
+            && let Err(e) = check_renamed_from(&from.value)
+        {
+            self.report(&from.span, format!("invalid renamed_from: {e}"));
+        }
+    }
+
+    /// `working_dir`, relative to the task's file; else the defaults', else that
+    /// file's folder.
+    fn working_dir(&mut self) -> PathBuf {
+        match &self.raw.working_dir {
+            Some(w) => self.c.dir_in(self.file, w.as_ref()),
+            None => self
+                .defaults
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| self.c.base_dir(self.file)),
+        }
+    }
+
+    /// The Task Scheduler settings: `priority`, `wake_to_run`, `battery` and the rest.
+    fn windows(&mut self) -> WindowsSettings {
+        let raw = self.raw;
+        let priority = match &raw.priority {
+            None => crate::config::model::NORMAL_PRIORITY,
+            Some(p) => match u8::try_from(p.value) {
+                Ok(v) if v <= 10 => v,
+                _ => {
+                    self.report(
+                        &p.span,
+                        format!(
+                            "priority {} is outside Task Scheduler's 0 (highest) to 10 (idle); 4-6 are normal",
+                            p.value
+                        ),
+                    );
+                    crate::config::model::NORMAL_PRIORITY
+                }
+            },
+        };
+        let battery = raw.battery.unwrap_or_default();
+        WindowsSettings {
+            priority,
+            wake_to_run: raw.wake_to_run.unwrap_or(false),
+            run_only_if_network: raw.run_only_if_network.unwrap_or(false),
+            start_on_battery: battery.start.unwrap_or(true),
+            stop_on_battery: battery.stop.unwrap_or(false),
+            hidden: raw.hidden.unwrap_or(false),
+        }
+    }
+
+    /// `expires`, as the wall-clock time it ends at; a warning if that has passed.
+    fn expires(&mut self) -> Option<String> {
+        let e = self.raw.expires.as_ref()?;
         let text = e.value.trim();
         // A bare date is the whole of that day (jiff would read it as its midnight).
         let end = if text.contains('T') {
@@ -320,123 +505,73 @@ pub(super) fn build_task(
                 .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
         };
         match end {
-            None => c.report(
-                file,
+            None => self.report(
                 &e.span,
-                t,
                 format!(
                     "expires \"{text}\" is not a date (\"2027-06-30\") or a date and time (\"2027-06-30T18:00\")"
                 ),
             ),
-            Some(end) if zone.tz().to_timestamp(end).is_ok_and(|at| at <= now) => {
-                let d = Diagnostic::warning(format!(
-                    "expires \"{text}\" has passed: the task no longer fires on its schedule or triggers (a manual run still works)"
-                ))
-                .at(&c.sources[file], Some(e.span.clone()))
-                .task(name);
-                c.diags.push(d);
+            Some(end) if self.zone.tz().to_timestamp(end).is_ok_and(|at| at <= self.now) => {
+                self.warn(
+                    &e.span,
+                    format!(
+                        "expires \"{text}\" has passed: the task no longer fires on its schedule or triggers (a manual run still works)"
+                    ),
+                );
             }
             Some(_) => {}
         }
         end.map(|end| end.strftime("%Y-%m-%dT%H:%M:%S").to_string())
-    });
-    let battery = raw.battery.unwrap_or_default();
-    let windows = crate::config::model::WindowsSettings {
-        priority,
-        wake_to_run: raw.wake_to_run.unwrap_or(false),
-        run_only_if_network: raw.run_only_if_network.unwrap_or(false),
-        start_on_battery: battery.start.unwrap_or(true),
-        stop_on_battery: battery.stop.unwrap_or(false),
-        hidden: raw.hidden.unwrap_or(false),
-    };
-    // What has no span of its own is reported at the task.
-    let unspanned = [
-        ("description", raw.description.as_deref()),
-        ("working_dir", raw.working_dir.as_deref()),
-    ];
-    for (key, text) in unspanned {
-        if text.is_some_and(|s| s.contains('\0')) {
-            c.report(file, &item.key_span, t, format!("{key} {NUL}"));
+    }
+
+    /// NUL characters (and line breaks in account names), which no Task Scheduler
+    /// field can carry. Last, after each key's own checks.
+    fn nul_checks(&mut self) {
+        let raw = self.raw;
+        // What has no span of its own is reported at the task.
+        let unspanned = [
+            ("description", raw.description.as_deref()),
+            ("working_dir", raw.working_dir.as_deref()),
+        ];
+        for (key, text) in unspanned {
+            if text.is_some_and(|s| s.contains('\0')) {
+                self.report(&self.item.key_span, format!("{key} {NUL}"));
+            }
         }
-    }
-    if let Some(shell) = &raw.shell
-        && shell.value.contains('\0')
-    {
-        c.report(file, &shell.span, t, format!("shell {NUL}"));
-    }
-    for (key, value) in raw.env.iter().flatten() {
-        let plain = match &value.value {
-            EnvValue::Plain(v) => v.as_str(),
-            EnvValue::Secret { secret } => secret.as_str(),
-        };
-        if key.value.contains('\0') || plain.contains('\0') {
-            c.report(file, &value.span, t, format!("env {NUL}"));
-        }
-    }
-    if let Some(v) = &raw.run_as {
-        let names = match &v.value {
-            RunAsValue::Name(n) => vec![n.as_str()],
-            RunAsValue::WithPassword(u) => [&u.user, &u.group]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect(),
-        };
-        if names
-            .iter()
-            .any(|n| n.contains('\0') || n.contains(['\n', '\r']))
+        if let Some(shell) = &raw.shell
+            && shell.value.contains('\0')
         {
-            c.report(
-                file,
-                &v.span,
-                t,
-                "run_as holds a NUL or line break, which no account name has",
-            );
+            self.report(&shell.span, format!("shell {NUL}"));
+        }
+        for (key, value) in raw.env.iter().flatten() {
+            let plain = match &value.value {
+                EnvValue::Plain(v) => v.as_str(),
+                EnvValue::Secret { secret } => secret.as_str(),
+            };
+            if key.value.contains('\0') || plain.contains('\0') {
+                self.report(&value.span, format!("env {NUL}"));
+            }
+        }
+        if let Some(v) = &raw.run_as {
+            let names = match &v.value {
+                RunAsValue::Name(n) => vec![n.as_str()],
+                RunAsValue::WithPassword(u) => [&u.user, &u.group]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect(),
+            };
+            if names
+                .iter()
+                .any(|n| n.contains('\0') || n.contains(['\n', '\r']))
+            {
+                self.report(
+                    &v.span,
+                    "run_as holds a NUL or line break, which no account name has",
+                );
+            }
         }
     }
-    if c.diags.errors().count() > errors_before {
-        return None;
-    }
-    let (line, column) = c.sources[file].line_col(item.key_span.start);
-    Some(Task {
-        name: name.to_string(),
-        kind: raw.kind.unwrap_or_default(),
-        description: raw.description.clone(),
-        action: action?,
-        then,
-        working_dir,
-        schedule,
-        timeout,
-        retry_count,
-        retry_delay,
-        dependencies,
-        wait,
-        poll,
-        max_age,
-        catch_up,
-        jitter,
-        run_as,
-        run_level: raw.run_level.unwrap_or_default(),
-        triggers,
-        windows,
-        expires,
-        retry_backoff: raw.retry_backoff.unwrap_or_default(),
-        retry_max_delay,
-        overlap: raw.overlap.unwrap_or_default(),
-        enabled: raw.enabled.unwrap_or(true),
-        env,
-        hosts,
-        notify: notify_groups,
-        timezone: zone.clone(),
-        log_dir: defaults.log_dir.clone(),
-        max_log_size: defaults.max_log_size,
-        renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),
-        origin: Origin {
-            file: c.sources[file].path.clone(),
-            line,
-            column,
-        },
-    })
 }
 
 /// Every `[tasks.NAME]`, checked on every core: each task stands alone, and large
