@@ -16,7 +16,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use jiff::Timestamp;
 use notify::Watcher;
 
@@ -101,7 +100,7 @@ pub fn channel_with_signals() -> Result<(Sender<Wake>, Receiver<Wake>)> {
     ctrlc::set_handler(move || {
         let _ = on_signal.send(Wake::Stop);
     })
-    .context("cannot install the signal handler")?;
+    .map_err(DaemonError::Signals)?;
     Ok((tx, rx))
 }
 
@@ -593,7 +592,10 @@ fn spawn(opts: &Options, launch: &Launch, sender: Sender<Wake>) -> Result<u32> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
-        .with_context(|| format!("cannot start {}", opts.orc.display()))?;
+        .map_err(|source| DaemonError::Spawn {
+            orc: opts.orc.clone(),
+            source,
+        })?;
     let pid = child.id();
     let task = launch.name.clone();
     std::thread::spawn(move || {
@@ -787,3 +789,27 @@ mod tests {
         assert_eq!(f.before_last, "2025-12-31T23:59:00Z".parse().ok());
     }
 }
+
+/// Why the daemon could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot install the signal handler")]
+    Signals(#[source] ctrlc::Error),
+    /// A task's `orc run` could not be started.
+    #[error("cannot start {}", orc.display())]
+    Spawn {
+        orc: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Watch(#[from] notify::Error),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+type Result<T, E = DaemonError> = std::result::Result<T, E>;
