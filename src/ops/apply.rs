@@ -78,6 +78,12 @@ pub enum ApplyError {
     /// The state database failed (another kind than its lock).
     #[error(transparent)]
     State(StateError),
+    /// The config does not load, or the backend refuses it (nothing was changed).
+    #[error("{} does not load:\n{}", .config.display(), crate::config::Diagnostics(.diagnostics.clone()))]
+    Invalid {
+        config: std::path::PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
     /// The state, backend or plan could not be had (before anything changed).
     #[error(transparent)]
     Workspace(WorkspaceError),
@@ -238,4 +244,22 @@ fn check_saved(saved: &SavedPlan, ws: &Workspace, plan: &Plan) -> Result<(), App
         )));
     }
     Ok(())
+}
+
+/// Load and check the config at `config` as `orc apply --auto-approve` does, and apply
+/// it to `state`: for the front ends that apply without a terminal (the API).
+pub fn apply_config(
+    config: &std::path::Path,
+    state: &std::path::Path,
+    backend: Option<crate::config::BackendKind>,
+    opts: &ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let checked = super::check::check(config, Some(state), backend)?;
+    let Some(ws) = checked.workspace else {
+        return Err(ApplyError::Invalid {
+            config: config.to_path_buf(),
+            diagnostics: checked.diagnostics,
+        });
+    };
+    apply(&ws, opts, &mut |_| Ok(true))
 }

@@ -5,6 +5,7 @@
 pub mod apply;
 mod backend_checks;
 pub mod check;
+pub mod edit;
 pub mod import;
 pub mod run;
 pub mod status;

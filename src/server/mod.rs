@@ -32,6 +32,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::backend::BackendError;
+use crate::ops::apply::ApplyError;
+use crate::ops::edit::{Edit, EditOpError, EditTarget};
 use crate::state::{RunFilter, State, StateError};
 use crate::workspace::WorkspaceError;
 
@@ -712,39 +714,18 @@ async fn apply(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> ApiRe
 /// (after waiting a while for it) or the scheduler was changed meanwhile, 503 when the
 /// scheduler cannot be reached, 500 when it refused or otherwise.
 fn apply_now(server: &Server) -> ApiResult<String> {
-    use crate::ops::apply::{ApplyError, ApplyOptions};
-    let checked = crate::ops::check::check(&server.config, Some(&server.state), server.backend)?;
-    let Some(ws) = checked.workspace else {
-        return Err(unprocessable(format!(
-            "{} does not load:\n{}",
-            server.config.display(),
-            crate::config::Diagnostics(checked.diagnostics)
-        )));
-    };
+    use crate::ops::apply::{ApplyOptions, apply_config};
     let options = ApplyOptions {
         lock_timeout: API_LOCK_WAIT,
         ..Default::default()
     };
-    let report = crate::ops::apply::apply(&ws, &options, &mut |_| Ok(true)).map_err(|e| {
-        let status = match &e {
-            ApplyError::Locked(_) => StatusCode::CONFLICT,
-            ApplyError::MissingSecrets(_) | ApplyError::SavedPlan(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            // Another writer changed the scheduler meanwhile: like a held lock.
-            ApplyError::Scheduler { error, .. } => backend_status(Some(error)),
-            ApplyError::State(e) => state_status(e),
-            ApplyError::Workspace(e) => backend_status(e.backend()),
-            ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let detail = match &e {
-            ApplyError::MissingSecrets(d) => {
-                format!("{e}:\n{}", crate::config::Diagnostics(d.clone()))
-            }
-            _ => format!("{e:#}"),
-        };
-        ApiError(status, detail)
-    })?;
+    let report = apply_config(&server.config, &server.state, server.backend, &options)
+        .map_err(|e| ApiError(apply_status(&e), apply_detail(&e)))?;
+    Ok(apply_output(&report))
+}
+
+/// What an apply printed: the plan, the warnings, the summary.
+fn apply_output(report: &crate::ops::apply::ApplyReport) -> String {
     let mut output = crate::plan::render_human(&report.plan, false);
     for warning in &report.warnings {
         output.push_str(&format!("warning: {warning}\n"));
@@ -756,7 +737,73 @@ fn apply_now(server: &Server) -> ApiResult<String> {
             s.add, s.change, s.destroy
         ));
     }
-    Ok(output)
+    output
+}
+
+/// The status of a failed apply, by its kind.
+fn apply_status(e: &ApplyError) -> StatusCode {
+    match e {
+        ApplyError::Locked(_) => StatusCode::CONFLICT,
+        ApplyError::Invalid { .. } | ApplyError::MissingSecrets(_) | ApplyError::SavedPlan(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        // Another writer changed the scheduler meanwhile: like a held lock.
+        ApplyError::Scheduler { error, .. } => backend_status(Some(error)),
+        ApplyError::State(e) => state_status(e),
+        ApplyError::Workspace(e) => backend_status(e.backend()),
+        ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A failed apply in words, with the diagnostics of missing secrets.
+fn apply_detail(e: &ApplyError) -> String {
+    match e {
+        ApplyError::MissingSecrets(d) => {
+            format!("{e}:\n{}", crate::config::Diagnostics(d.clone()))
+        }
+        _ => crate::ops::error_chain(e),
+    }
+}
+
+/// The status of a config edit that was not made, by its kind.
+fn edit_status(e: &EditOpError) -> StatusCode {
+    use crate::config::edit::{EditError, Restored};
+    match e {
+        EditOpError::NoTask { .. } => StatusCode::NOT_FOUND,
+        EditOpError::Exists(_) => StatusCode::CONFLICT,
+        EditOpError::BadValue(_) => StatusCode::BAD_REQUEST,
+        EditOpError::ConfigInvalid { .. } | EditOpError::Refused(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        EditOpError::File(EditError::Io(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        EditOpError::File(EditError::Conflict(_)) => StatusCode::CONFLICT,
+        EditOpError::File(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        EditOpError::Apply {
+            restored, error, ..
+        } => match restored {
+            Ok(Restored::Back) => apply_status(error),
+            Ok(Restored::ChangedSince) => StatusCode::CONFLICT,
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    }
+}
+
+impl From<EditOpError> for ApiError {
+    fn from(e: EditOpError) -> Self {
+        ApiError(edit_status(&e), e.to_string())
+    }
+}
+
+/// Make `edit` in the served config and apply it, one edit at a time.
+fn edit_now(server: &Server, edit: &Edit) -> ApiResult<crate::ops::edit::Edited> {
+    let _one_at_a_time = server.editing();
+    let target = EditTarget {
+        config: &server.config,
+        state: &server.state,
+        backend: server.backend,
+        lock_timeout: API_LOCK_WAIT,
+    };
+    Ok(crate::ops::edit::edit(&target, edit)?)
 }
 
 /// How long an API apply waits for another (orc watch, a terminal) to let go of
@@ -792,8 +839,16 @@ async fn set_enabled(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
-        let _one_at_a_time = server.editing();
-        edit_enabled(&server, &name, enabled)
+        let edited = edit_now(
+            &server,
+            &Edit::SetEnabled {
+                name: &name,
+                enabled,
+            },
+        )?;
+        Ok(Json(
+            json!({ "task": name, "enabled": enabled, "file": edited.file }),
+        ))
     })
     .await
 }
@@ -826,55 +881,6 @@ impl From<crate::config::edit::EditError> for ApiError {
     }
 }
 
-/// Change `file` with `edit` (toml_edit keeps its comments and layout), check that
-/// the config still loads, and apply it. Anything that fails puts the file back as
-/// it was, byte for byte, unless someone saved it meanwhile: then it is left with
-/// their change, and the answer is a 409.
-fn edit_and_apply(
-    server: &Server,
-    file: &Path,
-    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> ApiResult<()>,
-) -> ApiResult<()> {
-    edit_text_and_apply(server, file, |text| {
-        let mut doc = crate::config::edit::parse(text, file)?;
-        edit(&mut doc)?;
-        Ok(doc.to_string())
-    })
-}
-
-/// As [`edit_and_apply`], with the change made on the file's text.
-fn edit_text_and_apply(
-    server: &Server,
-    file: &Path,
-    change: impl FnOnce(&str) -> ApiResult<String>,
-) -> ApiResult<()> {
-    use crate::config::edit::Restored;
-    let edited = crate::config::edit::edit_file(file, &server.config, change)?;
-    if let Err(ApiError(status, why)) = apply_now(server) {
-        return Err(match edited.restore() {
-            Ok(Restored::Back) => ApiError(
-                status,
-                format!("apply failed; {} is back as it was: {why}", file.display()),
-            ),
-            Ok(Restored::ChangedSince) => ApiError(
-                StatusCode::CONFLICT,
-                format!(
-                    "apply failed, and {} was changed by someone else since this edit was written: it was left as it is now (this edit may not be in it) and nothing was applied; look at the file, then apply it: {why}",
-                    file.display()
-                ),
-            ),
-            Err(e) => ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!(
-                    "apply failed, and {} could not be put back as it was ({e}): {why}",
-                    file.display()
-                ),
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// The table of task `name` in `doc`.
 fn task_table<'a>(
     doc: &'a mut toml_edit::DocumentMut,
@@ -884,30 +890,6 @@ fn task_table<'a>(
         .and_then(|t| t.get_mut(name))
         .and_then(|t| t.as_table_like_mut())
         .ok_or_else(|| unprocessable(format!("[tasks.{name}] is not a table orc can edit")))
-}
-
-fn edit_enabled(server: &Server, name: &str, enabled: bool) -> ApiResult<Json<Value>> {
-    let config = load_config(server)?;
-    let task = config.tasks.get(name).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no task \"{name}\" in {}", server.config.display()),
-        )
-    })?;
-    let file = task.origin.file.clone();
-    edit_and_apply(server, &file, |doc| {
-        task_table(doc, name)?.insert("enabled", toml_edit::value(enabled));
-        Ok(())
-    })?;
-    Ok(Json(
-        json!({ "task": name, "enabled": enabled, "file": file }),
-    ))
-}
-
-/// A JSON value as a TOML value, or a 400 saying why not.
-fn toml_value(key: &str, v: &Value) -> ApiResult<toml_edit::Value> {
-    crate::config::edit::toml_value(key, v)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// `POST /api/tasks` with `{"name", "type", "command", "schedule", ...}`: the task
@@ -920,7 +902,6 @@ async fn create(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
-        let _one_at_a_time = server.editing();
         let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
         let fields = body
             .as_object()
@@ -928,31 +909,11 @@ async fn create(
         let name = fields
             .get("name")
             .and_then(Value::as_str)
-            .ok_or_else(|| bad("\"name\" is required".to_string()))?
-            .to_string();
-        crate::config::check_name(&name).map_err(|e| unprocessable(format!("name: {e}")))?;
-        let config = load_config(&server)?;
-        if config.tasks.contains_key(&name) {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                format!("task \"{name}\" exists already"),
-            ));
-        }
-        let file = config
-            .files
-            .first()
-            .cloned()
-            .ok_or_else(|| unprocessable("the config has no file to add to".to_string()))?;
-        let mut table = toml_edit::Table::new();
-        for (key, value) in fields.iter().filter(|(k, _)| *k != "name") {
-            table.insert(key, toml_edit::Item::Value(toml_value(key, value)?));
-        }
-        edit_text_and_apply(&server, &file, |text| {
-            Ok(crate::config::edit::append_task(text, &file, &name, table)?)
-        })?;
+            .ok_or_else(|| bad("\"name\" is required".to_string()))?;
+        let edited = edit_now(&server, &Edit::Create { name, fields })?;
         Ok((
             StatusCode::CREATED,
-            Json(json!({ "task": name, "file": file })),
+            Json(json!({ "task": name, "file": edited.file })),
         ))
     })
     .await
@@ -969,36 +930,22 @@ async fn update(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
-        let _one_at_a_time = server.editing();
-        let fields = body.as_object().cloned().ok_or_else(|| {
-            ApiError(StatusCode::BAD_REQUEST, "the body must be a JSON object".to_string())
+        let fields = body.as_object().ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON object".to_string(),
+            )
         })?;
-        if fields.contains_key("name") {
-            return Err(unprocessable(
-                "a task's name cannot change here: create the new one and delete the old (or set renamed_from in tasks.toml)".to_string(),
-            ));
-        }
-        let config = load_config(&server)?;
-        let task = config
-            .tasks
-            .get(&name)
-            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
-        let file = task.origin.file.clone();
-        edit_and_apply(&server, &file, |doc| {
-            let table = task_table(doc, &name)?;
-            for (key, value) in &fields {
-                match value {
-                    Value::Null => {
-                        table.remove(key);
-                    }
-                    v => {
-                        table.insert(key, toml_edit::Item::Value(toml_value(key, v)?));
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        Ok(Json(json!({ "task": name, "updated": fields.keys().collect::<Vec<_>>() })))
+        edit_now(
+            &server,
+            &Edit::Update {
+                name: &name,
+                fields,
+            },
+        )?;
+        Ok(Json(
+            json!({ "task": name, "updated": fields.keys().collect::<Vec<_>>() }),
+        ))
     })
     .await
 }
@@ -1012,22 +959,7 @@ async fn delete(
     authorised(&server, &headers)?;
     let server = server.clone();
     blocking(move || {
-        let _one_at_a_time = server.editing();
-        let config = load_config(&server)?;
-        let task = config
-            .tasks
-            .get(&name)
-            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no task \"{name}\"")))?;
-        let file = task.origin.file.clone();
-        edit_and_apply(&server, &file, |doc| {
-            let removed = doc
-                .get_mut("tasks")
-                .and_then(|t| t.as_table_like_mut())
-                .and_then(|t| t.remove(&name));
-            removed
-                .map(|_| ())
-                .ok_or_else(|| unprocessable(format!("[tasks.{name}] is not a table orc can edit")))
-        })?;
+        edit_now(&server, &Edit::Delete { name: &name })?;
         Ok(Json(json!({ "task": name, "deleted": true })))
     })
     .await
