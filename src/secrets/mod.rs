@@ -9,18 +9,19 @@
 //! `Zeroizing` buffers, wiped when dropped.
 
 pub mod credman;
+pub mod error;
 pub mod key;
 pub mod mask;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use crate::state::{State, timestamp};
+pub use error::{NoPassphrase, Result, VaultError};
 pub use key::Key;
 
 /// What the check value decrypts to.
@@ -69,18 +70,19 @@ pub enum SecretError {
     #[error("no secret \"{0}\" in the vault")]
     Missing(String),
     /// The vault could not be opened or read: no key, a wrong passphrase, a damaged
-    /// row. Cloned into every later answer, so it is kept as its words.
-    #[error("{0}")]
-    Vault(String),
+    /// row. Cloned into every later answer, so it is shared; its words are the whole
+    /// chain of causes (those who print a `SecretError` print it with `{}`).
+    #[error("{}", error::WithSources(&**.0))]
+    Vault(std::sync::Arc<VaultError>),
     /// A reader that never reads (a check that needs no values).
     #[error("secrets are not read here")]
     NotRead,
 }
 
 impl SecretError {
-    /// The vault's failure, with its whole chain of causes.
-    pub fn vault(e: impl Into<anyhow::Error>) -> SecretError {
-        SecretError::Vault(format!("{:#}", e.into()))
+    /// The vault's failure (or the state database's under it).
+    pub fn vault(e: impl Into<VaultError>) -> SecretError {
+        SecretError::Vault(std::sync::Arc::new(e.into()))
     }
 }
 
@@ -96,12 +98,10 @@ pub fn passphrase_from_env_or_prompt(prompt: &str) -> Result<Zeroizing<String>> 
         return Ok(p);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!(
-            "the vault is protected by a passphrase: give it in a file (ORC_PASSPHRASE_FILE, or a systemd credential named orc_passphrase), or set ORC_PASSPHRASE, or run on a terminal to be asked"
-        );
+        return Err(VaultError::NeedsPassphrase(NoPassphrase::NoTerminal));
     }
     Ok(Zeroizing::new(
-        rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+        rpassword::prompt_password(prompt).map_err(VaultError::Prompt)?,
     ))
 }
 
@@ -119,10 +119,14 @@ const CREDENTIAL: &str = "orc_passphrase";
 pub fn passphrase_unattended() -> Result<Option<Zeroizing<String>>> {
     let from_file = |path: std::path::PathBuf| -> Result<Zeroizing<String>> {
         key::refuse_readable_by_others(&path, "the passphrase file")?;
-        let text = Zeroizing::new(
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
-        );
+        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| {
+            VaultError::KeyFile {
+                action: "read",
+                what: "the passphrase file",
+                path: path.clone(),
+                source,
+            }
+        })?);
         Ok(Zeroizing::new(
             text.strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
@@ -166,7 +170,7 @@ fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
                 aad,
             },
         )
-        .map_err(|_| anyhow!("encryption failed"))?;
+        .map_err(|_| VaultError::Seal)?;
     Ok((nonce.to_vec(), ciphertext))
 }
 
@@ -221,7 +225,7 @@ fn header(state: &State) -> Result<Option<Header>> {
             },
         )
         .optional()
-        .context("cannot read the vault")
+        .map_err(VaultError::Read)
 }
 
 /// Whether `orc secret init` has run for this state.
@@ -260,7 +264,9 @@ pub fn check_secret_name(name: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
-        bail!("\"{name}\" is not a secret name: use letters, digits, '_', '-' and '.'");
+        return Err(VaultError::BadName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -275,10 +281,9 @@ impl<'a> Vault<'a> {
         passphrase: Option<Zeroizing<String>>,
     ) -> Result<Vault<'a>> {
         if initialised(state)? {
-            bail!(
-                "the vault of {} exists already; `orc secret rekey` changes its key",
-                state.path().display()
-            );
+            return Err(VaultError::AlreadyInitialised {
+                state: state.path().to_path_buf(),
+            });
         }
         let (key, salt) = match kind {
             KeyKind::KeyFile => {
@@ -287,7 +292,9 @@ impl<'a> Vault<'a> {
                 (key, None)
             }
             KeyKind::Passphrase => {
-                let passphrase = passphrase.ok_or_else(|| anyhow!("a passphrase is needed"))?;
+                let passphrase = passphrase.ok_or(VaultError::PassphraseNotGiven {
+                    what: "a passphrase",
+                })?;
                 let salt: [u8; 16] = key::random_bytes();
                 (
                     key::derive(&passphrase, &salt, key::LOG_N, key::R, key::P)?,
@@ -309,10 +316,9 @@ impl<'a> Vault<'a> {
     /// passphrase from `passphrase`. A wrong key is a clear error, never garbage.
     pub fn open(state: &'a State, key_file: &Path, passphrase: Passphrase) -> Result<Vault<'a>> {
         let Some(h) = header(state)? else {
-            bail!(
-                "no secrets vault in {}: create one with `orc secret init`",
-                state.path().display()
-            );
+            return Err(VaultError::NotInitialised {
+                state: state.path().to_path_buf(),
+            });
         };
         let opens =
             |key: &Key| open_sealed(key, CHECK_AAD, &h.check_nonce, &h.check_value).is_some();
@@ -320,18 +326,16 @@ impl<'a> Vault<'a> {
             KeyKind::KeyFile => {
                 finish_interrupted_rekey(key_file, &opens)?;
                 if !key_file.exists() {
-                    bail!(
-                        "the vault's key file {} is missing: copy it from the server where `orc secret init` made it, or point ORC_KEY_FILE at it",
-                        key_file.display()
-                    );
+                    return Err(VaultError::KeyFileMissing {
+                        path: key_file.to_path_buf(),
+                    });
                 }
                 let key = key::read_key_file(key_file)?;
                 if !opens(&key) {
-                    bail!(
-                        "the key file {} does not open the vault of {} (a key file of another vault?)",
-                        key_file.display(),
-                        state.path().display()
-                    );
+                    return Err(VaultError::WrongKey {
+                        key_file: key_file.to_path_buf(),
+                        state: state.path().to_path_buf(),
+                    });
                 }
                 key
             }
@@ -340,10 +344,9 @@ impl<'a> Vault<'a> {
                 let passphrase = passphrase("Vault passphrase: ")?;
                 let key = key::derive(&passphrase, salt, h.log_n, h.r, h.p)?;
                 if !opens(&key) {
-                    bail!(
-                        "wrong passphrase for the vault of {}",
-                        state.path().display()
-                    );
+                    return Err(VaultError::WrongPassphrase {
+                        state: state.path().to_path_buf(),
+                    });
                 }
                 key
             }
@@ -376,15 +379,18 @@ impl<'a> Vault<'a> {
             )
             .optional()?;
         let Some((nonce, ciphertext)) = row else {
-            bail!("no secret \"{name}\" in the vault; add it with `orc secret set {name}`");
+            return Err(VaultError::NoSuchSecret {
+                name: name.to_string(),
+            });
         };
         let plain = open_sealed(&self.key, &aad(name), &nonce, &ciphertext).ok_or_else(|| {
-            anyhow!(
-                "secret \"{name}\" cannot be decrypted: its stored bytes were changed or copied from another secret (the vault key itself is right); set it again with `orc secret set {name}`"
-            )
+            VaultError::Corrupt {
+                name: name.to_string(),
+            }
         })?;
-        let text = String::from_utf8(plain.to_vec())
-            .map_err(|_| anyhow!("secret \"{name}\" is not UTF-8 text"))?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| VaultError::NotUtf8 {
+            name: name.to_string(),
+        })?;
         Ok(Zeroizing::new(text))
     }
 
@@ -396,7 +402,7 @@ impl<'a> Vault<'a> {
         use hmac::{Hmac, Mac};
         let value = self.get(name)?;
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.as_ref())
-            .map_err(|_| anyhow!("the vault key cannot key a fingerprint"))?;
+            .map_err(|_| VaultError::FingerprintKey)?;
         mac.update(b"orc secret fingerprint\0");
         mac.update(name.as_bytes());
         mac.update(b"\0");
@@ -424,7 +430,9 @@ impl<'a> Vault<'a> {
                 (key, None)
             }
             KeyKind::Passphrase => {
-                let passphrase = passphrase.ok_or_else(|| anyhow!("a new passphrase is needed"))?;
+                let passphrase = passphrase.ok_or(VaultError::PassphraseNotGiven {
+                    what: "a new passphrase",
+                })?;
                 let salt: [u8; 16] = key::random_bytes();
                 (
                     key::derive(&passphrase, &salt, key::LOG_N, key::R, key::P)?,
@@ -478,13 +486,13 @@ impl<'a> Vault<'a> {
         };
         crate::failpoint::hit("rekey:committed");
         match kind {
-            KeyKind::KeyFile => std::fs::rename(&staged, key_file).with_context(|| {
-                format!(
-                    "the vault has its new key in {}; move it to {}",
-                    staged.display(),
-                    key_file.display()
-                )
-            })?,
+            KeyKind::KeyFile => {
+                std::fs::rename(&staged, key_file).map_err(|source| VaultError::Rekey {
+                    staged: staged.clone(),
+                    key_file: key_file.to_path_buf(),
+                    source,
+                })?
+            }
             // The old key file no longer opens anything.
             KeyKind::Passphrase => {
                 let _ = std::fs::remove_file(key_file);
@@ -513,12 +521,10 @@ fn finish_interrupted_rekey(key_file: &Path, opens: &dyn Fn(&Key) -> bool) -> Re
         // A rekey that stopped before its commit: the staged key is unused.
         let _ = std::fs::remove_file(&staged);
     } else if key::read_key_file(&staged).is_ok_and(|k| opens(&k)) {
-        std::fs::rename(&staged, key_file).with_context(|| {
-            format!(
-                "cannot move the vault's new key {} to {}",
-                staged.display(),
-                key_file.display()
-            )
+        std::fs::rename(&staged, key_file).map_err(|source| VaultError::FinishRekey {
+            staged: staged.clone(),
+            key_file: key_file.to_path_buf(),
+            source,
         })?;
     }
     Ok(())
