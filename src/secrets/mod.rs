@@ -529,3 +529,164 @@ fn finish_interrupted_rekey(key_file: &Path, opens: &dyn Fn(&Key) -> bool) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (tempfile::TempDir, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state.db")).unwrap();
+        (dir, state)
+    }
+
+    /// `{:#}`, as the CLI prints an error.
+    fn printed(e: VaultError) -> String {
+        format!("{:#}", anyhow::Error::from(e))
+    }
+
+    #[test]
+    fn a_wrong_passphrase_is_its_kind_and_the_right_one_opens() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        let right = Zeroizing::new("correct horse".to_string());
+        drop(Vault::init(&state, KeyKind::Passphrase, &key_file, Some(right)).unwrap());
+        let wrong = |_: &str| Ok(Zeroizing::new("battery staple".to_string()));
+        let Err(e) = Vault::open(&state, &key_file, &wrong) else {
+            panic!("a wrong passphrase opened the vault");
+        };
+        let VaultError::WrongPassphrase { state: path } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(path, state.path());
+        assert_eq!(
+            printed(e),
+            format!(
+                "wrong passphrase for the vault of {}",
+                state.path().display()
+            )
+        );
+        let right = |_: &str| Ok(Zeroizing::new("correct horse".to_string()));
+        assert!(Vault::open(&state, &key_file, &right).is_ok());
+        // No passphrase at hand is another kind, and the caller's own.
+        let none = |_: &str| Err(VaultError::NeedsPassphrase(NoPassphrase::NotInEnv));
+        let Err(e) = Vault::open(&state, &key_file, &none) else {
+            panic!("opened without a passphrase");
+        };
+        assert!(
+            matches!(e, VaultError::NeedsPassphrase(NoPassphrase::NotInEnv)),
+            "{e:?}"
+        );
+    }
+
+    /// A vault with a key file, and one secret `a` in it.
+    fn key_file_vault(state: &State, key_file: &Path) {
+        let vault = Vault::init(state, KeyKind::KeyFile, key_file, None).unwrap();
+        vault.set("a", b"value").unwrap();
+    }
+
+    fn no_passphrase(_: &str) -> Result<Zeroizing<String>> {
+        panic!("a key file vault asked for a passphrase")
+    }
+
+    #[test]
+    fn a_missing_secret_is_its_kind_with_its_name_and_hint() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        key_file_vault(&state, &key_file);
+        let vault = Vault::open(&state, &key_file, &no_passphrase).unwrap();
+        assert_eq!(vault.get("a").unwrap().as_str(), "value");
+        let Err(e) = vault.get("b") else {
+            panic!("a secret never set was found");
+        };
+        let VaultError::NoSuchSecret { name } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(name, "b");
+        assert_eq!(
+            printed(e),
+            "no secret \"b\" in the vault; add it with `orc secret set b`"
+        );
+        let e = vault.set("no/slash", b"x").unwrap_err();
+        assert!(
+            matches!(&e, VaultError::BadName { name } if name == "no/slash"),
+            "{e:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_key_file_is_a_key_file_read_error_with_its_cause() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        key_file_vault(&state, &key_file);
+        // A folder in the key file's place: unreadable as a file, even to root.
+        std::fs::remove_file(&key_file).unwrap();
+        std::fs::create_dir(&key_file).unwrap();
+        #[cfg(unix)]
+        chmod(&key_file, 0o700);
+        let Err(e) = Vault::open(&state, &key_file, &no_passphrase) else {
+            panic!("a folder opened the vault");
+        };
+        let VaultError::KeyFile {
+            action,
+            what,
+            path,
+            source,
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!((*action, *what), ("read", "the vault key file"));
+        assert_eq!(path, &key_file);
+        let cause = source.to_string();
+        // The message says what failed, its source why, each once.
+        let message = format!("cannot read the vault key file {}", key_file.display());
+        assert_eq!(e.to_string(), message);
+        let secret = SecretError::vault(e);
+        assert_eq!(secret.to_string(), format!("{message}: {cause}"));
+        assert!(matches!(
+            &secret,
+            SecretError::Vault(v) if matches!(**v, VaultError::KeyFile { .. })
+        ));
+        // No file at all is its own kind.
+        std::fs::remove_dir(&key_file).unwrap();
+        let Err(e) = Vault::open(&state, &key_file, &no_passphrase) else {
+            panic!("no key file opened the vault");
+        };
+        assert!(matches!(e, VaultError::KeyFileMissing { .. }), "{e:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused_by_kind() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        key_file_vault(&state, &key_file);
+        chmod(&key_file, 0o644);
+        let Err(e) = Vault::open(&state, &key_file, &no_passphrase) else {
+            panic!("a key file others can read opened the vault");
+        };
+        let VaultError::ReadableByOthers { what, path, mode } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (*what, path, *mode),
+            ("the vault key file", &key_file, 0o644)
+        );
+        let k = key_file.display();
+        assert_eq!(
+            printed(e),
+            format!(
+                "the vault key file {k} can be read by others (mode 0644); make it readable by its owner only: chmod 600 {k}"
+            )
+        );
+        chmod(&key_file, 0o600);
+        assert!(Vault::open(&state, &key_file, &no_passphrase).is_ok());
+    }
+}
