@@ -58,7 +58,7 @@ pub fn vault_reader(state: &Path) -> SecretReader {
 /// [`vault_reader`] with the passphrase from `passphrase` (`orc doctor` never asks).
 pub fn vault_reader_with(
     state: &Path,
-    passphrase: fn(&str) -> anyhow::Result<zeroize::Zeroizing<String>>,
+    passphrase: fn(&str) -> crate::secrets::Result<zeroize::Zeroizing<String>>,
 ) -> SecretReader {
     let state = state.to_path_buf();
     Box::new(move |name| {
@@ -85,8 +85,11 @@ pub fn vault_fingerprints(state: &Path) -> SecretReader {
             // Never a prompt: a plan must not ask for the passphrase. Without one at
             // hand the fingerprints are unknown, and plan does not compare them.
             let unattended = |_: &str| {
-                crate::secrets::passphrase_unattended()?
-                    .ok_or_else(|| anyhow::anyhow!("no passphrase without asking"))
+                crate::secrets::passphrase_unattended()?.ok_or(
+                    crate::secrets::VaultError::NeedsPassphrase(
+                        crate::secrets::NoPassphrase::NotAsked,
+                    ),
+                )
             };
             let vault = crate::secrets::Vault::open(&db, &key_file, &unattended)
                 .map_err(SecretError::vault)?;

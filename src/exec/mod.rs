@@ -21,6 +21,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::config::{EnvValue, Overlap, Task};
+use crate::secrets::error::WithSources;
 use crate::state::{RunFinish, RunStatus, State};
 pub use error::{Result, RunError};
 use log::CappedLog;
@@ -576,7 +577,7 @@ fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, EnvError> {
                 &key_file,
                 &crate::secrets::passphrase_from_env_or_prompt,
             )
-            .map_err(|e| EnvError::Vault(format!("{e:#}")))?,
+            .map_err(|e| EnvError::Vault(WithSources(&e).to_string()))?,
         )
     };
     let mut env = BTreeMap::new();
@@ -587,7 +588,7 @@ fn resolve_env(state: &State, task: &Task) -> Result<ResolvedEnv, EnvError> {
             (EnvValue::Secret { secret }, Some(vault)) => {
                 let value = vault.get(secret).map_err(|e| EnvError::Secret {
                     var: k.clone(),
-                    why: format!("{e:#}"),
+                    why: WithSources(&e).to_string(),
                 })?;
                 let plain = value.to_string();
                 secrets.push(value);

@@ -109,6 +109,17 @@ impl From<StateError> for ApplyError {
     }
 }
 
+/// The vault's database failures are the state's (their statuses too); none other
+/// comes from listing the secrets' names.
+impl From<crate::secrets::VaultError> for ApplyError {
+    fn from(e: crate::secrets::VaultError) -> Self {
+        match e {
+            crate::secrets::VaultError::State(e) => e.into(),
+            other => ApplyError::Other(other.into()),
+        }
+    }
+}
+
 /// Plan under the lock, let `review` see the plan (to show it) and approve it, then
 /// apply it. Its answer matters only when there are changes: `false` changes nothing.
 pub fn apply(

@@ -3,8 +3,9 @@
 //! /user:orc /pass`, run as that account). Windows keeps it encrypted for that account
 //! (DPAPI), out of every file and environment a task can read.
 
-use anyhow::{Result, anyhow};
 use zeroize::Zeroizing;
+
+use super::error::{Result, VaultError};
 
 /// The passphrase of the generic credential `target`, or `None` when the account has
 /// no such credential.
@@ -30,10 +31,10 @@ pub fn read_generic(target: &str) -> Result<Option<Zeroizing<String>>> {
     match read {
         Err(e) if e.code() == ERROR_NOT_FOUND.to_hresult() => return Ok(None),
         Err(e) => {
-            return Err(anyhow!(
-                "cannot read the credential {target} from Windows Credential Manager: {}",
-                e.message()
-            ));
+            return Err(VaultError::Credman {
+                target: target.to_string(),
+                message: e.message(),
+            });
         }
         Ok(()) => {}
     }
@@ -61,18 +62,14 @@ pub fn read_generic(target: &str) -> Result<Option<Zeroizing<String>>> {
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn decode_blob(blob: &[u8]) -> Result<Zeroizing<String>> {
     if !blob.len().is_multiple_of(2) {
-        return Err(anyhow!(
-            "the credential orc_passphrase is not UTF-16 text ({} bytes); store it with cmdkey /generic:orc_passphrase /user:orc /pass",
-            blob.len()
-        ));
+        return Err(VaultError::CredentialOddLength { len: blob.len() });
     }
     let units: Zeroizing<Vec<u16>> = Zeroizing::new(
         blob.chunks_exact(2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .collect(),
     );
-    let text = String::from_utf16(&units)
-        .map_err(|_| anyhow!("the credential orc_passphrase is not valid UTF-16 text"))?;
+    let text = String::from_utf16(&units).map_err(|_| VaultError::CredentialNotUtf16)?;
     Ok(Zeroizing::new(text))
 }
 
@@ -88,13 +85,21 @@ mod tests {
             .collect();
         assert_eq!(decode_blob(&blob).unwrap().as_str(), "Pässwort 7");
         assert_eq!(decode_blob(&[]).unwrap().as_str(), "");
-        let err = decode_blob(b"abc").unwrap_err().to_string();
+        let err = decode_blob(b"abc").unwrap_err();
+        assert!(
+            matches!(err, super::VaultError::CredentialOddLength { len: 3 }),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("not UTF-16"), "{err}");
         assert!(
             !err.contains("abc"),
             "the error shows no part of the value: {err}"
         );
         // A lone surrogate is not text.
-        assert!(decode_blob(&[0x00, 0xd8]).is_err());
+        assert!(matches!(
+            decode_blob(&[0x00, 0xd8]),
+            Err(super::VaultError::CredentialNotUtf16)
+        ));
     }
 }

@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use chacha20poly1305::aead::{OsRng, rand_core::RngCore};
 use zeroize::Zeroizing;
+
+use super::error::{Result, VaultError};
 
 pub type Key = Zeroizing<[u8; 32]>;
 
@@ -20,23 +21,19 @@ pub const P: u32 = 1;
 /// The highest scrypt cost orc accepts from a stored vault: 2^20 x r 16 x p 4 (about
 /// 2 GiB of work memory at most). orc writes 2^15, 8, 1; larger values in the vault
 /// table are tampering or damage, and would make orc allocate without bound.
-const MAX_LOG_N: u8 = 20;
-const MAX_R: u32 = 16;
-const MAX_P: u32 = 4;
+pub(super) const MAX_LOG_N: u8 = 20;
+pub(super) const MAX_R: u32 = 16;
+pub(super) const MAX_P: u32 = 4;
 
 /// The key scrypt derives from `passphrase` with `salt` and the stored parameters.
 pub fn derive(passphrase: &str, salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<Key> {
     if !(10..=MAX_LOG_N).contains(&log_n) || !(1..=MAX_R).contains(&r) || !(1..=MAX_P).contains(&p)
     {
-        bail!(
-            "the vault's scrypt parameters (log_n {log_n}, r {r}, p {p}) are outside what orc writes (log_n 10-{MAX_LOG_N}, r 1-{MAX_R}, p 1-{MAX_P}): the vault table is damaged or was tampered with"
-        );
+        return Err(VaultError::KdfOutOfRange { log_n, r, p });
     }
-    let params = scrypt::Params::new(log_n, r, p, 32)
-        .map_err(|e| anyhow::anyhow!("the vault's scrypt parameters are invalid: {e}"))?;
+    let params = scrypt::Params::new(log_n, r, p, 32).map_err(VaultError::KdfParams)?;
     let mut key = Zeroizing::new([0u8; 32]);
-    scrypt::scrypt(passphrase.as_bytes(), salt, &params, key.as_mut())
-        .map_err(|e| anyhow::anyhow!("cannot derive the vault key: {e}"))?;
+    scrypt::scrypt(passphrase.as_bytes(), salt, &params, key.as_mut()).map_err(VaultError::Kdf)?;
     Ok(key)
 }
 
@@ -62,16 +59,20 @@ pub fn key_file_path(state: &Path) -> PathBuf {
 /// between servers as text.
 pub fn read_key_file(path: &Path) -> Result<Key> {
     refuse_readable_by_others(path, "the vault key file")?;
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the vault key file {}", path.display()))?,
-    );
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| VaultError::KeyFile {
+                action: "read",
+                what: "the vault key file",
+                path: path.to_path_buf(),
+                source,
+            })?,
+        );
     let hex = text.trim();
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!(
-            "the vault key file {} is not a key (64 hex digits)",
-            path.display()
-        );
+        return Err(VaultError::BadKeyFile {
+            path: path.to_path_buf(),
+        });
     }
     let mut key = Zeroizing::new([0u8; 32]);
     for (i, byte) in key.iter_mut().enumerate() {
@@ -82,17 +83,17 @@ pub fn read_key_file(path: &Path) -> Result<Key> {
 
 /// A file holding a key or passphrase that others may read is refused: the key would
 /// be everyone's. (Unix modes; on Windows the folder's ACL decides.)
-pub fn refuse_readable_by_others(path: &Path, what: &str) -> Result<()> {
+pub fn refuse_readable_by_others(path: &Path, what: &'static str) -> Result<()> {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            bail!(
-                "{what} {} can be read by others (mode {mode:04o}); make it readable by its owner only: chmod 600 {}",
-                path.display(),
-                path.display()
-            );
+            return Err(VaultError::ReadableByOthers {
+                what,
+                path: path.to_path_buf(),
+                mode,
+            });
         }
     }
     #[cfg(not(unix))]
@@ -104,18 +105,27 @@ pub fn refuse_readable_by_others(path: &Path, what: &str) -> Result<()> {
 /// overwrite an existing file.
 pub fn write_key_file(path: &Path, key: &Key) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| VaultError::KeyDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let key_file = |action, source| VaultError::KeyFile {
+        action,
+        what: "the key file",
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = options
         .open(path)
-        .with_context(|| format!("cannot create the key file {}", path.display()))?;
+        .map_err(|source| key_file("create", source))?;
     let hex: Zeroizing<String> =
         Zeroizing::new(key.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n");
     file.write_all(hex.as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write the key file {}", path.display()))
+        .map_err(|source| key_file("write", source))
 }

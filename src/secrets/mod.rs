@@ -9,18 +9,19 @@
 //! `Zeroizing` buffers, wiped when dropped.
 
 pub mod credman;
+pub mod error;
 pub mod key;
 pub mod mask;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use crate::state::{State, timestamp};
+pub use error::{NoPassphrase, Result, VaultError};
 pub use key::Key;
 
 /// What the check value decrypts to.
@@ -69,18 +70,19 @@ pub enum SecretError {
     #[error("no secret \"{0}\" in the vault")]
     Missing(String),
     /// The vault could not be opened or read: no key, a wrong passphrase, a damaged
-    /// row. Cloned into every later answer, so it is kept as its words.
-    #[error("{0}")]
-    Vault(String),
+    /// row. Cloned into every later answer, so it is shared; its words are the whole
+    /// chain of causes (those who print a `SecretError` print it with `{}`).
+    #[error("{}", error::WithSources(&**.0))]
+    Vault(std::sync::Arc<VaultError>),
     /// A reader that never reads (a check that needs no values).
     #[error("secrets are not read here")]
     NotRead,
 }
 
 impl SecretError {
-    /// The vault's failure, with its whole chain of causes.
-    pub fn vault(e: impl Into<anyhow::Error>) -> SecretError {
-        SecretError::Vault(format!("{:#}", e.into()))
+    /// The vault's failure (or the state database's under it).
+    pub fn vault(e: impl Into<VaultError>) -> SecretError {
+        SecretError::Vault(std::sync::Arc::new(e.into()))
     }
 }
 
@@ -96,12 +98,10 @@ pub fn passphrase_from_env_or_prompt(prompt: &str) -> Result<Zeroizing<String>> 
         return Ok(p);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!(
-            "the vault is protected by a passphrase: give it in a file (ORC_PASSPHRASE_FILE, or a systemd credential named orc_passphrase), or set ORC_PASSPHRASE, or run on a terminal to be asked"
-        );
+        return Err(VaultError::NeedsPassphrase(NoPassphrase::NoTerminal));
     }
     Ok(Zeroizing::new(
-        rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+        rpassword::prompt_password(prompt).map_err(VaultError::Prompt)?,
     ))
 }
 
@@ -119,10 +119,14 @@ const CREDENTIAL: &str = "orc_passphrase";
 pub fn passphrase_unattended() -> Result<Option<Zeroizing<String>>> {
     let from_file = |path: std::path::PathBuf| -> Result<Zeroizing<String>> {
         key::refuse_readable_by_others(&path, "the passphrase file")?;
-        let text = Zeroizing::new(
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
-        );
+        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| {
+            VaultError::KeyFile {
+                action: "read",
+                what: "the passphrase file",
+                path: path.clone(),
+                source,
+            }
+        })?);
         Ok(Zeroizing::new(
             text.strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
@@ -166,7 +170,7 @@ fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
                 aad,
             },
         )
-        .map_err(|_| anyhow!("encryption failed"))?;
+        .map_err(|_| VaultError::Seal)?;
     Ok((nonce.to_vec(), ciphertext))
 }
 
@@ -221,7 +225,7 @@ fn header(state: &State) -> Result<Option<Header>> {
             },
         )
         .optional()
-        .context("cannot read the vault")
+        .map_err(VaultError::Read)
 }
 
 /// Whether `orc secret init` has run for this state.
@@ -260,7 +264,9 @@ pub fn check_secret_name(name: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
-        bail!("\"{name}\" is not a secret name: use letters, digits, '_', '-' and '.'");
+        return Err(VaultError::BadName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -275,10 +281,9 @@ impl<'a> Vault<'a> {
         passphrase: Option<Zeroizing<String>>,
     ) -> Result<Vault<'a>> {
         if initialised(state)? {
-            bail!(
-                "the vault of {} exists already; `orc secret rekey` changes its key",
-                state.path().display()
-            );
+            return Err(VaultError::AlreadyInitialised {
+                state: state.path().to_path_buf(),
+            });
         }
         let (key, salt) = match kind {
             KeyKind::KeyFile => {
@@ -287,7 +292,9 @@ impl<'a> Vault<'a> {
                 (key, None)
             }
             KeyKind::Passphrase => {
-                let passphrase = passphrase.ok_or_else(|| anyhow!("a passphrase is needed"))?;
+                let passphrase = passphrase.ok_or(VaultError::PassphraseNotGiven {
+                    what: "a passphrase",
+                })?;
                 let salt: [u8; 16] = key::random_bytes();
                 (
                     key::derive(&passphrase, &salt, key::LOG_N, key::R, key::P)?,
@@ -309,10 +316,9 @@ impl<'a> Vault<'a> {
     /// passphrase from `passphrase`. A wrong key is a clear error, never garbage.
     pub fn open(state: &'a State, key_file: &Path, passphrase: Passphrase) -> Result<Vault<'a>> {
         let Some(h) = header(state)? else {
-            bail!(
-                "no secrets vault in {}: create one with `orc secret init`",
-                state.path().display()
-            );
+            return Err(VaultError::NotInitialised {
+                state: state.path().to_path_buf(),
+            });
         };
         let opens =
             |key: &Key| open_sealed(key, CHECK_AAD, &h.check_nonce, &h.check_value).is_some();
@@ -320,18 +326,16 @@ impl<'a> Vault<'a> {
             KeyKind::KeyFile => {
                 finish_interrupted_rekey(key_file, &opens)?;
                 if !key_file.exists() {
-                    bail!(
-                        "the vault's key file {} is missing: copy it from the server where `orc secret init` made it, or point ORC_KEY_FILE at it",
-                        key_file.display()
-                    );
+                    return Err(VaultError::KeyFileMissing {
+                        path: key_file.to_path_buf(),
+                    });
                 }
                 let key = key::read_key_file(key_file)?;
                 if !opens(&key) {
-                    bail!(
-                        "the key file {} does not open the vault of {} (a key file of another vault?)",
-                        key_file.display(),
-                        state.path().display()
-                    );
+                    return Err(VaultError::WrongKey {
+                        key_file: key_file.to_path_buf(),
+                        state: state.path().to_path_buf(),
+                    });
                 }
                 key
             }
@@ -340,10 +344,9 @@ impl<'a> Vault<'a> {
                 let passphrase = passphrase("Vault passphrase: ")?;
                 let key = key::derive(&passphrase, salt, h.log_n, h.r, h.p)?;
                 if !opens(&key) {
-                    bail!(
-                        "wrong passphrase for the vault of {}",
-                        state.path().display()
-                    );
+                    return Err(VaultError::WrongPassphrase {
+                        state: state.path().to_path_buf(),
+                    });
                 }
                 key
             }
@@ -376,15 +379,18 @@ impl<'a> Vault<'a> {
             )
             .optional()?;
         let Some((nonce, ciphertext)) = row else {
-            bail!("no secret \"{name}\" in the vault; add it with `orc secret set {name}`");
+            return Err(VaultError::NoSuchSecret {
+                name: name.to_string(),
+            });
         };
         let plain = open_sealed(&self.key, &aad(name), &nonce, &ciphertext).ok_or_else(|| {
-            anyhow!(
-                "secret \"{name}\" cannot be decrypted: its stored bytes were changed or copied from another secret (the vault key itself is right); set it again with `orc secret set {name}`"
-            )
+            VaultError::Corrupt {
+                name: name.to_string(),
+            }
         })?;
-        let text = String::from_utf8(plain.to_vec())
-            .map_err(|_| anyhow!("secret \"{name}\" is not UTF-8 text"))?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| VaultError::NotUtf8 {
+            name: name.to_string(),
+        })?;
         Ok(Zeroizing::new(text))
     }
 
@@ -396,7 +402,7 @@ impl<'a> Vault<'a> {
         use hmac::{Hmac, Mac};
         let value = self.get(name)?;
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.as_ref())
-            .map_err(|_| anyhow!("the vault key cannot key a fingerprint"))?;
+            .map_err(|_| VaultError::FingerprintKey)?;
         mac.update(b"orc secret fingerprint\0");
         mac.update(name.as_bytes());
         mac.update(b"\0");
@@ -424,7 +430,9 @@ impl<'a> Vault<'a> {
                 (key, None)
             }
             KeyKind::Passphrase => {
-                let passphrase = passphrase.ok_or_else(|| anyhow!("a new passphrase is needed"))?;
+                let passphrase = passphrase.ok_or(VaultError::PassphraseNotGiven {
+                    what: "a new passphrase",
+                })?;
                 let salt: [u8; 16] = key::random_bytes();
                 (
                     key::derive(&passphrase, &salt, key::LOG_N, key::R, key::P)?,
@@ -478,13 +486,13 @@ impl<'a> Vault<'a> {
         };
         crate::failpoint::hit("rekey:committed");
         match kind {
-            KeyKind::KeyFile => std::fs::rename(&staged, key_file).with_context(|| {
-                format!(
-                    "the vault has its new key in {}; move it to {}",
-                    staged.display(),
-                    key_file.display()
-                )
-            })?,
+            KeyKind::KeyFile => {
+                std::fs::rename(&staged, key_file).map_err(|source| VaultError::Rekey {
+                    staged: staged.clone(),
+                    key_file: key_file.to_path_buf(),
+                    source,
+                })?
+            }
             // The old key file no longer opens anything.
             KeyKind::Passphrase => {
                 let _ = std::fs::remove_file(key_file);
@@ -513,13 +521,172 @@ fn finish_interrupted_rekey(key_file: &Path, opens: &dyn Fn(&Key) -> bool) -> Re
         // A rekey that stopped before its commit: the staged key is unused.
         let _ = std::fs::remove_file(&staged);
     } else if key::read_key_file(&staged).is_ok_and(|k| opens(&k)) {
-        std::fs::rename(&staged, key_file).with_context(|| {
-            format!(
-                "cannot move the vault's new key {} to {}",
-                staged.display(),
-                key_file.display()
-            )
+        std::fs::rename(&staged, key_file).map_err(|source| VaultError::FinishRekey {
+            staged: staged.clone(),
+            key_file: key_file.to_path_buf(),
+            source,
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (tempfile::TempDir, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state.db")).unwrap();
+        (dir, state)
+    }
+
+    /// `{:#}`, as the CLI prints an error.
+    fn printed(e: VaultError) -> String {
+        format!("{:#}", anyhow::Error::from(e))
+    }
+
+    #[test]
+    fn a_wrong_passphrase_is_its_kind_and_the_right_one_opens() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        let right = Zeroizing::new("correct horse".to_string());
+        drop(Vault::init(&state, KeyKind::Passphrase, &key_file, Some(right)).unwrap());
+        let wrong = |_: &str| Ok(Zeroizing::new("battery staple".to_string()));
+        let Err(e) = Vault::open(&state, &key_file, &wrong) else {
+            panic!("a wrong passphrase opened the vault");
+        };
+        let VaultError::WrongPassphrase { state: path } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(path, state.path());
+        assert_eq!(
+            printed(e),
+            format!(
+                "wrong passphrase for the vault of {}",
+                state.path().display()
+            )
+        );
+        let right = |_: &str| Ok(Zeroizing::new("correct horse".to_string()));
+        assert!(Vault::open(&state, &key_file, &right).is_ok());
+        // No passphrase at hand is another kind, and the caller's own.
+        let none = |_: &str| Err(VaultError::NeedsPassphrase(NoPassphrase::NotInEnv));
+        let Err(e) = Vault::open(&state, &key_file, &none) else {
+            panic!("opened without a passphrase");
+        };
+        assert!(
+            matches!(e, VaultError::NeedsPassphrase(NoPassphrase::NotInEnv)),
+            "{e:?}"
+        );
+    }
+
+    /// A vault with a key file, and one secret `a` in it.
+    fn key_file_vault(state: &State, key_file: &Path) {
+        let vault = Vault::init(state, KeyKind::KeyFile, key_file, None).unwrap();
+        vault.set("a", b"value").unwrap();
+    }
+
+    fn no_passphrase(_: &str) -> Result<Zeroizing<String>> {
+        panic!("a key file vault asked for a passphrase")
+    }
+
+    #[test]
+    fn a_missing_secret_is_its_kind_with_its_name_and_hint() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        key_file_vault(&state, &key_file);
+        let vault = Vault::open(&state, &key_file, &no_passphrase).unwrap();
+        assert_eq!(vault.get("a").unwrap().as_str(), "value");
+        let Err(e) = vault.get("b") else {
+            panic!("a secret never set was found");
+        };
+        let VaultError::NoSuchSecret { name } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(name, "b");
+        assert_eq!(
+            printed(e),
+            "no secret \"b\" in the vault; add it with `orc secret set b`"
+        );
+        let e = vault.set("no/slash", b"x").unwrap_err();
+        assert!(
+            matches!(&e, VaultError::BadName { name } if name == "no/slash"),
+            "{e:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_key_file_is_a_key_file_read_error_with_its_cause() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        key_file_vault(&state, &key_file);
+        // A folder in the key file's place: unreadable as a file, even to root.
+        std::fs::remove_file(&key_file).unwrap();
+        std::fs::create_dir(&key_file).unwrap();
+        #[cfg(unix)]
+        chmod(&key_file, 0o700);
+        let Err(e) = Vault::open(&state, &key_file, &no_passphrase) else {
+            panic!("a folder opened the vault");
+        };
+        let VaultError::KeyFile {
+            action,
+            what,
+            path,
+            source,
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!((*action, *what), ("read", "the vault key file"));
+        assert_eq!(path, &key_file);
+        let cause = source.to_string();
+        // The message says what failed, its source why, each once.
+        let message = format!("cannot read the vault key file {}", key_file.display());
+        assert_eq!(e.to_string(), message);
+        let secret = SecretError::vault(e);
+        assert_eq!(secret.to_string(), format!("{message}: {cause}"));
+        assert!(matches!(
+            &secret,
+            SecretError::Vault(v) if matches!(**v, VaultError::KeyFile { .. })
+        ));
+        // No file at all is its own kind.
+        std::fs::remove_dir(&key_file).unwrap();
+        let Err(e) = Vault::open(&state, &key_file, &no_passphrase) else {
+            panic!("no key file opened the vault");
+        };
+        assert!(matches!(e, VaultError::KeyFileMissing { .. }), "{e:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused_by_kind() {
+        let (dir, state) = state();
+        let key_file = dir.path().join("orc.key");
+        key_file_vault(&state, &key_file);
+        chmod(&key_file, 0o644);
+        let Err(e) = Vault::open(&state, &key_file, &no_passphrase) else {
+            panic!("a key file others can read opened the vault");
+        };
+        let VaultError::ReadableByOthers { what, path, mode } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (*what, path, *mode),
+            ("the vault key file", &key_file, 0o644)
+        );
+        let k = key_file.display();
+        assert_eq!(
+            printed(e),
+            format!(
+                "the vault key file {k} can be read by others (mode 0644); make it readable by its owner only: chmod 600 {k}"
+            )
+        );
+        chmod(&key_file, 0o600);
+        assert!(Vault::open(&state, &key_file, &no_passphrase).is_ok());
+    }
 }

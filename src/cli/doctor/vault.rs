@@ -4,10 +4,14 @@
 use super::*;
 
 /// The passphrase from `ORC_PASSPHRASE` only: doctor never prompts.
-pub(super) fn passphrase_from_env(_prompt: &str) -> anyhow::Result<zeroize::Zeroizing<String>> {
+pub(super) fn passphrase_from_env(
+    _prompt: &str,
+) -> crate::secrets::Result<zeroize::Zeroizing<String>> {
     std::env::var("ORC_PASSPHRASE")
         .map(zeroize::Zeroizing::new)
-        .map_err(|_| anyhow::anyhow!("ORC_PASSPHRASE is not set"))
+        .map_err(|_| {
+            crate::secrets::VaultError::NeedsPassphrase(crate::secrets::NoPassphrase::NotInEnv)
+        })
 }
 
 /// The secrets the config names that `held` lacks, by name.
@@ -41,7 +45,7 @@ fn vault(setup: &Setup, state: Option<&State>, opens: &std::cell::Cell<Option<bo
         Err(e) => {
             return Check::fail(
                 NAME,
-                format!("{e:#}"),
+                format!("{:#}", anyhow::Error::from(e)),
                 "run `orc apply` to migrate the state",
             );
         }
@@ -86,7 +90,7 @@ fn vault(setup: &Setup, state: Option<&State>, opens: &std::cell::Cell<Option<bo
             );
         }
         Err(e) => {
-            let text = format!("{e:#}");
+            let text = format!("{:#}", anyhow::Error::from(e));
             let fix = if asked.get() {
                 "set ORC_PASSPHRASE to the passphrase the vault was made with (`orc secret rekey` changes it)".to_string()
             } else if key_file_mode(&key_file).is_some_and(|m| m & 0o077 != 0) {
@@ -109,7 +113,13 @@ fn vault(setup: &Setup, state: Option<&State>, opens: &std::cell::Cell<Option<bo
     };
     let names: Vec<String> = match crate::secrets::list(state) {
         Ok(list) => list.into_iter().map(|s| s.name).collect(),
-        Err(e) => return Check::fail(NAME, format!("{e:#}"), "restore the state from a backup"),
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("{:#}", anyhow::Error::from(e)),
+                "restore the state from a backup",
+            );
+        }
     };
     let broken: Vec<&String> = names.iter().filter(|n| vault.get(n).is_err()).collect();
     if let Some(first) = broken.first() {
