@@ -10,11 +10,11 @@ pub use crate::ops::check::{Checked, held_secrets, secret_diagnostics};
 
 /// [`crate::ops::check::check`] of the config, state and backend the flags name.
 pub fn check(global: &Global) -> anyhow::Result<Checked> {
-    crate::ops::check::check(
+    Ok(crate::ops::check::check(
         &global.config_path(),
         global.state.as_deref(),
         global.backend,
-    )
+    )?)
 }
 
 /// validate's JSON document (also what plan and apply print with --json when the

@@ -87,8 +87,22 @@ pub enum ApplyError {
     /// The state, backend or plan could not be had (before anything changed).
     #[error(transparent)]
     Workspace(WorkspaceError),
+    /// The vault could not list its secrets.
     #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Vault(crate::secrets::VaultError),
+    /// The caller's review (an approval prompt) failed.
+    #[error(transparent)]
+    Review(anyhow::Error),
+}
+
+impl From<super::check::CheckError> for ApplyError {
+    fn from(e: super::check::CheckError) -> Self {
+        match e {
+            super::check::CheckError::Workspace(e) => e.into(),
+            super::check::CheckError::State(e) => e.into(),
+            super::check::CheckError::Vault(e) => e.into(),
+        }
+    }
 }
 
 impl From<WorkspaceError> for ApplyError {
@@ -115,7 +129,7 @@ impl From<crate::secrets::VaultError> for ApplyError {
     fn from(e: crate::secrets::VaultError) -> Self {
         match e {
             crate::secrets::VaultError::State(e) => e.into(),
-            other => ApplyError::Other(other.into()),
+            other => ApplyError::Vault(other),
         }
     }
 }
@@ -169,7 +183,9 @@ pub fn apply(
     if !review(&Review {
         plan: &plan,
         broke_lock,
-    })? || !plan.has_changes()
+    })
+    .map_err(ApplyError::Review)?
+        || !plan.has_changes()
     {
         return Ok(unapplied(plan));
     }
@@ -183,7 +199,7 @@ pub fn apply(
         backend: plan.backend.clone(),
         folder: plan.folder.clone(),
         summary: summary.line(),
-        plan: serde_json::to_string(&audit_json(&plan)).map_err(anyhow::Error::from)?,
+        plan: serde_json::to_string(&audit_json(&plan)).map_err(StateError::from)?,
     })?;
     failpoint::hit("apply:before-scheduler");
     let batch = plan.scheduler_batch();

@@ -21,7 +21,7 @@ pub fn check(
     config: &Path,
     state: Option<&Path>,
     backend: Option<crate::config::BackendKind>,
-) -> anyhow::Result<Checked> {
+) -> Result<Checked, CheckError> {
     let ws = match Workspace::load(config, state, backend) {
         Ok(ws) => ws,
         Err(diags) => {
@@ -113,7 +113,7 @@ pub fn secret_diagnostics<'a>(
 }
 
 /// The names of the secrets in the vault of the state at `path` (none without one).
-pub fn held_secrets(path: &std::path::Path) -> anyhow::Result<BTreeSet<String>> {
+pub fn held_secrets(path: &std::path::Path) -> Result<BTreeSet<String>, CheckError> {
     if !path.exists() {
         return Ok(Default::default());
     }
@@ -122,4 +122,16 @@ pub fn held_secrets(path: &std::path::Path) -> anyhow::Result<BTreeSet<String>> 
         .into_iter()
         .map(|s| s.name)
         .collect())
+}
+
+/// Why the checks could not be made (a config that fails them is not an error: its
+/// diagnostics are the answer).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Workspace(#[from] crate::workspace::WorkspaceError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Vault(#[from] crate::secrets::VaultError),
 }

@@ -203,19 +203,23 @@ impl ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        let status = match e.downcast_ref::<StateError>() {
-            Some(e) => state_status(e),
-            None => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, format!("{e:#}"))
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        ApiError(state_status(&e), crate::ops::error_chain(&e))
     }
 }
 
-impl From<StateError> for ApiError {
-    fn from(e: StateError) -> Self {
-        ApiError(state_status(&e), format!("{:#}", anyhow::Error::from(e)))
+impl From<crate::ops::check::CheckError> for ApiError {
+    fn from(e: crate::ops::check::CheckError) -> Self {
+        use crate::ops::check::CheckError;
+        match e {
+            CheckError::Workspace(e) => e.into(),
+            CheckError::State(e) => e.into(),
+            CheckError::Vault(e) => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::ops::error_chain(&e),
+            ),
+        }
     }
 }
 
@@ -225,7 +229,7 @@ impl From<WorkspaceError> for ApiError {
             WorkspaceError::State(e) => state_status(e),
             e => backend_status(e.backend()),
         };
-        ApiError(status, format!("{:#}", anyhow::Error::from(e)))
+        ApiError(status, crate::ops::error_chain(&e))
     }
 }
 
@@ -751,7 +755,7 @@ fn apply_status(e: &ApplyError) -> StatusCode {
         ApplyError::Scheduler { error, .. } => backend_status(Some(error)),
         ApplyError::State(e) => state_status(e),
         ApplyError::Workspace(e) => backend_status(e.backend()),
-        ApplyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ApplyError::Vault(_) | ApplyError::Review(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
