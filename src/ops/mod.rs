@@ -11,13 +11,6 @@ pub mod run;
 pub mod status;
 
 /// An error with its causes, as the CLI prints errors (anyhow's `{:#}`).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::secrets::error::WithSources(e).to_string()
 }
