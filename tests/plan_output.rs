@@ -98,17 +98,23 @@ fn a_create_lists_what_the_file_sets_in_its_words() {
     assert!(field("action").as_str().unwrap().contains("\"shell\""));
 }
 
-#[test]
-fn an_update_diffs_in_the_files_words() {
+/// CONFIG applied, then its timeout changed in the file (not applied).
+fn applied_then_timeout_changed() -> TestEnv {
     let env = TestEnv::builder().config_in_cwd().build();
-    let dir = &env;
-    std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
-    apply(dir);
+    std::fs::write(env.join("tasks.toml"), CONFIG).unwrap();
+    apply(&env);
     std::fs::write(
-        dir.join("tasks.toml"),
+        env.join("tasks.toml"),
         CONFIG.replace("timeout = \"2h\"", "timeout = \"90m\""),
     )
     .unwrap();
+    env
+}
+
+#[test]
+fn an_update_diffs_in_the_files_words() {
+    let env = applied_then_timeout_changed();
+    let dir = &env;
     let text = plan(dir);
     let etl: Vec<&str> = body(&text, "etl").iter().map(|l| l.trim()).collect();
     assert_eq!(
@@ -144,15 +150,8 @@ fn a_task_deleted_by_hand_is_recreated_with_every_set_field() {
 /// update's audit row keeps the fields it changed.
 #[test]
 fn the_audit_row_names_new_tasks_and_keeps_updated_fields() {
-    let env = TestEnv::builder().config_in_cwd().build();
+    let env = applied_then_timeout_changed();
     let dir = &env;
-    std::fs::write(dir.join("tasks.toml"), CONFIG).unwrap();
-    apply(dir);
-    std::fs::write(
-        dir.join("tasks.toml"),
-        CONFIG.replace("timeout = \"2h\"", "timeout = \"90m\""),
-    )
-    .unwrap();
     apply(dir);
     let db = dir.db();
     let audit = |id: i64| -> serde_json::Value {

@@ -168,19 +168,24 @@ fn json_numbers_equal_the_database() {
     assert!(!text.contains("old failure"), "{text}");
 }
 
-fn html_is_valid_self_contained_and_renders() {
-    let env = fixture();
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let html_path = out_dir.join("report.html");
+/// `orc report --format html` written to `path`, and its text.
+fn html_report(env: &TestEnv, path: &Path) -> String {
     env.orc_ok(&[
         "report",
         "--format",
         "html",
         "--output",
-        html_path.to_str().unwrap(),
+        path.to_str().unwrap(),
     ]);
-    let html = std::fs::read_to_string(&html_path).unwrap();
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn html_is_valid_self_contained_and_renders() {
+    let env = fixture();
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let html_path = out_dir.join("report.html");
+    let html = html_report(&env, &html_path);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<svg"), "inline SVG trends");
     for external in ["<script", "<link", "src=\"http", "@import", "url("] {
@@ -261,14 +266,7 @@ fn html_escapes_what_runs_recorded() {
             .unwrap();
     }
     let html_path = env.path("report.html");
-    env.orc_ok(&[
-        "report",
-        "--format",
-        "html",
-        "--output",
-        html_path.to_str().unwrap(),
-    ]);
-    let html = std::fs::read_to_string(&html_path).unwrap();
+    let html = html_report(&env, &html_path);
     assert!(!html.contains("<script"), "{html}");
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &quot;'&amp;"),

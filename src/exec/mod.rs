@@ -633,16 +633,7 @@ struct ResolvedEnv {
 
 /// Where run `id` of the applied task `name` (in `folder`) writes its log.
 pub fn run_log_path(state: &State, folder: Option<&str>, name: &str, id: i64) -> Result<PathBuf> {
-    let recorded = state
-        .find_task(name, folder, None)?
-        .ok_or_else(|| RunError::NotApplied {
-            name: name.to_string(),
-            place: folder
-                .map(|f| format!(" in folder \"{f}\""))
-                .unwrap_or_default(),
-            state: state.path().to_path_buf(),
-        })?;
-    let task = recorded.task()?;
+    let task = find(state, name, folder, None)?.task()?;
     Ok(log_dir(state, &task).join(name).join(format!("{id}.log")))
 }
 
