@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::{ApiError, Server, blocking, events, session, with_state};
 use crate::html::Text;
-use crate::state::RunFilter;
+use crate::state::{RunFilter, RunStatus};
 use view::{Viewer, badge, page, when};
 
 pub fn routes() -> Router<Arc<Server>> {
@@ -402,8 +402,11 @@ async fn task_page(
         // Skipped runs did not run: they have no duration of the task's to chart.
         .filter(|r| {
             matches!(
-                r.status.as_str(),
-                "success" | "failed" | "timeout" | "interrupted"
+                r.status,
+                RunStatus::Success
+                    | RunStatus::Failed
+                    | RunStatus::Timeout
+                    | RunStatus::Interrupted
             )
         })
         .filter_map(|r| r.duration_ms.map(|d| (r.id, d, r.status.as_str())))
@@ -442,18 +445,6 @@ async fn task_page(
     };
     html(StatusCode::OK, page(&name, "/", &viewer, body))
 }
-
-/// The runs page's status filter: a run's status, or any ("").
-const RUN_STATUSES: [&str; 8] = [
-    "",
-    "success",
-    "failed",
-    "timeout",
-    "running",
-    "skipped",
-    "missed",
-    "interrupted",
-];
 
 #[derive(Debug, Default, Deserialize)]
 struct RunsQuery {
@@ -520,7 +511,8 @@ async fn runs_page(
             label {
                 "State "
                 select name="status" {
-                    @for s in RUN_STATUSES {
+                    // Any (""), or one of the words runs are stored with.
+                    @for s in std::iter::once("").chain(RunStatus::ALL.iter().map(|s| s.as_str())) {
                         option value=(s) selected[s == status] {
                             (if s.is_empty() { "Any state" } else { s })
                         }
