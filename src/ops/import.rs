@@ -216,6 +216,9 @@ fn from_folder(
         BackendKind::Cron => {
             let backend = ws.cron_backend()?;
             let jobs = backend.jobs()?;
+            // Its own set: the lines outside the block are named against the block's
+            // names here, while the set returned for `unique_names` leaves them out,
+            // or a block task adopted under its own name would be renamed after itself.
             let mut taken: std::collections::BTreeSet<String> =
                 ws.config.tasks.keys().cloned().collect();
             taken.extend(recorded.iter().map(|r| r.name.clone()));
