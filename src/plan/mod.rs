@@ -184,16 +184,24 @@ impl Plan {
             .collect()
     }
 
-    /// Every state write, in one transaction.
-    pub fn state_writes(&self) -> Vec<TaskWrite> {
+    /// Every state write, in one transaction; the tasks' own borrowed from the plan
+    /// (a large apply would otherwise hold every definition twice).
+    pub fn state_writes(&self) -> Vec<std::borrow::Cow<'_, TaskWrite>> {
+        use std::borrow::Cow;
         let moved = self
             .moved_from
             .iter()
-            .map(|from| TaskWrite::MoveFolder { from: from.clone() });
+            .map(|from| Cow::Owned(TaskWrite::MoveFolder { from: from.clone() }));
         moved
-            .chain(self.changes.iter().flat_map(|c| c.state.iter().cloned()))
-            .chain(self.settings.iter().map(|s| TaskWrite::Settings {
-                json: s.json.clone(),
+            .chain(
+                self.changes
+                    .iter()
+                    .flat_map(|c| c.state.iter().map(Cow::Borrowed)),
+            )
+            .chain(self.settings.iter().map(|s| {
+                Cow::Owned(TaskWrite::Settings {
+                    json: s.json.clone(),
+                })
             }))
             .collect()
     }

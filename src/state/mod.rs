@@ -471,7 +471,12 @@ impl State {
 
     /// Write every task change of an apply to `scope` and close its audit row,
     /// atomically.
-    pub fn commit_apply(&self, id: i64, scope: &Scope, writes: &[TaskWrite]) -> Result<()> {
+    pub fn commit_apply(
+        &self,
+        id: i64,
+        scope: &Scope,
+        writes: &[std::borrow::Cow<'_, TaskWrite>],
+    ) -> Result<()> {
         let tx = rusqlite::Transaction::new_unchecked(
             &self.conn,
             rusqlite::TransactionBehavior::Immediate,
@@ -479,7 +484,7 @@ impl State {
         let at = now();
         let (backend, folder) = (&scope.backend, &scope.folder);
         // A folder move first: the other writes name the tasks in their new folder.
-        let moves = writes.iter().filter_map(|w| match w {
+        let moves = writes.iter().filter_map(|w| match &**w {
             TaskWrite::MoveFolder { from } => Some(from),
             _ => None,
         });
@@ -499,7 +504,7 @@ impl State {
             )?;
         }
         for w in writes {
-            match w {
+            match &**w {
                 TaskWrite::Upsert {
                     name,
                     definition,
