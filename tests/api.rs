@@ -307,6 +307,10 @@ fn plan_shows_pending_changes_and_apply_makes_them() {
     let plan = s.get_json("/api/plan");
     assert_eq!(plan["has_changes"], false, "{plan}");
     let text = std::fs::read_to_string(s.env.path("tasks.toml")).unwrap();
+    // A new task, and a schedule the scheduler must take: the apply's report says
+    // which changes went to the scheduler (the batch it was handed goes back into
+    // the plan it reports).
+    let text = text.replace("0 6 * * *", "0 7 * * *");
     std::fs::write(
         s.env.path("tasks.toml"),
         format!("{text}\n[tasks.extra]\ncommand = \"true\"\n"),
@@ -315,12 +319,16 @@ fn plan_shows_pending_changes_and_apply_makes_them() {
     let plan = s.get_json("/api/plan");
     assert_eq!(plan["has_changes"], true, "{plan}");
     assert_eq!(plan["summary"]["add"], 1, "{plan}");
+    assert_eq!(plan["summary"]["change"], 1, "{plan}");
     assert_eq!(plan["changes"][0]["name"], "extra");
 
     assert_eq!(s.post("/api/apply", None).0, 401);
     let token = String::from_utf8(s.env.orc(&["serve", "--print-token"]).stdout).unwrap();
     let (status, body) = s.post("/api/apply", Some(token.trim()));
     assert_eq!(status, 200, "{body}");
+    let output = body["output"].as_str().unwrap_or_default();
+    assert!(output.contains("# ok will be updated in place\n"), "{body}");
+    assert!(!output.contains("state only"), "{body}");
     assert_eq!(s.get_json("/api/plan")["has_changes"], false);
     assert_eq!(s.get_json("/api/tasks").as_array().unwrap().len(), 3);
 

@@ -165,7 +165,7 @@ pub fn apply(
     failpoint::hit("apply:locked");
 
     let mut backend = ws.backend()?;
-    let plan = ws.plan(
+    let mut plan = ws.plan(
         &ws.recorded(Some(&state))?,
         backend.as_ref(),
         opts.targets,
@@ -202,10 +202,14 @@ pub fn apply(
         plan: serde_json::to_string(&audit_json(&plan)).map_err(StateError::from)?,
     })?;
     failpoint::hit("apply:before-scheduler");
-    let batch = plan.scheduler_batch();
-    if !batch.is_empty()
-        && let Err(e) = backend.apply(&batch)
-    {
+    let batch = plan.take_scheduler_batch();
+    let applied = if batch.changes.is_empty() {
+        Ok(())
+    } else {
+        backend.apply(&batch.changes)
+    };
+    plan.put_back(batch);
+    if let Err(e) = applied {
         state.fail_apply(apply_id, &e.to_string())?;
         tracing::error!("apply {apply_id} failed: {e}");
         return Err(ApplyError::Scheduler {

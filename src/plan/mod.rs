@@ -129,6 +129,13 @@ pub struct SettingsPlan {
 /// The fingerprint key of the settings (a task name never starts with '@').
 const SETTINGS_KEY: &str = "@settings";
 
+/// A plan's scheduler operations in one batch, with how many each task's change
+/// gave, so that they can go back into the plan.
+pub struct SchedulerBatch {
+    pub changes: Vec<Change>,
+    lengths: Vec<usize>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub backend: String,
@@ -176,12 +183,24 @@ impl Plan {
         !self.changes.is_empty() || self.settings.is_some() || self.moved_from.is_some()
     }
 
-    /// Every scheduler operation, in one batch.
-    pub fn scheduler_batch(&self) -> Vec<Change> {
-        self.changes
-            .iter()
-            .flat_map(|c| c.scheduler.iter().cloned())
-            .collect()
+    /// Every scheduler operation, in one batch, moved out of the plan: a large apply
+    /// would otherwise hold each new entry twice. [`Plan::put_back`] returns them
+    /// once the scheduler has them, for the report.
+    pub fn take_scheduler_batch(&mut self) -> SchedulerBatch {
+        let lengths: Vec<usize> = self.changes.iter().map(|c| c.scheduler.len()).collect();
+        let mut changes = Vec::with_capacity(lengths.iter().sum());
+        for c in &mut self.changes {
+            changes.append(&mut c.scheduler);
+        }
+        SchedulerBatch { changes, lengths }
+    }
+
+    /// The batch [`Plan::take_scheduler_batch`] took, back in the changes it came from.
+    pub fn put_back(&mut self, batch: SchedulerBatch) {
+        let mut changes = batch.changes.into_iter();
+        for (c, length) in self.changes.iter_mut().zip(batch.lengths) {
+            c.scheduler = changes.by_ref().take(length).collect();
+        }
     }
 
     /// Every state write, in one transaction; the tasks' own borrowed from the plan
@@ -519,40 +538,31 @@ fn plan_desired(
     } else {
         want_json
     };
-    let mut scheduler = Vec::new();
-    let mut state = Vec::new();
-    if let Some(from) = renamed_from {
-        state.push(TaskWrite::Rename {
-            from: from.to_string(),
-            to: name.to_string(),
-        });
-    }
-    let (action, drift) = match live_entry {
+    // The entry moves into its change: a plan of 100,000 new tasks would hold each twice.
+    let (change, action, drift) = match live_entry {
         None => {
-            scheduler.push(Change::Create(want.clone()));
             let drift = (rec.is_some() && renamed_from.is_none()).then_some(Drift::DeletedOutside);
-            (Action::Create, drift)
+            (Some(Change::Create(want)), Action::Create, drift)
         }
         Some(current) if !current.listed_eq(&want, false) => {
             let only_enabled = current.listed_eq(&want, true);
-            scheduler.push(match (only_enabled, want.enabled) {
+            let drift = (recorded_same && rec.is_some_and(|r| r.entry == want_json))
+                .then_some(Drift::ChangedOutside);
+            let change = match (only_enabled, want.enabled) {
                 (true, true) => Change::Enable {
                     name: name.to_string(),
                 },
                 (true, false) => Change::Disable {
                     name: name.to_string(),
                 },
-                (false, _) => Change::Update(want.clone()),
-            });
-            let drift = (recorded_same && rec.is_some_and(|r| r.entry == want_json))
-                .then_some(Drift::ChangedOutside);
-            (Action::Update, drift)
+                (false, _) => Change::Update(want),
+            };
+            (Some(change), Action::Update, drift)
         }
         Some(_) if credential_changed => {
             // Task Scheduler keeps the old password until the task is registered
             // again; its next run would fail to log on (0x8007052E).
-            scheduler.push(Change::Update(want.clone()));
-            (Action::Update, None)
+            (Some(Change::Update(want)), Action::Update, None)
         }
         Some(_) => {
             if recorded_same && rec.is_some_and(|r| r.entry == want_json) && renamed_from.is_none()
@@ -561,29 +571,25 @@ fn plan_desired(
             }
             // The scheduler already matches (settings it does not hold changed, or a
             // previous apply stopped before recording): only the state moves.
-            (Action::Update, None)
+            (None, Action::Update, None)
         }
     };
     // The old entry goes once the new one exists: a create that fails (a wrong
     // password, a missing logon right) leaves the original, which for an adopted
     // task holds the only copy of what it was.
-    if let Some(from) = renamed_from
-        && live.contains_key(from)
-    {
-        scheduler.push(Change::Delete {
+    let delete_old = renamed_from
+        .filter(|from| live.contains_key(from))
+        .map(|from| Change::Delete {
             name: from.to_string(),
         });
-    }
+    // Collected from options, so each vector holds exactly its changes (a vector
+    // grown by push reserves four).
+    let scheduler: Vec<Change> = change.into_iter().chain(delete_old).collect();
     let action = if renamed_from.is_some() {
         Action::Rename
     } else {
         action
     };
-    state.push(TaskWrite::Upsert {
-        name: name.to_string(),
-        definition: definition.clone(),
-        entry: want_json.clone(),
-    });
     let unrecorded = rec.is_none() && drift.is_none();
     let (fields, before_text, after_text) = match (drift, live_entry) {
         (Some(Drift::ChangedOutside), Some(current)) => {
@@ -636,6 +642,17 @@ fn plan_desired(
     } else {
         (before_text, after_text)
     };
+    // Written last, so the definition and entry move in instead of being copied.
+    let rename = renamed_from.map(|from| TaskWrite::Rename {
+        from: from.to_string(),
+        to: name.to_string(),
+    });
+    let upsert = TaskWrite::Upsert {
+        name: name.to_string(),
+        definition,
+        entry: want_json,
+    };
+    let state: Vec<TaskWrite> = rename.into_iter().chain([upsert]).collect();
     Some(TaskPlan {
         name: name.to_string(),
         action,
