@@ -1,4 +1,4 @@
-//! `orc notify test GROUP`: send a test mail and say what failed; `orc notify flush`:
+//! `orc notify test GROUP`: send a test alert to each target and say what failed; `orc notify flush`:
 //! send the alerts waiting for a retry now.
 
 use std::process::ExitCode;
@@ -12,11 +12,14 @@ use crate::notify::mail;
 
 #[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
-    /// Send a test mail to a notification group, through [smtp] of tasks.toml
+    /// Send a test alert to every target of a notification group: its mail (through
+    /// [smtp]) and its webhook, teams, slack and ntfy targets
     #[command(
-        after_help = "On failure it says which step failed: DNS (the server name), \
-connection, TLS, authentication, or a rejected recipient. Secrets named in [smtp] come \
-from this server's vault.\n\nExample: orc notify test ops"
+        after_help = "Each target gets a line: what was sent, or which step failed: DNS (the \
+server name), connection, TLS, timeout, authentication or a rejected recipient (mail), or \
+the HTTP status with the first line of the answer. Secrets the group names come from this \
+server's vault and are never printed. Exits 1 when any target failed.\n\nExample: orc \
+notify test ops"
     )]
     Test { group: String },
     /// Send the alerts that wait for a retry now
@@ -56,6 +59,52 @@ pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Send the test mail of `[notify.GROUP]`: what was sent, or which step failed.
+fn test_mail(
+    config: &crate::config::Config,
+    g: &crate::config::NotifyGroup,
+    group: &str,
+    host: &str,
+    secrets: &crate::secrets::SecretReader,
+) -> std::result::Result<String, String> {
+    let Some(smtp) = &config.smtp else {
+        return Err("no [smtp] section: orc does not know which mail server to use".into());
+    };
+    let settings = NotifySettings {
+        smtp: Some(smtp.clone()),
+        notify: config.notify.clone(),
+    };
+    let login = crate::notify::login(&settings, secrets).map_err(|e| e.to_string())?;
+    let text =
+        format!("This is a test from orc on {host}: mail to the group \"{group}\" arrives.\n");
+    let html = maud::html! {
+        (maud::DOCTYPE)
+        html {
+            body {
+                p { "This is a test from orc on " b { (host) } ": mail to the group " b { (group) } " arrives." }
+            }
+        }
+    }
+    .into_string();
+    let subject = format!("[orc] test mail from {host} to {group}");
+    mail::send(
+        smtp,
+        login,
+        &mail::Mail {
+            to: &g.email,
+            subject: &subject,
+            text: &text,
+            html: &html,
+        },
+    )?;
+    Ok(format!(
+        "Sent a test mail to {} through {}:{}.",
+        g.email.join(", "),
+        smtp.server,
+        smtp.port
+    ))
+}
+
 pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode> {
     let state_path = crate::workspace::state_path(global.state.as_deref());
     let secrets = crate::workspace::vault_reader(&state_path);
@@ -81,52 +130,66 @@ pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode
                     }
                 );
             };
-            let Some(smtp) = &config.smtp else {
-                bail!("no [smtp] section: orc does not know which mail server to use");
-            };
-            if g.email.is_empty() {
-                bail!("[notify.{group}] has no email addresses");
+            if g.email.is_empty() && g.hooks.is_empty() {
+                bail!(
+                    "[notify.{group}] has no email addresses and no webhook, teams, slack or ntfy target"
+                );
             }
-            let settings = NotifySettings {
-                smtp: Some(smtp.clone()),
-                notify: config.notify.clone(),
-            };
-            let login = crate::notify::login(&settings, &secrets)?;
             let host = crate::host::host_name();
-            let text = format!(
-                "This is a test from orc on {host}: mail to the group \"{group}\" arrives.\n"
-            );
-            let html = maud::html! {
-                (maud::DOCTYPE)
-                html {
-                    body {
-                        p { "This is a test from orc on " b { (host) } ": mail to the group " b { (group) } " arrives." }
+            // (target, what happened); every target is tried, whatever the others did.
+            let mut results: Vec<(String, Result<String, String>)> = Vec::new();
+            if !g.email.is_empty() {
+                results.push((
+                    "email".to_string(),
+                    test_mail(&config, g, &group, &host, &secrets),
+                ));
+            }
+            let title = format!("[orc] test alert from {host} to {group}");
+            let facts = crate::notify::hooks::Facts {
+                event: "test".to_string(),
+                host: host.clone(),
+                text: format!(
+                    "This is a test from orc on {host}: alerts to the group \"{group}\" arrive."
+                ),
+                reason: Some(format!("a test of [notify.{group}]")),
+                title,
+                ..Default::default()
+            };
+            for hook in &g.hooks {
+                let result = crate::notify::hooks::send(hook, &facts, &secrets)
+                    .map(|d| {
+                        if d.first_line.is_empty() {
+                            format!("delivered (HTTP {})", d.status)
+                        } else {
+                            format!("delivered (HTTP {}: {})", d.status, d.first_line)
+                        }
+                    })
+                    .map_err(|e| format!("{}: {}", e.step, e.detail));
+                results.push((hook.channel().to_string(), result));
+            }
+            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+            if out.json {
+                out.print_json(&serde_json::json!({
+                    "group": group,
+                    "targets": results.iter().map(|(target, r)| serde_json::json!({
+                        "target": target,
+                        "ok": r.is_ok(),
+                        "detail": match r { Ok(d) | Err(d) => d },
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                for (target, r) in &results {
+                    match r {
+                        Ok(d) => println!("{target}: {d}"),
+                        Err(e) => eprintln!("{target}: FAILED: {e}"),
                     }
                 }
             }
-            .into_string();
-            let subject = format!("[orc] test mail from {host} to {group}");
-            match mail::send(
-                smtp,
-                login,
-                &mail::Mail {
-                    to: &g.email,
-                    subject: &subject,
-                    text: &text,
-                    html: &html,
-                },
-            ) {
-                Ok(()) => {
-                    out.info(&format!(
-                        "Sent a test mail to {} through {}:{}.",
-                        g.email.join(", "),
-                        smtp.server,
-                        smtp.port
-                    ));
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(why) => bail!("{why}"),
-            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         NotifyCommand::Flush => {
             let state = crate::state::State::open(&state_path)?;

@@ -106,7 +106,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let mail = state.mail_summary()?;
     if mail.waiting + mail.given_up > 0 {
         let mut text = format!(
-            "\nAlert mail: {} sent, {} waiting to be retried, {} given up",
+            "\nAlerts (mail and HTTP targets): {} sent, {} waiting to be retried, {} given up",
             mail.sent, mail.waiting, mail.given_up
         );
         if let Some(e) = &mail.last_error {

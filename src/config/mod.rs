@@ -23,13 +23,13 @@ pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
-    Action, Config, Dependency, NotifyGroup, NotifySettings, Origin, RunAs, RuntimeSettings,
+    Action, Config, Dependency, Hook, NotifyGroup, NotifySettings, Origin, RunAs, RuntimeSettings,
     Settings, Smtp, Step, Task, WindowsSettings,
 };
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,
 };
-pub use validate::{check_name, parse_dependency};
+pub use validate::{check_name, is_http_url, parse_dependency};
 
 /// A valid config and its warnings.
 #[derive(Debug)]

@@ -109,6 +109,66 @@ impl Config {
 pub struct NotifyGroup {
     pub email: Vec<String>,
     pub on: Vec<NotifyEvent>,
+    /// The HTTP targets beside mail. Left out of the recorded settings when empty, so
+    /// that groups recorded before them compare equal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<Hook>,
+}
+
+/// An HTTP alert target of a notification group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Hook {
+    Webhook {
+        url: EnvValue,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, EnvValue>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
+    },
+    Teams {
+        url: EnvValue,
+    },
+    Slack {
+        url: EnvValue,
+    },
+    Ntfy {
+        url: EnvValue,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<EnvValue>,
+    },
+}
+
+impl Hook {
+    /// The channel's name, as `[notify.NAME]` spells the key and the queue records it.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Hook::Webhook { .. } => "webhook",
+            Hook::Teams { .. } => "teams",
+            Hook::Slack { .. } => "slack",
+            Hook::Ntfy { .. } => "ntfy",
+        }
+    }
+
+    pub fn url(&self) -> &EnvValue {
+        match self {
+            Hook::Webhook { url, .. }
+            | Hook::Teams { url }
+            | Hook::Slack { url }
+            | Hook::Ntfy { url, .. } => url,
+        }
+    }
+
+    /// Every value of the target that may name a secret.
+    pub fn values(&self) -> Vec<&EnvValue> {
+        let mut values = vec![self.url()];
+        match self {
+            Hook::Webhook { headers, .. } => values.extend(headers.values()),
+            Hook::Ntfy { token: Some(t), .. } => values.push(t),
+            _ => {}
+        }
+        values
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -195,6 +195,50 @@ pub struct RawNotify {
     pub email: Vec<Spanned<String>>,
     /// Default ["failure", "timeout"].
     pub on: Option<Vec<NotifyEvent>>,
+    /// A JSON POST of each event to any HTTP endpoint.
+    pub webhook: Option<Spanned<RawWebhook>>,
+    /// Microsoft Teams, through a Workflows webhook: an Adaptive Card.
+    pub teams: Option<Spanned<RawChat>>,
+    /// Slack, through an incoming webhook: Block Kit.
+    pub slack: Option<Spanned<RawChat>>,
+    /// ntfy (ntfy.sh or your own server): a push notification to a topic.
+    pub ntfy: Option<Spanned<RawNtfy>>,
+}
+
+/// `webhook = { url = ..., headers = { ... }, template = ... }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Webhook")]
+pub struct RawWebhook {
+    /// http(s) URL, or { secret = "name" } when the URL itself is the credential.
+    pub url: Spanned<EnvValue>,
+    /// Extra request headers; a value may be { secret = "name" }.
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvValue>,
+    /// The body instead of orc's JSON: `{{ name }}` is replaced by that field of the
+    /// event (task, host, folder, event, status, exit_code, attempts, duration, reason,
+    /// log_tail, run_id, title, text, run_url), escaped for a JSON string.
+    pub template: Option<String>,
+}
+
+/// `teams = { url = ... }` / `slack = { url = ... }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ChatWebhook")]
+pub struct RawChat {
+    /// The webhook URL, best as { secret = "name" }: whoever has it can post.
+    pub url: Spanned<EnvValue>,
+}
+
+/// `ntfy = { url = "https://ntfy.sh/TOPIC", token = ... }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Ntfy")]
+pub struct RawNtfy {
+    /// The topic's URL.
+    pub url: Spanned<EnvValue>,
+    /// An access token, sent as a bearer token.
+    pub token: Option<EnvValue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]

@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 use maud::{DOCTYPE, html};
 
 use crate::config::NotifyEvent;
+use crate::state::MailEvent;
 use crate::state::Result;
-use crate::state::notifications::Notification;
 use crate::state::{State, timestamp};
 
 /// How long after a fire time its run may take to start (a busy machine, a scheduler
@@ -153,7 +153,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
             let Some(group) = settings.notify.get(group_name) else {
                 continue;
             };
-            if !group.on.contains(&NotifyEvent::Missed) || group.email.is_empty() {
+            if !group.on.contains(&NotifyEvent::Missed) {
                 continue;
             }
             let subject = format!("[orc] {} MISSED on {host}", task.name);
@@ -175,18 +175,31 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
                 }
             }
             .into_string();
-            state.queue_notification(&Notification {
-                id: 0,
+            let facts = super::hooks::Facts {
+                event: MailEvent::Missed.as_str().to_string(),
                 task: Some(task.name.clone()),
-                run_id: None,
-                event: crate::state::MailEvent::Missed,
-                group: group_name.clone(),
-                recipients: group.email.clone(),
-                subject,
-                text,
-                html,
-                attempts: 0,
-            })?;
+                host: host.to_string(),
+                folder: Some(folder.to_string()),
+                status: Some("missed".to_string()),
+                reason: Some(reason.clone()),
+                title: subject.clone(),
+                text: text.clone(),
+                ..super::hooks::Facts::default()
+            };
+            super::queue_alert(
+                state,
+                group_name,
+                group,
+                &super::Alert {
+                    task: Some(&task.name),
+                    run_id: None,
+                    event: MailEvent::Missed,
+                    subject,
+                    text,
+                    html,
+                    facts,
+                },
+            )?;
         }
         found.push(m);
     }

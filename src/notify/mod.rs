@@ -6,6 +6,7 @@
 //! cannot be sent is retried with backoff by later runs (and `orc notify flush`),
 //! and given up after [`MAX_ATTEMPTS`], which `orc status` shows.
 
+pub mod hooks;
 pub mod mail;
 pub mod missed;
 
@@ -14,17 +15,19 @@ use std::time::Duration;
 
 use maud::{DOCTYPE, html};
 
-use crate::config::{EnvValue, NotifyEvent, NotifySettings, Task};
+use crate::config::{EnvValue, Hook, NotifyEvent, NotifyGroup, NotifySettings, Task};
 use crate::exec::{RunReport, Status};
 use crate::secrets::SecretReader;
 use crate::state::Result;
 use crate::state::notifications::Notification;
-use crate::state::{RunStatus, State};
+use crate::state::{Channel, MailEvent, RunStatus, State};
 
 /// Attempts per mail before it is given up.
 pub const MAX_ATTEMPTS: u32 = 5;
 /// Lines of the run log an alert carries.
 const LOG_LINES: usize = 50;
+/// Lines of the run log a chat message or webhook carries (chat cards stay readable).
+const HOOK_LOG_LINES: usize = 20;
 
 /// The pause after failed attempt `n` (1-based).
 fn backoff(n: u32) -> Duration {
@@ -152,6 +155,7 @@ pub fn queue_for_run(
     task: &Task,
     report: &RunReport,
     host: &str,
+    folder: &str,
 ) -> Result<usize> {
     if task.notify.is_empty() {
         return Ok(0);
@@ -167,26 +171,107 @@ pub fn queue_for_run(
             let Some(group) = settings.notify.get(group_name) else {
                 continue;
             };
-            if !group.on.contains(&event) || group.email.is_empty() {
+            if !group.on.contains(&event) {
                 continue;
             }
             let (subject, text, html) = compose(event, task, report, host, duration);
-            state.queue_notification(&Notification {
-                id: 0,
+            let facts = hooks::Facts {
+                event: MailEvent::from(event).as_str().to_string(),
                 task: Some(task.name.clone()),
+                host: host.to_string(),
+                folder: Some(folder.to_string()),
+                status: Some(report.status.as_str().to_string()),
+                exit_code: report.exit_code,
+                attempts: Some(report.attempts),
+                duration_secs: duration.map(|d| d.as_secs_f64()),
+                duration: duration.map(crate::config::format_duration),
+                reason: report.reason.clone(),
+                log_tail: Some(log_tail(report.log_path.as_deref(), HOOK_LOG_LINES)),
                 run_id: Some(report.id),
-                event: event.into(),
-                group: group_name.clone(),
-                recipients: group.email.clone(),
-                subject,
-                text,
-                html,
-                attempts: 0,
-            })?;
+                title: subject.clone(),
+                text: text.clone(),
+                run_url: None,
+            };
+            queued += queue_alert(
+                state,
+                group_name,
+                group,
+                &Alert {
+                    task: Some(&task.name),
+                    run_id: Some(report.id),
+                    event: event.into(),
+                    subject,
+                    text,
+                    html,
+                    facts,
+                },
+            )?;
+        }
+    }
+    Ok(queued)
+}
+
+/// One alert for a group, in every form its targets take.
+pub struct Alert<'a> {
+    pub task: Option<&'a str>,
+    pub run_id: Option<i64>,
+    pub event: MailEvent,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub facts: hooks::Facts,
+}
+
+/// Queue `alert` to `group`: a mail when it has addresses, and one delivery per HTTP
+/// target. Returns how many were queued.
+pub fn queue_alert(
+    state: &State,
+    group_name: &str,
+    group: &NotifyGroup,
+    alert: &Alert<'_>,
+) -> Result<usize> {
+    let row = |channel, recipients, html: &str, payload| Notification {
+        id: 0,
+        task: alert.task.map(str::to_string),
+        run_id: alert.run_id,
+        event: alert.event,
+        group: group_name.to_string(),
+        recipients,
+        subject: alert.subject.clone(),
+        text: alert.text.clone(),
+        html: html.to_string(),
+        attempts: 0,
+        channel,
+        payload,
+    };
+    let mut queued = 0;
+    if !group.email.is_empty() {
+        state.queue_notification(&row(Channel::Email, group.email.clone(), &alert.html, None))?;
+        queued += 1;
+    }
+    if !group.hooks.is_empty() {
+        let payload = serde_json::to_string(&alert.facts)?;
+        for hook in &group.hooks {
+            state.queue_notification(&row(
+                channel_of(hook),
+                Vec::new(),
+                "",
+                Some(payload.clone()),
+            ))?;
             queued += 1;
         }
     }
     Ok(queued)
+}
+
+/// The queue's word for a target.
+fn channel_of(hook: &Hook) -> Channel {
+    match hook {
+        Hook::Webhook { .. } => Channel::Webhook,
+        Hook::Teams { .. } => Channel::Teams,
+        Hook::Slack { .. } => Channel::Slack,
+        Hook::Ntfy { .. } => Channel::Ntfy,
+    }
 }
 
 /// Queue a mail about a config that does not load (from `orc watch`) to every group
@@ -212,24 +297,28 @@ pub fn queue_config_error(
         pre { (errors) }
     }
     .into_string();
+    let facts = hooks::Facts {
+        event: MailEvent::ConfigError.as_str().to_string(),
+        host: host.to_string(),
+        reason: Some(errors.to_string()),
+        title: subject.clone(),
+        text: text.clone(),
+        ..hooks::Facts::default()
+    };
+    let alert = Alert {
+        task: None,
+        run_id: None,
+        event: MailEvent::ConfigError,
+        subject,
+        text,
+        html,
+        facts,
+    };
     let mut queued = 0;
     for (name, group) in &settings.notify {
-        if !group.on.contains(&NotifyEvent::Failure) || group.email.is_empty() {
-            continue;
+        if group.on.contains(&NotifyEvent::Failure) {
+            queued += queue_alert(state, name, group, &alert)?;
         }
-        state.queue_notification(&Notification {
-            id: 0,
-            task: None,
-            run_id: None,
-            event: crate::state::MailEvent::ConfigError,
-            group: name.clone(),
-            recipients: group.email.clone(),
-            subject: subject.clone(),
-            text: text.clone(),
-            html: html.clone(),
-            attempts: 0,
-        })?;
-        queued += 1;
     }
     Ok(queued)
 }
@@ -268,7 +357,7 @@ pub fn login(
     }
 }
 
-/// Send every queued mail that is due (with `now`, every one still waiting, backoff
+/// Send every queued alert that is due (with `now`, every one still waiting, backoff
 /// or not); failures are recorded and retried later. Returns (sent, failed).
 pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usize, usize)> {
     let due = state.due_notifications(now)?;
@@ -276,35 +365,59 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
         return Ok((0, 0));
     }
     let settings = state.notify_settings(None)?;
-    let (mut sent, mut failed) = (0, 0);
-    let fail = |n: &Notification, error: &str| -> Result<()> {
-        let attempt = n.attempts + 1;
-        let retry_at = (attempt < MAX_ATTEMPTS).then(|| {
-            jiff::Timestamp::now()
-                + jiff::SignedDuration::try_from(backoff(attempt)).unwrap_or_default()
-        });
-        tracing::warn!(
-            "mail \"{}\" not sent (attempt {attempt} of {MAX_ATTEMPTS}): {error}",
-            n.subject
-        );
-        state.notification_failed(n.id, error, retry_at)
+    let (mails, posts): (Vec<Notification>, Vec<Notification>) =
+        due.into_iter().partition(|n| n.channel == Channel::Email);
+    let (sent, failed) = deliver_mails(state, secrets, &settings, &mails)?;
+    let (posted, failed_posts) = deliver_posts(state, secrets, &settings, &posts)?;
+    Ok((sent + posted, failed + failed_posts))
+}
+
+/// Record a failed attempt: retried after the backoff, or given up (after the last
+/// attempt, or at once when `retry` is false).
+fn record_failure(state: &State, n: &Notification, error: &str, retry: bool) -> Result<()> {
+    let attempt = n.attempts + 1;
+    let retry_at = (retry && attempt < MAX_ATTEMPTS).then(|| {
+        jiff::Timestamp::now()
+            + jiff::SignedDuration::try_from(backoff(attempt)).unwrap_or_default()
+    });
+    let what = if n.channel == Channel::Email {
+        format!("mail \"{}\"", n.subject)
+    } else {
+        format!("{} alert \"{}\"", n.channel.as_str(), n.subject)
     };
+    match retry_at {
+        Some(_) => tracing::warn!("{what} not sent (attempt {attempt} of {MAX_ATTEMPTS}): {error}"),
+        None => tracing::warn!("{what} not sent, given up after attempt {attempt}: {error}"),
+    }
+    state.notification_failed(n.id, error, retry_at)
+}
+
+fn deliver_mails(
+    state: &State,
+    secrets: &SecretReader,
+    settings: &NotifySettings,
+    due: &[Notification],
+) -> Result<(usize, usize)> {
+    if due.is_empty() {
+        return Ok((0, 0));
+    }
+    let (mut sent, mut failed) = (0, 0);
     let Some(smtp) = &settings.smtp else {
-        for n in &due {
-            fail(n, "no [smtp] section has been applied")?;
+        for n in due {
+            record_failure(state, n, "no [smtp] section has been applied", true)?;
         }
         return Ok((0, due.len()));
     };
-    let login = match login(&settings, secrets) {
+    let login = match login(settings, secrets) {
         Ok(login) => login,
         Err(e) => {
-            for n in &due {
-                fail(n, &e.to_string())?;
+            for n in due {
+                record_failure(state, n, &e.to_string(), true)?;
             }
             return Ok((0, due.len()));
         }
     };
-    for n in &due {
+    for n in due {
         let result = mail::send(
             smtp,
             login.as_ref().map(|l| mail::Login {
@@ -324,7 +437,56 @@ pub fn deliver(state: &State, secrets: &SecretReader, now: bool) -> Result<(usiz
                 sent += 1;
             }
             Err(e) => {
-                fail(n, &e)?;
+                record_failure(state, n, &e, true)?;
+                failed += 1;
+            }
+        }
+    }
+    Ok((sent, failed))
+}
+
+/// Deliver the queued alerts of the HTTP targets, each to the target its group has
+/// now (a target removed since is given up, saying so).
+fn deliver_posts(
+    state: &State,
+    secrets: &SecretReader,
+    settings: &NotifySettings,
+    due: &[Notification],
+) -> Result<(usize, usize)> {
+    let (mut sent, mut failed) = (0, 0);
+    for n in due {
+        let hook = settings
+            .notify
+            .get(&n.group)
+            .and_then(|g| g.hooks.iter().find(|h| channel_of(h) == n.channel));
+        let facts = n
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<hooks::Facts>(p).ok());
+        let result = match (hook, facts) {
+            (Some(hook), Some(facts)) => {
+                hooks::send(hook, &facts, secrets).map_err(|e| (e.to_string(), e.retry))
+            }
+            (None, _) => Err((
+                format!(
+                    "[notify.{}] has no {} target any more",
+                    n.group,
+                    n.channel.as_str()
+                ),
+                false,
+            )),
+            (_, None) => Err((
+                "the queued alert holds no readable event".to_string(),
+                false,
+            )),
+        };
+        match result {
+            Ok(_) => {
+                state.notification_sent(n.id)?;
+                sent += 1;
+            }
+            Err((error, retry)) => {
+                record_failure(state, n, &error, retry)?;
                 failed += 1;
             }
         }
@@ -397,6 +559,7 @@ mod tests {
             crate::config::NotifyGroup {
                 email: vec!["ops@example.com".to_string()],
                 on: vec![NotifyEvent::Failure],
+                hooks: Vec::new(),
             },
         );
         let queued = queue_config_error(

@@ -109,6 +109,25 @@ pub fn secret_diagnostics<'a>(
             }
         }
     }
+    for (group, g) in &config.notify {
+        for hook in &g.hooks {
+            for value in hook.values() {
+                if let config::EnvValue::Secret { secret } = value
+                    && !held.contains(secret)
+                {
+                    let d = make(format!(
+                        "[notify.{group}] {} refers to secret \"{secret}\"",
+                        hook.channel()
+                    ))
+                    .help(format!("store it with `orc secret set {secret}`"));
+                    found.push(match config.files.first() {
+                        Some(file) => d.in_file(file),
+                        None => d,
+                    });
+                }
+            }
+        }
+    }
     found
 }
 

@@ -80,7 +80,7 @@ fn alert(
 ) -> crate::state::Result<()> {
     if report.status != exec::Status::Duplicate {
         let settings = state.notify_settings(Some(scope))?;
-        crate::notify::queue_for_run(state, &settings, task, report, host)?;
+        crate::notify::queue_for_run(state, &settings, task, report, host, &scope.folder)?;
     }
     // Any run also looks for other tasks' missed fires, every five minutes at most.
     crate::notify::missed::maybe_check(state, host)?;

@@ -155,6 +155,24 @@ stored_words!(MailEvent {
     ConfigError => "config_error",
 });
 
+/// Where a queued alert goes: mail through `[smtp]`, or one of a group's HTTP targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    Email,
+    Webhook,
+    Teams,
+    Slack,
+    Ntfy,
+}
+
+stored_words!(Channel {
+    Email => "email",
+    Webhook => "webhook",
+    Teams => "teams",
+    Slack => "slack",
+    Ntfy => "ntfy",
+});
+
 impl From<NotifyEvent> for MailEvent {
     fn from(e: NotifyEvent) -> MailEvent {
         match e {

@@ -188,6 +188,11 @@ const STEPS: &[&str] = &[
     );
     INSERT INTO apply_plans (apply_id, plan) SELECT id, plan FROM applies;
     ALTER TABLE applies DROP COLUMN plan;",
+    // 9: alerts to HTTP targets (webhook, Teams, Slack, ntfy) beside mail: the row says
+    // which, and carries the event's facts as JSON, from which the target's body is
+    // made when it is sent (the URLs and tokens stay in the config and the vault).
+    "ALTER TABLE notifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
+    ALTER TABLE notifications ADD COLUMN payload TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,9 @@ pub struct Notification {
     pub text: String,
     pub html: String,
     pub attempts: u32,
+    pub channel: super::Channel,
+    /// The event's facts as JSON, for the HTTP targets (`notify::hooks::Facts`).
+    pub payload: Option<String>,
 }
 
 /// What `orc status` shows about mail.
@@ -37,7 +40,8 @@ impl State {
         let now = timestamp(jiff::Timestamp::now());
         self.conn.execute(
             "INSERT INTO notifications (task, run_id, event, grp, recipients, subject, text, html,
-             created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+             created_at, next_attempt_at, channel, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
             params![
                 n.task,
                 n.run_id,
@@ -47,7 +51,9 @@ impl State {
                 n.subject,
                 n.text,
                 n.html,
-                now
+                now,
+                n.channel,
+                n.payload
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -61,8 +67,8 @@ impl State {
             timestamp(jiff::Timestamp::now())
         };
         let mut stmt = self.conn.prepare(
-            "SELECT id, task, run_id, event, grp, recipients, subject, text, html, attempts
-             FROM notifications WHERE sent_at IS NULL AND gave_up = 0 AND next_attempt_at <= ?1
+            "SELECT id, task, run_id, event, grp, recipients, subject, text, html, attempts,
+             channel, payload FROM notifications WHERE sent_at IS NULL AND gave_up = 0 AND next_attempt_at <= ?1
              ORDER BY id",
         )?;
         let rows = stmt.query_map([now], |r| {
@@ -78,6 +84,8 @@ impl State {
                 text: r.get(7)?,
                 html: r.get(8)?,
                 attempts: r.get(9)?,
+                channel: r.get(10)?,
+                payload: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 mod env;
+pub mod http;
 #[allow(unused_imports)]
 pub use env::{Backend, TestEnv, TestEnvBuilder};
 

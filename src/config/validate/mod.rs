@@ -35,6 +35,7 @@ use deps::{check_dependencies, check_renames};
 use names::looks_like_email;
 pub use names::{NameError, check_name};
 use names::{check_renamed_from, closest};
+pub use sections::is_http_url;
 use sections::{TaskDefaults, check_groups};
 
 /// Validate everything parsed and build the config; `None` if anything was wrong.

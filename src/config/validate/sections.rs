@@ -7,9 +7,10 @@ use std::time::Duration;
 use super::*;
 use crate::config::duration::{parse_duration, parse_size};
 use crate::config::load::{Item, Parsed};
-use crate::config::model::{NotifyGroup, Origin, Settings, Smtp};
+use crate::config::model::{Hook, NotifyGroup, Origin, Settings, Smtp};
 use crate::config::raw::{
-    EnvValue, NotifyEvent, RawDefaults, RawReport, RawSettings, RawSmtp, SizeValue, Spanned,
+    EnvValue, NotifyEvent, RawDefaults, RawNotify, RawReport, RawSettings, RawSmtp, SizeValue,
+    Spanned,
 };
 use crate::schedule::Zone;
 
@@ -170,15 +171,72 @@ pub(super) fn notify_groups(c: &mut Checker, parsed: &Parsed) -> BTreeMap<String
             .on
             .clone()
             .unwrap_or_else(|| vec![NotifyEvent::Failure, NotifyEvent::Timeout]);
+        let hooks = hooks(c, item);
         notify.insert(
             name.clone(),
             NotifyGroup {
                 email: item.value.email.iter().map(|e| e.value.clone()).collect(),
                 on,
+                hooks,
             },
         );
     }
     notify
+}
+
+/// A group's HTTP targets, each URL written in the file checked to be http(s) (a URL
+/// from the vault is checked when it is used).
+fn hooks(c: &mut Checker, item: &Item<RawNotify>) -> Vec<Hook> {
+    let g = &item.value;
+    let mut check_url = |url: &Spanned<EnvValue>, what: &str| {
+        if let EnvValue::Plain(text) = &url.value
+            && !is_http_url(text)
+        {
+            c.report(
+                item.file,
+                &url.span,
+                None,
+                format!("{what} url \"{text}\" is not an http:// or https:// URL"),
+            );
+        }
+        url.value.clone()
+    };
+    let mut hooks = Vec::new();
+    if let Some(w) = &g.webhook {
+        hooks.push(Hook::Webhook {
+            url: check_url(&w.value.url, "webhook"),
+            headers: w.value.headers.clone(),
+            template: w.value.template.clone(),
+        });
+    }
+    if let Some(t) = &g.teams {
+        hooks.push(Hook::Teams {
+            url: check_url(&t.value.url, "teams"),
+        });
+    }
+    if let Some(s) = &g.slack {
+        hooks.push(Hook::Slack {
+            url: check_url(&s.value.url, "slack"),
+        });
+    }
+    if let Some(n) = &g.ntfy {
+        hooks.push(Hook::Ntfy {
+            url: check_url(&n.value.url, "ntfy"),
+            token: n.value.token.clone(),
+        });
+    }
+    hooks
+}
+
+/// Whether `text` is an http(s) URL with a host.
+pub fn is_http_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    rest.is_some_and(|host| {
+        !host.is_empty() && !host.starts_with('/') && !text.chars().any(char::is_whitespace)
+    })
 }
 
 /// `[smtp]`: how mail leaves, its password only ever a secret reference.

@@ -1,0 +1,289 @@
+//! Alerts to HTTP targets (a webhook, Teams, Slack, ntfy) against a real HTTP receiver
+//! on 127.0.0.1 (`tests/common/http.rs`): each payload in its target's shape, the
+//! secrets from the vault and in no output, a server error retried, a client error
+//! given up, and `orc notify test` reporting each target.
+
+use std::process::Output;
+
+mod common;
+use common::TestEnv;
+use common::http::{Received, Receiver};
+
+const SLACK_PATH: &str = "/services/T000/B000/SLACKSECRET123";
+const SECRETS: [&str; 3] = ["SLACKSECRET123", "ntfy-T0ken", "k3y-value"];
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Fails if any secret value shows in `said`.
+fn no_secret_in(said: &str) {
+    for secret in SECRETS {
+        assert!(!said.contains(secret), "{secret} printed: {said}");
+    }
+}
+
+/// A world with the group `ops` as `group` says, a task that fails with exit 3, the
+/// vault holding the targets' secrets, applied.
+fn setup(receiver: &Receiver, group: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "tasks.toml",
+        &format!(
+            r#"[settings]
+backend = "embedded"
+
+[notify.ops]
+on = ["failure"]
+{group}
+
+[tasks.broken]
+shell = "echo starting; echo 'disk full' >&2; exit 3"
+notify = ["ops"]
+"#
+        ),
+    );
+    env.orc_ok_text(&["secret", "init"]);
+    env.secret_set("slack_url", &receiver.url(SLACK_PATH));
+    env.secret_set("teams_url", &receiver.url("/workflows/teams"));
+    env.secret_set("ntfy_token", "ntfy-T0ken");
+    env.secret_set("hook_key", "k3y-value");
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+    env
+}
+
+fn all_targets(receiver: &Receiver) -> String {
+    format!(
+        r#"webhook = {{ url = "{}", headers = {{ "X-Api-Key" = {{ secret = "hook_key" }} }} }}
+teams = {{ url = {{ secret = "teams_url" }} }}
+slack = {{ url = {{ secret = "slack_url" }} }}
+ntfy = {{ url = "{}", token = {{ secret = "ntfy_token" }} }}"#,
+        receiver.url("/hook"),
+        receiver.url("/orc-alerts")
+    )
+}
+
+fn by_path<'a>(got: &'a [Received], path: &str) -> &'a Received {
+    got.iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| panic!("nothing posted to {path}: {got:?}"))
+}
+
+#[test]
+fn a_failure_reaches_each_http_target_in_its_own_shape() {
+    let receiver = Receiver::start(&[]);
+    let env = setup(&receiver, &all_targets(&receiver));
+    let run = env.orc(&["run", "broken"]);
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run));
+    no_secret_in(&text(&run));
+    let got = receiver.wait_for(4);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|r| r.method == "POST"), "{got:?}");
+
+    // The webhook: the event's facts as JSON, with its header from the vault.
+    let hook = by_path(&got, "/hook");
+    assert_eq!(hook.header("X-Api-Key"), Some("k3y-value"));
+    assert_eq!(hook.header("Content-Type"), Some("application/json"));
+    let event = hook.json();
+    assert_eq!(event["event"], "failure", "{event}");
+    assert_eq!(event["task"], "broken");
+    assert_eq!(event["host"], "testhost");
+    assert_eq!(event["status"], "failed");
+    assert_eq!(event["exit_code"], 3);
+    assert_eq!(event["attempts"], 1);
+    assert!(event["run_id"].as_i64().unwrap() > 0, "{event}");
+    assert!(event["duration_secs"].as_f64().is_some(), "{event}");
+    assert!(
+        event["log_tail"].as_str().unwrap().contains("disk full"),
+        "{event}"
+    );
+    assert!(
+        event["title"].as_str().unwrap().contains("broken FAILED"),
+        "{event}"
+    );
+
+    // Teams: a message holding an Adaptive Card, with the card schema's required
+    // fields (type, version) and typed body elements.
+    let teams = by_path(&got, "/workflows/teams").json();
+    assert_eq!(teams["type"], "message", "{teams}");
+    let attachment = &teams["attachments"][0];
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let card = &attachment["content"];
+    assert_eq!(card["type"], "AdaptiveCard", "{card}");
+    assert!(
+        card["version"].as_str().unwrap().starts_with("1."),
+        "{card}"
+    );
+    let body = card["body"].as_array().unwrap();
+    assert!(body.iter().all(|e| e["type"].is_string()), "{card}");
+    let facts = body.iter().find(|e| e["type"] == "FactSet").unwrap();
+    assert!(
+        facts["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["title"] == "Exit code" && f["value"] == "3"),
+        "{facts}"
+    );
+
+    // Slack: Block Kit, a header then fields, each block typed.
+    let slack = by_path(&got, SLACK_PATH).json();
+    assert!(
+        slack["text"].as_str().unwrap().contains("broken"),
+        "{slack}"
+    );
+    let blocks = slack["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header", "{slack}");
+    assert_eq!(blocks[0]["text"]["type"], "plain_text");
+    assert!(
+        blocks
+            .iter()
+            .all(|b| ["header", "section", "actions"].contains(&b["type"].as_str().unwrap())),
+        "{slack}"
+    );
+    assert!(
+        blocks[1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["type"] == "mrkdwn"),
+        "{slack}"
+    );
+
+    // ntfy: the headers it reads, the token as a bearer token.
+    let ntfy = by_path(&got, "/orc-alerts");
+    assert!(ntfy.header("Title").unwrap().contains("broken"), "{ntfy:?}");
+    assert_eq!(ntfy.header("Priority"), Some("high"));
+    assert_eq!(ntfy.header("Tags"), Some("rotating_light"));
+    assert_eq!(ntfy.header("Authorization"), Some("Bearer ntfy-T0ken"));
+    assert!(ntfy.body.contains("Exit code: 3"), "{}", ntfy.body);
+
+    // Nothing orc says or stores shows a secret.
+    no_secret_in(&text(&env.orc(&["status"])));
+    no_secret_in(&text(&env.orc(&["history", "broken"])));
+    no_secret_in(&text(&env.orc(&["plan"])));
+    for file in ["state.db", "state.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.state().with_file_name(file)) {
+            no_secret_in(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+#[test]
+fn a_server_error_is_retried_and_a_client_error_given_up() {
+    let receiver = Receiver::start(&[500, 404]);
+    let env = setup(
+        &receiver,
+        &format!(
+            "webhook = {{ url = \"{}\" }}\nslack = {{ url = {{ secret = \"slack_url\" }} }}",
+            receiver.url("/hook")
+        ),
+    );
+    // The first answer (500, to whichever came first) is retried, the 404 given up.
+    env.orc(&["run", "broken"]);
+    let got = receiver.wait_for(2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let status = text(&env.orc(&["status"]));
+    assert!(
+        status.contains("0 sent, 1 waiting to be retried, 1 given up"),
+        "{status}"
+    );
+    no_secret_in(&status);
+
+    let flush = env.orc(&["notify", "flush"]);
+    assert!(flush.status.success(), "{}", text(&flush));
+    assert!(text(&flush).contains("Sent 1 waiting"), "{}", text(&flush));
+    let got = receiver.wait_for(3);
+    assert_eq!(got.len(), 3, "{got:?}");
+    // The retry carries the same alert.
+    assert_eq!(got[2].path, got[0].path);
+    assert_eq!(got[2].body, got[0].body);
+    let status = text(&env.orc(&["status"]));
+    assert!(
+        status.contains("1 sent, 0 waiting to be retried, 1 given up"),
+        "{status}"
+    );
+    assert!(status.contains("HTTP 404: no such hook"), "{status}");
+    no_secret_in(&status);
+    // A given-up alert is not sent again (a flush delivers before it returns).
+    env.orc(&["notify", "flush"]);
+    assert_eq!(receiver.received().len(), 3);
+}
+
+#[test]
+fn notify_test_reports_each_target_and_prints_no_secret() {
+    let receiver = Receiver::start(&[]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = setup(
+        &receiver,
+        &format!(
+            "webhook = {{ url = \"{}\" }}\nslack = {{ url = {{ secret = \"slack_url\" }} }}",
+            receiver.url("/hook")
+        ),
+    );
+    // The Slack URL now points at a port nobody listens on.
+    env.secret_set("slack_url", &format!("http://127.0.0.1:{dead}{SLACK_PATH}"));
+    let o = env.orc(&["notify", "test", "ops"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("webhook: delivered (HTTP 200: ok)"),
+        "{said}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("slack: FAILED: connect:"),
+        "{said}"
+    );
+    no_secret_in(&said);
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].json()["event"], "test", "{:?}", got[0]);
+
+    let json = env.orc(&["notify", "test", "ops", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["targets"][0]["target"], "webhook");
+    assert_eq!(report["targets"][0]["ok"], true);
+    assert_eq!(report["targets"][1]["ok"], false);
+}
+
+#[test]
+fn a_target_url_that_is_not_http_is_refused_at_its_place() {
+    let env = TestEnv::new();
+    env.write(
+        "tasks.toml",
+        "[settings]\nbackend = \"embedded\"\n\n[notify.ops]\nslack = { url = \"ftp://hooks.example/x\" }\n",
+    );
+    let o = env.orc(&["validate"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(said.contains("tasks.toml:5:17"), "{said}");
+    assert!(said.contains("is not an http:// or https:// URL"), "{said}");
+}
+
+#[test]
+fn a_template_makes_the_webhook_body() {
+    let receiver = Receiver::start(&[]);
+    let env = setup(
+        &receiver,
+        &format!(
+            r#"webhook = {{ url = "{}", template = '{{"text": "{{{{ task }}}} on {{{{ host }}}}: {{{{ reason }}}}"}}' }}"#,
+            receiver.url("/hook")
+        ),
+    );
+    env.orc(&["run", "broken"]);
+    let got = receiver.wait_for(1);
+    let body = got[0].json();
+    let message = body["text"].as_str().unwrap();
+    assert!(message.starts_with("broken on testhost: "), "{body}");
+}
