@@ -287,3 +287,48 @@ fn a_template_makes_the_webhook_body() {
     let message = body["text"].as_str().unwrap();
     assert!(message.starts_with("broken on testhost: "), "{body}");
 }
+
+#[test]
+fn healthchecks_hears_each_start_and_end() {
+    let receiver = Receiver::start(&[]);
+    let env = setup(
+        &receiver,
+        &format!(
+            "healthchecks = {{ url = \"{}\" }}",
+            receiver.url("/group-check")
+        ),
+    );
+    // The task's own check, its URL from the vault, beside its group's.
+    let config = std::fs::read_to_string(env.config()).unwrap().replace(
+        "notify = [\"ops\"]\n",
+        "notify = [\"ops\"]\nhealthchecks = { url = { secret = \"check_url\" } }\n\n[tasks.fine]\nshell = \"echo all good\"\nhealthchecks = { url = { secret = \"check_url\" } }\n",
+    );
+    env.write("tasks.toml", &config);
+    env.secret_set("check_url", &receiver.url("/ping/SLACKSECRET123"));
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+
+    // A failure: each check gets /start, then the exit status, with the log's end.
+    let run = env.orc(&["run", "broken"]);
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run));
+    no_secret_in(&text(&run));
+    let got = receiver.wait_for(4);
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    for check in ["/ping/SLACKSECRET123", "/group-check"] {
+        let start = paths.iter().position(|p| *p == format!("{check}/start"));
+        let end = paths.iter().position(|p| *p == format!("{check}/3"));
+        assert!(start.is_some() && start < end, "{paths:?}");
+    }
+    let end = by_path(&got, "/group-check/3");
+    assert!(end.body.contains("disk full"), "{}", end.body);
+
+    // A success pings the URL itself; `on` (failures only) does not limit the pings.
+    env.orc_ok_text(&["run", "fine"]);
+    let got = receiver.wait_for(6);
+    let paths: Vec<&str> = got[4..].iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/ping/SLACKSECRET123/start", "/ping/SLACKSECRET123"],
+        "{got:?}"
+    );
+    no_secret_in(&text(&env.orc(&["status"])));
+}

@@ -137,6 +137,11 @@ pub enum Hook {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<EnvValue>,
     },
+    /// Healthchecks (healthchecks.io or self-hosted): pinged as each run of the
+    /// group's tasks starts and ends, whatever `on` says.
+    Healthchecks {
+        url: EnvValue,
+    },
 }
 
 impl Hook {
@@ -147,6 +152,7 @@ impl Hook {
             Hook::Teams { .. } => "teams",
             Hook::Slack { .. } => "slack",
             Hook::Ntfy { .. } => "ntfy",
+            Hook::Healthchecks { .. } => "healthchecks",
         }
     }
 
@@ -155,7 +161,8 @@ impl Hook {
             Hook::Webhook { url, .. }
             | Hook::Teams { url }
             | Hook::Slack { url }
-            | Hook::Ntfy { url, .. } => url,
+            | Hook::Ntfy { url, .. }
+            | Hook::Healthchecks { url } => url,
         }
     }
 
@@ -390,6 +397,10 @@ pub struct Task {
     pub env: BTreeMap<String, EnvValue>,
     pub hosts: Vec<String>,
     pub notify: Vec<String>,
+    /// A Healthchecks check this task pings: `/start` as a run starts, the URL on
+    /// success, `/fail` or the exit status otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthchecks: Option<EnvValue>,
     /// Not part of the definition: only tells apply to move state from that name.
     #[serde(skip)]
     pub renamed_from: Option<String>,

@@ -203,6 +203,8 @@ pub struct RawNotify {
     pub slack: Option<Spanned<RawChat>>,
     /// ntfy (ntfy.sh or your own server): a push notification to a topic.
     pub ntfy: Option<Spanned<RawNtfy>>,
+    /// Healthchecks: pinged as each run of the group's tasks starts and ends.
+    pub healthchecks: Option<Spanned<RawChat>>,
 }
 
 /// `webhook = { url = ..., headers = { ... }, template = ... }`.
@@ -217,16 +219,16 @@ pub struct RawWebhook {
     pub headers: BTreeMap<String, EnvValue>,
     /// The body instead of orc's JSON: `{{ name }}` is replaced by that field of the
     /// event (task, host, folder, event, status, exit_code, attempts, duration, reason,
-    /// log_tail, run_id, title, text, run_url), escaped for a JSON string.
+    /// log_tail, run_id, title, text), escaped for a JSON string.
     pub template: Option<String>,
 }
 
-/// `teams = { url = ... }` / `slack = { url = ... }`.
+/// `teams = { url = ... }`, `slack = { url = ... }`, `healthchecks = { url = ... }`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "ChatWebhook")]
+#[schemars(rename = "UrlTarget")]
 pub struct RawChat {
-    /// The webhook URL, best as { secret = "name" }: whoever has it can post.
+    /// The URL, best as { secret = "name" }: whoever has it can post.
     pub url: Spanned<EnvValue>,
 }
 
@@ -320,6 +322,10 @@ pub struct RawTask {
     pub hosts: Option<Vec<Spanned<String>>>,
     /// Notification groups ([notify.NAME]). Default: from [defaults].
     pub notify: Option<Vec<Spanned<String>>>,
+    /// A Healthchecks check (its ping URL, e.g. "https://hc-ping.com/UUID", or
+    /// { secret = "name" }): `/start` as a run starts, the URL on success, `/fail` or
+    /// the exit status on failure, so the check sees a server that stopped running it.
+    pub healthchecks: Option<Spanned<RawChat>>,
     /// The task's previous name: apply moves its state and run history instead of
     /// deleting one task and creating another.
     pub renamed_from: Option<Spanned<String>>,

@@ -59,6 +59,7 @@ fn check_one(
                     host,
                     scheduled_for: None,
                     jitter: false,
+                    on_start: None,
                 };
                 let report = super::run_task(state, &request, depth + 1)?;
                 match report.status {

@@ -147,7 +147,7 @@ pub fn current_fire(task: &Task, now: jiff::Timestamp) -> Option<jiff::Timestamp
 }
 
 /// One request to run a task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunRequest<'a> {
     pub name: &'a str,
     /// The task's folder (and backend), when a name may exist in several scopes: the
@@ -160,6 +160,9 @@ pub struct RunRequest<'a> {
     pub scheduled_for: Option<jiff::Timestamp>,
     /// Wait a random delay up to the task's `jitter` first.
     pub jitter: bool,
+    /// Called with the run's id once it is recorded as running (not for a start that
+    /// turns out a duplicate or is skipped for an overlap): a Healthchecks `/start`.
+    pub on_start: Option<&'a dyn Fn(i64)>,
 }
 
 /// Run the applied task once, with retries; record and return the outcome.
@@ -275,6 +278,9 @@ pub fn run_recorded(
         Err(first) => return Ok(duplicate(name, first, scheduled_for)),
     };
     tracing::info!("run {id} of {name} started ({})", trigger.as_str());
+    if let Some(on_start) = req.on_start {
+        on_start(id);
+    }
     // Whatever goes wrong from here, the run row must not stay "running".
     let result = run_started(state, task, folder, id, host, depth);
     match &result {

@@ -39,7 +39,9 @@ pub struct Facts {
     pub title: String,
     /// The plain-text message.
     pub text: String,
-    /// The run's page on the dashboard, when `settings.dashboard_url` is set.
+    /// A link to the run, for the cards' button. Nothing sets it yet: orc does not
+    /// know the dashboard's public address (no `settings.dashboard_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_url: Option<String>,
 }
 
@@ -77,6 +79,15 @@ impl Facts {
             other => Some(other.to_string()),
         }
     }
+}
+
+/// A queued delivery: the facts, and the target itself when it is not one of the
+/// group's (a task's own Healthchecks check). Secrets stay references.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Queued {
+    pub facts: Facts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Hook>,
 }
 
 /// The request a target gets: its body and its headers.
@@ -128,6 +139,14 @@ pub fn send(hook: &Hook, facts: &Facts, secrets: &SecretReader) -> Result<Delive
         }
     };
     let url = resolve(hook.url())?;
+    let url = match hook {
+        Hook::Healthchecks { .. } => format!(
+            "{}{}",
+            url.trim_end_matches('/'),
+            healthchecks_suffix(facts)
+        ),
+        _ => url,
+    };
     let mut request = request_for(hook, facts);
     match hook {
         Hook::Webhook { headers, .. } => {
@@ -236,6 +255,12 @@ fn request_for(hook: &Hook, facts: &Facts) -> Request {
         },
         Hook::Teams { .. } => json(teams_card(facts)),
         Hook::Slack { .. } => json(slack_blocks(facts)),
+        // Healthchecks keeps the body (up to 100 kB) with the ping: the log's end.
+        Hook::Healthchecks { .. } => Request {
+            body: ntfy_message(facts),
+            content_type: "text/plain; charset=utf-8",
+            headers: Vec::new(),
+        },
         Hook::Ntfy { .. } => Request {
             body: ntfy_message(facts),
             content_type: "text/plain; charset=utf-8",
@@ -255,6 +280,19 @@ fn request_for(hook: &Hook, facts: &Facts) -> Request {
                     .into(),
                 ),
             ],
+        },
+    }
+}
+
+/// The Healthchecks endpoint for an event: `/start` as a run starts, none for a
+/// success, the exit status (1-255) or `/fail` for anything else that ended a run.
+fn healthchecks_suffix(facts: &Facts) -> String {
+    match facts.event.as_str() {
+        "start" => "/start".to_string(),
+        "success" | "recovered" | "test" => String::new(),
+        _ => match facts.exit_code {
+            Some(code @ 1..=255) => format!("/{code}"),
+            _ => "/fail".to_string(),
         },
     }
 }

@@ -148,7 +148,8 @@ pub fn compose(
     (subject, text, html)
 }
 
-/// Queue the alerts a finished run calls for; nothing is sent here.
+/// Queue the alerts a finished run calls for, and its Healthchecks pings; nothing is
+/// sent here.
 pub fn queue_for_run(
     state: &State,
     settings: &NotifySettings,
@@ -157,7 +158,7 @@ pub fn queue_for_run(
     host: &str,
     folder: &str,
 ) -> Result<usize> {
-    if task.notify.is_empty() {
+    if task.notify.is_empty() && task.healthchecks.is_none() {
         return Ok(0);
     }
     let previous = state.previous_outcome(&task.name, report.id)?;
@@ -165,8 +166,37 @@ pub fn queue_for_run(
         .run(report.id)?
         .and_then(|r| r.duration_ms)
         .map(|ms| Duration::from_millis(ms.max(0) as u64));
+    let events = events_of(report, previous);
+    let facts_of = |event: NotifyEvent, subject: &str, text: &str| hooks::Facts {
+        event: MailEvent::from(event).as_str().to_string(),
+        task: Some(task.name.clone()),
+        host: host.to_string(),
+        folder: Some(folder.to_string()),
+        status: Some(report.status.as_str().to_string()),
+        exit_code: report.exit_code,
+        attempts: Some(report.attempts),
+        duration_secs: duration.map(|d| d.as_secs_f64()),
+        duration: duration.map(crate::config::format_duration),
+        reason: report.reason.clone(),
+        log_tail: Some(log_tail(report.log_path.as_deref(), HOOK_LOG_LINES)),
+        run_id: Some(report.id),
+        title: subject.to_string(),
+        text: text.to_string(),
+        run_url: None,
+    };
     let mut queued = 0;
-    for event in events_of(report, previous) {
+    // The run's main event (failure, timeout, skipped or success) ends its pings.
+    if let Some(&first) = events.first() {
+        let (subject, text, _) = compose(first, task, report, host, duration);
+        queued += queue_pings(
+            state,
+            settings,
+            task,
+            first,
+            &facts_of(first, &subject, &text),
+        )?;
+    }
+    for &event in &events {
         for group_name in &task.notify {
             let Some(group) = settings.notify.get(group_name) else {
                 continue;
@@ -175,23 +205,7 @@ pub fn queue_for_run(
                 continue;
             }
             let (subject, text, html) = compose(event, task, report, host, duration);
-            let facts = hooks::Facts {
-                event: MailEvent::from(event).as_str().to_string(),
-                task: Some(task.name.clone()),
-                host: host.to_string(),
-                folder: Some(folder.to_string()),
-                status: Some(report.status.as_str().to_string()),
-                exit_code: report.exit_code,
-                attempts: Some(report.attempts),
-                duration_secs: duration.map(|d| d.as_secs_f64()),
-                duration: duration.map(crate::config::format_duration),
-                reason: report.reason.clone(),
-                log_tail: Some(log_tail(report.log_path.as_deref(), HOOK_LOG_LINES)),
-                run_id: Some(report.id),
-                title: subject.clone(),
-                text: text.clone(),
-                run_url: None,
-            };
+            let facts = facts_of(event, &subject, &text);
             queued += queue_alert(
                 state,
                 group_name,
@@ -209,6 +223,70 @@ pub fn queue_for_run(
         }
     }
     Ok(queued)
+}
+
+/// The Healthchecks checks a task pings: its own, and its groups'.
+pub fn healthchecks_of(task: &Task, settings: &NotifySettings) -> Vec<Hook> {
+    let mut checks: Vec<Hook> = task
+        .healthchecks
+        .iter()
+        .map(|url| Hook::Healthchecks { url: url.clone() })
+        .collect();
+    for group in task.notify.iter().filter_map(|g| settings.notify.get(g)) {
+        for hook in &group.hooks {
+            if matches!(hook, Hook::Healthchecks { .. }) && !checks.contains(hook) {
+                checks.push(hook.clone());
+            }
+        }
+    }
+    checks
+}
+
+/// What a Healthchecks `/start` says.
+pub fn start_facts(task: &Task, run_id: i64, host: &str, folder: &str) -> hooks::Facts {
+    hooks::Facts {
+        event: "start".to_string(),
+        task: Some(task.name.clone()),
+        host: host.to_string(),
+        folder: Some(folder.to_string()),
+        status: Some("running".to_string()),
+        run_id: Some(run_id),
+        title: format!("[orc] {} started on {host}", task.name),
+        ..hooks::Facts::default()
+    }
+}
+
+/// Queue the end of a run for each Healthchecks check of the task (a skipped run is
+/// a failure to the check: its work was not done).
+fn queue_pings(
+    state: &State,
+    settings: &NotifySettings,
+    task: &Task,
+    event: NotifyEvent,
+    facts: &hooks::Facts,
+) -> Result<usize> {
+    let checks = healthchecks_of(task, settings);
+    for check in &checks {
+        let payload = serde_json::to_string(&hooks::Queued {
+            facts: facts.clone(),
+            target: Some(check.clone()),
+        })?;
+        state.queue_notification(&Notification {
+            id: 0,
+            task: Some(task.name.clone()),
+            run_id: facts.run_id,
+            event: event.into(),
+            group: String::new(),
+            recipients: Vec::new(),
+            subject: facts.title.clone(),
+            text: facts.text.clone(),
+            html: String::new(),
+            attempts: 0,
+            channel: Channel::Healthchecks,
+            payload: Some(payload),
+        })?;
+    }
+    Ok(checks.len())
 }
 
 /// One alert for a group, in every form its targets take.
@@ -249,9 +327,19 @@ pub fn queue_alert(
         state.queue_notification(&row(Channel::Email, group.email.clone(), &alert.html, None))?;
         queued += 1;
     }
-    if !group.hooks.is_empty() {
-        let payload = serde_json::to_string(&alert.facts)?;
-        for hook in &group.hooks {
+    // Healthchecks hears of every run's start and end (`ping_start`, `queue_pings`),
+    // not of the events a group chose.
+    let hooks: Vec<&Hook> = group
+        .hooks
+        .iter()
+        .filter(|h| !matches!(h, Hook::Healthchecks { .. }))
+        .collect();
+    if !hooks.is_empty() {
+        let payload = serde_json::to_string(&hooks::Queued {
+            facts: alert.facts.clone(),
+            target: None,
+        })?;
+        for hook in hooks {
             state.queue_notification(&row(
                 channel_of(hook),
                 Vec::new(),
@@ -271,6 +359,7 @@ fn channel_of(hook: &Hook) -> Channel {
         Hook::Teams { .. } => Channel::Teams,
         Hook::Slack { .. } => Channel::Slack,
         Hook::Ntfy { .. } => Channel::Ntfy,
+        Hook::Healthchecks { .. } => Channel::Healthchecks,
     }
 }
 
@@ -455,17 +544,20 @@ fn deliver_posts(
 ) -> Result<(usize, usize)> {
     let (mut sent, mut failed) = (0, 0);
     for n in due {
-        let hook = settings
-            .notify
-            .get(&n.group)
-            .and_then(|g| g.hooks.iter().find(|h| channel_of(h) == n.channel));
-        let facts = n
+        let queued = n
             .payload
             .as_deref()
-            .and_then(|p| serde_json::from_str::<hooks::Facts>(p).ok());
-        let result = match (hook, facts) {
-            (Some(hook), Some(facts)) => {
-                hooks::send(hook, &facts, secrets).map_err(|e| (e.to_string(), e.retry))
+            .and_then(|p| serde_json::from_str::<hooks::Queued>(p).ok());
+        let hook = match queued.as_ref().and_then(|q| q.target.as_ref()) {
+            Some(own) => Some(own),
+            None => settings
+                .notify
+                .get(&n.group)
+                .and_then(|g| g.hooks.iter().find(|h| channel_of(h) == n.channel)),
+        };
+        let result = match (hook, &queued) {
+            (Some(hook), Some(queued)) => {
+                hooks::send(hook, &queued.facts, secrets).map_err(|e| (e.to_string(), e.retry))
             }
             (None, _) => Err((
                 format!(

@@ -87,6 +87,13 @@ pub fn secret_diagnostics<'a>(
                 found.push(super::backend_checks::at_task(task, d));
             }
         }
+        if let Some(config::EnvValue::Secret { secret }) = &task.healthchecks
+            && !held.contains(secret)
+        {
+            let d = make(format!("healthchecks refers to secret \"{secret}\""))
+                .help(format!("store it with `orc secret set {secret}`"));
+            found.push(super::backend_checks::at_task(task, d));
+        }
         if let config::RunAs::Password { secret, .. } = &task.run_as
             && !held.contains(secret)
         {

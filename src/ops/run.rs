@@ -42,6 +42,26 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         given => given,
     };
     exec::stop_on_signals()?;
+    // Healthchecks hears of the start from a thread of its own: a slow or absent
+    // network never delays the task (the end's ping is queued and retried).
+    let checks = state
+        .notify_settings(Some(&recorded.scope()))
+        .map(|settings| crate::notify::healthchecks_of(&task, &settings))
+        .unwrap_or_default();
+    let start_ping = std::sync::Mutex::new(None);
+    let on_start = |run_id: i64| {
+        let facts = crate::notify::start_facts(&task, run_id, opts.host, &recorded.folder);
+        let (checks, vault) = (checks.clone(), state.path().to_path_buf());
+        let sender = std::thread::spawn(move || {
+            let secrets = crate::workspace::vault_reader(&vault);
+            for check in &checks {
+                if let Err(e) = crate::notify::hooks::send(check, &facts, &secrets) {
+                    tracing::warn!("the start of run {run_id} was not pinged: {e}");
+                }
+            }
+        });
+        *start_ping.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+    };
     let request = exec::RunRequest {
         name: opts.name,
         folder: Some(&recorded.folder),
@@ -50,8 +70,14 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         host: opts.host,
         scheduled_for,
         jitter: opts.jitter,
+        on_start: (!checks.is_empty()).then_some(&on_start as &dyn Fn(i64)),
     };
-    let report = exec::run_recorded(state, &recorded, &task, &request, 0)?;
+    let report = exec::run_recorded(state, &recorded, &task, &request, 0);
+    // The start's ping goes before the end's.
+    if let Some(sender) = start_ping.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = sender.join();
+    }
+    let report = report?;
     // Housekeeping after the task, so it never delays one; a failure is only logged.
     if let Err(e) = crate::retention::maybe_enforce(state) {
         tracing::warn!("retention failed: {}", super::error_chain(&e));

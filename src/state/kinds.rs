@@ -163,6 +163,7 @@ pub enum Channel {
     Teams,
     Slack,
     Ntfy,
+    Healthchecks,
 }
 
 stored_words!(Channel {
@@ -171,6 +172,7 @@ stored_words!(Channel {
     Teams => "teams",
     Slack => "slack",
     Ntfy => "ntfy",
+    Healthchecks => "healthchecks",
 });
 
 impl From<NotifyEvent> for MailEvent {

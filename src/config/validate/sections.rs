@@ -219,6 +219,11 @@ fn hooks(c: &mut Checker, item: &Item<RawNotify>) -> Vec<Hook> {
             url: check_url(&s.value.url, "slack"),
         });
     }
+    if let Some(h) = &g.healthchecks {
+        hooks.push(Hook::Healthchecks {
+            url: check_url(&h.value.url, "healthchecks"),
+        });
+    }
     if let Some(n) = &g.ntfy {
         hooks.push(Hook::Ntfy {
             url: check_url(&n.value.url, "ntfy"),

@@ -123,6 +123,19 @@ pub(super) fn build_task(
         env,
         hosts,
         notify: notify_groups,
+        healthchecks: raw.healthchecks.as_ref().map(|h| {
+            if let EnvValue::Plain(url) = &h.value.url.value
+                && !super::is_http_url(url)
+            {
+                t.c.report(
+                    t.file,
+                    &h.value.url.span,
+                    Some(name),
+                    format!("healthchecks url \"{url}\" is not an http:// or https:// URL"),
+                );
+            }
+            h.value.url.value.clone()
+        }),
         timezone: zone.clone(),
         log_dir: defaults.log_dir.clone(),
         max_log_size: defaults.max_log_size,
