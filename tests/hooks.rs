@@ -332,3 +332,25 @@ fn healthchecks_hears_each_start_and_end() {
     );
     no_secret_in(&text(&env.orc(&["status"])));
 }
+
+#[test]
+fn a_redirect_is_not_followed_but_given_up() {
+    let receiver = Receiver::start(&[302]);
+    let env = setup(
+        &receiver,
+        &format!(
+            "webhook = {{ url = \"{}\", headers = {{ \"X-Api-Key\" = {{ secret = \"hook_key\" }} }} }}",
+            receiver.url("/moved")
+        ),
+    );
+    env.orc(&["run", "broken"]);
+    let status = text(&env.orc(&["status"]));
+    assert!(
+        status.contains("0 sent, 0 waiting to be retried, 1 given up"),
+        "{status}"
+    );
+    assert!(status.contains("HTTP 302: a redirect"), "{status}");
+    // Asked once; nothing followed it with the key.
+    assert_eq!(receiver.received().len(), 1);
+    no_secret_in(&status);
+}

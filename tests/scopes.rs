@@ -362,7 +362,16 @@ fn a_state_of_the_release_before_scopes_migrates_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
+    // Queued alerts from before the HTTP targets are mail.
+    let channels: Vec<String> = db
+        .prepare("SELECT DISTINCT channel FROM notifications")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(channels.iter().all(|c| c == "email"), "{channels:?}");
     // The plan of each apply moved out of the audit row into apply_plans.
     let plan: String = db
         .query_row("SELECT plan FROM apply_plans WHERE apply_id = 1", [], |r| {

@@ -132,7 +132,7 @@ pub fn run(cmd: NotifyCommand, global: &Global, out: &Output) -> Result<ExitCode
             };
             if g.email.is_empty() && g.hooks.is_empty() {
                 bail!(
-                    "[notify.{group}] has no email addresses and no webhook, teams, slack or ntfy target"
+                    "[notify.{group}] has no email addresses and no webhook, teams, slack, ntfy or healthchecks target"
                 );
             }
             let host = crate::host::host_name();

@@ -2,8 +2,9 @@
 //! Adaptive Card through a Workflows webhook), Slack (Block Kit through an incoming
 //! webhook) and ntfy.
 //!
-//! The queue holds each alert's [`Facts`] (never a URL or token); the body is made and
-//! the target's secrets read from the vault when it is sent, so a rotated secret takes
+//! The queue holds each alert's [`Facts`] and its scope (never a URL or token, except
+//! a Healthchecks check's URL as the config writes it); the body is made and the
+//! target's secrets read from the vault when it is sent, so a rotated secret takes
 //! effect for alerts already waiting. A failure says which step failed (DNS, connect,
 //! TLS, timeout, the HTTP status with the first line of the answer), with every secret
 //! value masked; a 5xx, 408 or 429 is tried again later, any other 4xx is given up.
@@ -88,6 +89,12 @@ pub struct Queued {
     pub facts: Facts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Hook>,
+    /// The scope whose `[notify]` groups the alert was queued for: another folder's
+    /// group of the same name is another target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
 }
 
 /// The request a target gets: its body and its headers.
@@ -140,11 +147,7 @@ pub fn send(hook: &Hook, facts: &Facts, secrets: &SecretReader) -> Result<Delive
     };
     let url = resolve(hook.url())?;
     let url = match hook {
-        Hook::Healthchecks { .. } => format!(
-            "{}{}",
-            url.trim_end_matches('/'),
-            healthchecks_suffix(facts)
-        ),
+        Hook::Healthchecks { .. } => with_path_suffix(&url, &healthchecks_suffix(facts)),
         _ => url,
     };
     let mut request = request_for(hook, facts);
@@ -177,11 +180,17 @@ pub fn send(hook: &Hook, facts: &Facts, secrets: &SecretReader) -> Result<Delive
             false,
         ));
     }
-    post(&url, request).map_err(|mut e| {
-        e.channel = channel;
-        e.detail = mask(&e.detail);
-        e
-    })
+    post(&url, request)
+        .map(|mut d| {
+            // An answer may echo the request (ntfy names the topic).
+            d.first_line = mask(&d.first_line);
+            d
+        })
+        .map_err(|mut e| {
+            e.channel = channel;
+            e.detail = mask(&e.detail);
+            e
+        })
 }
 
 /// POST `request` to `url`, classifying what went wrong.
@@ -192,9 +201,12 @@ fn post(url: &str, request: Request) -> Result<Delivered, HookError> {
         detail,
         retry,
     };
+    // Redirects are not followed: ureq would send the target's headers (an API key)
+    // on to wherever one points, and turn the POST into a GET.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .http_status_as_error(false)
+        .max_redirects(0)
         .user_agent(concat!("orc/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
@@ -203,13 +215,15 @@ fn post(url: &str, request: Request) -> Result<Delivered, HookError> {
         call = call.header(name.as_str(), value.as_str());
     }
     let mut response = call.send(request.body.as_bytes()).map_err(|e| {
+        // What may pass (the network, a name server, a busy server) is retried;
+        // what the request itself gets wrong (a header, the URL, TLS) is not.
         let (step, retry) = match &e {
             ureq::Error::HostNotFound => ("dns", true),
             ureq::Error::Timeout(_) => ("timeout", true),
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) => ("tls", false),
             ureq::Error::Io(_) | ureq::Error::ConnectionFailed => ("connect", true),
             ureq::Error::BadUri(_) => ("url", false),
-            _ => ("http", true),
+            _ => ("http", false),
         };
         fail(step, e.to_string(), retry)
     })?;
@@ -224,6 +238,15 @@ fn post(url: &str, request: Request) -> Result<Delivered, HookError> {
     let first_line: String = first_line.chars().take(200).collect();
     if (200..300).contains(&status) {
         return Ok(Delivered { status, first_line });
+    }
+    if (300..400).contains(&status) {
+        return Err(fail(
+            "http",
+            format!(
+                "HTTP {status}: a redirect, which orc does not follow (it would send the headers elsewhere); use the URL it points to"
+            ),
+            false,
+        ));
     }
     let retry = status >= 500 || status == 408 || status == 429;
     Err(fail(
@@ -284,12 +307,23 @@ fn request_for(hook: &Hook, facts: &Facts) -> Request {
     }
 }
 
+/// `url` with `suffix` added to its path, before any query (`...?create=1`).
+fn with_path_suffix(url: &str, suffix: &str) -> String {
+    let (path, query) = match url.find(['?', '#']) {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    format!("{}{suffix}{query}", path.trim_end_matches('/'))
+}
+
 /// The Healthchecks endpoint for an event: `/start` as a run starts, none for a
-/// success, the exit status (1-255) or `/fail` for anything else that ended a run.
+/// success, the exit status (1-255) or `/fail` for anything else that ended a run,
+/// and `/log` for `orc notify test` (recorded, the check's state unchanged).
 fn healthchecks_suffix(facts: &Facts) -> String {
     match facts.event.as_str() {
         "start" => "/start".to_string(),
-        "success" | "recovered" | "test" => String::new(),
+        "test" => "/log".to_string(),
+        "success" | "recovered" => String::new(),
         _ => match facts.exit_code {
             Some(code @ 1..=255) => format!("/{code}"),
             _ => "/fail".to_string(),
@@ -447,7 +481,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// The last `max` characters (a log's end is what matters).
-fn clip_end(text: &str, max: usize) -> String {
+pub(super) fn clip_end(text: &str, max: usize) -> String {
     let count = text.chars().count();
     text.chars().skip(count.saturating_sub(max)).collect()
 }
@@ -492,6 +526,24 @@ mod tests {
             .find(|f| f["text"].as_str().unwrap().starts_with("*Reason*"))
             .unwrap();
         assert_eq!(reason["text"], "*Reason*\nexit \"3\"\n&lt;b&gt;");
+    }
+
+    #[test]
+    fn a_healthchecks_suffix_goes_before_the_query() {
+        assert_eq!(
+            with_path_suffix("https://hc-ping.com/KEY/slug?create=1", "/fail"),
+            "https://hc-ping.com/KEY/slug/fail?create=1"
+        );
+        assert_eq!(
+            with_path_suffix("https://hc-ping.com/UUID/", "/start"),
+            "https://hc-ping.com/UUID/start"
+        );
+        let test = Facts {
+            event: "test".into(),
+            ..Facts::default()
+        };
+        assert_eq!(healthchecks_suffix(&test), "/log");
+        assert_eq!(healthchecks_suffix(&facts()), "/3");
     }
 
     #[test]

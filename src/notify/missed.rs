@@ -147,7 +147,8 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
             )
         };
         state.record_missed((folder, &task.name), &m.last, &reason, host)?;
-        let settings = state.notify_settings(Some(&recorded.scope()))?;
+        let scope = recorded.scope();
+        let settings = state.notify_settings(Some(&scope))?;
         tracing::warn!("task {}: {reason}", task.name);
         for group_name in &task.notify {
             let Some(group) = settings.notify.get(group_name) else {
@@ -198,6 +199,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
                     text,
                     html,
                     facts,
+                    scope: Some(&scope),
                 },
             )?;
         }

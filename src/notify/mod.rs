@@ -20,14 +20,16 @@ use crate::exec::{RunReport, Status};
 use crate::secrets::SecretReader;
 use crate::state::Result;
 use crate::state::notifications::Notification;
-use crate::state::{Channel, MailEvent, RunStatus, State};
+use crate::state::{Channel, MailEvent, RunStatus, Scope, State};
 
 /// Attempts per mail before it is given up.
 pub const MAX_ATTEMPTS: u32 = 5;
 /// Lines of the run log an alert carries.
 const LOG_LINES: usize = 50;
-/// Lines of the run log a chat message or webhook carries (chat cards stay readable).
+/// Lines of the run log a chat message or webhook carries (chat cards stay readable),
+/// and at most this many characters of them (Teams refuses a card over about 28 kB).
 const HOOK_LOG_LINES: usize = 20;
+const HOOK_LOG_CHARS: usize = 4000;
 
 /// The pause after failed attempt `n` (1-based).
 fn backoff(n: u32) -> Duration {
@@ -148,16 +150,22 @@ pub fn compose(
     (subject, text, html)
 }
 
+/// A finished run, as its alerts need it.
+pub struct RunAlerts<'a> {
+    pub task: &'a Task,
+    pub report: &'a RunReport,
+    pub host: &'a str,
+    pub scope: &'a Scope,
+    /// Its start was pinged to the task's Healthchecks checks: they hear its end too.
+    pub pinged_start: bool,
+}
+
 /// Queue the alerts a finished run calls for, and its Healthchecks pings; nothing is
 /// sent here.
-pub fn queue_for_run(
-    state: &State,
-    settings: &NotifySettings,
-    task: &Task,
-    report: &RunReport,
-    host: &str,
-    folder: &str,
-) -> Result<usize> {
+pub fn queue_for_run(state: &State, settings: &NotifySettings, run: &RunAlerts) -> Result<usize> {
+    let RunAlerts {
+        task, report, host, ..
+    } = *run;
     if task.notify.is_empty() && task.healthchecks.is_none() {
         return Ok(0);
     }
@@ -167,18 +175,23 @@ pub fn queue_for_run(
         .and_then(|r| r.duration_ms)
         .map(|ms| Duration::from_millis(ms.max(0) as u64));
     let events = events_of(report, previous);
+    // Read once, and bounded: a chat card or a ping body has limits of its own.
+    let tail = hooks::clip_end(
+        &log_tail(report.log_path.as_deref(), HOOK_LOG_LINES),
+        HOOK_LOG_CHARS,
+    );
     let facts_of = |event: NotifyEvent, subject: &str, text: &str| hooks::Facts {
         event: MailEvent::from(event).as_str().to_string(),
         task: Some(task.name.clone()),
         host: host.to_string(),
-        folder: Some(folder.to_string()),
+        folder: Some(run.scope.folder.clone()),
         status: Some(report.status.as_str().to_string()),
         exit_code: report.exit_code,
         attempts: Some(report.attempts),
         duration_secs: duration.map(|d| d.as_secs_f64()),
         duration: duration.map(crate::config::format_duration),
         reason: report.reason.clone(),
-        log_tail: Some(log_tail(report.log_path.as_deref(), HOOK_LOG_LINES)),
+        log_tail: Some(tail.clone()),
         run_id: Some(report.id),
         title: subject.to_string(),
         text: text.to_string(),
@@ -186,15 +199,10 @@ pub fn queue_for_run(
     };
     let mut queued = 0;
     // The run's main event (failure, timeout, skipped or success) ends its pings.
-    if let Some(&first) = events.first() {
+    if let Some(&first) = events.first().filter(|_| run.pinged_start) {
         let (subject, text, _) = compose(first, task, report, host, duration);
-        queued += queue_pings(
-            state,
-            settings,
-            task,
-            first,
-            &facts_of(first, &subject, &text),
-        )?;
+        let facts = facts_of(first, &subject, &text);
+        queued += queue_pings(state, settings, run, first, &facts)?;
     }
     for &event in &events {
         for group_name in &task.notify {
@@ -218,6 +226,7 @@ pub fn queue_for_run(
                     text,
                     html,
                     facts,
+                    scope: Some(run.scope),
                 },
             )?;
         }
@@ -261,15 +270,21 @@ pub fn start_facts(task: &Task, run_id: i64, host: &str, folder: &str) -> hooks:
 fn queue_pings(
     state: &State,
     settings: &NotifySettings,
-    task: &Task,
+    run: &RunAlerts,
     event: NotifyEvent,
     facts: &hooks::Facts,
 ) -> Result<usize> {
+    let task = run.task;
+    // A ping of an earlier run still waiting for a retry would land after this one
+    // and leave the check in that run's state.
+    state.drop_waiting(Channel::Healthchecks, &task.name)?;
     let checks = healthchecks_of(task, settings);
     for check in &checks {
         let payload = serde_json::to_string(&hooks::Queued {
             facts: facts.clone(),
             target: Some(check.clone()),
+            backend: Some(run.scope.backend.clone()),
+            folder: Some(run.scope.folder.clone()),
         })?;
         state.queue_notification(&Notification {
             id: 0,
@@ -298,6 +313,8 @@ pub struct Alert<'a> {
     pub text: String,
     pub html: String,
     pub facts: hooks::Facts,
+    /// The scope whose groups these are (none for a config that does not load).
+    pub scope: Option<&'a Scope>,
 }
 
 /// Queue `alert` to `group`: a mail when it has addresses, and one delivery per HTTP
@@ -338,6 +355,8 @@ pub fn queue_alert(
         let payload = serde_json::to_string(&hooks::Queued {
             facts: alert.facts.clone(),
             target: None,
+            backend: alert.scope.map(|s| s.backend.clone()),
+            folder: alert.scope.map(|s| s.folder.clone()),
         })?;
         for hook in hooks {
             state.queue_notification(&row(
@@ -402,6 +421,7 @@ pub fn queue_config_error(
         text,
         html,
         facts,
+        scope: None,
     };
     let mut queued = 0;
     for (name, group) in &settings.notify {
@@ -535,7 +555,8 @@ fn deliver_mails(
 }
 
 /// Deliver the queued alerts of the HTTP targets, each to the target its group has
-/// now (a target removed since is given up, saying so).
+/// now (a target removed since is given up, saying so); a Healthchecks ping to the
+/// check it was queued with.
 fn deliver_posts(
     state: &State,
     secrets: &SecretReader,
@@ -543,14 +564,32 @@ fn deliver_posts(
     due: &[Notification],
 ) -> Result<(usize, usize)> {
     let (mut sent, mut failed) = (0, 0);
+    let mut by_scope: std::collections::BTreeMap<Scope, NotifySettings> = Default::default();
     for n in due {
         let queued = n
             .payload
             .as_deref()
             .and_then(|p| serde_json::from_str::<hooks::Queued>(p).ok());
+        // The group of the scope the alert was queued for (two folders may each
+        // have a group of that name), else the settings applied last.
+        let scoped = match queued
+            .as_ref()
+            .and_then(|q| q.backend.as_ref().zip(q.folder.as_ref()))
+        {
+            Some((backend, folder)) => {
+                let scope = Scope::new(backend, folder);
+                if !by_scope.contains_key(&scope) {
+                    let settings = state.notify_settings(Some(&scope))?;
+                    by_scope.insert(scope.clone(), settings);
+                }
+                by_scope.get(&scope)
+            }
+            None => None,
+        };
+        let groups = scoped.unwrap_or(settings);
         let hook = match queued.as_ref().and_then(|q| q.target.as_ref()) {
             Some(own) => Some(own),
-            None => settings
+            None => groups
                 .notify
                 .get(&n.group)
                 .and_then(|g| g.hooks.iter().find(|h| channel_of(h) == n.channel)),

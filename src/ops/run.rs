@@ -53,7 +53,9 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         let facts = crate::notify::start_facts(&task, run_id, opts.host, &recorded.folder);
         let (checks, vault) = (checks.clone(), state.path().to_path_buf());
         let sender = std::thread::spawn(move || {
-            let secrets = crate::workspace::vault_reader(&vault);
+            // Beside the running task: never a passphrase prompt on its terminal.
+            let secrets =
+                crate::workspace::vault_reader_with(&vault, crate::secrets::passphrase_from_env);
             for check in &checks {
                 if let Err(e) = crate::notify::hooks::send(check, &facts, &secrets) {
                     tracing::warn!("the start of run {run_id} was not pinged: {e}");
@@ -73,8 +75,11 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         on_start: (!checks.is_empty()).then_some(&on_start as &dyn Fn(i64)),
     };
     let report = exec::run_recorded(state, &recorded, &task, &request, 0);
-    // The start's ping goes before the end's.
-    if let Some(sender) = start_ping.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    // The start's ping goes before the end's, which only a run whose start was
+    // pinged gets (not a second start of a fire, or one skipped for an overlap).
+    let sender = start_ping.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let started = sender.is_some();
+    if let Some(sender) = sender {
         let _ = sender.join();
     }
     let report = report?;
@@ -85,7 +90,15 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // Alerts last: the result is recorded, so a mail server that is away delays
     // nothing that matters and changes nothing; failures are only logged (and kept
     // for retry and `orc status`).
-    if let Err(e) = alert(state, &recorded.scope(), &task, &report, opts.host) {
+    let pinged_start = !checks.is_empty() && started;
+    if let Err(e) = alert(
+        state,
+        &recorded.scope(),
+        &task,
+        &report,
+        opts.host,
+        pinged_start,
+    ) {
         tracing::warn!(
             "alerts for run {} failed: {}",
             report.id,
@@ -103,10 +116,18 @@ fn alert(
     task: &crate::config::Task,
     report: &RunReport,
     host: &str,
+    pinged_start: bool,
 ) -> crate::state::Result<()> {
     if report.status != exec::Status::Duplicate {
         let settings = state.notify_settings(Some(scope))?;
-        crate::notify::queue_for_run(state, &settings, task, report, host, &scope.folder)?;
+        let run = crate::notify::RunAlerts {
+            task,
+            report,
+            host,
+            scope,
+            pinged_start,
+        };
+        crate::notify::queue_for_run(state, &settings, &run)?;
     }
     // Any run also looks for other tasks' missed fires, every five minutes at most.
     crate::notify::missed::maybe_check(state, host)?;

@@ -110,6 +110,14 @@ pub fn passphrase_from_env_or_prompt(prompt: &str) -> Result<Zeroizing<String>> 
 /// the generic credential in Windows Credential Manager.
 const CREDENTIAL: &str = "orc_passphrase";
 
+/// The passphrase from `ORC_PASSPHRASE` only, never a prompt: for `orc doctor` and
+/// for work beside a running task (a prompt there would wait on the terminal).
+pub fn passphrase_from_env(_prompt: &str) -> Result<Zeroizing<String>> {
+    std::env::var("ORC_PASSPHRASE")
+        .map(Zeroizing::new)
+        .map_err(|_| VaultError::NeedsPassphrase(NoPassphrase::NotInEnv))
+}
+
 /// The passphrase without asking: the file `ORC_PASSPHRASE_FILE` names (owner-only),
 /// else the systemd credential `orc_passphrase`, else (on Windows) the account's
 /// generic credential `orc_passphrase` in Credential Manager, else `ORC_PASSPHRASE`.

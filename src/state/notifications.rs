@@ -91,6 +91,15 @@ impl State {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Forget the alerts of `channel` for `task` still waiting to be sent: a newer
+    /// one replaces them (a Healthchecks ping must not land after a later run's).
+    pub fn drop_waiting(&self, channel: super::Channel, task: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM notifications WHERE channel = ?1 AND task = ?2 AND sent_at IS NULL AND gave_up = 0",
+            params![channel, task],
+        )?)
+    }
+
     pub fn notification_sent(&self, id: i64) -> Result<()> {
         self.conn.execute(
             "UPDATE notifications SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",

@@ -3,16 +3,7 @@
 
 use super::*;
 
-/// The passphrase from `ORC_PASSPHRASE` only: doctor never prompts.
-pub(super) fn passphrase_from_env(
-    _prompt: &str,
-) -> crate::secrets::Result<zeroize::Zeroizing<String>> {
-    std::env::var("ORC_PASSPHRASE")
-        .map(zeroize::Zeroizing::new)
-        .map_err(|_| {
-            crate::secrets::VaultError::NeedsPassphrase(crate::secrets::NoPassphrase::NotInEnv)
-        })
-}
+pub(super) use crate::secrets::passphrase_from_env;
 
 /// The secrets the config names that `held` lacks, by name.
 fn missing_secrets(
