@@ -354,3 +354,106 @@ fn a_redirect_is_not_followed_but_given_up() {
     assert_eq!(receiver.received().len(), 1);
     no_secret_in(&status);
 }
+
+/// A world alerting `on` to a webhook at `receiver`, with `tasks`, applied.
+fn with_tasks(receiver: &Receiver, on: &str, tasks: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "tasks.toml",
+        &format!(
+            "[settings]\nbackend = \"embedded\"\n\n[notify.ops]\non = [{on}]\nwebhook = {{ url = \"{}\" }}\n\n{tasks}",
+            receiver.url("/hook")
+        ),
+    );
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+    env
+}
+
+#[test]
+fn a_run_past_max_duration_is_alerted_slow_while_it_goes_on() {
+    let receiver = Receiver::start(&[]);
+    let env = with_tasks(
+        &receiver,
+        "\"slow\", \"success\"",
+        "[tasks.crawl]\nshell = \"sleep 3\"\nmax_duration = \"1s\"\ntimeout = \"1m\"\nnotify = [\"ops\"]\n",
+    );
+    let mut run = env.command(&["run", "crawl"]).spawn().unwrap();
+    let got = receiver.wait_for(1);
+    // The alert came while the run was still going: the run is not stopped.
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run ended before its slow alert"
+    );
+    let slow = got[0].json();
+    assert_eq!(slow["event"], "slow", "{slow}");
+    assert_eq!(slow["status"], "running");
+    assert_eq!(slow["task"], "crawl");
+    assert!(
+        slow["title"].as_str().unwrap().contains("crawl is SLOW"),
+        "{slow}"
+    );
+    assert!(run.wait().unwrap().success());
+    // Then the success, and one slow alert only.
+    let got = receiver.wait_for(2);
+    let events: Vec<String> = got.iter().map(|r| r.json()["event"].to_string()).collect();
+    assert_eq!(events, ["\"slow\"", "\"success\""]);
+    let history: serde_json::Value =
+        serde_json::from_str(&env.orc_ok(&["history", "crawl", "--json"])).unwrap();
+    assert_eq!(history[0]["duration_flag"], "slow", "{history}");
+    assert_eq!(history[0]["status"], "success");
+    assert!(
+        env.orc_ok(&["history", "crawl"])
+            .contains("slow: ran past max_duration")
+    );
+    let report = env.orc_ok(&["report", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["duration_alerts"][0]["flag"], "slow", "{report}");
+}
+
+#[test]
+fn a_success_under_min_duration_is_alerted_too_fast() {
+    let receiver = Receiver::start(&[]);
+    let env = with_tasks(
+        &receiver,
+        "\"too_fast\"",
+        "[tasks.load]\nshell = \"true\"\nmin_duration = \"5s\"\nnotify = [\"ops\"]\n\n\
+         [tasks.steady]\nshell = \"sleep 2\"\nmin_duration = \"1s\"\nnotify = [\"ops\"]\n",
+    );
+    env.orc_ok_text(&["run", "load"]);
+    env.orc_ok_text(&["run", "steady"]);
+    let got = receiver.wait_for(2);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let alert = got[0].json();
+    assert_eq!(alert["event"], "too_fast", "{alert}");
+    assert_eq!(alert["task"], "load");
+    let history: serde_json::Value =
+        serde_json::from_str(&env.orc_ok(&["history", "--json"])).unwrap();
+    let flag_of = |task: &str| {
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["task"] == task)
+            .unwrap()["duration_flag"]
+            .clone()
+    };
+    assert_eq!(flag_of("load"), "too_fast");
+    assert_eq!(flag_of("steady"), serde_json::Value::Null);
+}
+
+#[test]
+fn duration_limits_that_cannot_both_hold_are_refused() {
+    let env = TestEnv::new();
+    env.write(
+        "tasks.toml",
+        "[tasks.x]\nshell = \"true\"\nmin_duration = \"10m\"\nmax_duration = \"5m\"\n",
+    );
+    let o = env.orc(&["validate"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(said.contains("tasks.toml:3:16"), "{said}");
+    assert!(
+        said.contains("min_duration must be shorter than max_duration"),
+        "{said}"
+    );
+}

@@ -132,7 +132,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
             r.trigger.map_or("-", |t| t.as_str()),
             r.started_at,
             duration,
-            r.reason.as_deref().unwrap_or("")
+            reason_with_flag(&r)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -232,3 +232,16 @@ fn follow(state: &State, id: i64, path: &Path, out: &mut impl Write) -> anyhow::
 
 /// How often `orc logs --follow` looks for more output.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The run's reason, after what its duration was alerted for.
+fn reason_with_flag(r: &crate::state::RunRecord) -> String {
+    let flag = match r.duration_flag {
+        Some(crate::state::DurationFlag::Slow) => "slow: ran past max_duration",
+        Some(crate::state::DurationFlag::TooFast) => "too fast: under min_duration",
+        None => return r.reason.clone().unwrap_or_default(),
+    };
+    match r.reason.as_deref() {
+        Some(reason) if !reason.is_empty() => format!("{flag}; {reason}"),
+        _ => flag.to_string(),
+    }
+}

@@ -372,6 +372,12 @@ pub struct Task {
     /// How recent a dependency task's success must be (default 24h).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
     pub max_age: Option<Duration>,
+    /// A run going longer than this is alerted `slow`, once.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub max_duration: Option<Duration>,
+    /// A success quicker than this is alerted `too_fast`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub min_duration: Option<Duration>,
     /// Embedded scheduler: run a fire missed within this long once on start.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
     pub catch_up: Option<Duration>,

@@ -184,6 +184,11 @@ pub enum NotifyEvent {
     Success,
     Recovered,
     Missed,
+    /// A run still going after the task's `max_duration`.
+    Slow,
+    /// A success faster than the task's `min_duration`.
+    #[serde(rename = "too_fast")]
+    TooFast,
 }
 
 /// `[notify.NAME]`: a group of recipients and the events they hear about.
@@ -329,6 +334,11 @@ pub struct RawTask {
     /// The task's previous name: apply moves its state and run history instead of
     /// deleting one task and creating another.
     pub renamed_from: Option<Spanned<String>>,
+    /// A run still going after this long sends one `slow` alert (it goes on running;
+    /// `timeout` still stops it).
+    pub max_duration: Option<Spanned<DurationValue>>,
+    /// A success faster than this sends a `too_fast` alert: a job that did nothing.
+    pub min_duration: Option<Spanned<DurationValue>>,
     /// How long a run waits for unmet dependencies before it is skipped. Default 0.
     pub wait: Option<Spanned<DurationValue>>,
     /// How often dependencies are checked again while waiting. Default "30s".

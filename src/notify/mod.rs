@@ -88,6 +88,8 @@ pub fn compose(
         NotifyEvent::Success => "succeeded",
         NotifyEvent::Recovered => "RECOVERED",
         NotifyEvent::Missed => "MISSED",
+        NotifyEvent::Slow => "is SLOW",
+        NotifyEvent::TooFast => "finished TOO FAST",
     };
     let mut subject = format!("[orc] {} {what} on {host}", task.name);
     if let Some(code) = report.exit_code.filter(|_| event == NotifyEvent::Failure) {
@@ -125,7 +127,9 @@ pub fn compose(
 
     let colour = match event {
         NotifyEvent::Success | NotifyEvent::Recovered => "#1a7f37",
-        NotifyEvent::Retry | NotifyEvent::Skipped => "#9a6700",
+        NotifyEvent::Retry | NotifyEvent::Skipped | NotifyEvent::Slow | NotifyEvent::TooFast => {
+            "#9a6700"
+        }
         _ => "#cf222e",
     };
     let html = html! {
@@ -170,11 +174,15 @@ pub fn queue_for_run(state: &State, settings: &NotifySettings, run: &RunAlerts) 
         return Ok(0);
     }
     let previous = state.previous_outcome(&task.name, report.id)?;
-    let duration = state
-        .run(report.id)?
+    let record = state.run(report.id)?;
+    let duration = record
+        .as_ref()
         .and_then(|r| r.duration_ms)
         .map(|ms| Duration::from_millis(ms.max(0) as u64));
-    let events = events_of(report, previous);
+    let mut events = events_of(report, previous);
+    if record.is_some_and(|r| r.duration_flag == Some(crate::state::DurationFlag::TooFast)) {
+        events.push(NotifyEvent::TooFast);
+    }
     // Read once, and bounded: a chat card or a ping body has limits of its own.
     let tail = hooks::clip_end(
         &log_tail(report.log_path.as_deref(), HOOK_LOG_LINES),
@@ -229,6 +237,73 @@ pub fn queue_for_run(state: &State, settings: &NotifySettings, run: &RunAlerts) 
                     scope: Some(run.scope),
                 },
             )?;
+        }
+    }
+    Ok(queued)
+}
+
+/// Queue the `slow` alert of run `run_id`, still going after the task's
+/// `max_duration` (`limit`), to each group that hears `slow`.
+pub fn queue_slow(
+    state: &State,
+    settings: &NotifySettings,
+    task: &Task,
+    (run_id, limit): (i64, Duration),
+    host: &str,
+    scope: &Scope,
+) -> Result<usize> {
+    let limit_words = crate::config::format_duration(limit);
+    let subject = format!("[orc] {} is SLOW on {host}", task.name);
+    let reason = format!("still running after {limit_words} (max_duration)");
+    let text = format!(
+        "{} is still running on {host} after {limit_words}, its max_duration; it goes on \
+         running{}.\n\nRun {run_id}: `orc logs {} --run {run_id} --follow` shows it.\n",
+        task.name,
+        task.timeout
+            .map(|t| format!(" until its timeout ({})", crate::config::format_duration(t)))
+            .unwrap_or_default(),
+        task.name
+    );
+    let html = html! {
+        (DOCTYPE)
+        html {
+            body style="font-family:Segoe UI,Arial,sans-serif;font-size:14px" {
+                h2 style="color:#9a6700;margin:0 0 12px" { (task.name) " is SLOW" }
+                p { (text) }
+            }
+        }
+    }
+    .into_string();
+    let facts = hooks::Facts {
+        event: MailEvent::Slow.as_str().to_string(),
+        task: Some(task.name.clone()),
+        host: host.to_string(),
+        folder: Some(scope.folder.clone()),
+        status: Some("running".to_string()),
+        duration_secs: Some(limit.as_secs_f64()),
+        duration: Some(limit_words),
+        reason: Some(reason),
+        run_id: Some(run_id),
+        title: subject.clone(),
+        text: text.clone(),
+        ..hooks::Facts::default()
+    };
+    let alert = Alert {
+        task: Some(&task.name),
+        run_id: Some(run_id),
+        event: MailEvent::Slow,
+        subject,
+        text,
+        html,
+        facts,
+        scope: Some(scope),
+    };
+    let mut queued = 0;
+    for group_name in &task.notify {
+        if let Some(group) = settings.notify.get(group_name)
+            && group.on.contains(&NotifyEvent::Slow)
+        {
+            queued += queue_alert(state, group_name, group, &alert)?;
         }
     }
     Ok(queued)

@@ -42,27 +42,51 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         given => given,
     };
     exec::stop_on_signals()?;
-    // Healthchecks hears of the start from a thread of its own: a slow or absent
-    // network never delays the task (the end's ping is queued and retried).
+    // Beside the started task, each in a thread of its own so that no network or mail
+    // server delays it: Healthchecks hears of the start (the end's ping is queued and
+    // retried), and a watch alerts `slow` once the run passes its max_duration.
+    let scope = recorded.scope();
     let checks = state
-        .notify_settings(Some(&recorded.scope()))
+        .notify_settings(Some(&scope))
         .map(|settings| crate::notify::healthchecks_of(&task, &settings))
         .unwrap_or_default();
-    let start_ping = std::sync::Mutex::new(None);
+    let beside: std::sync::Mutex<Beside> = Default::default();
     let on_start = |run_id: i64| {
-        let facts = crate::notify::start_facts(&task, run_id, opts.host, &recorded.folder);
-        let (checks, vault) = (checks.clone(), state.path().to_path_buf());
-        let sender = std::thread::spawn(move || {
-            // Beside the running task: never a passphrase prompt on its terminal.
-            let secrets =
-                crate::workspace::vault_reader_with(&vault, crate::secrets::passphrase_from_env);
-            for check in &checks {
-                if let Err(e) = crate::notify::hooks::send(check, &facts, &secrets) {
-                    tracing::warn!("the start of run {run_id} was not pinged: {e}");
+        let mut beside = beside.lock().unwrap_or_else(|p| p.into_inner());
+        let vault = state.path().to_path_buf();
+        if !checks.is_empty() {
+            let facts = crate::notify::start_facts(&task, run_id, opts.host, &recorded.folder);
+            let (checks, vault) = (checks.clone(), vault.clone());
+            beside.threads.push(std::thread::spawn(move || {
+                // Never a passphrase prompt on the running task's terminal.
+                let secrets = crate::workspace::vault_reader_with(
+                    &vault,
+                    crate::secrets::passphrase_from_env,
+                );
+                for check in &checks {
+                    if let Err(e) = crate::notify::hooks::send(check, &facts, &secrets) {
+                        tracing::warn!("the start of run {run_id} was not pinged: {e}");
+                    }
                 }
-            }
-        });
-        *start_ping.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+            }));
+            beside.pinged_start = true;
+        }
+        if let Some(limit) = task.max_duration {
+            let (done, wait) = std::sync::mpsc::channel::<()>();
+            beside.done = Some(done);
+            let (task, scope, host) = (task.clone(), scope.clone(), opts.host.to_string());
+            beside.threads.push(std::thread::spawn(move || {
+                // The run's end drops the sender: only a run still going times out here.
+                if wait.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    && let Err(e) = alert_slow(&vault, &task, (run_id, limit), &host, &scope)
+                {
+                    tracing::warn!(
+                        "the slow alert of run {run_id} failed: {}",
+                        super::error_chain(&e)
+                    );
+                }
+            }));
+        }
     };
     let request = exec::RunRequest {
         name: opts.name,
@@ -72,16 +96,15 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         host: opts.host,
         scheduled_for,
         jitter: opts.jitter,
-        on_start: (!checks.is_empty()).then_some(&on_start as &dyn Fn(i64)),
+        on_start: (!checks.is_empty() || task.max_duration.is_some())
+            .then_some(&on_start as &dyn Fn(i64)),
     };
     let report = exec::run_recorded(state, &recorded, &task, &request, 0);
     // The start's ping goes before the end's, which only a run whose start was
     // pinged gets (not a second start of a fire, or one skipped for an overlap).
-    let sender = start_ping.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let started = sender.is_some();
-    if let Some(sender) = sender {
-        let _ = sender.join();
-    }
+    let beside = beside.into_inner().unwrap_or_else(|p| p.into_inner());
+    let pinged_start = beside.pinged_start;
+    beside.finish();
     let report = report?;
     // Housekeeping after the task, so it never delays one; a failure is only logged.
     if let Err(e) = crate::retention::maybe_enforce(state) {
@@ -90,15 +113,8 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // Alerts last: the result is recorded, so a mail server that is away delays
     // nothing that matters and changes nothing; failures are only logged (and kept
     // for retry and `orc status`).
-    let pinged_start = !checks.is_empty() && started;
-    if let Err(e) = alert(
-        state,
-        &recorded.scope(),
-        &task,
-        &report,
-        opts.host,
-        pinged_start,
-    ) {
+    flag_too_fast(state, &task, &report);
+    if let Err(e) = alert(state, &scope, &task, &report, opts.host, pinged_start) {
         tracing::warn!(
             "alerts for run {} failed: {}",
             report.id,
@@ -132,5 +148,68 @@ fn alert(
     // Any run also looks for other tasks' missed fires, every five minutes at most.
     crate::notify::missed::maybe_check(state, host)?;
     crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
+    Ok(())
+}
+
+/// The threads beside a started run (see `run`).
+#[derive(Default)]
+struct Beside {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Dropped when the run ends, which stops the slow watch.
+    done: Option<std::sync::mpsc::Sender<()>>,
+    pinged_start: bool,
+}
+
+impl Beside {
+    /// The run has ended: stop the watch, and wait for the start's ping.
+    fn finish(self) {
+        drop(self.done);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A success quicker than the task's `min_duration` is flagged in the history (and
+/// alerted `too_fast` with the run's other alerts).
+fn flag_too_fast(state: &State, task: &crate::config::Task, report: &RunReport) {
+    let Some(min) = task.min_duration else {
+        return;
+    };
+    if report.status != exec::Status::Success {
+        return;
+    }
+    let quick = match state.run(report.id) {
+        Ok(Some(run)) => run
+            .duration_ms
+            .is_some_and(|ms| (ms.max(0) as u128) < min.as_millis()),
+        _ => false,
+    };
+    if quick && let Err(e) = state.flag_run(report.id, crate::state::DurationFlag::TooFast) {
+        tracing::warn!("run {}: {}", report.id, super::error_chain(&e));
+    }
+}
+
+/// Run `run_id` is still going after `limit`: flag it, queue its `slow` alert and
+/// send it, on a state connection of this thread's own.
+fn alert_slow(
+    state_path: &std::path::Path,
+    task: &crate::config::Task,
+    (run_id, limit): (i64, std::time::Duration),
+    host: &str,
+    scope: &crate::state::Scope,
+) -> crate::state::Result<()> {
+    let state = State::open(state_path)?;
+    state.flag_run(run_id, crate::state::DurationFlag::Slow)?;
+    tracing::warn!(
+        "run {run_id} of {} is still going after its max_duration ({})",
+        task.name,
+        crate::config::format_duration(limit)
+    );
+    let settings = state.notify_settings(Some(scope))?;
+    crate::notify::queue_slow(&state, &settings, task, (run_id, limit), host, scope)?;
+    let secrets =
+        crate::workspace::vault_reader_with(state_path, crate::secrets::passphrase_from_env);
+    crate::notify::deliver(&state, &secrets, false)?;
     Ok(())
 }

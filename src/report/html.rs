@@ -122,6 +122,25 @@ pub fn render_html(r: &Report) -> String {
                     .collect(),
             ))
         }
+        @if !r.duration_alerts.is_empty() {
+            h2 style=(H2) { "Duration alerts" }
+            (table(
+                &["Started", "Task", "What", "Status", "Duration", "Run"],
+                r.duration_alerts
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            text(&d.at),
+                            text(&d.task),
+                            text(super::duration_flag_words(d.flag)),
+                            text(d.status.as_str()),
+                            text(d.duration_ms.map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0))),
+                            html! { code { "orc logs " (d.task) " --run " (d.run) } },
+                        ]
+                    })
+                    .collect(),
+            ))
+        }
         @if !r.slowest.is_empty() {
             h2 style=(H2) { "Slowest tasks" }
             (table(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::state::{Result, RunFilter, RunRecord, RunStatus, State};
+use crate::state::{DurationFlag, Result, RunFilter, RunRecord, RunStatus, State};
 
 pub use html::render_html;
 
@@ -26,6 +26,9 @@ pub struct Report {
     pub success_rate: Option<f64>,
     pub problems: Vec<Problem>,
     pub missed: Vec<Problem>,
+    /// Runs alerted for their duration: past `max_duration`, or a success under
+    /// `min_duration`.
+    pub duration_alerts: Vec<DurationAlert>,
     pub slowest: Vec<Slow>,
     pub tasks: Vec<TaskTrend>,
     pub drift: Option<Drift>,
@@ -40,6 +43,17 @@ pub struct Problem {
     pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
+}
+
+/// A run alerted for its duration.
+#[derive(Debug, Clone, Serialize)]
+pub struct DurationAlert {
+    pub task: String,
+    pub run: i64,
+    pub at: String,
+    pub flag: DurationFlag,
+    pub status: RunStatus,
+    pub duration_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +137,20 @@ pub fn build(
         .map(problem)
         .collect();
     missed.sort_by(|a, b| a.at.cmp(&b.at));
+    let mut duration_alerts: Vec<DurationAlert> = runs
+        .iter()
+        .filter_map(|r| {
+            Some(DurationAlert {
+                task: r.task.clone(),
+                run: r.id,
+                at: r.started_at.clone(),
+                flag: r.duration_flag?,
+                status: r.status,
+                duration_ms: r.duration_ms,
+            })
+        })
+        .collect();
+    duration_alerts.sort_by(|a, b| a.at.cmp(&b.at));
 
     let mut by_task: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
     for r in &runs {
@@ -178,6 +206,7 @@ pub fn build(
         totals,
         success_rate,
         problems,
+        duration_alerts,
         missed,
         slowest,
         tasks,
@@ -214,6 +243,14 @@ pub(crate) fn seconds(ms: i64) -> String {
 }
 
 /// The report as plain text.
+/// What a duration flag means, in a report's words.
+pub(crate) fn duration_flag_words(flag: DurationFlag) -> &'static str {
+    match flag {
+        DurationFlag::Slow => "ran past its max_duration",
+        DurationFlag::TooFast => "succeeded under its min_duration",
+    }
+}
+
 pub fn render_text(r: &Report) -> String {
     let mut out = format!(
         "orc report for {} from {} to {}\n\n",
@@ -250,6 +287,21 @@ pub fn render_text(r: &Report) -> String {
                 p.at,
                 p.task,
                 p.reason.as_deref().unwrap_or("missed")
+            ));
+        }
+    }
+    if !r.duration_alerts.is_empty() {
+        out.push_str("\nDuration alerts:\n");
+        for d in &r.duration_alerts {
+            out.push_str(&format!(
+                "  {} {} {} (run {}, {}, {})\n",
+                d.at,
+                d.task,
+                duration_flag_words(d.flag),
+                d.run,
+                d.status,
+                d.duration_ms
+                    .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
             ));
         }
     }

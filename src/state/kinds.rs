@@ -141,6 +141,8 @@ pub enum MailEvent {
     Success,
     Recovered,
     Missed,
+    Slow,
+    TooFast,
     ConfigError,
 }
 
@@ -152,7 +154,22 @@ stored_words!(MailEvent {
     Success => "success",
     Recovered => "recovered",
     Missed => "missed",
+    Slow => "slow",
+    TooFast => "too_fast",
     ConfigError => "config_error",
+});
+
+/// Why a run's duration was alerted: it went on past `max_duration`, or succeeded
+/// quicker than `min_duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DurationFlag {
+    Slow,
+    TooFast,
+}
+
+stored_words!(DurationFlag {
+    Slow => "slow",
+    TooFast => "too_fast",
 });
 
 /// Where a queued alert goes: mail through `[smtp]`, or one of a group's HTTP targets.
@@ -185,6 +202,8 @@ impl From<NotifyEvent> for MailEvent {
             NotifyEvent::Success => MailEvent::Success,
             NotifyEvent::Recovered => MailEvent::Recovered,
             NotifyEvent::Missed => MailEvent::Missed,
+            NotifyEvent::Slow => MailEvent::Slow,
+            NotifyEvent::TooFast => MailEvent::TooFast,
         }
     }
 }

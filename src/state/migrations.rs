@@ -193,6 +193,9 @@ const STEPS: &[&str] = &[
     // made when it is sent (the URLs and tokens stay in the config and the vault).
     "ALTER TABLE notifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
     ALTER TABLE notifications ADD COLUMN payload TEXT;",
+    // 10: a run alerted for its duration (slow, too_fast), for history, the dashboard
+    // and the report.
+    "ALTER TABLE runs ADD COLUMN duration_flag TEXT;",
 ];
 
 /// The schema version this build writes.

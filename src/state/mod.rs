@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use error::{Result, StateError};
-pub use kinds::{Channel, MailEvent, RunStatus, RunTrigger, UnknownWord};
+pub use kinds::{Channel, DurationFlag, MailEvent, RunStatus, RunTrigger, UnknownWord};
 pub use lock::{LockGuard, LockHolder, Locked, my_start, pid_alive, process_start, same_process};
 pub use runs::{RunFilter, RunFinish, RunRecord};
 

@@ -65,6 +65,9 @@ pub struct RunRecord {
     pub reason: Option<String>,
     /// The fire time the run was for, when the scheduler said.
     pub scheduled_for: Option<String>,
+    /// Alerted for its duration: it ran past `max_duration`, or succeeded quicker
+    /// than `min_duration`.
+    pub duration_flag: Option<super::DurationFlag>,
 }
 
 /// Filters for `orc history`.
@@ -331,9 +334,21 @@ impl State {
     }
 }
 
+impl State {
+    /// Mark run `id` as alerted for its duration.
+    pub fn flag_run(&self, id: i64, flag: super::DurationFlag) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET duration_flag = ?2 WHERE id = ?1",
+            rusqlite::params![id, flag],
+        )?;
+        Ok(())
+    }
+}
+
 const SELECT_RUN: &str =
     "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
-    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder, attempts_ms FROM runs";
+    duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder, attempts_ms,
+    duration_flag FROM runs";
 
 fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -357,5 +372,6 @@ fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
             .get::<_, Option<String>>(16)?
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
+        duration_flag: r.get(17)?,
     })
 }

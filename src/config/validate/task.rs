@@ -44,6 +44,8 @@ struct Retries {
 /// How long a run may take, and the waits around it.
 struct Timing {
     timeout: Option<Duration>,
+    max_duration: Option<Duration>,
+    min_duration: Option<Duration>,
     wait: Option<Duration>,
     poll: Option<Duration>,
     max_age: Option<Duration>,
@@ -103,6 +105,8 @@ pub(super) fn build_task(
         working_dir,
         schedule,
         timeout: timing.timeout,
+        max_duration: timing.max_duration,
+        min_duration: timing.min_duration,
         retry_count: retries.count,
         retry_delay: retries.delay,
         dependencies,
@@ -278,8 +282,28 @@ impl TaskCtx<'_, '_> {
                 );
             }
         }
+        let max_duration = self.opt_duration("max_duration", raw.max_duration.as_ref(), Some(""));
+        let min_duration = self.opt_duration("min_duration", raw.min_duration.as_ref(), Some(""));
+        if let (Some(min), Some(max), Some(v)) = (min_duration, max_duration, &raw.min_duration)
+            && min >= max
+        {
+            self.report(
+                &v.span,
+                "min_duration must be shorter than max_duration: no run could be neither too fast nor slow",
+            );
+        }
+        if let (Some(max), Some(limit), Some(v)) = (max_duration, timeout, &raw.max_duration)
+            && max >= limit
+        {
+            self.warn(
+                &v.span,
+                "max_duration has no effect: the timeout stops every run before it",
+            );
+        }
         Timing {
             timeout,
+            max_duration,
+            min_duration,
             wait,
             poll,
             max_age,

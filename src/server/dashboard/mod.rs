@@ -289,6 +289,15 @@ fn task_actions(viewer: &Viewer, name: &str, enabled: bool) -> Markup {
     }
 }
 
+/// A second badge for a run alerted for its duration (none otherwise).
+fn duration_badge(r: &crate::state::RunRecord) -> Markup {
+    match r.duration_flag {
+        Some(crate::state::DurationFlag::Slow) => html! { " " (badge("slow", "warn")) },
+        Some(crate::state::DurationFlag::TooFast) => html! { " " (badge("too fast", "warn")) },
+        None => html! {},
+    }
+}
+
 /// A run history table.
 fn runs_table(runs: &[crate::state::RunRecord], with_task: bool) -> Markup {
     if runs.is_empty() {
@@ -304,7 +313,7 @@ fn runs_table(runs: &[crate::state::RunRecord], with_task: bool) -> Markup {
                     @if with_task {
                         td { a href={ "/tasks/" (view::url_encode(&r.task)) } { (r.task) } }
                     }
-                    td { (badge(word, class)) }
+                    td { (badge(word, class)) (duration_badge(r)) }
                     td { (when(Some(&r.started_at))) }
                     td { (view::duration(r.duration_ms)) }
                     td class="opt" { (r.trigger.map_or("–", |t| t.as_str())) }
@@ -558,7 +567,10 @@ async fn run_page(
             "Task",
             html! { a href={ "/tasks/" (view::url_encode(&run.task)) } { (run.task) } },
         ),
-        ("State", badge(word, class)),
+        (
+            "State",
+            html! { (badge(word, class)) (duration_badge(&run)) },
+        ),
         ("Started", when(Some(&run.started_at))),
         ("Finished", when(run.finished_at.as_deref())),
         ("Duration", html! { (view::duration(run.duration_ms)) }),
