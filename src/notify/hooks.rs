@@ -22,7 +22,8 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 /// What an alert says, in fields a webhook receiver or a template can use.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
-    /// failure, timeout, skipped, retry, success, recovered, missed, config_error, test.
+    /// failure, timeout, skipped, retry, success, recovered, missed, slow, too_fast,
+    /// config_error, test (and start, to Healthchecks).
     pub event: String,
     pub task: Option<String>,
     pub host: String,

@@ -256,13 +256,11 @@ pub fn queue_slow(
     let subject = format!("[orc] {} is SLOW on {host}", task.name);
     let reason = format!("still running after {limit_words} (max_duration)");
     let text = format!(
-        "{} is still running on {host} after {limit_words}, its max_duration; it goes on \
-         running{}.\n\nRun {run_id}: `orc logs {} --run {run_id} --follow` shows it.\n",
-        task.name,
-        task.timeout
-            .map(|t| format!(" until its timeout ({})", crate::config::format_duration(t)))
-            .unwrap_or_default(),
-        task.name
+        "{} is still running on {host} after {limit_words} (its max_duration, counted from \
+         the run's start: dependency waits and retries included); it goes on running, \
+         each attempt within its timeout.\n\nRun {run_id}: `orc logs {} --run {run_id} \
+         --follow` shows it.\n",
+        task.name, task.name
     );
     let html = html! {
         (DOCTYPE)

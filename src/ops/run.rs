@@ -135,6 +135,8 @@ fn alert(
     pinged_start: bool,
 ) -> crate::state::Result<()> {
     if report.status != exec::Status::Duplicate {
+        // A slow alert not sent yet would say the run is still going.
+        state.drop_waiting_event(crate::state::MailEvent::Slow, report.id)?;
         let settings = state.notify_settings(Some(scope))?;
         let run = crate::notify::RunAlerts {
             task,
@@ -200,7 +202,9 @@ fn alert_slow(
     scope: &crate::state::Scope,
 ) -> crate::state::Result<()> {
     let state = State::open(state_path)?;
-    state.flag_run(run_id, crate::state::DurationFlag::Slow)?;
+    if !state.flag_run(run_id, crate::state::DurationFlag::Slow)? {
+        return Ok(()); // it ended meanwhile
+    }
     tracing::warn!(
         "run {run_id} of {} is still going after its max_duration ({})",
         task.name,

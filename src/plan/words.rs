@@ -13,6 +13,8 @@ use crate::config::{Dependency, format_duration};
 /// Keys whose JSON value is a number of seconds.
 const DURATIONS: &[&str] = &[
     "timeout",
+    "max_duration",
+    "min_duration",
     "retry_delay",
     "retry_max_delay",
     "wait",

@@ -242,7 +242,6 @@ pub(crate) fn seconds(ms: i64) -> String {
     }
 }
 
-/// The report as plain text.
 /// What a duration flag means, in a report's words.
 pub(crate) fn duration_flag_words(flag: DurationFlag) -> &'static str {
     match flag {
@@ -251,6 +250,7 @@ pub(crate) fn duration_flag_words(flag: DurationFlag) -> &'static str {
     }
 }
 
+/// The report as plain text.
 pub fn render_text(r: &Report) -> String {
     let mut out = format!(
         "orc report for {} from {} to {}\n\n",

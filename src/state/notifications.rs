@@ -100,6 +100,15 @@ impl State {
         )?)
     }
 
+    /// Forget run `run_id`'s alerts for `event` still waiting to be sent (a `slow`
+    /// alert that says "still running" once the run has ended).
+    pub fn drop_waiting_event(&self, event: super::MailEvent, run_id: i64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM notifications WHERE event = ?1 AND run_id = ?2 AND sent_at IS NULL AND gave_up = 0",
+            params![event, run_id],
+        )?)
+    }
+
     pub fn notification_sent(&self, id: i64) -> Result<()> {
         self.conn.execute(
             "UPDATE notifications SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",

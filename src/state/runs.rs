@@ -335,13 +335,15 @@ impl State {
 }
 
 impl State {
-    /// Mark run `id` as alerted for its duration.
-    pub fn flag_run(&self, id: i64, flag: super::DurationFlag) -> Result<()> {
-        self.conn.execute(
-            "UPDATE runs SET duration_flag = ?2 WHERE id = ?1",
+    /// Mark run `id` as alerted for its duration; `slow` only while it still runs
+    /// (the watch and the run's end may cross). Whether it was marked.
+    pub fn flag_run(&self, id: i64, flag: super::DurationFlag) -> Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE runs SET duration_flag = ?2
+             WHERE id = ?1 AND (?2 != 'slow' OR status = 'running')",
             rusqlite::params![id, flag],
         )?;
-        Ok(())
+        Ok(changed > 0)
     }
 }
 

@@ -289,11 +289,17 @@ impl TaskCtx<'_, '_> {
         {
             self.report(
                 &v.span,
-                "min_duration must be shorter than max_duration: no run could be neither too fast nor slow",
+                "min_duration must be shorter than max_duration: every run would be too fast or slow",
             );
         }
+        // The timeout is each attempt's, and max_duration counts from the run's start:
+        // only a single attempt with no dependency wait is always stopped first.
+        let retries = raw.retry_count.as_ref().map(|r| r.value);
+        let single_attempt =
+            retries.or(self.defaults.retry_count).unwrap_or(0) == 0 && raw.wait.is_none();
         if let (Some(max), Some(limit), Some(v)) = (max_duration, timeout, &raw.max_duration)
             && max >= limit
+            && single_attempt
         {
             self.warn(
                 &v.span,
