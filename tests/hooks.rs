@@ -249,6 +249,18 @@ fn notify_test_reports_each_target_and_prints_no_secret() {
     no_secret_in(&said);
     let got = receiver.wait_for(1);
     assert_eq!(got[0].json()["event"], "test", "{:?}", got[0]);
+    // A name that does not resolve is said to be DNS.
+    env.secret_set(
+        "slack_url",
+        "https://no-such-host.invalid/services/SLACKSECRET123",
+    );
+    let o = env.orc(&["notify", "test", "ops"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("slack: FAILED: dns:"),
+        "{}",
+        text(&o)
+    );
+    no_secret_in(&text(&o));
 
     let json = env.orc(&["notify", "test", "ops", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

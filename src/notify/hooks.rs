@@ -222,6 +222,8 @@ fn post(url: &str, request: Request) -> Result<Delivered, HookError> {
             ureq::Error::HostNotFound => ("dns", true),
             ureq::Error::Timeout(_) => ("timeout", true),
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) => ("tls", false),
+            // ureq hands a failed name lookup over as an I/O error.
+            ureq::Error::Io(io) if io.to_string().contains("lookup address") => ("dns", true),
             ureq::Error::Io(_) | ureq::Error::ConnectionFailed => ("connect", true),
             ureq::Error::BadUri(_) => ("url", false),
             _ => ("http", false),
