@@ -1,25 +1,15 @@
 //! Alerts to HTTP targets (a webhook, Teams, Slack, ntfy) against a real HTTP receiver
 //! on 127.0.0.1 (`tests/common/http.rs`): each payload in its target's shape, the
 //! secrets from the vault and in no output, a server error retried, a client error
-//! given up, and `orc notify test` reporting each target.
-
-use std::process::Output;
+//! given up, `orc notify test` reporting each target, Healthchecks pings, and the
+//! duration alerts.
 
 mod common;
-use common::TestEnv;
 use common::http::{Received, Receiver};
+use common::{TestEnv, exit_and_output as text};
 
 const SLACK_PATH: &str = "/services/T000/B000/SLACKSECRET123";
 const SECRETS: [&str; 3] = ["SLACKSECRET123", "ntfy-T0ken", "k3y-value"];
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Fails if any secret value shows in `said`.
 fn no_secret_in(said: &str) {

@@ -9,7 +9,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Smtp, TestEnv};
+use common::{Smtp, TestEnv, exit_and_output as text};
 
 const USER: &str = "orc-alerts";
 const PASSWORD: &str = "Sm7p-Pa55";
@@ -76,15 +76,6 @@ impl NotifyEnv for TestEnv {
     fn run(&self, name: &str) -> Output {
         self.orc(&["run", name])
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn config(port: u16, extra: &str) -> String {

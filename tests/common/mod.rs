@@ -182,3 +182,13 @@ pub fn missing_python_module(module: &str) -> Option<String> {
         .is_ok_and(|s| s.success());
     (!imports).then(|| format!("python3 with {module} (pip install {module})"))
 }
+
+/// What a process said, after its exit code: for assertion messages.
+pub fn exit_and_output(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
