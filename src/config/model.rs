@@ -109,10 +109,51 @@ impl Config {
 pub struct NotifyGroup {
     pub email: Vec<String>,
     pub on: Vec<NotifyEvent>,
-    /// The HTTP targets beside mail. Left out of the recorded settings when empty, so
-    /// that groups recorded before them compare equal.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The HTTP targets beside mail, recorded under their keys as tasks.toml writes
+    /// them (`slack = { url = ... }`), so the plan shows them so; none recorded when
+    /// empty, so that groups recorded before them compare equal.
+    #[serde(default, flatten, with = "hooks_by_channel")]
     pub hooks: Vec<Hook>,
+}
+
+/// [`NotifyGroup::hooks`] as keys of the group: each hook's fields under its channel.
+mod hooks_by_channel {
+    use serde::de::Error as _;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::{Map, Value};
+
+    use super::Hook;
+
+    pub fn serialize<S: Serializer>(hooks: &[Hook], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(hooks.len()))?;
+        for hook in hooks {
+            let mut fields = serde_json::to_value(hook).map_err(serde::ser::Error::custom)?;
+            if let Some(object) = fields.as_object_mut() {
+                object.remove("kind");
+            }
+            map.serialize_entry(hook.channel(), &fields)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hook>, D::Error> {
+        let keys = Map::<String, Value>::deserialize(d)?;
+        let mut hooks = Vec::new();
+        for (channel, fields) in keys {
+            // Keys of a later orc's are left to it.
+            let known = ["webhook", "teams", "slack", "ntfy", "healthchecks"];
+            let Value::Object(mut fields) = fields else {
+                continue;
+            };
+            if !known.contains(&channel.as_str()) {
+                continue;
+            }
+            fields.insert("kind".into(), Value::String(channel));
+            hooks.push(serde_json::from_value(Value::Object(fields)).map_err(D::Error::custom)?);
+        }
+        Ok(hooks)
+    }
 }
 
 /// An HTTP alert target of a notification group.
@@ -523,5 +564,48 @@ mod opt_secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Option::<u64>::deserialize(d).map(|v| v.map(Duration::from_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_groups_http_targets_are_recorded_under_their_keys_and_read_back() {
+        let group = NotifyGroup {
+            email: vec!["ops@example.com".into()],
+            on: vec![NotifyEvent::Failure],
+            hooks: vec![
+                Hook::Slack {
+                    url: EnvValue::Secret {
+                        secret: "slack_url".into(),
+                    },
+                },
+                Hook::Webhook {
+                    url: EnvValue::Plain("https://hooks.example/orc".into()),
+                    headers: BTreeMap::new(),
+                    template: None,
+                },
+            ],
+        };
+        let json = serde_json::to_value(&group).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "email": ["ops@example.com"],
+                "on": ["failure"],
+                "slack": { "url": { "secret": "slack_url" } },
+                "webhook": { "url": "https://hooks.example/orc" },
+            })
+        );
+        let back: NotifyGroup = serde_json::from_value(json).unwrap();
+        assert_eq!(back.hooks.len(), 2);
+        assert!(back.hooks.contains(&group.hooks[0]) && back.hooks.contains(&group.hooks[1]));
+        // A group recorded before the HTTP targets reads back without any, and a key
+        // of a later orc's is left alone.
+        let old: NotifyGroup =
+            serde_json::from_str(r#"{"email": [], "on": ["failure"], "pager": {"x": 1}}"#).unwrap();
+        assert!(old.hooks.is_empty());
     }
 }
