@@ -13,6 +13,7 @@
 //! - `host`: nothing (a leaf: host name, user, git commit)
 //! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
 //! - `html`: nothing (a leaf: HTML escaping outside the maud templates)
+//! - `service`: nothing (a leaf: the systemd unit that orc service installs)
 //! - `tasksched`: `schedule` (Task Scheduler's trigger elements and accounts)
 //! - `config`: `schedule`, `tasksched`
 //! - `state`: `config`
@@ -28,7 +29,7 @@
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
 //! - `ops`: `backend`, `config`, `exec`, `failpoint`, `host`, `notify`, `plan`, `retention`, `schedule`, `secrets`, `state`, `workspace`
 //! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`, `workspace`
-//! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `state`, `workspace`
+//! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `service`, `state`, `workspace`
 
 pub mod backend;
 pub mod cli;
@@ -46,6 +47,7 @@ pub mod retention;
 pub mod schedule;
 pub mod secrets;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod tasksched;
 pub mod workspace;

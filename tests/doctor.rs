@@ -130,7 +130,7 @@ mod suite {
         }
     }
 
-    const CHECKS: [&str; 7] = [
+    const CHECKS: [&str; 8] = [
         "config",
         "state",
         "scheduler",
@@ -138,6 +138,7 @@ mod suite {
         "smtp",
         "log_dir",
         "orc_path",
+        "service",
     ];
 
     fn text(o: &Output) -> String {

@@ -19,6 +19,7 @@ mod run;
 mod schedule;
 mod secret;
 mod serve;
+pub(crate) mod service;
 pub(crate) mod status;
 mod validate;
 mod watch;
@@ -170,9 +171,12 @@ orc watch does (--no-watch to leave that out).\n\nExample: orc up --config examp
     /// Encrypted credentials: init, set, get, list, rm, rekey, import
     #[command(subcommand)]
     Secret(secret::SecretCommand),
-    /// Alert mail: send a test mail to a group, or the alerts waiting for a retry
+    /// Alerts: test every target of a group, or send the alerts waiting for a retry
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// orc up as a systemd service: install, uninstall, status, start, stop
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail
     Report(report::ReportArgs),
     /// Apply every saved edit of the config within seconds; repair drift every --interval
@@ -262,6 +266,7 @@ fn dispatch(command: Command, global: &Global, out: &Output) -> anyhow::Result<E
         Command::Export(args) => export::run(args, global, out),
         Command::Secret(cmd) => secret::run(cmd, global, out),
         Command::Notify(cmd) => notify::run(cmd, global, out),
+        Command::Service(cmd) => service::run(cmd, global, out),
         Command::CheckMissed => notify::check_missed(global, out),
         Command::Report(args) => report::run(args, global, out),
         Command::Serve(args) => serve::run(args, global, out),

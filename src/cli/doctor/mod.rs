@@ -21,6 +21,7 @@ mod config_file;
 mod log_dir;
 mod orc_path;
 mod scheduler;
+mod service;
 mod smtp;
 mod state;
 mod vault;
@@ -29,6 +30,7 @@ use config_file::check_config;
 use log_dir::check_log_dir;
 use orc_path::check_orc_path;
 use scheduler::check_scheduler;
+use service::check_service;
 use smtp::check_smtp;
 use state::check_state;
 use vault::check_vault;
@@ -139,6 +141,7 @@ pub fn checks(global: &Global) -> Vec<Check> {
         smtp,
         check_log_dir(&setup),
         check_orc_path(state.as_ref()),
+        check_service(),
     ]
 }
 

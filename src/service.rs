@@ -1,0 +1,153 @@
+//! orc as an OS service: the systemd unit (Linux) that keeps `orc up` running across
+//! log-offs and reboots. This module only writes the unit's text; `orc service`
+//! (src/cli/service.rs) installs it and drives systemctl.
+
+use std::path::{Path, PathBuf};
+
+/// What the service runs, and as whom.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// The unit's name without `.service` (default "orc").
+    pub name: String,
+    /// The orc executable the service starts.
+    pub orc: PathBuf,
+    pub config: PathBuf,
+    pub state: PathBuf,
+    /// A user unit (`systemctl --user`), which runs while that user's manager does.
+    pub user: bool,
+    /// The account a system unit runs as (`User=`); root when none.
+    pub account: Option<String>,
+}
+
+/// The folders systemd's `ProtectSystem=full` makes read-only.
+const READ_ONLY_UNDER_FULL: [&str; 4] = ["/usr", "/boot", "/efi", "/etc"];
+
+/// The systemd unit of `spec`: `orc up` in the foreground, restarted on failure,
+/// `systemctl reload` applying the config again.
+pub fn systemd_unit(spec: &ServiceSpec) -> String {
+    let orc = quote(&spec.orc);
+    let paths = format!(
+        "--config {} --state {}",
+        quote(&spec.config),
+        quote(&spec.state)
+    );
+    // ProtectSystem=full would make the state (and the logs beside it) read-only when
+    // they live under /etc or /usr: then it is left out rather than break every run.
+    let writable_outside_system = [&spec.state, &spec.config]
+        .iter()
+        .all(|p| !READ_ONLY_UNDER_FULL.iter().any(|dir| p.starts_with(dir)));
+    let mut unit = format!(
+        "# Written by `orc service install`; `orc service uninstall` removes it.\n\
+         [Unit]\n\
+         Description=orc: the scheduled tasks of {config}\n\
+         After=network-online.target\n\
+         Wants=network-online.target\n\
+         \n\
+         [Service]\n\
+         Type=simple\n\
+         ExecStart={orc} up {paths}\n\
+         ExecReload={orc} apply --auto-approve --quiet {paths}\n\
+         WorkingDirectory={dir}\n\
+         Restart=on-failure\n\
+         RestartSec=10s\n\
+         # orc stops its runs within its 30 s grace on SIGTERM; only what is left after\n\
+         # that is killed.\n\
+         KillMode=mixed\n\
+         TimeoutStopSec=60s\n\
+         # Hardening that no task needs to be without: no privileges gained through\n\
+         # setuid binaries{protect_note}.\n\
+         NoNewPrivileges=yes\n",
+        config = escape(&spec.config.display().to_string()),
+        // A path setting, not a command line: no quotes (spaces are fine).
+        dir = escape(&config_dir(&spec.config).display().to_string()),
+        protect_note = if writable_outside_system {
+            ", and /usr, /boot and /etc read-only"
+        } else {
+            " (ProtectSystem is left out: the state or config is under a folder it makes read-only)"
+        },
+    );
+    if writable_outside_system {
+        unit.push_str("ProtectSystem=full\n");
+    }
+    if let Some(account) = spec.account.as_ref().filter(|_| !spec.user) {
+        unit.push_str(&format!("User={}\n", escape(account)));
+    }
+    unit.push_str(&format!(
+        "\n[Install]\nWantedBy={}\n",
+        if spec.user {
+            "default.target"
+        } else {
+            "multi-user.target"
+        }
+    ));
+    unit
+}
+
+/// The folder the config is in (or the config folder itself).
+fn config_dir(config: &Path) -> &Path {
+    if config.is_dir() {
+        config
+    } else {
+        config.parent().unwrap_or(Path::new("/"))
+    }
+}
+
+/// A path as one word of a systemd command line: double-quoted, with `\`, `"`, `%`
+/// and `$` escaped (systemd expands the last two).
+fn quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Text in a unit's value: `%` specifiers escaped, no line breaks.
+fn escape(text: &str) -> String {
+    text.replace('%', "%%").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(state: &str) -> ServiceSpec {
+        ServiceSpec {
+            name: "orc".into(),
+            orc: "/usr/local/bin/orc".into(),
+            config: "/srv/orc/tasks.toml".into(),
+            state: state.into(),
+            user: false,
+            account: Some("etl".into()),
+        }
+    }
+
+    #[test]
+    fn a_path_is_one_quoted_word_with_systemds_specials_escaped() {
+        assert_eq!(
+            quote(Path::new("/srv/my data/100% \"x\" $HOME")),
+            r#""/srv/my data/100%% \"x\" $$HOME""#
+        );
+    }
+
+    #[test]
+    fn protect_system_is_left_out_when_the_state_is_under_etc() {
+        let unit = systemd_unit(&spec("/var/lib/orc/state.db"));
+        assert!(unit.contains("\nProtectSystem=full\n"), "{unit}");
+        assert!(unit.contains("\nUser=etl\n"), "{unit}");
+        assert!(unit.contains(
+            "\nExecStart=\"/usr/local/bin/orc\" up --config \"/srv/orc/tasks.toml\" --state \"/var/lib/orc/state.db\"\n"
+        ));
+        let unit = systemd_unit(&spec("/etc/orc/state.db"));
+        assert!(!unit.contains("ProtectSystem=full"), "{unit}");
+    }
+}
