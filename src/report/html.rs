@@ -134,7 +134,7 @@ pub fn render_html(r: &Report) -> String {
                             text(&d.task),
                             text(super::duration_flag_words(d.flag)),
                             text(d.status.as_str()),
-                            text(d.duration_ms.map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0))),
+                            text(d.duration_ms.map_or("-".to_string(), super::seconds)),
                             html! { code { "orc logs " (d.task) " --run " (d.run) } },
                         ]
                     })

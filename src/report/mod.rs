@@ -300,8 +300,7 @@ pub fn render_text(r: &Report) -> String {
                 duration_flag_words(d.flag),
                 d.run,
                 d.status,
-                d.duration_ms
-                    .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+                d.duration_ms.map_or("-".to_string(), seconds)
             ));
         }
     }
