@@ -13,7 +13,7 @@
 //! - `host`: nothing (a leaf: host name, user, git commit)
 //! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
 //! - `html`: nothing (a leaf: HTML escaping outside the maud templates)
-//! - `service`: nothing (a leaf: the systemd unit that orc service installs)
+//! - `service`: nothing (a leaf: the systemd unit, launchd plist and Windows service that orc service installs)
 //! - `tasksched`: `schedule` (Task Scheduler's trigger elements and accounts)
 //! - `config`: `schedule`, `tasksched`
 //! - `state`: `config`

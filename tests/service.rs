@@ -1,11 +1,16 @@
 //! `orc service`: the systemd unit it installs passes `systemd-analyze verify`
 //! (Debian's `systemd`; verify needs no running systemd), with paths holding spaces;
-//! status and uninstall; a config for another backend, or one that does not load,
-//! installs nothing. The unit goes to ORC_SYSTEMD_DIR, so systemd itself is never
-//! touched. What this cannot prove: that systemd starts, restarts and reloads it
-//! (no systemd runs as PID 1 here).
+//! the launchd plist parses as a property list (Python's plistlib) with the command
+//! line and restart policy meant; status and uninstall; a config that does not load
+//! installs nothing; and the service's body (`orc service run`) runs the parts that
+//! fit the backend and stops cleanly on SIGTERM. The unit and plist go to
+//! ORC_SYSTEMD_DIR / ORC_LAUNCHD_DIR, so neither manager is touched. What this cannot
+//! prove: that systemd or launchd start, restart and reload it (neither runs here),
+//! nor anything of the Windows service (tests/windows_live.rs, on the Windows runner).
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 use common::{TestEnv, exit_and_output as text};
@@ -15,6 +20,11 @@ fn world() -> TestEnv {
         .state("my data/state.db")
         .config("[settings]\nbackend = \"embedded\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"* * * * *\"\n")
         .build()
+}
+
+/// orc's executable as install finds it (its own, symlinks resolved).
+fn orc() -> std::path::PathBuf {
+    std::fs::canonicalize(common::orc_binary()).unwrap()
 }
 
 fn units(env: &TestEnv) -> String {
@@ -36,6 +46,13 @@ fn an_installed_unit_passes_systemd_analyze_verify() {
     let state = env.path("my data/state.db");
     assert!(
         written.contains(&format!("--state \"{}\"", state.display())),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!(
+            "\nExecStart={} service run --name orc --config ",
+            orc().display()
+        )),
         "{written}"
     );
     assert!(written.contains("\nRestart=on-failure\n"), "{written}");
@@ -102,16 +119,9 @@ fn an_installed_unit_passes_systemd_analyze_verify() {
     );
 }
 
-fn a_config_it_cannot_serve_installs_nothing() {
+fn a_config_that_does_not_load_installs_nothing() {
     let env = world();
     let dir = units(&env);
-    env.write(
-        "tasks.toml",
-        "[settings]\nbackend = \"cron\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"* * * * *\"\n",
-    );
-    let o = env.orc_with(&["service", "install"], &[("ORC_SYSTEMD_DIR", &dir)]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("uses the cron backend"), "{}", text(&o));
     env.write(
         "tasks.toml",
         "[tasks.clock]\nschedule = \"nonsense\"\ncommand = \"date\"\n",
@@ -125,6 +135,207 @@ fn a_config_it_cannot_serve_installs_nothing() {
         &[("ORC_SYSTEMD_DIR", &dir)],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A dashboard for other machines needs saying so, as `orc serve` does.
+    env.write(
+        "tasks.toml",
+        "[tasks.clock]\ncommand = \"date\"\nschedule = \"* * * * *\"\n",
+    );
+    let o = env.orc_with(
+        &["service", "install", "--listen", "0.0.0.0:7878"],
+        &[("ORC_SYSTEMD_DIR", &dir)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--allow-remote"), "{}", text(&o));
+    assert!(!env.path("unit dir").exists());
+}
+
+fn a_launchd_plist_parses_with_the_command_line_meant() {
+    let env = world();
+    let dir = env.path("agents").display().to_string();
+    let launchd = [
+        ("ORC_SERVICE_MANAGER", "launchd"),
+        ("ORC_LAUNCHD_DIR", dir.as_str()),
+    ];
+    let o = env.orc_with(
+        &[
+            "service",
+            "install",
+            "--user",
+            "--no-watch",
+            "--listen",
+            "127.0.0.1:8080",
+        ],
+        &launchd,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("launchctl bootstrap gui/"),
+        "{}",
+        text(&o)
+    );
+    let plist = env.path("agents/orc.plist");
+    let script =
+        "import json, plistlib, sys\nprint(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))";
+    let parsed = Command::new("python3")
+        .args(["-c", script])
+        .arg(&plist)
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "plistlib: {}", text(&parsed));
+    let parsed: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    let state = env.path("my data/state.db");
+    let expected = serde_json::json!([
+        orc().display().to_string(),
+        "service",
+        "run",
+        "--name",
+        "orc",
+        "--config",
+        env.config().display().to_string(),
+        "--state",
+        state.display().to_string(),
+        "--listen",
+        "127.0.0.1:8080",
+        "--no-watch",
+    ]);
+    assert_eq!(parsed["ProgramArguments"], expected, "{parsed}");
+    assert_eq!(parsed["Label"], "orc");
+    assert_eq!(parsed["RunAtLoad"], true);
+    assert_eq!(parsed["KeepAlive"]["SuccessfulExit"], false, "{parsed}");
+    assert_eq!(parsed["ThrottleInterval"], 10);
+    assert!(
+        parsed.get("UserName").is_none(),
+        "an agent runs as its user: {parsed}"
+    );
+    let status = env.orc_with(&["service", "status", "--user", "--json"], &launchd);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["manager"], "launchd", "{status}");
+    assert_eq!(status["installed"], true, "{status}");
+    assert_eq!(status["running"], false, "{status}");
+    let gone = env.orc_with(&["service", "uninstall", "--user"], &launchd);
+    assert!(gone.status.success(), "{}", text(&gone));
+    assert!(!plist.exists());
+}
+
+/// `orc service run` in the background, its output read as it comes.
+struct Body {
+    child: common::Killed,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Body {
+    fn start(env: &TestEnv) -> Body {
+        let mut child = env
+            .command(&["service", "run", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Body {
+            child: common::Killed(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait for a line with `text`, for at most 30 s.
+    fn wait_for(&mut self, text: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {text:?} in {:#?}", self.seen);
+    }
+
+    /// SIGTERM, as systemd and launchd stop a service: it must end, with success.
+    fn terminate(mut self) -> Vec<String> {
+        let pid = self.child.0.id() as i32;
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let until = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < until, "still running 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status:?}: {:#?}", self.seen);
+        self.seen.extend(self.lines.try_iter());
+        self.seen
+    }
+}
+
+fn the_service_runs_the_parts_that_fit_the_backend() {
+    // Task Scheduler (simulated as files): orc applies, serves and watches; the
+    // scheduler is Task Scheduler's.
+    let env = TestEnv::builder()
+        .windows_tasks_dir()
+        .config("[settings]\nbackend = \"windows\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\n")
+        .build();
+    let mut body = Body::start(&env);
+    let dashboard = body.wait_for("Dashboard and API on http://");
+    let addr = dashboard
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    body.wait_for("The windows backend runs the tasks");
+    assert!(env.path("Tasks/Orc/clock").exists(), "{:#?}", body.seen);
+    let health = ureq::get(&format!("http://{addr}/api/health"))
+        .call()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // The watcher: a saved edit reaches Task Scheduler without a restart.
+    env.write_config("[settings]\nbackend = \"windows\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\n\n[tasks.added]\ncommand = \"date\"\nschedule = \"0 4 * * *\"\n");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !env.path("Tasks/Orc/added").exists() {
+        assert!(
+            Instant::now() < until,
+            "the edit was not applied: {:#?}",
+            body.seen
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen = body.terminate();
+    assert!(
+        !seen.iter().any(|l| l.contains("orc daemon: scheduling")),
+        "no embedded scheduler beside Task Scheduler: {seen:#?}"
+    );
+
+    // The embedded backend: the scheduler too.
+    let env = world();
+    let mut body = Body::start(&env);
+    body.wait_for("orc daemon: scheduling folder \"Orc\"");
+    body.wait_for("1 scheduled task loaded");
+    let seen = body.terminate();
+    assert!(
+        seen.iter().any(|l| l.contains("Dashboard and API on")),
+        "{seen:#?}"
+    );
+    let log = std::fs::read_dir(env.path("my data/orc-log"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains("service orc started"), "{log}");
+    assert!(log.contains("service orc stopped"), "{log}");
 }
 
 fn main() -> std::process::ExitCode {
@@ -137,8 +348,22 @@ fn main() -> std::process::ExitCode {
             &[analyze],
         ),
         common::trial(
-            "a_config_it_cannot_serve_installs_nothing",
-            a_config_it_cannot_serve_installs_nothing,
+            "a_config_that_does_not_load_installs_nothing",
+            a_config_that_does_not_load_installs_nothing,
+            &[],
+        ),
+        common::trial(
+            "a_launchd_plist_parses_with_the_command_line_meant",
+            a_launchd_plist_parses_with_the_command_line_meant,
+            &[common::missing_program(
+                "python3",
+                &["--version"],
+                "apt-get install python3",
+            )],
+        ),
+        common::trial(
+            "the_service_runs_the_parts_that_fit_the_backend",
+            the_service_runs_the_parts_that_fit_the_backend,
             &[],
         ),
     ])

@@ -8,9 +8,10 @@ use clap::Args;
 
 use super::{Global, Output};
 use crate::backend::embedded::EmbeddedBackend;
-use crate::daemon::{self, Event};
+use crate::daemon::{self, Event, Wake};
 use crate::exec::Trigger;
 use crate::workspace::state_path;
+use std::sync::mpsc::{Receiver, Sender};
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
@@ -113,6 +114,18 @@ fn print_event(out: &Output, event: Event) {
 }
 
 pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let (sender, wake) = daemon::channel_with_signals()?;
+    schedule(args, global, out, sender, wake)
+}
+
+/// The embedded scheduler until `Wake::Stop` arrives on `wake`.
+fn schedule(
+    args: DaemonArgs,
+    global: &Global,
+    out: &Output,
+    sender: Sender<Wake>,
+    wake: Receiver<Wake>,
+) -> anyhow::Result<ExitCode> {
     let opts = options(global, &args)?;
     if !opts.state.exists() {
         bail!(
@@ -121,7 +134,6 @@ pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Re
         );
     }
     let _log = crate::orclog::init(&opts.state, "daemon");
-    let (sender, wake) = daemon::channel_with_signals()?;
     let which = match &opts.folders {
         daemon::Folders::Only(f) => format!("folder \"{}\"", f.join("\", \"")),
         daemon::Folders::Recorded => {
@@ -139,13 +151,13 @@ pub fn run_daemon(args: DaemonArgs, global: &Global, out: &Output) -> anyhow::Re
 #[derive(Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
-    listen: super::serve::ListenArgs,
+    pub listen: super::serve::ListenArgs,
     /// Schedule only: no dashboard and API
     #[arg(long)]
-    no_dashboard: bool,
+    pub no_dashboard: bool,
     /// Do not apply edits of the config as they are saved
     #[arg(long)]
-    no_watch: bool,
+    pub no_watch: bool,
 }
 
 /// Apply the config to the embedded backend, then schedule it in the foreground,
@@ -155,29 +167,63 @@ pub fn run_up(up: UpArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         backend: Some(crate::config::BackendKind::Embedded),
         ..global.clone()
     };
+    let (sender, wake) = daemon::channel_with_signals()?;
+    run_parts(&up, &global, out, sender, wake)
+}
+
+/// `orc up`'s parts that fit the config's backend, until `Wake::Stop` arrives on
+/// `wake`: apply, then the dashboard and the watcher, and the embedded scheduler
+/// where orc schedules; with cron or Task Scheduler their own scheduler runs the
+/// tasks. The OS service (`orc service run`) runs this.
+pub fn run_parts(
+    up: &UpArgs,
+    global: &Global,
+    out: &Output,
+    sender: Sender<Wake>,
+    wake: Receiver<Wake>,
+) -> anyhow::Result<ExitCode> {
     // Watching starts before the apply, so an edit saved meanwhile is not missed.
     let watcher = if up.no_watch {
         None
     } else {
-        Some(super::watch::prepare(&global)?)
+        Some(super::watch::prepare(global)?)
     };
-    let applied = super::apply::run_approved(&global, out, std::time::Duration::from_secs(30))?;
+    let applied = super::apply::run_approved(global, out, std::time::Duration::from_secs(30))?;
     if applied != ExitCode::SUCCESS {
         return Ok(applied);
     }
-    let folder = crate::config::load(&global.config_path())
-        .map(|l| l.config.settings.folder)
-        .unwrap_or_else(|_| "Orc".to_string());
+    let loaded = crate::config::load(&global.config_path()).ok();
     if !up.no_dashboard {
-        super::serve::spawn(&up.listen, &global, out)?;
+        super::serve::spawn(&up.listen, global, out)?;
     }
     if let Some(watcher) = watcher {
         watcher.start(out)?;
     }
+    let backend = crate::workspace::resolve_backend(
+        global.backend,
+        loaded
+            .as_ref()
+            .map_or(crate::config::BackendKind::Auto, |l| {
+                l.config.settings.backend
+            }),
+    );
+    if backend != crate::config::BackendKind::Embedded {
+        out.info(&format!(
+            "The {} backend runs the tasks; orc keeps the dashboard and the watcher until it is stopped.",
+            crate::workspace::backend_name(backend)
+        ));
+        // Only a stop ends this; runs' ends and reloads are the embedded scheduler's.
+        while let Ok(wake) = wake.recv() {
+            if matches!(wake, Wake::Stop) {
+                break;
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let args = DaemonArgs {
-        folder: Some(folder),
+        folder: Some(loaded.map_or_else(|| "Orc".to_string(), |l| l.config.settings.folder)),
         max_concurrent: None,
         grace: std::time::Duration::from_secs(30),
     };
-    run_daemon(args, &global, out)
+    schedule(args, global, out, sender, wake)
 }

@@ -174,7 +174,7 @@ orc watch does (--no-watch to leave that out).\n\nExample: orc up --config examp
     /// Alerts: test every target of a group, or send the alerts waiting for a retry
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
-    /// orc up as a systemd service: install, uninstall, status, start, stop
+    /// orc as an OS service (systemd, launchd, Windows): install, uninstall, status, start, stop
     #[command(subcommand)]
     Service(service::ServiceCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail

@@ -1,36 +1,20 @@
-//! orc as an OS service: the systemd unit (Linux) that keeps `orc up` running across
-//! log-offs and reboots. This module only writes the unit's text; `orc service`
-//! (src/cli/service.rs) installs it and drives systemctl.
+//! The systemd unit (Linux) that keeps `orc service run` going across log-offs and
+//! reboots. This module only writes the unit's text.
 
-use std::path::{Path, PathBuf};
-
-/// What the service runs, and as whom.
-#[derive(Debug, Clone)]
-pub struct ServiceSpec {
-    /// The unit's name without `.service` (default "orc").
-    pub name: String,
-    /// The orc executable the service starts.
-    pub orc: PathBuf,
-    pub config: PathBuf,
-    pub state: PathBuf,
-    /// A user unit (`systemctl --user`), which runs while that user's manager does.
-    pub user: bool,
-    /// The account a system unit runs as (`User=`); root when none.
-    pub account: Option<String>,
-}
+use super::ServiceSpec;
 
 /// The folders systemd's `ProtectSystem=full` makes read-only.
 const READ_ONLY_UNDER_FULL: [&str; 4] = ["/usr", "/boot", "/efi", "/etc"];
 
 /// The systemd unit of `spec`: `orc up` in the foreground, restarted on failure,
 /// `systemctl reload` applying the config again.
-pub fn systemd_unit(spec: &ServiceSpec) -> String {
-    let orc = quote(&spec.orc);
-    let paths = format!(
-        "--config {} --state {}",
-        quote(&spec.config),
-        quote(&spec.state)
-    );
+pub fn unit(spec: &ServiceSpec) -> String {
+    let command = |args: Vec<String>| {
+        std::iter::once(quote(&spec.orc.display().to_string()))
+            .chain(args.iter().map(|a| quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     // ProtectSystem=full would make the state (and the logs beside it) read-only when
     // they live under /etc or /usr: then it is left out rather than break every run.
     let writable_outside_system = [&spec.state, &spec.config]
@@ -45,8 +29,8 @@ pub fn systemd_unit(spec: &ServiceSpec) -> String {
          \n\
          [Service]\n\
          Type=simple\n\
-         ExecStart={orc} up {paths}\n\
-         ExecReload={orc} apply --auto-approve --quiet {paths}\n\
+         ExecStart={start}\n\
+         ExecReload={reload}\n\
          WorkingDirectory={dir}\n\
          Restart=on-failure\n\
          RestartSec=10s\n\
@@ -58,8 +42,10 @@ pub fn systemd_unit(spec: &ServiceSpec) -> String {
          # setuid binaries{protect_note}.\n\
          NoNewPrivileges=yes\n",
         config = escape(&spec.config.display().to_string()),
+        start = command(spec.run_args()),
+        reload = command(spec.reload_args()),
         // A path setting, not a command line: no quotes (spaces are fine).
-        dir = escape(&config_dir(&spec.config).display().to_string()),
+        dir = escape(&spec.working_dir().display().to_string()),
         protect_note = if writable_outside_system {
             ", and /usr, /boot and /etc read-only"
         } else {
@@ -83,19 +69,14 @@ pub fn systemd_unit(spec: &ServiceSpec) -> String {
     unit
 }
 
-/// The folder the config is in (or the config folder itself).
-fn config_dir(config: &Path) -> &Path {
-    if config.is_dir() {
-        config
-    } else {
-        config.parent().unwrap_or(Path::new("/"))
+/// One word of a systemd command line: as it is when it holds only characters that
+/// mean nothing to systemd, else double-quoted with `\`, `"`, `%` and `$` escaped
+/// (systemd expands the last two).
+fn quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@=+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_string();
     }
-}
-
-/// A path as one word of a systemd command line: double-quoted, with `\`, `"`, `%`
-/// and `$` escaped (systemd expands the last two).
-fn quote(path: &Path) -> String {
-    let text = path.display().to_string();
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -126,6 +107,8 @@ mod tests {
             orc: "/usr/local/bin/orc".into(),
             config: "/srv/orc/tasks.toml".into(),
             state: state.into(),
+            backend: None,
+            up_options: vec!["--no-watch".into()],
             user: false,
             account: Some("etl".into()),
         }
@@ -134,20 +117,20 @@ mod tests {
     #[test]
     fn a_path_is_one_quoted_word_with_systemds_specials_escaped() {
         assert_eq!(
-            quote(Path::new("/srv/my data/100% \"x\" $HOME")),
+            quote("/srv/my data/100% \"x\" $HOME"),
             r#""/srv/my data/100%% \"x\" $$HOME""#
         );
     }
 
     #[test]
     fn protect_system_is_left_out_when_the_state_is_under_etc() {
-        let unit = systemd_unit(&spec("/var/lib/orc/state.db"));
-        assert!(unit.contains("\nProtectSystem=full\n"), "{unit}");
-        assert!(unit.contains("\nUser=etl\n"), "{unit}");
-        assert!(unit.contains(
-            "\nExecStart=\"/usr/local/bin/orc\" up --config \"/srv/orc/tasks.toml\" --state \"/var/lib/orc/state.db\"\n"
+        let text = unit(&spec("/var/lib/orc/state.db"));
+        assert!(text.contains("\nProtectSystem=full\n"), "{text}");
+        assert!(text.contains("\nUser=etl\n"), "{text}");
+        assert!(text.contains(
+            "\nExecStart=/usr/local/bin/orc service run --name orc --config /srv/orc/tasks.toml --state /var/lib/orc/state.db --no-watch\n"
         ));
-        let unit = systemd_unit(&spec("/etc/orc/state.db"));
-        assert!(!unit.contains("ProtectSystem=full"), "{unit}");
+        let text = unit(&spec("/etc/orc/state.db"));
+        assert!(!text.contains("ProtectSystem=full"), "{text}");
     }
 }

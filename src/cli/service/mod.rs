@@ -1,0 +1,328 @@
+//! `orc service install | uninstall | status | start | stop`: orc as an OS service,
+//! so the dashboard, the watcher and (with the embedded backend) the scheduler
+//! outlive the terminal and come back after a reboot. systemd on Linux, launchd on
+//! macOS, the Service Control Manager on Windows; each starts `orc service run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+use super::daemon::UpArgs;
+use super::{Global, Output};
+use crate::service::ServiceSpec;
+
+#[cfg(not(windows))]
+mod launchd;
+#[cfg(not(windows))]
+mod systemd;
+#[cfg(windows)]
+mod windows;
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Install orc as a service of this machine, started now and at boot
+    #[command(after_help = INSTALL_HELP)]
+    Install(InstallArgs),
+    /// Stop and remove the service
+    Uninstall(UnitArgs),
+    /// Whether the service is installed and running
+    Status(UnitArgs),
+    /// Start the installed service
+    Start(UnitArgs),
+    /// Stop the service (it starts again at boot)
+    Stop(UnitArgs),
+    /// What the service manager starts: `orc up`'s parts that fit the backend
+    #[command(hide = true)]
+    Run(RunArgs),
+}
+
+const INSTALL_HELP: &str = "The service runs `orc service run`: it applies the config, \
+then keeps the dashboard and the watcher (every saved edit applied) and, with the embedded \
+backend, the scheduler; with Task Scheduler or cron, their own scheduler runs the tasks. \
+It is started at boot and again after a failure (10 s, then 60 s on Windows).\n\n\
+Linux: a systemd unit in /etc/systemd/system (as root), or with --user in \
+~/.config/systemd/user; `systemctl reload` re-applies. macOS: a launchd daemon in \
+/Library/LaunchDaemons (as root), or with --user an agent in ~/Library/LaunchAgents. \
+Windows: a service of the Service Control Manager (from an elevated prompt), as \
+LocalSystem or --account (a gMSA ending in $, or a user whose password is the vault's \
+--password-secret); it writes its start, stop and failures to the Application log.\n\n\
+Examples:\n  sudo orc service install --config /etc/orc --state /var/lib/orc/state.db\n  \
+orc service install --user --listen 127.0.0.1:8080\n  \
+orc service install --config C:\\orc\\tasks.toml --account 'CORP\\orc-svc$'";
+
+#[derive(Debug, Clone, Args)]
+pub struct UnitArgs {
+    /// A service of your user (systemd --user, a launchd agent), running while you
+    /// are logged in (or lingering)
+    #[arg(long)]
+    pub user: bool,
+    /// The service's name
+    #[arg(long, default_value = "orc")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub unit: UnitArgs,
+    /// The account the service runs as (default root; LocalSystem on Windows)
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Windows: the vault's secret holding --account's password (none for a gMSA)
+    #[arg(long, value_name = "SECRET")]
+    pub password_secret: Option<String>,
+    #[command(flatten)]
+    pub up: UpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The service's name, as installed
+    #[arg(long, default_value = "orc")]
+    pub name: String,
+    #[command(flatten)]
+    pub up: UpArgs,
+}
+
+/// What `orc service status` and `orc doctor` say of a service.
+pub(crate) struct Probe {
+    /// "systemd", "launchd", "Windows".
+    pub manager: &'static str,
+    /// The unit, label or service name.
+    pub name: String,
+    /// Where it is written; none for the Service Control Manager.
+    pub file: Option<PathBuf>,
+    pub installed: bool,
+    /// The manager's word for its state; none where the manager does not run.
+    pub state: Option<String>,
+    /// Whether that word means it runs.
+    pub running: bool,
+    /// What to run when it does not, and where it says why.
+    pub hint: String,
+}
+
+impl Probe {
+    /// " (its file)", or " (a Windows service)".
+    pub fn at(&self) -> String {
+        match &self.file {
+            Some(file) => format!(" ({})", file.display()),
+            None => " (a Windows service)".to_string(),
+        }
+    }
+}
+
+/// One service manager, behind the commands.
+trait Manager {
+    fn install(&self, spec: &ServiceSpec, password: Option<&str>, out: &Output) -> Result<()>;
+    fn uninstall(&self, out: &Output) -> Result<()>;
+    fn probe(&self) -> Result<Probe>;
+    fn start(&self, out: &Output) -> Result<()>;
+    fn stop(&self, out: &Output) -> Result<()>;
+}
+
+/// The manager of this machine. ORC_SERVICE_MANAGER=launchd picks launchd on any
+/// Unix (with ORC_LAUNCHD_DIR, how the plist is tested away from a Mac).
+fn manager(args: &UnitArgs) -> Result<Box<dyn Manager>> {
+    check_name(&args.name)?;
+    #[cfg(windows)]
+    {
+        if args.user {
+            bail!("--user: a Windows service is the machine's; leave --user out");
+        }
+        Ok(Box::new(windows::Scm::new(&args.name)))
+    }
+    #[cfg(not(windows))]
+    {
+        let wanted = std::env::var("ORC_SERVICE_MANAGER").ok();
+        match wanted.as_deref() {
+            Some("launchd") => Ok(Box::new(launchd::Launchd::of(args)?)),
+            Some("systemd") => Ok(Box::new(systemd::Place::of(args)?)),
+            Some(other) => bail!("ORC_SERVICE_MANAGER={other:?}: systemd or launchd"),
+            None if cfg!(target_os = "macos") => Ok(Box::new(launchd::Launchd::of(args)?)),
+            None if cfg!(target_os = "linux") => Ok(Box::new(systemd::Place::of(args)?)),
+            None => bail!(
+                "orc service knows systemd (Linux), launchd (macOS) and Windows services; on this system run `orc up` from its own service manager"
+            ),
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if crate::config::check_name(name).is_err() || name.contains('.') {
+        bail!("--name {name:?}: a service name is letters, digits, '-' and '_'");
+    }
+    Ok(())
+}
+
+pub fn run(cmd: ServiceCommand, global: &Global, out: &Output) -> Result<ExitCode> {
+    match cmd {
+        ServiceCommand::Install(args) => install(&args, global, out),
+        ServiceCommand::Uninstall(args) => manager(&args)?.uninstall(out),
+        ServiceCommand::Status(args) => status(&args, out),
+        ServiceCommand::Start(args) => manager(&args)?.start(out),
+        ServiceCommand::Stop(args) => manager(&args)?.stop(out),
+        ServiceCommand::Run(args) => return run_service(args, global, out),
+    }
+    .map(|()| ExitCode::SUCCESS)
+}
+
+fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
+    let manager = manager(&args.unit)?;
+    let config = std::path::absolute(global.config_path())?;
+    if let Err(diags) = crate::config::load(&config) {
+        super::validate::print_diagnostics(&diags.0, out);
+        bail!("{} does not load: nothing was installed", config.display());
+    }
+    let listen = &args.up.listen;
+    if !listen.listen.ip().is_loopback() && !listen.allow_remote {
+        bail!(
+            "--listen {}: not a loopback address; add --allow-remote to serve other machines",
+            listen.listen
+        );
+    }
+    let state = std::path::absolute(crate::workspace::state_path(global.state.as_deref()))?;
+    let password = password(args, &state)?;
+    let spec = ServiceSpec {
+        name: args.unit.name.clone(),
+        orc: std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .context("cannot find orc's own executable")?,
+        config,
+        state,
+        backend: global.backend.map(|b| b.as_str().to_string()),
+        up_options: up_options(&args.up),
+        user: args.unit.user,
+        account: args.account.clone(),
+    };
+    manager.install(&spec, password.as_deref().map(|p| p.as_str()), out)
+}
+
+/// --account's password, read from the vault (Windows services only).
+fn password(
+    args: &InstallArgs,
+    state: &std::path::Path,
+) -> Result<Option<zeroize::Zeroizing<String>>> {
+    let Some(secret) = &args.password_secret else {
+        let needs_one = cfg!(windows)
+            && args
+                .account
+                .as_ref()
+                .is_some_and(|a| !a.ends_with('$') && !is_builtin_account(a));
+        if needs_one {
+            bail!(
+                "--account {}: a user account needs its password: store it with `orc secret set NAME` and pass --password-secret NAME (a gMSA, ending in $, needs none)",
+                args.account.as_deref().unwrap_or_default()
+            );
+        }
+        return Ok(None);
+    };
+    if !cfg!(windows) {
+        bail!(
+            "--password-secret is for Windows services; systemd and launchd run as --account without one"
+        );
+    }
+    if args.account.is_none() {
+        bail!("--password-secret without --account: whose password is it?");
+    }
+    let read = crate::workspace::vault_reader(state);
+    read(secret)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("--password-secret {secret}: {e}"))
+}
+
+/// Accounts Windows logs on without a password.
+fn is_builtin_account(account: &str) -> bool {
+    let account = account.to_ascii_lowercase();
+    [
+        "localsystem",
+        r"nt authority\system",
+        r"nt authority\localservice",
+        r"nt authority\networkservice",
+    ]
+    .contains(&account.as_str())
+}
+
+/// `orc up`'s options given to install, as the service's command line passes them.
+fn up_options(up: &UpArgs) -> Vec<String> {
+    let mut options = Vec::new();
+    let listen = &up.listen;
+    if listen.listen.to_string() != "127.0.0.1:7878" {
+        options.extend(["--listen".to_string(), listen.listen.to_string()]);
+    }
+    let flags = [
+        (listen.allow_remote, "--allow-remote"),
+        (listen.public_read, "--public-read"),
+        (up.no_dashboard, "--no-dashboard"),
+        (up.no_watch, "--no-watch"),
+    ];
+    options.extend(
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string()),
+    );
+    for host in &listen.allow_hosts {
+        options.extend(["--allow-host".to_string(), host.clone()]);
+    }
+    if listen.idle_timeout.as_secs() != 30 {
+        options.extend([
+            "--idle-timeout".to_string(),
+            format!("{}s", listen.idle_timeout.as_secs()),
+        ]);
+    }
+    options
+}
+
+pub(crate) fn probe(args: &UnitArgs) -> Result<Probe> {
+    manager(args)?.probe()
+}
+
+fn status(args: &UnitArgs, out: &Output) -> Result<()> {
+    let p = probe(args)?;
+    if out.json {
+        out.print_json(&serde_json::json!({
+            "manager": p.manager,
+            "name": p.name,
+            "file": p.file,
+            "installed": p.installed,
+            "state": p.state,
+            "running": p.running,
+        }));
+    } else if p.installed {
+        let running = match &p.state {
+            Some(word) => format!("{} says it is {word}", p.manager),
+            None => format!("{} does not run here, so it is not running", p.manager),
+        };
+        println!("{} is installed{}; {running}.", p.name, p.at());
+    } else {
+        println!("{} is not installed{}.", p.name, p.at());
+    }
+    Ok(())
+}
+
+/// The service's body: on Windows the SCM's dispatcher; elsewhere `orc up`'s parts in
+/// the foreground until SIGTERM (systemd and launchd stop services with it).
+fn run_service(args: RunArgs, global: &Global, out: &Output) -> Result<ExitCode> {
+    #[cfg(windows)]
+    {
+        windows::dispatch(args, global, out)
+    }
+    #[cfg(not(windows))]
+    {
+        let state = crate::workspace::state_path(global.state.as_deref());
+        let _log = crate::orclog::init(&state, "service");
+        tracing::info!("service {} started", args.name);
+        let (sender, wake) = crate::daemon::channel_with_signals()?;
+        let result = super::daemon::run_parts(&args.up, global, out, sender, wake);
+        match &result {
+            Ok(code) if *code == ExitCode::SUCCESS => {
+                tracing::info!("service {} stopped", args.name)
+            }
+            Ok(_) => tracing::error!("service {} stopped: the apply failed", args.name),
+            Err(e) => tracing::error!("service {} failed: {e:#}", args.name),
+        }
+        result
+    }
+}

@@ -1,0 +1,317 @@
+//! The Windows service: registered with the Service Control Manager (started at
+//! boot, started again 10 s and then 60 s after a failure), and the Event Log source
+//! it writes its start, stop and failures to. The service's own body (the SCM's
+//! dispatcher and control handler) is in src/cli/service/windows.rs, beside the parts
+//! of `orc up` it runs.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use windows_service::Error as ScmError;
+use windows_service::service::{
+    ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl, ServiceFailureActions,
+    ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState, ServiceType,
+};
+use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+use super::ServiceSpec;
+
+/// How long a stop may take: the runs' 30 s grace, and the rest of the shutdown.
+pub const STOP_WAIT: Duration = Duration::from_secs(45);
+
+/// ERROR_SERVICE_DOES_NOT_EXIST.
+const NO_SUCH_SERVICE: i32 = 1060;
+/// ERROR_SERVICE_NOT_ACTIVE: a stop of a stopped service.
+const NOT_ACTIVE: i32 = 1062;
+/// ERROR_SERVICE_ALREADY_RUNNING.
+const ALREADY_RUNNING: i32 = 1056;
+
+fn os_error(e: &ScmError) -> Option<i32> {
+    match e {
+        ScmError::Winapi(io) => io.raw_os_error(),
+        _ => None,
+    }
+}
+
+fn manager(access: ServiceManagerAccess) -> Result<ServiceManager> {
+    ServiceManager::local_computer(None::<&str>, access)
+        .context("cannot reach the Service Control Manager")
+}
+
+/// Register the service (started at boot as LocalSystem, or as `spec.account` with
+/// `password`; none for a gMSA, whose name ends in `$`), with its recovery actions,
+/// its preshutdown time and its Event Log source.
+pub fn install(spec: &ServiceSpec, password: Option<&str>) -> Result<()> {
+    let scm = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+    let info = ServiceInfo {
+        name: OsString::from(&spec.name),
+        display_name: OsString::from(format!("orc ({})", spec.name)),
+        service_type: ServiceType::OWN_PROCESS,
+        start_type: ServiceStartType::AutoStart,
+        error_control: ServiceErrorControl::Normal,
+        executable_path: spec.orc.clone(),
+        launch_arguments: spec.run_args().into_iter().map(OsString::from).collect(),
+        dependencies: vec![],
+        account_name: spec.account.as_ref().map(OsString::from),
+        account_password: password.map(OsString::from),
+    };
+    let service = scm
+        .create_service(
+            &info,
+            ServiceAccess::CHANGE_CONFIG | ServiceAccess::START | ServiceAccess::QUERY_STATUS,
+        )
+        .with_context(|| format!("cannot create the service {}", spec.name))?;
+    service.set_description(format!(
+        "orc: the dashboard, the config watcher and (with the embedded backend) the scheduler of {}",
+        spec.config.display()
+    ))?;
+    service.update_failure_actions(ServiceFailureActions {
+        reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
+        reboot_msg: None,
+        command: None,
+        // The last action repeats for every failure after it.
+        actions: Some(vec![
+            ServiceAction {
+                action_type: ServiceActionType::Restart,
+                delay: Duration::from_secs(10),
+            },
+            ServiceAction {
+                action_type: ServiceActionType::Restart,
+                delay: Duration::from_secs(60),
+            },
+        ]),
+    })?;
+    // A service that stops itself with an error (a config that no longer loads)
+    // counts as failed too, not only a crash.
+    service.set_failure_actions_on_non_crash_failures(true)?;
+    // At shutdown the runs get their grace before Windows ends the process.
+    service.set_preshutdown_timeout(STOP_WAIT)?;
+    event_log::register(&spec.name)?;
+    Ok(())
+}
+
+/// Stop the service and delete it; false when there was none.
+pub fn uninstall(name: &str) -> Result<bool> {
+    let scm = manager(ServiceManagerAccess::CONNECT)?;
+    let service = match scm.open_service(
+        name,
+        ServiceAccess::STOP | ServiceAccess::DELETE | ServiceAccess::QUERY_STATUS,
+    ) {
+        Ok(service) => service,
+        Err(e) if os_error(&e) == Some(NO_SUCH_SERVICE) => return Ok(false),
+        Err(e) => return Err(e).context(format!("cannot open the service {name}")),
+    };
+    match service.stop() {
+        Ok(_) => wait_for(&service, ServiceState::Stopped, STOP_WAIT)?,
+        Err(e) if os_error(&e) == Some(NOT_ACTIVE) => {}
+        Err(e) => return Err(e).context(format!("cannot stop the service {name}")),
+    }
+    service
+        .delete()
+        .with_context(|| format!("cannot delete the service {name}"))?;
+    event_log::unregister(name);
+    Ok(true)
+}
+
+/// The service's state ("running", "stopped", ...); none when it is not installed.
+pub fn state(name: &str) -> Result<Option<&'static str>> {
+    let scm = manager(ServiceManagerAccess::CONNECT)?;
+    let service = match scm.open_service(name, ServiceAccess::QUERY_STATUS) {
+        Ok(service) => service,
+        Err(e) if os_error(&e) == Some(NO_SUCH_SERVICE) => return Ok(None),
+        Err(e) => return Err(e).context(format!("cannot open the service {name}")),
+    };
+    let status = service.query_status()?;
+    Ok(Some(state_word(status.current_state)))
+}
+
+pub fn state_word(state: ServiceState) -> &'static str {
+    match state {
+        ServiceState::Stopped => "stopped",
+        ServiceState::StartPending => "starting",
+        ServiceState::StopPending => "stopping",
+        ServiceState::Running => "running",
+        ServiceState::ContinuePending => "continuing",
+        ServiceState::PausePending => "pausing",
+        ServiceState::Paused => "paused",
+    }
+}
+
+/// Start the service and wait until it runs (or stops again, failing).
+pub fn start(name: &str) -> Result<()> {
+    let scm = manager(ServiceManagerAccess::CONNECT)?;
+    let service = scm
+        .open_service(name, ServiceAccess::START | ServiceAccess::QUERY_STATUS)
+        .with_context(|| format!("cannot open the service {name}"))?;
+    match service.start::<&str>(&[]) {
+        Ok(()) => {}
+        Err(e) if os_error(&e) == Some(ALREADY_RUNNING) => return Ok(()),
+        Err(e) => return Err(e).context(format!("cannot start the service {name}")),
+    }
+    wait_for(&service, ServiceState::Running, Duration::from_secs(30))
+}
+
+/// Stop the service and wait until it has.
+pub fn stop(name: &str) -> Result<()> {
+    let scm = manager(ServiceManagerAccess::CONNECT)?;
+    let service = scm
+        .open_service(name, ServiceAccess::STOP | ServiceAccess::QUERY_STATUS)
+        .with_context(|| format!("cannot open the service {name}"))?;
+    match service.stop() {
+        Ok(_) => wait_for(&service, ServiceState::Stopped, STOP_WAIT),
+        Err(e) if os_error(&e) == Some(NOT_ACTIVE) => Ok(()),
+        Err(e) => Err(e).context(format!("cannot stop the service {name}")),
+    }
+}
+
+fn wait_for(
+    service: &windows_service::service::Service,
+    wanted: ServiceState,
+    within: Duration,
+) -> Result<()> {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let now = service.query_status()?.current_state;
+        if now == wanted {
+            return Ok(());
+        }
+        if wanted == ServiceState::Running && now == ServiceState::Stopped {
+            anyhow::bail!("the service stopped as it started: orc's log and the Event Log say why");
+        }
+        if std::time::Instant::now() > until {
+            anyhow::bail!(
+                "the service is still {} after {} s",
+                state_word(now),
+                within.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The service's entries in the Application log, under a source of its name.
+pub mod event_log {
+    use anyhow::{Result, bail};
+    use windows::Win32::Foundation::ERROR_SUCCESS;
+    use windows::Win32::System::EventLog::{
+        DeregisterEventSource, EVENTLOG_ERROR_TYPE, EVENTLOG_INFORMATION_TYPE,
+        EVENTLOG_WARNING_TYPE, RegisterEventSourceW, ReportEventW,
+    };
+    use windows::Win32::System::Registry::{
+        HKEY, HKEY_LOCAL_MACHINE, KEY_SET_VALUE, REG_DWORD, REG_EXPAND_SZ, REG_OPTION_NON_VOLATILE,
+        RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegSetValueExW,
+    };
+    use windows::core::{HSTRING, PCWSTR};
+
+    const SOURCES: &str = r"SYSTEM\CurrentControlSet\Services\EventLog\Application";
+    /// The message file .NET registers its own sources with: every event id's text
+    /// is the event's one string, so orc's sentences show in Event Viewer as written.
+    const MESSAGES: &str =
+        r"%SystemRoot%\Microsoft.NET\Framework64\v4.0.30319\EventLogMessages.dll";
+
+    #[derive(Debug, Clone, Copy)]
+    pub enum Level {
+        Information,
+        Warning,
+        Error,
+    }
+
+    /// Event ids: 1 started, 2 stopped, 3 failed.
+    pub const STARTED: u32 = 1;
+    pub const STOPPED: u32 = 2;
+    pub const FAILED: u32 = 3;
+
+    fn wide(text: &str) -> Vec<u16> {
+        text.encode_utf16().chain(std::iter::once(0)).collect()
+    }
+
+    /// Register `name` as a source of the Application log.
+    pub fn register(name: &str) -> Result<()> {
+        let key = HSTRING::from(format!(r"{SOURCES}\{name}"));
+        let mut handle = HKEY::default();
+        // SAFETY: a key under HKLM, created or opened for writing values, closed below.
+        let made = unsafe {
+            RegCreateKeyExW(
+                HKEY_LOCAL_MACHINE,
+                &key,
+                None,
+                PCWSTR::null(),
+                REG_OPTION_NON_VOLATILE,
+                KEY_SET_VALUE,
+                None,
+                &mut handle,
+                None,
+            )
+        };
+        if made != ERROR_SUCCESS {
+            bail!(
+                "cannot register the Event Log source {name}: error {}",
+                made.0
+            );
+        }
+        let file: Vec<u8> = wide(MESSAGES)
+            .iter()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        let types = 7u32.to_le_bytes(); // error, warning, information
+        // SAFETY: the key opened above; each value's bytes are of its type.
+        let set = unsafe {
+            let a = RegSetValueExW(
+                handle,
+                &HSTRING::from("EventMessageFile"),
+                None,
+                REG_EXPAND_SZ,
+                Some(&file),
+            );
+            let b = RegSetValueExW(
+                handle,
+                &HSTRING::from("TypesSupported"),
+                None,
+                REG_DWORD,
+                Some(&types),
+            );
+            let _ = RegCloseKey(handle);
+            if a != ERROR_SUCCESS { a } else { b }
+        };
+        if set != ERROR_SUCCESS {
+            bail!(
+                "cannot register the Event Log source {name}: error {}",
+                set.0
+            );
+        }
+        Ok(())
+    }
+
+    /// Remove the source (its past entries stay in the log).
+    pub fn unregister(name: &str) {
+        let key = HSTRING::from(format!(r"{SOURCES}\{name}"));
+        // SAFETY: deletes the key named; nothing else is touched.
+        let _ = unsafe { RegDeleteTreeW(HKEY_LOCAL_MACHINE, &key) };
+    }
+
+    /// Write `text` to the Application log under the source `name`. The log is a
+    /// second copy of what orc's own log says: a failure here is only traced.
+    pub fn report(name: &str, level: Level, id: u32, text: &str) {
+        let source = HSTRING::from(name);
+        // SAFETY: a handle for the local machine's log, deregistered below.
+        let Ok(handle) = (unsafe { RegisterEventSourceW(PCWSTR::null(), &source) }) else {
+            tracing::warn!("cannot open the Event Log for {name}");
+            return;
+        };
+        let message = HSTRING::from(text);
+        let strings = [PCWSTR(message.as_ptr())];
+        let kind = match level {
+            Level::Information => EVENTLOG_INFORMATION_TYPE,
+            Level::Warning => EVENTLOG_WARNING_TYPE,
+            Level::Error => EVENTLOG_ERROR_TYPE,
+        };
+        // SAFETY: one string, alive for the call; no raw data.
+        unsafe {
+            if let Err(e) = ReportEventW(handle, kind, 0, id, None, 0, Some(&strings), None) {
+                tracing::warn!("cannot write to the Event Log: {e}");
+            }
+            let _ = DeregisterEventSource(handle);
+        }
+    }
+}
