@@ -265,9 +265,9 @@ impl Body {
 
     /// SIGTERM, as systemd and launchd stop a service: it must end, with success.
     fn terminate(mut self) -> Vec<String> {
-        let pid = self.child.0.id() as i32;
-        // SAFETY: a signal to our own child.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
         let until = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = self.child.0.try_wait().unwrap() {

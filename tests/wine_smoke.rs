@@ -408,9 +408,96 @@ fn orc_exe_validates_applies_runs_and_destroys_under_wine() {
         wine.task_files()
     );
 
+    service_under_wine(&wine, state);
+
     eprintln!(
         "Wine smoke test: orc.exe build {build_time:.1?}, prefix {prefix_time:.1?}, total {:.1?}",
         started.elapsed()
+    );
+}
+
+/// `orc.exe service install | status | stop | uninstall` through Wine's Service
+/// Control Manager. What Wine proves: the service is created with orc's command line,
+/// its recovery actions and preshutdown time are taken, its Event Log source is
+/// registered and removed, the SCM starts `orc.exe service run` through the service
+/// dispatcher (which applies the config to Task Scheduler and serves the dashboard),
+/// and a stop from the SCM ends it cleanly, logged in orc's log. What it does not
+/// prove: elevation (Wine's token is always elevated), that recovery restarts a failed
+/// service, boot start, preshutdown timing, another --account, or what Event Viewer
+/// shows (Wine's ReportEvent only traces). Those are tests/windows_live.rs's, on a
+/// Windows runner.
+fn service_under_wine(wine: &Wine, state: &str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let o = wine.orc(&[
+        "service",
+        "install",
+        "--config",
+        "tasks.toml",
+        "--state",
+        state,
+        "--listen",
+        &listen,
+    ]);
+    assert!(o.status.success(), "service install: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Started orc"),
+        "{}",
+        text(&o)
+    );
+    let status = |wine: &Wine| -> serde_json::Value {
+        let o = wine.orc(&["service", "status", "--json"]);
+        assert!(o.status.success(), "service status: {}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let now = status(wine);
+    assert_eq!(now["installed"], true, "{now}");
+    assert_eq!(now["running"], true, "{now}");
+    let source = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\orc";
+    let registered = |wine: &Wine| {
+        let mut c = wine.command(Path::new("reg"));
+        c.args(["query", source]);
+        run(c, Duration::from_secs(60), "reg query")
+            .status
+            .success()
+    };
+    assert!(registered(wine), "no Event Log source {source}");
+
+    // The service applied the config (destroyed above) and serves the dashboard.
+    let until = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        let answer = ureq::get(&format!("http://{listen}/api/health")).call();
+        if let Ok(mut answer) = answer {
+            let body = answer.body_mut().read_to_string().unwrap();
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        assert!(Instant::now() < until, "no dashboard on {listen}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(health["tasks"], 3, "{health}");
+    assert_eq!(wine.task_files(), ["hello", "sevens", "weekdays"]);
+
+    let o = wine.orc(&["service", "stop"]);
+    assert!(o.status.success(), "service stop: {}", text(&o));
+    assert_eq!(status(wine)["state"], "stopped");
+    let logs = wine.prefix.join("drive_c/orc-smoke/orc-log");
+    let log: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(log.contains("orc service orc started"), "{log}");
+    assert!(log.contains("orc service orc stopped"), "{log}");
+
+    let o = wine.orc(&["service", "uninstall"]);
+    assert!(o.status.success(), "service uninstall: {}", text(&o));
+    assert_eq!(status(wine)["installed"], false);
+    assert!(
+        !registered(wine),
+        "the Event Log source outlived the service"
     );
 }
 

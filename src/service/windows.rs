@@ -39,10 +39,15 @@ fn manager(access: ServiceManagerAccess) -> Result<ServiceManager> {
         .context("cannot reach the Service Control Manager")
 }
 
+/// ERROR_INVALID_LEVEL: a ChangeServiceConfig2 setting this service manager does not
+/// know. Windows knows them all (since Vista); Wine knows only the description.
+const UNKNOWN_SETTING: i32 = 124;
+
 /// Register the service (started at boot as LocalSystem, or as `spec.account` with
 /// `password`; none for a gMSA, whose name ends in `$`), with its recovery actions,
-/// its preshutdown time and its Event Log source.
-pub fn install(spec: &ServiceSpec, password: Option<&str>) -> Result<()> {
+/// its preshutdown time and its Event Log source. A setting the service manager does
+/// not know is a warning (returned); any other failure removes the service again.
+pub fn install(spec: &ServiceSpec, password: Option<&str>) -> Result<Vec<String>> {
     let scm = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
     let info = ServiceInfo {
         name: OsString::from(&spec.name),
@@ -59,36 +64,73 @@ pub fn install(spec: &ServiceSpec, password: Option<&str>) -> Result<()> {
     let service = scm
         .create_service(
             &info,
-            ServiceAccess::CHANGE_CONFIG | ServiceAccess::START | ServiceAccess::QUERY_STATUS,
+            ServiceAccess::CHANGE_CONFIG
+                | ServiceAccess::START
+                | ServiceAccess::QUERY_STATUS
+                | ServiceAccess::DELETE,
         )
         .with_context(|| format!("cannot create the service {}", spec.name))?;
-    service.set_description(format!(
-        "orc: the dashboard, the config watcher and (with the embedded backend) the scheduler of {}",
-        spec.config.display()
-    ))?;
-    service.update_failure_actions(ServiceFailureActions {
-        reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
-        reboot_msg: None,
-        command: None,
-        // The last action repeats for every failure after it.
-        actions: Some(vec![
-            ServiceAction {
-                action_type: ServiceActionType::Restart,
-                delay: Duration::from_secs(10),
-            },
-            ServiceAction {
-                action_type: ServiceActionType::Restart,
-                delay: Duration::from_secs(60),
-            },
-        ]),
-    })?;
+    let configured = configure(&service, spec);
+    if configured.is_err() {
+        let _ = service.delete();
+    }
+    configured
+}
+
+fn configure(
+    service: &windows_service::service::Service,
+    spec: &ServiceSpec,
+) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let mut setting = |what: &str, result: windows_service::Result<()>| match result {
+        Ok(()) => Ok(()),
+        Err(e) if os_error(&e) == Some(UNKNOWN_SETTING) => {
+            warnings.push(format!(
+                "this service manager does not take {what} (error {UNKNOWN_SETTING}): the service runs without"
+            ));
+            Ok(())
+        }
+        Err(e) => Err(e).context(format!("cannot set the service's {what}")),
+    };
+    setting(
+        "description",
+        service.set_description(format!(
+            "orc: the dashboard, the config watcher and (with the embedded backend) the scheduler of {}",
+            spec.config.display()
+        )),
+    )?;
+    setting(
+        "recovery actions (restart after 10 s, then 60 s)",
+        service.update_failure_actions(ServiceFailureActions {
+            reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
+            reboot_msg: None,
+            command: None,
+            // The last action repeats for every failure after it.
+            actions: Some(vec![
+                ServiceAction {
+                    action_type: ServiceActionType::Restart,
+                    delay: Duration::from_secs(10),
+                },
+                ServiceAction {
+                    action_type: ServiceActionType::Restart,
+                    delay: Duration::from_secs(60),
+                },
+            ]),
+        }),
+    )?;
     // A service that stops itself with an error (a config that no longer loads)
     // counts as failed too, not only a crash.
-    service.set_failure_actions_on_non_crash_failures(true)?;
+    setting(
+        "recovery after a stop with an error",
+        service.set_failure_actions_on_non_crash_failures(true),
+    )?;
     // At shutdown the runs get their grace before Windows ends the process.
-    service.set_preshutdown_timeout(STOP_WAIT)?;
+    setting(
+        "preshutdown time",
+        service.set_preshutdown_timeout(STOP_WAIT),
+    )?;
     event_log::register(&spec.name)?;
-    Ok(())
+    Ok(warnings)
 }
 
 /// Stop the service and delete it; false when there was none.

@@ -52,7 +52,9 @@ impl Manager for Scm {
                 self.name
             );
         }
-        scm::install(spec, password)?;
+        for warning in scm::install(spec, password)? {
+            eprintln!("warning: {warning}");
+        }
         out.info(&format!(
             "Installed the service {} ({}), started at boot and again after a failure.",
             self.name,
