@@ -21,12 +21,18 @@ fn no_secret_in(said: &str) {
 /// A world with the group `ops` as `group` says, a task that fails with exit 3, the
 /// vault holding the targets' secrets, applied.
 fn setup(receiver: &Receiver, group: &str) -> TestEnv {
+    setup_with(receiver, "", group)
+}
+
+/// [`setup`] with more `[settings]` lines.
+fn setup_with(receiver: &Receiver, settings: &str, group: &str) -> TestEnv {
     let env = TestEnv::new();
     env.write(
         "tasks.toml",
         &format!(
             r#"[settings]
 backend = "embedded"
+{settings}
 
 [notify.ops]
 on = ["failure"]
@@ -271,6 +277,59 @@ fn a_target_url_that_is_not_http_is_refused_at_its_place() {
     assert_eq!(o.status.code(), Some(1), "{said}");
     assert!(said.contains("tasks.toml:5:17"), "{said}");
     assert!(said.contains("is not an http:// or https:// URL"), "{said}");
+}
+
+#[test]
+fn alerts_link_to_the_run_and_the_task_on_the_dashboard() {
+    let receiver = Receiver::start(&[]);
+    let env = setup_with(
+        &receiver,
+        r#"dashboard_url = "https://orc.example.com/""#,
+        &all_targets(&receiver),
+    );
+    env.orc(&["run", "broken"]);
+    let got = receiver.wait_for(4);
+    let event = by_path(&got, "/hook").json();
+    let run = format!("https://orc.example.com/runs/{}", event["run_id"]);
+    assert_eq!(event["run_url"], run.as_str(), "{event}");
+    assert_eq!(event["task_url"], "https://orc.example.com/tasks/broken");
+    let card = &by_path(&got, "/workflows/teams").json()["attachments"][0]["content"];
+    let actions = card["actions"].as_array().unwrap();
+    assert_eq!(actions[0]["type"], "Action.OpenUrl", "{card}");
+    assert_eq!(actions[0]["url"], run.as_str());
+    assert_eq!(actions[1]["url"], "https://orc.example.com/tasks/broken");
+    let slack = by_path(&got, SLACK_PATH).json();
+    let buttons = slack["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .unwrap_or_else(|| panic!("no buttons: {slack}"));
+    assert_eq!(buttons["elements"][0]["url"], run.as_str(), "{slack}");
+    assert_eq!(
+        by_path(&got, "/orc-alerts").header("Click"),
+        Some(run.as_str())
+    );
+
+    // Without it, no links (and none made up).
+    let receiver = Receiver::start(&[]);
+    let env = setup(&receiver, &all_targets(&receiver));
+    env.orc(&["run", "broken"]);
+    let got = receiver.wait_for(4);
+    assert_eq!(
+        by_path(&got, "/hook").json()["run_url"],
+        serde_json::Value::Null
+    );
+    assert_eq!(by_path(&got, "/orc-alerts").header("Click"), None);
+
+    env.write(
+        "tasks.toml",
+        "[settings]\nbackend = \"embedded\"\ndashboard_url = \"orc.example.com\"\n",
+    );
+    let o = env.orc(&["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("tasks.toml:3:17"), "{}", text(&o));
+    assert!(text(&o).contains("dashboard_url"), "{}", text(&o));
 }
 
 #[test]

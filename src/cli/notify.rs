@@ -72,7 +72,7 @@ fn test_mail(
     };
     let settings = NotifySettings {
         smtp: Some(smtp.clone()),
-        notify: config.notify.clone(),
+        ..config.notify_settings()
     };
     let login = crate::notify::login(&settings, secrets).map_err(|e| e.to_string())?;
     let text =

@@ -34,6 +34,8 @@ pub struct Settings {
     pub timezone_origin: Option<Origin>,
     pub log_dir: Option<PathBuf>,
     pub max_log_size: u64,
+    /// Where people reach the dashboard, without a trailing `/`.
+    pub dashboard_url: Option<String>,
     #[serde(flatten)]
     pub runtime: RuntimeSettings,
 }
@@ -52,6 +54,7 @@ impl Default for Settings {
             timezone_origin: None,
             log_dir: None,
             max_log_size: MAX_LOG_SIZE,
+            dashboard_url: None,
             runtime: RuntimeSettings::default(),
         }
     }
@@ -87,13 +90,19 @@ impl RuntimeSettings {
 }
 
 impl Config {
+    /// Where alerts go, as apply records it.
+    pub fn notify_settings(&self) -> NotifySettings {
+        NotifySettings {
+            smtp: self.smtp.clone(),
+            notify: self.notify.clone(),
+            dashboard_url: self.settings.dashboard_url.clone(),
+        }
+    }
+
     /// What apply records for `orc run` and `orc daemon`: the runtime settings and
     /// where alerts go, as one JSON object (keys sorted, so equal means unchanged).
     pub fn recorded_settings_json(&self) -> String {
-        let notify = NotifySettings {
-            smtp: self.smtp.clone(),
-            notify: self.notify.clone(),
-        };
+        let notify = self.notify_settings();
         let mut object = match serde_json::to_value(self.settings.runtime) {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
@@ -239,6 +248,10 @@ pub struct NotifySettings {
     pub smtp: Option<Smtp>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notify: BTreeMap<String, NotifyGroup>,
+    /// `settings.dashboard_url`, for the alerts' links (none recorded when unset, so
+    /// settings recorded before it compare equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
 }
 
 /// What a task runs.

@@ -157,6 +157,9 @@ pub struct RawSettings {
     pub max_log_size: Option<Spanned<SizeValue>>,
     /// How many runs the embedded scheduler (`orc daemon`) starts at once. Default 8.
     pub max_concurrent: Option<Spanned<u32>>,
+    /// The dashboard's address as people reach it (e.g. "https://orc.example.com"),
+    /// for the links in alerts to the run and the task. Default: no links.
+    pub dashboard_url: Option<Spanned<String>>,
 }
 
 /// `[defaults]`: inherited by every task unless the task sets the key itself.

@@ -41,13 +41,36 @@ pub struct Facts {
     pub title: String,
     /// The plain-text message.
     pub text: String,
-    /// A link to the run, for the cards' button. Nothing sets it yet: orc does not
-    /// know the dashboard's public address (no `settings.dashboard_url`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The run's and the task's pages on the dashboard, when `settings.dashboard_url`
+    /// says where it is (set as the alert is sent: [`Facts::link`]).
+    #[serde(default)]
     pub run_url: Option<String>,
+    #[serde(default)]
+    pub task_url: Option<String>,
 }
 
 impl Facts {
+    /// The links to the run and the task on the dashboard at `dashboard`.
+    pub fn link(&mut self, dashboard: Option<&str>) {
+        let Some(base) = dashboard else {
+            return;
+        };
+        // Task names are letters, digits, '-' and '_': nothing to escape in a path.
+        self.task_url = self.task.as_ref().map(|t| format!("{base}/tasks/{t}"));
+        self.run_url = self.run_id.map(|id| format!("{base}/runs/{id}"));
+    }
+
+    /// The cards' buttons: the run's page and the task's.
+    fn links(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("Open the run", &self.run_url),
+            ("Open the task", &self.task_url),
+        ]
+        .into_iter()
+        .filter_map(|(title, url)| url.as_deref().map(|u| (title, u)))
+        .collect()
+    }
+
     /// Whether the event is good news (shown green, sent at normal priority).
     fn good(&self) -> bool {
         matches!(self.event.as_str(), "success" | "recovered" | "test")
@@ -290,22 +313,28 @@ fn request_for(hook: &Hook, facts: &Facts) -> Request {
         Hook::Ntfy { .. } => Request {
             body: ntfy_message(facts),
             content_type: "text/plain; charset=utf-8",
-            headers: vec![
-                ("Title".into(), header_safe(&facts.title)),
-                (
-                    "Priority".into(),
-                    if facts.good() { "default" } else { "high" }.into(),
-                ),
-                (
-                    "Tags".into(),
-                    if facts.good() {
-                        "white_check_mark"
-                    } else {
-                        "rotating_light"
-                    }
-                    .into(),
-                ),
-            ],
+            // Click: where tapping the notification goes.
+            headers: [facts.run_url.as_ref().or(facts.task_url.as_ref())]
+                .into_iter()
+                .flatten()
+                .map(|url| ("Click".to_string(), header_safe(url)))
+                .chain([
+                    ("Title".into(), header_safe(&facts.title)),
+                    (
+                        "Priority".into(),
+                        if facts.good() { "default" } else { "high" }.into(),
+                    ),
+                    (
+                        "Tags".into(),
+                        if facts.good() {
+                            "white_check_mark"
+                        } else {
+                            "rotating_light"
+                        }
+                        .into(),
+                    ),
+                ])
+                .collect(),
         },
     }
 }
@@ -393,10 +422,12 @@ fn teams_card(facts: &Facts) -> serde_json::Value {
         "version": "1.4",
         "body": body,
     });
-    if let Some(url) = &facts.run_url {
-        card["actions"] = serde_json::json!([
-            { "type": "Action.OpenUrl", "title": "Open the run", "url": url }
-        ]);
+    let links = facts.links();
+    if !links.is_empty() {
+        card["actions"] = links
+            .into_iter()
+            .map(|(title, url)| serde_json::json!({ "type": "Action.OpenUrl", "title": title, "url": url }))
+            .collect();
     }
     serde_json::json!({
         "type": "message",
@@ -437,14 +468,15 @@ fn slack_blocks(facts: &Facts) -> serde_json::Value {
             "text": { "type": "mrkdwn", "text": format!("```{}```", esc(&clip_end(tail, 2900))) },
         }));
     }
-    if let Some(url) = &facts.run_url {
+    let links = facts.links();
+    if !links.is_empty() {
         blocks.push(serde_json::json!({
             "type": "actions",
-            "elements": [{
+            "elements": links.into_iter().map(|(title, url)| serde_json::json!({
                 "type": "button",
-                "text": { "type": "plain_text", "text": "Open the run" },
+                "text": { "type": "plain_text", "text": title },
                 "url": url,
-            }],
+            })).collect::<Vec<_>>(),
         }));
     }
     serde_json::json!({ "text": facts.title, "blocks": blocks })

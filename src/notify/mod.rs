@@ -203,7 +203,7 @@ pub fn queue_for_run(state: &State, settings: &NotifySettings, run: &RunAlerts) 
         run_id: Some(report.id),
         title: subject.to_string(),
         text: text.to_string(),
-        run_url: None,
+        ..hooks::Facts::default()
     };
     let mut queued = 0;
     // The run's main event (failure, timeout, skipped or success) ends its pings.
@@ -669,7 +669,10 @@ fn deliver_posts(
         };
         let result = match (hook, &queued) {
             (Some(hook), Some(queued)) => {
-                hooks::send(hook, &queued.facts, secrets).map_err(|e| (e.to_string(), e.retry))
+                // Links as the dashboard's address is now, not as it was when queued.
+                let mut facts = queued.facts.clone();
+                facts.link(groups.dashboard_url.as_deref());
+                hooks::send(hook, &facts, secrets).map_err(|e| (e.to_string(), e.retry))
             }
             (None, _) => Err((
                 format!(

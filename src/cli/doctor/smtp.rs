@@ -8,10 +8,7 @@ pub(super) fn check_smtp(setup: &Setup, state: Option<&State>, vault_opens: Opti
     const NAME: &str = "smtp";
     // The config's [smtp]; without a config that loads, the one last applied.
     let settings = match &setup.config {
-        Some(c) => config::NotifySettings {
-            smtp: c.smtp.clone(),
-            notify: c.notify.clone(),
-        },
+        Some(c) => c.notify_settings(),
         None => match state.map(|s| s.notify_settings(None)) {
             Some(Ok(applied)) => applied,
             _ => return Check::skip(NAME, "the config does not load (see config)"),

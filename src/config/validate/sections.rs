@@ -132,6 +132,20 @@ pub(super) fn settings(c: &mut Checker, item: Option<&Item<RawSettings>>) -> (Se
             }
         }
         settings.log_dir = s.log_dir.as_ref().map(|d| c.dir_in(*file, d.as_ref()));
+        if let Some(url) = &s.dashboard_url {
+            if !is_http_url(&url.value) {
+                c.report(
+                    *file,
+                    &url.span,
+                    None,
+                    format!(
+                        "dashboard_url \"{}\" is not an http:// or https:// URL",
+                        url.value
+                    ),
+                );
+            }
+            settings.dashboard_url = Some(url.value.trim_end_matches('/').to_string());
+        }
     }
     (settings, zone.unwrap_or_default())
 }
