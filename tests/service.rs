@@ -146,6 +146,18 @@ fn a_config_that_does_not_load_installs_nothing() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("--allow-remote"), "{}", text(&o));
+    // A line break would start another setting of the unit.
+    let o = env.orc_with(
+        &[
+            "service",
+            "install",
+            "--account",
+            "etl\nExecStartPre=/bin/sh",
+        ],
+        &[("ORC_SYSTEMD_DIR", &dir)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("control character"), "{}", text(&o));
     assert!(!env.path("unit dir").exists());
 }
 

@@ -85,6 +85,9 @@ fn quote(text: &str) -> String {
             '"' => out.push_str("\\\""),
             '%' => out.push_str("%%"),
             '$' => out.push_str("$$"),
+            // A line break would end the setting: systemd reads C escapes in quotes.
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
             c => out.push(c),
         }
     }
@@ -120,6 +123,8 @@ mod tests {
             quote("/srv/my data/100% \"x\" $HOME"),
             r#""/srv/my data/100%% \"x\" $$HOME""#
         );
+        assert_eq!(quote("/srv/a\nb"), r#""/srv/a\nb""#);
+        assert_eq!(quote("/srv/orc/tasks.toml"), "/srv/orc/tasks.toml");
     }
 
     #[test]

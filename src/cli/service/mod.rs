@@ -183,6 +183,20 @@ fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
         );
     }
     let state = std::path::absolute(crate::workspace::state_path(global.state.as_deref()))?;
+    // A service manager's file is lines of settings: a line break in a value would
+    // end it there (or start another setting).
+    let control = |text: &str| text.chars().any(char::is_control);
+    for (what, value) in [
+        ("--config", config.display().to_string()),
+        ("--state", state.display().to_string()),
+        ("--account", args.account.clone().unwrap_or_default()),
+    ] {
+        if control(&value) {
+            bail!(
+                "{what} {value:?}: holds a control character (a line break?); nothing was installed"
+            );
+        }
+    }
     let password = password(args, &state)?;
     let spec = ServiceSpec {
         name: args.unit.name.clone(),
