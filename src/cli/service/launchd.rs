@@ -53,19 +53,7 @@ impl Launchd {
 
     /// `launchctl ARGS`, failing with what it said.
     fn launchctl(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("launchctl")
-            .args(args)
-            .output()
-            .context("cannot run launchctl")?;
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !out.status.success() {
-            bail!("launchctl {}: {}", args.join(" "), said.trim());
-        }
-        Ok(said)
+        super::said(Command::new("launchctl"), "launchctl", args)
     }
 
     fn installed_and_live(&self, verb: &str) -> Result<()> {

@@ -289,6 +289,24 @@ fn up_options(up: &UpArgs) -> Vec<String> {
     options
 }
 
+/// What `command ARGS` (the manager's tool, `name`) printed, or an error with it.
+#[cfg(not(windows))]
+fn said(mut command: std::process::Command, name: &str, args: &[&str]) -> Result<String> {
+    let out = command
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {name}"))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!("{name} {}: {}", args.join(" "), said.trim());
+    }
+    Ok(said)
+}
+
 pub(crate) fn probe(args: &UnitArgs) -> Result<Probe> {
     manager(args)?.probe()
 }

@@ -46,20 +46,7 @@ impl Place {
 
     /// `systemctl [--user] ARGS`, failing with what it said.
     fn systemctl(&self, args: &[&str]) -> Result<String> {
-        let out = self
-            .command()
-            .args(args)
-            .output()
-            .context("cannot run systemctl")?;
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !out.status.success() {
-            bail!("systemctl {}: {}", args.join(" "), said.trim());
-        }
-        Ok(said.trim().to_string())
+        super::said(self.command(), "systemctl", args).map(|s| s.trim().to_string())
     }
 
     /// The commands to run by hand where orc does not drive systemd.
