@@ -22,9 +22,9 @@ fn world() -> TestEnv {
         .build()
 }
 
-/// orc's executable as install finds it (its own, symlinks resolved).
+/// orc's executable as install finds it: the path it was started by.
 fn orc() -> std::path::PathBuf {
-    std::fs::canonicalize(common::orc_binary()).unwrap()
+    common::orc_binary().to_path_buf()
 }
 
 fn units(env: &TestEnv) -> String {
@@ -77,6 +77,8 @@ fn an_installed_unit_passes_systemd_analyze_verify() {
         "{}",
         text(&status)
     );
+    // systemctl's exit codes: 3 installed but not running.
+    assert_eq!(status.status.code(), Some(3), "{}", text(&status));
     let json = env.orc_with(
         &["service", "status", "--json"],
         &[("ORC_SYSTEMD_DIR", &dir)],
@@ -111,6 +113,7 @@ fn an_installed_unit_passes_systemd_analyze_verify() {
         "{}",
         text(&status)
     );
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
     let doctor = env.orc_with(&["doctor"], &[("ORC_SYSTEMD_DIR", &dir)]);
     assert!(
         String::from_utf8_lossy(&doctor.stdout).contains("not installed as a service"),
@@ -159,6 +162,109 @@ fn a_config_that_does_not_load_installs_nothing() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("control character"), "{}", text(&o));
     assert!(!env.path("unit dir").exists());
+}
+
+/// Install and uninstall touch only files orc wrote, and refuse what would run
+/// something else, or run as root what other users can change. (Unix: file modes
+/// and symlinks.)
+#[cfg(unix)]
+fn install_refuses_what_is_not_its_own() {
+    let env = world();
+    let dir = units(&env);
+    let systemd = [("ORC_SYSTEMD_DIR", dir.as_str())];
+    let foreign = "[Service]\nExecStart=/usr/sbin/other-daemon\n";
+    env.write("unit dir/orc.service", foreign);
+    for verb in ["install", "uninstall"] {
+        let o = env.orc_with(&["service", verb], &systemd);
+        assert_eq!(o.status.code(), Some(1), "{verb}: {}", text(&o));
+        assert!(text(&o).contains("--force"), "{verb}: {}", text(&o));
+        assert_eq!(env.read("unit dir/orc.service"), foreign, "{verb}");
+    }
+    let o = env.orc_with(&["service", "install", "--force"], &systemd);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(env.read("unit dir/orc.service").contains("orc service run"));
+    // Reinstalling its own unit needs no --force.
+    let o = env.orc_with(&["service", "install"], &systemd);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Started through a link (a package manager's bin/orc), the unit names the link,
+    // which an upgrade keeps pointing at the current orc.
+    let link = env.path("bin/orc");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(common::orc_binary(), &link).unwrap();
+    let o = env
+        .command_of(&link, env.dir(), &["service", "install"])
+        .envs(systemd)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let unit = env.read("unit dir/orc.service");
+    assert!(
+        unit.contains(&format!("\nExecStart={} service run", link.display())),
+        "{unit}"
+    );
+    assert!(unit.contains("\nNoNewPrivileges=yes\n"), "{unit}");
+
+    // An account that is blank, or beside --user, is a mistake, not root.
+    for args in [
+        &["--account", ""][..],
+        &["--account", " "],
+        &["--account", "etl", "--user"],
+    ] {
+        let o = env.orc_with(&[&["service", "install"][..], args].concat(), &systemd);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("--account"), "{args:?}: {}", text(&o));
+    }
+
+    // cron applies through the setgid crontab for an account other than root:
+    // NoNewPrivileges would break it; --allow-new-privileges leaves it out anyway.
+    let o = env.orc_with(
+        &[
+            "--backend",
+            "cron",
+            "service",
+            "install",
+            "--account",
+            "etl",
+        ],
+        &systemd,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let unit = env.read("unit dir/orc.service");
+    assert!(!unit.contains("NoNewPrivileges="), "{unit}");
+    assert!(unit.contains("\nUser=etl\n"), "{unit}");
+    let o = env.orc_with(&["service", "install", "--allow-new-privileges"], &systemd);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !env.read("unit dir/orc.service")
+            .contains("NoNewPrivileges=")
+    );
+
+    // As root, from a folder every user may write: refused, the unit left as it was.
+    let before = env.read("unit dir/orc.service");
+    let open = env.path("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::copy(env.config(), open.join("tasks.toml")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let config = open.join("tasks.toml").display().to_string();
+    let o = env.orc_with(&["--config", &config, "service", "install"], &systemd);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("chmod o-w"), "{}", text(&o));
+    assert_eq!(env.read("unit dir/orc.service"), before);
+    // A path systemd would cut (a trailing space) is refused too.
+    let trailing = env.path("trailing ");
+    std::fs::create_dir_all(&trailing).unwrap();
+    std::fs::copy(env.config(), trailing.join("tasks.toml")).unwrap();
+    let config = trailing.join("tasks.toml").display().to_string();
+    let o = env.orc_with(&["--config", &config, "service", "install"], &systemd);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("ends in a space"), "{}", text(&o));
+    assert_eq!(env.read("unit dir/orc.service"), before);
+
+    let o = env.orc_with(&["service", "uninstall"], &systemd);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!env.path("unit dir/orc.service").exists());
 }
 
 fn a_launchd_plist_parses_with_the_command_line_meant() {
@@ -353,7 +459,8 @@ fn the_service_runs_the_parts_that_fit_the_backend() {
 fn main() -> std::process::ExitCode {
     let analyze =
         common::missing_program("systemd-analyze", &["--version"], "apt-get install systemd");
-    common::run_trials(vec![
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut trials = vec![
         common::trial(
             "an_installed_unit_passes_systemd_analyze_verify",
             an_installed_unit_passes_systemd_analyze_verify,
@@ -378,5 +485,12 @@ fn main() -> std::process::ExitCode {
             the_service_runs_the_parts_that_fit_the_backend,
             &[],
         ),
-    ])
+    ];
+    #[cfg(unix)]
+    trials.push(common::trial(
+        "install_refuses_what_is_not_its_own",
+        install_refuses_what_is_not_its_own,
+        &[],
+    ));
+    common::run_trials(trials)
 }

@@ -421,7 +421,8 @@ fn orc_exe_validates_applies_runs_and_destroys_under_wine() {
 /// its recovery actions and preshutdown time are taken, its Event Log source is
 /// registered and removed, the SCM starts `orc.exe service run` through the service
 /// dispatcher (which applies the config to Task Scheduler and serves the dashboard),
-/// and a stop from the SCM ends it cleanly, logged in orc's log. What it does not
+/// a stop from the SCM ends it cleanly, logged in orc's log, status exits as
+/// systemctl's, and uninstall refuses a service orc did not install. What it does not
 /// prove: elevation (Wine's token is always elevated), that recovery restarts a failed
 /// service, boot start, preshutdown timing, another --account, or what Event Viewer
 /// shows (Wine's ReportEvent only traces). Those are tests/windows_live.rs's, on a
@@ -449,12 +450,13 @@ fn service_under_wine(wine: &Wine, state: &str) {
         "{}",
         text(&o)
     );
-    let status = |wine: &Wine| -> serde_json::Value {
+    // The exit code as systemctl's: 0 running, 3 not running, 4 not installed.
+    let status = |wine: &Wine, code: i32| -> serde_json::Value {
         let o = wine.orc(&["service", "status", "--json"]);
-        assert!(o.status.success(), "service status: {}", text(&o));
+        assert_eq!(o.status.code(), Some(code), "service status: {}", text(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let now = status(wine);
+    let now = status(wine, 0);
     assert_eq!(now["installed"], true, "{now}");
     assert_eq!(now["running"], true, "{now}");
     let source = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\orc";
@@ -483,7 +485,7 @@ fn service_under_wine(wine: &Wine, state: &str) {
 
     let o = wine.orc(&["service", "stop"]);
     assert!(o.status.success(), "service stop: {}", text(&o));
-    assert_eq!(status(wine)["state"], "stopped");
+    assert_eq!(status(wine, 3)["state"], "stopped");
     let logs = wine.prefix.join("drive_c/orc-smoke/orc-log");
     let log: String = std::fs::read_dir(&logs)
         .unwrap()
@@ -494,7 +496,28 @@ fn service_under_wine(wine: &Wine, state: &str) {
 
     let o = wine.orc(&["service", "uninstall"]);
     assert!(o.status.success(), "service uninstall: {}", text(&o));
-    assert_eq!(status(wine)["installed"], false);
+    assert_eq!(status(wine, 4)["installed"], false);
+
+    // A service orc did not install is not orc's to remove, unless --force.
+    let mut sc = wine.command(Path::new("sc"));
+    sc.args([
+        "create",
+        "other",
+        "binPath=",
+        r"C:\windows\system32\notepad.exe",
+    ]);
+    let made = run(sc, Duration::from_secs(60), "sc create");
+    assert!(made.status.success(), "sc create: {}", text(&made));
+    let o = wine.orc(&["service", "uninstall", "--name", "other"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--force"), "{}", text(&o));
+    let o = wine.orc(&["service", "uninstall", "--name", "other", "--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("Removed the service other"),
+        "{}",
+        text(&o)
+    );
     assert!(
         !registered(wine),
         "the Event Log source outlived the service"

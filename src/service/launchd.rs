@@ -2,7 +2,7 @@
 //! /Library/LaunchDaemons, or with `--user` an agent in ~/Library/LaunchAgents. This
 //! module only writes the plist's text.
 
-use super::ServiceSpec;
+use super::{MARKER, ServiceSpec};
 
 /// The plist of `spec`: started at load and at boot, started again 10 s after it
 /// ends with a failure (a clean stop stays stopped), its output in `log`.
@@ -15,7 +15,7 @@ pub fn plist(spec: &ServiceSpec, log: &std::path::Path) -> String {
     let mut plist = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
-         <!-- Written by `orc service install`; `orc service uninstall` removes it. -->\n\
+         <!-- {MARKER}; `orc service uninstall` removes it. -->\n\
          <plist version=\"1.0\">\n\
          <dict>\n\
          \t<key>Label</key>\n\t<string>{label}</string>\n\
@@ -62,6 +62,7 @@ mod tests {
             up_options: vec![],
             user: false,
             account: Some("etl".into()),
+            gains_privileges: false,
         };
         let text = plist(&spec, "/var/lib/orc/service.log".as_ref());
         assert!(

@@ -29,7 +29,15 @@ pub struct ServiceSpec {
     /// The account the service runs as; the manager's default (root, LocalSystem)
     /// when none.
     pub account: Option<String>,
+    /// The service (or a task it runs) gains privileges through setuid or setgid
+    /// programs: sudo in a task, or `crontab` (setgid) applying for an account other
+    /// than root. systemd's NoNewPrivileges would break them, so it is left out.
+    pub gains_privileges: bool,
 }
+
+/// The first line of every file `orc service install` writes: install overwrites
+/// and uninstall removes only a file that starts with it (or with --force).
+pub const MARKER: &str = "Written by `orc service install`";
 
 impl ServiceSpec {
     /// `--config C --state S [--backend B]`: where every command of the service works.

@@ -1,7 +1,7 @@
 //! The systemd unit (Linux) that keeps `orc service run` going across log-offs and
 //! reboots. This module only writes the unit's text.
 
-use super::ServiceSpec;
+use super::{MARKER, ServiceSpec};
 
 /// The folders systemd's `ProtectSystem=full` makes read-only.
 const READ_ONLY_UNDER_FULL: [&str; 4] = ["/usr", "/boot", "/efi", "/etc"];
@@ -21,7 +21,7 @@ pub fn unit(spec: &ServiceSpec) -> String {
         .iter()
         .all(|p| !READ_ONLY_UNDER_FULL.iter().any(|dir| p.starts_with(dir)));
     let mut unit = format!(
-        "# Written by `orc service install`; `orc service uninstall` removes it.\n\
+        "# {MARKER}; `orc service uninstall` removes it.\n\
          [Unit]\n\
          Description=orc: the scheduled tasks of {config}\n\
          After=network-online.target\n\
@@ -37,23 +37,27 @@ pub fn unit(spec: &ServiceSpec) -> String {
          # orc stops its runs within its 30 s grace on SIGTERM; only what is left after\n\
          # that is killed.\n\
          KillMode=mixed\n\
-         TimeoutStopSec=60s\n\
-         # Hardening that no task needs to be without: no privileges gained through\n\
-         # setuid binaries{protect_note}.\n\
-         NoNewPrivileges=yes\n",
+         TimeoutStopSec=60s\n",
         config = escape(&spec.config.display().to_string()),
         start = command(spec.run_args()),
         reload = command(spec.reload_args()),
         // A path setting, not a command line: no quotes (spaces are fine).
         dir = escape(&spec.working_dir().display().to_string()),
-        protect_note = if writable_outside_system {
-            ", and /usr, /boot and /etc read-only"
-        } else {
-            " (ProtectSystem is left out: the state or config is under a folder it makes read-only)"
-        },
     );
+    unit.push_str("# Hardening that leaves the tasks working.\n");
+    if spec.gains_privileges {
+        unit.push_str(
+            "# NoNewPrivileges is left out: sudo in a task, or the setgid crontab, gains them.\n",
+        );
+    } else {
+        unit.push_str(
+            "# No privileges gained through setuid or setgid programs.\nNoNewPrivileges=yes\n",
+        );
+    }
     if writable_outside_system {
-        unit.push_str("ProtectSystem=full\n");
+        unit.push_str("# /usr, /boot, /efi and /etc read-only.\nProtectSystem=full\n");
+    } else {
+        unit.push_str("# ProtectSystem is left out: the state or the config is under a folder it makes read-only.\n");
     }
     if let Some(account) = spec.account.as_ref().filter(|_| !spec.user) {
         unit.push_str(&format!("User={}\n", escape(account)));
@@ -114,6 +118,7 @@ mod tests {
             up_options: vec!["--no-watch".into()],
             user: false,
             account: Some("etl".into()),
+            gains_privileges: false,
         }
     }
 
@@ -137,5 +142,15 @@ mod tests {
         ));
         let text = unit(&spec("/etc/orc/state.db"));
         assert!(!text.contains("ProtectSystem=full"), "{text}");
+    }
+
+    #[test]
+    fn no_new_privileges_is_left_out_where_privileges_are_gained() {
+        let mut spec = spec("/var/lib/orc/state.db");
+        assert!(unit(&spec).contains("\nNoNewPrivileges=yes\n"));
+        spec.gains_privileges = true;
+        let text = unit(&spec);
+        assert!(!text.contains("NoNewPrivileges="), "{text}");
+        assert!(text.contains("setgid crontab"), "{text}");
     }
 }

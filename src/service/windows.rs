@@ -26,6 +26,9 @@ const NO_SUCH_SERVICE: i32 = 1060;
 const NOT_ACTIVE: i32 = 1062;
 /// ERROR_SERVICE_ALREADY_RUNNING.
 const ALREADY_RUNNING: i32 = 1056;
+/// ERROR_SERVICE_LOGON_FAILED: the account lacks "Log on as a service", or its
+/// password is wrong.
+const LOGON_FAILED: i32 = 1069;
 
 fn os_error(e: &ScmError) -> Option<i32> {
     match e {
@@ -129,21 +132,40 @@ fn configure(
         "preshutdown time",
         service.set_preshutdown_timeout(STOP_WAIT),
     )?;
-    event_log::register(&spec.name)?;
+    warnings.extend(event_log::register(&spec.name)?);
     Ok(warnings)
 }
 
-/// Stop the service and delete it; false when there was none.
-pub fn uninstall(name: &str) -> Result<bool> {
+/// Whether the service `name` is one `orc service install` made: its command line
+/// runs `orc service run`.
+fn is_ours(service: &windows_service::service::Service) -> Result<bool> {
+    let config = service.query_config()?;
+    Ok(config
+        .executable_path
+        .to_string_lossy()
+        .contains(" service run --name "))
+}
+
+/// Stop the service and delete it; false when there was none. A service orc did
+/// not install is refused unless `force`.
+pub fn uninstall(name: &str, force: bool) -> Result<bool> {
     let scm = manager(ServiceManagerAccess::CONNECT)?;
     let service = match scm.open_service(
         name,
-        ServiceAccess::STOP | ServiceAccess::DELETE | ServiceAccess::QUERY_STATUS,
+        ServiceAccess::STOP
+            | ServiceAccess::DELETE
+            | ServiceAccess::QUERY_STATUS
+            | ServiceAccess::QUERY_CONFIG,
     ) {
         Ok(service) => service,
         Err(e) if os_error(&e) == Some(NO_SUCH_SERVICE) => return Ok(false),
         Err(e) => return Err(e).context(format!("cannot open the service {name}")),
     };
+    if !force && !is_ours(&service)? {
+        anyhow::bail!(
+            "the service {name} was not installed by `orc service install` (it does not run `orc service run`): pass --force to remove it"
+        );
+    }
     match service.stop() {
         Ok(_) => wait_for(&service, ServiceState::Stopped, STOP_WAIT)?,
         Err(e) if os_error(&e) == Some(NOT_ACTIVE) => {}
@@ -189,6 +211,11 @@ pub fn start(name: &str) -> Result<()> {
     match service.start::<&str>(&[]) {
         Ok(()) => {}
         Err(e) if os_error(&e) == Some(ALREADY_RUNNING) => return Ok(()),
+        Err(e) if os_error(&e) == Some(LOGON_FAILED) => {
+            return Err(e).context(format!(
+                "cannot start the service {name}: its account could not log on; it needs the right \"Log on as a service\" (secpol.msc, Local Policies, User Rights Assignment) and, for a user, the right password in the vault"
+            ));
+        }
         Err(e) => return Err(e).context(format!("cannot start the service {name}")),
     }
     wait_for(&service, ServiceState::Running, Duration::from_secs(30))
@@ -242,7 +269,8 @@ pub mod event_log {
     };
     use windows::Win32::System::Registry::{
         HKEY, HKEY_LOCAL_MACHINE, KEY_SET_VALUE, REG_DWORD, REG_EXPAND_SZ, REG_OPTION_NON_VOLATILE,
-        RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegSetValueExW,
+        REG_SZ, RRF_RT_ANY, RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegGetValueW,
+        RegSetValueExW,
     };
     use windows::core::{HSTRING, PCWSTR};
 
@@ -264,12 +292,42 @@ pub mod event_log {
     pub const STOPPED: u32 = 2;
     pub const FAILED: u32 = 3;
 
+    /// The value orc adds to the sources it registers, so that it removes only those.
+    const OWNER: &str = "OrcService";
+
     fn wide(text: &str) -> Vec<u16> {
         text.encode_utf16().chain(std::iter::once(0)).collect()
     }
 
-    /// Register `name` as a source of the Application log.
-    pub fn register(name: &str) -> Result<()> {
+    fn bytes(text: &str) -> Vec<u8> {
+        wide(text).iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    /// Whether the source `name` has the value `value`.
+    fn has(name: &str, value: &str) -> bool {
+        let key = HSTRING::from(format!(r"{SOURCES}\{name}"));
+        // SAFETY: reads only whether the value exists (no buffer).
+        unsafe {
+            RegGetValueW(
+                HKEY_LOCAL_MACHINE,
+                &key,
+                &HSTRING::from(value),
+                RRF_RT_ANY,
+                None,
+                None,
+                None,
+            ) == ERROR_SUCCESS
+        }
+    }
+
+    /// Register `name` as a source of the Application log; a warning (and nothing
+    /// changed) when another program registered a source of that name.
+    pub fn register(name: &str) -> Result<Option<String>> {
+        if has(name, "EventMessageFile") && !has(name, OWNER) {
+            return Ok(Some(format!(
+                "an Event Log source named {name} is another program's: orc leaves it as it is and writes its events under it"
+            )));
+        }
         let key = HSTRING::from(format!(r"{SOURCES}\{name}"));
         let mut handle = HKEY::default();
         // SAFETY: a key under HKLM, created or opened for writing values, closed below.
@@ -292,10 +350,8 @@ pub mod event_log {
                 made.0
             );
         }
-        let file: Vec<u8> = wide(MESSAGES)
-            .iter()
-            .flat_map(|u| u.to_le_bytes())
-            .collect();
+        let file = bytes(MESSAGES);
+        let owner = bytes("orc service install");
         let types = 7u32.to_le_bytes(); // error, warning, information
         // SAFETY: the key opened above; each value's bytes are of its type.
         let set = unsafe {
@@ -313,8 +369,12 @@ pub mod event_log {
                 REG_DWORD,
                 Some(&types),
             );
+            let c = RegSetValueExW(handle, &HSTRING::from(OWNER), None, REG_SZ, Some(&owner));
             let _ = RegCloseKey(handle);
-            if a != ERROR_SUCCESS { a } else { b }
+            [a, b, c]
+                .into_iter()
+                .find(|e| *e != ERROR_SUCCESS)
+                .unwrap_or(ERROR_SUCCESS)
         };
         if set != ERROR_SUCCESS {
             bail!(
@@ -322,11 +382,15 @@ pub mod event_log {
                 set.0
             );
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Remove the source (its past entries stay in the log).
+    /// Remove the source orc registered (its past entries stay in the log); another
+    /// program's source of the name stays.
     pub fn unregister(name: &str) {
+        if !has(name, OWNER) {
+            return;
+        }
         let key = HSTRING::from(format!(r"{SOURCES}\{name}"));
         // SAFETY: deletes the key named; nothing else is touched.
         let _ = unsafe { RegDeleteTreeW(HKEY_LOCAL_MACHINE, &key) };

@@ -56,6 +56,21 @@ impl Launchd {
         super::said(Command::new("launchctl"), "launchctl", args)
     }
 
+    /// Unload the service and wait until launchd has (bootout returns before the
+    /// process is gone, and a bootstrap meanwhile fails). Not loaded is fine.
+    fn boot_out(&self) {
+        if self.launchctl(&["bootout", &self.target()]).is_err() {
+            return;
+        }
+        for _ in 0..120 {
+            if self.launchctl(&["print", &self.target()]).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        tracing::warn!("{} is still loaded 60 s after bootout", self.label);
+    }
+
     fn installed_and_live(&self, verb: &str) -> Result<()> {
         if !self.file.exists() {
             bail!(
@@ -85,12 +100,19 @@ fn uid() -> u32 {
 }
 
 impl Manager for Launchd {
-    fn install(&self, spec: &ServiceSpec, _password: Option<&str>, out: &Output) -> Result<()> {
+    fn install(
+        &self,
+        spec: &ServiceSpec,
+        _password: Option<&str>,
+        force: bool,
+        out: &Output,
+    ) -> Result<()> {
         if !self.user && self.live && !super::systemd::is_root() {
             bail!(
                 "installing a launchd daemon needs root: run it with sudo, or install an agent of your user with --user"
             );
         }
+        super::check_ours(&self.file, force, "overwrite")?;
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -108,7 +130,7 @@ impl Manager for Launchd {
         );
         if self.live {
             // A plist installed before is loaded: out first, so the new one counts.
-            let _ = self.launchctl(&["bootout", &self.target()]);
+            self.boot_out();
             self.launchctl(&[
                 "bootstrap",
                 &self.domain(),
@@ -127,16 +149,14 @@ impl Manager for Launchd {
         Ok(())
     }
 
-    fn uninstall(&self, out: &Output) -> Result<()> {
+    fn uninstall(&self, force: bool, out: &Output) -> Result<()> {
         if !self.file.exists() {
             out.info(&format!("{} is not installed.", self.file.display()));
             return Ok(());
         }
+        super::check_ours(&self.file, force, "remove")?;
         if self.live {
-            // Not loaded is fine: the file goes either way.
-            if let Err(e) = self.launchctl(&["bootout", &self.target()]) {
-                tracing::warn!("{e:#}");
-            }
+            self.boot_out();
         }
         std::fs::remove_file(&self.file)
             .with_context(|| format!("cannot remove {}", self.file.display()))?;

@@ -26,8 +26,9 @@ pub enum ServiceCommand {
     #[command(after_help = INSTALL_HELP)]
     Install(InstallArgs),
     /// Stop and remove the service
-    Uninstall(UnitArgs),
-    /// Whether the service is installed and running
+    Uninstall(UninstallArgs),
+    /// Whether the service is installed and running (exit 0 running, 3 not
+    /// running, 4 not installed, as systemctl's)
     Status(UnitArgs),
     /// Start the installed service
     Start(UnitArgs),
@@ -73,8 +74,25 @@ pub struct InstallArgs {
     /// Windows: the vault's secret holding --account's password (none for a gMSA)
     #[arg(long, value_name = "SECRET")]
     pub password_secret: Option<String>,
+    /// systemd: leave NoNewPrivileges out, for tasks that run sudo or other setuid
+    /// programs (left out anyway where cron applies for an account other than root)
+    #[arg(long)]
+    pub allow_new_privileges: bool,
+    /// Overwrite a unit or plist that orc did not write, and install although orc's
+    /// executable or config can be changed by other users
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub up: UpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub unit: UnitArgs,
+    /// Remove the service although orc did not write it
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -115,8 +133,16 @@ impl Probe {
 
 /// One service manager, behind the commands.
 trait Manager {
-    fn install(&self, spec: &ServiceSpec, password: Option<&str>, out: &Output) -> Result<()>;
-    fn uninstall(&self, out: &Output) -> Result<()>;
+    /// Install `spec`; `force` overwrites a service orc did not write.
+    fn install(
+        &self,
+        spec: &ServiceSpec,
+        password: Option<&str>,
+        force: bool,
+        out: &Output,
+    ) -> Result<()>;
+    /// Stop and remove the service; `force` removes one orc did not write.
+    fn uninstall(&self, force: bool, out: &Output) -> Result<()>;
     fn probe(&self) -> Result<Probe>;
     fn start(&self, out: &Output) -> Result<()>;
     fn stop(&self, out: &Output) -> Result<()>;
@@ -150,8 +176,31 @@ fn manager(args: &UnitArgs) -> Result<Box<dyn Manager>> {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if crate::config::check_name(name).is_err() || name.contains('.') {
-        bail!("--name {name:?}: a service name is letters, digits, '-' and '_'");
+    if let Err(e) = crate::config::check_name(name) {
+        bail!("--name {name:?}: {e}");
+    }
+    if name.contains('.') {
+        bail!("--name {name:?}: no '.' in a service name (systemd's unit is NAME.service)");
+    }
+    Ok(())
+}
+
+/// A file of the service manager's that orc did not write (no marker in its first
+/// lines) is another program's: refused without --force.
+#[cfg(not(windows))]
+fn check_ours(file: &std::path::Path, force: bool, verb: &str) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Ok(());
+    };
+    let ours = text
+        .lines()
+        .take(3)
+        .any(|l| l.contains(crate::service::MARKER));
+    if !ours && !force {
+        bail!(
+            "{} was not written by `orc service install`: pick another --name, or pass --force to {verb} it",
+            file.display()
+        );
     }
     Ok(())
 }
@@ -159,8 +208,8 @@ fn check_name(name: &str) -> Result<()> {
 pub fn run(cmd: ServiceCommand, global: &Global, out: &Output) -> Result<ExitCode> {
     match cmd {
         ServiceCommand::Install(args) => install(&args, global, out),
-        ServiceCommand::Uninstall(args) => manager(&args)?.uninstall(out),
-        ServiceCommand::Status(args) => status(&args, out),
+        ServiceCommand::Uninstall(args) => manager(&args.unit)?.uninstall(args.force, out),
+        ServiceCommand::Status(args) => return status(&args, out),
         ServiceCommand::Start(args) => manager(&args)?.start(out),
         ServiceCommand::Stop(args) => manager(&args)?.stop(out),
         ServiceCommand::Run(args) => return run_service(args, global, out),
@@ -171,46 +220,139 @@ pub fn run(cmd: ServiceCommand, global: &Global, out: &Output) -> Result<ExitCod
 fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
     let manager = manager(&args.unit)?;
     let config = std::path::absolute(global.config_path())?;
-    if let Err(diags) = crate::config::load(&config) {
-        super::validate::print_diagnostics(&diags.0, out);
-        bail!("{} does not load: nothing was installed", config.display());
-    }
+    let loaded = match crate::config::load(&config) {
+        Ok(loaded) => loaded,
+        Err(diags) => {
+            super::validate::print_diagnostics(&diags.0, out);
+            bail!("{} does not load: nothing was installed", config.display());
+        }
+    };
     let listen = &args.up.listen;
-    if !listen.listen.ip().is_loopback() && !listen.allow_remote {
+    if !args.up.no_dashboard && !listen.listen.ip().is_loopback() && !listen.allow_remote {
         bail!(
             "--listen {}: not a loopback address; add --allow-remote to serve other machines",
             listen.listen
         );
     }
     let state = std::path::absolute(crate::workspace::state_path(global.state.as_deref()))?;
+    let account = account(args)?;
+    let orc = own_path()?;
+    let up_options = up_options(&args.up);
     // A service manager's file is lines of settings: a line break in a value would
     // end it there (or start another setting).
     let control = |text: &str| text.chars().any(char::is_control);
-    for (what, value) in [
+    let values = [
+        ("orc's path", orc.display().to_string()),
         ("--config", config.display().to_string()),
         ("--state", state.display().to_string()),
-        ("--account", args.account.clone().unwrap_or_default()),
-    ] {
+        ("--account", account.clone().unwrap_or_default()),
+    ];
+    let options = up_options.iter().map(|o| ("an option", o.clone()));
+    for (what, value) in values.into_iter().chain(options) {
         if control(&value) {
             bail!(
                 "{what} {value:?}: holds a control character (a line break?); nothing was installed"
             );
         }
     }
+    // A service of the machine runs as root (LocalSystem) unless --account: whoever
+    // may change what it runs may run anything as root.
+    if account.is_none() && !args.unit.user && !args.force {
+        for path in [orc.as_path(), config.as_path()] {
+            check_not_writable_by_others(path)?;
+        }
+    }
     let password = password(args, &state)?;
+    let backend = crate::workspace::resolve_backend(global.backend, loaded.config.settings.backend);
+    let for_someone_else = account.as_deref().is_some_and(|a| a != "root");
     let spec = ServiceSpec {
         name: args.unit.name.clone(),
-        orc: std::env::current_exe()
-            .and_then(std::fs::canonicalize)
-            .context("cannot find orc's own executable")?,
+        orc,
         config,
         state,
         backend: global.backend.map(|b| b.as_str().to_string()),
-        up_options: up_options(&args.up),
+        up_options,
         user: args.unit.user,
-        account: args.account.clone(),
+        gains_privileges: args.allow_new_privileges
+            || (backend == crate::config::BackendKind::Cron
+                && (for_someone_else || args.unit.user)),
+        account,
     };
-    manager.install(&spec, password.as_deref().map(|p| p.as_str()), out)
+    manager.install(
+        &spec,
+        password.as_deref().map(|p| p.as_str()),
+        args.force,
+        out,
+    )
+}
+
+/// --account, checked: not blank, and not beside --user (a user service is yours).
+fn account(args: &InstallArgs) -> Result<Option<String>> {
+    let Some(account) = &args.account else {
+        return Ok(None);
+    };
+    if account.trim().is_empty() {
+        bail!("--account {account:?}: empty; leave --account out to run as the manager's default");
+    }
+    if account.trim() != account {
+        bail!("--account {account:?}: spaces around the name");
+    }
+    if args.unit.user {
+        bail!("--account with --user: a user service runs as you; leave one of them out");
+    }
+    Ok(Some(account.clone()))
+}
+
+/// orc's own executable, as the service should find it after an upgrade: the path
+/// it was started by (a package manager's link, /usr/local/bin/orc) when that is
+/// this executable, else the executable itself.
+fn own_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find orc's own executable")?;
+    let same = |candidate: &std::path::Path| {
+        std::fs::canonicalize(candidate).ok() == std::fs::canonicalize(&exe).ok()
+    };
+    let Some(arg0) = std::env::args_os().next().map(PathBuf::from) else {
+        return Ok(exe);
+    };
+    let started_by = if arg0.components().count() > 1 {
+        std::path::absolute(&arg0).ok()
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(&arg0))
+                .find(|p| p.is_file())
+        })
+    };
+    Ok(started_by
+        .filter(|p| p.is_absolute() && same(p))
+        .unwrap_or(exe))
+}
+
+/// Refuse a path (or its folder) that users other than its owner may write.
+#[cfg(unix)]
+fn check_not_writable_by_others(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    for p in std::iter::once(path).chain(folder) {
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
+        // A sticky folder (/tmp) lets others add files, not replace orc's.
+        let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
+        if meta.mode() & 0o002 != 0 && !sticky {
+            bail!(
+                "{} can be changed by every user, and the service runs as root: `chmod o-w {}`, or pass --force",
+                p.display(),
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_not_writable_by_others(_path: &std::path::Path) -> Result<()> {
+    Ok(())
 }
 
 /// --account's password, read from the vault (Windows services only).
@@ -246,16 +388,22 @@ fn password(
         .map_err(|e| anyhow::anyhow!("--password-secret {secret}: {e}"))
 }
 
-/// Accounts Windows logs on without a password.
+/// Accounts Windows logs on without a password: the built-in ones and virtual
+/// accounts (`NT SERVICE\NAME`).
 fn is_builtin_account(account: &str) -> bool {
     let account = account.to_ascii_lowercase();
-    [
-        "localsystem",
-        r"nt authority\system",
-        r"nt authority\localservice",
-        r"nt authority\networkservice",
-    ]
-    .contains(&account.as_str())
+    account.starts_with(r"nt service\")
+        || [
+            "localsystem",
+            "localservice",
+            "networkservice",
+            r"nt authority\system",
+            r"nt authority\localservice",
+            r"nt authority\local service",
+            r"nt authority\networkservice",
+            r"nt authority\network service",
+        ]
+        .contains(&account.as_str())
 }
 
 /// `orc up`'s options given to install, as the service's command line passes them.
@@ -311,7 +459,9 @@ pub(crate) fn probe(args: &UnitArgs) -> Result<Probe> {
     manager(args)?.probe()
 }
 
-fn status(args: &UnitArgs, out: &Output) -> Result<()> {
+/// Say whether the service is installed and running; the exit code says it too, as
+/// systemctl's: 0 running, 3 not running, 4 not installed.
+fn status(args: &UnitArgs, out: &Output) -> Result<ExitCode> {
     let p = probe(args)?;
     if out.json {
         out.print_json(&serde_json::json!({
@@ -331,7 +481,11 @@ fn status(args: &UnitArgs, out: &Output) -> Result<()> {
     } else {
         println!("{} is not installed{}.", p.name, p.at());
     }
-    Ok(())
+    Ok(ExitCode::from(match (p.installed, p.running) {
+        (_, true) => 0,
+        (true, false) => 3,
+        (false, false) => 4,
+    }))
 }
 
 /// The service's body: on Windows the SCM's dispatcher; elsewhere `orc up`'s parts in

@@ -101,6 +101,26 @@ fn default_dir(user: bool) -> Result<PathBuf> {
     }
 }
 
+/// The values the unit holds as they are (not quoted): systemd strips the spaces
+/// around a value and reads a trailing backslash as "the value goes on below".
+fn check_unit_values(spec: &ServiceSpec) -> Result<()> {
+    let values = [
+        (
+            "the config's folder",
+            spec.working_dir().display().to_string(),
+        ),
+        ("--config", spec.config.display().to_string()),
+    ];
+    for (what, value) in values {
+        if value.trim() != value || value.ends_with('\\') {
+            bail!(
+                "{what} {value:?}: a systemd unit cannot hold a path that ends in a space or a backslash; nothing was installed"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 pub(super) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -113,12 +133,20 @@ pub(super) fn is_root() -> bool {
 }
 
 impl Manager for Place {
-    fn install(&self, spec: &ServiceSpec, _password: Option<&str>, out: &Output) -> Result<()> {
+    fn install(
+        &self,
+        spec: &ServiceSpec,
+        _password: Option<&str>,
+        force: bool,
+        out: &Output,
+    ) -> Result<()> {
         if !self.user && self.live && !is_root() {
             bail!(
                 "installing a system service needs root: run it with sudo, or install a user service with --user"
             );
         }
+        super::check_ours(&self.file, force, "overwrite")?;
+        check_unit_values(spec)?;
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -128,25 +156,29 @@ impl Manager for Place {
         out.info(&format!("Wrote {}.", self.file.display()));
         if self.live {
             self.systemctl(&["daemon-reload"])?;
-            self.systemctl(&["enable", "--now", &self.unit])?;
+            self.systemctl(&["enable", &self.unit])?;
+            // restart, not start: a unit that ran before runs the new command line.
+            self.systemctl(&["restart", &self.unit])?;
             out.info(&format!(
                 "Enabled and started {}: `orc service status` says how it runs.",
                 self.unit
             ));
         } else {
             out.info(&format!(
-                "systemd does not run here (or the unit went to ORC_SYSTEMD_DIR): to start it where it does, run\n{}",
+                "systemd does not run here (or the unit went to ORC_SYSTEMD_DIR): to start it where it does, copy it to {} and run\n{}",
+                default_dir(self.user)?.display(),
                 self.by_hand(&["daemon-reload", &format!("enable --now {}", self.unit)])
             ));
         }
         Ok(())
     }
 
-    fn uninstall(&self, out: &Output) -> Result<()> {
+    fn uninstall(&self, force: bool, out: &Output) -> Result<()> {
         if !self.file.exists() {
             out.info(&format!("{} is not installed.", self.file.display()));
             return Ok(());
         }
+        super::check_ours(&self.file, force, "remove")?;
         if self.live {
             // Already stopped or never loaded is fine: the file goes either way.
             if let Err(e) = self.systemctl(&["disable", "--now", &self.unit]) {
@@ -181,8 +213,9 @@ impl Manager for Place {
             running: state.as_deref() == Some("active"),
             state,
             hint: format!(
-                "`systemctl{user} start {unit}`, and `journalctl{user} -u {unit}` says why it stopped",
-                unit = self.unit
+                "`systemctl{user} start {unit}`, and `journalctl{journal} -u {unit}` says why it stopped",
+                unit = self.unit,
+                journal = if self.user { " --user" } else { "" },
             ),
         })
     }

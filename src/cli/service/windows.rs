@@ -43,7 +43,13 @@ impl Scm {
 }
 
 impl Manager for Scm {
-    fn install(&self, spec: &ServiceSpec, password: Option<&str>, out: &Output) -> Result<()> {
+    fn install(
+        &self,
+        spec: &ServiceSpec,
+        password: Option<&str>,
+        _force: bool,
+        out: &Output,
+    ) -> Result<()> {
         self.needs_elevation("installing")?;
         if scm::state(&self.name)?.is_some() {
             bail!(
@@ -60,7 +66,12 @@ impl Manager for Scm {
             self.name,
             spec.account.as_deref().unwrap_or("LocalSystem")
         ));
-        scm::start(&self.name)?;
+        scm::start(&self.name).with_context(|| {
+            format!(
+                "the service {} is installed but did not start: fix what follows and run `orc service start --name {}`, or remove it with `orc service uninstall --name {}`",
+                self.name, self.name, self.name
+            )
+        })?;
         out.info(&format!(
             "Started {}: `orc service status` says how it runs; its start, stop and failures are in the Application log under the source {}.",
             self.name, self.name
@@ -68,9 +79,9 @@ impl Manager for Scm {
         Ok(())
     }
 
-    fn uninstall(&self, out: &Output) -> Result<()> {
+    fn uninstall(&self, force: bool, out: &Output) -> Result<()> {
         self.needs_elevation("removing")?;
-        if scm::uninstall(&self.name)? {
+        if scm::uninstall(&self.name, force)? {
             out.info(&format!("Removed the service {}.", self.name));
         } else {
             out.info(&format!("The service {} is not installed.", self.name));
@@ -126,6 +137,11 @@ unsafe impl Send for Status {}
 unsafe impl Sync for Status {}
 
 static STATUS: OnceLock<Status> = OnceLock::new();
+
+/// Whether the service reported Stopped: held while a state is reported, so that a
+/// stop control arriving as the service stops by itself does not report StopPending
+/// after Stopped (which would leave the SCM waiting).
+static STOPPED: Mutex<bool> = Mutex::new(false);
 
 /// ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: orc was not started by the SCM.
 const NOT_A_SERVICE: i32 = 1063;
@@ -183,7 +199,8 @@ fn service_main(_arguments: Vec<OsString>) {
     let stop = sender.clone();
     let handler = move |control| match control {
         ServiceControl::Stop | ServiceControl::Preshutdown | ServiceControl::Shutdown => {
-            if let Some(Status(handle)) = STATUS.get() {
+            let stopped = STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+            if let (false, Some(Status(handle))) = (*stopped, STATUS.get()) {
                 let _ = handle.set_service_status(status(
                     ServiceState::StopPending,
                     ServiceExitCode::Win32(0),
@@ -257,5 +274,7 @@ fn service_main(_arguments: Vec<OsString>) {
         tracing::info!("{text}");
     }
     event_log::report(&name, level, id, &text);
+    let mut stopped = STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+    *stopped = true;
     let _ = handle.set_service_status(status(ServiceState::Stopped, exit_code, Duration::ZERO));
 }
