@@ -13,6 +13,7 @@
 //! - `host`: nothing (a leaf: host name, user, git commit)
 //! - `schedule`: nothing (a leaf: schedule syntax, fire times, words)
 //! - `html`: nothing (a leaf: HTML escaping outside the maud templates)
+//! - `fleet`: nothing (a leaf: the fleet's PostgreSQL schema and its hosts' register)
 //! - `service`: nothing (a leaf: the systemd unit, launchd plist and Windows service that orc service installs)
 //! - `tasksched`: `schedule` (Task Scheduler's trigger elements and accounts)
 //! - `config`: `schedule`, `tasksched`
@@ -29,13 +30,14 @@
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
 //! - `ops`: `backend`, `config`, `exec`, `failpoint`, `host`, `notify`, `plan`, `retention`, `schedule`, `secrets`, `state`, `workspace`
 //! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`, `workspace`
-//! - `cli`: `backend`, `config`, `daemon`, `exec`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `service`, `state`, `workspace`
+//! - `cli`: `backend`, `config`, `daemon`, `exec`, `fleet`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `service`, `state`, `workspace`
 
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod exec;
+pub mod fleet;
 pub mod host;
 pub mod html;
 pub mod notify;

@@ -130,7 +130,7 @@ mod suite {
         }
     }
 
-    const CHECKS: [&str; 8] = [
+    const CHECKS: [&str; 9] = [
         "config",
         "state",
         "scheduler",
@@ -139,6 +139,7 @@ mod suite {
         "log_dir",
         "orc_path",
         "service",
+        "fleet",
     ];
 
     fn text(o: &Output) -> String {

@@ -6,6 +6,7 @@ mod completions;
 mod daemon;
 mod doctor;
 mod export;
+mod fleet;
 mod history;
 mod import;
 mod init;
@@ -177,6 +178,9 @@ orc watch does (--no-watch to leave that out).\n\nExample: orc up --config examp
     /// orc as an OS service (systemd, launchd, Windows): install, uninstall, status, start, stop
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// The fleet's PostgreSQL database ([fleet]): init, status, hosts
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail
     Report(report::ReportArgs),
     /// Apply every saved edit of the config within seconds; repair drift every --interval
@@ -267,6 +271,7 @@ fn dispatch(command: Command, global: &Global, out: &Output) -> anyhow::Result<E
         Command::Secret(cmd) => secret::run(cmd, global, out),
         Command::Notify(cmd) => notify::run(cmd, global, out),
         Command::Service(cmd) => service::run(cmd, global, out),
+        Command::Fleet(cmd) => fleet::run(cmd, global, out),
         Command::CheckMissed => notify::check_missed(global, out),
         Command::Report(args) => report::run(args, global, out),
         Command::Serve(args) => serve::run(args, global, out),

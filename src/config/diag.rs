@@ -165,6 +165,18 @@ impl Diagnostic {
         }
     }
 
+    /// The diagnostic with `secret` masked in the source line it shows (a password
+    /// the line holds must not reach the terminal or a CI log).
+    pub fn redacted(mut self, secret: &str) -> Self {
+        if let Some(l) = self.location.as_mut().filter(|_| !secret.is_empty()) {
+            let shorter =
+                l.line_text.matches(secret).count() * secret.chars().count().saturating_sub(4);
+            l.line_text = l.line_text.replace(secret, "****");
+            l.width = l.width.saturating_sub(shorter).max(1);
+        }
+        self
+    }
+
     /// Render like a compiler error; `color` adds ANSI colours.
     pub fn render(&self, color: bool) -> String {
         let paint = |code: &str, text: &str| {

@@ -11,8 +11,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Source};
 use super::raw::{
-    CommandValue, REPORT_TASK, RawDefaults, RawNotify, RawReport, RawSettings, RawSmtp, RawTask,
-    SECTIONS, TaskType,
+    CommandValue, REPORT_TASK, RawDefaults, RawFleet, RawNotify, RawReport, RawSettings, RawSmtp,
+    RawTask, SECTIONS, TaskType,
 };
 
 /// A section or named entry, with the file it came from and the span of its key.
@@ -33,6 +33,7 @@ pub struct Parsed {
     pub defaults: Option<Item<RawDefaults>>,
     pub smtp: Option<Item<RawSmtp>>,
     pub report: Option<Item<RawReport>>,
+    pub fleet: Option<Item<RawFleet>>,
     // Boxed: a task's raw table is about a kilobyte, mostly empty options, and maps
     // and vectors of such values waste their spare slots (a third of a B-tree node).
     pub notify: BTreeMap<String, Box<Item<RawNotify>>>,
@@ -148,6 +149,7 @@ struct FileParts {
     defaults: Option<Item<RawDefaults>>,
     smtp: Option<Item<RawSmtp>>,
     report: Option<Item<RawReport>>,
+    fleet: Option<Item<RawFleet>>,
     notify: Vec<(String, Box<Item<RawNotify>>)>,
     tasks: Vec<(String, Box<Item<RawTask>>)>,
     broken_tasks: Vec<String>,
@@ -225,6 +227,9 @@ fn merge(parsed: &mut Parsed, part: FileParts, diags: &mut Diagnostics) -> Vec<P
     }
     if let Some(item) = part.smtp {
         set_once(&mut parsed.smtp, item, "smtp", sources, diags);
+    }
+    if let Some(item) = part.fleet {
+        set_once(&mut parsed.fleet, item, "fleet", sources, diags);
     }
     if let Some(item) = part.report {
         // The report is a task like any other, named orc_report.
@@ -322,6 +327,7 @@ fn parse_file(source: &Source, id: usize) -> FileParts {
             }
             "defaults" => parts.defaults = section(source, id, &[name], key_span, value, diags),
             "smtp" => parts.smtp = section(source, id, &[name], key_span, value, diags),
+            "fleet" => parts.fleet = section(source, id, &[name], key_span, value, diags),
             "report" => parts.report = section(source, id, &[name], key_span, value, diags),
             "notify" | "tasks" => {
                 let span = value.span();

@@ -23,8 +23,8 @@ pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
-    Action, Config, Dependency, Hook, NotifyGroup, NotifySettings, Origin, RunAs, RuntimeSettings,
-    Settings, Smtp, Step, Task, WindowsSettings,
+    Action, Config, Dependency, Fleet, Hook, NotifyGroup, NotifySettings, Origin, RunAs,
+    RuntimeSettings, Settings, Smtp, Step, Task, WindowsSettings,
 };
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,

@@ -17,6 +17,8 @@ use crate::schedule::Schedule;
 pub struct Config {
     pub settings: Settings,
     pub smtp: Option<Smtp>,
+    /// `[fleet]`: none, and orc works alone on its SQLite state.
+    pub fleet: Option<Fleet>,
     pub notify: BTreeMap<String, NotifyGroup>,
     pub tasks: BTreeMap<String, Task>,
     /// Every file that was read, in load order.
@@ -238,6 +240,14 @@ pub struct Smtp {
     pub from: String,
     #[serde(with = "secs")]
     pub timeout: Duration,
+}
+
+/// `[fleet]`: the PostgreSQL database this host shares with the others of its fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fleet {
+    /// The connection URL, or the secret holding it.
+    pub url: EnvValue,
+    pub pool: Option<String>,
 }
 
 /// Where alerts go: `[smtp]` and the `[notify.NAME]` groups. Apply records them with

@@ -82,12 +82,27 @@ pub struct RawFile {
     pub notify: BTreeMap<String, RawNotify>,
     pub smtp: Option<RawSmtp>,
     pub report: Option<RawReport>,
+    pub fleet: Option<RawFleet>,
     #[serde(default)]
     pub tasks: BTreeMap<String, RawTask>,
 }
 
 /// Names of the top-level sections, for the loader's unknown-key check.
-pub const SECTIONS: [&str; 6] = ["settings", "defaults", "notify", "smtp", "report", "tasks"];
+pub const SECTIONS: [&str; 7] = [
+    "settings", "defaults", "notify", "smtp", "report", "fleet", "tasks",
+];
+
+/// `[fleet]`: the PostgreSQL database the servers of a fleet share.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Fleet")]
+pub struct RawFleet {
+    /// A PostgreSQL connection URL ("postgres://orc@db.example.com/orc"), or
+    /// { secret = "name" } (needed when the URL holds a password).
+    pub url: Spanned<EnvValue>,
+    /// The pool this host's tasks share (`run_on = "one"` runs once across it).
+    pub pool: Option<Spanned<String>>,
+}
 
 /// The task `[report]` becomes.
 pub const REPORT_TASK: &str = "orc_report";

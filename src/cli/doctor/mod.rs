@@ -18,6 +18,7 @@ use crate::state::State;
 // One file per check (the scheduler's three backends share one); [`checks`] runs them
 // in order, and the helpers they share are at the end of this file.
 mod config_file;
+mod fleet;
 mod log_dir;
 mod orc_path;
 mod scheduler;
@@ -27,6 +28,7 @@ mod state;
 mod vault;
 
 use config_file::check_config;
+use fleet::check_fleet;
 use log_dir::check_log_dir;
 use orc_path::check_orc_path;
 use scheduler::check_scheduler;
@@ -142,6 +144,7 @@ pub fn checks(global: &Global) -> Vec<Check> {
         check_log_dir(&setup),
         check_orc_path(state.as_ref()),
         check_service(),
+        check_fleet(&setup, vault_opens),
     ]
 }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 use super::*;
 use crate::config::duration::{parse_duration, parse_size};
 use crate::config::load::{Item, Parsed};
-use crate::config::model::{Hook, NotifyGroup, Origin, Settings, Smtp};
+use crate::config::model::{Fleet, Hook, NotifyGroup, Origin, Settings, Smtp};
 use crate::config::raw::{
-    EnvValue, NotifyEvent, RawDefaults, RawNotify, RawReport, RawSettings, RawSmtp, SizeValue,
-    Spanned,
+    EnvValue, NotifyEvent, RawDefaults, RawFleet, RawNotify, RawReport, RawSettings, RawSmtp,
+    SizeValue, Spanned,
 };
 use crate::schedule::Zone;
 
@@ -259,6 +259,42 @@ pub fn is_http_url(text: &str) -> bool {
 }
 
 /// `[smtp]`: how mail leaves, its password only ever a secret reference.
+/// `[fleet]`: the URL is postgres:// (a password in it only from the vault), the pool
+/// a name.
+pub(super) fn fleet(c: &mut Checker, item: Option<&Item<RawFleet>>) -> Option<Fleet> {
+    item.map(|Item { file, value: f, .. }| {
+        c.secret_ref(*file, None, &f.url);
+        if let EnvValue::Plain(url) = &f.url.value {
+            // user:password@host: the plan, the state and every error would show it.
+            let password = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .and_then(|(user, _)| user.split_once(':'))
+                .map(|(_, password)| password)
+                .filter(|p| !p.is_empty());
+            let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+            let message = match password {
+                Some(_) => Some("the fleet url holds a password: store the URL with `orc secret set NAME` and write url = { secret = \"NAME\" }".to_string()),
+                None if !is_postgres => Some(format!("fleet url \"{url}\" is not a postgres:// or postgresql:// URL")),
+                None => None,
+            };
+            if let Some(message) = message {
+                let d = c.error(*file, &f.url.span, None, message);
+                c.diags.push(d.redacted(password.unwrap_or_default()));
+            }
+        }
+        if let Some(pool) = &f.pool
+            && let Err(e) = check_name(&pool.value)
+        {
+            c.report(*file, &pool.span, None, format!("invalid pool: {e}"));
+        }
+        Fleet {
+            url: f.url.value.clone(),
+            pool: f.pool.as_ref().map(|p| p.value.clone()),
+        }
+    })
+}
+
 pub(super) fn smtp(c: &mut Checker, item: Option<&Item<RawSmtp>>) -> Option<Smtp> {
     item.map(|Item { file, value: s, .. }| {
         if s.server.value.trim().is_empty() {

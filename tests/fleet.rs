@@ -1,0 +1,263 @@
+//! Fleet mode against a real PostgreSQL: `orc fleet init` run by several hosts at
+//! once creates the schema once and registers each host; `status` and `hosts` say
+//! what the database holds; a database from a newer orc is refused; an unreachable
+//! database is a clear error that prints no password; a password written into the
+//! config is refused before anything connects.
+//!
+//! Each run gets a throwaway cluster from `pg_virtualenv` (Debian's postgresql-common,
+//! offline, as root): without PGHOST set, this suite runs itself again under it.
+//! With PGHOST (and PGUSER, PGPASSWORD, PGPORT) set, it uses that server, creating one
+//! database per test. Without either, the tests are reported as ignored, saying so
+//! (under CI they fail).
+
+use std::process::{Command, ExitCode, Output};
+
+mod common;
+use common::{TestEnv, exit_and_output as text};
+
+/// Set in the copy of this suite that pg_virtualenv runs.
+const UNDER_VIRTUALENV: &str = "ORC_TEST_UNDER_PG_VIRTUALENV";
+
+/// The server's address from libpq's variables, with a database of its own.
+fn url_of(database: &str) -> String {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    format!(
+        "postgres://{}:{}@{}:{}/{database}",
+        var("PGUSER", "postgres"),
+        var("PGPASSWORD", ""),
+        var("PGHOST", "localhost"),
+        var("PGPORT", "5432"),
+    )
+}
+
+/// `psql -c SQL` in `database`: what it printed, unaligned.
+fn psql(database: &str, sql: &str) -> String {
+    let o = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "psql {sql}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A fresh database named `name`, and an orc folder whose config's `[fleet]` names it
+/// through the vault's secret `fleet_db`.
+fn fleet_world(name: &str) -> TestEnv {
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {name}"));
+    psql("postgres", &format!("CREATE DATABASE {name}"));
+    let env = TestEnv::builder()
+        .config(
+            "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\n",
+        )
+        .build();
+    env.orc_ok_text(&["secret", "init"]);
+    env.secret_set("fleet_db", &url_of(name));
+    env
+}
+
+fn as_host(env: &TestEnv, host: &str, args: &[&str]) -> Output {
+    env.orc_with(args, &[("ORC_HOSTNAME", host)])
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+fn hosts_racing_on_init_create_the_schema_once() {
+    let env = fleet_world("orc_init");
+    let status = as_host(&env, "web1", &["fleet", "status", "--json"]);
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["schema_version"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+
+    // Five hosts at once: the advisory lock orders them, one migrates, the others
+    // find the schema made.
+    let racers: Vec<_> = (1..=5)
+        .map(|i| {
+            env.command(&["fleet", "init", "--json"])
+                .env("ORC_HOSTNAME", format!("etl{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = racers
+        .into_iter()
+        .map(|c| json(&c.wait_with_output().unwrap()))
+        .collect();
+    let migrated = results.iter().filter(|r| r["from"] == 0).count();
+    assert_eq!(migrated, 1, "exactly one host migrates: {results:?}");
+    assert!(results.iter().all(|r| r["to"] == 1), "{results:?}");
+    assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_schema"), "1");
+
+    let status = json(&as_host(&env, "web1", &["fleet", "status", "--json"]));
+    assert_eq!(status["schema_version"], 1, "{status}");
+    assert!(
+        status["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(char::is_numeric),
+        "{status}"
+    );
+    let hosts = json(&as_host(&env, "web1", &["fleet", "hosts", "--json"]));
+    let names: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["etl1", "etl2", "etl3", "etl4", "etl5"], "{hosts}");
+    assert!(hosts.as_array().unwrap().iter().all(|h| h["pool"] == "etl"));
+    let table = as_host(&env, "web1", &["fleet", "hosts"]);
+    assert!(text(&table).contains("etl3"), "{}", text(&table));
+
+    // orc doctor checks the connection and the schema.
+    let doctor = as_host(&env, "etl1", &["doctor", "--json"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let check = doctor
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "fleet")
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("schema version 1"),
+        "{check}"
+    );
+
+    // Init again is a no-op that says so.
+    let again = as_host(&env, "etl1", &["fleet", "init"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("nothing to do"), "{}", text(&again));
+}
+
+fn a_database_from_a_newer_orc_is_refused() {
+    let env = fleet_world("orc_newer");
+    assert!(as_host(&env, "a", &["fleet", "init"]).status.success());
+    psql("orc_newer", "UPDATE orc_schema SET version = 99");
+    for args in [
+        &["fleet", "init"][..],
+        &["fleet", "hosts"],
+        &["fleet", "status"],
+    ] {
+        let o = as_host(&env, "a", args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("99"),
+            "{args:?} names the version: {}",
+            text(&o)
+        );
+    }
+    assert_eq!(psql("orc_newer", "SELECT version FROM orc_schema"), "99");
+    let doctor = as_host(&env, "a", &["doctor"]);
+    let line = String::from_utf8_lossy(&doctor.stdout)
+        .lines()
+        .find(|l| l.contains(" fleet "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains("FAIL") && line.contains("99"),
+        "{}",
+        text(&doctor)
+    );
+}
+
+fn an_unreachable_database_is_a_clear_error_without_the_password() {
+    let env = fleet_world("orc_unreachable");
+    // A port nothing listens on (the server's plus one is free under pg_virtualenv).
+    let password = "not-the-real-one-7f3a";
+    env.secret_set(
+        "fleet_db",
+        &format!("postgres://orc:{password}@127.0.0.1:1/orc"),
+    );
+    let started = std::time::Instant::now();
+    let o = as_host(&env, "a", &["fleet", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot reach the fleet database"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains(password), "{}", text(&o));
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+
+    // A password in the config itself is refused, naming where, before any connect.
+    env.write_config(&format!(
+        "[fleet]\nurl = \"postgres://orc:{password}@db.example.com/orc\"\n"
+    ));
+    let o = as_host(&env, "a", &["fleet", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("tasks.toml:2:"), "{}", text(&o));
+    assert!(text(&o).contains("secret"), "{}", text(&o));
+    assert!(!text(&o).contains(password), "{}", text(&o));
+}
+
+/// Why no PostgreSQL server can be used here, if none can.
+fn missing_postgres() -> Option<String> {
+    if std::env::var_os("PGHOST").is_some() {
+        return common::missing_program("psql", &["--version"], "apt-get install postgresql");
+    }
+    Some("PostgreSQL: pg_virtualenv (apt-get install postgresql) or PGHOST".to_string())
+}
+
+fn main() -> ExitCode {
+    // Run again inside a throwaway cluster, unless a server is given or this is that
+    // run already.
+    let have_server = std::env::var_os("PGHOST").is_some();
+    let under = std::env::var_os(UNDER_VIRTUALENV).is_some();
+    let lists = std::env::args().any(|a| a == "--list");
+    if !have_server
+        && !under
+        && !lists
+        && common::missing_program("pg_virtualenv", &["-h"], "").is_none()
+    {
+        let status = Command::new("pg_virtualenv")
+            .arg("--")
+            .arg(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env(UNDER_VIRTUALENV, "1")
+            .status();
+        return match status {
+            Ok(s) => ExitCode::from(s.code().unwrap_or(1) as u8),
+            Err(e) => {
+                eprintln!("cannot run pg_virtualenv: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let postgres = missing_postgres();
+    let trial = |name, test| common::trial(name, test, std::slice::from_ref(&postgres));
+    common::run_trials(vec![
+        trial(
+            "hosts_racing_on_init_create_the_schema_once",
+            hosts_racing_on_init_create_the_schema_once,
+        ),
+        trial(
+            "a_database_from_a_newer_orc_is_refused",
+            a_database_from_a_newer_orc_is_refused,
+        ),
+        trial(
+            "an_unreachable_database_is_a_clear_error_without_the_password",
+            an_unreachable_database_is_a_clear_error_without_the_password,
+        ),
+    ])
+}
