@@ -28,7 +28,7 @@
 //! - `report`: `state`
 //! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
-//! - `ops`: `backend`, `config`, `exec`, `failpoint`, `host`, `notify`, `plan`, `retention`, `schedule`, `secrets`, `state`, `workspace`
+//! - `ops`: `backend`, `config`, `exec`, `failpoint`, `fleet`, `host`, `notify`, `plan`, `retention`, `schedule`, `secrets`, `state`, `workspace`
 //! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`, `workspace`
 //! - `cli`: `backend`, `config`, `daemon`, `exec`, `fleet`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `service`, `state`, `workspace`
 

@@ -211,6 +211,160 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
     assert!(!text(&o).contains(password), "{}", text(&o));
 }
 
+/// A second host of the fleet in `world`'s database: its own folder and state, the
+/// same config.
+fn another_host(database: &str, config: &str) -> TestEnv {
+    let env = TestEnv::builder().config(config).build();
+    env.orc_ok_text(&["secret", "init"]);
+    env.secret_set("fleet_db", &url_of(database));
+    env
+}
+
+fn count(database: &str, sql: &str) -> i64 {
+    psql(database, sql).parse().unwrap()
+}
+
+/// The runs queued in a state's outbox.
+fn queued(env: &TestEnv) -> i64 {
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    db.query_row("SELECT count(*) FROM fleet_outbox", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn sync(env: &TestEnv, host: &str) -> serde_json::Value {
+    json(&as_host(env, host, &["fleet", "sync", "--json"]))
+}
+
+fn runs_reach_the_fleet_through_the_outbox() {
+    let alpha = fleet_world("orc_ship");
+    let config = std::fs::read_to_string(alpha.config()).unwrap();
+    let beta = another_host("orc_ship", &config);
+    assert!(
+        as_host(&alpha, "alpha", &["fleet", "init"])
+            .status
+            .success()
+    );
+    for (env, host) in [(&alpha, "alpha"), (&beta, "beta")] {
+        let o = as_host(env, host, &["apply", "--auto-approve"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    for (env, host, runs) in [(&alpha, "alpha", 2), (&beta, "beta", 1)] {
+        for _ in 0..runs {
+            let o = as_host(env, host, &["run", "clock"]);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+    }
+    assert!(queued(&alpha) >= 2, "each change of a run is queued");
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 0);
+    assert_eq!(sync(&alpha, "alpha")["sent"], 2);
+    assert_eq!(queued(&alpha), 0);
+    assert_eq!(sync(&alpha, "alpha")["sent"], 0, "nothing is sent twice");
+    assert_eq!(sync(&beta, "beta")["sent"], 1);
+    assert_eq!(
+        psql(
+            "orc_ship",
+            "SELECT string_agg(host || ':' || task || ':' || status, ',' ORDER BY host, run_id) FROM orc_runs"
+        ),
+        "alpha:clock:success,alpha:clock:success,beta:clock:success"
+    );
+
+    // Every host's runs, from any host.
+    let all = json(&as_host(
+        &beta,
+        "beta",
+        &["history", "--all-hosts", "--json"],
+    ));
+    let hosts: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 3, "{all}");
+    assert!(hosts.contains(&"alpha") && hosts.contains(&"beta"), "{all}");
+    let only = json(&as_host(
+        &beta,
+        "beta",
+        &["history", "--host", "alpha", "--json"],
+    ));
+    assert_eq!(only.as_array().unwrap().len(), 2, "{only}");
+    let table = as_host(&beta, "beta", &["history", "--all-hosts"]);
+    assert!(text(&table).contains("alpha"), "{}", text(&table));
+
+    // The database down: the run does not notice; the outbox keeps it; sync says why.
+    alpha.secret_set("fleet_db", "postgres://postgres@127.0.0.1:1/orc_ship");
+    let o = as_host(&alpha, "alpha", &["run", "clock"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = as_host(&alpha, "alpha", &["fleet", "sync"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("cannot reach"), "{}", text(&o));
+    assert!(queued(&alpha) > 0);
+
+    // Back up, and a crash after the database took a batch but before the outbox was
+    // cut: the batch goes again, and the database holds each run once.
+    alpha.secret_set("fleet_db", &url_of("orc_ship"));
+    let mut crashing = alpha
+        .command(&["fleet", "sync"])
+        .env("ORC_HOSTNAME", "alpha")
+        .env("ORC_FAILPOINT", "fleet_after_upsert")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(crashing.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("failpoint fleet_after_upsert"), "{line}");
+    crashing.kill().unwrap();
+    crashing.wait().unwrap();
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 4);
+    assert!(queued(&alpha) > 0, "the crash came before the cut");
+    assert_eq!(sync(&alpha, "alpha")["sent"], 1);
+    assert_eq!(queued(&alpha), 0);
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 4);
+}
+
+fn a_running_daemon_ships_in_the_background() {
+    let env = fleet_world("orc_daemon");
+    assert!(as_host(&env, "gamma", &["fleet", "init"]).status.success());
+    let o = as_host(&env, "gamma", &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _daemon = common::Killed(
+        env.command(&["daemon"])
+            .env("ORC_HOSTNAME", "gamma")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let o = as_host(&env, "gamma", &["run", "clock"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(
+        "orc_daemon",
+        "SELECT count(*) FROM orc_runs WHERE status = 'success'",
+    ) < 1
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the daemon did not ship the run within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(psql("orc_daemon", "SELECT host FROM orc_runs"), "gamma");
+}
+
+fn without_fleet_nothing_is_queued() {
+    let env = TestEnv::builder()
+        .config("[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\n")
+        .build();
+    assert!(env.orc(&["apply", "--auto-approve"]).status.success());
+    assert!(env.orc(&["run", "clock"]).status.success());
+    assert_eq!(queued(&env), 0);
+    let o = env.orc(&["fleet", "sync"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no [fleet] is applied"), "{}", text(&o));
+}
+
 /// Why no PostgreSQL server can be used here, if none can.
 fn missing_postgres() -> Option<String> {
     if std::env::var_os("PGHOST").is_some() {
@@ -258,6 +412,19 @@ fn main() -> ExitCode {
         trial(
             "an_unreachable_database_is_a_clear_error_without_the_password",
             an_unreachable_database_is_a_clear_error_without_the_password,
+        ),
+        trial(
+            "runs_reach_the_fleet_through_the_outbox",
+            runs_reach_the_fleet_through_the_outbox,
+        ),
+        trial(
+            "a_running_daemon_ships_in_the_background",
+            a_running_daemon_ships_in_the_background,
+        ),
+        common::trial(
+            "without_fleet_nothing_is_queued",
+            without_fleet_nothing_is_queued,
+            &[],
         ),
     ])
 }

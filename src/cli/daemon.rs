@@ -134,6 +134,7 @@ fn schedule(
         );
     }
     let _log = crate::orclog::init(&opts.state, "daemon");
+    ship_in_background(&opts.state);
     let which = match &opts.folders {
         daemon::Folders::Only(f) => format!("folder \"{}\"", f.join("\", \"")),
         daemon::Folders::Recorded => {
@@ -212,6 +213,7 @@ pub fn run_parts(
             "The {} backend runs the tasks; orc keeps the dashboard and the watcher until it is stopped.",
             crate::workspace::backend_name(backend)
         ));
+        ship_in_background(&crate::workspace::state_path(global.state.as_deref()));
         // Only a stop ends this; runs' ends and reloads are the embedded scheduler's.
         while let Ok(wake) = wake.recv() {
             if matches!(wake, Wake::Stop) {
@@ -226,4 +228,23 @@ pub fn run_parts(
         grace: std::time::Duration::from_secs(30),
     };
     schedule(args, global, out, sender, wake)
+}
+
+/// With `[fleet]` applied, send the runs the outbox queues to the fleet database,
+/// every few seconds, for as long as this process runs (a check of the state's
+/// settings otherwise).
+fn ship_in_background(state: &std::path::Path) {
+    let state = state.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("fleet".to_string())
+        .spawn(move || {
+            crate::ops::fleet::keep_shipping(
+                state,
+                crate::host::host_name(),
+                std::time::Duration::from_secs(5),
+            )
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("fleet: cannot start shipping runs: {e}");
+    }
 }

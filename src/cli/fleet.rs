@@ -8,7 +8,6 @@ use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
 
 use super::{Global, Output};
-use crate::config::EnvValue;
 use crate::fleet::{Fleet, SCHEMA_VERSION};
 
 #[derive(Debug, Subcommand)]
@@ -25,23 +24,17 @@ orc fleet init"
     Status,
     /// The hosts of the fleet: pool, orc version, last contact
     Hosts,
+    /// Send the runs waiting in this host's outbox to the fleet database now
+    #[command(
+        after_help = "With [fleet] applied, every run is queued in the state as it \
+changes and sent by orc daemon, orc up or the service every few seconds; run this where \
+none of them runs (Task Scheduler or cron alone), or to catch up at once."
+    )]
+    Sync,
 }
 
 /// How long a fleet command waits for the database.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `[fleet]`'s URL, read from the vault through `read` when it is a secret.
-pub(crate) fn fleet_url(
-    fleet: &crate::config::Fleet,
-    read: crate::secrets::SecretReader,
-) -> Result<String> {
-    match &fleet.url {
-        EnvValue::Plain(url) => Ok(url.clone()),
-        EnvValue::Secret { secret } => read(secret)
-            .map(|url| url.to_string())
-            .map_err(|e| anyhow!("[fleet] url = {{ secret = \"{secret}\" }}: {e}")),
-    }
-}
 
 /// The config's `[fleet]` URL and pool.
 fn url(global: &Global) -> Result<(String, Option<String>)> {
@@ -55,11 +48,14 @@ fn url(global: &Global) -> Result<(String, Option<String>)> {
         );
     };
     let state = crate::workspace::state_path(global.state.as_deref());
-    let url = fleet_url(&fleet, crate::workspace::vault_reader(&state))?;
-    Ok((url, fleet.pool))
+    let url = crate::ops::fleet::fleet_url(&fleet, &crate::workspace::vault_reader(&state))?;
+    Ok((url.to_string(), fleet.pool))
 }
 
 pub fn run(cmd: FleetCommand, global: &Global, out: &Output) -> Result<ExitCode> {
+    if let FleetCommand::Sync = cmd {
+        return sync(global, out);
+    }
     let (url, pool) = url(global)?;
     let mut fleet = Fleet::connect(&url, CONNECT_TIMEOUT)?;
     let host = crate::host::host_name();
@@ -100,6 +96,7 @@ pub fn run(cmd: FleetCommand, global: &Global, out: &Output) -> Result<ExitCode>
                 return Ok(ExitCode::FAILURE);
             }
         }
+        FleetCommand::Sync => unreachable!("handled above"),
         FleetCommand::Hosts => {
             let hosts = fleet.hosts()?;
             if out.json {
@@ -125,6 +122,31 @@ pub fn run(cmd: FleetCommand, global: &Global, out: &Output) -> Result<ExitCode>
                 }
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ship the outbox now, as applied to the state (the config is not read: what runs
+/// recorded belongs to the fleet the apply named).
+fn sync(global: &Global, out: &Output) -> Result<ExitCode> {
+    let state_path = crate::workspace::state_path(global.state.as_deref());
+    let state = crate::state::State::open(&state_path)?;
+    let Some(settings) = state.fleet_settings()? else {
+        bail!(
+            "no [fleet] is applied to {}: add [fleet] to the config and `orc apply`",
+            state_path.display()
+        );
+    };
+    let mut fleet = crate::ops::fleet::connect(&settings, &state_path, CONNECT_TIMEOUT)?;
+    let sent = crate::ops::fleet::ship(&state, &mut fleet, &crate::host::host_name())?;
+    let waiting = state.outbox_len()?;
+    if out.json {
+        out.print_json(&serde_json::json!({ "sent": sent, "waiting": waiting }));
+    } else {
+        out.info(&format!(
+            "Sent {sent} run{} to the fleet database; {waiting} waiting.",
+            if sent == 1 { "" } else { "s" }
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,12 @@ pub struct HistoryArgs {
     /// Only runs of tasks in this folder (settings.folder)
     #[arg(long, value_name = "FOLDER")]
     pub folder: Option<String>,
+    /// Every host's runs, from the fleet database ([fleet]; see Fleet mode)
+    #[arg(long)]
+    pub all_hosts: bool,
+    /// Only this host's runs, from the fleet database
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +77,9 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
         }
         None => None,
     };
+    if args.all_hosts || args.host.is_some() {
+        return fleet_history(&args, since, global, out);
+    }
     let state = open(global)?;
     let runs = match &state {
         Some(state) => state.runs(&RunFilter {
@@ -133,6 +142,71 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
             r.started_at,
             duration,
             reason_with_flag(&r)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orc history --all-hosts | --host H`: the fleet database's runs, with their host.
+fn fleet_history(
+    args: &HistoryArgs,
+    since: Option<String>,
+    global: &Global,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let state_path = crate::workspace::state_path(global.state.as_deref());
+    let settings = match open(global)? {
+        Some(state) => state.fleet_settings()?,
+        None => None,
+    };
+    let Some(settings) = settings else {
+        bail!(
+            "no [fleet] is applied to {}: --all-hosts and --host read the fleet database (see Fleet mode)",
+            state_path.display()
+        );
+    };
+    let mut fleet =
+        crate::ops::fleet::connect(&settings, &state_path, std::time::Duration::from_secs(10))?;
+    let runs = fleet.runs(&crate::fleet::RunQuery {
+        host: args.host.clone(),
+        folder: args.folder.clone(),
+        task: args.name.clone(),
+        status: args.status.map(|s| s.as_str().to_string()),
+        since,
+        limit: i64::try_from(args.limit).unwrap_or(i64::MAX),
+    })?;
+    if out.json {
+        out.print_json(&json!(runs));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        out.info("No runs in the fleet database.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}",
+        out.paint(
+            "1",
+            &format!(
+                "{:<16}  {:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  REASON",
+                "HOST", "RUN", "TASK", "STATUS", "TRIGGER", "STARTED", "DURATION"
+            )
+        )
+    );
+    for r in runs {
+        let duration = r
+            .duration_ms
+            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        println!(
+            "{:<16}  {:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  {}",
+            r.host,
+            r.run_id,
+            r.task,
+            r.status,
+            r.trigger.as_deref().unwrap_or("-"),
+            r.started_at,
+            duration,
+            r.reason.as_deref().unwrap_or("")
         );
     }
     Ok(ExitCode::SUCCESS)

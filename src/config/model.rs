@@ -112,6 +112,14 @@ impl Config {
         if let Ok(serde_json::Value::Object(extra)) = serde_json::to_value(&notify) {
             object.extend(extra);
         }
+        // Only with [fleet], so that the settings recorded before it compare equal.
+        if let Some(fleet) = self
+            .fleet
+            .as_ref()
+            .and_then(|f| serde_json::to_value(f).ok())
+        {
+            object.insert("fleet".to_string(), fleet);
+        }
         serde_json::Value::Object(object).to_string()
     }
 }

@@ -28,11 +28,18 @@ const MIGRATIONS: &[&str] = &[
         status text NOT NULL,
         exit_code integer,
         attempts integer NOT NULL DEFAULT 0,
-        started_at timestamptz,
+        trigger text,
+        started_at timestamptz NOT NULL,
         finished_at timestamptz,
+        duration_ms bigint,
+        scheduled_for timestamptz,
+        reason text,
+        duration_flag text,
+        received_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (host, folder, run_id)
     );
     CREATE INDEX orc_runs_task ON orc_runs (folder, task, started_at DESC);
+    CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
     CREATE TABLE orc_claims (
         pool text NOT NULL,
         folder text NOT NULL,
@@ -83,6 +90,39 @@ pub struct Host {
     pub last_contact: String,
     /// Seconds since its last contact, by the database's clock.
     pub silent_secs: i64,
+}
+
+/// A run as the fleet database keeps it: one host's record of it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FleetRun {
+    pub host: String,
+    pub folder: String,
+    /// The run's id in its host's state.
+    pub run_id: i64,
+    pub task: String,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub attempts: i32,
+    pub trigger: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub scheduled_for: Option<String>,
+    pub reason: Option<String>,
+    pub duration_flag: Option<String>,
+}
+
+/// Which runs `runs` returns.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    pub host: Option<String>,
+    pub folder: Option<String>,
+    pub task: Option<String>,
+    pub status: Option<String>,
+    /// RFC 3339: runs started at or after it.
+    pub since: Option<String>,
+    pub limit: i64,
 }
 
 /// An open connection to the fleet database.
@@ -171,6 +211,94 @@ impl Fleet {
             &[&host, &pool, &version],
         )?;
         Ok(())
+    }
+
+    /// Store `runs` in one transaction. A run sent again replaces what was stored
+    /// (its state only moves on), except that a finished run is never set back to
+    /// running by a copy sent before it finished.
+    pub fn upsert_runs(&mut self, runs: &[FleetRun]) -> Result<()> {
+        let mut tx = self.client.transaction()?;
+        let statement = tx.prepare(
+            "INSERT INTO orc_runs (host, folder, run_id, task, status, exit_code, attempts,
+                 trigger, started_at, finished_at, duration_ms, scheduled_for, reason,
+                 duration_flag)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ($9::text)::timestamptz,
+                 ($10::text)::timestamptz, $11, ($12::text)::timestamptz, $13, $14)
+             ON CONFLICT (host, folder, run_id) DO UPDATE SET
+                 task = EXCLUDED.task, status = EXCLUDED.status,
+                 exit_code = EXCLUDED.exit_code, attempts = EXCLUDED.attempts,
+                 trigger = EXCLUDED.trigger, started_at = EXCLUDED.started_at,
+                 finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,
+                 scheduled_for = EXCLUDED.scheduled_for, reason = EXCLUDED.reason,
+                 duration_flag = EXCLUDED.duration_flag, received_at = now()
+             WHERE orc_runs.status = 'running' OR EXCLUDED.status <> 'running'",
+        )?;
+        for r in runs {
+            tx.execute(
+                &statement,
+                &[
+                    &r.host,
+                    &r.folder,
+                    &r.run_id,
+                    &r.task,
+                    &r.status,
+                    &r.exit_code,
+                    &r.attempts,
+                    &r.trigger,
+                    &r.started_at,
+                    &r.finished_at,
+                    &r.duration_ms,
+                    &r.scheduled_for,
+                    &r.reason,
+                    &r.duration_flag,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The fleet's runs, newest first.
+    pub fn runs(&mut self, q: &RunQuery) -> Result<Vec<FleetRun>> {
+        self.check_schema()?;
+        let stamp = |column: &str| {
+            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+        };
+        let sql = format!(
+            "SELECT host, folder, run_id, task, status, exit_code, attempts, trigger, {},
+                    {}, duration_ms, {}, reason, duration_flag
+             FROM orc_runs
+             WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR folder = $2)
+               AND ($3::text IS NULL OR task = $3) AND ($5::text IS NULL OR status = $5)
+               AND ($6::text IS NULL OR started_at >= ($6::text)::timestamptz)
+             ORDER BY started_at DESC, host, run_id DESC LIMIT $4",
+            stamp("started_at"),
+            stamp("finished_at"),
+            stamp("scheduled_for"),
+        );
+        let rows = self.client.query(
+            &sql,
+            &[&q.host, &q.folder, &q.task, &q.limit, &q.status, &q.since],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| FleetRun {
+                host: r.get(0),
+                folder: r.get(1),
+                run_id: r.get(2),
+                task: r.get(3),
+                status: r.get(4),
+                exit_code: r.get(5),
+                attempts: r.get(6),
+                trigger: r.get(7),
+                started_at: r.get(8),
+                finished_at: r.get(9),
+                duration_ms: r.get(10),
+                scheduled_for: r.get(11),
+                reason: r.get(12),
+                duration_flag: r.get(13),
+            })
+            .collect())
     }
 
     /// Every host seen, by name.

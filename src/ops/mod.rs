@@ -6,6 +6,7 @@ pub mod apply;
 mod backend_checks;
 pub mod check;
 pub mod edit;
+pub mod fleet;
 pub mod import;
 pub mod run;
 pub mod status;

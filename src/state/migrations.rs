@@ -196,6 +196,25 @@ const STEPS: &[&str] = &[
     // 10: a run alerted for its duration (slow, too_fast), for history, the dashboard
     // and the report.
     "ALTER TABLE runs ADD COLUMN duration_flag TEXT;",
+    // 11: fleet mode's outbox. With `[fleet]` applied (the recorded settings hold a
+    // fleet), every change of a run queues the run's id, in the same transaction as
+    // the change: a run never waits on the network, and a crash loses nothing. The
+    // shipper sends each queued run's row as it is then, in queue order, and deletes
+    // what the fleet database took; without `[fleet]` nothing is queued.
+    "CREATE TABLE fleet_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL
+    );
+    CREATE TRIGGER fleet_outbox_on_insert AFTER INSERT ON runs
+    WHEN EXISTS (SELECT 1 FROM settings WHERE key LIKE 'runtime:%' AND json_extract(value, '$.fleet') IS NOT NULL)
+    BEGIN
+        INSERT INTO fleet_outbox (run_id) VALUES (NEW.id);
+    END;
+    CREATE TRIGGER fleet_outbox_on_update AFTER UPDATE ON runs
+    WHEN EXISTS (SELECT 1 FROM settings WHERE key LIKE 'runtime:%' AND json_extract(value, '$.fleet') IS NOT NULL)
+    BEGIN
+        INSERT INTO fleet_outbox (run_id) VALUES (NEW.id);
+    END;",
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@ mod kinds;
 mod lock;
 mod migrations;
 pub mod notifications;
+mod outbox;
 mod runs;
 mod settings;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Result, StateError};
 pub use kinds::{Channel, DurationFlag, MailEvent, RunStatus, RunTrigger, UnknownWord};
 pub use lock::{LockGuard, LockHolder, Locked, my_start, pid_alive, process_start, same_process};
+pub use outbox::OutboxBatch;
 pub use runs::{RunFilter, RunFinish, RunRecord};
 
 /// The state database.

@@ -347,12 +347,12 @@ impl State {
     }
 }
 
-const SELECT_RUN: &str =
+pub(super) const SELECT_RUN: &str =
     "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
     duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder, attempts_ms,
     duration_flag FROM runs";
 
-fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
+pub(super) fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         id: r.get(0)?,
         task: r.get(1)?,

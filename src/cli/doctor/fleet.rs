@@ -26,7 +26,7 @@ pub(super) fn check_fleet(setup: &Setup, vault_opens: Option<bool>) -> Check {
         );
     }
     let reader = crate::workspace::vault_reader_with(&setup.state_path, passphrase_from_env);
-    let url = match crate::cli::fleet::fleet_url(fleet, reader) {
+    let url = match crate::ops::fleet::fleet_url(fleet, &reader) {
         Ok(url) => url,
         Err(e) => {
             return Check::fail(
