@@ -16,9 +16,10 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     {
         const LONG_RUNNING: [&str; 5] = ["serve", "up", "daemon", "watch", "run"];
-        if !std::env::args()
+        // args_os: an argument that is not UTF-8 (a Latin-1 path) is clap's to refuse.
+        if !std::env::args_os()
             .skip(1)
-            .any(|a| LONG_RUNNING.contains(&a.as_str()))
+            .any(|a| a.to_str().is_some_and(|a| LONG_RUNNING.contains(&a)))
         {
             // SAFETY: restores the default action of one signal before any thread starts.
             unsafe {

@@ -180,9 +180,50 @@ fn install_refuses_what_is_not_its_own() {
         assert!(text(&o).contains("--force"), "{verb}: {}", text(&o));
         assert_eq!(env.read("unit dir/orc.service"), foreign, "{verb}");
     }
+    // Neither does a marker that is not orc's line, a file that is not UTF-8, or a
+    // link (through which install would write elsewhere).
+    let planted =
+        "[Unit]\n# Not Written by `orc service install`; `orc service uninstall` removes it.\n";
+    env.write("unit dir/planted.service", planted);
+    std::fs::write(
+        env.path("unit dir/latin.service"),
+        b"[Unit]\nDescription=Caf\xe9\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        env.path("elsewhere.conf"),
+        env.path("unit dir/link.service"),
+    )
+    .unwrap();
+    for name in ["planted", "latin", "link"] {
+        for verb in ["install", "uninstall"] {
+            let o = env.orc_with(&["service", verb, "--name", name], &systemd);
+            assert_eq!(o.status.code(), Some(1), "{verb} {name}: {}", text(&o));
+        }
+    }
+    assert_eq!(env.read("unit dir/planted.service"), planted);
+    assert!(
+        !env.path("elsewhere.conf").exists(),
+        "written through the link"
+    );
+    let o = env.orc_with(&["service", "status", "--name", "link"], &systemd);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a link takes the name: {}",
+        text(&o)
+    );
+
     let o = env.orc_with(&["service", "install", "--force"], &systemd);
     assert!(o.status.success(), "{}", text(&o));
     assert!(env.read("unit dir/orc.service").contains("orc service run"));
+    // 0644 whatever the mode before (or the umask): others must not edit a root unit.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.path("unit dir/orc.service"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644, "{mode:o}");
     // Reinstalling its own unit needs no --force.
     let o = env.orc_with(&["service", "install"], &systemd);
     assert!(o.status.success(), "{}", text(&o));
@@ -210,6 +251,8 @@ fn install_refuses_what_is_not_its_own() {
         &["--account", ""][..],
         &["--account", " "],
         &["--account", "etl", "--user"],
+        &["--account", "etl ExecStartPre=/bin/sh"],
+        &["--account", "etl\\"],
     ] {
         let o = env.orc_with(&[&["service", "install"][..], args].concat(), &systemd);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
@@ -240,17 +283,55 @@ fn install_refuses_what_is_not_its_own() {
             .contains("NoNewPrivileges=")
     );
 
-    // As root, from a folder every user may write: refused, the unit left as it was.
+    // As root, with a config every user may change (its folder, a folder above it,
+    // a file of a config folder), or as --account root: refused, the unit as it was.
     let before = env.read("unit dir/orc.service");
-    let open = env.path("open");
+    let open = env.path("open/sub");
     std::fs::create_dir_all(&open).unwrap();
     std::fs::copy(env.config(), open.join("tasks.toml")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(env.path("open"), std::fs::Permissions::from_mode(0o777)).unwrap();
     let config = open.join("tasks.toml").display().to_string();
-    let o = env.orc_with(&["--config", &config, "service", "install"], &systemd);
+    let folder = env.path("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(env.config(), folder.join("tasks.toml")).unwrap();
+    std::fs::set_permissions(
+        folder.join("tasks.toml"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let folder = folder.display().to_string();
+    for args in [
+        &["--config", config.as_str(), "service", "install"][..],
+        &[
+            "--config",
+            &config,
+            "service",
+            "install",
+            "--account",
+            "root",
+        ],
+        &["--config", &folder, "service", "install"],
+    ] {
+        let o = env.orc_with(args, &systemd);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("chmod o-w"), "{args:?}: {}", text(&o));
+        assert_eq!(env.read("unit dir/orc.service"), before);
+    }
+    // An executable path systemd would read otherwise ($$ is not undone there).
+    let odd = env.path("b/dol$y/orc");
+    std::fs::create_dir_all(odd.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(common::orc_binary(), &odd).unwrap();
+    let o = env
+        .command_of(&odd, env.dir(), &["service", "install"])
+        .envs(systemd)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("chmod o-w"), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot start an executable by"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(env.read("unit dir/orc.service"), before);
     // A path systemd would cut (a trailing space) is refused too.
     let trailing = env.path("trailing ");
@@ -261,6 +342,10 @@ fn install_refuses_what_is_not_its_own() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("ends in a space"), "{}", text(&o));
     assert_eq!(env.read("unit dir/orc.service"), before);
+
+    // status says "unknown" (4) for what it cannot tell, never 1 (systemctl's "dead").
+    let o = env.orc_with(&["service", "status", "--name", "bad.name"], &systemd);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
 
     let o = env.orc_with(&["service", "uninstall"], &systemd);
     assert!(o.status.success(), "{}", text(&o));
@@ -325,6 +410,12 @@ fn a_launchd_plist_parses_with_the_command_line_meant() {
         parsed.get("UserName").is_none(),
         "an agent runs as its user: {parsed}"
     );
+    // NoNewPrivileges is systemd's: launchd has nothing to leave out.
+    let o = env.orc_with(
+        &["service", "install", "--user", "--allow-new-privileges"],
+        &launchd,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let status = env.orc_with(&["service", "status", "--user", "--json"], &launchd);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["manager"], "launchd", "{status}");

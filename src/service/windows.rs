@@ -137,13 +137,22 @@ fn configure(
 }
 
 /// Whether the service `name` is one `orc service install` made: its command line
-/// runs `orc service run`.
-fn is_ours(service: &windows_service::service::Service) -> Result<bool> {
+/// starts an orc executable with `service run --name NAME --config`.
+fn is_ours(service: &windows_service::service::Service, name: &str) -> Result<bool> {
     let config = service.query_config()?;
-    Ok(config
+    let line = config
         .executable_path
         .to_string_lossy()
-        .contains(" service run --name "))
+        .to_ascii_lowercase();
+    let runs_orc = line
+        .split(".exe")
+        .next()
+        .and_then(|exe| exe.trim_start_matches('"').rsplit(['\\', '/']).next())
+        .is_some_and(|file| file.starts_with("orc"));
+    let name = name.to_ascii_lowercase();
+    Ok(runs_orc
+        && (line.contains(&format!(" service run --name {name} --config "))
+            || line.contains(&format!(" service run --name \"{name}\" --config "))))
 }
 
 /// Stop the service and delete it; false when there was none. A service orc did
@@ -161,7 +170,7 @@ pub fn uninstall(name: &str, force: bool) -> Result<bool> {
         Err(e) if os_error(&e) == Some(NO_SUCH_SERVICE) => return Ok(false),
         Err(e) => return Err(e).context(format!("cannot open the service {name}")),
     };
-    if !force && !is_ours(&service)? {
+    if !force && !is_ours(&service, name)? {
         anyhow::bail!(
             "the service {name} was not installed by `orc service install` (it does not run `orc service run`): pass --force to remove it"
         );
@@ -268,9 +277,9 @@ pub mod event_log {
         EVENTLOG_WARNING_TYPE, RegisterEventSourceW, ReportEventW,
     };
     use windows::Win32::System::Registry::{
-        HKEY, HKEY_LOCAL_MACHINE, KEY_SET_VALUE, REG_DWORD, REG_EXPAND_SZ, REG_OPTION_NON_VOLATILE,
-        REG_SZ, RRF_RT_ANY, RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegGetValueW,
-        RegSetValueExW,
+        HKEY, HKEY_LOCAL_MACHINE, KEY_SET_VALUE, REG_CREATE_KEY_DISPOSITION, REG_DWORD,
+        REG_EXPAND_SZ, REG_OPENED_EXISTING_KEY, REG_OPTION_NON_VOLATILE, REG_SZ, RRF_RT_ANY,
+        RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegGetValueW, RegSetValueExW,
     };
     use windows::core::{HSTRING, PCWSTR};
 
@@ -323,13 +332,9 @@ pub mod event_log {
     /// Register `name` as a source of the Application log; a warning (and nothing
     /// changed) when another program registered a source of that name.
     pub fn register(name: &str) -> Result<Option<String>> {
-        if has(name, "EventMessageFile") && !has(name, OWNER) {
-            return Ok(Some(format!(
-                "an Event Log source named {name} is another program's: orc leaves it as it is and writes its events under it"
-            )));
-        }
         let key = HSTRING::from(format!(r"{SOURCES}\{name}"));
         let mut handle = HKEY::default();
+        let mut disposition = REG_CREATE_KEY_DISPOSITION::default();
         // SAFETY: a key under HKLM, created or opened for writing values, closed below.
         let made = unsafe {
             RegCreateKeyExW(
@@ -341,7 +346,7 @@ pub mod event_log {
                 KEY_SET_VALUE,
                 None,
                 &mut handle,
-                None,
+                Some(&mut disposition),
             )
         };
         if made != ERROR_SUCCESS {
@@ -349,6 +354,15 @@ pub mod event_log {
                 "cannot register the Event Log source {name}: error {}",
                 made.0
             );
+        }
+        // A source that was there before and is not marked orc's is another
+        // program's, whatever it holds.
+        if disposition == REG_OPENED_EXISTING_KEY && !has(name, OWNER) {
+            // SAFETY: the key opened above, not used again.
+            let _ = unsafe { RegCloseKey(handle) };
+            return Ok(Some(format!(
+                "an Event Log source named {name} is another program's: orc leaves it as it is and writes its events under it"
+            )));
         }
         let file = bytes(MESSAGES);
         let owner = bytes("orc service install");

@@ -113,15 +113,10 @@ impl Manager for Launchd {
             );
         }
         super::check_ours(&self.file, force, "overwrite")?;
-        if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
         let log = spec
             .state
             .with_file_name(format!("{}-service.log", spec.name));
-        std::fs::write(&self.file, plist(spec, &log))
-            .with_context(|| format!("cannot write {}", self.file.display()))?;
+        super::write_service_file(&self.file, &plist(spec, &log))?;
         out.info(&format!("Wrote {}.", self.file.display()));
         let bootstrap = format!(
             "launchctl bootstrap {} {}",
@@ -150,7 +145,7 @@ impl Manager for Launchd {
     }
 
     fn uninstall(&self, force: bool, out: &Output) -> Result<()> {
-        if !self.file.exists() {
+        if std::fs::symlink_metadata(&self.file).is_err() {
             out.info(&format!("{} is not installed.", self.file.display()));
             return Ok(());
         }
@@ -164,8 +159,13 @@ impl Manager for Launchd {
         Ok(())
     }
 
+    fn kind(&self) -> &'static str {
+        "launchd"
+    }
+
     fn probe(&self) -> Result<Probe> {
-        let installed = self.file.exists();
+        // A link counts, even one that leads nowhere: the name is taken.
+        let installed = std::fs::symlink_metadata(&self.file).is_ok();
         // `launchctl print` fails for a service not loaded; it says "state = running"
         // for one that runs.
         let state =

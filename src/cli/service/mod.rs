@@ -143,6 +143,8 @@ trait Manager {
     ) -> Result<()>;
     /// Stop and remove the service; `force` removes one orc did not write.
     fn uninstall(&self, force: bool, out: &Output) -> Result<()>;
+    /// "systemd", "launchd", "Windows".
+    fn kind(&self) -> &'static str;
     fn probe(&self) -> Result<Probe>;
     fn start(&self, out: &Output) -> Result<()>;
     fn stop(&self, out: &Output) -> Result<()>;
@@ -185,23 +187,61 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A file of the service manager's that orc did not write (no marker in its first
-/// lines) is another program's: refused without --force.
+/// A file of the service manager's that orc did not write is another program's:
+/// refused without --force. Orc's own is a regular file with orc's marker line among
+/// its first three lines; anything else (unreadable, not UTF-8, a binary plist, a
+/// symlink, a folder) is not orc's.
 #[cfg(not(windows))]
 fn check_ours(file: &std::path::Path, force: bool, verb: &str) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(());
+    let meta = match std::fs::symlink_metadata(file) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot look at {}: {e}", file.display()),
     };
-    let ours = text
-        .lines()
-        .take(3)
-        .any(|l| l.contains(crate::service::MARKER));
+    let marker_lines = [
+        format!(
+            "# {}; `orc service uninstall` removes it.",
+            crate::service::MARKER
+        ),
+        format!(
+            "<!-- {}; `orc service uninstall` removes it. -->",
+            crate::service::MARKER
+        ),
+    ];
+    let ours = meta.is_file()
+        && std::fs::read_to_string(file).is_ok_and(|text| {
+            text.lines()
+                .take(3)
+                .any(|l| marker_lines.iter().any(|m| l.trim_end() == m))
+        });
     if !ours && !force {
         bail!(
-            "{} was not written by `orc service install`: pick another --name, or pass --force to {verb} it",
+            "{} was not written by `orc service install` (or cannot be read as such): pick another --name, or pass --force to {verb} it",
             file.display()
         );
     }
+    Ok(())
+}
+
+/// Write the unit or plist: mode 0644 whatever the umask (a service of the machine
+/// that others could edit would run their commands), its folder made 0755.
+#[cfg(not(windows))]
+fn write_service_file(file: &std::path::Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = file.parent().filter(|d| !d.exists()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Not through a link: check_ours refused one, --force replaces it.
+    if std::fs::symlink_metadata(file).is_ok_and(|m| !m.is_file()) {
+        std::fs::remove_file(file).with_context(|| format!("cannot replace {}", file.display()))?;
+    }
+    std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("cannot set the mode of {}", file.display()))?;
     Ok(())
 }
 
@@ -209,7 +249,7 @@ pub fn run(cmd: ServiceCommand, global: &Global, out: &Output) -> Result<ExitCod
     match cmd {
         ServiceCommand::Install(args) => install(&args, global, out),
         ServiceCommand::Uninstall(args) => manager(&args.unit)?.uninstall(args.force, out),
-        ServiceCommand::Status(args) => return status(&args, out),
+        ServiceCommand::Status(args) => return Ok(status(&args, out)),
         ServiceCommand::Start(args) => manager(&args)?.start(out),
         ServiceCommand::Stop(args) => manager(&args)?.stop(out),
         ServiceCommand::Run(args) => return run_service(args, global, out),
@@ -219,6 +259,12 @@ pub fn run(cmd: ServiceCommand, global: &Global, out: &Output) -> Result<ExitCod
 
 fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
     let manager = manager(&args.unit)?;
+    if args.allow_new_privileges && manager.kind() != "systemd" {
+        bail!(
+            "--allow-new-privileges is systemd's (NoNewPrivileges=); {} has no such setting: leave it out",
+            manager.kind()
+        );
+    }
     let config = std::path::absolute(global.config_path())?;
     let loaded = match crate::config::load(&config) {
         Ok(loaded) => loaded,
@@ -240,6 +286,18 @@ fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
     let up_options = up_options(&args.up);
     // A service manager's file is lines of settings: a line break in a value would
     // end it there (or start another setting).
+    for (what, path) in [
+        ("orc's path", &orc),
+        ("--config", &config),
+        ("--state", &state),
+    ] {
+        if path.to_str().is_none() {
+            bail!(
+                "{what} {}: not valid UTF-8, which a service's command line cannot hold; nothing was installed",
+                path.display()
+            );
+        }
+    }
     let control = |text: &str| text.chars().any(char::is_control);
     let values = [
         ("orc's path", orc.display().to_string()),
@@ -255,11 +313,23 @@ fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
             );
         }
     }
-    // A service of the machine runs as root (LocalSystem) unless --account: whoever
-    // may change what it runs may run anything as root.
-    if account.is_none() && !args.unit.user && !args.force {
-        for path in [orc.as_path(), config.as_path()] {
-            check_not_writable_by_others(path)?;
+    // A service of the machine runs as root (LocalSystem) unless --account names
+    // another: whoever may change what it runs may run anything as root.
+    let as_root = !args.unit.user && account.as_deref().is_none_or(|a| a == "root" || a == "0");
+    if as_root {
+        let (refused, doubtful) = untrusted_paths(&[&orc, &config, &state]);
+        for why in &doubtful {
+            eprintln!("warning: {why}; the service runs as root");
+        }
+        if let Some(why) = refused.first() {
+            if !args.force {
+                bail!(
+                    "{why}, and the service runs as root: whoever may change it runs anything as root; `chmod o-w` it, or pass --force"
+                );
+            }
+            for why in &refused {
+                eprintln!("warning: {why}; the service runs as root (--force)");
+            }
         }
     }
     let password = password(args, &state)?;
@@ -291,6 +361,11 @@ fn account(args: &InstallArgs) -> Result<Option<String>> {
     let Some(account) = &args.account else {
         return Ok(None);
     };
+    if account.chars().any(char::is_control) {
+        bail!(
+            "--account {account:?}: holds a control character (a line break?); nothing was installed"
+        );
+    }
     if account.trim().is_empty() {
         bail!("--account {account:?}: empty; leave --account out to run as the manager's default");
     }
@@ -299,6 +374,18 @@ fn account(args: &InstallArgs) -> Result<Option<String>> {
     }
     if args.unit.user {
         bail!("--account with --user: a user service runs as you; leave one of them out");
+    }
+    // A Unix account is a portable user name or a uid (what User= and UserName take);
+    // a Windows one may hold spaces and backslashes (NT AUTHORITY\Local Service).
+    let portable = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    let unix_name = account.chars().all(portable) && !account.starts_with('-')
+        || account
+            .strip_suffix('$')
+            .is_some_and(|a| !a.is_empty() && a.chars().all(portable));
+    if !cfg!(windows) && !unix_name {
+        bail!(
+            "--account {account:?}: not a user name (letters, digits, '.', '_', '-') or a user id"
+        );
     }
     Ok(Some(account.clone()))
 }
@@ -328,31 +415,59 @@ fn own_path() -> Result<PathBuf> {
         .unwrap_or(exe))
 }
 
-/// Refuse a path (or its folder) that users other than its owner may write.
+/// What makes `paths` unsafe for a service running as root: (refused, warned). A
+/// path, what it links to, a folder on the way to either, or a file in a config
+/// folder that every user may write (a sticky folder such as /tmp excepted: others
+/// may add files there, not replace orc's) is refused; one that another user owns,
+/// or a group may write, is warned about.
 #[cfg(unix)]
-fn check_not_writable_by_others(path: &std::path::Path) -> Result<()> {
+fn untrusted_paths(paths: &[&std::path::Path]) -> (Vec<String>, Vec<String>) {
     use std::os::unix::fs::MetadataExt;
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-    for p in std::iter::once(path).chain(folder) {
-        let Ok(meta) = std::fs::metadata(p) else {
-            continue;
-        };
-        // A sticky folder (/tmp) lets others add files, not replace orc's.
-        let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
-        if meta.mode() & 0o002 != 0 && !sticky {
-            bail!(
-                "{} can be changed by every user, and the service runs as root: `chmod o-w {}`, or pass --force",
-                p.display(),
-                p.display()
-            );
+    let mut checked = std::collections::BTreeSet::new();
+    let mut to_check: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        let real = std::fs::canonicalize(path).ok();
+        for p in std::iter::once(path.to_path_buf()).chain(real) {
+            if p.is_dir() {
+                to_check.extend(
+                    std::fs::read_dir(&p)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|f| f.extension().is_some_and(|x| x == "toml")),
+                );
+            }
+            to_check.extend(p.ancestors().map(PathBuf::from));
         }
     }
-    Ok(())
+    let (mut refused, mut doubtful) = (Vec::new(), Vec::new());
+    for p in to_check {
+        if p.as_os_str().is_empty() || !checked.insert(p.clone()) {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
+        if meta.mode() & 0o002 != 0 && !sticky {
+            refused.push(format!("{} can be changed by every user", p.display()));
+        } else if meta.uid() != 0 {
+            doubtful.push(format!("{} belongs to user id {}", p.display(), meta.uid()));
+        } else if meta.mode() & 0o020 != 0 && !sticky && meta.gid() != 0 {
+            doubtful.push(format!(
+                "{} can be changed by the group id {}",
+                p.display(),
+                meta.gid()
+            ));
+        }
+    }
+    (refused, doubtful)
 }
 
 #[cfg(not(unix))]
-fn check_not_writable_by_others(_path: &std::path::Path) -> Result<()> {
-    Ok(())
+fn untrusted_paths(_paths: &[&std::path::Path]) -> (Vec<String>, Vec<String>) {
+    (Vec::new(), Vec::new())
 }
 
 /// --account's password, read from the vault (Windows services only).
@@ -460,9 +575,15 @@ pub(crate) fn probe(args: &UnitArgs) -> Result<Probe> {
 }
 
 /// Say whether the service is installed and running; the exit code says it too, as
-/// systemctl's: 0 running, 3 not running, 4 not installed.
-fn status(args: &UnitArgs, out: &Output) -> Result<ExitCode> {
-    let p = probe(args)?;
+/// systemctl's: 0 running, 3 not running, 4 not installed or unknown (an error).
+fn status(args: &UnitArgs, out: &Output) -> ExitCode {
+    let p = match probe(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(4);
+        }
+    };
     if out.json {
         out.print_json(&serde_json::json!({
             "manager": p.manager,
@@ -481,11 +602,11 @@ fn status(args: &UnitArgs, out: &Output) -> Result<ExitCode> {
     } else {
         println!("{} is not installed{}.", p.name, p.at());
     }
-    Ok(ExitCode::from(match (p.installed, p.running) {
+    ExitCode::from(match (p.installed, p.running) {
         (_, true) => 0,
         (true, false) => 3,
         (false, false) => 4,
-    }))
+    })
 }
 
 /// The service's body: on Windows the SCM's dispatcher; elsewhere `orc up`'s parts in

@@ -118,6 +118,13 @@ fn check_unit_values(spec: &ServiceSpec) -> Result<()> {
             );
         }
     }
+    // systemd takes the executable's name quoted but does not undo $$ or \\ in it.
+    let orc = spec.orc.display().to_string();
+    if let Some(c) = orc.chars().find(|c| "$%\"'\\".contains(*c)) {
+        bail!(
+            "orc's path {orc:?} holds {c:?}, which systemd cannot start an executable by: install orc where its path has none (/usr/local/bin/orc); nothing was installed"
+        );
+    }
     Ok(())
 }
 
@@ -147,12 +154,7 @@ impl Manager for Place {
         }
         super::check_ours(&self.file, force, "overwrite")?;
         check_unit_values(spec)?;
-        if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        std::fs::write(&self.file, unit(spec))
-            .with_context(|| format!("cannot write {}", self.file.display()))?;
+        super::write_service_file(&self.file, &unit(spec))?;
         out.info(&format!("Wrote {}.", self.file.display()));
         if self.live {
             self.systemctl(&["daemon-reload"])?;
@@ -174,7 +176,7 @@ impl Manager for Place {
     }
 
     fn uninstall(&self, force: bool, out: &Output) -> Result<()> {
-        if !self.file.exists() {
+        if std::fs::symlink_metadata(&self.file).is_err() {
             out.info(&format!("{} is not installed.", self.file.display()));
             return Ok(());
         }
@@ -194,8 +196,13 @@ impl Manager for Place {
         Ok(())
     }
 
+    fn kind(&self) -> &'static str {
+        "systemd"
+    }
+
     fn probe(&self) -> Result<Probe> {
-        let installed = self.file.exists();
+        // A link counts, even one that leads nowhere: the name is taken.
+        let installed = std::fs::symlink_metadata(&self.file).is_ok();
         // is-active answers "inactive" (and fails) for a stopped unit: its word is wanted.
         let state = (self.live && installed).then(|| {
             self.command()

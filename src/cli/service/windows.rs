@@ -89,6 +89,10 @@ impl Manager for Scm {
         Ok(())
     }
 
+    fn kind(&self) -> &'static str {
+        "Windows"
+    }
+
     fn probe(&self) -> Result<Probe> {
         let state = scm::state(&self.name)?;
         Ok(Probe {
