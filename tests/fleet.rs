@@ -365,6 +365,384 @@ fn without_fleet_nothing_is_queued() {
     assert!(text(&o).contains("no [fleet] is applied"), "{}", text(&o));
 }
 
+const POOL_CONFIG: &str = "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\n";
+
+/// 20 hosts race on the same 200 fires through the library's claim, each with its
+/// own connection, in random order: every fire is won exactly once.
+fn twenty_hosts_racing_on_two_hundred_fires_claim_each_once() {
+    use orc::fleet::{Claim, FireKey, Fleet};
+    psql("postgres", "DROP DATABASE IF EXISTS orc_race");
+    psql("postgres", "CREATE DATABASE orc_race");
+    let url = url_of("orc_race");
+    Fleet::connect(&url, std::time::Duration::from_secs(10))
+        .unwrap()
+        .init()
+        .unwrap();
+    let fire = |i: usize| FireKey {
+        pool: "etl".into(),
+        folder: "Orc".into(),
+        task: "clock".into(),
+        scheduled_for: format!("2026-12-07T{:02}:{:02}:00Z", i / 60, i % 60),
+    };
+    let hosts: Vec<_> = (0..20)
+        .map(|h| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut db = Fleet::connect(&url, std::time::Duration::from_secs(10)).unwrap();
+                // Each host takes the fires in its own order: a random interleaving.
+                let mut order: Vec<usize> = (0..200).collect();
+                let mut seed = 0x9e3779b97f4a7c15u64 ^ (h as u64 + 1);
+                for i in (1..order.len()).rev() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    order.swap(i, (seed % (i as u64 + 1)) as usize);
+                }
+                let host = format!("host{h:02}");
+                let mut won = Vec::new();
+                for i in order {
+                    match db
+                        .claim(&fire(i), &host, std::time::Duration::from_secs(30))
+                        .unwrap()
+                    {
+                        Claim::Won { .. } => won.push(i),
+                        Claim::Taken { holder } => assert_ne!(holder, host),
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let mut won: Vec<usize> = hosts.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    won.sort();
+    assert_eq!(
+        won,
+        (0..200).collect::<Vec<_>>(),
+        "each fire won exactly once"
+    );
+    assert_eq!(count("orc_race", "SELECT count(*) FROM orc_claims"), 200);
+    assert_eq!(
+        count("orc_race", "SELECT count(DISTINCT fence) FROM orc_claims"),
+        200
+    );
+
+    // A holder whose claim was taken over cannot write its late result.
+    let mut db = Fleet::connect(&url, std::time::Duration::from_secs(10)).unwrap();
+    let holder = psql(
+        "orc_race",
+        "SELECT holder || ' ' || fence FROM orc_claims WHERE scheduled_for = '2026-12-07T00:00:00Z'",
+    );
+    let fence: i64 = holder.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        db.renew(&fire(0), fence, std::time::Duration::from_secs(30))
+            .unwrap()
+    );
+    psql(
+        "orc_race",
+        "UPDATE orc_claims SET holder = 'rescuer', fence = nextval('orc_fences') WHERE scheduled_for = '2026-12-07T00:00:00Z'",
+    );
+    assert!(
+        !db.renew(&fire(0), fence, std::time::Duration::from_secs(30))
+            .unwrap()
+    );
+    assert!(
+        !db.finish(&fire(0), fence, "success").unwrap(),
+        "fenced off"
+    );
+    assert_eq!(
+        psql(
+            "orc_race",
+            "SELECT holder || ':' || coalesce(status, 'open') FROM orc_claims WHERE scheduled_for = '2026-12-07T00:00:00Z'"
+        ),
+        "rescuer:open"
+    );
+}
+
+/// Five hosts of a pool, each an `orc run` process as its scheduler would start it,
+/// on the same ten fires at once: one run each; the others record a `duplicate` saying
+/// which host runs it (no alert), and exit 0.
+fn hosts_of_a_pool_run_each_fire_once() {
+    let first = fleet_world("orc_pool");
+    first.write_config(POOL_CONFIG);
+    let hosts: Vec<TestEnv> = std::iter::once(first)
+        .chain((1..5).map(|_| another_host("orc_pool", POOL_CONFIG)))
+        .collect();
+    assert!(
+        as_host(&hosts[0], "h0", &["fleet", "init"])
+            .status
+            .success()
+    );
+    for (i, env) in hosts.iter().enumerate() {
+        let o = as_host(env, &format!("h{i}"), &["apply", "--auto-approve"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    for day in 1..=10 {
+        let fire = format!("2026-12-{day:02}T03:00:00Z");
+        let starts: Vec<_> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, env)| {
+                env.command(&[
+                    "run",
+                    "clock",
+                    "--trigger",
+                    "scheduled",
+                    "--scheduled-for",
+                    &fire,
+                ])
+                .env("ORC_HOSTNAME", format!("h{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+            })
+            .collect();
+        let outputs: Vec<Output> = starts
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        for o in &outputs {
+            assert!(o.status.success(), "{}", text(o));
+        }
+        let ran = outputs
+            .iter()
+            .filter(|o| text(o).contains(": success"))
+            .count();
+        let elsewhere = outputs
+            .iter()
+            .filter(|o| text(o).contains(": duplicate"))
+            .count();
+        assert_eq!(
+            (ran, elsewhere),
+            (1, 4),
+            "{fire}: {:#?}",
+            outputs.iter().map(text).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(count("orc_pool", "SELECT count(*) FROM orc_claims"), 10);
+    assert_eq!(
+        count(
+            "orc_pool",
+            "SELECT count(*) FROM orc_claims WHERE status = 'success' AND finished_at IS NOT NULL"
+        ),
+        10,
+        "every winner recorded its end"
+    );
+    // The hosts' own histories: ten runs in all, and a duplicate for each fire on
+    // every other host, naming the host that ran it.
+    let local = |status: &str| -> i64 {
+        hosts
+            .iter()
+            .map(|env| {
+                let db = rusqlite::Connection::open(env.state()).unwrap();
+                db.query_row(
+                    "SELECT count(*) FROM runs WHERE status = ?1",
+                    [status],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!((local("success"), local("duplicate")), (10, 40));
+    let history = json(&as_host(&hosts[3], "h3", &["history", "--json"]));
+    let reasons: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "duplicate")
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().all(|r| r.contains("is run by h")),
+        "{reasons:?}"
+    );
+    // The fleet's history holds the ten runs, not the duplicates.
+    for (i, env) in hosts.iter().enumerate() {
+        sync(env, &format!("h{i}"));
+    }
+    assert_eq!(count("orc_pool", "SELECT count(*) FROM orc_runs"), 10);
+
+    // A manual run is not a fire: it runs here.
+    let o = as_host(&hosts[1], "h1", &["run", "clock"]);
+    assert!(text(&o).contains(": success"), "{}", text(&o));
+
+    // The database away: on_unavailable defaults to skip for run_on = "one" (it
+    // could otherwise run twice), recorded with why; "run" runs it anyway.
+    let env = &hosts[2];
+    env.secret_set("fleet_db", "postgres://postgres@127.0.0.1:1/orc_pool");
+    let o = as_host(
+        env,
+        "h2",
+        &[
+            "run",
+            "clock",
+            "--trigger",
+            "scheduled",
+            "--scheduled-for",
+            "2026-12-20T03:00:00Z",
+        ],
+    );
+    assert!(text(&o).contains("skipped"), "{}", text(&o));
+    assert!(text(&o).contains("cannot be reached"), "{}", text(&o));
+    env.write_config(&POOL_CONFIG.replace(
+        "pool = \"etl\"\n",
+        "pool = \"etl\"\non_unavailable = \"run\"\n",
+    ));
+    assert!(
+        as_host(env, "h2", &["apply", "--auto-approve"])
+            .status
+            .success()
+    );
+    let o = as_host(
+        env,
+        "h2",
+        &[
+            "run",
+            "clock",
+            "--trigger",
+            "scheduled",
+            "--scheduled-for",
+            "2026-12-21T03:00:00Z",
+        ],
+    );
+    assert!(text(&o).contains(": success"), "{}", text(&o));
+}
+
+/// The host running a fire is killed (kill -9) mid-run: its claim expires after the
+/// lease; `orc check-missed` on the first other host to look alerts it (once across
+/// the pool), and with on_host_failure = "rerun" takes the fire over and runs it; the
+/// killed host's late result is refused by the fence.
+fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
+    let config = "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\nlease = \"3s\"\n\n[tasks.slow]\ncommand = \"sleep 4\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n";
+    let first = fleet_world("orc_failover");
+    first.write_config(config);
+    let hosts: Vec<TestEnv> = std::iter::once(first)
+        .chain((1..3).map(|_| another_host("orc_failover", config)))
+        .collect();
+    assert!(
+        as_host(&hosts[0], "h0", &["fleet", "init"])
+            .status
+            .success()
+    );
+    for (i, env) in hosts.iter().enumerate() {
+        let o = as_host(env, &format!("h{i}"), &["apply", "--auto-approve"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let fire = "2026-12-07T03:00:00Z";
+    let args = [
+        "run",
+        "slow",
+        "--trigger",
+        "scheduled",
+        "--scheduled-for",
+        fire,
+    ];
+    let mut winner = hosts[0]
+        .command(&args)
+        .env("ORC_HOSTNAME", "h0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(
+        "orc_failover",
+        "SELECT count(*) FROM orc_claims WHERE holder = 'h0'",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "h0 never claimed the fire"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let fence = psql("orc_failover", "SELECT fence FROM orc_claims");
+    let o = as_host(&hosts[1], "h1", &args);
+    assert!(text(&o).contains(": duplicate"), "{}", text(&o));
+    // SIGKILL: no chance to finish the claim or stop renewing it politely.
+    winner.kill().unwrap();
+    winner.wait().unwrap();
+
+    // Within the lease the claim stands: nothing to alert.
+    let sweep = json(&as_host(&hosts[2], "h2", &["check-missed", "--json"]));
+    assert_eq!(sweep["lost"], serde_json::json!([]), "{sweep}");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let sweep = json(&as_host(&hosts[1], "h1", &["check-missed", "--json"]));
+    let lost = &sweep["lost"];
+    assert_eq!(lost.as_array().map(Vec::len), Some(1), "{sweep}");
+    assert_eq!(lost[0]["holder"], "h0", "{sweep}");
+    assert_eq!(lost[0]["alerted"], true, "{sweep}");
+    assert_eq!(lost[0]["rerun"], true, "{sweep}");
+    // Another host sweeping after: already alerted, already taken over.
+    let sweep = json(&as_host(&hosts[2], "h2", &["check-missed", "--json"]));
+    assert_eq!(sweep["lost"], serde_json::json!([]), "{sweep}");
+
+    // h1 runs the fire to its end, under a new fence.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(
+        "orc_failover",
+        "SELECT count(*) FROM orc_claims WHERE finished_at IS NOT NULL",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the rerun never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        psql(
+            "orc_failover",
+            "SELECT holder || ':' || status || ':' || taken_over_from FROM orc_claims"
+        ),
+        "h1:success:h0"
+    );
+    assert_ne!(psql("orc_failover", "SELECT fence FROM orc_claims"), fence);
+    let history = json(&as_host(&hosts[1], "h1", &["history", "slow", "--json"]));
+    let statuses: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["success", "duplicate"], "{history}");
+
+    // The killed host's late result: refused by its old fence.
+    let mut db =
+        orc::fleet::Fleet::connect(&url_of("orc_failover"), std::time::Duration::from_secs(10))
+            .unwrap();
+    let key = orc::fleet::FireKey {
+        pool: "etl".into(),
+        folder: "Orc".into(),
+        task: "slow".into(),
+        scheduled_for: fire.into(),
+    };
+    assert!(!db.finish(&key, fence.parse().unwrap(), "failed").unwrap());
+    assert_eq!(
+        psql("orc_failover", "SELECT status FROM orc_claims"),
+        "success"
+    );
+}
+
+fn run_on_one_needs_a_pool() {
+    let env = TestEnv::builder()
+        .config("[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n")
+        .build();
+    let o = env.orc(&["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("tasks.toml:4:10"), "{}", text(&o));
+    assert!(text(&o).contains("no [fleet] section"), "{}", text(&o));
+    env.write_config("[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\non_host_failure = \"rerun\"\n");
+    let o = env.orc(&["validate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no effect without run_on"),
+        "{}",
+        text(&o)
+    );
+}
+
 /// Why no PostgreSQL server can be used here, if none can.
 fn missing_postgres() -> Option<String> {
     if std::env::var_os("PGHOST").is_some() {
@@ -421,6 +799,19 @@ fn main() -> ExitCode {
             "a_running_daemon_ships_in_the_background",
             a_running_daemon_ships_in_the_background,
         ),
+        trial(
+            "twenty_hosts_racing_on_two_hundred_fires_claim_each_once",
+            twenty_hosts_racing_on_two_hundred_fires_claim_each_once,
+        ),
+        trial(
+            "hosts_of_a_pool_run_each_fire_once",
+            hosts_of_a_pool_run_each_fire_once,
+        ),
+        trial(
+            "a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun",
+            a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun,
+        ),
+        common::trial("run_on_one_needs_a_pool", run_on_one_needs_a_pool, &[]),
         common::trial(
             "without_fleet_nothing_is_queued",
             without_fleet_nothing_is_queued,

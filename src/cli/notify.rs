@@ -36,13 +36,36 @@ pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
     let state = crate::state::State::open(&state_path)?;
     let host = crate::host::host_name();
     let found = crate::notify::missed::check(&state, jiff::Timestamp::now(), &host)?;
+    // Fleet mode: claims whose host died mid-run, alerted once across the pool (and
+    // run again here with on_host_failure = "rerun"). The database away is a warning:
+    // the local check above stands.
+    let lost = crate::ops::fleet::sweep(&state, &host).unwrap_or_else(|e| {
+        tracing::warn!("the fleet's claims were not checked: {e}");
+        eprintln!("warning: the fleet's claims were not checked: {e}");
+        Vec::new()
+    });
     let secrets = crate::workspace::vault_reader(&state_path);
     if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
         tracing::warn!("sending alerts failed: {e:#}");
     }
     if out.json {
-        out.print_json(&serde_json::json!({ "missed": found }));
-    } else if found.is_empty() {
+        out.print_json(&serde_json::json!({ "missed": found, "lost": lost }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for l in &lost {
+        println!(
+            "{}: {} died running the fire at {}{}",
+            l.claim.task,
+            l.claim.holder,
+            l.claim.scheduled_for,
+            if l.rerun {
+                "; running it again here"
+            } else {
+                ""
+            }
+        );
+    }
+    if found.is_empty() {
         out.info("No missed runs.");
     } else {
         for m in &found {

@@ -27,7 +27,8 @@ pub use model::{
     RuntimeSettings, Settings, Smtp, Step, Task, WindowsSettings,
 };
 pub use raw::{
-    BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode, json_schema,
+    BackendKind, Backoff, EnvValue, NotifyEvent, OnHostFailure, OnUnavailable, Overlap, RunLevel,
+    RunOn, TaskType, TlsMode, json_schema,
 };
 pub use validate::{check_name, is_http_url, parse_dependency};
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::raw::{
-    BackendKind, Backoff, EnvValue, NotifyEvent, Overlap, RunLevel, TaskType, TlsMode,
+    BackendKind, Backoff, EnvValue, NotifyEvent, OnHostFailure, OnUnavailable, Overlap, RunLevel,
+    RunOn, TaskType, TlsMode,
 };
 use crate::schedule::Schedule;
 
@@ -256,6 +257,10 @@ pub struct Fleet {
     /// The connection URL, or the secret holding it.
     pub url: EnvValue,
     pub pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_unavailable: Option<OnUnavailable>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub lease: Option<Duration>,
 }
 
 /// Where alerts go: `[smtp]` and the `[notify.NAME]` groups. Apply records them with
@@ -435,6 +440,10 @@ pub struct Task {
     pub retry_max_delay: Option<Duration>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub overlap: Overlap,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub run_on: RunOn,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub on_host_failure: OnHostFailure,
     pub dependencies: Vec<Dependency>,
     /// Wait this long for unmet dependencies, checking every `poll`.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]

@@ -102,6 +102,44 @@ pub struct RawFleet {
     pub url: Spanned<EnvValue>,
     /// The pool this host's tasks share (`run_on = "one"` runs once across it).
     pub pool: Option<Spanned<String>>,
+    /// When the database cannot be reached as a run starts: "run" it here anyway, or
+    /// "skip" it (one alert). Default: run for tasks of every host, skip for
+    /// `run_on = "one"` (which could otherwise run twice).
+    pub on_unavailable: Option<OnUnavailable>,
+    /// How long a host's claim of a fire holds without renewal (it renews every third
+    /// of it while the run goes): after it, the host counts as dead. Default "30s".
+    pub lease: Option<Spanned<DurationValue>>,
+}
+
+/// `[fleet] on_unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    Run,
+    Skip,
+}
+
+/// A task's `run_on`: every host it is applied on runs each fire, or one of its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOn {
+    /// Each host runs every fire (as without a fleet).
+    #[default]
+    All,
+    /// One host of `[fleet] pool` runs each fire: the first to claim it.
+    One,
+}
+
+/// A task's `on_host_failure` (with `run_on = "one"`): what happens to a fire whose
+/// host stopped renewing its claim (it died mid-run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnHostFailure {
+    /// An alert, once; the fire is not run again.
+    #[default]
+    Alert,
+    /// An alert, and another host of the pool runs the fire once the claim expired.
+    Rerun,
 }
 
 /// The task `[report]` becomes.
@@ -371,6 +409,12 @@ pub struct RawTask {
     /// When the task is still running as it fires again: skip (default) records the
     /// new run as skipped, queue waits for the running one, allow runs both.
     pub overlap: Option<Overlap>,
+    /// Fleet mode: "all" (default) runs each fire on every host the task is applied
+    /// on; "one" on one host of `[fleet] pool`, the first to claim the fire.
+    pub run_on: Option<Spanned<RunOn>>,
+    /// With `run_on = "one"`: "alert" (default) when the host running a fire dies,
+    /// or "rerun" it on another host once its claim expired.
+    pub on_host_failure: Option<Spanned<OnHostFailure>>,
     /// Embedded scheduler: when the daemon was not running at a fire time within
     /// this long before it starts, run the task once to catch up (like systemd's
     /// `Persistent=`). Default: no catch-up.

@@ -245,22 +245,8 @@ pub fn run_recorded(
         None => None,
         Some(Ok(guard)) => Some(guard),
         Some(Err(holder)) => {
-            let id = match state.begin_run((folder, name), trigger, host, scheduled_for)? {
-                Ok(id) => id,
-                Err(first) => return Ok(duplicate(name, first, scheduled_for)),
-            };
             let reason = format!("already running: {holder}");
-            state.finish_run(id, &RunFinish::skipped(&reason))?;
-            tracing::info!("run {id} of {name} skipped: {reason}");
-            return Ok(RunReport {
-                id,
-                task: name.to_string(),
-                status: Status::Skipped,
-                exit_code: None,
-                attempts: 0,
-                reason: Some(reason),
-                log_path: None,
-            });
+            return record_skipped(state, (folder, name), req, &reason);
         }
     };
     if let Some(dead) = guard.as_ref().and_then(|g| g.broke.as_ref()) {
@@ -315,6 +301,63 @@ pub fn recover_abandoned(state: &State, host: &str) {
         }
         Err(e) => tracing::warn!("cannot check for runs whose orc is gone: {e:#}"),
     }
+}
+
+/// Record a start that does not run, with why: a skipped run (or, for a fire that
+/// run already covers, that run's duplicate).
+pub fn record_skipped(
+    state: &State,
+    (folder, name): (&str, &str),
+    req: &RunRequest,
+    reason: &str,
+) -> Result<RunReport> {
+    record_not_run(state, (folder, name), req, reason, RunStatus::Skipped)
+}
+
+/// Record a start whose fire another host of the pool runs (`run_on = "one"`): a
+/// `duplicate` row, so that this host's history, missed-fire check and catch-up
+/// see the fire as taken care of, and no alert.
+pub fn record_elsewhere(
+    state: &State,
+    (folder, name): (&str, &str),
+    req: &RunRequest,
+    reason: &str,
+) -> Result<RunReport> {
+    record_not_run(state, (folder, name), req, reason, RunStatus::Duplicate)
+}
+
+fn record_not_run(
+    state: &State,
+    (folder, name): (&str, &str),
+    req: &RunRequest,
+    reason: &str,
+    status: RunStatus,
+) -> Result<RunReport> {
+    let scheduled_for = req.scheduled_for.map(crate::state::timestamp);
+    let scheduled_for = scheduled_for.as_deref();
+    let id = match state.begin_run((folder, name), req.trigger, req.host, scheduled_for)? {
+        Ok(id) => id,
+        Err(first) => return Ok(duplicate(name, first, scheduled_for)),
+    };
+    let finish = RunFinish {
+        status,
+        ..RunFinish::skipped(reason)
+    };
+    state.finish_run(id, &finish)?;
+    tracing::info!("run {id} of {name} {}: {reason}", status.as_str());
+    Ok(RunReport {
+        id,
+        task: name.to_string(),
+        status: if status == RunStatus::Duplicate {
+            Status::Duplicate
+        } else {
+            Status::Skipped
+        },
+        exit_code: None,
+        attempts: 0,
+        reason: Some(reason.to_string()),
+        log_path: None,
+    })
 }
 
 /// The outcome of a second start for a fire that run `first` already covers.

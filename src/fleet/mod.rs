@@ -40,17 +40,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX orc_runs_task ON orc_runs (folder, task, started_at DESC);
     CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
+    CREATE SEQUENCE orc_fences;
     CREATE TABLE orc_claims (
         pool text NOT NULL,
         folder text NOT NULL,
         task text NOT NULL,
         scheduled_for timestamptz NOT NULL,
         holder text NOT NULL,
-        fence bigserial NOT NULL,
+        fence bigint NOT NULL,
         lease_until timestamptz NOT NULL,
         claimed_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        status text,
+        alerted_at timestamptz,
+        taken_over_from text,
         PRIMARY KEY (pool, folder, task, scheduled_for)
     );
+    CREATE INDEX orc_claims_open ON orc_claims (lease_until) WHERE finished_at IS NULL;
     CREATE TABLE orc_leases (
         name text PRIMARY KEY,
         holder text NOT NULL,
@@ -111,6 +117,49 @@ pub struct FleetRun {
     pub scheduled_for: Option<String>,
     pub reason: Option<String>,
     pub duration_flag: Option<String>,
+}
+
+/// A fire of a task of a pool: what hosts race to claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FireKey {
+    pub pool: String,
+    pub folder: String,
+    pub task: String,
+    /// RFC 3339.
+    pub scheduled_for: String,
+}
+
+/// A claim whose lease ran out before its run finished: its holder died, or lost
+/// the database, mid-run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Expired {
+    pub pool: String,
+    pub folder: String,
+    pub task: String,
+    /// RFC 3339.
+    pub scheduled_for: String,
+    pub holder: String,
+}
+
+impl Expired {
+    pub fn fire(&self) -> FireKey {
+        FireKey {
+            pool: self.pool.clone(),
+            folder: self.folder.clone(),
+            task: self.task.clone(),
+            scheduled_for: self.scheduled_for.clone(),
+        }
+    }
+}
+
+/// How a claim came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This host runs the fire (it claimed it, or took it over from a host that
+    /// died); `fence` tells its writes from a later holder's.
+    Won { fence: i64 },
+    /// Another host claimed it first.
+    Taken { holder: String },
 }
 
 /// Which runs `runs` returns.
@@ -258,6 +307,133 @@ impl Fleet {
         Ok(())
     }
 
+    /// Claim `fire` for `holder` with one insert (the database's clock, its unique
+    /// key): the first of racing hosts wins, the others see who did.
+    pub fn claim(&mut self, fire: &FireKey, holder: &str, lease: Duration) -> Result<Claim> {
+        let won = self.client.query_opt(
+            "INSERT INTO orc_claims (pool, folder, task, scheduled_for, holder, fence, lease_until)
+             VALUES ($1, $2, $3, ($4::text)::timestamptz, $5, nextval('orc_fences'),
+                     now() + make_interval(secs => $6))
+             ON CONFLICT DO NOTHING RETURNING fence",
+            &[
+                &fire.pool,
+                &fire.folder,
+                &fire.task,
+                &fire.scheduled_for,
+                &holder,
+                &lease.as_secs_f64(),
+            ],
+        )?;
+        if let Some(row) = won {
+            return Ok(Claim::Won { fence: row.get(0) });
+        }
+        let row = self.client.query_opt(
+            "SELECT holder, fence, finished_at IS NULL AND lease_until > now() FROM orc_claims
+             WHERE pool = $1 AND folder = $2 AND task = $3
+               AND scheduled_for = ($4::text)::timestamptz",
+            &[&fire.pool, &fire.folder, &fire.task, &fire.scheduled_for],
+        )?;
+        Ok(match row {
+            // This host took the fire over (`take_over`) and now starts its run; a
+            // second start of the same fire here is stopped by the state's own
+            // once-per-fire rule.
+            Some(r) if r.get::<_, String>(0) == holder && r.get::<_, bool>(2) => {
+                Claim::Won { fence: r.get(1) }
+            }
+            Some(r) => Claim::Taken { holder: r.get(0) },
+            None => Claim::Taken {
+                holder: "another host".to_string(),
+            },
+        })
+    }
+
+    /// Extend the lease of the claim `fence` holds; false when it is no longer its
+    /// (another host took the fire over) or the run was finished.
+    pub fn renew(&mut self, fire: &FireKey, fence: i64, lease: Duration) -> Result<bool> {
+        let n = self.client.execute(
+            "UPDATE orc_claims SET lease_until = now() + make_interval(secs => $6)
+             WHERE pool = $1 AND folder = $2 AND task = $3
+               AND scheduled_for = ($4::text)::timestamptz AND fence = $5 AND finished_at IS NULL",
+            &[
+                &fire.pool,
+                &fire.folder,
+                &fire.task,
+                &fire.scheduled_for,
+                &fence,
+                &lease.as_secs_f64(),
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Record the end of the run the claim `fence` holds; false (nothing written)
+    /// when the claim is no longer its: a late holder's result cannot overwrite the
+    /// one that took over.
+    pub fn finish(&mut self, fire: &FireKey, fence: i64, status: &str) -> Result<bool> {
+        let n = self.client.execute(
+            "UPDATE orc_claims SET finished_at = now(), status = $6
+             WHERE pool = $1 AND folder = $2 AND task = $3
+               AND scheduled_for = ($4::text)::timestamptz AND fence = $5 AND finished_at IS NULL",
+            &[
+                &fire.pool,
+                &fire.folder,
+                &fire.task,
+                &fire.scheduled_for,
+                &fence,
+                &status,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The claims of `pool` whose lease ran out before their run finished and that
+    /// no host alerted yet; each is marked alerted as it is returned, so that of the
+    /// hosts sweeping at once exactly one alerts it.
+    pub fn take_expired(&mut self, pool: &str) -> Result<Vec<Expired>> {
+        let rows = self.client.query(
+            "UPDATE orc_claims SET alerted_at = now()
+             WHERE pool = $1 AND finished_at IS NULL AND lease_until < now() AND alerted_at IS NULL
+             RETURNING pool, folder, task,
+                 to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), holder",
+            &[&pool],
+        )?;
+        Ok(rows.iter().map(expired).collect())
+    }
+
+    /// The claims of `pool` whose lease ran out before their run finished.
+    pub fn expired(&mut self, pool: &str) -> Result<Vec<Expired>> {
+        let rows = self.client.query(
+            "SELECT pool, folder, task,
+                 to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), holder
+             FROM orc_claims WHERE pool = $1 AND finished_at IS NULL AND lease_until < now()",
+            &[&pool],
+        )?;
+        Ok(rows.iter().map(expired).collect())
+    }
+
+    /// Take the expired claim of `fire` over for `holder`, with a new fence (the
+    /// old holder's late writes are refused from now on): whether this host got it.
+    /// Of hosts trying at once, one does.
+    pub fn take_over(&mut self, fire: &FireKey, holder: &str, lease: Duration) -> Result<bool> {
+        let n = self.client.execute(
+            "UPDATE orc_claims SET taken_over_from = holder, holder = $5,
+                 fence = nextval('orc_fences'), claimed_at = now(),
+                 lease_until = now() + make_interval(secs => $6)
+             WHERE pool = $1 AND folder = $2 AND task = $3
+               AND scheduled_for = ($4::text)::timestamptz
+               AND finished_at IS NULL AND lease_until < now()",
+            &[
+                &fire.pool,
+                &fire.folder,
+                &fire.task,
+                &fire.scheduled_for,
+                &holder,
+                &lease.as_secs_f64(),
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     /// The fleet's runs, newest first.
     pub fn runs(&mut self, q: &RunQuery) -> Result<Vec<FleetRun>> {
         self.check_schema()?;
@@ -323,6 +499,16 @@ impl Fleet {
                 silent_secs: r.get(5),
             })
             .collect())
+    }
+}
+
+fn expired(r: &postgres::Row) -> Expired {
+    Expired {
+        pool: r.get(0),
+        folder: r.get(1),
+        task: r.get(2),
+        scheduled_for: r.get(3),
+        holder: r.get(4),
     }
 }
 

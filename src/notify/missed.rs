@@ -216,3 +216,80 @@ pub fn maybe_check(state: &State, host: &str) -> Result<Vec<Missed>> {
     }
     check(state, Timestamp::now(), host)
 }
+
+/// Fleet mode: the host that claimed a fire of `recorded`'s task stopped renewing
+/// its claim before the run finished (it died, or lost the database, mid-run).
+/// Queue a `failure` alert to the task's groups that hear failures; `rerun` says
+/// whether this host runs the fire again. How many were queued.
+pub fn queue_lost_claim(
+    state: &State,
+    recorded: &crate::state::RecordedTask,
+    (holder, fire): (&str, &str),
+    rerun: bool,
+    host: &str,
+) -> Result<usize> {
+    let Ok(task) = recorded.task() else {
+        return Ok(0);
+    };
+    let scope = recorded.scope();
+    let settings = state.notify_settings(Some(&scope))?;
+    let then = if rerun {
+        format!("{host} runs the fire again (on_host_failure = \"rerun\").")
+    } else {
+        "The fire is not run again (on_host_failure = \"alert\"); `orc run` it by hand if it must."
+            .to_string()
+    };
+    let reason = format!(
+        "{holder} claimed the fire at {fire} and stopped renewing its claim before the run finished: it died, or lost the fleet database, mid-run"
+    );
+    let subject = format!("[orc] {} LOST on {holder}", task.name);
+    let text = format!("{}: {reason}.\n\n{then}\n", task.name);
+    let mut queued = 0;
+    for group_name in &task.notify {
+        let Some(group) = settings.notify.get(group_name) else {
+            continue;
+        };
+        if !group.on.contains(&NotifyEvent::Failure) {
+            continue;
+        }
+        let html = html! {
+            (DOCTYPE)
+            html {
+                body style="font-family:Segoe UI,Arial,sans-serif" {
+                    h2 style="color:#cf222e" { (task.name) " LOST on " (holder) }
+                    p { (reason) "." }
+                    p { (then) }
+                }
+            }
+        }
+        .into_string();
+        let facts = super::hooks::Facts {
+            event: MailEvent::Failure.as_str().to_string(),
+            task: Some(task.name.clone()),
+            host: host.to_string(),
+            folder: Some(recorded.folder.clone()),
+            status: Some("interrupted".to_string()),
+            reason: Some(reason.clone()),
+            title: subject.clone(),
+            text: text.clone(),
+            ..super::hooks::Facts::default()
+        };
+        queued += super::queue_alert(
+            state,
+            group_name,
+            group,
+            &super::Alert {
+                task: Some(&task.name),
+                run_id: None,
+                event: MailEvent::Failure,
+                subject: subject.clone(),
+                text: text.clone(),
+                html,
+                facts,
+                scope: Some(&scope),
+            },
+        )?;
+    }
+    tracing::warn!("task {}: {reason}", task.name);
+    Ok(queued)
+}

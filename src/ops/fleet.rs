@@ -110,6 +110,18 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
                 connection = None;
                 return Ok(0);
             };
+            // Any host of the pool that runs orc in the background notices a host
+            // that died mid-run.
+            if settings.pool.is_some() {
+                let lost = sweep(&state, &this_host)?;
+                if lost.iter().any(|l| l.alerted) {
+                    let secrets =
+                        crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
+                    if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
+                        tracing::warn!("fleet: sending the alerts of lost claims failed: {e}");
+                    }
+                }
+            }
             if state.outbox_len()? == 0 {
                 return Ok(0);
             }
@@ -139,5 +151,253 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
             }
         }
         std::thread::sleep(every);
+    }
+}
+
+/// How long a claim holds without renewal unless `[fleet] lease` says; the holder
+/// renews it every third of it.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+fn lease_of(settings: &FleetSettings) -> Duration {
+    settings.lease.unwrap_or(LEASE)
+}
+
+/// What the fleet says about a start of a `run_on = "one"` task.
+pub enum Gate {
+    /// Run it here: this host claimed the fire (or the task runs on every host).
+    Run(Option<HeldClaim>),
+    /// Another host of the pool claimed the fire first.
+    Elsewhere { holder: String, fire: String },
+    /// The database cannot be reached and `on_unavailable` is "skip": recorded as a
+    /// skipped run with this reason.
+    Skip(String),
+}
+
+/// The claim this host holds while it runs a fire: renewed in a thread of its own
+/// (the run never waits on the network), finished with the run's status.
+pub struct HeldClaim {
+    fire: FireKey,
+    fence: i64,
+    renewer: Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>,
+}
+
+use crate::fleet::{Claim, FireKey};
+
+impl HeldClaim {
+    /// Record the run's end in the claim and stop renewing it.
+    pub fn finish(mut self, status: &str) {
+        if let Some((done, renewer)) = self.renewer.take() {
+            let _ = done.send(status.to_string());
+            let _ = renewer.join();
+        }
+    }
+
+    pub fn fence(&self) -> i64 {
+        self.fence
+    }
+
+    pub fn fire(&self) -> &FireKey {
+        &self.fire
+    }
+}
+
+/// Decide whether this host runs `task`'s fire at `fire` (none: not a scheduled
+/// fire, which runs here as asked).
+pub fn gate(
+    state: &State,
+    task: &crate::config::Task,
+    folder: &str,
+    fire: Option<jiff::Timestamp>,
+    host: &str,
+) -> Gate {
+    use crate::config::{OnUnavailable, RunOn};
+    let Some(fire) = fire.filter(|_| task.run_on == RunOn::One) else {
+        return Gate::Run(None);
+    };
+    let settings = match state.fleet_settings() {
+        Ok(Some(settings)) => settings,
+        Ok(None) => {
+            return Gate::Skip(
+                "run_on = \"one\", but no [fleet] is applied to this state: `orc apply` the config with [fleet]".to_string(),
+            );
+        }
+        Err(e) => return Gate::Skip(format!("cannot read the fleet settings: {e}")),
+    };
+    let key = FireKey {
+        pool: settings.pool.clone().unwrap_or_default(),
+        folder: folder.to_string(),
+        task: task.name.clone(),
+        scheduled_for: crate::state::timestamp(fire),
+    };
+    let claimed = connect(&settings, state.path(), Duration::from_secs(5)).and_then(|mut db| {
+        let claim = db.claim(&key, host, lease_of(&settings))?;
+        Ok((db, claim))
+    });
+    match claimed {
+        Ok((db, Claim::Won { fence })) => {
+            let renewer = renew_in_background(db, key.clone(), fence, lease_of(&settings));
+            Gate::Run(Some(HeldClaim {
+                fire: key,
+                fence,
+                renewer: Some(renewer),
+            }))
+        }
+        Ok((_, Claim::Taken { holder })) => Gate::Elsewhere {
+            holder,
+            fire: key.scheduled_for,
+        },
+        Err(e) => match settings.on_unavailable.unwrap_or(OnUnavailable::Skip) {
+            OnUnavailable::Skip => Gate::Skip(format!(
+                "the fleet database cannot be reached to claim the fire (on_unavailable = \"skip\"): {e}"
+            )),
+            OnUnavailable::Run => {
+                tracing::warn!(
+                    "{}: the fleet database cannot be reached, running the fire here (on_unavailable = \"run\"): {e}",
+                    task.name
+                );
+                Gate::Run(None)
+            }
+        },
+    }
+}
+
+/// Renew the claim every third of its lease until the run's status comes, then
+/// record it. A renewal that fails is retried at the next turn; one that finds the
+/// claim gone (taken over) stops.
+fn renew_in_background(
+    mut db: Fleet,
+    fire: FireKey,
+    fence: i64,
+    lease: Duration,
+) -> (std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>) {
+    let (done, status) = std::sync::mpsc::channel::<String>();
+    let renewer = std::thread::spawn(move || {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match status.recv_timeout(lease / 3) {
+                Ok(status) => {
+                    match db.finish(&fire, fence, &status) {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            "{}: the claim of the fire at {} was taken over; this run's result stays on this host",
+                            fire.task,
+                            fire.scheduled_for
+                        ),
+                        Err(e) => tracing::warn!(
+                            "{}: cannot record the end of the fire at {} in the fleet database: {e}",
+                            fire.task,
+                            fire.scheduled_for
+                        ),
+                    }
+                    return;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => match db.renew(&fire, fence, lease) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(
+                            "{}: the claim of the fire at {} is no longer this host's",
+                            fire.task,
+                            fire.scheduled_for
+                        );
+                        return;
+                    }
+                    Err(e) => tracing::warn!("{}: cannot renew the claim: {e}", fire.task),
+                },
+            }
+        }
+    });
+    (done, renewer)
+}
+
+/// A fire whose holder died, as a sweep found it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Lost {
+    #[serde(flatten)]
+    pub claim: crate::fleet::Expired,
+    /// This host alerted it (of the hosts sweeping, exactly one does).
+    pub alerted: bool,
+    /// This host took the fire over and started its run (`on_host_failure = "rerun"`).
+    pub rerun: bool,
+}
+
+/// Sweep the pool for claims whose holder died mid-run: alert each once (whichever
+/// host sweeps first), and with `on_host_failure = "rerun"` take the fire over and
+/// start its run here, as `orc run` in the background. Nothing without `[fleet]`.
+pub fn sweep(state: &State, host: &str) -> Result<Vec<Lost>, ShipError> {
+    let Some(settings) = state.fleet_settings()? else {
+        return Ok(Vec::new());
+    };
+    let Some(pool) = settings.pool.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut db = connect(&settings, state.path(), Duration::from_secs(5))?;
+    let to_alert = db.take_expired(&pool)?;
+    let mut lost = Vec::new();
+    for claim in db
+        .expired(&pool)?
+        .into_iter()
+        .chain(to_alert.iter().cloned())
+    {
+        if lost.iter().any(|l: &Lost| l.claim == claim) {
+            continue;
+        }
+        let Some(recorded) = state.find_task(&claim.task, Some(&claim.folder), None)? else {
+            continue;
+        };
+        let Ok(task) = recorded.task() else { continue };
+        let wants_rerun = task.on_host_failure == crate::config::OnHostFailure::Rerun;
+        let rerun = wants_rerun && db.take_over(&claim.fire(), host, lease_of(&settings))?;
+        let alerted = to_alert.contains(&claim);
+        if alerted
+            && let Err(e) = crate::notify::missed::queue_lost_claim(
+                state,
+                &recorded,
+                (&claim.holder, &claim.scheduled_for),
+                wants_rerun,
+                host,
+            )
+        {
+            tracing::warn!("the alert of a lost claim failed: {e}");
+        }
+        if rerun {
+            start_rerun(state.path(), &recorded, &claim.scheduled_for);
+        }
+        if alerted || rerun {
+            lost.push(Lost {
+                claim,
+                alerted,
+                rerun,
+            });
+        }
+    }
+    Ok(lost)
+}
+
+/// `orc run` of the fire taken over, in the background (a sweep must not wait for a
+/// task): its start finds the claim this host's and runs it, renewing the lease.
+fn start_rerun(state: &Path, recorded: &crate::state::RecordedTask, fire: &str) {
+    let orc = match std::env::current_exe() {
+        Ok(orc) => orc,
+        Err(e) => {
+            tracing::error!("cannot rerun {}: cannot find orc: {e}", recorded.name);
+            return;
+        }
+    };
+    let started = std::process::Command::new(orc)
+        .args(["run", &recorded.name, "--folder", &recorded.folder])
+        .args(["--backend", &recorded.backend, "--trigger", "scheduled"])
+        .args(["--scheduled-for", fire, "--no-jitter", "--state"])
+        .arg(state)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match started {
+        Ok(_) => tracing::warn!(
+            "{}: took over the fire at {fire}, whose host died; running it here",
+            recorded.name
+        ),
+        Err(e) => tracing::error!("cannot rerun {}: {e}", recorded.name),
     }
 }

@@ -41,6 +41,37 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         None if opts.once_per_fire => exec::current_fire(&task, now),
         given => given,
     };
+    // run_on = "one": the hosts of the pool race for the fire; only the winner runs.
+    let not_run = exec::RunRequest {
+        name: opts.name,
+        folder: Some(&recorded.folder),
+        backend: Some(&recorded.backend),
+        trigger: opts.trigger,
+        host: opts.host,
+        scheduled_for,
+        jitter: false,
+        on_start: None,
+    };
+    let key = (recorded.folder.as_str(), opts.name);
+    let claim = match super::fleet::gate(state, &task, &recorded.folder, scheduled_for, opts.host) {
+        super::fleet::Gate::Run(claim) => claim,
+        super::fleet::Gate::Elsewhere { holder, fire } => {
+            let reason = format!("the fire at {fire} is run by {holder} (run_on = \"one\")");
+            let report = exec::record_elsewhere(state, key, &not_run, &reason)?;
+            return Ok(RunOutcome::Ran(report));
+        }
+        super::fleet::Gate::Skip(reason) => {
+            let report = exec::record_skipped(state, key, &not_run, &reason)?;
+            if let Err(e) = alert(state, &recorded.scope(), &task, &report, opts.host, false) {
+                tracing::warn!(
+                    "alerts for run {} failed: {}",
+                    report.id,
+                    super::error_chain(&e)
+                );
+            }
+            return Ok(RunOutcome::Ran(report));
+        }
+    };
     exec::stop_on_signals()?;
     // Beside the started task, each in a thread of its own so that no network or mail
     // server delays it: Healthchecks hears of the start (the end's ping is queued and
@@ -100,6 +131,13 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
             .then_some(&on_start as &dyn Fn(i64)),
     };
     let report = exec::run_recorded(state, &recorded, &task, &request, 0);
+    if let Some(claim) = claim {
+        let status = match &report {
+            Ok(report) => report.status.as_str(),
+            Err(_) => "failed",
+        };
+        claim.finish(status);
+    }
     // The start's ping goes before the end's, which only a run whose start was
     // pinged gets (not a second start of a fire, or one skipped for an overlap).
     let beside = beside.into_inner().unwrap_or_else(|p| p.into_inner());

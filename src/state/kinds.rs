@@ -92,6 +92,9 @@ pub enum RunStatus {
     Skipped,
     Interrupted,
     Missed,
+    /// Fleet mode, `run_on = "one"`: another host of the pool claimed the fire and
+    /// ran it; this host did nothing (and alerts nothing).
+    Duplicate,
 }
 
 stored_words!(RunStatus {
@@ -102,6 +105,7 @@ stored_words!(RunStatus {
     Skipped => "skipped",
     Interrupted => "interrupted",
     Missed => "missed",
+    Duplicate => "duplicate",
 });
 
 impl RunStatus {

@@ -10,7 +10,8 @@ use super::{Result, RunRecord, State, StateError};
 pub struct OutboxBatch {
     /// The last queue entry the batch covers: delivered, the queue is cut there.
     pub upto: i64,
-    /// The runs, oldest first; a run retention deleted since is not among them.
+    /// The runs, oldest first; a run retention deleted since is not among them, nor
+    /// a `duplicate` (the host that ran the fire sends the run).
     pub runs: Vec<RunRecord>,
 }
 
@@ -42,7 +43,8 @@ impl State {
             return Ok(None);
         };
         let mut stmt = self.conn.prepare(&format!(
-            "{SELECT_RUN} WHERE id IN (SELECT run_id FROM fleet_outbox WHERE id <= ?1) ORDER BY id"
+            "{SELECT_RUN} WHERE id IN (SELECT run_id FROM fleet_outbox WHERE id <= ?1)
+             AND status != 'duplicate' ORDER BY id"
         ))?;
         let runs = stmt
             .query_map([upto], run_record)?

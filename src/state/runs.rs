@@ -89,7 +89,9 @@ impl State {
     /// A run for a fire time (`scheduled_for`) is recorded only if that fire has no run
     /// yet, in one statement, so of two starts for the same fire (two Task Scheduler
     /// triggers matching the same minute) exactly one gets a row:
-    /// `Err(id of the existing run)` for the other.
+    /// `Err(id of the existing run)` for the other. A `missed` row does not count, nor
+    /// a `duplicate` (another host of the pool had the fire: if it dies, this host
+    /// may take the fire over).
     pub fn begin_run(
         &self,
         (folder, task): (&str, &str),
@@ -101,15 +103,16 @@ impl State {
             "INSERT INTO runs (task, folder, started_at, status, trigger, host, pid, attempt, scheduled_for, pid_start)
              SELECT ?1, ?7, ?2, 'running', ?3, ?4, ?5, 0, ?6, ?8
              WHERE ?6 IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM runs WHERE task = ?1 AND folder = ?7 AND scheduled_for = ?6 AND status != 'missed')",
+                 SELECT 1 FROM runs WHERE task = ?1 AND folder = ?7 AND scheduled_for = ?6
+                 AND status NOT IN ('missed', 'duplicate'))",
             params![task, now(), trigger, host, std::process::id(), scheduled_for, folder, super::my_start()],
         )?;
         if inserted == 1 {
             return Ok(Ok(self.conn.last_insert_rowid()));
         }
         let existing = self.conn.query_row(
-            "SELECT id FROM runs WHERE task = ?1 AND folder = ?3 AND scheduled_for = ?2 AND status != 'missed'
-             ORDER BY id LIMIT 1",
+            "SELECT id FROM runs WHERE task = ?1 AND folder = ?3 AND scheduled_for = ?2
+             AND status NOT IN ('missed', 'duplicate') ORDER BY id LIMIT 1",
             params![task, scheduled_for, folder],
             |r| r.get(0),
         )?;

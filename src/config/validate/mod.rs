@@ -53,6 +53,7 @@ pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Opt
     let defaults = sections::defaults(&mut c, parsed.defaults.as_ref(), &settings, &notify);
     check_dependencies(&mut c, &parsed);
     check_renames(&mut c, &parsed);
+    check_run_on(&mut c, &parsed, fleet.as_ref());
     let raw_tasks = std::mem::take(&mut parsed.tasks);
     let tasks = task::build_all(&mut c, raw_tasks, &defaults, &notify, &zone, now);
 
@@ -67,6 +68,40 @@ pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Opt
         tasks,
         files: parsed.sources.iter().map(|s| s.path.clone()).collect(),
     })
+}
+
+/// `run_on = "one"` needs a pool to run once across; `on_host_failure` means
+/// something only with it.
+fn check_run_on(c: &mut Checker, parsed: &Parsed, fleet: Option<&crate::config::Fleet>) {
+    use crate::config::RunOn;
+    let pool = fleet.and_then(|f| f.pool.as_deref());
+    for (name, item) in &parsed.tasks {
+        let task = &item.value;
+        let one = task.run_on.as_ref().filter(|r| r.value == RunOn::One);
+        if let (Some(run_on), None) = (one, pool) {
+            let why = if fleet.is_some() {
+                "[fleet] has no pool"
+            } else {
+                "there is no [fleet] section"
+            };
+            c.report(
+                item.file,
+                &run_on.span,
+                Some(name),
+                format!(
+                    "run_on = \"one\" runs a fire on one host of the fleet's pool, but {why}: add [fleet] with url and pool"
+                ),
+            );
+        }
+        if let (Some(failure), None) = (&task.on_host_failure, one) {
+            let d = crate::config::diag::Diagnostic::warning(
+                "on_host_failure has no effect without run_on = \"one\"",
+            )
+            .at(&c.sources[item.file], Some(failure.span.clone()))
+            .task(name);
+            c.diags.push(d);
+        }
+    }
 }
 
 #[cfg(test)]

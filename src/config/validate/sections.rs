@@ -288,9 +288,17 @@ pub(super) fn fleet(c: &mut Checker, item: Option<&Item<RawFleet>>) -> Option<Fl
         {
             c.report(*file, &pool.span, None, format!("invalid pool: {e}"));
         }
+        let lease = f.lease.as_ref().and_then(|v| c.duration(*file, None, "lease", v));
+        if let (Some(lease), Some(v)) = (lease, &f.lease)
+            && lease < std::time::Duration::from_secs(3)
+        {
+            c.report(*file, &v.span, None, "lease must be at least 3s: it is renewed every third of it");
+        }
         Fleet {
             url: f.url.value.clone(),
             pool: f.pool.as_ref().map(|p| p.value.clone()),
+            on_unavailable: f.on_unavailable,
+            lease,
         }
     })
 }

@@ -123,6 +123,12 @@ pub(super) fn build_task(
         retry_backoff: raw.retry_backoff.unwrap_or_default(),
         retry_max_delay: retries.max_delay,
         overlap: raw.overlap.unwrap_or_default(),
+        run_on: raw.run_on.as_ref().map(|r| r.value).unwrap_or_default(),
+        on_host_failure: raw
+            .on_host_failure
+            .as_ref()
+            .map(|r| r.value)
+            .unwrap_or_default(),
         enabled: raw.enabled.unwrap_or(true),
         env,
         hosts,

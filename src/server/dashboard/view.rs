@@ -152,6 +152,8 @@ pub fn run_status(status: &str) -> (&'static str, &'static str) {
         "timeout" => ("timed out", "bad"),
         "missed" => ("missed", "bad"),
         "interrupted" => ("interrupted", "bad"),
+        // Fleet mode: another host of the pool ran the fire.
+        "duplicate" => ("ran elsewhere", "idle"),
         _ => ("unknown", "idle"),
     }
 }
