@@ -300,6 +300,25 @@ fn install_refuses_what_is_not_its_own() {
     )
     .unwrap();
     let folder = folder.display().to_string();
+    // An included file every user may change.
+    let including = env.path("including");
+    std::fs::create_dir_all(including.join("more")).unwrap();
+    std::fs::write(
+        including.join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\ninclude = [\"more/*.toml\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        including.join("more/x.toml"),
+        "[tasks.clock]\ncommand = \"date\"\nschedule = \"* * * * *\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        including.join("more/x.toml"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let including = including.join("tasks.toml").display().to_string();
     for args in [
         &["--config", config.as_str(), "service", "install"][..],
         &[
@@ -311,6 +330,7 @@ fn install_refuses_what_is_not_its_own() {
             "root",
         ],
         &["--config", &folder, "service", "install"],
+        &["--config", &including, "service", "install"],
     ] {
         let o = env.orc_with(args, &systemd);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));

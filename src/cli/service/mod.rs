@@ -317,7 +317,10 @@ fn install(args: &InstallArgs, global: &Global, out: &Output) -> Result<()> {
     // another: whoever may change what it runs may run anything as root.
     let as_root = !args.unit.user && account.as_deref().is_none_or(|a| a == "root" || a == "0");
     if as_root {
-        let (refused, doubtful) = untrusted_paths(&[&orc, &config, &state]);
+        // Every file the config is read from: its includes too.
+        let mut paths = vec![orc.as_path(), config.as_path(), state.as_path()];
+        paths.extend(loaded.config.files.iter().map(PathBuf::as_path));
+        let (refused, doubtful) = untrusted_paths(&paths);
         for why in &doubtful {
             eprintln!("warning: {why}; the service runs as root");
         }
