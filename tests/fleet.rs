@@ -290,6 +290,44 @@ fn runs_reach_the_fleet_through_the_outbox() {
     assert_eq!(only.as_array().unwrap().len(), 2, "{only}");
     let table = as_host(&beta, "beta", &["history", "--all-hosts"]);
     assert!(text(&table).contains("alpha"), "{}", text(&table));
+    // Each host's last run of each task, and each host's last contact (a sync is
+    // one); a host silent for long is late.
+    psql(
+        "orc_ship",
+        "UPDATE orc_hosts SET last_contact = now() - interval '1 hour' WHERE host = 'beta'",
+    );
+    let status = json(&as_host(
+        &alpha,
+        "alpha",
+        &["status", "--all-hosts", "--json"],
+    ));
+    let late: Vec<(String, bool)> = status["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap().to_string(), h["late"] == true))
+        .collect();
+    assert_eq!(
+        late,
+        [("alpha".to_string(), false), ("beta".to_string(), true)],
+        "{status}"
+    );
+    let tasks: Vec<String> = status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}:{}:{}", t["host"], t["task"], t["status"]))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            "\"alpha\":\"clock\":\"success\"",
+            "\"beta\":\"clock\":\"success\""
+        ],
+        "{status}"
+    );
+    let table = as_host(&alpha, "alpha", &["status", "--all-hosts"]);
+    assert!(text(&table).contains("(late)"), "{}", text(&table));
 
     // The database down: the run does not notice; the outbox keeps it; sync says why.
     alpha.secret_set("fleet_db", "postgres://postgres@127.0.0.1:1/orc_ship");
@@ -351,6 +389,23 @@ fn a_running_daemon_ships_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(psql("orc_daemon", "SELECT host FROM orc_runs"), "gamma");
+    // The daemon's heartbeat keeps the host's last contact fresh.
+    psql(
+        "orc_daemon",
+        "UPDATE orc_hosts SET last_contact = now() - interval '1 hour'",
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(
+        "orc_daemon",
+        "SELECT count(*) FROM orc_hosts WHERE host = 'gamma' AND last_contact > now() - interval '1 minute'",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "no heartbeat within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 fn without_fleet_nothing_is_queued() {

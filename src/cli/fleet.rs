@@ -138,7 +138,9 @@ fn sync(global: &Global, out: &Output) -> Result<ExitCode> {
         );
     };
     let mut fleet = crate::ops::fleet::connect(&settings, &state_path, CONNECT_TIMEOUT)?;
-    let sent = crate::ops::fleet::ship(&state, &mut fleet, &crate::host::host_name())?;
+    let host = crate::host::host_name();
+    fleet.contact(&host, settings.pool.as_deref(), env!("CARGO_PKG_VERSION"))?;
+    let sent = crate::ops::fleet::ship(&state, &mut fleet, &host)?;
     let waiting = state.outbox_len()?;
     if out.json {
         out.print_json(&serde_json::json!({ "sent": sent, "waiting": waiting }));

@@ -132,7 +132,7 @@ daylight-saving gap) do not fail validation."
     /// Adopt unmanaged tasks (from orc's scheduler folder or Task Scheduler XML) into tasks.toml
     Import(import::ImportArgs),
     /// Applied tasks: schedule, next run, last result
-    Status,
+    Status(status::StatusArgs),
     /// Run an applied task now (the scheduler calls this)
     #[command(
         after_help = "Exit code: 0 success; the command's own code on failure; 124 timeout; 75 skipped \
@@ -259,7 +259,7 @@ fn dispatch(command: Command, global: &Global, out: &Output) -> anyhow::Result<E
         Command::Apply(args) => apply::run(args, global, out, false),
         Command::Destroy(args) => apply::run_destroy(args, global, out),
         Command::Import(args) => import::run(args, global, out),
-        Command::Status => status::run(global, out),
+        Command::Status(args) => status::run(&args, global, out),
         Command::Run(args) => run::run(args, global, out),
         Command::Daemon(args) => daemon::run_daemon(args, global, out),
         Command::Up(args) => daemon::run_up(args, global, out),

@@ -7,7 +7,22 @@ use serde_json::json;
 use super::{Global, Output};
 use crate::state::State;
 
-pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Every host of the fleet: each host's last contact (late when silent over 2
+    /// minutes) and each task's last run there, from the fleet database ([fleet])
+    #[arg(long)]
+    pub all_hosts: bool,
+}
+
+/// A host silent longer than this is late: the background sender contacts the
+/// database every 5 s, `orc fleet sync` when it runs.
+const LATE_AFTER_SECS: i64 = 120;
+
+pub fn run(args: &StatusArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    if args.all_hosts {
+        return fleet_status(global, out);
+    }
     let path = global
         .state
         .clone()
@@ -104,6 +119,7 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         println!("{}", line(row));
     }
     let mail = state.mail_summary()?;
+    // (`orc status --all-hosts` shows the fleet.)
     if mail.waiting + mail.given_up > 0 {
         let mut text = format!(
             "\nAlerts (mail and HTTP targets): {} sent, {} waiting to be retried, {} given up",
@@ -115,6 +131,86 @@ pub fn run(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
             ));
         }
         println!("{}", out.paint("33", &text));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orc status --all-hosts`: the fleet's hosts and every task's last run on each.
+fn fleet_status(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let state_path = crate::workspace::state_path(global.state.as_deref());
+    let settings = if state_path.exists() {
+        State::open(&state_path)?.fleet_settings()?
+    } else {
+        None
+    };
+    let Some(settings) = settings else {
+        anyhow::bail!(
+            "no [fleet] is applied to {}: --all-hosts reads the fleet database (see Fleet mode)",
+            state_path.display()
+        );
+    };
+    let mut fleet =
+        crate::ops::fleet::connect(&settings, &state_path, std::time::Duration::from_secs(10))?;
+    let hosts = fleet.hosts()?;
+    let runs = fleet.latest_runs()?;
+    let late = |silent: i64| silent > LATE_AFTER_SECS;
+    if out.json {
+        let hosts: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let mut v = json!(h);
+                v["late"] = json!(late(h.silent_secs));
+                v
+            })
+            .collect();
+        out.print_json(&json!({ "hosts": hosts, "tasks": runs }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}",
+        out.paint(
+            "1",
+            &format!(
+                "{:<20}  {:<12}  {:<21}  SILENT",
+                "HOST", "POOL", "LAST CONTACT"
+            )
+        )
+    );
+    for h in &hosts {
+        let silent = crate::config::format_duration(std::time::Duration::from_secs(
+            h.silent_secs.max(0) as u64,
+        ));
+        let silent = if late(h.silent_secs) {
+            out.paint("33", &format!("{silent} (late)"))
+        } else {
+            silent
+        };
+        println!(
+            "{:<20}  {:<12}  {:<21}  {silent}",
+            h.host,
+            h.pool.as_deref().unwrap_or("-"),
+            h.last_contact
+        );
+    }
+    println!();
+    println!(
+        "{}",
+        out.paint(
+            "1",
+            &format!(
+                "{:<20}  {:<24}  {:<11}  {:<24}  {:>9}",
+                "HOST", "TASK", "LAST RESULT", "STARTED", "DURATION"
+            )
+        )
+    );
+    for r in &runs {
+        let duration = r
+            .duration_ms
+            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        println!(
+            "{:<20}  {:<24}  {:<11}  {:<24}  {:>9}",
+            r.host, r.task, r.status, r.started_at, duration
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

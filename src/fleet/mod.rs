@@ -437,43 +437,32 @@ impl Fleet {
     /// The fleet's runs, newest first.
     pub fn runs(&mut self, q: &RunQuery) -> Result<Vec<FleetRun>> {
         self.check_schema()?;
-        let stamp = |column: &str| {
-            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
-        };
         let sql = format!(
-            "SELECT host, folder, run_id, task, status, exit_code, attempts, trigger, {},
-                    {}, duration_ms, {}, reason, duration_flag
-             FROM orc_runs
+            "SELECT {RUN_COLUMNS} FROM orc_runs
              WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR folder = $2)
                AND ($3::text IS NULL OR task = $3) AND ($5::text IS NULL OR status = $5)
                AND ($6::text IS NULL OR started_at >= ($6::text)::timestamptz)
-             ORDER BY started_at DESC, host, run_id DESC LIMIT $4",
-            stamp("started_at"),
-            stamp("finished_at"),
-            stamp("scheduled_for"),
+             ORDER BY started_at DESC, host, run_id DESC LIMIT $4"
         );
         let rows = self.client.query(
             &sql,
             &[&q.host, &q.folder, &q.task, &q.limit, &q.status, &q.since],
         )?;
-        Ok(rows
+        Ok(rows.iter().map(fleet_run).collect())
+    }
+
+    /// Each host's last run of each task, by host, folder and task.
+    pub fn latest_runs(&mut self) -> Result<Vec<FleetRun>> {
+        self.check_schema()?;
+        let sql = format!(
+            "SELECT DISTINCT ON (host, folder, task) {RUN_COLUMNS} FROM orc_runs
+             ORDER BY host, folder, task, started_at DESC, run_id DESC"
+        );
+        Ok(self
+            .client
+            .query(&sql, &[])?
             .iter()
-            .map(|r| FleetRun {
-                host: r.get(0),
-                folder: r.get(1),
-                run_id: r.get(2),
-                task: r.get(3),
-                status: r.get(4),
-                exit_code: r.get(5),
-                attempts: r.get(6),
-                trigger: r.get(7),
-                started_at: r.get(8),
-                finished_at: r.get(9),
-                duration_ms: r.get(10),
-                scheduled_for: r.get(11),
-                reason: r.get(12),
-                duration_flag: r.get(13),
-            })
+            .map(fleet_run)
             .collect())
     }
 
@@ -499,6 +488,32 @@ impl Fleet {
                 silent_secs: r.get(5),
             })
             .collect())
+    }
+}
+
+/// The columns of `orc_runs` as [`fleet_run`] reads them (times as RFC 3339, UTC).
+const RUN_COLUMNS: &str = "host, folder, run_id, task, status, exit_code, attempts, trigger,
+    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+    to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms,
+    to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), reason,
+    duration_flag";
+
+fn fleet_run(r: &postgres::Row) -> FleetRun {
+    FleetRun {
+        host: r.get(0),
+        folder: r.get(1),
+        run_id: r.get(2),
+        task: r.get(3),
+        status: r.get(4),
+        exit_code: r.get(5),
+        attempts: r.get(6),
+        trigger: r.get(7),
+        started_at: r.get(8),
+        finished_at: r.get(9),
+        duration_ms: r.get(10),
+        scheduled_for: r.get(11),
+        reason: r.get(12),
+        duration_flag: r.get(13),
     }
 }
 

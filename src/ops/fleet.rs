@@ -110,21 +110,6 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
                 connection = None;
                 return Ok(0);
             };
-            // Any host of the pool that runs orc in the background notices a host
-            // that died mid-run.
-            if settings.pool.is_some() {
-                let lost = sweep(&state, &this_host)?;
-                if lost.iter().any(|l| l.alerted) {
-                    let secrets =
-                        crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
-                    if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
-                        tracing::warn!("fleet: sending the alerts of lost claims failed: {e}");
-                    }
-                }
-            }
-            if state.outbox_len()? == 0 {
-                return Ok(0);
-            }
             let fleet = match connection.as_mut() {
                 Some(fleet) => fleet,
                 None => connection.insert(connect(
@@ -133,6 +118,25 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
                     every.max(Duration::from_secs(5)),
                 )?),
             };
+            // The host's heartbeat: `orc fleet hosts` and `orc status --all-hosts`
+            // tell a host that went silent.
+            fleet.contact(
+                &this_host,
+                settings.pool.as_deref(),
+                env!("CARGO_PKG_VERSION"),
+            )?;
+            // Any host of the pool that runs orc in the background notices a host
+            // that died mid-run.
+            if settings.pool.is_some() {
+                let lost = sweep_with(&state, fleet, &settings, &this_host)?;
+                if lost.iter().any(|l| l.alerted) {
+                    let secrets =
+                        crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
+                    if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
+                        tracing::warn!("fleet: sending the alerts of lost claims failed: {e}");
+                    }
+                }
+            }
             ship(&state, fleet, &this_host)
         })();
         match result {
@@ -328,10 +332,23 @@ pub fn sweep(state: &State, host: &str) -> Result<Vec<Lost>, ShipError> {
     let Some(settings) = state.fleet_settings()? else {
         return Ok(Vec::new());
     };
+    if settings.pool.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut db = connect(&settings, state.path(), Duration::from_secs(5))?;
+    sweep_with(state, &mut db, &settings, host)
+}
+
+/// [`sweep`] over an open connection.
+fn sweep_with(
+    state: &State,
+    db: &mut Fleet,
+    settings: &FleetSettings,
+    host: &str,
+) -> Result<Vec<Lost>, ShipError> {
     let Some(pool) = settings.pool.clone() else {
         return Ok(Vec::new());
     };
-    let mut db = connect(&settings, state.path(), Duration::from_secs(5))?;
     let to_alert = db.take_expired(&pool)?;
     let mut lost = Vec::new();
     for claim in db
@@ -347,7 +364,7 @@ pub fn sweep(state: &State, host: &str) -> Result<Vec<Lost>, ShipError> {
         };
         let Ok(task) = recorded.task() else { continue };
         let wants_rerun = task.on_host_failure == crate::config::OnHostFailure::Rerun;
-        let rerun = wants_rerun && db.take_over(&claim.fire(), host, lease_of(&settings))?;
+        let rerun = wants_rerun && db.take_over(&claim.fire(), host, lease_of(settings))?;
         let alerted = to_alert.contains(&claim);
         if alerted
             && let Err(e) = crate::notify::missed::queue_lost_claim(
