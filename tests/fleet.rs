@@ -220,6 +220,26 @@ fn another_host(database: &str, config: &str) -> TestEnv {
     env
 }
 
+/// `n` hosts (h0, h1, ...) of one pool in a fresh `database`, each with its own
+/// folder and state, `config` applied, the schema made.
+fn pool(database: &str, config: &str, n: usize) -> Vec<TestEnv> {
+    let first = fleet_world(database);
+    first.write_config(config);
+    let hosts: Vec<TestEnv> = std::iter::once(first)
+        .chain((1..n).map(|_| another_host(database, config)))
+        .collect();
+    assert!(
+        as_host(&hosts[0], "h0", &["fleet", "init"])
+            .status
+            .success()
+    );
+    for (i, env) in hosts.iter().enumerate() {
+        let o = as_host(env, &format!("h{i}"), &["apply", "--auto-approve"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    hosts
+}
+
 fn count(database: &str, sql: &str) -> i64 {
     psql(database, sql).parse().unwrap()
 }
@@ -517,20 +537,7 @@ fn twenty_hosts_racing_on_two_hundred_fires_claim_each_once() {
 /// on the same ten fires at once: one run each; the others record a `duplicate` saying
 /// which host runs it (no alert), and exit 0.
 fn hosts_of_a_pool_run_each_fire_once() {
-    let first = fleet_world("orc_pool");
-    first.write_config(POOL_CONFIG);
-    let hosts: Vec<TestEnv> = std::iter::once(first)
-        .chain((1..5).map(|_| another_host("orc_pool", POOL_CONFIG)))
-        .collect();
-    assert!(
-        as_host(&hosts[0], "h0", &["fleet", "init"])
-            .status
-            .success()
-    );
-    for (i, env) in hosts.iter().enumerate() {
-        let o = as_host(env, &format!("h{i}"), &["apply", "--auto-approve"]);
-        assert!(o.status.success(), "{}", text(&o));
-    }
+    let hosts = pool("orc_pool", POOL_CONFIG, 5);
     for day in 1..=10 {
         let fire = format!("2026-12-{day:02}T03:00:00Z");
         let starts: Vec<_> = hosts
@@ -670,20 +677,7 @@ fn hosts_of_a_pool_run_each_fire_once() {
 /// killed host's late result is refused by the fence.
 fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
     let config = "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\nlease = \"3s\"\n\n[tasks.slow]\ncommand = \"sleep 4\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n";
-    let first = fleet_world("orc_failover");
-    first.write_config(config);
-    let hosts: Vec<TestEnv> = std::iter::once(first)
-        .chain((1..3).map(|_| another_host("orc_failover", config)))
-        .collect();
-    assert!(
-        as_host(&hosts[0], "h0", &["fleet", "init"])
-            .status
-            .success()
-    );
-    for (i, env) in hosts.iter().enumerate() {
-        let o = as_host(env, &format!("h{i}"), &["apply", "--auto-approve"]);
-        assert!(o.status.success(), "{}", text(&o));
-    }
+    let hosts = pool("orc_failover", config, 3);
     let fire = "2026-12-07T03:00:00Z";
     let args = [
         "run",
