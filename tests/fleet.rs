@@ -774,6 +774,81 @@ fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
     );
 }
 
+/// TLS: the default (`prefer`) encrypts (the cluster's certificate is self-signed,
+/// and like libpq orc checks none in that mode); `disable` does not; `verify-ca`
+/// with the server's own certificate as the root passes, `verify-full` by an address
+/// the certificate does not name fails, and so does either with the public roots.
+fn tls_is_used_and_the_verify_modes_check_the_certificate() {
+    let env = fleet_world("orc_tls");
+    assert!(as_host(&env, "t", &["fleet", "init"]).status.success());
+    let fleet_check = |env: &TestEnv| -> serde_json::Value {
+        let doctor = as_host(env, "t", &["doctor", "--json"]);
+        let doctor: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+        doctor
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "fleet")
+            .cloned()
+            .unwrap()
+    };
+    let check = fleet_check(&env);
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("TLSv1.3"),
+        "{check}"
+    );
+    assert!(
+        check["detail"].as_str().unwrap().contains("not checked"),
+        "{check}"
+    );
+    let plain = |query: &str| format!("{}?{query}", url_of("orc_tls"));
+    env.secret_set("fleet_db", &plain("sslmode=disable"));
+    let check = fleet_check(&env);
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("not encrypted"),
+        "{check}"
+    );
+
+    let cert = psql("postgres", "SHOW ssl_cert_file");
+    let cert = cert.replace('/', "%2F");
+    env.secret_set(
+        "fleet_db",
+        &plain(&format!("sslmode=verify-ca&sslrootcert={cert}")),
+    );
+    let check = fleet_check(&env);
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("verify-ca"),
+        "{check}"
+    );
+    // By an IP address the certificate does not name.
+    let by_ip = url_of("orc_tls").replacen(
+        &format!(
+            "@{}:",
+            std::env::var("PGHOST").unwrap_or("localhost".into())
+        ),
+        "@127.0.0.1:",
+        1,
+    );
+    env.secret_set(
+        "fleet_db",
+        &format!("{by_ip}?sslmode=verify-full&sslrootcert={cert}"),
+    );
+    let o = as_host(&env, "t", &["fleet", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not valid for"), "{}", text(&o));
+    env.secret_set("fleet_db", &plain("sslmode=verify-full"));
+    let o = as_host(&env, "t", &["fleet", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).to_lowercase().contains("certificate"),
+        "{}",
+        text(&o)
+    );
+}
+
 fn run_on_one_needs_a_pool() {
     let env = TestEnv::builder()
         .config("[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n")
@@ -859,6 +934,10 @@ fn main() -> ExitCode {
         trial(
             "a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun",
             a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun,
+        ),
+        trial(
+            "tls_is_used_and_the_verify_modes_check_the_certificate",
+            tls_is_used_and_the_verify_modes_check_the_certificate,
         ),
         common::trial("run_on_one_needs_a_pool", run_on_one_needs_a_pool, &[]),
         common::trial(

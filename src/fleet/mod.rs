@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+
+pub mod tls;
+pub use tls::SslMode;
 
 /// The schema version this orc writes and reads.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -177,21 +180,42 @@ pub struct RunQuery {
 /// An open connection to the fleet database.
 pub struct Fleet {
     client: Client,
+    mode: SslMode,
 }
 
 impl Fleet {
     /// Connect to `url`, giving up after `timeout` (an unreachable database must not
     /// hold a command long).
     pub fn connect(url: &str, timeout: Duration) -> Result<Fleet> {
-        let mut config: postgres::Config = url
+        let split =
+            tls::split(url).map_err(|e| FleetError::Connect(masked(&e.to_string(), url)))?;
+        let mut config: postgres::Config = split
+            .url
             .parse()
             .map_err(|e: postgres::Error| FleetError::Connect(masked(&e.to_string(), url)))?;
         config.connect_timeout(timeout);
         config.application_name("orc");
+        let connector = tls::connector(split.mode, split.root_cert.as_deref())?;
         let client = config
-            .connect(NoTls)
-            .map_err(|e| FleetError::Connect(masked(&e.to_string(), url)))?;
-        Ok(Fleet { client })
+            .connect(connector)
+            .map_err(|e| FleetError::Connect(masked(&error_chain(&e), url)))?;
+        Ok(Fleet {
+            client,
+            mode: split.mode,
+        })
+    }
+
+    /// How the connection is protected: the URL's sslmode, and the TLS version in
+    /// use (none when not encrypted), as the server sees it.
+    pub fn tls(&mut self) -> Result<(SslMode, Option<String>)> {
+        let version: Option<String> = self
+            .client
+            .query_opt(
+                "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+                &[],
+            )?
+            .map(|r| r.get(0));
+        Ok((self.mode, version))
     }
 
     /// The server's version string.
@@ -525,6 +549,21 @@ fn expired(r: &postgres::Row) -> Expired {
         scheduled_for: r.get(3),
         holder: r.get(4),
     }
+}
+
+/// An error with its causes (a TLS failure is the cause of "error connecting").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// `text` with the URL's password, if any, replaced (errors may quote the URL).

@@ -47,14 +47,42 @@ pub(super) fn check_fleet(setup: &Setup, vault_opens: Option<bool>) -> Check {
         }
     };
     let server = db.server_version().unwrap_or_else(|_| "?".to_string());
+    let tls = db.tls();
     match db.check_schema() {
-        Ok(()) => Check::ok(
-            NAME,
-            format!(
-                "PostgreSQL {server} answers, schema version {} (no TLS: a trusted network only)",
-                crate::fleet::SCHEMA_VERSION
-            ),
-        ),
+        Ok(()) => {
+            let detail = |tls: &str| {
+                format!(
+                    "PostgreSQL {server} answers, schema version {}, {tls}",
+                    crate::fleet::SCHEMA_VERSION
+                )
+            };
+            match tls {
+                Ok((mode, Some(version))) if mode.verifies() => Check::ok(
+                    NAME,
+                    detail(&format!(
+                        "{version}, certificate checked (sslmode={})",
+                        mode.as_str()
+                    )),
+                ),
+                Ok((mode, Some(version))) => Check::ok(
+                    NAME,
+                    detail(&format!(
+                        "{version}, certificate not checked (sslmode={})",
+                        mode.as_str()
+                    )),
+                ),
+                Ok((mode, None)) => Check::warn(
+                    NAME,
+                    detail(&format!("not encrypted (sslmode={})", mode.as_str())),
+                    "turn ssl on in the server and use sslmode=verify-full (with sslrootcert=CA.pem for a company CA) in the URL",
+                ),
+                Err(e) => Check::warn(
+                    NAME,
+                    detail(&format!("TLS unknown: {e}")),
+                    "the login may read pg_stat_ssl",
+                ),
+            }
+        }
         Err(e @ (FleetError::Uninitialised | FleetError::Older { .. })) => {
             Check::fail(NAME, e.to_string(), "run `orc fleet init`")
         }
