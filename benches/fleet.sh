@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PGHOST:-}" ]; then
-    exec pg_virtualenv -- "$0" "$@"
+    exec pg_virtualenv -t -- "$0" "$@"
 fi
 cargo build --release --quiet
 cargo bench --quiet --bench fleet_claims

@@ -849,6 +849,58 @@ fn tls_is_used_and_the_verify_modes_check_the_certificate() {
     );
 }
 
+/// The database away is one alert to `[fleet] notify`, however many fires are
+/// skipped meanwhile; its return is another.
+fn an_outage_is_one_alert_and_its_end_another() {
+    let receiver = common::http::Receiver::start(&[]);
+    let config = format!(
+        "[settings]\nbackend = \"embedded\"\n\n[notify.ops]\nwebhook = {{ url = \"{}\" }}\n\n[fleet]\nurl = {{ secret = \"fleet_db\" }}\npool = \"etl\"\nnotify = [\"ops\"]\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\n",
+        receiver.url("/hook")
+    );
+    let env = fleet_world("orc_outage");
+    env.write_config(&config);
+    assert!(as_host(&env, "o", &["fleet", "init"]).status.success());
+    let o = as_host(&env, "o", &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    env.secret_set("fleet_db", "postgres://postgres@127.0.0.1:1/orc_outage");
+    for day in 1..=3 {
+        let fire = format!("2026-12-{day:02}T03:00:00Z");
+        let o = as_host(
+            &env,
+            "o",
+            &[
+                "run",
+                "clock",
+                "--trigger",
+                "scheduled",
+                "--scheduled-for",
+                &fire,
+            ],
+        );
+        assert!(text(&o).contains("skipped"), "{}", text(&o));
+    }
+    receiver.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let got: Vec<serde_json::Value> = receiver.received().iter().map(|r| r.json()).collect();
+    assert_eq!(got.len(), 1, "one alert for the outage: {got:#?}");
+    assert_eq!(got[0]["event"], "failure", "{got:#?}");
+    assert!(
+        got[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot reach"),
+        "{got:#?}"
+    );
+    env.secret_set("fleet_db", &url_of("orc_outage"));
+    assert_eq!(sync(&env, "o")["waiting"], 0);
+    let got = receiver.wait_for(2);
+    assert_eq!(got[1].json()["event"], "recovered", "{:#?}", got[1].json());
+    // Answering again is not news twice.
+    sync(&env, "o");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(receiver.received().len(), 2);
+}
+
 fn run_on_one_needs_a_pool() {
     let env = TestEnv::builder()
         .config("[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n")
@@ -886,8 +938,10 @@ fn main() -> ExitCode {
         && !lists
         && common::missing_program("pg_virtualenv", &["-h"], "").is_none()
     {
+        // -t: the cluster in a temporary folder, so that two runs at once do not
+        // meet over Debian's one "regress" cluster.
         let status = Command::new("pg_virtualenv")
-            .arg("--")
+            .args(["-t", "--"])
             .arg(std::env::current_exe().unwrap())
             .args(std::env::args_os().skip(1))
             .env(UNDER_VIRTUALENV, "1")
@@ -938,6 +992,10 @@ fn main() -> ExitCode {
         trial(
             "tls_is_used_and_the_verify_modes_check_the_certificate",
             tls_is_used_and_the_verify_modes_check_the_certificate,
+        ),
+        trial(
+            "an_outage_is_one_alert_and_its_end_another",
+            an_outage_is_one_alert_and_its_end_another,
         ),
         common::trial("run_on_one_needs_a_pool", run_on_one_needs_a_pool, &[]),
         common::trial(

@@ -137,10 +137,21 @@ fn sync(global: &Global, out: &Output) -> Result<ExitCode> {
             state_path.display()
         );
     };
-    let mut fleet = crate::ops::fleet::connect(&settings, &state_path, CONNECT_TIMEOUT)?;
     let host = crate::host::host_name();
-    fleet.contact(&host, settings.pool.as_deref(), env!("CARGO_PKG_VERSION"))?;
-    let sent = crate::ops::fleet::ship(&state, &mut fleet, &host)?;
+    let shipped = crate::ops::fleet::connect(&settings, &state_path, CONNECT_TIMEOUT).and_then(
+        |mut fleet| {
+            fleet.contact(&host, settings.pool.as_deref(), env!("CARGO_PKG_VERSION"))?;
+            crate::ops::fleet::ship(&state, &mut fleet, &host)
+        },
+    );
+    let error = match &shipped {
+        Err(crate::ops::fleet::ShipError::State(_)) | Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    if !matches!(shipped, Err(crate::ops::fleet::ShipError::State(_))) {
+        crate::ops::fleet::note_reachability(&state, &settings, &host, error.as_deref(), true);
+    }
+    let sent = shipped?;
     let waiting = state.outbox_len()?;
     if out.json {
         out.print_json(&serde_json::json!({ "sent": sent, "waiting": waiting }));

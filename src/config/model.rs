@@ -261,6 +261,9 @@ pub struct Fleet {
     pub on_unavailable: Option<OnUnavailable>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
     pub lease: Option<Duration>,
+    /// The groups told of an outage of the database, once, and of its end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 /// Where alerts go: `[smtp]` and the `[notify.NAME]` groups. Apply records them with

@@ -109,6 +109,9 @@ pub struct RawFleet {
     /// How long a host's claim of a fire holds without renewal (it renews every third
     /// of it while the run goes): after it, the host counts as dead. Default "30s".
     pub lease: Option<Spanned<DurationValue>>,
+    /// The [notify.NAME] groups told, once, when this host loses the database and
+    /// when it has it back.
+    pub notify: Option<Vec<Spanned<String>>>,
 }
 
 /// `[fleet] on_unavailable`.

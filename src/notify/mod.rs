@@ -6,6 +6,7 @@
 //! cannot be sent is retried with backoff by later runs (and `orc notify flush`),
 //! and given up after [`MAX_ATTEMPTS`], which `orc status` shows.
 
+pub mod fleet;
 pub mod hooks;
 pub mod mail;
 pub mod missed;

@@ -13,6 +13,50 @@ use crate::fleet::{Fleet, FleetError, FleetRun};
 use crate::secrets::{NoPassphrase, SecretReader, VaultError};
 use crate::state::{RunRecord, State, StateError};
 
+/// The state's note that this host cannot reach the fleet database: since when.
+const OUTAGE: &str = "fleet_unavailable_since";
+
+/// Whether the fleet database answered (`None`) or not (the error): on the first
+/// failure after it answered, and on the first answer after a failure, `[fleet]
+/// notify` hears of it, once; the alerts go at once where `deliver` says so.
+pub fn note_reachability(
+    state: &State,
+    settings: &FleetSettings,
+    host: &str,
+    error: Option<&str>,
+    deliver: bool,
+) {
+    let changed = match error {
+        Some(_) => match state.setting(OUTAGE) {
+            Ok(Some(_)) => false,
+            _ => state
+                .set_setting(OUTAGE, &crate::state::timestamp(jiff::Timestamp::now()))
+                .is_ok(),
+        },
+        None => state.clear_setting(OUTAGE).unwrap_or(false),
+    };
+    if !changed {
+        return;
+    }
+    match error {
+        Some(e) => tracing::warn!("fleet: the database cannot be reached: {e}"),
+        None => tracing::info!("fleet: the database answers again"),
+    }
+    if settings.notify.is_empty() {
+        return;
+    }
+    if let Err(e) = crate::notify::fleet::queue_outage(state, &settings.notify, host, error) {
+        tracing::warn!("fleet: the outage alert was not queued: {e}");
+        return;
+    }
+    if deliver {
+        let secrets = crate::workspace::vault_reader_with(state.path(), unattended_passphrase);
+        if let Err(e) = crate::notify::deliver(state, &secrets, false) {
+            tracing::warn!("fleet: sending the outage alert failed: {e}");
+        }
+    }
+}
+
 /// How many queued entries one transaction of the fleet database takes.
 const BATCH: usize = 500;
 
@@ -104,12 +148,14 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
     let mut connection: Option<Fleet> = None;
     let mut failing = false;
     loop {
+        let mut reachability: Option<(State, FleetSettings)> = None;
         let result = (|| -> Result<usize, ShipError> {
             let state = State::open(&state_path)?;
             let Some(settings) = state.fleet_settings()? else {
                 connection = None;
                 return Ok(0);
             };
+            let state = &reachability.insert((state, settings.clone())).0;
             let fleet = match connection.as_mut() {
                 Some(fleet) => fleet,
                 None => connection.insert(connect(
@@ -128,17 +174,27 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
             // Any host of the pool that runs orc in the background notices a host
             // that died mid-run.
             if settings.pool.is_some() {
-                let lost = sweep_with(&state, fleet, &settings, &this_host)?;
+                let lost = sweep_with(state, fleet, &settings, &this_host)?;
                 if lost.iter().any(|l| l.alerted) {
                     let secrets =
                         crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
-                    if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
+                    if let Err(e) = crate::notify::deliver(state, &secrets, false) {
                         tracing::warn!("fleet: sending the alerts of lost claims failed: {e}");
                     }
                 }
             }
-            ship(&state, fleet, &this_host)
+            ship(state, fleet, &this_host)
         })();
+        // The state's own failures are not the database's.
+        let database_error = match &result {
+            Err(ShipError::State(_)) | Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some((state, settings)) = &reachability
+            && !matches!(result, Err(ShipError::State(_)))
+        {
+            note_reachability(state, settings, &this_host, database_error.as_deref(), true);
+        }
         match result {
             Ok(sent) => {
                 if failing {
@@ -237,6 +293,9 @@ pub fn gate(
         let claim = db.claim(&key, host, lease_of(&settings))?;
         Ok((db, claim))
     });
+    // The run's own alerts deliver what is queued, this one with them.
+    let error = claimed.as_ref().err().map(|e| e.to_string());
+    note_reachability(state, &settings, host, error.as_deref(), false);
     match claimed {
         Ok((db, Claim::Won { fence })) => {
             let renewer = renew_in_background(db, key.clone(), fence, lease_of(&settings));
@@ -367,7 +426,7 @@ fn sweep_with(
         let rerun = wants_rerun && db.take_over(&claim.fire(), host, lease_of(settings))?;
         let alerted = to_alert.contains(&claim);
         if alerted
-            && let Err(e) = crate::notify::missed::queue_lost_claim(
+            && let Err(e) = crate::notify::fleet::queue_lost_claim(
                 state,
                 &recorded,
                 (&claim.holder, &claim.scheduled_for),

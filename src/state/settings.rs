@@ -65,6 +65,14 @@ impl State {
         Ok(())
     }
 
+    /// Forget orc's own bookkeeping value `key`; whether there was one.
+    pub fn clear_setting(&self, key: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?
+            == 1)
+    }
+
     /// Where alerts go, as last applied to `scope` (or to any); nothing before an
     /// apply set it.
     pub fn notify_settings(&self, scope: Option<&Scope>) -> Result<crate::config::NotifySettings> {

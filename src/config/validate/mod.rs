@@ -48,7 +48,7 @@ pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Opt
     let (settings, zone) = sections::settings(&mut c, parsed.settings.as_ref());
     let notify = sections::notify_groups(&mut c, &parsed);
     let smtp = sections::smtp(&mut c, parsed.smtp.as_ref());
-    let fleet = sections::fleet(&mut c, parsed.fleet.as_ref());
+    let fleet = sections::fleet(&mut c, parsed.fleet.as_ref(), &notify);
     sections::report(&mut c, parsed.report.as_ref(), &notify, smtp.is_some());
     let defaults = sections::defaults(&mut c, parsed.defaults.as_ref(), &settings, &notify);
     check_dependencies(&mut c, &parsed);

@@ -261,7 +261,11 @@ pub fn is_http_url(text: &str) -> bool {
 /// `[smtp]`: how mail leaves, its password only ever a secret reference.
 /// `[fleet]`: the URL is postgres:// (a password in it only from the vault), the pool
 /// a name.
-pub(super) fn fleet(c: &mut Checker, item: Option<&Item<RawFleet>>) -> Option<Fleet> {
+pub(super) fn fleet(
+    c: &mut Checker,
+    item: Option<&Item<RawFleet>>,
+    groups: &BTreeMap<String, NotifyGroup>,
+) -> Option<Fleet> {
     item.map(|Item { file, value: f, .. }| {
         c.secret_ref(*file, None, &f.url);
         if let EnvValue::Plain(url) = &f.url.value {
@@ -294,11 +298,22 @@ pub(super) fn fleet(c: &mut Checker, item: Option<&Item<RawFleet>>) -> Option<Fl
         {
             c.report(*file, &v.span, None, "lease must be at least 3s: it is renewed every third of it");
         }
+        for group in f.notify.iter().flatten() {
+            if !groups.contains_key(&group.value) {
+                c.report(
+                    *file,
+                    &group.span,
+                    None,
+                    format!("notify group \"{}\" is not defined ([notify.{}])", group.value, group.value),
+                );
+            }
+        }
         Fleet {
             url: f.url.value.clone(),
             pool: f.pool.as_ref().map(|p| p.value.clone()),
             on_unavailable: f.on_unavailable,
             lease,
+            notify: f.notify.iter().flatten().map(|g| g.value.clone()).collect(),
         }
     })
 }
