@@ -901,6 +901,54 @@ fn an_outage_is_one_alert_and_its_end_another() {
     assert_eq!(receiver.received().len(), 2);
 }
 
+/// The server drops orc's connections mid-run (pg_terminate_backend): the claim's
+/// renewal connects again, the lease holds, no other host takes the fire, and the
+/// run's end is recorded.
+fn a_dropped_connection_mid_run_keeps_the_claim() {
+    let config = "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\nlease = \"3s\"\n\n[tasks.slow]\ncommand = \"sleep 5\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n";
+    let hosts = pool("orc_dropped", config, 2);
+    let args = [
+        "run",
+        "slow",
+        "--trigger",
+        "scheduled",
+        "--scheduled-for",
+        "2026-12-07T03:00:00Z",
+    ];
+    let running = hosts[0]
+        .command(&args)
+        .env("ORC_HOSTNAME", "h0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count("orc_dropped", "SELECT count(*) FROM orc_claims") == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "h0 never claimed the fire"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    psql(
+        "orc_dropped",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'orc'",
+    );
+    // Past the lease: a renewal on the dropped connection alone would have let it run out.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let sweep = json(&as_host(&hosts[1], "h1", &["check-missed", "--json"]));
+    assert_eq!(sweep["lost"], serde_json::json!([]), "{sweep}");
+    let o = running.wait_with_output().unwrap();
+    assert!(text(&o).contains(": success"), "{}", text(&o));
+    assert_eq!(
+        psql(
+            "orc_dropped",
+            "SELECT holder || ':' || status || ':' || coalesce(taken_over_from, '-') FROM orc_claims"
+        ),
+        "h0:success:-"
+    );
+}
+
 fn run_on_one_needs_a_pool() {
     let env = TestEnv::builder()
         .config("[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\non_host_failure = \"rerun\"\n")
@@ -996,6 +1044,10 @@ fn main() -> ExitCode {
         trial(
             "an_outage_is_one_alert_and_its_end_another",
             an_outage_is_one_alert_and_its_end_another,
+        ),
+        trial(
+            "a_dropped_connection_mid_run_keeps_the_claim",
+            a_dropped_connection_mid_run_keeps_the_claim,
         ),
         common::trial("run_on_one_needs_a_pool", run_on_one_needs_a_pool, &[]),
         common::trial(

@@ -298,7 +298,16 @@ pub fn gate(
     note_reachability(state, &settings, host, error.as_deref(), false);
     match claimed {
         Ok((db, Claim::Won { fence })) => {
-            let renewer = renew_in_background(db, key.clone(), fence, lease_of(&settings));
+            let reconnect = {
+                let (settings, path) = (settings.clone(), state.path().to_path_buf());
+                move || connect(&settings, &path, Duration::from_secs(5))
+            };
+            let renewer = renew_in_background(
+                (db, Box::new(reconnect)),
+                key.clone(),
+                fence,
+                lease_of(&settings),
+            );
             Gate::Run(Some(HeldClaim {
                 fire: key,
                 fence,
@@ -327,8 +336,14 @@ pub fn gate(
 /// Renew the claim every third of its lease until the run's status comes, then
 /// record it. A renewal that fails is retried at the next turn; one that finds the
 /// claim gone (taken over) stops.
+/// A connection, and how to open another when it breaks.
+type Reconnecting = (
+    Fleet,
+    Box<dyn Fn() -> Result<Fleet, ShipError> + Send + 'static>,
+);
+
 fn renew_in_background(
-    mut db: Fleet,
+    (mut db, reconnect): Reconnecting,
     fire: FireKey,
     fence: i64,
     lease: Duration,
@@ -336,10 +351,28 @@ fn renew_in_background(
     let (done, status) = std::sync::mpsc::channel::<String>();
     let renewer = std::thread::spawn(move || {
         use std::sync::mpsc::RecvTimeoutError;
+        // A connection the server dropped (a restart, pg_terminate_backend) is
+        // opened again before the next try.
+        let mut broken = false;
         loop {
-            match status.recv_timeout(lease / 3) {
+            let message = status.recv_timeout(lease / 3);
+            if broken && !matches!(message, Err(RecvTimeoutError::Disconnected)) {
+                match reconnect() {
+                    Ok(fresh) => {
+                        db = fresh;
+                        broken = false;
+                    }
+                    Err(e) => tracing::warn!("{}: cannot reach the fleet database: {e}", fire.task),
+                }
+            }
+            match message {
                 Ok(status) => {
-                    match db.finish(&fire, fence, &status) {
+                    // One more connection for the end, if the one held broke since.
+                    let finished = db.finish(&fire, fence, &status).or_else(|_| {
+                        db = reconnect()?;
+                        Ok::<_, ShipError>(db.finish(&fire, fence, &status)?)
+                    });
+                    match finished {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(
                             "{}: the claim of the fire at {} was taken over; this run's result stays on this host",
@@ -365,7 +398,10 @@ fn renew_in_background(
                         );
                         return;
                     }
-                    Err(e) => tracing::warn!("{}: cannot renew the claim: {e}", fire.task),
+                    Err(e) => {
+                        broken = true;
+                        tracing::warn!("{}: cannot renew the claim: {e}", fire.task);
+                    }
                 },
             }
         }
