@@ -200,6 +200,14 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
     assert!(!text(&o).contains(password), "{}", text(&o));
     assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
 
+    // In the URL's query too.
+    env.write_config(&format!(
+        "[fleet]\nurl = \"postgres://orc@db.example.com/orc?sslmode=require&password={password}\"\n"
+    ));
+    let o = as_host(&env, "a", &["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("holds a password"), "{}", text(&o));
+    assert!(!text(&o).contains(password), "{}", text(&o));
     // A password in the config itself is refused, naming where, before any connect.
     env.write_config(&format!(
         "[fleet]\nurl = \"postgres://orc:{password}@db.example.com/orc\"\n"
@@ -349,6 +357,28 @@ fn runs_reach_the_fleet_through_the_outbox() {
     let table = as_host(&alpha, "alpha", &["status", "--all-hosts"]);
     assert!(text(&table).contains("(late)"), "{}", text(&table));
 
+    // The same host with a state made anew numbers its runs from 1 again: the
+    // fleet keeps the old state's runs beside the new one's.
+    let reborn = another_host("orc_ship", &config);
+    assert!(
+        as_host(&reborn, "alpha", &["apply", "--auto-approve"])
+            .status
+            .success()
+    );
+    assert!(
+        as_host(&reborn, "alpha", &["run", "clock"])
+            .status
+            .success()
+    );
+    assert_eq!(sync(&reborn, "alpha")["sent"], 1);
+    assert_eq!(
+        count(
+            "orc_ship",
+            "SELECT count(*) FROM orc_runs WHERE host = 'alpha'"
+        ),
+        3
+    );
+
     // The database down: the run does not notice; the outbox keeps it; sync says why.
     alpha.secret_set("fleet_db", "postgres://postgres@127.0.0.1:1/orc_ship");
     let o = as_host(&alpha, "alpha", &["run", "clock"]);
@@ -374,11 +404,11 @@ fn runs_reach_the_fleet_through_the_outbox() {
     assert!(line.contains("failpoint fleet_after_upsert"), "{line}");
     crashing.kill().unwrap();
     crashing.wait().unwrap();
-    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 4);
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 5);
     assert!(queued(&alpha) > 0, "the crash came before the cut");
     assert_eq!(sync(&alpha, "alpha")["sent"], 1);
     assert_eq!(queued(&alpha), 0);
-    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 4);
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 5);
 }
 
 fn a_running_daemon_ships_in_the_background() {
@@ -625,6 +655,40 @@ fn hosts_of_a_pool_run_each_fire_once() {
     }
     assert_eq!(count("orc_pool", "SELECT count(*) FROM orc_runs"), 10);
 
+    // A scheduler that does not say the fire (cron: `--trigger scheduled` alone, at
+    // the minute): the start claims the current fire, so one host runs it. Every
+    // minute, so that now is a fire; not across a minute's turn, where the two
+    // starts would belong to two fires.
+    let every_minute = POOL_CONFIG.replace("0 3 * * *", "* * * * *");
+    for (i, env) in hosts[..2].iter().enumerate() {
+        env.write_config(&every_minute);
+        let o = as_host(env, &format!("h{i}"), &["apply", "--auto-approve"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    while !(3..55).contains(&(jiff::Timestamp::now().as_second() % 60)) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let starts: Vec<_> = hosts[..2]
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            env.command(&["run", "clock", "--trigger", "scheduled", "--no-jitter"])
+                .env("ORC_HOSTNAME", format!("h{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let said: Vec<String> = starts
+        .into_iter()
+        .map(|c| text(&c.wait_with_output().unwrap()))
+        .collect();
+    assert_eq!(
+        said.iter().filter(|t| t.contains(": success")).count(),
+        1,
+        "{said:#?}"
+    );
     // A manual run is not a fire: it runs here.
     let o = as_host(&hosts[1], "h1", &["run", "clock"]);
     assert!(text(&o).contains(": success"), "{}", text(&o));
@@ -717,6 +781,19 @@ fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
     let sweep = json(&as_host(&hosts[2], "h2", &["check-missed", "--json"]));
     assert_eq!(sweep["lost"], serde_json::json!([]), "{sweep}");
     std::thread::sleep(std::time::Duration::from_secs(4));
+    // A host of the pool without the task sweeps first: it cannot alert the task's
+    // groups, so it leaves the claim to one that can.
+    let stranger = another_host(
+        "orc_failover",
+        &config.replace("[tasks.slow]", "[tasks.other]"),
+    );
+    assert!(
+        as_host(&stranger, "h9", &["apply", "--auto-approve"])
+            .status
+            .success()
+    );
+    let sweep = json(&as_host(&stranger, "h9", &["check-missed", "--json"]));
+    assert_eq!(sweep["lost"], serde_json::json!([]), "{sweep}");
     let sweep = json(&as_host(&hosts[1], "h1", &["check-missed", "--json"]));
     let lost = &sweep["lost"];
     assert_eq!(lost.as_array().map(Vec::len), Some(1), "{sweep}");
@@ -772,6 +849,45 @@ fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
         psql("orc_failover", "SELECT status FROM orc_claims"),
         "success"
     );
+
+    // The killed host itself sweeps first after its restart: it takes its own fire
+    // over and runs it (its interrupted run of the fire does not stop the rerun).
+    let fire = "2026-12-08T03:00:00Z";
+    let args = [
+        "run",
+        "slow",
+        "--trigger",
+        "scheduled",
+        "--scheduled-for",
+        fire,
+    ];
+    let mut winner = hosts[0]
+        .command(&args)
+        .env("ORC_HOSTNAME", "h0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let open = format!("SELECT count(*) FROM orc_claims WHERE scheduled_for = '{fire}'");
+    while count("orc_failover", &open) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    winner.kill().unwrap();
+    winner.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let sweep = json(&as_host(&hosts[0], "h0", &["check-missed", "--json"]));
+    assert_eq!(sweep["lost"][0]["rerun"], true, "{sweep}");
+    let done = format!(
+        "SELECT count(*) FROM orc_claims WHERE scheduled_for = '{fire}' AND status = 'success'"
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count("orc_failover", &done) == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the self-rerun never succeeded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// TLS: the default (`prefer`) encrypts (the cluster's certificate is self-signed,
@@ -930,6 +1046,17 @@ fn a_dropped_connection_mid_run_keeps_the_claim() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // A second start of the same fire on the holder: a duplicate, and the claim
+    // stays open for the run that goes on.
+    let again = as_host(&hosts[0], "h0", &args);
+    assert!(text(&again).contains(": duplicate"), "{}", text(&again));
+    assert_eq!(
+        count(
+            "orc_dropped",
+            "SELECT count(*) FROM orc_claims WHERE finished_at IS NULL"
+        ),
+        1
+    );
     psql(
         "orc_dropped",
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'orc'",
@@ -965,6 +1092,11 @@ fn run_on_one_needs_a_pool() {
         "{}",
         text(&o)
     );
+    // Each host's own zone would make each fire another instant on each.
+    env.write_config("[fleet]\nurl = \"postgres://orc@db/orc\"\npool = \"etl\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\n");
+    let o = env.orc(&["validate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("time zone"), "{}", text(&o));
 }
 
 /// Why no PostgreSQL server can be used here, if none can.

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE orc_runs (
         host text NOT NULL,
+        state_id text NOT NULL,
         folder text NOT NULL,
         run_id bigint NOT NULL,
         task text NOT NULL,
@@ -39,7 +40,7 @@ const MIGRATIONS: &[&str] = &[
         reason text,
         duration_flag text,
         received_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (host, folder, run_id)
+        PRIMARY KEY (host, state_id, folder, run_id)
     );
     CREATE INDEX orc_runs_task ON orc_runs (folder, task, started_at DESC);
     CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
@@ -105,6 +106,9 @@ pub struct Host {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FleetRun {
     pub host: String,
+    /// The state the run is recorded in (its own id, made once): a host's states
+    /// (another `--state`, one made anew) number their runs from 1 each.
+    pub state_id: String,
     pub folder: String,
     /// The run's id in its host's state.
     pub run_id: i64,
@@ -187,8 +191,10 @@ impl Fleet {
     /// Connect to `url`, giving up after `timeout` (an unreachable database must not
     /// hold a command long).
     pub fn connect(url: &str, timeout: Duration) -> Result<Fleet> {
-        let split =
-            tls::split(url).map_err(|e| FleetError::Connect(masked(&e.to_string(), url)))?;
+        let split = tls::split(url).map_err(|e| match e {
+            FleetError::Connect(why) => FleetError::Connect(masked(&why, url)),
+            other => other,
+        })?;
         let mut config: postgres::Config = split
             .url
             .parse()
@@ -294,10 +300,10 @@ impl Fleet {
         let statement = tx.prepare(
             "INSERT INTO orc_runs (host, folder, run_id, task, status, exit_code, attempts,
                  trigger, started_at, finished_at, duration_ms, scheduled_for, reason,
-                 duration_flag)
+                 duration_flag, state_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ($9::text)::timestamptz,
-                 ($10::text)::timestamptz, $11, ($12::text)::timestamptz, $13, $14)
-             ON CONFLICT (host, folder, run_id) DO UPDATE SET
+                 ($10::text)::timestamptz, $11, ($12::text)::timestamptz, $13, $14, $15)
+             ON CONFLICT (host, state_id, folder, run_id) DO UPDATE SET
                  task = EXCLUDED.task, status = EXCLUDED.status,
                  exit_code = EXCLUDED.exit_code, attempts = EXCLUDED.attempts,
                  trigger = EXCLUDED.trigger, started_at = EXCLUDED.started_at,
@@ -324,6 +330,7 @@ impl Fleet {
                     &r.scheduled_for,
                     &r.reason,
                     &r.duration_flag,
+                    &r.state_id,
                 ],
             )?;
         }
@@ -411,15 +418,19 @@ impl Fleet {
     }
 
     /// The claims of `pool` whose lease ran out before their run finished and that
-    /// no host alerted yet; each is marked alerted as it is returned, so that of the
-    /// hosts sweeping at once exactly one alerts it.
-    pub fn take_expired(&mut self, pool: &str) -> Result<Vec<Expired>> {
+    /// no host alerted yet, of the `tasks` (folder, name) the sweeping host has (only
+    /// a host that has the task can alert its groups); each is marked alerted as it is
+    /// returned, so that of the hosts sweeping at once exactly one alerts it.
+    pub fn take_expired(&mut self, pool: &str, tasks: &[(String, String)]) -> Result<Vec<Expired>> {
+        let folders: Vec<&str> = tasks.iter().map(|(f, _)| f.as_str()).collect();
+        let names: Vec<&str> = tasks.iter().map(|(_, t)| t.as_str()).collect();
         let rows = self.client.query(
             "UPDATE orc_claims SET alerted_at = now()
              WHERE pool = $1 AND finished_at IS NULL AND lease_until < now() AND alerted_at IS NULL
+               AND (folder, task) IN (SELECT * FROM unnest($2::text[], $3::text[]))
              RETURNING pool, folder, task,
                  to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), holder",
-            &[&pool],
+            &[&pool, &folders, &names],
         )?;
         Ok(rows.iter().map(expired).collect())
     }
@@ -516,7 +527,8 @@ impl Fleet {
 }
 
 /// The columns of `orc_runs` as [`fleet_run`] reads them (times as RFC 3339, UTC).
-const RUN_COLUMNS: &str = "host, folder, run_id, task, status, exit_code, attempts, trigger,
+const RUN_COLUMNS: &str =
+    "host, state_id, folder, run_id, task, status, exit_code, attempts, trigger,
     to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
     to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms,
     to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), reason,
@@ -525,19 +537,20 @@ const RUN_COLUMNS: &str = "host, folder, run_id, task, status, exit_code, attemp
 fn fleet_run(r: &postgres::Row) -> FleetRun {
     FleetRun {
         host: r.get(0),
-        folder: r.get(1),
-        run_id: r.get(2),
-        task: r.get(3),
-        status: r.get(4),
-        exit_code: r.get(5),
-        attempts: r.get(6),
-        trigger: r.get(7),
-        started_at: r.get(8),
-        finished_at: r.get(9),
-        duration_ms: r.get(10),
-        scheduled_for: r.get(11),
-        reason: r.get(12),
-        duration_flag: r.get(13),
+        state_id: r.get(1),
+        folder: r.get(2),
+        run_id: r.get(3),
+        task: r.get(4),
+        status: r.get(5),
+        exit_code: r.get(6),
+        attempts: r.get(7),
+        trigger: r.get(8),
+        started_at: r.get(9),
+        finished_at: r.get(10),
+        duration_ms: r.get(11),
+        scheduled_for: r.get(12),
+        reason: r.get(13),
+        duration_flag: r.get(14),
     }
 }
 
@@ -566,18 +579,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// `text` with the URL's password, if any, replaced (errors may quote the URL).
+/// `text` with the URL's password, if any, replaced (errors may quote the URL): in
+/// `user:password@` (up to the last `@`), `?password=` or `password=` of a key=value
+/// string.
 fn masked(text: &str, url: &str) -> String {
-    let password = url
+    let in_userinfo = url
         .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(_, rest)| rest.split('?').next()?.rsplit_once('@'))
         .and_then(|(user, _)| user.split_once(':'))
-        .map(|(_, password)| password)
-        .filter(|p| !p.is_empty());
-    match password {
-        Some(p) => text.replace(p, "****"),
-        None => text.to_string(),
+        .map(|(_, password)| password);
+    let in_options = url
+        .split(['?', '&', ' '])
+        .find_map(|pair| pair.strip_prefix("password="));
+    let mut text = text.to_string();
+    for p in [in_userinfo, in_options].into_iter().flatten() {
+        // A one- or two-letter password would mask every such letter of the
+        // message; it is too short to be one anyway.
+        if p.len() > 2 {
+            text = text.replace(p, "****");
+        }
     }
+    text
 }
 
 #[cfg(test)]
@@ -589,5 +611,16 @@ mod tests {
             "bad **** here"
         );
         assert_eq!(super::masked("x", "postgres://db/orc"), "x");
+        assert_eq!(
+            super::masked("no p@ss here", "postgres://orc:p@ss@db/orc"),
+            "no **** here"
+        );
+        assert_eq!(
+            super::masked(
+                "got hunter22",
+                "postgres://orc@db/orc?sslmode=require&password=hunter22"
+            ),
+            "got ****"
+        );
     }
 }

@@ -94,10 +94,20 @@ pub fn unattended_passphrase(_prompt: &str) -> crate::secrets::Result<Zeroizing<
         .ok_or(VaultError::NeedsPassphrase(NoPassphrase::NoTerminal))
 }
 
+/// This state's id in the fleet database, made (random) the first time it is asked.
+pub fn state_id(state: &State) -> Result<String, ShipError> {
+    const KEY: &str = "fleet_state_id";
+    let made: [u8; 8] = crate::secrets::key::random_bytes();
+    let made: String = made.iter().map(|b| format!("{b:02x}")).collect();
+    // Of two processes making one at once, the first write stands.
+    Ok(state.setting_or_insert(KEY, &made)?)
+}
+
 /// A run of this state as the fleet database keeps it.
-pub fn fleet_run(run: &RunRecord, this_host: &str) -> FleetRun {
+pub fn fleet_run(run: &RunRecord, this_host: &str, state_id: &str) -> FleetRun {
     FleetRun {
         host: run.host.clone().unwrap_or_else(|| this_host.to_string()),
+        state_id: state_id.to_string(),
         folder: run.folder.clone().unwrap_or_default(),
         run_id: run.id,
         task: run.task.clone(),
@@ -119,9 +129,14 @@ pub fn fleet_run(run: &RunRecord, this_host: &str) -> FleetRun {
 /// so a failure anywhere sends it again (the database replaces, never duplicates).
 pub fn ship(state: &State, fleet: &mut Fleet, this_host: &str) -> Result<usize, ShipError> {
     fleet.check_schema()?;
+    let id = state_id(state)?;
     let mut sent = 0;
     while let Some(batch) = state.outbox(BATCH)? {
-        let runs: Vec<FleetRun> = batch.runs.iter().map(|r| fleet_run(r, this_host)).collect();
+        let runs: Vec<FleetRun> = batch
+            .runs
+            .iter()
+            .map(|r| fleet_run(r, this_host, &id))
+            .collect();
         fleet.upsert_runs(&runs)?;
         crate::failpoint::hit("fleet_after_upsert");
         state.outbox_delivered(batch.upto)?;
@@ -248,6 +263,14 @@ impl HeldClaim {
     pub fn finish(mut self, status: &str) {
         if let Some((done, renewer)) = self.renewer.take() {
             let _ = done.send(status.to_string());
+            let _ = renewer.join();
+        }
+    }
+
+    /// Stop renewing without recording an end (a start that did not run).
+    pub fn release(mut self) {
+        if let Some((done, renewer)) = self.renewer.take() {
+            drop(done);
             let _ = renewer.join();
         }
     }
@@ -444,7 +467,18 @@ fn sweep_with(
     let Some(pool) = settings.pool.clone() else {
         return Ok(Vec::new());
     };
-    let to_alert = db.take_expired(&pool)?;
+    // Only the tasks this host has with run_on = "one": another pool member's alone
+    // can alert theirs.
+    let mine: Vec<(String, String)> = state
+        .tasks()?
+        .into_iter()
+        .filter(|r| {
+            r.task()
+                .is_ok_and(|t| t.run_on == crate::config::RunOn::One)
+        })
+        .map(|r| (r.folder, r.name))
+        .collect();
+    let to_alert = db.take_expired(&pool, &mine)?;
     let mut lost = Vec::new();
     for claim in db
         .expired(&pool)?

@@ -37,8 +37,11 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.if_due && !exec::is_due(&task, now) {
         return Ok(RunOutcome::NotDue);
     }
+    // A scheduled start of a run_on = "one" task is for a fire even when its
+    // scheduler does not say which (cron): the pool claims that fire.
+    let claims = task.run_on == crate::config::RunOn::One && opts.trigger == Trigger::Scheduled;
     let scheduled_for = match opts.scheduled_for {
-        None if opts.once_per_fire => exec::current_fire(&task, now),
+        None if opts.once_per_fire || claims => exec::current_fire(&task, now),
         given => given,
     };
     // run_on = "one": the hosts of the pool race for the fire; only the winner runs.
@@ -132,11 +135,13 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     };
     let report = exec::run_recorded(state, &recorded, &task, &request, 0);
     if let Some(claim) = claim {
-        let status = match &report {
-            Ok(report) => report.status.as_str(),
-            Err(_) => "failed",
-        };
-        claim.finish(status);
+        match &report {
+            // A second start of a fire this host already runs: the first run's claim
+            // is not this start's to finish.
+            Ok(report) if report.status == exec::Status::Duplicate => claim.release(),
+            Ok(report) => claim.finish(report.status.as_str()),
+            Err(_) => claim.finish("failed"),
+        }
     }
     // The start's ping goes before the end's, which only a run whose start was
     // pinged gets (not a second start of a fire, or one skipped for an overlap).

@@ -91,7 +91,8 @@ impl State {
     /// triggers matching the same minute) exactly one gets a row:
     /// `Err(id of the existing run)` for the other. A `missed` row does not count, nor
     /// a `duplicate` (another host of the pool had the fire: if it dies, this host
-    /// may take the fire over).
+    /// may take the fire over), nor an `interrupted` one (its orc died: the fire may be
+    /// run again, here or by the pool).
     pub fn begin_run(
         &self,
         (folder, task): (&str, &str),
@@ -104,7 +105,7 @@ impl State {
              SELECT ?1, ?7, ?2, 'running', ?3, ?4, ?5, 0, ?6, ?8
              WHERE ?6 IS NULL OR NOT EXISTS (
                  SELECT 1 FROM runs WHERE task = ?1 AND folder = ?7 AND scheduled_for = ?6
-                 AND status NOT IN ('missed', 'duplicate'))",
+                 AND status NOT IN ('missed', 'duplicate', 'interrupted'))",
             params![task, now(), trigger, host, std::process::id(), scheduled_for, folder, super::my_start()],
         )?;
         if inserted == 1 {
@@ -112,7 +113,7 @@ impl State {
         }
         let existing = self.conn.query_row(
             "SELECT id FROM runs WHERE task = ?1 AND folder = ?3 AND scheduled_for = ?2
-             AND status NOT IN ('missed', 'duplicate') ORDER BY id LIMIT 1",
+             AND status NOT IN ('missed', 'duplicate', 'interrupted') ORDER BY id LIMIT 1",
             params![task, scheduled_for, folder],
             |r| r.get(0),
         )?;

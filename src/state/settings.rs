@@ -65,6 +65,15 @@ impl State {
         Ok(())
     }
 
+    /// Orc's own bookkeeping value `key`, written as `value` if there was none.
+    pub fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)",
+            params![key, value, now()],
+        )?;
+        Ok(self.setting(key)?.unwrap_or_else(|| value.to_string()))
+    }
+
     /// Forget orc's own bookkeeping value `key`; whether there was one.
     pub fn clear_setting(&self, key: &str) -> Result<bool> {
         Ok(self

@@ -39,11 +39,15 @@ pub(super) fn check_fleet(setup: &Setup, vault_opens: Option<bool>) -> Check {
     let mut db = match Fleet::connect(&url, CONNECT_TIMEOUT) {
         Ok(db) => db,
         Err(e) => {
-            return Check::fail(
-                NAME,
-                e.to_string(),
-                "check the host, port and login in the URL, and that this host may connect (pg_hba.conf)",
-            );
+            let text = e.to_string();
+            let fix = if text.to_lowercase().contains("certificate")
+                || text.contains("UnknownIssuer")
+            {
+                "the server's certificate was not accepted: name its CA with sslrootcert=PATH in the URL (verify-ca, verify-full), or use sslmode=require to encrypt without checking it"
+            } else {
+                "check the host, port and login in the URL, and that this host may connect (pg_hba.conf)"
+            };
+            return Check::fail(NAME, text, fix);
         }
     };
     let server = db.server_version().unwrap_or_else(|_| "?".to_string());

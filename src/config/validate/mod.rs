@@ -75,6 +75,12 @@ pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Opt
 fn check_run_on(c: &mut Checker, parsed: &Parsed, fleet: Option<&crate::config::Fleet>) {
     use crate::config::RunOn;
     let pool = fleet.and_then(|f| f.pool.as_deref());
+    let local_time = parsed
+        .settings
+        .as_ref()
+        .and_then(|s| s.value.timezone.as_ref())
+        .is_none_or(|tz| tz.value == "local");
+    let mut warned_zone = false;
     for (name, item) in &parsed.tasks {
         let task = &item.value;
         let one = task.run_on.as_ref().filter(|r| r.value == RunOn::One);
@@ -92,6 +98,17 @@ fn check_run_on(c: &mut Checker, parsed: &Parsed, fleet: Option<&crate::config::
                     "run_on = \"one\" runs a fire on one host of the fleet's pool, but {why}: add [fleet] with url and pool"
                 ),
             );
+        }
+        // A fire is an instant: hosts whose clocks read another zone would each
+        // claim another one, and all run it.
+        if let (Some(run_on), true, false) = (one, local_time, warned_zone) {
+            warned_zone = true;
+            let d = crate::config::diag::Diagnostic::warning(
+                "run_on = \"one\" with the machine's own time zone: hosts of the pool in other zones would claim different fires and each run its own; set settings.timezone (e.g. \"Europe/Berlin\")",
+            )
+            .at(&c.sources[item.file], Some(run_on.span.clone()))
+            .task(name);
+            c.diags.push(d);
         }
         if let (Some(failure), None) = (&task.on_host_failure, one) {
             let d = crate::config::diag::Diagnostic::warning(

@@ -269,13 +269,19 @@ pub(super) fn fleet(
     item.map(|Item { file, value: f, .. }| {
         c.secret_ref(*file, None, &f.url);
         if let EnvValue::Plain(url) = &f.url.value {
-            // user:password@host: the plan, the state and every error would show it.
-            let password = url
+            // user:password@host, or ?password=: the plan, the state and every error
+            // would show it.
+            let in_userinfo = url
                 .split_once("://")
-                .and_then(|(_, rest)| rest.split_once('@'))
+                .and_then(|(_, rest)| rest.split('?').next()?.rsplit_once('@'))
                 .and_then(|(user, _)| user.split_once(':'))
-                .map(|(_, password)| password)
-                .filter(|p| !p.is_empty());
+                .map(|(_, password)| password);
+            let in_query = url.split_once('?').and_then(|(_, query)| {
+                query
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("password="))
+            });
+            let password = in_userinfo.or(in_query).filter(|p| !p.is_empty());
             let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
             let message = match password {
                 Some(_) => Some("the fleet url holds a password: store the URL with `orc secret set NAME` and write url = { secret = \"NAME\" }".to_string()),
