@@ -248,6 +248,35 @@ fn pool(database: &str, config: &str, n: usize) -> Vec<TestEnv> {
     hosts
 }
 
+/// `orc run slow` for `fire` on `env` as `host`, scheduled, in the background: the
+/// process once its claim of the fire is in `database`.
+fn start_claimed(env: &TestEnv, host: &str, database: &str, fire: &str) -> std::process::Child {
+    let child = env
+        .command(&[
+            "run",
+            "slow",
+            "--trigger",
+            "scheduled",
+            "--scheduled-for",
+            fire,
+        ])
+        .env("ORC_HOSTNAME", host)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let claimed = format!("SELECT count(*) FROM orc_claims WHERE scheduled_for = '{fire}'");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(database, &claimed) == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "{host} never claimed {fire}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
 fn count(database: &str, sql: &str) -> i64 {
     psql(database, sql).parse().unwrap()
 }
@@ -751,25 +780,7 @@ fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
         "--scheduled-for",
         fire,
     ];
-    let mut winner = hosts[0]
-        .command(&args)
-        .env("ORC_HOSTNAME", "h0")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while count(
-        "orc_failover",
-        "SELECT count(*) FROM orc_claims WHERE holder = 'h0'",
-    ) == 0
-    {
-        assert!(
-            std::time::Instant::now() < until,
-            "h0 never claimed the fire"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut winner = start_claimed(&hosts[0], "h0", "orc_failover", fire);
     let fence = psql("orc_failover", "SELECT fence FROM orc_claims");
     let o = as_host(&hosts[1], "h1", &args);
     assert!(text(&o).contains(": duplicate"), "{}", text(&o));
@@ -853,25 +864,7 @@ fn a_host_killed_mid_run_is_alerted_once_and_its_fire_rerun() {
     // The killed host itself sweeps first after its restart: it takes its own fire
     // over and runs it (its interrupted run of the fire does not stop the rerun).
     let fire = "2026-12-08T03:00:00Z";
-    let args = [
-        "run",
-        "slow",
-        "--trigger",
-        "scheduled",
-        "--scheduled-for",
-        fire,
-    ];
-    let mut winner = hosts[0]
-        .command(&args)
-        .env("ORC_HOSTNAME", "h0")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let open = format!("SELECT count(*) FROM orc_claims WHERE scheduled_for = '{fire}'");
-    while count("orc_failover", &open) == 0 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut winner = start_claimed(&hosts[0], "h0", "orc_failover", fire);
     winner.kill().unwrap();
     winner.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_secs(4));
@@ -1031,21 +1024,7 @@ fn a_dropped_connection_mid_run_keeps_the_claim() {
         "--scheduled-for",
         "2026-12-07T03:00:00Z",
     ];
-    let running = hosts[0]
-        .command(&args)
-        .env("ORC_HOSTNAME", "h0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while count("orc_dropped", "SELECT count(*) FROM orc_claims") == 0 {
-        assert!(
-            std::time::Instant::now() < until,
-            "h0 never claimed the fire"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let running = start_claimed(&hosts[0], "h0", "orc_dropped", "2026-12-07T03:00:00Z");
     // A second start of the same fire on the holder: a duplicate, and the claim
     // stays open for the run that goes on.
     let again = as_host(&hosts[0], "h0", &args);
