@@ -127,6 +127,16 @@ pub fn settings_words(json: &str) -> String {
         .map(|(k, v)| {
             let text = if DURATIONS.contains(&k.as_str()) {
                 duration_text(v)
+            } else if let (true, Some(table)) = (k == "fleet", v.as_object()) {
+                // [fleet] lease is recorded in seconds: shown as tasks.toml writes it.
+                let mut shown = table.clone();
+                if let Some(secs) = table.get("lease").and_then(Value::as_u64) {
+                    shown.insert(
+                        "lease".into(),
+                        Value::String(format_duration(Duration::from_secs(secs))),
+                    );
+                }
+                toml_text(&Value::Object(shown))
             } else {
                 toml_text(v)
             };
@@ -283,6 +293,14 @@ fn toml_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fleets_lease_reads_as_a_duration() {
+        let json = r#"{"fleet":{"lease":6,"pool":"etl","url":{"secret":"fleet_db"}}}"#;
+        let words = settings_words(json);
+        assert!(words.contains("lease = \"6s\""), "{words}");
+        assert!(words.contains("pool = \"etl\""), "{words}");
+    }
 
     #[test]
     fn a_definition_reads_as_tasks_toml() {
