@@ -129,9 +129,7 @@ pub fn history(args: HistoryArgs, global: &Global, out: &Output) -> anyhow::Resu
         )
     );
     for r in runs {
-        let duration = r
-            .duration_ms
-            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        let duration = crate::cli::output::run_duration(r.duration_ms);
         println!(
             "{:>6}  {}{:<24}  {:<11}  {:<10}  {:<24}  {:>9}  {}",
             r.id,
@@ -194,9 +192,7 @@ fn fleet_history(
         )
     );
     for r in runs {
-        let duration = r
-            .duration_ms
-            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        let duration = crate::cli::output::run_duration(r.duration_ms);
         println!(
             "{:<16}  {:>6}  {:<24}  {:<11}  {:<10}  {:<24}  {:>9}  {}",
             r.host,

@@ -59,3 +59,8 @@ impl Output {
         );
     }
 }
+
+/// A run's duration as the tables show it: seconds with one decimal, or "-".
+pub fn run_duration(ms: Option<i64>) -> String {
+    ms.map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+}

@@ -204,9 +204,7 @@ fn fleet_status(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         )
     );
     for r in &runs {
-        let duration = r
-            .duration_ms
-            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        let duration = crate::cli::output::run_duration(r.duration_ms);
         println!(
             "{:<20}  {:<24}  {:<11}  {:<24}  {:>9}",
             r.host, r.task, r.status, r.started_at, duration
