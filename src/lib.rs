@@ -23,13 +23,13 @@
 //! - `backend`: `config`, `host`, `schedule`, `secrets`, `state`, `tasksched`
 //! - `plan`: `backend`, `config`, `state`
 //! - `exec`: `config`, `host`, `schedule`, `secrets`, `state`
-//! - `notify`: `config`, `exec`, `schedule`, `secrets`, `state`
+//! - `notify`: `config`, `exec`, `fleet`, `schedule`, `secrets`, `state`
 //! - `retention`: `config`, `state`
 //! - `report`: `state`
 //! - `daemon`: `backend`, `config`, `exec`, `host`, `retention`, `schedule`, `state`
 //! - `workspace`: `backend`, `config`, `host`, `plan`, `secrets`, `state`
 //! - `ops`: `backend`, `config`, `exec`, `failpoint`, `fleet`, `host`, `notify`, `plan`, `retention`, `schedule`, `secrets`, `state`, `workspace`
-//! - `server`: `backend`, `config`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`, `workspace`
+//! - `server`: `backend`, `config`, `fleet`, `host`, `html`, `ops`, `plan`, `report`, `schedule`, `secrets`, `state`, `workspace`
 //! - `cli`: `backend`, `config`, `daemon`, `exec`, `fleet`, `host`, `notify`, `ops`, `orclog`, `plan`, `report`, `retention`, `schedule`, `secrets`, `server`, `service`, `state`, `workspace`
 
 pub mod backend;

@@ -102,11 +102,11 @@ fn hosts_racing_on_init_create_the_schema_once() {
         .collect();
     let migrated = results.iter().filter(|r| r["from"] == 0).count();
     assert_eq!(migrated, 1, "exactly one host migrates: {results:?}");
-    assert!(results.iter().all(|r| r["to"] == 1), "{results:?}");
+    assert!(results.iter().all(|r| r["to"] == 2), "{results:?}");
     assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_schema"), "1");
 
     let status = json(&as_host(&env, "web1", &["fleet", "status", "--json"]));
-    assert_eq!(status["schema_version"], 1, "{status}");
+    assert_eq!(status["schema_version"], 2, "{status}");
     assert!(
         status["server_version"]
             .as_str()
@@ -140,7 +140,7 @@ fn hosts_racing_on_init_create_the_schema_once() {
         check["detail"]
             .as_str()
             .unwrap()
-            .contains("schema version 1"),
+            .contains("schema version 2"),
         "{check}"
     );
 
@@ -148,6 +148,25 @@ fn hosts_racing_on_init_create_the_schema_once() {
     let again = as_host(&env, "etl1", &["fleet", "init"]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("nothing to do"), "{}", text(&again));
+
+    // A database an older orc made (version 1: before run requests) is refused
+    // until init upgrades it, keeping what it holds.
+    psql(
+        "orc_init",
+        "DROP TABLE orc_requests; DROP INDEX orc_runs_host; DROP INDEX orc_runs_page;
+         CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
+         ALTER TABLE orc_hosts DROP COLUMN silent_alerted_at; UPDATE orc_schema SET version = 1",
+    );
+    let old = as_host(&env, "etl1", &["fleet", "hosts"]);
+    assert_eq!(old.status.code(), Some(1), "{}", text(&old));
+    assert!(text(&old).contains("orc fleet init"), "{}", text(&old));
+    let upgraded = json(&as_host(&env, "etl1", &["fleet", "init", "--json"]));
+    assert_eq!(
+        (upgraded["from"].clone(), upgraded["to"].clone()),
+        (1.into(), 2.into())
+    );
+    assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_hosts"), "5");
+    assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_requests"), "0");
 }
 
 fn a_database_from_a_newer_orc_is_refused() {

@@ -171,6 +171,7 @@ fn fleet_history(
         task: args.name.clone(),
         status: args.status.map(|s| s.as_str().to_string()),
         since,
+        before: None,
         limit: i64::try_from(args.limit).unwrap_or(i64::MAX),
     })?;
     if out.json {

@@ -39,18 +39,27 @@ pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
     // Fleet mode: claims whose host died mid-run, alerted once across the pool (and
     // run again here with on_host_failure = "rerun"). The database away is a warning:
     // the local check above stands.
-    let lost = crate::ops::fleet::sweep(&state, &host).unwrap_or_else(|e| {
+    let (lost, swept) = crate::ops::fleet::sweep(&state, &host).unwrap_or_else(|e| {
         tracing::warn!("the fleet's claims were not checked: {e}");
         eprintln!("warning: the fleet's claims were not checked: {e}");
-        Vec::new()
+        Default::default()
     });
     let secrets = crate::workspace::vault_reader(&state_path);
     if let Err(e) = crate::notify::deliver(&state, &secrets, false) {
         tracing::warn!("sending alerts failed: {e:#}");
     }
     if out.json {
-        out.print_json(&serde_json::json!({ "missed": found, "lost": lost }));
+        out.print_json(&serde_json::json!({ "missed": found, "lost": lost, "fleet": swept }));
         return Ok(ExitCode::SUCCESS);
+    }
+    for m in &swept.unclaimed {
+        println!(
+            "{}: no host of the pool claimed {} fire(s), {} to {}",
+            m.task, m.count, m.first, m.last
+        );
+    }
+    for h in &swept.silent {
+        println!("{h}: silent for over {} s", crate::fleet::LATE_AFTER_SECS);
     }
     for l in &lost {
         println!(

@@ -27,6 +27,14 @@ pub struct ReportArgs {
     /// Mail the report (HTML with a text part) to this notification group
     #[arg(long, value_name = "GROUP")]
     email: Option<String>,
+    /// Fleet mode: the runs of every host, from the fleet database. With --email,
+    /// one host of the fleet mails it per period: the others, running the same
+    /// scheduled report, find its lease and send nothing
+    #[arg(long)]
+    all_hosts: bool,
+    /// With --all-hosts --email: mail it even though another host did this period
+    #[arg(long, requires = "all_hosts")]
+    resend: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -49,7 +57,36 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
     let until = jiff::Timestamp::now();
     let from = until - jiff::SignedDuration::try_from(since)?;
     let host = crate::host::host_name();
-    let report = crate::report::build(&state, from, until, &host)?;
+    // The fleet database, for the lease of the fleet report's mail.
+    let mut held: Option<(crate::fleet::Fleet, String)> = None;
+    let report = if args.all_hosts {
+        let Some(settings) = state.fleet_settings()? else {
+            bail!(
+                "no [fleet] is applied to {}: --all-hosts reads the fleet database (see Fleet mode)",
+                state_path.display()
+            );
+        };
+        let mut fleet =
+            crate::ops::fleet::connect(&settings, &state_path, std::time::Duration::from_secs(10))?;
+        let runs = fleet.runs(&crate::fleet::RunQuery {
+            since: Some(crate::state::timestamp(from)),
+            limit: i64::MAX,
+            ..Default::default()
+        })?;
+        let hosts: std::collections::BTreeSet<&str> =
+            runs.iter().map(|r| r.host.as_str()).collect();
+        let seen = format!("the fleet ({} hosts, seen from {host})", hosts.len());
+        let runs = runs
+            .iter()
+            .filter_map(crate::ops::fleet::run_record)
+            .collect();
+        if let (Some(group), false) = (&args.email, args.resend) {
+            held = Some((fleet, format!("report:{group}")));
+        }
+        crate::report::summarise(runs, (from, until), &seen, None)
+    } else {
+        crate::report::build(&state, from, until, &host)?
+    };
     let format = args.format.unwrap_or(if out.json {
         Format::Json
     } else if args.output.as_ref().is_some_and(|p| {
@@ -76,12 +113,24 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
         let secrets = crate::workspace::vault_reader(&state_path);
         let login = crate::notify::login(&settings, &secrets)?;
         let subject = format!(
-            "[orc] report for {host}: {} runs, {} failed, {} missed",
+            "[orc] report for {}: {} runs, {} failed, {} missed",
+            report.host,
             report.runs,
             report.problems.len(),
             report.missed.len()
         );
-        mail::send(
+        if let Some((fleet, name)) = held.as_mut() {
+            // The fleet-wide singleton: of the hosts mailing this period's report,
+            // the first takes the lease; it holds for half the period.
+            let lease = std::time::Duration::from_secs((since.as_secs() / 2).max(60));
+            if let crate::fleet::Lease::Theirs(holder) = fleet.take_lease(name, &host, lease)? {
+                out.info(&format!(
+                    "{holder} mails the fleet's report to [notify.{group}] for this period; not sent again from here (--resend sends it)."
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        let sent = mail::send(
             smtp,
             login,
             &mail::Mail {
@@ -90,8 +139,14 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
                 text: &crate::report::render_text(&report),
                 html: &crate::report::render_html(&report),
             },
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        );
+        if let Err(e) = sent {
+            // Given up, so that another host's report goes.
+            if let Some((mut fleet, name)) = held.take() {
+                let _ = fleet.release_lease(&name, &host);
+            }
+            bail!("{e}");
+        }
         out.info(&format!("Mailed the report to {}.", g.email.join(", ")));
     }
     match &args.output {

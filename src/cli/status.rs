@@ -15,10 +15,6 @@ pub struct StatusArgs {
     pub all_hosts: bool,
 }
 
-/// A host silent longer than this is late: the background sender contacts the
-/// database every 5 s, `orc fleet sync` when it runs.
-const LATE_AFTER_SECS: i64 = 120;
-
 pub fn run(args: &StatusArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     if args.all_hosts {
         return fleet_status(global, out);
@@ -153,7 +149,7 @@ fn fleet_status(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
         crate::ops::fleet::connect(&settings, &state_path, std::time::Duration::from_secs(10))?;
     let hosts = fleet.hosts()?;
     let runs = fleet.latest_runs()?;
-    let late = |silent: i64| silent > LATE_AFTER_SECS;
+    let late = |silent: i64| silent > crate::fleet::LATE_AFTER_SECS;
     if out.json {
         let hosts: Vec<_> = hosts
             .iter()

@@ -10,7 +10,12 @@ pub mod tls;
 pub use tls::SslMode;
 
 /// The schema version this orc writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// A host silent longer than this is late: the background sender contacts the
+/// database every 5 s, `orc fleet sync` when it runs; a busy host is not called late
+/// for one slow turn.
+pub const LATE_AFTER_SECS: i64 = 120;
 
 /// Each step takes the schema from its index to the next version; append only.
 const MIGRATIONS: &[&str] = &[
@@ -66,6 +71,23 @@ const MIGRATIONS: &[&str] = &[
         holder text NOT NULL,
         until timestamptz NOT NULL
     );",
+    // 2: pages of the fleet's runs by host; hosts alerted as silent; requests to run
+    // a task now on any host of its pool.
+    "CREATE INDEX orc_runs_host ON orc_runs (host, started_at DESC);
+    CREATE INDEX orc_runs_page ON orc_runs (started_at DESC, host DESC, state_id DESC, run_id DESC);
+    DROP INDEX orc_runs_started;
+    ALTER TABLE orc_hosts ADD COLUMN silent_alerted_at timestamptz;
+    CREATE TABLE orc_requests (
+        id bigserial PRIMARY KEY,
+        pool text NOT NULL,
+        folder text NOT NULL,
+        task text NOT NULL,
+        requested_by text NOT NULL,
+        requested_at timestamptz NOT NULL DEFAULT now(),
+        taken_by text,
+        taken_at timestamptz
+    );
+    CREATE INDEX orc_requests_open ON orc_requests (pool, id) WHERE taken_by IS NULL;",
 ];
 
 /// Why the fleet database cannot be used.
@@ -124,6 +146,9 @@ pub struct FleetRun {
     pub scheduled_for: Option<String>,
     pub reason: Option<String>,
     pub duration_flag: Option<String>,
+    /// Where the next page of a listing starts, after this run (`RunQuery::before`).
+    #[serde(skip)]
+    pub cursor: String,
 }
 
 /// A fire of a task of a pool: what hosts race to claim.
@@ -178,7 +203,52 @@ pub struct RunQuery {
     pub status: Option<String>,
     /// RFC 3339: runs started at or after it.
     pub since: Option<String>,
+    /// A run's `cursor`: only runs listed after it (older).
+    pub before: Option<String>,
     pub limit: i64,
+}
+
+/// Who holds a fleet-wide lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// This host: it took the lease or renewed it.
+    Mine,
+    /// Another host, whose lease has not run out.
+    Theirs(String),
+}
+
+/// A request to run a task now on any host of its pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRequest {
+    pub id: i64,
+    pub pool: String,
+    pub folder: String,
+    pub task: String,
+    pub requested_by: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    /// The host that took it, once one did.
+    pub taken_by: Option<String>,
+    pub taken_at: Option<String>,
+}
+
+/// A run cursor's parts: started_at (microseconds), host, state id, run id.
+fn cursor_parts(cursor: &str) -> Option<(String, String, String, i64)> {
+    let (started_at, rest) = cursor.split_once('|')?;
+    let (rest, run_id) = rest.rsplit_once('|')?;
+    let (host, state_id) = rest.rsplit_once('|')?;
+    started_at.parse::<jiff::Timestamp>().ok()?;
+    Some((
+        started_at.to_string(),
+        host.to_string(),
+        state_id.to_string(),
+        run_id.parse().ok()?,
+    ))
+}
+
+/// Whether `cursor` is one [`Fleet::runs`] can start from.
+pub fn valid_cursor(cursor: &str) -> bool {
+    cursor_parts(cursor).is_some()
 }
 
 /// An open connection to the fleet database.
@@ -469,21 +539,204 @@ impl Fleet {
         Ok(n == 1)
     }
 
-    /// The fleet's runs, newest first.
+    /// The fleet's runs, newest first (a page of them: `limit` after `before`).
     pub fn runs(&mut self, q: &RunQuery) -> Result<Vec<FleetRun>> {
         self.check_schema()?;
+        let (at, host, state, id) = match q.before.as_deref().and_then(cursor_parts) {
+            Some((a, h, s, i)) => (Some(a), Some(h), Some(s), Some(i)),
+            None => (None, None, None, None),
+        };
+        // One order for every listing, the index's (orc_runs_page), so that a page
+        // starts where the last ended even among runs started at the same moment.
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM orc_runs
              WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR folder = $2)
                AND ($3::text IS NULL OR task = $3) AND ($5::text IS NULL OR status = $5)
                AND ($6::text IS NULL OR started_at >= ($6::text)::timestamptz)
-             ORDER BY started_at DESC, host, run_id DESC LIMIT $4"
+               AND ($7::text IS NULL
+                    OR (started_at, host, state_id, run_id) < (($7::text)::timestamptz, $8, $9, $10))
+             ORDER BY started_at DESC, host DESC, state_id DESC, run_id DESC LIMIT $4"
         );
         let rows = self.client.query(
             &sql,
-            &[&q.host, &q.folder, &q.task, &q.limit, &q.status, &q.since],
+            &[
+                &q.host, &q.folder, &q.task, &q.limit, &q.status, &q.since, &at, &host, &state, &id,
+            ],
         )?;
         Ok(rows.iter().map(fleet_run).collect())
+    }
+
+    /// How many runs each host recorded of each task, by status.
+    pub fn run_counts(&mut self) -> Result<Vec<(String, String, String, i64)>> {
+        self.check_schema()?;
+        let rows = self.client.query(
+            "SELECT host, task, status, count(*) FROM orc_runs
+             GROUP BY host, task, status ORDER BY host, task, status",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    /// When each host's tasks last succeeded (Unix seconds).
+    pub fn last_successes(&mut self) -> Result<Vec<(String, String, f64)>> {
+        self.check_schema()?;
+        let rows = self.client.query(
+            "SELECT host, task, extract(epoch FROM max(coalesce(finished_at, started_at)))::float8
+             FROM orc_runs WHERE status = 'success' GROUP BY host, task ORDER BY host, task",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Take the fleet-wide lease `name` for `holder`, or renew it when it is
+    /// already `holder`'s, for `ttl` from now (the database's clock); one statement,
+    /// so of hosts trying at once one gets it. A lease another host holds and
+    /// renews stays theirs: renewal succeeds only `WHERE holder = me`.
+    pub fn take_lease(&mut self, name: &str, holder: &str, ttl: Duration) -> Result<Lease> {
+        self.check_schema()?;
+        let mine = self.client.query_opt(
+            "INSERT INTO orc_leases (name, holder, until)
+             VALUES ($1, $2, now() + make_interval(secs => $3))
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+             WHERE orc_leases.holder = EXCLUDED.holder OR orc_leases.until < now()
+             RETURNING holder",
+            &[&name, &holder, &ttl.as_secs_f64()],
+        )?;
+        if mine.is_some() {
+            return Ok(Lease::Mine);
+        }
+        let other = self
+            .client
+            .query_opt("SELECT holder FROM orc_leases WHERE name = $1", &[&name])?
+            .map(|r| r.get(0))
+            .unwrap_or_else(|| "another host".to_string());
+        Ok(Lease::Theirs(other))
+    }
+
+    /// Give the lease `name` up, if `holder` holds it.
+    pub fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
+        self.client.execute(
+            "DELETE FROM orc_leases WHERE name = $1 AND holder = $2",
+            &[&name, &holder],
+        )?;
+        Ok(())
+    }
+
+    /// The hosts of `pool` (none: the hosts without one) silent for over
+    /// `after` and not yet alerted; each is marked alerted as it is returned.
+    pub fn take_silent(&mut self, pool: Option<&str>, after: Duration) -> Result<Vec<Host>> {
+        self.check_schema()?;
+        let rows = self.client.query(
+            &format!(
+                "UPDATE orc_hosts SET silent_alerted_at = now()
+                 WHERE pool IS NOT DISTINCT FROM $1 AND silent_alerted_at IS NULL
+                   AND last_contact < now() - make_interval(secs => $2)
+                 RETURNING {HOST_COLUMNS}"
+            ),
+            &[&pool, &after.as_secs_f64()],
+        )?;
+        Ok(rows.iter().map(host).collect())
+    }
+
+    /// The hosts of `pool` alerted as silent that made contact since; each is
+    /// marked back as it is returned.
+    pub fn take_returned(&mut self, pool: Option<&str>) -> Result<Vec<Host>> {
+        let rows = self.client.query(
+            &format!(
+                "UPDATE orc_hosts SET silent_alerted_at = NULL
+                 WHERE pool IS NOT DISTINCT FROM $1 AND silent_alerted_at IS NOT NULL
+                   AND last_contact > silent_alerted_at
+                 RETURNING {HOST_COLUMNS}"
+            ),
+            &[&pool],
+        )?;
+        Ok(rows.iter().map(host).collect())
+    }
+
+    /// Of `fires` (RFC 3339) of a task of `pool`, those no host claimed: each is
+    /// marked in the claims as missed, so that it is reported once (whichever host
+    /// sweeps) and no host runs it late.
+    pub fn mark_unclaimed(
+        &mut self,
+        (pool, folder, task): (&str, &str, &str),
+        fires: &[String],
+    ) -> Result<Vec<String>> {
+        let rows = self.client.query(
+            &format!(
+                "INSERT INTO orc_claims (pool, folder, task, scheduled_for, holder, fence,
+                     lease_until, finished_at, status)
+                 SELECT $1, $2, $3, f::timestamptz, '{MISSED_HOLDER}', nextval('orc_fences'),
+                     now(), now(), 'missed'
+                 FROM unnest($4::text[]) AS f
+                 ON CONFLICT DO NOTHING
+                 RETURNING to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+            ),
+            &[&pool, &folder, &task, &fires],
+        )?;
+        let mut missed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        missed.sort();
+        Ok(missed)
+    }
+
+    /// Ask for a run of `task` now, on whichever host of `pool` takes it first.
+    pub fn request_run(
+        &mut self,
+        (pool, folder, task): (&str, &str, &str),
+        requested_by: &str,
+    ) -> Result<RunRequest> {
+        self.check_schema()?;
+        let row = self.client.query_one(
+            &format!(
+                "INSERT INTO orc_requests (pool, folder, task, requested_by)
+                 VALUES ($1, $2, $3, $4) RETURNING {REQUEST_COLUMNS}"
+            ),
+            &[&pool, &folder, &task, &requested_by],
+        )?;
+        Ok(request(&row))
+    }
+
+    /// The request `id`, as it stands.
+    pub fn run_request(&mut self, id: i64) -> Result<Option<RunRequest>> {
+        self.check_schema()?;
+        let row = self.client.query_opt(
+            &format!("SELECT {REQUEST_COLUMNS} FROM orc_requests WHERE id = $1"),
+            &[&id],
+        )?;
+        Ok(row.as_ref().map(request))
+    }
+
+    /// Take the open requests of `pool` for the `tasks` (folder, name) this host
+    /// has, oldest first: rows another host is taking at the same moment are
+    /// skipped (`FOR UPDATE SKIP LOCKED`), so each request goes to one host.
+    pub fn take_requests(
+        &mut self,
+        pool: &str,
+        host: &str,
+        tasks: &[(String, String)],
+    ) -> Result<Vec<RunRequest>> {
+        let folders: Vec<&str> = tasks.iter().map(|(f, _)| f.as_str()).collect();
+        let names: Vec<&str> = tasks.iter().map(|(_, t)| t.as_str()).collect();
+        let rows = self.client.query(
+            &format!(
+                "UPDATE orc_requests SET taken_by = $2, taken_at = now()
+                 WHERE id IN (
+                     SELECT id FROM orc_requests
+                     WHERE pool = $1 AND taken_by IS NULL
+                       AND (folder, task) IN (SELECT * FROM unnest($3::text[], $4::text[]))
+                     ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED)
+                 RETURNING {REQUEST_COLUMNS}"
+            ),
+            &[&pool, &host, &folders, &names],
+        )?;
+        let mut taken: Vec<RunRequest> = rows.iter().map(request).collect();
+        taken.sort_by_key(|r| r.id);
+        Ok(taken)
     }
 
     /// Each host's last run of each task, by host, folder and task.
@@ -505,24 +758,46 @@ impl Fleet {
     pub fn hosts(&mut self) -> Result<Vec<Host>> {
         self.check_schema()?;
         let rows = self.client.query(
-            "SELECT host, pool, version,
-                    to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    to_char(last_contact AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    extract(epoch FROM now() - last_contact)::bigint
-             FROM orc_hosts ORDER BY host",
+            &format!("SELECT {HOST_COLUMNS} FROM orc_hosts ORDER BY host"),
             &[],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| Host {
-                host: r.get(0),
-                pool: r.get(1),
-                version: r.get(2),
-                first_seen: r.get(3),
-                last_contact: r.get(4),
-                silent_secs: r.get(5),
-            })
-            .collect())
+        Ok(rows.iter().map(host).collect())
+    }
+}
+
+/// The holder of a claim a sweep marked missed: no host.
+pub const MISSED_HOLDER: &str = "(no host)";
+
+const HOST_COLUMNS: &str = "host, pool, version,
+    to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+    to_char(last_contact AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+    extract(epoch FROM now() - last_contact)::bigint";
+
+fn host(r: &postgres::Row) -> Host {
+    Host {
+        host: r.get(0),
+        pool: r.get(1),
+        version: r.get(2),
+        first_seen: r.get(3),
+        last_contact: r.get(4),
+        silent_secs: r.get(5),
+    }
+}
+
+const REQUEST_COLUMNS: &str = "id, pool, folder, task, requested_by,
+    to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), taken_by,
+    to_char(taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+fn request(r: &postgres::Row) -> RunRequest {
+    RunRequest {
+        id: r.get(0),
+        pool: r.get(1),
+        folder: r.get(2),
+        task: r.get(3),
+        requested_by: r.get(4),
+        requested_at: r.get(5),
+        taken_by: r.get(6),
+        taken_at: r.get(7),
     }
 }
 
@@ -532,7 +807,8 @@ const RUN_COLUMNS: &str =
     to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
     to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms,
     to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), reason,
-    duration_flag";
+    duration_flag,
+    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 
 fn fleet_run(r: &postgres::Row) -> FleetRun {
     FleetRun {
@@ -551,6 +827,13 @@ fn fleet_run(r: &postgres::Row) -> FleetRun {
         scheduled_for: r.get(12),
         reason: r.get(13),
         duration_flag: r.get(14),
+        cursor: format!(
+            "{}|{}|{}|{}",
+            r.get::<_, String>(15),
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, i64>(3)
+        ),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Fleet mode's alerts: a claim whose host died mid-run, and an outage of the fleet
-//! database as this host sees it (once when it begins, once when it ends).
+//! Fleet mode's alerts: a claim whose host died mid-run, an outage of the fleet
+//! database as this host sees it (once when it begins, once when it ends), and a
+//! host of the pool gone silent (and back).
 
 use maud::{DOCTYPE, html};
 
@@ -91,7 +92,6 @@ pub fn queue_outage(
     host: &str,
     error: Option<&str>,
 ) -> Result<usize> {
-    let settings = state.notify_settings(None)?;
     let (subject, text, event) = match error {
         Some(error) => (
             format!("[orc] the fleet database is unreachable from {host}"),
@@ -106,6 +106,57 @@ pub fn queue_outage(
             MailEvent::Recovered,
         ),
     };
+    let status = if error.is_some() {
+        "unreachable"
+    } else {
+        "reachable"
+    };
+    queue_fleet_alert(state, groups, host, (subject, text, event), status, error)
+}
+
+/// `host`, seen from `sweeper` (the host holding its pool's sweep lease), has not
+/// made contact for over two minutes (it is down, or cut off from the database), or
+/// (`back`) made contact again: tell `groups` (`[fleet] notify`). How many were
+/// queued.
+pub fn queue_silent_host(
+    state: &State,
+    groups: &[String],
+    sweeper: &str,
+    host: &crate::fleet::Host,
+    back: bool,
+) -> Result<usize> {
+    let name = &host.host;
+    let (subject, text, event, status) = if back {
+        (
+            format!("[orc] {name} is back in contact with the fleet"),
+            format!("{name} made contact with the fleet database again (seen from {sweeper}).\n"),
+            MailEvent::Recovered,
+            "in contact",
+        )
+    } else {
+        (
+            format!("[orc] {name} is silent"),
+            format!(
+                "{name} has not made contact with the fleet database since {} ({} s, seen from {sweeper}): it is down, its orc is stopped, or it cannot reach the database. Fires of run_on = \"one\" tasks go to the other hosts of its pool. One mail: the next says when it is back.\n",
+                host.last_contact, host.silent_secs
+            ),
+            MailEvent::Failure,
+            "silent",
+        )
+    };
+    queue_fleet_alert(state, groups, sweeper, (subject, text, event), status, None)
+}
+
+/// Queue a fleet-wide alert (no task of its own) to `groups`.
+fn queue_fleet_alert(
+    state: &State,
+    groups: &[String],
+    host: &str,
+    (subject, text, event): (String, String, MailEvent),
+    status: &str,
+    reason: Option<&str>,
+) -> Result<usize> {
+    let settings = state.notify_settings(None)?;
     let mut queued = 0;
     for group_name in groups {
         let Some(group) = settings.notify.get(group_name) else {
@@ -122,15 +173,8 @@ pub fn queue_outage(
         let facts = super::hooks::Facts {
             event: event.as_str().to_string(),
             host: host.to_string(),
-            status: Some(
-                if error.is_some() {
-                    "unreachable"
-                } else {
-                    "reachable"
-                }
-                .to_string(),
-            ),
-            reason: error.map(str::to_string),
+            status: Some(status.to_string()),
+            reason: reason.map(str::to_string),
             title: subject.clone(),
             text: text.clone(),
             ..super::hooks::Facts::default()

@@ -47,19 +47,24 @@ fn parse(ts: &str) -> Option<Timestamp> {
 /// each task's misses as one `missed` history row, and queue its `missed` alerts.
 pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
     let mut found = Vec::new();
+    // A task run once across a pool is missed only when no host of the pool ran
+    // the fire: the fleet's sweep asks the claims (ops::fleet), not each host.
+    let pooled = state.fleet_settings()?.is_some_and(|f| f.pool.is_some());
     for recorded in state.tasks()? {
         let folder = recorded.folder.as_str();
         let Ok(task) = recorded.task() else {
             continue;
         };
+        if pooled && task.run_on == crate::config::RunOn::One {
+            continue;
+        }
         let (Some(schedule), true) = (&task.schedule, task.enabled) else {
             continue;
         };
         if schedule.cron().is_none() {
             continue; // @reboot has no fire times to miss
         }
-        let tz = task.timezone.tz();
-        let slack = GRACE + task.jitter.unwrap_or_default();
+        let slack = slack_of(&task);
         let until = now - SignedDuration::try_from(slack).unwrap_or_default();
         let key = watermark_key(folder, &task.name);
         let checked = match state.setting(&key)? {
@@ -76,16 +81,7 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
         if since >= until {
             continue;
         }
-        let mut fires = Vec::new();
-        let mut at = since;
-        while let Some(next) = schedule.next_after(tz, at) {
-            let next = next.timestamp();
-            if next > until || fires.len() >= MAX_FIRES {
-                break;
-            }
-            fires.push(next);
-            at = next;
-        }
+        let fires = fires_between(&task, since, until);
         state.set_setting(&key, &timestamp(until))?;
         if fires.is_empty() {
             continue;
@@ -146,66 +142,111 @@ pub fn check(state: &State, now: Timestamp, host: &str) -> Result<Vec<Missed>> {
                 m.count, m.first, m.last
             )
         };
-        state.record_missed((folder, &task.name), &m.last, &reason, host)?;
-        let scope = recorded.scope();
-        let settings = state.notify_settings(Some(&scope))?;
-        tracing::warn!("task {}: {reason}", task.name);
-        for group_name in &task.notify {
-            let Some(group) = settings.notify.get(group_name) else {
-                continue;
-            };
-            if !group.on.contains(&NotifyEvent::Missed) {
-                continue;
-            }
-            let subject = format!("[orc] {} MISSED on {host}", task.name);
-            let text = format!(
-                "{} should have run but did not.\n\n{reason}.\n\nThe scheduler may have been off, the task disabled outside orc, or the machine asleep. `orc plan` shows drift; `orc history {}` the runs.\n",
-                task.name, task.name
-            );
-            let html = html! {
-                (DOCTYPE)
-                html {
-                    body style="font-family:Segoe UI,Arial,sans-serif" {
-                        h2 style="color:#cf222e" { (task.name) " MISSED" }
-                        p { (reason) "." }
-                        p {
-                            "The scheduler may have been off, the task disabled outside orc, or the machine asleep. "
-                            code { "orc plan" } " shows drift."
-                        }
-                    }
-                }
-            }
-            .into_string();
-            let facts = super::hooks::Facts {
-                event: MailEvent::Missed.as_str().to_string(),
-                task: Some(task.name.clone()),
-                host: host.to_string(),
-                folder: Some(folder.to_string()),
-                status: Some("missed".to_string()),
-                reason: Some(reason.clone()),
-                title: subject.clone(),
-                text: text.clone(),
-                ..super::hooks::Facts::default()
-            };
-            super::queue_alert(
-                state,
-                group_name,
-                group,
-                &super::Alert {
-                    task: Some(&task.name),
-                    run_id: None,
-                    event: MailEvent::Missed,
-                    subject,
-                    text,
-                    html,
-                    facts,
-                    scope: Some(&scope),
-                },
-            )?;
-        }
+        record(state, &recorded, &m, &reason, host)?;
         found.push(m);
     }
     Ok(found)
+}
+
+/// How long after a fire `task`'s run may start before the fire counts as missed.
+pub fn slack_of(task: &crate::config::Task) -> Duration {
+    GRACE + task.jitter.unwrap_or_default()
+}
+
+/// `task`'s fire times in `(since, until]` (at most [`MAX_FIRES`]).
+pub fn fires_between(
+    task: &crate::config::Task,
+    since: Timestamp,
+    until: Timestamp,
+) -> Vec<Timestamp> {
+    let Some(schedule) = &task.schedule else {
+        return Vec::new();
+    };
+    let tz = task.timezone.tz();
+    let mut fires = Vec::new();
+    let mut at = since;
+    while let Some(next) = schedule.next_after(tz, at) {
+        let next = next.timestamp();
+        if next > until || fires.len() >= MAX_FIRES {
+            break;
+        }
+        fires.push(next);
+        at = next;
+    }
+    fires
+}
+
+/// Record `m`, the missed fires of `recorded`'s task, as one `missed` history row
+/// with `reason`, and queue its `missed` alerts.
+pub fn record(
+    state: &State,
+    recorded: &crate::state::RecordedTask,
+    m: &Missed,
+    reason: &str,
+    host: &str,
+) -> Result<()> {
+    let Ok(task) = recorded.task() else {
+        return Ok(());
+    };
+    let folder = recorded.folder.as_str();
+    state.record_missed((folder, &task.name), &m.last, reason, host)?;
+    let scope = recorded.scope();
+    let settings = state.notify_settings(Some(&scope))?;
+    tracing::warn!("task {}: {reason}", task.name);
+    for group_name in &task.notify {
+        let Some(group) = settings.notify.get(group_name) else {
+            continue;
+        };
+        if !group.on.contains(&NotifyEvent::Missed) {
+            continue;
+        }
+        let subject = format!("[orc] {} MISSED on {host}", task.name);
+        let text = format!(
+            "{} should have run but did not.\n\n{reason}.\n\nThe scheduler may have been off, the task disabled outside orc, or the machine asleep. `orc plan` shows drift; `orc history {}` the runs.\n",
+            task.name, task.name
+        );
+        let html = html! {
+            (DOCTYPE)
+            html {
+                body style="font-family:Segoe UI,Arial,sans-serif" {
+                    h2 style="color:#cf222e" { (task.name) " MISSED" }
+                    p { (reason) "." }
+                    p {
+                        "The scheduler may have been off, the task disabled outside orc, or the machine asleep. "
+                        code { "orc plan" } " shows drift."
+                    }
+                }
+            }
+        }
+        .into_string();
+        let facts = super::hooks::Facts {
+            event: MailEvent::Missed.as_str().to_string(),
+            task: Some(task.name.clone()),
+            host: host.to_string(),
+            folder: Some(folder.to_string()),
+            status: Some("missed".to_string()),
+            reason: Some(reason.to_string()),
+            title: subject.clone(),
+            text: text.clone(),
+            ..super::hooks::Facts::default()
+        };
+        super::queue_alert(
+            state,
+            group_name,
+            group,
+            &super::Alert {
+                task: Some(&task.name),
+                run_id: None,
+                event: MailEvent::Missed,
+                subject,
+                text,
+                html,
+                facts,
+                scope: Some(&scope),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// [`check`] at most every five minutes per state (whichever orc process gets there

@@ -121,7 +121,34 @@ pub fn fleet_run(run: &RunRecord, this_host: &str, state_id: &str) -> FleetRun {
         scheduled_for: run.scheduled_for.clone(),
         reason: run.reason.clone(),
         duration_flag: run.duration_flag.map(|f| f.as_str().to_string()),
+        cursor: String::new(),
     }
+}
+
+/// A run of the fleet database as a report reads it: the task named with its host
+/// ("load on etl2"), since names repeat across hosts. None for a word this orc
+/// does not know (a newer host's status).
+pub fn run_record(run: &FleetRun) -> Option<RunRecord> {
+    Some(RunRecord {
+        id: run.run_id,
+        task: format!("{} on {}", run.task, run.host),
+        folder: Some(run.folder.clone()),
+        trigger: run.trigger.as_deref().and_then(|t| t.parse().ok()),
+        host: Some(run.host.clone()),
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone(),
+        status: run.status.parse().ok()?,
+        exit_code: run.exit_code,
+        attempts: u32::try_from(run.attempts).unwrap_or(0),
+        duration_ms: run.duration_ms,
+        attempt_durations_ms: Vec::new(),
+        cpu_ms: None,
+        peak_rss_kb: None,
+        log_path: None,
+        reason: run.reason.clone(),
+        scheduled_for: run.scheduled_for.clone(),
+        duration_flag: run.duration_flag.as_deref().and_then(|f| f.parse().ok()),
+    })
 }
 
 /// Send everything the outbox holds, a batch at a time, oldest first: how many runs
@@ -186,16 +213,18 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
                 settings.pool.as_deref(),
                 env!("CARGO_PKG_VERSION"),
             )?;
+            // Requests to run a task now on any host of the pool.
+            take_requests(state, fleet, &settings, &this_host)?;
             // Any host of the pool that runs orc in the background notices a host
-            // that died mid-run.
-            if settings.pool.is_some() {
-                let lost = sweep_with(state, fleet, &settings, &this_host)?;
-                if lost.iter().any(|l| l.alerted) {
-                    let secrets =
-                        crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
-                    if let Err(e) = crate::notify::deliver(state, &secrets, false) {
-                        tracing::warn!("fleet: sending the alerts of lost claims failed: {e}");
-                    }
+            // that died mid-run; the one holding the pool's sweep lease, hosts gone
+            // silent and fires no host claimed.
+            let swept = pool_duties(state, fleet, &settings, &this_host)?;
+            let lost = sweep_with(state, fleet, &settings, &this_host)?;
+            if lost.iter().any(|l| l.alerted) || swept.alerted() {
+                let secrets =
+                    crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
+                if let Err(e) = crate::notify::deliver(state, &secrets, false) {
+                    tracing::warn!("fleet: sending the fleet's alerts failed: {e}");
                 }
             }
             ship(state, fleet, &this_host)
@@ -446,15 +475,13 @@ pub struct Lost {
 /// Sweep the pool for claims whose holder died mid-run: alert each once (whichever
 /// host sweeps first), and with `on_host_failure = "rerun"` take the fire over and
 /// start its run here, as `orc run` in the background. Nothing without `[fleet]`.
-pub fn sweep(state: &State, host: &str) -> Result<Vec<Lost>, ShipError> {
+pub fn sweep(state: &State, host: &str) -> Result<(Vec<Lost>, Swept), ShipError> {
     let Some(settings) = state.fleet_settings()? else {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     };
-    if settings.pool.is_none() {
-        return Ok(Vec::new());
-    }
     let mut db = connect(&settings, state.path(), Duration::from_secs(5))?;
-    sweep_with(state, &mut db, &settings, host)
+    let swept = pool_duties(state, &mut db, &settings, host)?;
+    Ok((sweep_with(state, &mut db, &settings, host)?, swept))
 }
 
 /// [`sweep`] over an open connection.
@@ -523,27 +550,208 @@ fn sweep_with(
 /// `orc run` of the fire taken over, in the background (a sweep must not wait for a
 /// task): its start finds the claim this host's and runs it, renewing the lease.
 fn start_rerun(state: &Path, recorded: &crate::state::RecordedTask, fire: &str) {
-    let orc = match std::env::current_exe() {
-        Ok(orc) => orc,
-        Err(e) => {
-            tracing::error!("cannot rerun {}: cannot find orc: {e}", recorded.name);
-            return;
-        }
-    };
-    let started = std::process::Command::new(orc)
-        .args(["run", &recorded.name, "--folder", &recorded.folder])
-        .args(["--backend", &recorded.backend, "--trigger", "scheduled"])
-        .args(["--scheduled-for", fire, "--no-jitter", "--state"])
-        .arg(state)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    match started {
-        Ok(_) => tracing::warn!(
+    let args = [
+        "--trigger",
+        "scheduled",
+        "--scheduled-for",
+        fire,
+        "--no-jitter",
+    ];
+    if start_run(state, recorded, &args) {
+        tracing::warn!(
             "{}: took over the fire at {fire}, whose host died; running it here",
             recorded.name
-        ),
-        Err(e) => tracing::error!("cannot rerun {}: {e}", recorded.name),
+        );
     }
+}
+
+/// `orc run` of `recorded`'s task with `args`, in the background; whether it started.
+fn start_run(state: &Path, recorded: &crate::state::RecordedTask, args: &[&str]) -> bool {
+    let started = std::env::current_exe().and_then(|orc| {
+        std::process::Command::new(orc)
+            .args(["run", &recorded.name, "--folder", &recorded.folder])
+            .args(["--backend", &recorded.backend])
+            .args(args)
+            .arg("--state")
+            .arg(state)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    });
+    match started {
+        Ok(child) => {
+            // Reaped when it ends, so that it leaves no zombie behind.
+            std::thread::spawn(move || {
+                let mut child = child;
+                let _ = child.wait();
+            });
+            true
+        }
+        Err(e) => {
+            tracing::error!("cannot start orc run {}: {e}", recorded.name);
+            false
+        }
+    }
+}
+
+/// Take the requests to run a task now that the dashboard made for this host's
+/// pool (each goes to one host: the first to look), and start their runs here.
+fn take_requests(
+    state: &State,
+    db: &mut Fleet,
+    settings: &FleetSettings,
+    host: &str,
+) -> Result<Vec<crate::fleet::RunRequest>, ShipError> {
+    let Some(pool) = &settings.pool else {
+        return Ok(Vec::new());
+    };
+    let mine: Vec<(String, String)> = state
+        .tasks()?
+        .into_iter()
+        .map(|r| (r.folder, r.name))
+        .collect();
+    let taken = db.take_requests(pool, host, &mine)?;
+    for request in &taken {
+        if let Some(recorded) = state.find_task(&request.task, Some(&request.folder), None)? {
+            tracing::info!(
+                "{}: run now, as {} asked the pool {pool}",
+                request.task,
+                request.requested_by
+            );
+            start_run(state.path(), &recorded, &["--trigger", "manual"]);
+        }
+    }
+    Ok(taken)
+}
+
+/// The name of the lease whose holder does a pool's fleet-wide duties (the hosts
+/// without a pool are a pool of their own).
+pub fn sweep_lease(pool: Option<&str>) -> String {
+    format!("sweep:{}", pool.unwrap_or(""))
+}
+
+/// What the holder of a pool's sweep lease found.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Swept {
+    /// This host holds the lease (of the hosts sweeping, one does).
+    pub sweeper: bool,
+    /// Fires of `run_on = "one"` tasks that no host of the pool claimed.
+    pub unclaimed: Vec<crate::notify::missed::Missed>,
+    /// Hosts of the pool that went silent, and hosts that made contact again.
+    pub silent: Vec<String>,
+    pub back: Vec<String>,
+}
+
+impl Swept {
+    /// Whether alerts were queued.
+    pub fn alerted(&self) -> bool {
+        !(self.unclaimed.is_empty() && self.silent.is_empty() && self.back.is_empty())
+    }
+}
+
+/// The pool's fleet-wide duties, done by whichever host holds its sweep lease (taken,
+/// and renewed only while this host holds it, for `[fleet] lease`): hosts of the
+/// pool gone silent for over two minutes (one alert, and one when they are back)
+/// and fires no host of the pool claimed (recorded as missed here, alerted once).
+pub fn pool_duties(
+    state: &State,
+    db: &mut Fleet,
+    settings: &FleetSettings,
+    host: &str,
+) -> Result<Swept, ShipError> {
+    let pool = settings.pool.as_deref();
+    if db.take_lease(&sweep_lease(pool), host, lease_of(settings))? != crate::fleet::Lease::Mine {
+        return Ok(Swept::default());
+    }
+    let mut swept = Swept {
+        sweeper: true,
+        ..Swept::default()
+    };
+    let late = Duration::from_secs(crate::fleet::LATE_AFTER_SECS.unsigned_abs());
+    for silent in db.take_silent(pool, late)? {
+        if silent.host != host {
+            crate::notify::fleet::queue_silent_host(state, &settings.notify, host, &silent, false)?;
+            swept.silent.push(silent.host);
+        }
+    }
+    for back in db.take_returned(pool)? {
+        if back.host != host {
+            crate::notify::fleet::queue_silent_host(state, &settings.notify, host, &back, true)?;
+            swept.back.push(back.host);
+        }
+    }
+    if let Some(pool) = pool {
+        swept.unclaimed = unclaimed(state, db, pool, host, jiff::Timestamp::now())?;
+    }
+    Ok(swept)
+}
+
+/// How far back the sweeper looks for fires no host claimed, at most (a sweeper
+/// newly elected looks again at what the last one saw; the claims it marks make
+/// each fire reported once).
+const UNCLAIMED_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(6);
+
+/// Fires of this host's `run_on = "one"` tasks up to `now` (less their grace) that
+/// no host of `pool` claimed: marked in the claims, so that no host runs them late
+/// and no other sweeper reports them, then recorded and alerted here as missed.
+fn unclaimed(
+    state: &State,
+    db: &mut Fleet,
+    pool: &str,
+    host: &str,
+    now: jiff::Timestamp,
+) -> Result<Vec<crate::notify::missed::Missed>, ShipError> {
+    use crate::notify::missed::{Missed, fires_between, slack_of};
+    let mut found = Vec::new();
+    for recorded in state.tasks()? {
+        let Ok(task) = recorded.task() else { continue };
+        let fires = task.schedule.as_ref().is_some_and(|s| s.cron().is_some());
+        if task.run_on != crate::config::RunOn::One || !task.enabled || !fires {
+            continue;
+        }
+        let key = format!("fleet_unclaimed_checked:{}/{}", recorded.folder, task.name);
+        let until = now - jiff::SignedDuration::try_from(slack_of(&task)).unwrap_or_default();
+        let since = [
+            state.setting(&key)?.and_then(|t| t.parse().ok()),
+            recorded.applied_at.parse().ok(),
+            now.checked_sub(UNCLAIMED_WINDOW).ok(),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        let Some(since) = since.filter(|s| *s < until) else {
+            continue;
+        };
+        let fires: Vec<String> = fires_between(&task, since, until)
+            .into_iter()
+            .map(crate::state::timestamp)
+            .collect();
+        let missed = if fires.is_empty() {
+            Vec::new()
+        } else {
+            db.mark_unclaimed((pool, &recorded.folder, &task.name), &fires)?
+        };
+        state.set_setting(&key, &crate::state::timestamp(until))?;
+        let (Some(first), Some(last)) = (missed.first(), missed.last()) else {
+            continue;
+        };
+        let m = Missed {
+            task: task.name.clone(),
+            count: missed.len(),
+            first: first.clone(),
+            last: last.clone(),
+        };
+        let reason = if m.count == 1 {
+            format!("missed: no host of the pool {pool} claimed the fire at {first}")
+        } else {
+            format!(
+                "missed: no host of the pool {pool} claimed {} fires from {first} to {last}",
+                m.count
+            )
+        };
+        crate::notify::missed::record(state, &recorded, &m, &reason, host)?;
+        found.push(m);
+    }
+    Ok(found)
 }

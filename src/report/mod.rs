@@ -91,17 +91,35 @@ pub fn build(
     until: jiff::Timestamp,
     host: &str,
 ) -> Result<Report> {
+    let runs = state.runs(&RunFilter {
+        since: Some(crate::state::timestamp(since)),
+        limit: usize::MAX >> 1,
+        ..RunFilter::default()
+    })?;
+    Ok(summarise(runs, (since, until), host, last_drift(state)?))
+}
+
+/// The report of `runs`, those started in `[since, until]` (the others are left
+/// out), as seen from `host`.
+pub fn summarise(
+    runs: Vec<RunRecord>,
+    (since, until): (jiff::Timestamp, jiff::Timestamp),
+    host: &str,
+    drift: Option<Drift>,
+) -> Report {
     let since_text = crate::state::timestamp(since);
     let until_text = crate::state::timestamp(until);
-    let runs: Vec<RunRecord> = state
-        .runs(&RunFilter {
-            since: Some(since_text.clone()),
-            limit: usize::MAX >> 1,
-            ..RunFilter::default()
-        })?
+    let runs: Vec<RunRecord> = runs
         .into_iter()
-        // A run still going (the report's own, for one) has no result yet.
-        .filter(|r| r.started_at <= until_text && r.status != RunStatus::Running)
+        // A run still going (the report's own, for one) has no result yet; one that
+        // ran on another host of the pool is that host's.
+        .filter(|r| {
+            r.started_at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|at| since <= at && at <= until)
+                && r.status != RunStatus::Running
+                && r.status != RunStatus::Duplicate
+        })
         .collect();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for r in &runs {
@@ -198,7 +216,7 @@ pub fn build(
             }
         })
         .collect();
-    Ok(Report {
+    Report {
         host: host.to_string(),
         since: since_text,
         until: until_text,
@@ -210,8 +228,8 @@ pub fn build(
         missed,
         slowest,
         tasks,
-        drift: last_drift(state)?,
-    })
+        drift,
+    }
 }
 
 /// Tasks the last apply found changed or deleted outside orc.

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use super::{ApiResult, Server};
 
 /// A label value, escaped as the exposition format wants.
-fn label(v: &str) -> String {
+pub(super) fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -78,5 +78,10 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
         Ok(out)
     })
     .await?;
+    let fleet = {
+        let server = server.clone();
+        super::blocking(move || Ok(super::fleet::metrics(&server))).await?
+    };
+    let text = text + &fleet;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

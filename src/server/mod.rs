@@ -16,6 +16,7 @@ mod access;
 mod cache;
 mod dashboard;
 mod events;
+mod fleet;
 mod metrics;
 mod session;
 
@@ -83,6 +84,8 @@ pub struct Server {
     changes: tokio::sync::broadcast::Sender<i64>,
     /// Turns true when the server stops, ending the event streams.
     stopping: events::Stopping,
+    /// The fleet database, with `[fleet]` applied.
+    fleet: fleet::Link,
 }
 
 impl Server {
@@ -108,6 +111,7 @@ impl Server {
             heavy: Arc::new(tokio::sync::Semaphore::new(1)),
             changes,
             stopping,
+            fleet: Default::default(),
         }
     }
 
@@ -374,6 +378,10 @@ pub fn router(server: Arc<Server>, idle: std::time::Duration) -> Router {
         .route("/api/runs", get(runs))
         .route("/api/runs/{id}", get(run))
         .route("/api/runs/{id}/log", get(run_log))
+        .route("/api/fleet/hosts", get(fleet::hosts))
+        .route("/api/fleet/runs", get(fleet::runs))
+        .route("/api/fleet/requests", post(fleet::request_run))
+        .route("/api/fleet/requests/{id}", get(fleet::request))
         .route("/metrics", get(metrics::metrics))
         .with_state(server.clone())
         .layer(axum::middleware::from_fn_with_state(server, access::guard))
@@ -441,24 +449,7 @@ async fn runs(
     Query(q): Query<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let since = match &q.since {
-        None => None,
-        Some(text) => Some(match crate::config::parse_duration(text) {
-            // Further back than time goes (since=99999999999d): every run.
-            Ok(d) => crate::state::timestamp(
-                jiff::SignedDuration::try_from(d)
-                    .ok()
-                    .and_then(|d| jiff::Timestamp::now().checked_sub(d).ok())
-                    .unwrap_or(jiff::Timestamp::MIN),
-            ),
-            Err(_) => crate::state::timestamp(text.parse::<jiff::Timestamp>().map_err(|_| {
-                ApiError(
-                    StatusCode::BAD_REQUEST,
-                    format!("since: \"{text}\" is neither a duration (24h) nor an RFC 3339 time"),
-                )
-            })?),
-        }),
-    };
+    let since = q.since.as_deref().map(since_time).transpose()?;
     with_state(&server, move |s| {
         // One more than asked tells whether there is a next page.
         let mut page = s.runs(&RunFilter {
@@ -475,6 +466,26 @@ async fn runs(
         Ok(Json(json!({ "runs": page, "next_cursor": next })))
     })
     .await
+}
+
+/// A `since` parameter: a duration back from now ("24h") or an RFC 3339 time, as a
+/// state timestamp.
+fn since_time(text: &str) -> ApiResult<String> {
+    Ok(match crate::config::parse_duration(text) {
+        // Further back than time goes (since=99999999999d): every run.
+        Ok(d) => crate::state::timestamp(
+            jiff::SignedDuration::try_from(d)
+                .ok()
+                .and_then(|d| jiff::Timestamp::now().checked_sub(d).ok())
+                .unwrap_or(jiff::Timestamp::MIN),
+        ),
+        Err(_) => crate::state::timestamp(text.parse::<jiff::Timestamp>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("since: \"{text}\" is neither a duration (24h) nor an RFC 3339 time"),
+            )
+        })?),
+    })
 }
 
 async fn run(

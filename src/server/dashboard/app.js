@@ -105,6 +105,7 @@ function setUpFilters() {
 
 const ACTIONS = {
   run: (task) => ["POST", `/api/tasks/${encodeURIComponent(task)}/run`, `Started ${task}.`],
+  "run-pool": (task) => ["POST", "/api/fleet/requests", `Asked the pool to run ${task}: the first host to look takes it.`, { task }],
   enable: (task) => ["POST", `/api/tasks/${encodeURIComponent(task)}/enable`, `Resumed ${task}: enabled = true written and applied.`],
   disable: (task) => ["POST", `/api/tasks/${encodeURIComponent(task)}/disable`, `Paused ${task}: enabled = false written and applied.`],
   delete: (task) => ["DELETE", `/api/tasks/${encodeURIComponent(task)}`, `Deleted ${task} from its file and applied.`],
@@ -115,11 +116,11 @@ async function onAction(button) {
   const action = button.dataset.action;
   const task = button.dataset.task;
   if (action === "delete" && !confirm(`Delete ${task} from tasks.toml and the scheduler?`)) return;
-  const [method, url, done] = ACTIONS[action](task);
+  const [method, url, done, body] = ACTIONS[action](task);
   button.disabled = true;
   flash(action === "apply" ? "Applying…" : `${button.textContent} ${task}…`);
   try {
-    const result = await api(method, url);
+    const result = await api(method, url, body);
     if (!result.ok) {
       flash(`${button.textContent} failed: ${errorText(result)}`, true);
       return;

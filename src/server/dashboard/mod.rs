@@ -5,6 +5,7 @@
 //! tail). Without scripts every page still reads. Buttons that change something
 //! appear only to a logged-in session, and send its CSRF token.
 
+mod fleet;
 mod view;
 
 pub use view::url_encode;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/new", get(new_page))
         .route("/runs", get(runs_page))
         .route("/runs/{id}", get(run_page))
+        .route("/fleet", get(fleet::fleet_page))
         .route("/plan", get(plan_page))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
@@ -63,6 +65,8 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 fn viewer(server: &Server, headers: &HeaderMap) -> Viewer {
     Viewer {
         csrf: session::cookie(headers, session::COOKIE).and_then(|id| server.sessions.csrf(id)),
+        fleet: super::read_state(&server.state, |s| Ok(s.fleet_settings()?.is_some()))
+            .unwrap_or(false),
     }
 }
 
@@ -264,7 +268,7 @@ async fn grid(
 }
 
 /// A task's buttons: run now, pause or resume, edit, delete.
-fn task_actions(viewer: &Viewer, name: &str, enabled: bool) -> Markup {
+fn task_actions(viewer: &Viewer, name: &str, enabled: bool, pool: Option<&str>) -> Markup {
     let u = view::url_encode(name);
     if !viewer.logged_in() {
         return html! {
@@ -280,6 +284,12 @@ fn task_actions(viewer: &Viewer, name: &str, enabled: bool) -> Markup {
         div class="actions" id="task-actions" data-live {
             button type="button" data-action="run" data-task=(name) { "Run now" }
             " "
+            @if let Some(pool) = pool {
+                button type="button" data-action="run-pool" data-task=(name) title={ "Whichever host of the pool " (pool) " takes it first runs it" } {
+                    "Run on any host of " (pool)
+                }
+                " "
+            }
             button type="button" data-action=(toggle) data-task=(name) { (label) }
             " "
             a class="button" href={ "/tasks/" (u) "/edit" } { "Edit" }
@@ -376,10 +386,11 @@ async fn task_page(
             limit: 50,
             ..Default::default()
         })?;
-        Ok((row, runs))
+        let pool = s.fleet_settings()?.and_then(|f| f.pool);
+        Ok((row, runs, pool))
     })
     .await;
-    let (row, runs) = match found {
+    let (row, runs, pool) = match found {
         Ok(found) => found,
         Err(e) => return error_page(&viewer, e),
     };
@@ -423,7 +434,7 @@ async fn task_page(
     let u = view::url_encode(&name);
     let body = html! {
         h1 { (name) " " span id="task-state" data-live { (badge(word, class)) } }
-        (task_actions(&viewer, &name, enabled))
+        (task_actions(&viewer, &name, enabled, pool.as_deref()))
         dl class="facts" {
             @for (k, v) in &facts { dt { (k) } dd { (v) } }
         }
@@ -910,7 +921,10 @@ struct LoginForm {
 async fn login(Shared(server): Shared<Arc<Server>>, Form(form): Form<LoginForm>) -> Response {
     let next = local_path(form.next.as_deref());
     if !session::same_secret(form.token.trim(), &server.token) {
-        let viewer = Viewer { csrf: None };
+        let viewer = Viewer {
+            csrf: None,
+            fleet: false,
+        };
         return html(
             StatusCode::UNAUTHORIZED,
             page(

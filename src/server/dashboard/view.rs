@@ -8,6 +8,8 @@ use serde_json::Value;
 /// Who is looking: logged in (with the session's CSRF token) or not.
 pub struct Viewer {
     pub csrf: Option<String>,
+    /// `[fleet]` is applied: the navigation has the fleet's page.
+    pub fleet: bool,
 }
 
 impl Viewer {
@@ -53,6 +55,9 @@ pub fn page(title: &str, active: &str, viewer: &Viewer, body: Markup) -> String 
                     nav aria-label="Main" {
                         @for (href, label) in NAV {
                             a href=(href) aria-current=[(href == active).then_some("page")] { (label) }
+                            @if href == "/runs" && viewer.fleet {
+                                a href="/fleet" aria-current=[("/fleet" == active).then_some("page")] { "Fleet" }
+                            }
                         }
                     }
                     "\n"
@@ -248,7 +253,15 @@ mod tests {
         assert_eq!(url_encode("/runs?x=a b"), "/runs%3Fx%3Da%20b");
         assert_eq!(task_status(false, Some("failed")).0, "paused");
         assert_eq!(task_status(true, Some("timeout")).1, "bad");
-        let page = page("<x>", "/", &Viewer { csrf: None }, html! {});
+        let page = page(
+            "<x>",
+            "/",
+            &Viewer {
+                csrf: None,
+                fleet: false,
+            },
+            html! {},
+        );
         assert!(page.contains("<title>&lt;x&gt; · orc</title>"));
         assert!(page.contains("/login?next=/"));
         assert!(
