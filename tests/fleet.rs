@@ -250,11 +250,26 @@ fn another_host(database: &str, config: &str) -> TestEnv {
 /// `n` hosts (h0, h1, ...) of one pool in a fresh `database`, each with its own
 /// folder and state, `config` applied, the schema made.
 fn pool(database: &str, config: &str, n: usize) -> Vec<TestEnv> {
+    pool_with_secrets(database, config, n, &[])
+}
+
+/// [`pool`], with more `secrets` in each host's vault.
+fn pool_with_secrets(
+    database: &str,
+    config: &str,
+    n: usize,
+    secrets: &[(&str, &str)],
+) -> Vec<TestEnv> {
     let first = fleet_world(database);
     first.write_config(config);
     let hosts: Vec<TestEnv> = std::iter::once(first)
         .chain((1..n).map(|_| another_host(database, config)))
         .collect();
+    for env in &hosts {
+        for (name, value) in secrets {
+            env.secret_set(name, value);
+        }
+    }
     assert!(
         as_host(&hosts[0], "h0", &["fleet", "init"])
             .status
@@ -1097,6 +1112,444 @@ fn run_on_one_needs_a_pool() {
     assert!(text(&o).contains("time zone"), "{}", text(&o));
 }
 
+/// `GET base + path` with the token: the status and the body.
+fn get(base: &str, token: &str, path: &str) -> (u16, String) {
+    let mut r = common::browser::agent()
+        .get(&format!("{base}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+fn get_json(base: &str, token: &str, path: &str) -> serde_json::Value {
+    let (status, body) = get(base, token, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Wait up to `secs` for `done`, failing with `what`.
+fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "{what}: not within {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Three hosts' runs in one database, seen through `orc serve` on one of them: the
+/// API's pages of every host's runs and its host filter, the hosts and which is
+/// late, `/metrics` by host, and the dashboard's fleet page in Chromium (its host
+/// filter, the late host) and its "Run on any host" button, which files a request.
+fn the_dashboard_shows_every_hosts_runs() {
+    let hosts = pool("orc_serve", POOL_CONFIG, 3);
+    for (i, env) in hosts.iter().enumerate() {
+        let host = format!("h{i}");
+        for _ in 0..=i {
+            let o = as_host(env, &host, &["run", "clock"]);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        assert_eq!(sync(env, &host)["sent"], i + 1);
+    }
+    psql(
+        "orc_serve",
+        "UPDATE orc_hosts SET last_contact = now() - interval '1 hour' WHERE host = 'h2'",
+    );
+    let (_server, base, token) = common::serve_in(&hosts[0], &[("ORC_HOSTNAME", "h0")]);
+
+    // Every host's runs a page at a time: no run twice, none left out.
+    let first = get_json(&base, &token, "/api/fleet/runs?limit=4");
+    assert_eq!(first["runs"].as_array().unwrap().len(), 4, "{first}");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let second = get_json(
+        &base,
+        &token,
+        &format!(
+            "/api/fleet/runs?limit=4&cursor={}",
+            cursor.replace('|', "%7C").replace(':', "%3A")
+        ),
+    );
+    assert_eq!(second["runs"].as_array().unwrap().len(), 2, "{second}");
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let mut seen: Vec<String> = first["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["runs"].as_array().unwrap())
+        .map(|r| format!("{}#{}", r["host"].as_str().unwrap(), r["run_id"]))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["h0#1", "h1#1", "h1#2", "h2#1", "h2#2", "h2#3"]);
+    let only = get_json(&base, &token, "/api/fleet/runs?host=h1");
+    let only: Vec<&str> = only["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(only, ["h1", "h1"]);
+    let (status, body) = get(&base, &token, "/api/fleet/runs?cursor=nonsense");
+    assert_eq!(status, 400, "{body}");
+    let listed = get_json(&base, &token, "/api/fleet/hosts");
+    let late: Vec<(String, bool)> = listed["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap().to_string(), h["late"] == true))
+        .collect();
+    assert_eq!(
+        late,
+        [
+            ("h0".to_string(), false),
+            ("h1".to_string(), false),
+            ("h2".to_string(), true)
+        ],
+        "{listed}"
+    );
+    let (_, metrics) = get(&base, &token, "/metrics");
+    for line in [
+        "orc_fleet_runs_total{host=\"h2\",task=\"clock\",status=\"success\"} 3",
+        "orc_fleet_runs_total{host=\"h0\",task=\"clock\",status=\"success\"} 1",
+        "orc_fleet_host_up{host=\"h2\"} 0",
+        "orc_fleet_host_up{host=\"h1\"} 1",
+        // The host's own series stay.
+        "orc_runs_total{task=\"clock\",status=\"success\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("orc_fleet_last_success_timestamp_seconds{host=\"h1\",task=\"clock\"}"),
+        "{metrics}"
+    );
+
+    // A server without [fleet] has no fleet views.
+    let plain = TestEnv::builder()
+        .config("[settings]\nbackend = \"embedded\"\n")
+        .build();
+    plain.orc_ok(&["apply", "--auto-approve"]);
+    let (_plain_server, plain_base, plain_token) = common::serve_in(&plain, &[]);
+    for path in ["/api/fleet/runs", "/api/fleet/hosts", "/fleet"] {
+        let (status, body) = get(&plain_base, &plain_token, path);
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+
+    // The dashboard, in a real browser.
+    let Some(browser) = common::browser::Browser::start() else {
+        return;
+    };
+    browser.go(&format!("{base}/login?next=/fleet"));
+    browser.type_into("#token", &token);
+    browser.click("form.login button[type=submit]");
+    browser.wait(
+        "the fleet page after logging in",
+        "return document.querySelectorAll('#fleet-runs tr[data-host]').length === 6",
+    );
+    let nav = browser.js(
+        "return [...document.querySelectorAll('header nav a')].map(a => a.textContent).join(',')",
+    );
+    assert!(nav.as_str().unwrap().contains("Fleet"), "{nav}");
+    let late = browser.js(
+        "return [...document.querySelectorAll('table.hosts tr[data-host]')].map(r => r.dataset.host + ':' + r.innerText.includes('late')).join(',')",
+    );
+    assert_eq!(late, "h0:false,h1:false,h2:true");
+    let by_host = browser.js(
+        "return [...new Set([...document.querySelectorAll('#fleet-runs tr[data-host]')].map(r => r.dataset.host))].sort().join(',')",
+    );
+    assert_eq!(by_host, "h0,h1,h2");
+    browser.js("document.querySelector('select[name=host]').value = 'h2'; document.querySelector('form.filters').submit(); return true");
+    browser.wait(
+        "the runs of h2 alone",
+        "return location.search.includes('host=h2') && [...document.querySelectorAll('#fleet-runs tr[data-host]')].map(r => r.dataset.host).join(',') === 'h2,h2,h2'",
+    );
+    browser.screenshot("fleet");
+
+    // Run on any host of the pool, from the task's page: a request the pool takes.
+    browser.go(&format!("{base}/tasks/clock"));
+    browser.wait(
+        "the task's buttons",
+        "return document.querySelector('button[data-action=run-pool]')",
+    );
+    browser.click("button[data-action=run-pool]");
+    browser.wait(
+        "the request's flash",
+        "return document.getElementById('flash').textContent.includes('Asked the pool')",
+    );
+    assert_eq!(
+        psql(
+            "orc_serve",
+            "SELECT pool || ':' || task || ':' || coalesce(taken_by, 'open') FROM orc_requests"
+        ),
+        "etl:clock:open"
+    );
+}
+
+/// Requests to run a task now on any host of the pool, with three daemons looking:
+/// each request goes to exactly one host, which runs it once.
+fn a_run_now_request_goes_to_one_host_of_the_pool() {
+    let hosts = pool("orc_requests", POOL_CONFIG, 3);
+    let _daemons: Vec<common::Killed> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            common::Killed(
+                env.command(&["daemon"])
+                    .env("ORC_HOSTNAME", format!("h{i}"))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let (_server, base, token) = common::serve_in(&hosts[0], &[("ORC_HOSTNAME", "h0")]);
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let mut r = common::browser::agent()
+            .post(&format!("{base}/api/fleet/requests"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(r#"{"task": "clock"}"#)
+            .unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{body}");
+        let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(request["taken_by"], serde_json::Value::Null, "{request}");
+        ids.push(request["id"].as_i64().unwrap());
+    }
+    let (status, body) = get(&base, &token, "/api/fleet/requests/999999");
+    assert_eq!(status, 404, "{body}");
+    let manual_runs = |env: &TestEnv| -> i64 {
+        let db = rusqlite::Connection::open(env.state()).unwrap();
+        db.query_row(
+            "SELECT count(*) FROM runs WHERE trigger = 'manual' AND status = 'success'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    eventually("the six requested runs", 60, || {
+        hosts.iter().map(manual_runs).sum::<i64>() >= 6
+    });
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(
+        hosts.iter().map(manual_runs).sum::<i64>(),
+        6,
+        "each request ran once"
+    );
+    for (i, env) in hosts.iter().enumerate() {
+        let taken = count(
+            "orc_requests",
+            &format!("SELECT count(*) FROM orc_requests WHERE taken_by = 'h{i}'"),
+        );
+        assert_eq!(manual_runs(env), taken, "h{i} ran what it took");
+    }
+    let request = get_json(&base, &token, &format!("/api/fleet/requests/{}", ids[0]));
+    assert!(
+        request["taken_by"].as_str().unwrap().starts_with('h'),
+        "{request}"
+    );
+}
+
+/// The pool's sweep lease: of three hosts sweeping at once one holds it, and it
+/// alone records and alerts the fires no host claimed (the hosts' own checks leave
+/// run_on = "one" tasks to it), and a host gone silent, once each; the fleet's
+/// report mailed by three hosts at once goes once.
+fn one_host_sweeps_the_pool_and_mails_the_fleet_report() {
+    let receiver = common::http::Receiver::start(&[]);
+    let mailbox = tempfile::tempdir().unwrap();
+    let mail = common::smtp(mailbox.path(), "orc-alerts", "Sm7p-Pa55");
+    let config = format!(
+        "[settings]\nbackend = \"embedded\"\n\n[smtp]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = {{ secret = \"user\" }}\npassword = {{ secret = \"pass\" }}\nfrom = \"orc@example.com\"\ntimeout = \"5s\"\n\n[notify.ops]\nwebhook = {{ url = \"{}\" }}\non = [\"failure\", \"missed\", \"recovered\"]\n\n[notify.team]\nemail = [\"team@example.com\"]\non = [\"failure\"]\n\n[fleet]\nurl = {{ secret = \"fleet_db\" }}\npool = \"etl\"\nnotify = [\"ops\"]\n\n[tasks.every]\ncommand = \"true\"\nschedule = \"* * * * *\"\nrun_on = \"one\"\nnotify = [\"ops\"]\n",
+        mail.port,
+        receiver.url("/hook")
+    );
+    let hosts = pool_with_secrets(
+        "orc_sweep",
+        &config,
+        3,
+        &[("user", "orc-alerts"), ("pass", "Sm7p-Pa55")],
+    );
+    let ten_minutes_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    for (i, env) in hosts.iter().enumerate() {
+        sync(env, &format!("h{i}"));
+        // Applied ten minutes ago: its fires since are due.
+        let db = rusqlite::Connection::open(env.state()).unwrap();
+        db.execute(
+            "UPDATE tasks SET applied_at = ?1",
+            [ten_minutes_ago
+                .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()],
+        )
+        .unwrap();
+    }
+    // Two of the fires ran (on h1); the rest no host claimed.
+    let folder: String = rusqlite::Connection::open(hosts[0].state())
+        .unwrap()
+        .query_row("SELECT folder FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    let due = count(
+        "orc_sweep",
+        &format!(
+            "SELECT count(*) FROM generate_series(date_trunc('minute', '{ten_minutes_ago}'::timestamptz) + interval '1 minute', now() - interval '180 seconds', interval '1 minute')"
+        ),
+    );
+    psql(
+        "orc_sweep",
+        &format!("INSERT INTO orc_claims (pool, folder, task, scheduled_for, holder, fence, lease_until, finished_at, status)
+         SELECT 'etl', folder, 'every', date_trunc('minute', now()) - make_interval(mins => m), 'h1',
+                nextval('orc_fences'), now(), now(), 'success'
+         FROM (VALUES ('{folder}')) AS f(folder), generate_series(5, 6) AS m"),
+    );
+    psql(
+        "orc_sweep",
+        "UPDATE orc_hosts SET last_contact = now() - interval '1 hour' WHERE host = 'h2'",
+    );
+    // h0 and h1 sweep at once; h2 is silent.
+    let sweeps: Vec<serde_json::Value> = hosts[..2]
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            env.command(&["check-missed", "--json"])
+                .env("ORC_HOSTNAME", format!("h{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|c| json(&c.wait_with_output().unwrap()))
+        .collect();
+    let sweepers: Vec<&serde_json::Value> = sweeps
+        .iter()
+        .filter(|s| s["fleet"]["sweeper"] == true)
+        .collect();
+    assert_eq!(sweepers.len(), 1, "one host holds the lease: {sweeps:#?}");
+    assert!(
+        sweeps
+            .iter()
+            .all(|s| s["missed"].as_array().unwrap().is_empty()),
+        "the hosts' own checks leave the pool's task to the sweeper: {sweeps:#?}"
+    );
+    let unclaimed = &sweepers[0]["fleet"]["unclaimed"];
+    assert_eq!(unclaimed.as_array().unwrap().len(), 1, "{unclaimed}");
+    // A minute may turn between counting the fires due and the sweep.
+    let missed = unclaimed[0]["count"].as_i64().unwrap();
+    assert!(
+        (due - 2..=due - 1).contains(&missed),
+        "{due} due: {sweeps:#?}"
+    );
+    assert_eq!(sweepers[0]["fleet"]["silent"], serde_json::json!(["h2"]));
+    assert_eq!(
+        count(
+            "orc_sweep",
+            "SELECT count(*) FROM orc_claims WHERE status = 'missed'"
+        ),
+        missed
+    );
+    let got = receiver.wait_for(2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let events: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let j = r.json();
+            (
+                j["event"].as_str().unwrap_or_default().to_string(),
+                j["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events.contains(&("missed".to_string(), "missed".to_string())),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("failure".to_string(), "silent".to_string())),
+        "{events:?}"
+    );
+    // Sweeping again finds nothing new; h2 making contact again is news, once.
+    sync(&hosts[2], "h2");
+    for round in 0..2 {
+        for (i, env) in hosts.iter().enumerate() {
+            let again = json(&as_host(env, &format!("h{i}"), &["check-missed", "--json"]));
+            assert!(
+                again["fleet"]["unclaimed"].as_array().unwrap().is_empty(),
+                "round {round}: {again}"
+            );
+        }
+    }
+    let got = receiver.wait_for(3);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(got[2].json()["event"], "recovered", "{:#?}", got[2].json());
+
+    // The fleet's report, mailed by every host at once, goes once.
+    for (i, env) in hosts.iter().enumerate() {
+        sync(env, &format!("h{i}"));
+    }
+    let reports: Vec<Output> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            env.command(&["report", "--all-hosts", "--email", "team"])
+                .env("ORC_HOSTNAME", format!("h{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &reports {
+        assert!(o.status.success(), "{}", text(o));
+    }
+    let mailed = reports
+        .iter()
+        .filter(|o| text(o).contains("Mailed the report"))
+        .count();
+    assert_eq!(
+        mailed,
+        1,
+        "{:#?}",
+        reports.iter().map(text).collect::<Vec<_>>()
+    );
+    let files = || {
+        std::fs::read_dir(&mail.maildir)
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    eventually("the report's mail", 10, || files() == 1);
+    let body: String = std::fs::read_dir(&mail.maildir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(body.contains("report for the fleet (3 hosts"), "{body}");
+    // The sweeper's record of the fires no host claimed, named with its host.
+    assert!(body.contains("every on h"), "{body}");
+    // --resend sends it again.
+    let again = as_host(
+        &hosts[0],
+        "h0",
+        &["report", "--all-hosts", "--email", "team", "--resend"],
+    );
+    assert!(
+        text(&again).contains("Mailed the report"),
+        "{}",
+        text(&again)
+    );
+}
+
 /// Why no PostgreSQL server can be used here, if none can.
 fn missing_postgres() -> Option<String> {
     if std::env::var_os("PGHOST").is_some() {
@@ -1133,6 +1586,10 @@ fn main() -> ExitCode {
         };
     }
     let postgres = missing_postgres();
+    let chromium = common::missing_file(
+        "/usr/bin/chromedriver",
+        "apt-get install chromium chromium-driver",
+    );
     let trial = |name, test| common::trial(name, test, std::slice::from_ref(&postgres));
     common::run_trials(vec![
         trial(
@@ -1178,6 +1635,20 @@ fn main() -> ExitCode {
         trial(
             "a_dropped_connection_mid_run_keeps_the_claim",
             a_dropped_connection_mid_run_keeps_the_claim,
+        ),
+        trial(
+            "a_run_now_request_goes_to_one_host_of_the_pool",
+            a_run_now_request_goes_to_one_host_of_the_pool,
+        ),
+        common::trial(
+            "the_dashboard_shows_every_hosts_runs",
+            the_dashboard_shows_every_hosts_runs,
+            &[postgres.clone(), chromium.clone()],
+        ),
+        common::trial(
+            "one_host_sweeps_the_pool_and_mails_the_fleet_report",
+            one_host_sweeps_the_pool_and_mails_the_fleet_report,
+            &[postgres.clone(), common::missing_python_module("aiosmtpd")],
         ),
         common::trial("run_on_one_needs_a_pool", run_on_one_needs_a_pool, &[]),
         common::trial(

@@ -73,9 +73,8 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
             limit: i64::MAX,
             ..Default::default()
         })?;
-        let hosts: std::collections::BTreeSet<&str> =
-            runs.iter().map(|r| r.host.as_str()).collect();
-        let seen = format!("the fleet ({} hosts, seen from {host})", hosts.len());
+        let hosts = fleet.hosts()?.len();
+        let seen = format!("the fleet ({hosts} hosts, seen from {host})");
         let runs = runs
             .iter()
             .filter_map(crate::ops::fleet::run_record)

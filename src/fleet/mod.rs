@@ -712,8 +712,9 @@ impl Fleet {
     }
 
     /// Take the open requests of `pool` for the `tasks` (folder, name) this host
-    /// has, oldest first: rows another host is taking at the same moment are
-    /// skipped (`FOR UPDATE SKIP LOCKED`), so each request goes to one host.
+    /// has, oldest first, one per task (a second would find the first still
+    /// running): rows another host is taking at the same moment are skipped
+    /// (`FOR UPDATE SKIP LOCKED`), so each request goes to one host.
     pub fn take_requests(
         &mut self,
         pool: &str,
@@ -722,18 +723,29 @@ impl Fleet {
     ) -> Result<Vec<RunRequest>> {
         let folders: Vec<&str> = tasks.iter().map(|(f, _)| f.as_str()).collect();
         let names: Vec<&str> = tasks.iter().map(|(_, t)| t.as_str()).collect();
-        let rows = self.client.query(
+        let mut tx = self.client.transaction()?;
+        let open = tx.query(
+            "SELECT id, folder, task FROM orc_requests
+             WHERE pool = $1 AND taken_by IS NULL
+               AND (folder, task) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+             ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
+            &[&pool, &folders, &names],
+        )?;
+        let mut ids: Vec<i64> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for r in &open {
+            if seen.insert((r.get::<_, String>(1), r.get::<_, String>(2))) {
+                ids.push(r.get(0));
+            }
+        }
+        let rows = tx.query(
             &format!(
-                "UPDATE orc_requests SET taken_by = $2, taken_at = now()
-                 WHERE id IN (
-                     SELECT id FROM orc_requests
-                     WHERE pool = $1 AND taken_by IS NULL
-                       AND (folder, task) IN (SELECT * FROM unnest($3::text[], $4::text[]))
-                     ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED)
+                "UPDATE orc_requests SET taken_by = $1, taken_at = now() WHERE id = ANY($2)
                  RETURNING {REQUEST_COLUMNS}"
             ),
-            &[&pool, &host, &folders, &names],
+            &[&host, &ids],
         )?;
+        tx.commit()?;
         let mut taken: Vec<RunRequest> = rows.iter().map(request).collect();
         taken.sort_by_key(|r| r.id);
         Ok(taken)

@@ -480,6 +480,8 @@ pub fn sweep(state: &State, host: &str) -> Result<(Vec<Lost>, Swept), ShipError>
         return Ok(Default::default());
     };
     let mut db = connect(&settings, state.path(), Duration::from_secs(5))?;
+    // A host that sweeps is alive: so the register says.
+    db.contact(host, settings.pool.as_deref(), env!("CARGO_PKG_VERSION"))?;
     let swept = pool_duties(state, &mut db, &settings, host)?;
     Ok((sweep_with(state, &mut db, &settings, host)?, swept))
 }

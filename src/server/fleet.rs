@@ -128,11 +128,15 @@ pub fn runs_page(
             "cursor: not a next_cursor of /api/fleet/runs".to_string(),
         ));
     }
-    if let Some(s) = &q.status {
-        super::run_status(s)?;
-    }
-    let since = q.since.as_deref().map(super::since_time).transpose()?;
+    // An empty value is no filter (the dashboard's form sends "Any" as one).
     let filled = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    if let Some(s) = filled(&q.status) {
+        super::run_status(&s)?;
+    }
+    let since = filled(&q.since)
+        .as_deref()
+        .map(super::since_time)
+        .transpose()?;
     let query = RunQuery {
         host: filled(&q.host),
         folder: filled(&q.folder),

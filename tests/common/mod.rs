@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+pub mod browser;
 mod env;
 pub mod http;
 #[allow(unused_imports)]
@@ -81,6 +82,27 @@ pub fn serve_with_env(
     let addr = announced(&mut child, "http://");
     // Created beside the state before the server listens.
     let token = std::fs::read_to_string(dir.join("serve.token")).unwrap();
+    (
+        Killed(child),
+        format!("http://{addr}"),
+        token.trim().to_string(),
+    )
+}
+
+/// `orc serve` on an ephemeral loopback port in `env`'s world (its state, config,
+/// vault and variables, and `vars`): the process, its base URL and its token.
+pub fn serve_in(env: &TestEnv, vars: &[(&str, &str)]) -> (Killed, String, String) {
+    let mut child = env
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .envs(vars.iter().copied())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = announced(&mut child, "http://");
+    let state = env.state();
+    let token = std::fs::read_to_string(state.parent().unwrap().join("serve.token")).unwrap();
     (
         Killed(child),
         format!("http://{addr}"),
