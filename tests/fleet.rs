@@ -1550,6 +1550,297 @@ fn one_host_sweeps_the_pool_and_mails_the_fleet_report() {
     );
 }
 
+/// Set in the copy of this suite that runs one test on a cluster of its own.
+const OWN_CLUSTER: &str = "ORC_TEST_OWN_CLUSTER";
+
+/// Run the test `name` again in a throwaway cluster of its own (it stops its server,
+/// which the other tests share): true when this is that copy, which goes on to run
+/// it; false when the copy ran it here, and passed.
+fn in_own_cluster(name: &str) -> bool {
+    if std::env::var_os(OWN_CLUSTER).is_some() {
+        return true;
+    }
+    // A port of its own: the new cluster does not see the shared one's.
+    let port = common::browser::free_port();
+    let o = Command::new("pg_virtualenv")
+        .args(["-t", "-o", &format!("port={port}"), "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name])
+        .env(OWN_CLUSTER, "1")
+        .env(UNDER_VIRTUALENV, "1")
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{name} in its own cluster:\n{out}");
+    assert!(out.contains("1 passed"), "{name} did not run:\n{out}");
+    false
+}
+
+/// `pg_ctlcluster VERSION NAME action` for the cluster pg_virtualenv made.
+fn cluster(action: &str) {
+    let listed = Command::new("pg_lsclusters").arg("-h").output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let mut columns = listed.split_whitespace();
+    let (version, name) = (columns.next().unwrap(), columns.next().unwrap());
+    let mut command = Command::new("pg_ctlcluster");
+    command.args([version, name, action]);
+    if action == "stop" {
+        // Connections open or not, at once.
+        command.args(["-m", "fast"]);
+    }
+    let o = command.output().unwrap();
+    assert!(o.status.success(), "pg_ctlcluster {action}: {}", text(&o));
+}
+
+/// The cluster stopped while a run goes on and while more start: runs of tasks
+/// without run_on go on, a fire of a run_on = "one" task is skipped (or, with
+/// on_unavailable = "run", run here), the outbox keeps everything, and once the
+/// cluster is back one sync delivers it all, each run once and as it ended.
+fn a_stopped_cluster_mid_run_loses_nothing() {
+    if !in_own_cluster("a_stopped_cluster_mid_run_loses_nothing") {
+        return;
+    }
+    let config = |on_unavailable: &str| {
+        format!(
+            "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = {{ secret = \"fleet_db\" }}\npool = \"etl\"\n{on_unavailable}\n[tasks.clock]\ncommand = \"date\"\n\n[tasks.slow]\ncommand = \"sleep 4\"\n\n[tasks.one]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nrun_on = \"one\"\n"
+        )
+    };
+    let env = fleet_world("orc_stopped");
+    env.write_config(&config(""));
+    assert!(as_host(&env, "s", &["fleet", "init"]).status.success());
+    let o = as_host(&env, "s", &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for _ in 0..2 {
+        assert!(as_host(&env, "s", &["run", "clock"]).status.success());
+    }
+    assert_eq!(sync(&env, "s")["sent"], 2);
+
+    let slow = env
+        .command(&["run", "slow"])
+        .env("ORC_HOSTNAME", "s")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    cluster("stop");
+    for _ in 0..3 {
+        let o = as_host(&env, "s", &["run", "clock"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("success"), "{}", text(&o));
+    }
+    let scheduled = |fire: &str| {
+        as_host(
+            &env,
+            "s",
+            &[
+                "run",
+                "one",
+                "--trigger",
+                "scheduled",
+                "--scheduled-for",
+                fire,
+            ],
+        )
+    };
+    let o = scheduled("2026-12-01T03:00:00Z");
+    assert!(text(&o).contains("skipped"), "{}", text(&o));
+    env.write_config(&config("on_unavailable = \"run\"\n"));
+    assert!(
+        as_host(&env, "s", &["apply", "--auto-approve"])
+            .status
+            .success()
+    );
+    let o = scheduled("2026-12-02T03:00:00Z");
+    assert!(text(&o).contains("success"), "{}", text(&o));
+    let slow = slow.wait_with_output().unwrap();
+    assert!(slow.status.success(), "{}", text(&slow));
+    let o = as_host(&env, "s", &["fleet", "sync"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(queued(&env) > 0, "the outbox keeps the runs");
+
+    cluster("start");
+    let sent = sync(&env, "s");
+    assert_eq!(sent["waiting"], 0, "{sent}");
+    assert_eq!(queued(&env), 0);
+    let local: i64 = rusqlite::Connection::open(env.state())
+        .unwrap()
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(local, 8, "2 + 3 clock, slow, one skipped, one run");
+    assert_eq!(count("orc_stopped", "SELECT count(*) FROM orc_runs"), local);
+    assert_eq!(
+        psql(
+            "orc_stopped",
+            "SELECT string_agg(task || ':' || status, ',' ORDER BY run_id) FROM orc_runs"
+        ),
+        "clock:success,clock:success,slow:success,clock:success,clock:success,clock:success,one:skipped,one:success"
+    );
+}
+
+/// Random interleavings of hosts claiming, renewing, finishing and taking over the
+/// same fires while leases run out under them (proptest picks the hosts, fires and
+/// each host's steps; the hosts run them at once): each fire keeps one claim, each
+/// grant of it a fence of its own, the last grant is the holder, and at most one
+/// end is recorded, by the fence that holds it.
+fn claims_stay_unique_under_random_interleavings() {
+    use orc::fleet::{Claim, FireKey, Fleet};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Claim(usize),
+        Renew(usize),
+        Finish(usize),
+        /// The lease runs out (as time passing would have it).
+        Expire(usize),
+        TakeOver(usize),
+    }
+    let step = (0..5u8, 0..3usize).prop_map(|(kind, fire)| match kind {
+        0 => Step::Claim(fire),
+        1 => Step::Renew(fire),
+        2 => Step::Finish(fire),
+        3 => Step::Expire(fire),
+        _ => Step::TakeOver(fire),
+    });
+    let case = prop::collection::vec(prop::collection::vec((step, 0..3u64), 1..10), 2..6);
+
+    let env = fleet_world("orc_interleave");
+    assert!(as_host(&env, "p", &["fleet", "init"]).status.success());
+    let url = url_of("orc_interleave");
+    let lease = std::time::Duration::from_secs(30);
+    let cases = std::sync::atomic::AtomicUsize::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    runner
+        .run(&case, |hosts| {
+            let pool = format!("p{}", cases.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+            let fire = |f: usize| FireKey {
+                pool: pool.clone(),
+                folder: "Orc".to_string(),
+                task: "t".to_string(),
+                scheduled_for: format!("2026-12-0{}T03:00:00Z", f + 1),
+            };
+            // What each host was granted (fire, fence) and which ends it recorded.
+            type Outcome = (Vec<(usize, i64)>, Vec<(usize, i64)>);
+            let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+                let threads: Vec<_> = hosts
+                    .iter()
+                    .enumerate()
+                    .map(|(h, steps)| {
+                        let (url, fire) = (&url, &fire);
+                        s.spawn(move || {
+                            let host = format!("host{h}");
+                            let mut db = Fleet::connect(url, std::time::Duration::from_secs(10)).unwrap();
+                            let mut clock = postgres::Client::connect(
+                                &format!("{url}?sslmode=disable"),
+                                postgres::NoTls,
+                            )
+                            .unwrap();
+                            let mut held: std::collections::HashMap<usize, i64> = Default::default();
+                            let (mut granted, mut finished) = (Vec::new(), Vec::new());
+                            for (step, pause) in steps {
+                                std::thread::sleep(std::time::Duration::from_millis(*pause));
+                                match *step {
+                                    Step::Claim(f) => {
+                                        if let Claim::Won { fence } = db.claim(&fire(f), &host, lease).unwrap()
+                                            && held.insert(f, fence) != Some(fence)
+                                        {
+                                            granted.push((f, fence));
+                                        }
+                                    }
+                                    Step::Renew(f) => {
+                                        if let Some(fence) = held.get(&f) {
+                                            db.renew(&fire(f), *fence, lease).unwrap();
+                                        }
+                                    }
+                                    Step::Finish(f) => {
+                                        if let Some(fence) = held.get(&f)
+                                            && db.finish(&fire(f), *fence, "success").unwrap()
+                                        {
+                                            finished.push((f, *fence));
+                                        }
+                                    }
+                                    Step::Expire(f) => {
+                                        let key = fire(f);
+                                        clock
+                                            .execute(
+                                                "UPDATE orc_claims SET lease_until = now() - interval '1 second'
+                                                 WHERE pool = $1 AND scheduled_for = ($2::text)::timestamptz",
+                                                &[&key.pool, &key.scheduled_for],
+                                            )
+                                            .unwrap();
+                                    }
+                                    Step::TakeOver(f) => {
+                                        if db.take_over(&fire(f), &host, lease).unwrap() {
+                                            // Its new fence, as its run's start reads it.
+                                            match db.claim(&fire(f), &host, lease).unwrap() {
+                                                Claim::Won { fence } => {
+                                                    held.insert(f, fence);
+                                                    granted.push((f, fence));
+                                                }
+                                                Claim::Taken { holder } => {
+                                                    // Expired and taken again at once by another.
+                                                    assert_ne!(holder, host);
+                                                    held.remove(&f);
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            (granted, finished)
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            for f in 0..3 {
+                let key = fire(f);
+                let rows = psql(
+                    "orc_interleave",
+                    &format!(
+                        "SELECT holder || ' ' || fence || ' ' || (finished_at IS NOT NULL) FROM orc_claims
+                         WHERE pool = '{}' AND scheduled_for = '{}'",
+                        key.pool, key.scheduled_for
+                    ),
+                );
+                let mut grants: Vec<(usize, i64)> = outcomes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(h, (g, _))| g.iter().filter(|(gf, _)| *gf == f).map(move |(_, fence)| (h, *fence)))
+                    .collect();
+                grants.sort_by_key(|(_, fence)| *fence);
+                let fences: std::collections::BTreeSet<i64> = grants.iter().map(|(_, f)| *f).collect();
+                prop_assert_eq!(fences.len(), grants.len(), "each grant a fence of its own: {:?}", grants);
+                let ends: Vec<i64> = outcomes
+                    .iter()
+                    .flat_map(|(_, e)| e.iter().filter(|(ef, _)| *ef == f).map(|(_, fence)| *fence))
+                    .collect();
+                prop_assert!(ends.len() <= 1, "one end recorded: {:?}", ends);
+                if grants.is_empty() {
+                    // Nobody claimed it (or only took it over between steps: no).
+                    continue;
+                }
+                prop_assert_eq!(rows.lines().count(), 1, "one claim per fire: {}", rows);
+                let (last_host, last_fence) = *grants.last().unwrap();
+                let [holder, fence, done]: [&str; 3] =
+                    rows.split(' ').collect::<Vec<_>>().try_into().unwrap();
+                prop_assert_eq!(holder, format!("host{last_host}"));
+                prop_assert_eq!(fence.parse::<i64>().unwrap(), last_fence);
+                if let Some(end) = ends.first() {
+                    prop_assert_eq!(*end, last_fence, "only the fence that holds ends it");
+                    prop_assert_eq!(done, "true");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// Why no PostgreSQL server can be used here, if none can.
 fn missing_postgres() -> Option<String> {
     if std::env::var_os("PGHOST").is_some() {
@@ -1649,6 +1940,19 @@ fn main() -> ExitCode {
             "one_host_sweeps_the_pool_and_mails_the_fleet_report",
             one_host_sweeps_the_pool_and_mails_the_fleet_report,
             &[postgres.clone(), common::missing_python_module("aiosmtpd")],
+        ),
+        // It stops its server: it runs in a cluster of its own, pg_virtualenv's.
+        common::trial(
+            "a_stopped_cluster_mid_run_loses_nothing",
+            a_stopped_cluster_mid_run_loses_nothing,
+            &[
+                postgres.clone(),
+                common::missing_program("pg_virtualenv", &["-h"], "apt-get install postgresql"),
+            ],
+        ),
+        trial(
+            "claims_stay_unique_under_random_interleavings",
+            claims_stay_unique_under_random_interleavings,
         ),
         common::trial("run_on_one_needs_a_pool", run_on_one_needs_a_pool, &[]),
         common::trial(
