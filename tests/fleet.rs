@@ -1128,6 +1128,20 @@ fn get_json(base: &str, token: &str, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Fail unless `value` is what schemas/openapi.json's schema `name` describes.
+fn conforms(value: &serde_json::Value, name: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/openapi.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schema = serde_json::json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(value).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{name}: {errors:?} in {value}");
+}
+
 /// Wait up to `secs` for `done`, failing with `what`.
 fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -1162,6 +1176,7 @@ fn the_dashboard_shows_every_hosts_runs() {
 
     // Every host's runs a page at a time: no run twice, none left out.
     let first = get_json(&base, &token, "/api/fleet/runs?limit=4");
+    conforms(&first, "FleetRunPage");
     assert_eq!(first["runs"].as_array().unwrap().len(), 4, "{first}");
     let cursor = first["next_cursor"]
         .as_str()
@@ -1197,6 +1212,9 @@ fn the_dashboard_shows_every_hosts_runs() {
     let (status, body) = get(&base, &token, "/api/fleet/runs?cursor=nonsense");
     assert_eq!(status, 400, "{body}");
     let listed = get_json(&base, &token, "/api/fleet/hosts");
+    for host in listed["hosts"].as_array().unwrap() {
+        conforms(host, "FleetHost");
+    }
     let late: Vec<(String, bool)> = listed["hosts"]
         .as_array()
         .unwrap()
@@ -1319,6 +1337,7 @@ fn a_run_now_request_goes_to_one_host_of_the_pool() {
         let body = r.body_mut().read_to_string().unwrap();
         assert_eq!(r.status().as_u16(), 202, "{body}");
         let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+        conforms(&request, "RunRequest");
         assert_eq!(request["taken_by"], serde_json::Value::Null, "{request}");
         ids.push(request["id"].as_i64().unwrap());
     }
