@@ -1110,6 +1110,19 @@ fn run_on_one_needs_a_pool() {
     let o = env.orc(&["validate"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("time zone"), "{}", text(&o));
+
+    // The daily report of the fleet needs the fleet.
+    let report = "[smtp]\nserver = \"127.0.0.1\"\nfrom = \"orc@example.com\"\n\n[notify.ops]\nemail = [\"ops@example.com\"]\n\n[report]\nschedule = \"0 7 * * *\"\nemail = \"ops\"\nall_hosts = true\n";
+    env.write_config(report);
+    let o = env.orc(&["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("tasks.toml:11:13"), "{}", text(&o));
+    assert!(text(&o).contains("no [fleet] section"), "{}", text(&o));
+    env.write_config(&format!(
+        "[fleet]\nurl = \"postgres://orc@db/orc\"\npool = \"etl\"\n\n{report}"
+    ));
+    let o = env.orc(&["plan", "--json"]);
+    assert!(text(&o).contains("--all-hosts"), "{}", text(&o));
 }
 
 /// `GET base + path` with the token: the status and the body.
@@ -1138,7 +1151,10 @@ fn conforms(value: &serde_json::Value, name: &str) {
         "components": doc["components"],
     });
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{name}: {errors:?} in {value}");
 }
 

@@ -271,7 +271,7 @@ fn report_task(item: &Item<RawReport>) -> Item<RawTask> {
         .since
         .as_ref()
         .map_or_else(|| "24h".to_string(), |s| s.value.clone());
-    let argv = vec![
+    let mut argv = vec![
         orc,
         "report".to_string(),
         "--since".to_string(),
@@ -279,6 +279,9 @@ fn report_task(item: &Item<RawReport>) -> Item<RawTask> {
         "--email".to_string(),
         r.email.value.clone(),
     ];
+    if r.all_hosts.as_ref().is_some_and(|a| a.value) {
+        argv.push("--all-hosts".to_string());
+    }
     Item {
         file: item.file,
         key_span: item.key_span.clone(),

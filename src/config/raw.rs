@@ -160,6 +160,9 @@ pub struct RawReport {
     pub email: Spanned<String>,
     /// The period it covers. Default "24h".
     pub since: Option<Spanned<String>>,
+    /// Fleet mode: report on every host's runs, from the fleet database; of the
+    /// hosts with this [report], one mails it each period. Default false.
+    pub all_hosts: Option<Spanned<bool>>,
 }
 
 #[derive(

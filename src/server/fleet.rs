@@ -18,9 +18,17 @@ use crate::fleet::{Fleet, FleetError, FleetRun, Host, RunQuery, RunRequest};
 
 use crate::fleet::LATE_AFTER_SECS;
 
-/// The kept connection to the fleet database.
+/// The kept connection to the fleet database, and the fleet's metrics as last
+/// computed (counting a million runs takes a few hundred milliseconds: scrapes
+/// within [`METRICS_KEPT`] get the same answer).
 #[derive(Default)]
-pub struct Link(Mutex<Option<Fleet>>);
+pub struct Link {
+    db: Mutex<Option<Fleet>>,
+    metrics: Mutex<Option<(std::time::Instant, String)>>,
+}
+
+/// How long the fleet's series are kept for `/metrics`.
+const METRICS_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Run `f` over the fleet database `[fleet]` names (None: no `[fleet]` is applied).
 /// A connection the server dropped is opened again and `f` tried once more.
@@ -31,7 +39,7 @@ pub fn with_fleet<T>(
     let Some(settings) = super::read_state(&server.state, |s| Ok(s.fleet_settings()?))? else {
         return Ok(None);
     };
-    let mut kept = server.fleet.0.lock().unwrap_or_else(|e| e.into_inner());
+    let mut kept = server.fleet.db.lock().unwrap_or_else(|e| e.into_inner());
     for attempt in 0..2 {
         let db = match kept.as_mut() {
             Some(db) => db,
@@ -228,6 +236,22 @@ pub async fn request(
 /// last successes, each host's last contact. Empty without `[fleet]`; a database
 /// that cannot be reached is said in a comment (the host's own series still go).
 pub fn metrics(server: &Server) -> String {
+    let mut kept = server
+        .fleet
+        .metrics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((at, text)) = kept.as_ref()
+        && at.elapsed() < METRICS_KEPT
+    {
+        return text.clone();
+    }
+    let text = fleet_metrics(server);
+    *kept = Some((std::time::Instant::now(), text.clone()));
+    text
+}
+
+fn fleet_metrics(server: &Server) -> String {
     use std::fmt::Write;
     let read = with_fleet(server, |db, _| {
         Ok((db.run_counts()?, db.last_successes()?, db.hosts()?))

@@ -49,7 +49,12 @@ pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Opt
     let notify = sections::notify_groups(&mut c, &parsed);
     let smtp = sections::smtp(&mut c, parsed.smtp.as_ref());
     let fleet = sections::fleet(&mut c, parsed.fleet.as_ref(), &notify);
-    sections::report(&mut c, parsed.report.as_ref(), &notify, smtp.is_some());
+    sections::report(
+        &mut c,
+        parsed.report.as_ref(),
+        &notify,
+        (smtp.is_some(), fleet.is_some()),
+    );
     let defaults = sections::defaults(&mut c, parsed.defaults.as_ref(), &settings, &notify);
     check_dependencies(&mut c, &parsed);
     check_renames(&mut c, &parsed);

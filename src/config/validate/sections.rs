@@ -360,9 +360,17 @@ pub(super) fn report(
     c: &mut Checker,
     item: Option<&Item<RawReport>>,
     notify: &BTreeMap<String, NotifyGroup>,
-    has_smtp: bool,
+    (has_smtp, has_fleet): (bool, bool),
 ) {
     if let Some(Item { file, value: r, .. }) = item {
+        if let Some(all) = r.all_hosts.as_ref().filter(|a| a.value && !has_fleet) {
+            c.report(
+                *file,
+                &all.span,
+                None,
+                "[report] all_hosts = true reports on the fleet's runs, but there is no [fleet] section",
+            );
+        }
         if !notify.contains_key(&r.email.value) {
             c.report(
                 *file,
