@@ -154,6 +154,7 @@ fn hosts_racing_on_init_create_the_schema_once() {
     psql(
         "orc_init",
         "DROP TABLE orc_requests; DROP INDEX orc_runs_host; DROP INDEX orc_runs_page;
+         DROP INDEX orc_runs_by_task; DROP INDEX orc_runs_status;
          CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
          ALTER TABLE orc_hosts DROP COLUMN silent_alerted_at; UPDATE orc_schema SET version = 1",
     );

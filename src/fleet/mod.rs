@@ -74,6 +74,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: pages of the fleet's runs by host; hosts alerted as silent; requests to run
     // a task now on any host of its pool.
     "CREATE INDEX orc_runs_host ON orc_runs (host, started_at DESC);
+    CREATE INDEX orc_runs_by_task ON orc_runs (task, started_at DESC);
+    CREATE INDEX orc_runs_status ON orc_runs (status, started_at DESC);
     CREATE INDEX orc_runs_page ON orc_runs (started_at DESC, host DESC, state_id DESC, run_id DESC);
     DROP INDEX orc_runs_started;
     ALTER TABLE orc_hosts ADD COLUMN silent_alerted_at timestamptz;

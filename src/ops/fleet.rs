@@ -213,19 +213,26 @@ pub fn keep_shipping(state_path: std::path::PathBuf, this_host: String, every: D
                 settings.pool.as_deref(),
                 env!("CARGO_PKG_VERSION"),
             )?;
-            // Requests to run a task now on any host of the pool.
-            take_requests(state, fleet, &settings, &this_host)?;
-            // Any host of the pool that runs orc in the background notices a host
-            // that died mid-run; the one holding the pool's sweep lease, hosts gone
-            // silent and fires no host claimed.
-            let swept = pool_duties(state, fleet, &settings, &this_host)?;
-            let lost = sweep_with(state, fleet, &settings, &this_host)?;
-            if lost.iter().any(|l| l.alerted) || swept.alerted() {
-                let secrets =
-                    crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
-                if let Err(e) = crate::notify::deliver(state, &secrets, false) {
-                    tracing::warn!("fleet: sending the fleet's alerts failed: {e}");
+            // Requests to run a task now on any host of the pool; a host that died
+            // mid-run, noticed by any host of the pool; and, by the one holding the
+            // pool's sweep lease, hosts gone silent and fires no host claimed. A
+            // failure there is logged: the runs are shipped all the same.
+            let duties = (|| -> Result<bool, ShipError> {
+                take_requests(state, fleet, &settings, &this_host)?;
+                let swept = pool_duties(state, fleet, &settings, &this_host)?;
+                let lost = sweep_with(state, fleet, &settings, &this_host)?;
+                Ok(lost.iter().any(|l| l.alerted) || swept.alerted())
+            })();
+            match duties {
+                Ok(true) => {
+                    let secrets =
+                        crate::workspace::vault_reader_with(&state_path, unattended_passphrase);
+                    if let Err(e) = crate::notify::deliver(state, &secrets, false) {
+                        tracing::warn!("fleet: sending the fleet's alerts failed: {e}");
+                    }
                 }
+                Ok(false) => {}
+                Err(e) => tracing::warn!("fleet: the pool's duties failed this turn: {e}"),
             }
             ship(state, fleet, &this_host)
         })();
