@@ -154,7 +154,7 @@ fn hosts_racing_on_init_create_the_schema_once() {
     psql(
         "orc_init",
         "DROP TABLE orc_requests; DROP INDEX orc_runs_host; DROP INDEX orc_runs_page;
-         DROP INDEX orc_runs_by_task; DROP INDEX orc_runs_status;
+         DROP INDEX orc_runs_by_task; DROP INDEX orc_runs_status; DROP TABLE orc_alerts;
          CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
          ALTER TABLE orc_hosts DROP COLUMN silent_alerted_at; UPDATE orc_schema SET version = 1",
     );
@@ -1043,6 +1043,15 @@ fn an_outage_is_one_alert_and_its_end_another() {
     sync(&env, "o");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(receiver.received().len(), 2);
+    // The alerts' outcomes reach the fleet too (their bodies stay on the host).
+    sync(&env, "o");
+    assert_eq!(
+        psql(
+            "orc_outage",
+            "SELECT string_agg(host || ':' || event || ':' || channel || ':' || (sent_at IS NOT NULL) || ':' || attempts, ',' ORDER BY alert_id) FROM orc_alerts"
+        ),
+        "o:failure:webhook:true:1,o:recovered:webhook:true:1"
+    );
 }
 
 /// The server drops orc's connections mid-run (pg_terminate_backend): the claim's

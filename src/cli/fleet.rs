@@ -141,7 +141,8 @@ fn sync(global: &Global, out: &Output) -> Result<ExitCode> {
     let shipped = crate::ops::fleet::connect(&settings, &state_path, CONNECT_TIMEOUT).and_then(
         |mut fleet| {
             fleet.contact(&host, settings.pool.as_deref(), env!("CARGO_PKG_VERSION"))?;
-            crate::ops::fleet::ship(&state, &mut fleet, &host)
+            let sent = crate::ops::fleet::ship(&state, &mut fleet, &host)?;
+            Ok((fleet, sent))
         },
     );
     let error = match &shipped {
@@ -151,7 +152,10 @@ fn sync(global: &Global, out: &Output) -> Result<ExitCode> {
     if !matches!(shipped, Err(crate::ops::fleet::ShipError::State(_))) {
         crate::ops::fleet::note_reachability(&state, &settings, &host, error.as_deref(), true);
     }
-    let sent = shipped?;
+    let (mut fleet, sent) = shipped?;
+    // What the note queued (the alert that the database answers again, and how
+    // its sending went) goes too.
+    let sent = sent + crate::ops::fleet::ship(&state, &mut fleet, &host)?;
     let waiting = state.outbox_len()?;
     if out.json {
         out.print_json(&serde_json::json!({ "sent": sent, "waiting": waiting }));

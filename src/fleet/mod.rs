@@ -71,8 +71,8 @@ const MIGRATIONS: &[&str] = &[
         holder text NOT NULL,
         until timestamptz NOT NULL
     );",
-    // 2: pages of the fleet's runs by host; hosts alerted as silent; requests to run
-    // a task now on any host of its pool.
+    // 2: pages of the fleet's runs by host, task and status; hosts alerted as silent;
+    // requests to run a task now on any host of its pool; the alerts' outcomes.
     "CREATE INDEX orc_runs_host ON orc_runs (host, started_at DESC);
     CREATE INDEX orc_runs_by_task ON orc_runs (task, started_at DESC);
     CREATE INDEX orc_runs_status ON orc_runs (status, started_at DESC);
@@ -89,7 +89,25 @@ const MIGRATIONS: &[&str] = &[
         taken_by text,
         taken_at timestamptz
     );
-    CREATE INDEX orc_requests_open ON orc_requests (pool, id) WHERE taken_by IS NULL;",
+    CREATE INDEX orc_requests_open ON orc_requests (pool, id) WHERE taken_by IS NULL;
+    CREATE TABLE orc_alerts (
+        host text NOT NULL,
+        state_id text NOT NULL,
+        alert_id bigint NOT NULL,
+        task text,
+        run_id bigint,
+        event text NOT NULL,
+        grp text NOT NULL,
+        channel text NOT NULL,
+        subject text NOT NULL,
+        created_at timestamptz NOT NULL,
+        attempts integer NOT NULL,
+        sent_at timestamptz,
+        gave_up boolean NOT NULL,
+        last_error text,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (host, state_id, alert_id)
+    );",
 ];
 
 /// Why the fleet database cannot be used.
@@ -151,6 +169,27 @@ pub struct FleetRun {
     /// Where the next page of a listing starts, after this run (`RunQuery::before`).
     #[serde(skip)]
     pub cursor: String,
+}
+
+/// An alert as the fleet database keeps it: one host's, and how its sending went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FleetAlert {
+    pub host: String,
+    pub state_id: String,
+    /// The alert's id in its host's state.
+    pub alert_id: i64,
+    pub task: Option<String>,
+    pub run_id: Option<i64>,
+    pub event: String,
+    pub group: String,
+    pub channel: String,
+    pub subject: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub attempts: i32,
+    pub sent_at: Option<String>,
+    pub gave_up: bool,
+    pub last_error: Option<String>,
 }
 
 /// A fire of a task of a pool: what hosts race to claim.
@@ -403,6 +442,44 @@ impl Fleet {
                     &r.reason,
                     &r.duration_flag,
                     &r.state_id,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Store `alerts` in one transaction; one sent again replaces what was stored.
+    pub fn upsert_alerts(&mut self, alerts: &[FleetAlert]) -> Result<()> {
+        let mut tx = self.client.transaction()?;
+        let statement = tx.prepare(
+            "INSERT INTO orc_alerts (host, state_id, alert_id, task, run_id, event, grp, channel,
+                 subject, created_at, attempts, sent_at, gave_up, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ($10::text)::timestamptz, $11,
+                 ($12::text)::timestamptz, $13, $14)
+             ON CONFLICT (host, state_id, alert_id) DO UPDATE SET
+                 attempts = EXCLUDED.attempts, sent_at = EXCLUDED.sent_at,
+                 gave_up = EXCLUDED.gave_up, last_error = EXCLUDED.last_error,
+                 received_at = now()",
+        )?;
+        for a in alerts {
+            tx.execute(
+                &statement,
+                &[
+                    &a.host,
+                    &a.state_id,
+                    &a.alert_id,
+                    &a.task,
+                    &a.run_id,
+                    &a.event,
+                    &a.group,
+                    &a.channel,
+                    &a.subject,
+                    &a.created_at,
+                    &a.attempts,
+                    &a.sent_at,
+                    &a.gave_up,
+                    &a.last_error,
                 ],
             )?;
         }

@@ -169,6 +169,31 @@ pub fn ship(state: &State, fleet: &mut Fleet, this_host: &str) -> Result<usize, 
         state.outbox_delivered(batch.upto)?;
         sent += runs.len();
     }
+    // The alerts' outcomes, after the runs they tell of.
+    while let Some(batch) = state.alert_outbox(BATCH)? {
+        let alerts: Vec<crate::fleet::FleetAlert> = batch
+            .alerts
+            .iter()
+            .map(|a| crate::fleet::FleetAlert {
+                host: this_host.to_string(),
+                state_id: id.clone(),
+                alert_id: a.id,
+                task: a.task.clone(),
+                run_id: a.run_id,
+                event: a.event.clone(),
+                group: a.group.clone(),
+                channel: a.channel.clone(),
+                subject: a.subject.clone(),
+                created_at: a.created_at.clone(),
+                attempts: i32::try_from(a.attempts).unwrap_or(i32::MAX),
+                sent_at: a.sent_at.clone(),
+                gave_up: a.gave_up,
+                last_error: a.last_error.clone(),
+            })
+            .collect();
+        fleet.upsert_alerts(&alerts)?;
+        state.alert_outbox_delivered(batch.upto)?;
+    }
     Ok(sent)
 }
 

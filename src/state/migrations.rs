@@ -215,6 +215,22 @@ const STEPS: &[&str] = &[
     BEGIN
         INSERT INTO fleet_outbox (run_id) VALUES (NEW.id);
     END;",
+    // 12: fleet mode: the alerts' outcomes (queued, sent, retried, given up) go to the
+    // fleet database too, queued the same way by triggers on `notifications`.
+    "CREATE TABLE fleet_alert_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        notification_id INTEGER NOT NULL
+    );
+    CREATE TRIGGER fleet_alert_outbox_on_insert AFTER INSERT ON notifications
+    WHEN EXISTS (SELECT 1 FROM settings WHERE key LIKE 'runtime:%' AND json_extract(value, '$.fleet') IS NOT NULL)
+    BEGIN
+        INSERT INTO fleet_alert_outbox (notification_id) VALUES (NEW.id);
+    END;
+    CREATE TRIGGER fleet_alert_outbox_on_update AFTER UPDATE ON notifications
+    WHEN EXISTS (SELECT 1 FROM settings WHERE key LIKE 'runtime:%' AND json_extract(value, '$.fleet') IS NOT NULL)
+    BEGIN
+        INSERT INTO fleet_alert_outbox (notification_id) VALUES (NEW.id);
+    END;",
 ];
 
 /// The schema version this build writes.

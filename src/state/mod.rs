@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Result, StateError};
 pub use kinds::{Channel, DurationFlag, MailEvent, RunStatus, RunTrigger, UnknownWord};
 pub use lock::{LockGuard, LockHolder, Locked, my_start, pid_alive, process_start, same_process};
-pub use outbox::OutboxBatch;
+pub use outbox::{AlertBatch, AlertOutcome, OutboxBatch};
 pub use runs::{RunFilter, RunFinish, RunRecord};
 
 /// The state database.
