@@ -135,6 +135,6 @@ for _ in range(10):
     body = conn.getresponse().read()
     times.append((time.perf_counter() - start) * 1000)
 assert b"orc_fleet_runs_total" in body
-times.sort()
-print(f"GET /metrics, 1,000,000 fleet runs: median {times[len(times) // 2]:.0f} ms, max {times[-1]:.0f} ms (no target: a scrape every 15 s or more)")
+computed, kept = times[0], sorted(times[1:])
+print(f"GET /metrics, 1,000,000 fleet runs: computed {computed:.0f} ms, then kept (10 s) median {kept[len(kept) // 2]:.1f} ms (no target: a scrape every 15 s or more)")
 PY
