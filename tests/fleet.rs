@@ -155,6 +155,10 @@ fn hosts_racing_on_init_create_the_schema_once() {
         "orc_init",
         "DROP TABLE orc_requests; DROP INDEX orc_runs_host; DROP INDEX orc_runs_page;
          DROP INDEX orc_runs_by_task; DROP INDEX orc_runs_status; DROP TABLE orc_alerts;
+         DROP TABLE orc_latest;
+         INSERT INTO orc_runs (host, state_id, folder, run_id, task, status, started_at)
+         VALUES ('etl1', 's', 'Orc', 1, 'a', 'success', now() - interval '1 hour'),
+                ('etl1', 's', 'Orc', 2, 'a', 'failed', now());
          CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
          ALTER TABLE orc_hosts DROP COLUMN silent_alerted_at; UPDATE orc_schema SET version = 1",
     );
@@ -168,6 +172,14 @@ fn hosts_racing_on_init_create_the_schema_once() {
     );
     assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_hosts"), "5");
     assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_requests"), "0");
+    // Each host's last run of each task, found in the runs it held.
+    assert_eq!(
+        psql(
+            "orc_init",
+            "SELECT host || ':' || task || '#' || run_id FROM orc_latest"
+        ),
+        "etl1:a#2"
+    );
 }
 
 fn a_database_from_a_newer_orc_is_refused() {
@@ -1235,6 +1247,25 @@ fn the_dashboard_shows_every_hosts_runs() {
         .map(|r| r["host"].as_str().unwrap())
         .collect();
     assert_eq!(only, ["h1", "h1"]);
+    // Each host's last run of each task.
+    let latest = get_json(&base, &token, "/api/fleet/tasks");
+    let latest: Vec<String> = latest["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            conforms(t, "FleetRun");
+            format!(
+                "{}:{}#{}",
+                t["host"].as_str().unwrap(),
+                t["task"].as_str().unwrap(),
+                t["run_id"]
+            )
+        })
+        .collect();
+    assert_eq!(latest, ["h0:clock#1", "h1:clock#2", "h2:clock#3"]);
+    let one = get_json(&base, &token, "/api/fleet/tasks?host=h1");
+    assert_eq!(one["tasks"].as_array().unwrap().len(), 1, "{one}");
     let (status, body) = get(&base, &token, "/api/fleet/runs?cursor=nonsense");
     assert_eq!(status, 400, "{body}");
     let listed = get_json(&base, &token, "/api/fleet/hosts");
@@ -1302,6 +1333,10 @@ fn the_dashboard_shows_every_hosts_runs() {
         "return [...document.querySelectorAll('table.hosts tr[data-host]')].map(r => r.dataset.host + ':' + r.innerText.includes('late')).join(',')",
     );
     assert_eq!(late, "h0:false,h1:false,h2:true");
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#fleet-tasks tr[data-host]').length"),
+        3
+    );
     let by_host = browser.js(
         "return [...new Set([...document.querySelectorAll('#fleet-runs tr[data-host]')].map(r => r.dataset.host))].sort().join(',')",
     );
@@ -1310,6 +1345,10 @@ fn the_dashboard_shows_every_hosts_runs() {
     browser.wait(
         "the runs of h2 alone",
         "return location.search.includes('host=h2') && [...document.querySelectorAll('#fleet-runs tr[data-host]')].map(r => r.dataset.host).join(',') === 'h2,h2,h2'",
+    );
+    assert_eq!(
+        browser.js("return [...document.querySelectorAll('#fleet-tasks tr[data-host]')].map(r => r.dataset.host + ':' + r.dataset.task).join(',')"),
+        "h2:clock"
     );
     browser.screenshot("fleet");
 

@@ -148,7 +148,7 @@ fn fleet_status(global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let mut fleet =
         crate::ops::fleet::connect(&settings, &state_path, std::time::Duration::from_secs(10))?;
     let hosts = fleet.hosts()?;
-    let runs = fleet.latest_runs()?;
+    let runs = fleet.latest_runs(None)?;
     let late = |silent: i64| silent > crate::fleet::LATE_AFTER_SECS;
     if out.json {
         let hosts: Vec<_> = hosts

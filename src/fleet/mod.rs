@@ -72,7 +72,9 @@ const MIGRATIONS: &[&str] = &[
         until timestamptz NOT NULL
     );",
     // 2: pages of the fleet's runs by host, task and status; hosts alerted as silent;
-    // requests to run a task now on any host of its pool; the alerts' outcomes.
+    // requests to run a task now on any host of its pool; the alerts' outcomes; each
+    // host's last run of each task, kept as runs arrive (a view of every host's
+    // tasks without a pass over all their runs).
     "CREATE INDEX orc_runs_host ON orc_runs (host, started_at DESC);
     CREATE INDEX orc_runs_by_task ON orc_runs (task, started_at DESC);
     CREATE INDEX orc_runs_status ON orc_runs (status, started_at DESC);
@@ -107,7 +109,19 @@ const MIGRATIONS: &[&str] = &[
         last_error text,
         received_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (host, state_id, alert_id)
-    );",
+    );
+    CREATE TABLE orc_latest (
+        host text NOT NULL,
+        folder text NOT NULL,
+        task text NOT NULL,
+        state_id text NOT NULL,
+        run_id bigint NOT NULL,
+        started_at timestamptz NOT NULL,
+        PRIMARY KEY (host, folder, task)
+    );
+    INSERT INTO orc_latest
+    SELECT DISTINCT ON (host, folder, task) host, folder, task, state_id, run_id, started_at
+    FROM orc_runs ORDER BY host, folder, task, started_at DESC, run_id DESC;",
 ];
 
 /// Why the fleet database cannot be used.
@@ -423,6 +437,15 @@ impl Fleet {
                  duration_flag = EXCLUDED.duration_flag, received_at = now()
              WHERE orc_runs.status = 'running' OR EXCLUDED.status <> 'running'",
         )?;
+        let latest = tx.prepare(
+            "INSERT INTO orc_latest (host, folder, task, state_id, run_id, started_at)
+             VALUES ($1, $2, $3, $4, $5, ($6::text)::timestamptz)
+             ON CONFLICT (host, folder, task) DO UPDATE SET
+                 state_id = EXCLUDED.state_id, run_id = EXCLUDED.run_id,
+                 started_at = EXCLUDED.started_at
+             WHERE (orc_latest.started_at, orc_latest.run_id)
+                   <= (EXCLUDED.started_at, EXCLUDED.run_id)",
+        )?;
         for r in runs {
             tx.execute(
                 &statement,
@@ -442,6 +465,17 @@ impl Fleet {
                     &r.reason,
                     &r.duration_flag,
                     &r.state_id,
+                ],
+            )?;
+            tx.execute(
+                &latest,
+                &[
+                    &r.host,
+                    &r.folder,
+                    &r.task,
+                    &r.state_id,
+                    &r.run_id,
+                    &r.started_at,
                 ],
             )?;
         }
@@ -830,16 +864,20 @@ impl Fleet {
         Ok(taken)
     }
 
-    /// Each host's last run of each task, by host, folder and task.
-    pub fn latest_runs(&mut self) -> Result<Vec<FleetRun>> {
+    /// Each host's last run of each task (of `host` alone, if given), by host,
+    /// folder and task.
+    pub fn latest_runs(&mut self, host: Option<&str>) -> Result<Vec<FleetRun>> {
         self.check_schema()?;
         let sql = format!(
-            "SELECT DISTINCT ON (host, folder, task) {RUN_COLUMNS} FROM orc_runs
-             ORDER BY host, folder, task, started_at DESC, run_id DESC"
+            "SELECT {RUN_COLUMNS} FROM orc_runs
+             WHERE (host, state_id, folder, run_id) IN (
+                 SELECT host, state_id, folder, run_id FROM orc_latest
+                 WHERE $1::text IS NULL OR host = $1)
+             ORDER BY host, folder, task"
         );
         Ok(self
             .client
-            .query(&sql, &[])?
+            .query(&sql, &[&host])?
             .iter()
             .map(fleet_run)
             .collect())

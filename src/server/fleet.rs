@@ -112,6 +112,22 @@ pub async fn hosts(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>
 }
 
 #[derive(Debug, Deserialize)]
+pub struct HostQuery {
+    host: Option<String>,
+}
+
+/// `GET /api/fleet/tasks`: each host's last run of each task (of one host, with
+/// `host`).
+pub async fn tasks(
+    Shared(server): Shared<Arc<Server>>,
+    Query(q): Query<HostQuery>,
+) -> ApiResult<Json<Value>> {
+    let host = q.host.filter(|h| !h.is_empty());
+    let runs = fleet_call(&server, move |db, _| db.latest_runs(host.as_deref())).await?;
+    Ok(Json(json!({ "tasks": runs })))
+}
+
+#[derive(Debug, Deserialize)]
 pub struct FleetRunsQuery {
     pub host: Option<String>,
     pub task: Option<String>,

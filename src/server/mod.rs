@@ -380,6 +380,7 @@ pub fn router(server: Arc<Server>, idle: std::time::Duration) -> Router {
         .route("/api/runs/{id}/log", get(run_log))
         .route("/api/fleet/hosts", get(fleet::hosts))
         .route("/api/fleet/runs", get(fleet::runs))
+        .route("/api/fleet/tasks", get(fleet::tasks))
         .route("/api/fleet/requests", post(fleet::request_run))
         .route("/api/fleet/requests/{id}", get(fleet::request))
         .route("/metrics", get(metrics::metrics))

@@ -34,14 +34,21 @@ pub async fn fleet_page(
                 ));
             };
             let (runs, next) = runs_page(&server, &q, PAGE)?.unwrap_or_default();
+            let host = q.host.clone().filter(|h| !h.is_empty());
+            let task = q.task.clone().filter(|t| !t.is_empty());
+            let latest: Vec<FleetRun> = with_fleet(&server, |db, _| db.latest_runs(host.as_deref()))?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| task.as_ref().is_none_or(|t| *t == r.task))
+                .collect();
             let tasks: Vec<String> = super::super::read_state(&server.state, |s| {
                 Ok(s.tasks()?.into_iter().map(|t| t.name).collect())
             })?;
-            Ok((host_rows(hosts), runs, next, tasks, q))
+            Ok((host_rows(hosts), (runs, next, latest), tasks, q))
         })
         .await
     };
-    let (hosts, runs, next, tasks, q) = match found {
+    let (hosts, (runs, next, latest), tasks, q) = match found {
         Ok(found) => found,
         Err(e) => return error_page(&viewer, e),
     };
@@ -58,6 +65,11 @@ pub async fn fleet_page(
         section aria-labelledby="hosts-title" {
             h2 id="hosts-title" { "Hosts" }
             div id="host-list" data-live { (hosts_table(&hosts)) }
+        }
+        section aria-labelledby="fleet-tasks-title" {
+            h2 id="fleet-tasks-title" { "Tasks on every host" }
+            p class="muted" { "Each host's last run of each task (of the host and task chosen below)." }
+            div id="fleet-tasks" data-live { (latest_table(&latest)) }
         }
         section aria-labelledby="fleet-runs-title" {
             h2 id="fleet-runs-title" { "Runs of every host" }
@@ -139,6 +151,39 @@ fn hosts_table(hosts: &[HostRow]) -> Markup {
             (html! { "Contact" }, ""),
             (html! { "Last contact" }, ""),
             (html! { "Version" }, "opt"),
+        ],
+        &rows,
+    )
+}
+
+fn latest_table(runs: &[FleetRun]) -> Markup {
+    if runs.is_empty() {
+        return html! { p class="muted" { "No host has recorded a run yet." } };
+    }
+    let rows: Vec<Markup> = runs
+        .iter()
+        .map(|r| {
+            let (word, class) = view::run_status(&r.status);
+            html! {
+                tr data-host=(r.host) data-task=(r.task) {
+                    td { (r.host) }
+                    td { (r.task) }
+                    td { (badge(word, class)) }
+                    td { (when(Some(&r.started_at))) }
+                    td { (view::duration(r.duration_ms)) }
+                }
+            }
+        })
+        .collect();
+    view::table(
+        "tasks",
+        None,
+        &[
+            (html! { "Host" }, ""),
+            (html! { "Task" }, ""),
+            (html! { "Last run" }, ""),
+            (html! { "Started" }, ""),
+            (html! { "Duration" }, ""),
         ],
         &rows,
     )
