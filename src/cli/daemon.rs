@@ -238,11 +238,23 @@ fn ship_in_background(state: &std::path::Path) {
     let spawned = std::thread::Builder::new()
         .name("fleet".to_string())
         .spawn(move || {
-            crate::ops::fleet::keep_shipping(
-                state,
-                crate::host::host_name(),
-                std::time::Duration::from_secs(5),
-            )
+            loop {
+                // It runs for as long as the process does; should it panic (a bug),
+                // it starts again, so that the heartbeat and the shipping of runs do
+                // not stop for good while the scheduler goes on.
+                let state = state.clone();
+                let failed = std::panic::catch_unwind(move || {
+                    crate::ops::fleet::keep_shipping(
+                        state,
+                        crate::host::host_name(),
+                        std::time::Duration::from_secs(5),
+                    )
+                });
+                if failed.is_err() {
+                    tracing::error!("fleet: the shipping thread failed; starting it again");
+                }
+                std::thread::sleep(std::time::Duration::from_secs(5));
+            }
         });
     if let Err(e) = spawned {
         tracing::warn!("fleet: cannot start shipping runs: {e}");

@@ -80,7 +80,8 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<ExitCode> 
             .filter_map(crate::ops::fleet::run_record)
             .collect();
         if let (Some(group), false) = (&args.email, args.resend) {
-            held = Some((fleet, format!("report:{group}")));
+            // One lease per group and period: a weekly report is not a daily one.
+            held = Some((fleet, format!("report:{group}:{}s", since.as_secs())));
         }
         crate::report::summarise(runs, (from, until), &seen, None)
     } else {

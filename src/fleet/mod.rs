@@ -292,9 +292,11 @@ fn cursor_parts(cursor: &str) -> Option<(String, String, String, i64)> {
     let (started_at, rest) = cursor.split_once('|')?;
     let (rest, run_id) = rest.rsplit_once('|')?;
     let (host, state_id) = rest.rsplit_once('|')?;
-    started_at.parse::<jiff::Timestamp>().ok()?;
+    // Written again as the database reads it: a time jiff reads (with a zone
+    // annotation, say) is not always one PostgreSQL does.
+    let started_at = started_at.parse::<jiff::Timestamp>().ok()?;
     Some((
-        started_at.to_string(),
+        started_at.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         host.to_string(),
         state_id.to_string(),
         run_id.parse().ok()?,
@@ -551,10 +553,14 @@ impl Fleet {
             // This host took the fire over (`take_over`) and now starts its run; a
             // second start of the same fire here is stopped by the state's own
             // once-per-fire rule.
-            Some(r) if r.get::<_, String>(0) == holder && r.get::<_, bool>(2) => {
-                Claim::Won { fence: r.get(1) }
+            Some(r) if r.try_get::<_, String>(0)? == holder && r.try_get::<_, bool>(2)? => {
+                Claim::Won {
+                    fence: r.try_get(1)?,
+                }
             }
-            Some(r) => Claim::Taken { holder: r.get(0) },
+            Some(r) => Claim::Taken {
+                holder: r.try_get(0)?,
+            },
             None => Claim::Taken {
                 holder: "another host".to_string(),
             },
@@ -615,7 +621,7 @@ impl Fleet {
                  to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), holder",
             &[&pool, &folders, &names],
         )?;
-        Ok(rows.iter().map(expired).collect())
+        Ok(readable(&rows, expired))
     }
 
     /// The claims of `pool` whose lease ran out before their run finished.
@@ -626,7 +632,7 @@ impl Fleet {
              FROM orc_claims WHERE pool = $1 AND finished_at IS NULL AND lease_until < now()",
             &[&pool],
         )?;
-        Ok(rows.iter().map(expired).collect())
+        Ok(readable(&rows, expired))
     }
 
     /// Take the expired claim of `fire` over for `holder`, with a new fence (the
@@ -676,7 +682,7 @@ impl Fleet {
                 &q.host, &q.folder, &q.task, &q.limit, &q.status, &q.since, &at, &host, &state, &id,
             ],
         )?;
-        Ok(rows.iter().map(fleet_run).collect())
+        Ok(readable(&rows, fleet_run))
     }
 
     /// How many runs each host recorded of each task, by status.
@@ -687,10 +693,9 @@ impl Fleet {
              GROUP BY host, task, status ORDER BY host, task, status",
             &[],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect())
+        Ok(readable(&rows, |r| {
+            Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+        }))
     }
 
     /// When each host's tasks last succeeded (Unix seconds).
@@ -701,10 +706,9 @@ impl Fleet {
              FROM orc_runs WHERE status = 'success' GROUP BY host, task ORDER BY host, task",
             &[],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        Ok(readable(&rows, |r| {
+            Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+        }))
     }
 
     /// Take the fleet-wide lease `name` for `holder`, or renew it when it is
@@ -727,7 +731,7 @@ impl Fleet {
         let other = self
             .client
             .query_opt("SELECT holder FROM orc_leases WHERE name = $1", &[&name])?
-            .map(|r| r.get(0))
+            .and_then(|r| r.try_get(0).ok())
             .unwrap_or_else(|| "another host".to_string());
         Ok(Lease::Theirs(other))
     }
@@ -754,7 +758,7 @@ impl Fleet {
             ),
             &[&pool, &after.as_secs_f64()],
         )?;
-        Ok(rows.iter().map(host).collect())
+        Ok(readable(&rows, host))
     }
 
     /// The hosts of `pool` alerted as silent that made contact since; each is
@@ -769,7 +773,7 @@ impl Fleet {
             ),
             &[&pool],
         )?;
-        Ok(rows.iter().map(host).collect())
+        Ok(readable(&rows, host))
     }
 
     /// Of `fires` (RFC 3339) of a task of `pool`, those no host claimed: each is
@@ -811,7 +815,7 @@ impl Fleet {
             ),
             &[&pool, &folder, &task, &requested_by],
         )?;
-        Ok(request(&row))
+        Ok(request(&row)?)
     }
 
     /// The request `id`, as it stands.
@@ -821,7 +825,7 @@ impl Fleet {
             &format!("SELECT {REQUEST_COLUMNS} FROM orc_requests WHERE id = $1"),
             &[&id],
         )?;
-        Ok(row.as_ref().map(request))
+        Ok(row.as_ref().map(request).transpose()?)
     }
 
     /// Take the open requests of `pool` for the `tasks` (folder, name) this host
@@ -846,9 +850,16 @@ impl Fleet {
         )?;
         let mut ids: Vec<i64> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for r in &open {
-            if seen.insert((r.get::<_, String>(1), r.get::<_, String>(2))) {
-                ids.push(r.get(0));
+        let open = readable(&open, |r| {
+            Ok((
+                r.try_get::<_, i64>(0)?,
+                r.try_get::<_, String>(1)?,
+                r.try_get::<_, String>(2)?,
+            ))
+        });
+        for (id, folder, task) in open {
+            if seen.insert((folder, task)) {
+                ids.push(id);
             }
         }
         let rows = tx.query(
@@ -859,7 +870,7 @@ impl Fleet {
             &[&host, &ids],
         )?;
         tx.commit()?;
-        let mut taken: Vec<RunRequest> = rows.iter().map(request).collect();
+        let mut taken: Vec<RunRequest> = readable(&rows, request);
         taken.sort_by_key(|r| r.id);
         Ok(taken)
     }
@@ -877,10 +888,8 @@ impl Fleet {
         );
         Ok(self
             .client
-            .query(&sql, &[&host])?
-            .iter()
-            .map(fleet_run)
-            .collect())
+            .query(&sql, &[&host])
+            .map(|rows| readable(&rows, fleet_run))?)
     }
 
     /// Every host seen, by name.
@@ -890,7 +899,7 @@ impl Fleet {
             &format!("SELECT {HOST_COLUMNS} FROM orc_hosts ORDER BY host"),
             &[],
         )?;
-        Ok(rows.iter().map(host).collect())
+        Ok(readable(&rows, host))
     }
 }
 
@@ -900,34 +909,51 @@ pub const MISSED_HOLDER: &str = "(no host)";
 const HOST_COLUMNS: &str = "host, pool, version,
     to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
     to_char(last_contact AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-    extract(epoch FROM now() - last_contact)::bigint";
+    CASE WHEN isfinite(last_contact) THEN extract(epoch FROM now() - last_contact)::bigint END";
 
-fn host(r: &postgres::Row) -> Host {
-    Host {
-        host: r.get(0),
-        pool: r.get(1),
-        version: r.get(2),
-        first_seen: r.get(3),
-        last_contact: r.get(4),
-        silent_secs: r.get(5),
-    }
+/// A row as read: an error for one in a shape orc does not write (a NULL where it
+/// writes none, a time out of range), which another writer of the database may leave.
+type Read<T> = std::result::Result<T, postgres::Error>;
+
+/// The rows `read` can read; one it cannot is skipped with a warning (one bad row
+/// must not hide the others, nor take a host's fleet thread down).
+fn readable<T>(rows: &[postgres::Row], read: fn(&postgres::Row) -> Read<T>) -> Vec<T> {
+    rows.iter()
+        .filter_map(|r| {
+            read(r)
+                .map_err(|e| tracing::warn!("fleet: a row of the database is skipped: {e}"))
+                .ok()
+        })
+        .collect()
+}
+
+fn host(r: &postgres::Row) -> Read<Host> {
+    Ok(Host {
+        host: r.try_get(0)?,
+        pool: r.try_get(1)?,
+        version: r.try_get(2)?,
+        first_seen: r.try_get(3)?,
+        last_contact: r.try_get(4)?,
+        // A contact time no host writes (infinity) is no contact.
+        silent_secs: r.try_get::<_, Option<i64>>(5)?.unwrap_or(i64::MAX),
+    })
 }
 
 const REQUEST_COLUMNS: &str = "id, pool, folder, task, requested_by,
     to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), taken_by,
     to_char(taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 
-fn request(r: &postgres::Row) -> RunRequest {
-    RunRequest {
-        id: r.get(0),
-        pool: r.get(1),
-        folder: r.get(2),
-        task: r.get(3),
-        requested_by: r.get(4),
-        requested_at: r.get(5),
-        taken_by: r.get(6),
-        taken_at: r.get(7),
-    }
+fn request(r: &postgres::Row) -> Read<RunRequest> {
+    Ok(RunRequest {
+        id: r.try_get(0)?,
+        pool: r.try_get(1)?,
+        folder: r.try_get(2)?,
+        task: r.try_get(3)?,
+        requested_by: r.try_get(4)?,
+        requested_at: r.try_get(5)?,
+        taken_by: r.try_get(6)?,
+        taken_at: r.try_get(7)?,
+    })
 }
 
 /// The columns of `orc_runs` as [`fleet_run`] reads them (times as RFC 3339, UTC).
@@ -939,41 +965,41 @@ const RUN_COLUMNS: &str =
     duration_flag,
     to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 
-fn fleet_run(r: &postgres::Row) -> FleetRun {
-    FleetRun {
-        host: r.get(0),
-        state_id: r.get(1),
-        folder: r.get(2),
-        run_id: r.get(3),
-        task: r.get(4),
-        status: r.get(5),
-        exit_code: r.get(6),
-        attempts: r.get(7),
-        trigger: r.get(8),
-        started_at: r.get(9),
-        finished_at: r.get(10),
-        duration_ms: r.get(11),
-        scheduled_for: r.get(12),
-        reason: r.get(13),
-        duration_flag: r.get(14),
+fn fleet_run(r: &postgres::Row) -> Read<FleetRun> {
+    Ok(FleetRun {
+        host: r.try_get(0)?,
+        state_id: r.try_get(1)?,
+        folder: r.try_get(2)?,
+        run_id: r.try_get(3)?,
+        task: r.try_get(4)?,
+        status: r.try_get(5)?,
+        exit_code: r.try_get(6)?,
+        attempts: r.try_get(7)?,
+        trigger: r.try_get(8)?,
+        started_at: r.try_get(9)?,
+        finished_at: r.try_get(10)?,
+        duration_ms: r.try_get(11)?,
+        scheduled_for: r.try_get(12)?,
+        reason: r.try_get(13)?,
+        duration_flag: r.try_get(14)?,
         cursor: format!(
             "{}|{}|{}|{}",
-            r.get::<_, String>(15),
-            r.get::<_, String>(0),
-            r.get::<_, String>(1),
-            r.get::<_, i64>(3)
+            r.try_get::<_, String>(15)?,
+            r.try_get::<_, String>(0)?,
+            r.try_get::<_, String>(1)?,
+            r.try_get::<_, i64>(3)?
         ),
-    }
+    })
 }
 
-fn expired(r: &postgres::Row) -> Expired {
-    Expired {
-        pool: r.get(0),
-        folder: r.get(1),
-        task: r.get(2),
-        scheduled_for: r.get(3),
-        holder: r.get(4),
-    }
+fn expired(r: &postgres::Row) -> Read<Expired> {
+    Ok(Expired {
+        pool: r.try_get(0)?,
+        folder: r.try_get(1)?,
+        task: r.try_get(2)?,
+        scheduled_for: r.try_get(3)?,
+        holder: r.try_get(4)?,
+    })
 }
 
 /// An error with its causes (a TLS failure is the cause of "error connecting").

@@ -549,7 +549,9 @@ fn sweep_with(
         if lost.iter().any(|l: &Lost| l.claim == claim) {
             continue;
         }
-        let Some(recorded) = state.find_task(&claim.task, Some(&claim.folder), None)? else {
+        // A name this host cannot tell apart (two backends' folders) is not its to
+        // sweep; the other claims still are.
+        let Ok(Some(recorded)) = state.find_task(&claim.task, Some(&claim.folder), None) else {
             continue;
         };
         let Ok(task) = recorded.task() else { continue };
@@ -647,7 +649,15 @@ fn take_requests(
         .collect();
     let taken = db.take_requests(pool, host, &mine)?;
     for request in &taken {
-        if let Some(recorded) = state.find_task(&request.task, Some(&request.folder), None)? {
+        let found = state.find_task(&request.task, Some(&request.folder), None);
+        if let Err(e) = &found {
+            tracing::warn!(
+                "{}: the request {} is not run here: {e}",
+                request.task,
+                request.id
+            );
+        }
+        if let Ok(Some(recorded)) = found {
             tracing::info!(
                 "{}: run now, as {} asked the pool {pool}",
                 request.task,

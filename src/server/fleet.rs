@@ -56,7 +56,8 @@ pub fn with_fleet<T>(
             Ok(v) => return Ok(Some(v)),
             Err(FleetError::Query(e)) if e.is_closed() && attempt == 0 => *kept = None,
             Err(e) => {
-                if matches!(e, FleetError::Query(_)) {
+                // A query the server refused leaves the connection as it was.
+                if matches!(&e, FleetError::Query(q) if q.is_closed()) {
                     *kept = None;
                 }
                 return Err(unavailable(e));
