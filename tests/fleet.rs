@@ -230,7 +230,34 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
         text(&o)
     );
     assert!(!text(&o).contains(password), "{}", text(&o));
+    assert!(
+        text(&o).contains("127.0.0.1:1/orc"),
+        "names where: {}",
+        text(&o)
+    );
     assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+
+    // A server that takes the connection and never answers (a stuck server, a full
+    // pooler) is an error after the timeout too, not a hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut sockets = Vec::new();
+        for s in silent.incoming().take(2) {
+            sockets.push(s);
+            std::thread::sleep(std::time::Duration::from_secs(20));
+        }
+    });
+    env.secret_set(
+        "fleet_db",
+        &format!("postgres://orc:{password}@127.0.0.1:{port}/orc?sslmode=disable"),
+    );
+    let started = std::time::Instant::now();
+    let o = as_host(&env, "a", &["fleet", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no answer within"), "{}", text(&o));
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    drop(held);
 
     // In the URL's query too.
     env.write_config(&format!(
@@ -1565,6 +1592,26 @@ fn one_host_sweeps_the_pool_and_mails_the_fleet_report() {
         "{due} due: {sweeps:#?}"
     );
     assert_eq!(sweepers[0]["fleet"]["silent"], serde_json::json!(["h2"]));
+    assert!(
+        sweeps.iter().all(|s| s["fleet"]["error"].is_null()),
+        "{sweeps:#?}"
+    );
+    // The check ships the outbox too: the sweeper's missed record is in the fleet.
+    assert_eq!(
+        count(
+            "orc_sweep",
+            "SELECT count(*) FROM orc_runs WHERE task = 'every' AND status = 'missed'"
+        ),
+        1
+    );
+    let listed = json(&as_host(&hosts[0], "h0", &["fleet", "hosts", "--json"]));
+    let late: Vec<bool> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["late"] == true)
+        .collect();
+    assert_eq!(late, [false, false, true], "{listed}");
     assert_eq!(
         count(
             "orc_sweep",

@@ -1,4 +1,4 @@
-//! `orc fleet init | status | hosts`: the PostgreSQL database that `[fleet]` names,
+//! `orc fleet init | status | hosts | sync`: the PostgreSQL database that `[fleet]` names,
 //! shared by the servers of a fleet.
 
 use std::process::ExitCode;
@@ -109,15 +109,20 @@ pub fn run(cmd: FleetCommand, global: &Global, out: &Output) -> Result<ExitCode>
                     "HOST", "POOL", "VERSION", "LAST CONTACT"
                 );
                 for h in hosts {
+                    let silent = if h.silent_secs == i64::MAX {
+                        "never in contact".to_string()
+                    } else {
+                        crate::config::format_duration(Duration::from_secs(
+                            h.silent_secs.max(0) as u64
+                        ))
+                    };
                     println!(
-                        "{:<24} {:<12} {:<10} {:<21} {}",
+                        "{:<24} {:<12} {:<10} {:<21} {silent}{}",
                         h.host,
                         h.pool.as_deref().unwrap_or("-"),
                         h.version,
                         h.last_contact,
-                        crate::config::format_duration(Duration::from_secs(
-                            h.silent_secs.max(0) as u64
-                        ))
+                        if h.late { " (late)" } else { "" }
                     );
                 }
             }

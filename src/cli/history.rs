@@ -179,7 +179,10 @@ fn fleet_history(
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        out.info("No runs in the fleet database.");
+        out.info(&match &args.host {
+            Some(host) => format!("No runs of {host} in the fleet database."),
+            None => "No runs in the fleet database.".to_string(),
+        });
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -178,7 +178,7 @@ orc watch does (--no-watch to leave that out).\n\nExample: orc up --config examp
     /// orc as an OS service (systemd, launchd, Windows): install, uninstall, status, start, stop
     #[command(subcommand)]
     Service(service::ServiceCommand),
-    /// The fleet's PostgreSQL database ([fleet]): init, status, hosts
+    /// The fleet's PostgreSQL database ([fleet]): init, status, hosts, sync
     #[command(subcommand)]
     Fleet(fleet::FleetCommand),
     /// How the runs of a period went: HTML, text or JSON; to a file or by mail

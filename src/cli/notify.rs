@@ -39,9 +39,15 @@ pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
     // Fleet mode: claims whose host died mid-run, alerted once across the pool (and
     // run again here with on_host_failure = "rerun"). The database away is a warning:
     // the local check above stands.
-    let (lost, swept) = crate::ops::fleet::sweep(&state, &host).unwrap_or_else(|e| {
+    let mut fleet_error = None;
+    let crate::ops::fleet::Sweep {
+        lost,
+        pool: swept,
+        sent,
+    } = crate::ops::fleet::sweep(&state, &host).unwrap_or_else(|e| {
         tracing::warn!("the fleet's claims were not checked: {e}");
         eprintln!("warning: the fleet's claims were not checked: {e}");
+        fleet_error = Some(e.to_string());
         Default::default()
     });
     let secrets = crate::workspace::vault_reader(&state_path);
@@ -49,7 +55,10 @@ pub fn check_missed(global: &Global, out: &Output) -> Result<ExitCode> {
         tracing::warn!("sending alerts failed: {e:#}");
     }
     if out.json {
-        out.print_json(&serde_json::json!({ "missed": found, "lost": lost, "fleet": swept }));
+        let mut fleet = serde_json::to_value(&swept)?;
+        fleet["sent"] = sent.into();
+        fleet["error"] = fleet_error.into();
+        out.print_json(&serde_json::json!({ "missed": found, "lost": lost, "fleet": fleet }));
         return Ok(ExitCode::SUCCESS);
     }
     for m in &swept.unclaimed {

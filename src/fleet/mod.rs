@@ -156,6 +156,8 @@ pub struct Host {
     pub last_contact: String,
     /// Seconds since its last contact, by the database's clock.
     pub silent_secs: i64,
+    /// Silent for over [`LATE_AFTER_SECS`].
+    pub late: bool,
 }
 
 /// A run as the fleet database keeps it: one host's record of it.
@@ -328,10 +330,38 @@ impl Fleet {
             .map_err(|e: postgres::Error| FleetError::Connect(masked(&e.to_string(), url)))?;
         config.connect_timeout(timeout);
         config.application_name("orc");
+        let at = location(&config);
         let connector = tls::connector(split.mode, split.root_cert.as_deref())?;
-        let client = config
-            .connect(connector)
-            .map_err(|e| FleetError::Connect(masked(&error_chain(&e), url)))?;
+        // The driver's timeout covers the socket's connect, not the handshake after:
+        // a server that accepts and never answers (a stuck server, a full pooler)
+        // would hold the caller for ever. So the connect runs in a thread of its own,
+        // waited for `timeout` in all; a thread still waiting after that ends when
+        // its socket does, and while two are, no third is started.
+        static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        use std::sync::atomic::Ordering::SeqCst;
+        if WAITING.load(SeqCst) >= 2 {
+            return Err(FleetError::Connect(format!(
+                "{at}: earlier connections to it still wait for an answer"
+            )));
+        }
+        WAITING.fetch_add(1, SeqCst);
+        let (answer, answered) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let connected = config.connect(connector);
+            WAITING.fetch_sub(1, SeqCst);
+            let _ = answer.send(connected);
+        });
+        let client = match answered.recv_timeout(timeout) {
+            Ok(connected) => connected.map_err(|e| {
+                FleetError::Connect(format!("{at}: {}", masked(&error_chain(&e), url)))
+            })?,
+            Err(_) => {
+                return Err(FleetError::Connect(format!(
+                    "{at}: no answer within {} s",
+                    timeout.as_secs()
+                )));
+            }
+        };
         Ok(Fleet {
             client,
             mode: split.mode,
@@ -936,6 +966,9 @@ fn host(r: &postgres::Row) -> Read<Host> {
         last_contact: r.try_get(4)?,
         // A contact time no host writes (infinity) is no contact.
         silent_secs: r.try_get::<_, Option<i64>>(5)?.unwrap_or(i64::MAX),
+        late: r
+            .try_get::<_, Option<i64>>(5)?
+            .is_none_or(|s| s > LATE_AFTER_SECS),
     })
 }
 
@@ -1000,6 +1033,22 @@ fn expired(r: &postgres::Row) -> Read<Expired> {
         scheduled_for: r.try_get(3)?,
         holder: r.try_get(4)?,
     })
+}
+
+/// Where a connection goes, for errors: host:port/database (never the user or the
+/// password).
+fn location(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(name)) => name.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{host}:{port}/{}",
+        config.get_dbname().unwrap_or("(default)")
+    )
 }
 
 /// An error with its causes (a TLS failure is the cause of "error connecting").

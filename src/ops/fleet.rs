@@ -507,15 +507,28 @@ pub struct Lost {
 /// Sweep the pool for claims whose holder died mid-run: alert each once (whichever
 /// host sweeps first), and with `on_host_failure = "rerun"` take the fire over and
 /// start its run here, as `orc run` in the background. Nothing without `[fleet]`.
-pub fn sweep(state: &State, host: &str) -> Result<(Vec<Lost>, Swept), ShipError> {
+pub fn sweep(state: &State, host: &str) -> Result<Sweep, ShipError> {
     let Some(settings) = state.fleet_settings()? else {
         return Ok(Default::default());
     };
     let mut db = connect(&settings, state.path(), Duration::from_secs(5))?;
     // A host that sweeps is alive: so the register says.
     db.contact(host, settings.pool.as_deref(), env!("CARGO_PKG_VERSION"))?;
-    let swept = pool_duties(state, &mut db, &settings, host)?;
-    Ok((sweep_with(state, &mut db, &settings, host)?, swept))
+    let pool = pool_duties(state, &mut db, &settings, host)?;
+    let lost = sweep_with(state, &mut db, &settings, host)?;
+    // Where no background orc ships (cron or Task Scheduler alone), the scheduled
+    // check sends the runs too, the missed ones it just recorded among them.
+    let sent = ship(state, &mut db, host)?;
+    Ok(Sweep { lost, pool, sent })
+}
+
+/// What `orc check-missed` did in the fleet.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Sweep {
+    pub lost: Vec<Lost>,
+    pub pool: Swept,
+    /// Runs shipped from the outbox.
+    pub sent: usize,
 }
 
 /// [`sweep`] over an open connection.

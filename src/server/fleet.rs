@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, JsonBody, Query, Server, UrlPath, authorised, blocking};
 use crate::config::Fleet as FleetSettings;
-use crate::fleet::{Fleet, FleetError, FleetRun, Host, RunQuery, RunRequest};
+use crate::fleet::{Fleet, FleetError, FleetRun, RunQuery, RunRequest};
 
 use crate::fleet::LATE_AFTER_SECS;
 
@@ -88,28 +88,10 @@ async fn fleet_call<T: Send + 'static>(
     blocking(move || with_fleet(&server, f)?.ok_or_else(no_fleet)).await
 }
 
-/// A host of the register, and whether it is late.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HostRow {
-    #[serde(flatten)]
-    pub host: Host,
-    pub late: bool,
-}
-
-pub fn host_rows(hosts: Vec<Host>) -> Vec<HostRow> {
-    hosts
-        .into_iter()
-        .map(|host| HostRow {
-            late: host.silent_secs > LATE_AFTER_SECS,
-            host,
-        })
-        .collect()
-}
-
 /// `GET /api/fleet/hosts`.
 pub async fn hosts(Shared(server): Shared<Arc<Server>>) -> ApiResult<Json<Value>> {
     let hosts = fleet_call(&server, |db, _| db.hosts()).await?;
-    Ok(Json(json!({ "hosts": host_rows(hosts) })))
+    Ok(Json(json!({ "hosts": hosts })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,7 +317,7 @@ fn fleet_metrics(server: &Server) -> String {
             out,
             "orc_fleet_host_up{{host=\"{}\"}} {}",
             label(&h.host),
-            u8::from(h.silent_secs <= LATE_AFTER_SECS)
+            u8::from(!h.late)
         );
     }
     out

@@ -12,7 +12,8 @@ use maud::{Markup, html};
 use super::view::{self, badge, page, when};
 use super::{error_page, viewer};
 use crate::fleet::FleetRun;
-use crate::server::fleet::{FleetRunsQuery, HostRow, host_rows, runs_page, with_fleet};
+use crate::fleet::Host;
+use crate::server::fleet::{FleetRunsQuery, runs_page, with_fleet};
 use crate::server::{ApiError, Server, blocking};
 use crate::state::RunStatus;
 
@@ -44,7 +45,7 @@ pub async fn fleet_page(
             let tasks: Vec<String> = super::super::read_state(&server.state, |s| {
                 Ok(s.tasks()?.into_iter().map(|t| t.name).collect())
             })?;
-            Ok((host_rows(hosts), (runs, next, latest), tasks, q))
+            Ok((hosts, (runs, next, latest), tasks, q))
         })
         .await
     };
@@ -79,7 +80,7 @@ pub async fn fleet_page(
                     select name="host" {
                         option value="" selected[host.is_empty()] { "All hosts" }
                         @for h in &hosts {
-                            option value=(h.host.host) selected[h.host.host == host] { (h.host.host) }
+                            option value=(h.host) selected[h.host == host] { (h.host) }
                         }
                     }
                 }
@@ -119,7 +120,7 @@ pub async fn fleet_page(
     super::html(StatusCode::OK, page("Fleet", "/fleet", &viewer, body))
 }
 
-fn hosts_table(hosts: &[HostRow]) -> Markup {
+fn hosts_table(hosts: &[Host]) -> Markup {
     if hosts.is_empty() {
         return html! { p class="muted" { "No host has made contact yet." } };
     }
@@ -132,12 +133,12 @@ fn hosts_table(hosts: &[HostRow]) -> Markup {
                 ("in contact", "ok")
             };
             html! {
-                tr data-host=(h.host.host) {
-                    td { (h.host.host) }
-                    td { (h.host.pool.as_deref().unwrap_or("–")) }
+                tr data-host=(h.host) {
+                    td { (h.host) }
+                    td { (h.pool.as_deref().unwrap_or("–")) }
                     td { (badge(word, class)) }
-                    td { (when(Some(&h.host.last_contact))) }
-                    td class="opt" { (h.host.version) }
+                    td { (when(Some(&h.last_contact))) }
+                    td class="opt" { (h.version) }
                 }
             }
         })
