@@ -15,7 +15,6 @@ use crate::fleet::FleetRun;
 use crate::fleet::Host;
 use crate::server::fleet::{FleetRunsQuery, runs_page, with_fleet};
 use crate::server::{ApiError, Server, blocking};
-use crate::state::RunStatus;
 
 const PAGE: usize = 50;
 
@@ -75,46 +74,13 @@ pub async fn fleet_page(
         section aria-labelledby="fleet-runs-title" {
             h2 id="fleet-runs-title" { "Runs of every host" }
             form class="filters" method="get" action="/fleet" {
-                label {
-                    "Host "
-                    select name="host" {
-                        option value="" selected[host.is_empty()] { "All hosts" }
-                        @for h in &hosts {
-                            option value=(h.host) selected[h.host == host] { (h.host) }
-                        }
-                    }
-                }
-                label {
-                    "Task "
-                    select name="task" {
-                        option value="" selected[task.is_empty()] { "All tasks" }
-                        @for n in &tasks {
-                            option value=(n) selected[*n == task] { (n) }
-                        }
-                    }
-                }
-                label {
-                    "State "
-                    select name="status" {
-                        @for s in std::iter::once("").chain(RunStatus::ALL.iter().map(|s| s.as_str())) {
-                            option value=(s) selected[s == status] {
-                                (if s.is_empty() { "Any state" } else { s })
-                            }
-                        }
-                    }
-                }
+                (view::filter_select(("Host", "host"), "All hosts", hosts.iter().map(|h| h.host.as_str()), &host))
+                (view::filter_select(("Task", "task"), "All tasks", tasks.iter().map(String::as_str), &task))
+                (view::status_select(&status))
                 button type="submit" { "Show" }
             }
             div id="fleet-runs" data-live[q.cursor.is_none()] { (runs_table(&runs)) }
-            nav class="pages" aria-label="Pages" {
-                @if q.cursor.is_some() {
-                    a href=(base) { "Newest" }
-                }
-                @if let Some(cursor) = &next {
-                    @if q.cursor.is_some() { " " }
-                    a href={ (base) "&cursor=" (view::url_encode(cursor)) } rel="next" { "Older runs" }
-                }
-            }
+            (view::pages(&base, q.cursor.is_some(), next.as_deref()))
         }
     };
     super::html(StatusCode::OK, page("Fleet", "/fleet", &viewer, body))

@@ -519,39 +519,13 @@ async fn runs_page(
     let body = html! {
         h1 { "Runs" }
         form class="filters" method="get" action="/runs" {
-            label {
-                "Task "
-                select name="task" {
-                    option value="" selected[task.is_empty()] { "All tasks" }
-                    @for n in &names {
-                        option value=(n) selected[*n == task] { (n) }
-                    }
-                }
-            }
-            label {
-                "State "
-                select name="status" {
-                    // Any (""), or one of the words runs are stored with.
-                    @for s in std::iter::once("").chain(RunStatus::ALL.iter().map(|s| s.as_str())) {
-                        option value=(s) selected[s == status] {
-                            (if s.is_empty() { "Any state" } else { s })
-                        }
-                    }
-                }
-            }
+            (view::filter_select(("Task", "task"), "All tasks", names.iter().map(String::as_str), &task))
+            (view::status_select(&status))
             button type="submit" { "Show" }
         }
         // Only the first page follows new runs; older pages stay where they are.
         div id="run-list" data-live[q.cursor.is_none()] { (runs_table(&runs, true)) }
-        nav class="pages" aria-label="Pages" {
-            @if q.cursor.is_some() {
-                a href=(base) { "Newest" }
-            }
-            @if let Some(id) = older {
-                @if q.cursor.is_some() { " " }
-                a href={ (base) "&cursor=" (id) } rel="next" { "Older runs" }
-            }
-        }
+        (view::pages(&base, q.cursor.is_some(), older.map(|id| id.to_string()).as_deref()))
     };
     html(StatusCode::OK, page("Runs", "/runs", &viewer, body))
 }

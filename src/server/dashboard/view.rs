@@ -215,6 +215,49 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// A filter's `<select>` in a `<label>`: "" (`any`) first, then `options`, the
+/// chosen one selected.
+pub fn filter_select<'a>(
+    (label, name): (&str, &str),
+    any: &str,
+    options: impl IntoIterator<Item = &'a str>,
+    chosen: &str,
+) -> Markup {
+    html! {
+        label {
+            (label) " "
+            select name=(name) {
+                option value="" selected[chosen.is_empty()] { (any) }
+                @for o in options {
+                    option value=(o) selected[o == chosen] { (o) }
+                }
+            }
+        }
+    }
+}
+
+/// The state filter: any, or one of the words runs are stored with.
+pub fn status_select(chosen: &str) -> Markup {
+    let words = crate::state::RunStatus::ALL.iter().map(|s| s.as_str());
+    filter_select(("State", "status"), "Any state", words, chosen)
+}
+
+/// The links between pages of a listing at `base` (a URL with a query): to the
+/// newest page from a later one, and to the next when there is one (`cursor`).
+pub fn pages(base: &str, later_page: bool, cursor: Option<&str>) -> Markup {
+    html! {
+        nav class="pages" aria-label="Pages" {
+            @if later_page {
+                a href=(base) { "Newest" }
+            }
+            @if let Some(cursor) = cursor {
+                @if later_page { " " }
+                a href={ (base) "&cursor=" (url_encode(cursor)) } rel="next" { "Older runs" }
+            }
+        }
+    }
+}
+
 /// A table with a header row of (label, class) columns and rows of cells; the body
 /// gets `body_id` and is marked live when one is given. Columns of class `opt` give
 /// way on narrow screens.
