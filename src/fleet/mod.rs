@@ -335,33 +335,50 @@ impl Fleet {
         // The driver's timeout covers the socket's connect, not the handshake after:
         // a server that accepts and never answers (a stuck server, a full pooler)
         // would hold the caller for ever. So the connect runs in a thread of its own,
-        // waited for `timeout` in all; a thread still waiting after that ends when
-        // its socket does, and while two are, no third is started.
-        static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        use std::sync::atomic::Ordering::SeqCst;
-        if WAITING.load(SeqCst) >= 2 {
+        // waited for `timeout` in all; a thread given up on ends when its socket
+        // does, and while two of those wait, no more are started.
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static GIVEN_UP: AtomicUsize = AtomicUsize::new(0);
+        if GIVEN_UP.load(SeqCst) >= 2 {
             return Err(FleetError::Connect(format!(
                 "{at}: earlier connections to it still wait for an answer"
             )));
         }
-        WAITING.fetch_add(1, SeqCst);
+        // Whether the caller gave the thread up: set under the lock by the caller,
+        // read under it by the thread, so that the count stays true.
+        let given_up = std::sync::Arc::new(std::sync::Mutex::new(false));
         let (answer, answered) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let connected = config.connect(connector);
-            WAITING.fetch_sub(1, SeqCst);
-            let _ = answer.send(connected);
-        });
-        let client = match answered.recv_timeout(timeout) {
-            Ok(connected) => connected.map_err(|e| {
-                FleetError::Connect(format!("{at}: {}", masked(&error_chain(&e), url)))
-            })?,
+        {
+            let given_up = given_up.clone();
+            std::thread::spawn(move || {
+                let connected = config.connect(connector);
+                let given_up = given_up.lock().unwrap_or_else(|e| e.into_inner());
+                if *given_up {
+                    GIVEN_UP.fetch_sub(1, SeqCst);
+                }
+                let _ = answer.send(connected);
+            });
+        }
+        let connected = match answered.recv_timeout(timeout) {
+            Ok(connected) => connected,
             Err(_) => {
-                return Err(FleetError::Connect(format!(
-                    "{at}: no answer within {} s",
-                    timeout.as_secs()
-                )));
+                let mut given = given_up.lock().unwrap_or_else(|e| e.into_inner());
+                // It may have answered just before the lock.
+                match answered.try_recv() {
+                    Ok(connected) => connected,
+                    Err(_) => {
+                        *given = true;
+                        GIVEN_UP.fetch_add(1, SeqCst);
+                        return Err(FleetError::Connect(format!(
+                            "{at}: no answer within {} s",
+                            timeout.as_secs()
+                        )));
+                    }
+                }
             }
         };
+        let client = connected
+            .map_err(|e| FleetError::Connect(format!("{at}: {}", masked(&error_chain(&e), url))))?;
         Ok(Fleet {
             client,
             mode: split.mode,
