@@ -68,6 +68,30 @@ fn as_host(env: &TestEnv, host: &str, args: &[&str]) -> Output {
     env.orc_with(args, &[("ORC_HOSTNAME", host)])
 }
 
+/// orc with `args` on `env` as `host`, not started yet.
+fn host_command(env: &TestEnv, host: &str, args: &[&str]) -> Command {
+    let mut command = env.command(args);
+    command.env("ORC_HOSTNAME", host);
+    command
+}
+
+/// Run `commands` at once (each started before any is waited for): what each did.
+fn at_once(commands: impl IntoIterator<Item = Command>) -> Vec<Output> {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut c| {
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", text(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
@@ -86,20 +110,12 @@ fn hosts_racing_on_init_create_the_schema_once() {
 
     // Five hosts at once: the advisory lock orders them, one migrates, the others
     // find the schema made.
-    let racers: Vec<_> = (1..=5)
-        .map(|i| {
-            env.command(&["fleet", "init", "--json"])
-                .env("ORC_HOSTNAME", format!("etl{i}"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let results: Vec<serde_json::Value> = racers
-        .into_iter()
-        .map(|c| json(&c.wait_with_output().unwrap()))
-        .collect();
+    let results: Vec<serde_json::Value> = at_once(
+        (1..=5).map(|i| host_command(&env, &format!("etl{i}"), &["fleet", "init", "--json"])),
+    )
+    .iter()
+    .map(json)
+    .collect();
     let migrated = results.iter().filter(|r| r["from"] == 0).count();
     assert_eq!(migrated, 1, "exactly one host migrates: {results:?}");
     assert!(results.iter().all(|r| r["to"] == 2), "{results:?}");
@@ -673,29 +689,20 @@ fn hosts_of_a_pool_run_each_fire_once() {
     let hosts = pool("orc_pool", POOL_CONFIG, 5);
     for day in 1..=10 {
         let fire = format!("2026-12-{day:02}T03:00:00Z");
-        let starts: Vec<_> = hosts
-            .iter()
-            .enumerate()
-            .map(|(i, env)| {
-                env.command(&[
-                    "run",
-                    "clock",
-                    "--trigger",
-                    "scheduled",
-                    "--scheduled-for",
-                    &fire,
-                ])
-                .env("ORC_HOSTNAME", format!("h{i}"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-            })
-            .collect();
-        let outputs: Vec<Output> = starts
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect();
+        let run = [
+            "run",
+            "clock",
+            "--trigger",
+            "scheduled",
+            "--scheduled-for",
+            &fire,
+        ];
+        let outputs = at_once(
+            hosts
+                .iter()
+                .enumerate()
+                .map(|(i, env)| host_command(env, &format!("h{i}"), &run)),
+        );
         for o in &outputs {
             assert!(o.status.success(), "{}", text(o));
         }
@@ -771,22 +778,16 @@ fn hosts_of_a_pool_run_each_fire_once() {
     while !(3..55).contains(&(jiff::Timestamp::now().as_second() % 60)) {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let starts: Vec<_> = hosts[..2]
-        .iter()
-        .enumerate()
-        .map(|(i, env)| {
-            env.command(&["run", "clock", "--trigger", "scheduled", "--no-jitter"])
-                .env("ORC_HOSTNAME", format!("h{i}"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let said: Vec<String> = starts
-        .into_iter()
-        .map(|c| text(&c.wait_with_output().unwrap()))
-        .collect();
+    let run = ["run", "clock", "--trigger", "scheduled", "--no-jitter"];
+    let said: Vec<String> = at_once(
+        hosts[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, env)| host_command(env, &format!("h{i}"), &run)),
+    )
+    .iter()
+    .map(text)
+    .collect();
     assert_eq!(
         said.iter().filter(|t| t.contains(": success")).count(),
         1,
@@ -1557,21 +1558,15 @@ fn one_host_sweeps_the_pool_and_mails_the_fleet_report() {
         "UPDATE orc_hosts SET last_contact = now() - interval '1 hour' WHERE host = 'h2'",
     );
     // h0 and h1 sweep at once; h2 is silent.
-    let sweeps: Vec<serde_json::Value> = hosts[..2]
-        .iter()
-        .enumerate()
-        .map(|(i, env)| {
-            env.command(&["check-missed", "--json"])
-                .env("ORC_HOSTNAME", format!("h{i}"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|c| json(&c.wait_with_output().unwrap()))
-        .collect();
+    let sweeps: Vec<serde_json::Value> = at_once(
+        hosts[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, env)| host_command(env, &format!("h{i}"), &["check-missed", "--json"])),
+    )
+    .iter()
+    .map(json)
+    .collect();
     let sweepers: Vec<&serde_json::Value> = sweeps
         .iter()
         .filter(|s| s["fleet"]["sweeper"] == true)
@@ -1662,21 +1657,13 @@ fn one_host_sweeps_the_pool_and_mails_the_fleet_report() {
     for (i, env) in hosts.iter().enumerate() {
         sync(env, &format!("h{i}"));
     }
-    let reports: Vec<Output> = hosts
-        .iter()
-        .enumerate()
-        .map(|(i, env)| {
-            env.command(&["report", "--all-hosts", "--email", "team"])
-                .env("ORC_HOSTNAME", format!("h{i}"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let reports = at_once(hosts.iter().enumerate().map(|(i, env)| {
+        host_command(
+            env,
+            &format!("h{i}"),
+            &["report", "--all-hosts", "--email", "team"],
+        )
+    }));
     for o in &reports {
         assert!(o.status.success(), "{}", text(o));
     }
@@ -1941,19 +1928,9 @@ fn claims_stay_unique_under_random_interleavings() {
                                             .unwrap();
                                     }
                                     Step::TakeOver(f) => {
-                                        if db.take_over(&fire(f), &host, lease).unwrap() {
-                                            // Its new fence, as its run's start reads it.
-                                            match db.claim(&fire(f), &host, lease).unwrap() {
-                                                Claim::Won { fence } => {
-                                                    held.insert(f, fence);
-                                                    granted.push((f, fence));
-                                                }
-                                                Claim::Taken { holder } => {
-                                                    // Expired and taken again at once by another.
-                                                    assert_ne!(holder, host);
-                                                    held.remove(&f);
-                                                }
-                                            }
+                                        if let Some(fence) = db.take_over(&fire(f), &host, lease).unwrap() {
+                                            held.insert(f, fence);
+                                            granted.push((f, fence));
                                         }
                                     }
                                 }

@@ -683,16 +683,22 @@ impl Fleet {
     }
 
     /// Take the expired claim of `fire` over for `holder`, with a new fence (the
-    /// old holder's late writes are refused from now on): whether this host got it.
-    /// Of hosts trying at once, one does.
-    pub fn take_over(&mut self, fire: &FireKey, holder: &str, lease: Duration) -> Result<bool> {
-        let n = self.client.execute(
+    /// old holder's late writes are refused from now on): the new fence, when this
+    /// host got it. Of hosts trying at once, one does.
+    pub fn take_over(
+        &mut self,
+        fire: &FireKey,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Option<i64>> {
+        let taken = self.client.query_opt(
             "UPDATE orc_claims SET taken_over_from = holder, holder = $5,
                  fence = nextval('orc_fences'), claimed_at = now(),
                  lease_until = now() + make_interval(secs => $6)
              WHERE pool = $1 AND folder = $2 AND task = $3
                AND scheduled_for = ($4::text)::timestamptz
-               AND finished_at IS NULL AND lease_until < now()",
+               AND finished_at IS NULL AND lease_until < now()
+             RETURNING fence",
             &[
                 &fire.pool,
                 &fire.folder,
@@ -702,7 +708,7 @@ impl Fleet {
                 &lease.as_secs_f64(),
             ],
         )?;
-        Ok(n == 1)
+        Ok(taken.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// The fleet's runs, newest first (a page of them: `limit` after `before`).

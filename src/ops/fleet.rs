@@ -569,7 +569,10 @@ fn sweep_with(
         };
         let Ok(task) = recorded.task() else { continue };
         let wants_rerun = task.on_host_failure == crate::config::OnHostFailure::Rerun;
-        let rerun = wants_rerun && db.take_over(&claim.fire(), host, lease_of(settings))?;
+        let rerun = wants_rerun
+            && db
+                .take_over(&claim.fire(), host, lease_of(settings))?
+                .is_some();
         let alerted = to_alert.contains(&claim);
         if alerted
             && let Err(e) = crate::notify::fleet::queue_lost_claim(

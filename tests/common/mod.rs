@@ -67,13 +67,21 @@ pub fn serve_with_env(
     args: &[&str],
     vars: &[(&str, &Path)],
 ) -> (Killed, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orc"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_orc"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .envs(vars.iter().copied())
         .current_dir(dir)
         .env("ORC_STATE", dir.join("state.db"))
-        .env("ORC_CONFIG", dir.join("tasks.toml"))
+        .env("ORC_CONFIG", dir.join("tasks.toml"));
+    served(command, dir)
+}
+
+/// Start `command` (an `orc serve` on an ephemeral port, its state in `state_dir`):
+/// the process once it listens, its base URL and its token.
+fn served(mut command: Command, state_dir: &Path) -> (Killed, String, String) {
+    let mut child = command
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -81,7 +89,7 @@ pub fn serve_with_env(
         .unwrap();
     let addr = announced(&mut child, "http://");
     // Created beside the state before the server listens.
-    let token = std::fs::read_to_string(dir.join("serve.token")).unwrap();
+    let token = std::fs::read_to_string(state_dir.join("serve.token")).unwrap();
     (
         Killed(child),
         format!("http://{addr}"),
@@ -92,22 +100,9 @@ pub fn serve_with_env(
 /// `orc serve` on an ephemeral loopback port in `env`'s world (its state, config,
 /// vault and variables, and `vars`): the process, its base URL and its token.
 pub fn serve_in(env: &TestEnv, vars: &[(&str, &str)]) -> (Killed, String, String) {
-    let mut child = env
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .envs(vars.iter().copied())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = announced(&mut child, "http://");
-    let state = env.state();
-    let token = std::fs::read_to_string(state.parent().unwrap().join("serve.token")).unwrap();
-    (
-        Killed(child),
-        format!("http://{addr}"),
-        token.trim().to_string(),
-    )
+    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command.envs(vars.iter().copied());
+    served(command, env.state().parent().unwrap())
 }
 
 /// The test mail server (Python's aiosmtpd, `tests/smtp/server.py`, AUTH required):
