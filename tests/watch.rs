@@ -48,7 +48,21 @@ impl Watching {
 
     /// `orc watch` started, without waiting for anything.
     fn launch(files: &[(&str, &str)], config: &str, interval: &str) -> Watching {
-        let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+        Watching::launch_with(files, config, interval, &[])
+    }
+
+    /// As [`Watching::launch`], with more variables for orc.
+    fn launch_with(
+        files: &[(&str, &str)],
+        config: &str,
+        interval: &str,
+        vars: &[(&str, &str)],
+    ) -> Watching {
+        let mut builder = TestEnv::builder().state("state.db").config_in_cwd();
+        for (name, value) in vars {
+            builder = builder.env(name, value);
+        }
+        let env = builder.build();
         for (name, text) in files {
             env.write(name, text);
         }
@@ -526,6 +540,36 @@ fn a_writer_pausing_mid_file_destroys_nothing() {
     nothing_destroyed(&w, 20);
     assert_eq!(w.applies(), 1, "{}", w.output());
     w.still_running();
+}
+
+#[test]
+fn a_save_that_begins_during_an_apply_is_still_seen_shrinking() {
+    use std::io::Write;
+    let pieces = many_tasks(EMBEDDED, 20);
+    // Each apply pauses 2 s after it wrote the state, as a loaded machine might.
+    let w = Watching::launch_with(
+        &[("tasks.toml", &pieces.concat())],
+        "tasks.toml",
+        "1h",
+        &[
+            ("ORC_FAILPOINT", "apply:after-state"),
+            ("ORC_FAILPOINT_PAUSE_MS", "2000"),
+        ],
+    );
+    w.wait_for("the first apply to pause", |out| {
+        out.contains("failpoint apply:after-state reached")
+    });
+    // Half the file while the first apply is still under way, then a pause.
+    let mut file = std::fs::File::create(w.path("tasks.toml")).unwrap();
+    file.write_all(pieces[..11].concat().as_bytes()).unwrap();
+    file.flush().unwrap();
+    w.wait_for("the first apply", |out| out.contains("Apply complete!"));
+    std::thread::sleep(Duration::from_millis(1500));
+    file.write_all(pieces[11..].concat().as_bytes()).unwrap();
+    drop(file);
+    w.wait_for("the held plan", |out| out.contains("save in progress"));
+    std::thread::sleep(Duration::from_millis(3000));
+    nothing_destroyed(&w, 20);
 }
 
 #[test]

@@ -348,6 +348,10 @@ impl Watch {
     /// Validate, plan and apply once, saying what happened.
     fn cycle(&mut self, why: Why, out: &Output) {
         let stamp = jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string();
+        // The files as the last cycle knew them, hashed before this one loads them: a
+        // save that begins while they load is seen below, and waited for.
+        let known: Vec<PathBuf> = self.shapes.keys().cloned().collect();
+        let before_load = fingerprint_of(&known);
         let global = &self.global;
         // The checks `orc plan` makes, the backend's among them (a task Task Scheduler
         // cannot run is refused here as it is there).
@@ -382,6 +386,19 @@ impl Watch {
         };
         self.follow(&ws.config.files);
         let fingerprint = fingerprint_of(&ws.config.files);
+        // Taken now, with the fingerprint, before the plan: read after the apply, they
+        // could be those of a save that began meanwhile, and then hide its shrinking
+        // from the next cycle.
+        let shapes_planned = shapes(&ws.config.files);
+        let mut loaded: Vec<PathBuf> = ws.config.files.clone();
+        loaded.sort();
+        if !known.is_empty() && loaded == known && before_load != fingerprint {
+            out.info(&format!(
+                "{stamp} {} changed while being read; waiting for it to settle",
+                self.config.display()
+            ));
+            return;
+        }
         if let Why::Edited(_) = &why
             && self.seen == Some(fingerprint)
             && self.reported.is_none()
@@ -394,7 +411,7 @@ impl Watch {
         match self.plan_and_apply(&ws, &why, fingerprint, held_before, &stamp, out) {
             Ok(Outcome::Done) => {
                 self.seen = Some(fingerprint);
-                self.shapes = shapes(&ws.config.files);
+                self.shapes = shapes_planned;
             }
             Ok(Outcome::Held(text)) => {
                 if held_before != Some(text.as_str()) {
