@@ -7,6 +7,8 @@ mod error;
 mod kinds;
 mod lock;
 mod migrations;
+/// The schema version this build writes (SQLite's `user_version`).
+pub use migrations::VERSION as SCHEMA_VERSION;
 pub mod notifications;
 mod outbox;
 mod runs;
