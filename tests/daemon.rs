@@ -123,6 +123,58 @@ fn fires_on_time_picks_up_applies_and_stops_cleanly() {
     assert!(text.contains("stopping"), "{text}");
 }
 
+#[cfg(unix)]
+#[test]
+fn fires_a_task_in_its_own_time_zone() {
+    let env = TestEnv::builder().state("state.db").config_in_cwd().build();
+    let dir = &env;
+    if jiff::Timestamp::now().as_second().rem_euclid(60) >= 45 {
+        std::thread::sleep(Duration::from_secs(20));
+    }
+    // The next minute, on Kathmandu's clock (UTC+05:45: no whole-hour zone agrees).
+    let fire = next_minute();
+    let kathmandu = jiff::tz::TimeZone::get("Asia/Kathmandu").unwrap();
+    let at = fire
+        .to_zoned_datetime(kathmandu)
+        .strftime("%H:%M")
+        .to_string();
+    let marker = |name: &str| dir.join(format!("{name}.fired")).display().to_string();
+    apply(
+        dir,
+        &format!(
+            "[settings]\ntimezone = \"UTC\"\n\n\
+             [tasks.kathmandu]\nshell = \"date +%s >> '{}'\"\nschedule = \"{at}\"\ntimezone = \"Asia/Kathmandu\"\n\n\
+             [tasks.utc]\nshell = \"date +%s >> '{}'\"\nschedule = \"{at}\"\n",
+            marker("kathmandu"),
+            marker("utc")
+        ),
+    );
+    let daemon = start_daemon(dir);
+    let start = Instant::now();
+    while !dir.join("kathmandu.fired").exists() {
+        if start.elapsed() > Duration::from_secs(100) {
+            fail_with_output(
+                daemon,
+                dir,
+                &format!("the task at {at} Kathmandu time did not fire at {fire}"),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let runs = wait_for_history(dir, Duration::from_secs(20), |runs| {
+        runs.iter()
+            .any(|r| r["task"] == "kathmandu" && r["status"] == "success")
+    });
+    stop_daemon(daemon);
+    let run = runs.iter().find(|r| r["task"] == "kathmandu").unwrap();
+    let scheduled: jiff::Timestamp = run["scheduled_for"].as_str().unwrap().parse().unwrap();
+    assert_eq!(scheduled, fire, "{run}");
+    assert!(
+        !dir.join("utc.fired").exists(),
+        "the same time in the settings' zone (UTC) is hours away"
+    );
+}
+
 /// The next minute boundary: the fire a `* * * * *` task waits for.
 fn next_minute() -> jiff::Timestamp {
     let now = jiff::Timestamp::now().as_second();

@@ -130,13 +130,14 @@ mod suite {
         }
     }
 
-    const CHECKS: [&str; 9] = [
+    const CHECKS: [&str; 10] = [
         "config",
         "state",
         "scheduler",
         "vault",
         "smtp",
         "log_dir",
+        "limits",
         "orc_path",
         "service",
         "fleet",

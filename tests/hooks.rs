@@ -504,6 +504,33 @@ fn a_success_under_min_duration_is_alerted_too_fast() {
 }
 
 #[test]
+fn a_warning_exit_code_is_its_own_alert_and_no_failure() {
+    let receiver = Receiver::start(&[]);
+    let env = with_tasks(
+        &receiver,
+        "\"warning\", \"failure\"",
+        "[tasks.load]\nshell = \"echo 3 rows rejected; exit 2\"\nwarning_exit_codes = [2]\nnotify = [\"ops\"]\n",
+    );
+    env.orc_ok_text(&["run", "load"]);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "one warning, no failure: {got:?}");
+    let alert = got[0].json();
+    assert_eq!(alert["event"], "warning", "{alert}");
+    assert_eq!(alert["status"], "warning");
+    assert_eq!(alert["exit_code"], 2);
+    let title = alert["title"].as_str().unwrap();
+    assert!(title.contains("load ended with a WARNING"), "{alert}");
+    assert!(title.contains("(exit 2)"), "{alert}");
+    assert!(
+        alert["log_tail"]
+            .as_str()
+            .unwrap()
+            .contains("3 rows rejected"),
+        "{alert}"
+    );
+}
+
+#[test]
 fn duration_limits_that_cannot_both_hold_are_refused() {
     let env = TestEnv::new();
     env.write(

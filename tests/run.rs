@@ -375,6 +375,90 @@ then = [["sh", "-c", "exit 3"], { shell = "echo never >> stops" }]
         );
     }
 
+    fn exit_code_rules_decide_success_warning_and_retries() {
+        let env = TestEnv::new();
+        env.apply(
+            r#"
+# As robocopy's 1 ("files copied") is a success.
+[tasks.installer]
+shell = "echo ran >> installer; exit 1"
+success_exit_codes = [0, 1]
+
+[tasks.partial]
+shell = "echo ran >> partial; exit 2"
+then = ["sh -c 'echo after >> partial'"]
+warning_exit_codes = [2]
+
+[tasks.downstream]
+shell = "true"
+dependencies = ["partial"]
+
+[tasks.transient]
+shell = "n=$(cat t 2>/dev/null || echo 0); n=$((n+1)); echo $n > t; [ $n -ge 3 ] || exit 75"
+retry_count = 3
+retry_delay = "1s"
+retry_on_exit_codes = [75]
+
+[tasks.permanent]
+shell = "n=$(cat p 2>/dev/null || echo 0); echo $((n+1)) > p; exit 4"
+retry_count = 3
+retry_delay = "1s"
+retry_on_exit_codes = [75]
+
+[tasks.zero_fails]
+shell = "exit 0"
+success_exit_codes = [3]
+"#,
+        );
+        // A code in success_exit_codes is a success, recorded with the code it had.
+        let (exit, report) = env.run("installer");
+        assert_eq!((exit, s(&report, "status")), (0, "success"), "{report}");
+        assert_eq!(report["exit_code"], 1);
+
+        // A warning code: the later steps run, the run ends `warning`, orc run exits 0.
+        let (exit, report) = env.run("partial");
+        assert_eq!((exit, s(&report, "status")), (0, "warning"), "{report}");
+        assert_eq!(report["exit_code"], 2);
+        assert_eq!(report["attempts"], 1, "a warning is not retried");
+        assert!(
+            s(&report, "reason").contains("warning_exit_codes"),
+            "{report}"
+        );
+        assert_eq!(env.read("partial"), "ran\nafter\n");
+        assert_eq!(env.statuses("partial"), ["warning"]);
+        // ... and a dependency on it holds.
+        let (exit, report) = env.run("downstream");
+        assert_eq!((exit, s(&report, "status")), (0, "success"), "{report}");
+
+        // retry_on_exit_codes: 75 is retried until it passes ...
+        let (exit, report) = env.run("transient");
+        assert_eq!((exit, s(&report, "status")), (0, "success"), "{report}");
+        assert_eq!(report["attempts"], 3, "{report}");
+        // ... any other failing code fails at once, retries left or not.
+        let (exit, report) = env.run("permanent");
+        assert_eq!((exit, s(&report, "status")), (4, "failed"), "{report}");
+        assert_eq!(report["attempts"], 1, "{report}");
+        assert_eq!(env.read("p").trim(), "1");
+        let log = env.logs("permanent", None);
+        assert!(
+            log.contains("exit code 4 is not in retry_on_exit_codes: no retry"),
+            "{log}"
+        );
+
+        // Without 0 among the success codes, 0 is a failure (and orc run says 1).
+        let (exit, report) = env.run("zero_fails");
+        assert_eq!((exit, s(&report, "status")), (1, "failed"), "{report}");
+        assert_eq!(report["exit_code"], 0);
+
+        // The report counts the warning as a success, and lists it.
+        let o = env.orc(&["report", "--since", "1h", "--format", "json"]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["totals"]["warning"], 1, "{r}");
+        assert_eq!(r["warnings"][0]["task"], "partial", "{r}");
+        assert_eq!(r["warnings"][0]["exit_code"], 2, "{r}");
+    }
+
     // 3 ---------------------------------------------------------------------------------
 
     fn the_commands_exit_code_is_orcs_exit_code() {
@@ -1720,6 +1804,11 @@ shell = "touch ran"
             common::trial(
                 "then_steps_run_in_order_and_a_retry_resumes_at_the_failed_one",
                 then_steps_run_in_order_and_a_retry_resumes_at_the_failed_one,
+                &[],
+            ),
+            common::trial(
+                "exit_code_rules_decide_success_warning_and_retries",
+                exit_code_rules_decide_success_warning_and_retries,
                 &[],
             ),
             common::trial(

@@ -803,3 +803,38 @@ fn a_service_starts_recovers_stops_and_uninstalls() {
     assert!(o.status.success(), "service uninstall: {}", text(&o));
     assert_eq!(service.status()["installed"], false);
 }
+
+/// The run's Job Object holds its limits: `max_processes = 1` lets the task start no
+/// child, and `memory_max` refuses an allocation past it. Needs no elevation.
+#[test]
+fn the_runs_job_object_holds_its_limits() {
+    let dir = live();
+    let state = dir.dir().join("state.db");
+    std::fs::write(
+        dir.dir().join("tasks.toml"),
+        "[settings]\nbackend = \"embedded\"\n\n\
+         [tasks.alone]\nshell = 'cmd /C echo child-ran'\nmax_processes = 1\n\n\
+         [tasks.small]\ncommand = [\"powershell\", \"-NoProfile\", \"-Command\", \"$b = New-Object byte[] (400MB); $b[0] = 1; 'allocated'\"]\nmemory_max = \"100MB\"\n\n\
+         [tasks.roomy]\ncommand = [\"powershell\", \"-NoProfile\", \"-Command\", \"'roomy-ok'\"]\nmemory_max = \"1GB\"\ncpu_max = \"50%\"\n",
+    )
+    .unwrap();
+    let state_arg = state.to_str().unwrap();
+    let o = dir.orc(&["--state", state_arg, "apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for task in ["alone", "small"] {
+        let o = dir.orc(&["--state", state_arg, "run", task]);
+        assert!(
+            !o.status.success(),
+            "{task} ran past its limit: {}",
+            text(&o)
+        );
+        let o = dir.orc(&["--state", state_arg, "logs", task]);
+        let log = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            !log.contains("child-ran") && !log.contains("allocated"),
+            "{task}: {log}"
+        );
+    }
+    let o = dir.orc(&["--state", state_arg, "run", "roomy"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -15,8 +15,8 @@ use crate::state::{RunFilter, RunStatus, State};
 pub struct HistoryArgs {
     /// Only this task
     pub name: Option<String>,
-    /// Only runs with this status: success, failed, timeout, skipped, interrupted,
-    /// running, missed
+    /// Only runs with this status: success, warning, failed, timeout, skipped,
+    /// interrupted, running, missed, duplicate
     #[arg(long)]
     pub status: Option<crate::state::RunStatus>,
     /// Only runs started within this long ago (e.g. "24h", "7d")

@@ -2,6 +2,7 @@
 
 mod apply;
 mod ask;
+mod backfill;
 mod completions;
 mod daemon;
 mod doctor;
@@ -141,6 +142,20 @@ Ctrl-C stopped the run); 1 when orc cannot run the task (not applied, no state).
 orc run daily_report\n  orc run daily_report --folder Sales --json"
     )]
     Run(run::RunArgs),
+    /// Run the past fires of a task from one date to another, as if scheduled then
+    #[command(
+        after_help = "Each fire of the range runs as `orc run NAME --trigger backfill \
+--scheduled-for FIRE`, in order of the fires (with --parallel N, up to N at once, whatever \
+`overlap` says), each with its own scheduled_for for the task's {{ scheduled_for }} and \
+ORC_PARAM_* values; calendars and blackout windows apply as to any scheduled fire. Fires \
+that already succeeded (or warned) are skipped unless --rerun. Dates are days in the \
+task's time zone, --to included; an RFC 3339 instant is taken as it is.\n\nExit code: 0 when \
+every fire run succeeded; 1 when one failed or could not be run.\n\nExamples:\n  \
+orc backfill daily_export --from 2026-12-01 --to 2026-12-10\n  \
+orc backfill daily_export --from 2026-12-01 --to 2026-12-10 --parallel 3 --rerun\n  \
+orc backfill daily_export --from 2026-12-01 --to 2026-12-10 --dry-run"
+    )]
+    Backfill(backfill::BackfillArgs),
     /// Run the embedded scheduler in the foreground
     #[command(
         after_help = "The daemon sleeps until the next fire time, starts `orc run NAME` for each \
@@ -261,11 +276,12 @@ fn dispatch(command: Command, global: &Global, out: &Output) -> anyhow::Result<E
         Command::Import(args) => import::run(args, global, out),
         Command::Status(args) => status::run(&args, global, out),
         Command::Run(args) => run::run(args, global, out),
+        Command::Backfill(args) => backfill::run(args, global, out),
         Command::Daemon(args) => daemon::run_daemon(args, global, out),
         Command::Up(args) => daemon::run_up(args, global, out),
         Command::History(args) => history::history(args, global, out),
         Command::Logs(args) => history::logs(args, global),
-        Command::Schedule(cmd) => schedule::run(cmd, out),
+        Command::Schedule(cmd) => schedule::run(cmd, global, out),
         Command::Completions(args) => completions::run(args),
         Command::Export(args) => export::run(args, global, out),
         Command::Secret(cmd) => secret::run(cmd, global, out),

@@ -16,6 +16,10 @@ pub enum TriggerArg {
     Scheduled,
     Manual,
     CatchUp,
+    /// Started by another task's run (on_success, on_failure, after)
+    Chain,
+    /// A past fire, run by `orc backfill` (with --scheduled-for)
+    Backfill,
 }
 
 #[derive(Debug, Args)]
@@ -45,9 +49,46 @@ pub struct RunArgs {
     /// Do not wait for the task's `jitter` (the caller already did)
     #[arg(long, hide = true)]
     pub no_jitter: bool,
+    /// The run that started this one, recorded on its row (orc passes it to the
+    /// tasks a run chains to)
+    #[arg(long, value_name = "RUN_ID")]
+    pub upstream: Option<i64>,
+    /// A value for one of the task's parameters, over its default (repeatable):
+    /// --param region=us
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = param)]
+    pub params: Vec<(String, String)>,
+    /// Run beside other runs of the task whatever its `overlap` (orc backfill
+    /// --parallel passes it)
+    #[arg(long, hide = true)]
+    pub side_by_side: bool,
 }
 
-pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+/// `--param` values by name; a name given twice is refused (which would win?).
+pub fn params_by_name(
+    given: Vec<(String, String)>,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut params = std::collections::BTreeMap::new();
+    for (name, value) in given {
+        if params.insert(name.clone(), value).is_some() {
+            anyhow::bail!("--param {name} is given twice");
+        }
+    }
+    Ok(params)
+}
+
+/// `NAME=VALUE`.
+pub fn param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("\"{text}\" is not NAME=VALUE")),
+    }
+}
+
+/// The state `--state` names (or the default one), which must exist: runs are of
+/// tasks applied.
+pub fn applied_state(global: &Global) -> anyhow::Result<std::path::PathBuf> {
     let path = global
         .state
         .clone()
@@ -58,6 +99,11 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
             path.display()
         );
     }
+    Ok(path)
+}
+
+pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitCode> {
+    let path = applied_state(global)?;
     let state = State::open(&path)?;
     let _log = crate::orclog::init(&path, "run");
     // `--backend` narrows the search like `--folder` (for one folder on two backends).
@@ -69,6 +115,8 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
         TriggerArg::Scheduled => Trigger::Scheduled,
         TriggerArg::Manual => Trigger::Manual,
         TriggerArg::CatchUp => Trigger::CatchUp,
+        TriggerArg::Chain => Trigger::Chain,
+        TriggerArg::Backfill => Trigger::Backfill,
     };
     let outcome = crate::ops::run::run(
         &state,
@@ -83,6 +131,9 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
             // Scheduled runs wait for the task's jitter, unless the caller did.
             jitter: matches!(trigger, Trigger::Scheduled) && !args.no_jitter,
             host: &host_name(),
+            upstream: args.upstream,
+            params: params_by_name(args.params)?,
+            side_by_side: args.side_by_side,
         },
     )?;
     let RunOutcome::Ran(report) = outcome else {
@@ -95,6 +146,7 @@ pub fn run(args: RunArgs, global: &Global, out: &Output) -> anyhow::Result<ExitC
             exec::Status::Success => out.paint("32", "success"),
             exec::Status::Skipped => out.paint("33", "skipped"),
             exec::Status::Duplicate => out.paint("33", "duplicate"),
+            exec::Status::Warning => out.paint("33", "warning"),
             other => out.paint("31", other.as_str()),
         };
         let mut line = format!("run {} of {}: {status}", report.id, report.task);

@@ -11,8 +11,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Source};
 use super::raw::{
-    CommandValue, REPORT_TASK, RawDefaults, RawFleet, RawNotify, RawReport, RawSettings, RawSmtp,
-    RawTask, SECTIONS, TaskType,
+    CommandValue, REPORT_TASK, RawCalendar, RawDefaults, RawFleet, RawNotify, RawReport,
+    RawSettings, RawSmtp, RawTask, SECTIONS, TaskType,
 };
 
 /// A section or named entry, with the file it came from and the span of its key.
@@ -37,6 +37,7 @@ pub struct Parsed {
     // Boxed: a task's raw table is about a kilobyte, mostly empty options, and maps
     // and vectors of such values waste their spare slots (a third of a B-tree node).
     pub notify: BTreeMap<String, Box<Item<RawNotify>>>,
+    pub calendars: BTreeMap<String, Box<Item<RawCalendar>>>,
     pub tasks: BTreeMap<String, Box<Item<RawTask>>>,
     /// Tasks that failed to deserialize: known by name, so dependencies on them are
     /// not also reported as unknown.
@@ -151,6 +152,7 @@ struct FileParts {
     report: Option<Item<RawReport>>,
     fleet: Option<Item<RawFleet>>,
     notify: Vec<(String, Box<Item<RawNotify>>)>,
+    calendars: Vec<(String, Box<Item<RawCalendar>>)>,
     tasks: Vec<(String, Box<Item<RawTask>>)>,
     broken_tasks: Vec<String>,
     includes: Vec<PathBuf>,
@@ -253,6 +255,16 @@ fn merge(parsed: &mut Parsed, part: FileParts, diags: &mut Diagnostics) -> Vec<P
             diags,
         );
     }
+    for (name, item) in part.calendars {
+        add_named(
+            &mut parsed.calendars,
+            name,
+            item,
+            "calendar",
+            sources,
+            diags,
+        );
+    }
     for (name, item) in part.tasks {
         add_named(&mut parsed.tasks, name, item, "task", sources, diags);
     }
@@ -332,7 +344,7 @@ fn parse_file(source: &Source, id: usize) -> FileParts {
             "smtp" => parts.smtp = section(source, id, &[name], key_span, value, diags),
             "fleet" => parts.fleet = section(source, id, &[name], key_span, value, diags),
             "report" => parts.report = section(source, id, &[name], key_span, value, diags),
-            "notify" | "tasks" => {
+            "notify" | "tasks" | "calendars" => {
                 let span = value.span();
                 let entries = match value.into_inner() {
                     DeValue::Table(entries) => entries,
@@ -349,6 +361,12 @@ fn parse_file(source: &Source, id: usize) -> FileParts {
                         match section::<RawTask>(source, id, &path, span, entry, diags) {
                             Some(item) => parts.tasks.push((entry_name, Box::new(item))),
                             None => parts.broken_tasks.push(entry_name),
+                        }
+                    } else if name == "calendars" {
+                        if let Some(item) =
+                            section::<RawCalendar>(source, id, &path, span, entry, diags)
+                        {
+                            parts.calendars.push((entry_name, Box::new(item)));
                         }
                     } else if let Some(item) =
                         section::<RawNotify>(source, id, &path, span, entry, diags)

@@ -5,12 +5,14 @@
 //! validated result the rest of orc uses. Problems are [`Diagnostic`]s that name the
 //! file, line, column and task.
 
+mod calendar;
 mod command;
 mod diag;
 mod duration;
 pub mod edit;
 mod load;
 mod model;
+pub mod params;
 mod raw;
 mod validate;
 
@@ -18,13 +20,14 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
+pub use calendar::{Blackout, BlackoutPolicy, Calendar, DayRange, LOOK_AHEAD, Verdict, Window};
 pub use command::split_command;
 pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
-    Action, Config, Dependency, Fleet, Hook, NotifyGroup, NotifySettings, Origin, RunAs,
-    RuntimeSettings, Settings, Smtp, Step, Task, WindowsSettings,
+    Action, Config, Dependency, ExitCodes, ExitMeaning, Fleet, Hook, Limits, NotifyGroup,
+    NotifySettings, Origin, RunAs, RuntimeSettings, Settings, Smtp, Step, Task, WindowsSettings,
 };
 pub use raw::{
     BackendKind, Backoff, EnvValue, NotifyEvent, OnHostFailure, OnUnavailable, Overlap, RunLevel,

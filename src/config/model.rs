@@ -398,6 +398,104 @@ impl Default for WindowsSettings {
     }
 }
 
+/// What a run's processes may use (`memory_max`, `cpu_max`, `max_processes`,
+/// `nice`). Each left out of the definition when not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Limits {
+    /// Bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max: Option<u64>,
+    /// Percent of one CPU (150 = one and a half).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_processes: Option<u32>,
+    /// Unix: -20 (first) to 19 (last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nice: Option<i32>,
+}
+
+impl Limits {
+    pub fn any(&self) -> bool {
+        *self != Limits::default()
+    }
+}
+
+/// How a step's exit code is read (`success_exit_codes`, `warning_exit_codes`,
+/// `retry_on_exit_codes`). Each list is empty when not written, so that definitions
+/// recorded before the keys compare equal. Codes are kept as Windows shows them
+/// (0 to 4294967295); [`ExitCodes::meaning`] reads a process's code the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExitCodes {
+    /// The codes a step succeeds with; empty: only 0.
+    #[serde(
+        default,
+        rename = "success_exit_codes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub success: Vec<i64>,
+    /// The codes a step succeeds with that end the run as `warning`.
+    #[serde(
+        default,
+        rename = "warning_exit_codes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub warning: Vec<i64>,
+    /// The failing codes a retry is tried for; empty: every failing code.
+    #[serde(
+        default,
+        rename = "retry_on_exit_codes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub retry_on: Vec<i64>,
+}
+
+/// What a step's exit code means for its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitMeaning {
+    Success,
+    /// The step succeeded, and the run ends as `warning`.
+    Warning,
+    /// The step failed; `retry` when a retry is worth trying for this code.
+    Failure {
+        retry: bool,
+    },
+}
+
+impl ExitCodes {
+    /// A process's exit code as the lists hold it: Windows' codes are unsigned, and
+    /// the standard library hands them over as the same bits in an `i32`.
+    pub fn normal(code: i32) -> i64 {
+        if code < 0 {
+            i64::from(code as u32)
+        } else {
+            i64::from(code)
+        }
+    }
+
+    /// A code as written in tasks.toml, as the lists hold it (a negative one is the
+    /// same bits unsigned); codes out of range are left as they are.
+    pub fn normal_i64(code: i64) -> i64 {
+        match i32::try_from(code) {
+            Ok(c) => Self::normal(c),
+            Err(_) => code,
+        }
+    }
+
+    pub fn meaning(&self, code: i32) -> ExitMeaning {
+        let code = Self::normal(code);
+        if self.warning.contains(&code) {
+            ExitMeaning::Warning
+        } else if self.success.contains(&code) || (self.success.is_empty() && code == 0) {
+            ExitMeaning::Success
+        } else {
+            ExitMeaning::Failure {
+                retry: self.retry_on.is_empty() || self.retry_on.contains(&code),
+            }
+        }
+    }
+}
+
 /// Where something was defined, for messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -421,8 +519,13 @@ pub struct Task {
     pub working_dir: PathBuf,
     #[serde(with = "schedule_text")]
     pub schedule: Option<Schedule>,
-    /// The zone the schedule's wall-clock times are in ("local" or IANA), resolved.
+    /// The zone the schedule's wall-clock times are in ("local" or IANA), resolved:
+    /// the task's own `timezone`, else `settings.timezone`.
     pub timezone: crate::schedule::Zone,
+    /// Where the task's own `timezone` is written, for the backends that refuse it;
+    /// none when it comes from the settings.
+    #[serde(skip)]
+    pub timezone_origin: Option<Origin>,
     /// `settings.log_dir`, when set: where `orc run` writes this task's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<PathBuf>,
@@ -479,6 +582,37 @@ pub struct Task {
     /// Task Scheduler's settings of the task (priority, power, network, visibility).
     #[serde(default, flatten)]
     pub windows: WindowsSettings,
+    /// Parameters and their defaults (templates of built-ins allowed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Tasks started when a run succeeds (or warns), for the same fire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_success: Vec<String>,
+    /// Tasks started when a run fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<String>,
+    /// Fan-in: started once all of these succeeded for the same fire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub after_timeout: Option<Duration>,
+    /// Fires on a day of one of these calendars are skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_on: Vec<super::calendar::Calendar>,
+    /// Fires run only on a day of one of these calendars.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_on: Vec<super::calendar::Calendar>,
+    /// Windows in which fires do not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blackout: Vec<super::calendar::Blackout>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub blackout_policy: super::calendar::BlackoutPolicy,
+    /// What the run's processes may use.
+    #[serde(default, flatten)]
+    pub limits: Limits,
+    /// Which exit codes succeed, warn, or are worth a retry.
+    #[serde(default, flatten)]
+    pub exit_codes: ExitCodes,
     /// No scheduled fire from this wall-clock time on (in `timezone`), written
     /// `YYYY-MM-DDTHH:MM:SS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -613,6 +747,32 @@ mod opt_secs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_codes_read_as_success_warning_or_a_failure_worth_a_retry() {
+        let default = ExitCodes::default();
+        assert_eq!(default.meaning(0), ExitMeaning::Success);
+        assert_eq!(default.meaning(1), ExitMeaning::Failure { retry: true });
+        let rules = ExitCodes {
+            success: vec![0, 3010],
+            warning: vec![2],
+            retry_on: vec![75],
+        };
+        assert_eq!(rules.meaning(3010), ExitMeaning::Success);
+        assert_eq!(rules.meaning(2), ExitMeaning::Warning);
+        assert_eq!(rules.meaning(75), ExitMeaning::Failure { retry: true });
+        assert_eq!(rules.meaning(1), ExitMeaning::Failure { retry: false });
+        // Windows' 0xC0000005 reaches orc as a negative i32: the same bits.
+        let crash = ExitCodes {
+            success: vec![0xC000_0005],
+            ..ExitCodes::default()
+        };
+        assert_eq!(crash.meaning(0xC000_0005_u32 as i32), ExitMeaning::Success);
+        assert_eq!(ExitCodes::normal_i64(-1), 0xFFFF_FFFF);
+        // Without the keys, the recorded definition has none of them.
+        let json = serde_json::to_value(ExitCodes::default()).unwrap();
+        assert_eq!(json, serde_json::json!({}));
+    }
 
     #[test]
     fn a_groups_http_targets_are_recorded_under_their_keys_and_read_back() {

@@ -84,13 +84,48 @@ pub struct RawFile {
     pub report: Option<RawReport>,
     pub fleet: Option<RawFleet>,
     #[serde(default)]
+    pub calendars: BTreeMap<String, RawCalendar>,
+    #[serde(default)]
     pub tasks: BTreeMap<String, RawTask>,
 }
 
 /// Names of the top-level sections, for the loader's unknown-key check.
-pub const SECTIONS: [&str; 7] = [
-    "settings", "defaults", "notify", "smtp", "report", "fleet", "tasks",
+pub const SECTIONS: [&str; 8] = [
+    "settings",
+    "defaults",
+    "notify",
+    "smtp",
+    "report",
+    "fleet",
+    "calendars",
+    "tasks",
 ];
+
+/// `[calendars.NAME]`: a set of days that tasks skip (`skip_on`) or keep to
+/// (`only_on`): the union of its dates, its ics file's events and its weekdays.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Calendar")]
+pub struct RawCalendar {
+    /// Days: "2026-12-25", or a range with both ends included, "2026-12-24..2026-12-31".
+    pub dates: Option<Vec<Spanned<String>>>,
+    /// An iCalendar (RFC 5545) file, relative to this file: every day an event
+    /// (VEVENT) covers is in the calendar. Read at apply; recurring events (RRULE)
+    /// are refused: export their dates.
+    pub ics: Option<Spanned<String>>,
+    /// Days of every week: "MON-FRI", "SAT,SUN".
+    pub weekdays: Option<Spanned<String>>,
+}
+
+/// A `blackout` window: two times of day ("22:00", "06:00": every day, past
+/// midnight when `to` is earlier) or two dates with times ("2026-12-24T18:00", once),
+/// in the task's time zone; `from` included, `to` not.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlackout {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+}
 
 /// `[fleet]`: the PostgreSQL database the servers of a fleet share.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -251,6 +286,8 @@ pub enum NotifyEvent {
     /// A success faster than the task's `min_duration`.
     #[serde(rename = "too_fast")]
     TooFast,
+    /// A run that ended with one of the task's `warning_exit_codes`.
+    Warning,
 }
 
 /// `[notify.NAME]`: a group of recipients and the events they hear about.
@@ -475,6 +512,68 @@ pub struct RawTask {
     /// / { shell = "...", working_dir = ... }. The run stops at the first that fails;
     /// a retry starts again at that one.
     pub then: Option<Vec<Spanned<RawStep>>>,
+    /// Parameters with their defaults: { region = "eu", day = "{{ scheduled_for | date }}" }.
+    /// Each reaches the task as ORC_PARAM_<NAME>, and `{{ name }}` in an argv element
+    /// (command or then, not shell) is its value, the element staying one argument.
+    /// Defaults may use the built-ins scheduled_for, run_id, task, host and attempt,
+    /// with the filters date and time. `orc run --param name=value` overrides one.
+    pub params: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Tasks started when a run of this one succeeds (or ends with a warning), for
+    /// the same fire (`scheduled_for`): trigger "chain", the upstream run recorded.
+    pub on_success: Option<Vec<Spanned<String>>>,
+    /// Tasks started when a run of this one fails (failed, timeout, interrupted).
+    pub on_failure: Option<Vec<Spanned<String>>>,
+    /// Fan-in: this task starts once every one of these tasks succeeded for the same
+    /// fire. The first of them to succeed starts it; it waits for the rest, up to
+    /// `after_timeout`. A task with `after` has no schedule of its own.
+    pub after: Option<Vec<Spanned<String>>>,
+    /// How long a fan-in waits for the rest of `after` before it gives up: the run
+    /// fails, and is alerted as a failure. Default "1h".
+    pub after_timeout: Option<Spanned<DurationValue>>,
+    /// Skip every fire on a day of these calendars (`[calendars.NAME]`): the run is
+    /// recorded as skipped with the calendar's name, and not alerted.
+    pub skip_on: Option<Vec<Spanned<String>>>,
+    /// Run fires only on a day of one of these calendars; the others are skipped
+    /// (and not alerted). `skip_on` wins where both hold.
+    pub only_on: Option<Vec<Spanned<String>>>,
+    /// Windows in which fires do not run: [{ from = "22:00", to = "06:00" }] every
+    /// day, or [{ from = "2026-12-24T18:00", to = "2027-01-02T00:00" }] once.
+    pub blackout: Option<Vec<Spanned<RawBlackout>>>,
+    /// "skip" (default): a fire in a blackout window is recorded as skipped; "defer":
+    /// the window's first fire runs when the window ends, the others are skipped.
+    pub blackout_policy: Option<Spanned<crate::config::calendar::BlackoutPolicy>>,
+    /// The time zone of this task's schedule and `expires`: "local", "UTC" or an IANA
+    /// name ("America/New_York"). Default: settings.timezone. The embedded scheduler
+    /// fires in any zone; cron only in the system's, Task Scheduler only in the
+    /// machine's or UTC (another is refused at this key).
+    pub timezone: Option<Spanned<String>>,
+    /// The most memory the run's processes may use ("2GB", "512MB"). Linux: the run's
+    /// own cgroup v2 memory.max where orc may make one (a run killed for it is
+    /// recorded as `oom`), else each process's address space (RLIMIT_AS); Windows: the
+    /// run's Job Object memory limit.
+    pub memory_max: Option<Spanned<String>>,
+    /// The CPU the run may use, as a share of one CPU: "50%", "200%" for two. Linux:
+    /// cgroup v2 cpu.max (not enforced without it: orc doctor says); Windows: the
+    /// Job Object's CPU rate, as a hard cap.
+    pub cpu_max: Option<Spanned<String>>,
+    /// The most processes the run may have at once. Linux: cgroup v2 pids.max, else
+    /// RLIMIT_NPROC (per user, not enforced for root); Windows: the Job Object's active
+    /// process limit.
+    pub max_processes: Option<Spanned<i64>>,
+    /// Unix: the run's scheduling priority, -20 (first) to 19 (last); raising it above
+    /// 0 needs root. Windows tasks take `priority`.
+    pub nice: Option<Spanned<i64>>,
+    /// The exit codes that count as success. Default [0]. Windows installers, for
+    /// one, end with 3010 for "succeeded, restart needed".
+    pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// Exit codes that succeed with a warning: the run is recorded as `warning` (not
+    /// a failure: no retry, dependencies hold), shown amber, and alerts the groups
+    /// whose `on` has "warning".
+    pub warning_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// Retry only a failure with one of these exit codes (say 75, EX_TEMPFAIL); any
+    /// other failing code fails at once. Default: every failing code is retried, up to
+    /// `retry_count`. Timeouts and commands that cannot start are retried either way.
+    pub retry_on_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
 }
 
 /// `at_logon`: any user, or one.

@@ -60,10 +60,12 @@ impl Container {
 
     /// Take in the just spawned `child` (started by a command [`configure`]d).
     /// On failure the child is killed.
-    pub fn adopt(child: &mut Child) -> std::io::Result<Container> {
+    /// Windows: the job holds `limits`; on Unix they were set up before the task
+    /// started (see `limits`).
+    pub fn adopt(child: &mut Child, limits: &crate::config::Limits) -> std::io::Result<Container> {
         #[cfg(windows)]
         {
-            let contained = job::Job::new().and_then(|job| {
+            let contained = job::Job::new(limits).and_then(|job| {
                 job.assign(child)?;
                 Ok(job)
             });
@@ -80,10 +82,13 @@ impl Container {
             }
         }
         #[cfg(unix)]
-        Ok(Container {
-            pid: child.id(),
-            peak_tree_kb: 0,
-        })
+        {
+            let _ = limits;
+            Ok(Container {
+                pid: child.id(),
+                peak_tree_kb: 0,
+            })
+        }
     }
 
     /// Something a signal handler's thread can use to stop the tree: see [`signal_raw`].
@@ -316,9 +321,12 @@ mod job {
         CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
     };
     use windows::Win32::System::JobObjects::{
-        AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
-        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
-        JobObjectBasicAccountingInformation, JobObjectExtendedLimitInformation,
+        AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_CPU_RATE_CONTROL_ENABLE,
+        JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP, JOB_OBJECT_LIMIT_ACTIVE_PROCESS,
+        JOB_OBJECT_LIMIT_JOB_MEMORY, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_CPU_RATE_CONTROL_INFORMATION,
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectBasicAccountingInformation,
+        JobObjectCpuRateControlInformation, JobObjectExtendedLimitInformation,
         QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
     };
     use windows::Win32::System::Threading::{OpenThread, ResumeThread, THREAD_SUSPEND_RESUME};
@@ -335,12 +343,20 @@ mod job {
     }
 
     impl Job {
-        pub fn new() -> std::io::Result<Job> {
+        pub fn new(limits: &crate::config::Limits) -> std::io::Result<Job> {
             // SAFETY: creates an unnamed job; the handle is owned by the Job and closed
             // on drop.
             let job = Job(unsafe { CreateJobObjectW(None, PCWSTR::null()) }.map_err(io)?);
             let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
             info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            if let Some(bytes) = limits.memory_max {
+                info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
+                info.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
+            }
+            if let Some(n) = limits.max_processes {
+                info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+                info.BasicLimitInformation.ActiveProcessLimit = n;
+            }
             // SAFETY: passes a properly sized, initialised structure.
             unsafe {
                 SetInformationJobObject(
@@ -351,6 +367,27 @@ mod job {
                 )
             }
             .map_err(io)?;
+            if let Some(percent) = limits.cpu_max {
+                // CpuRate is the job's share of the whole machine, in 1/100 percent.
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+                let rate = (u64::from(percent) * 100 / cpus).clamp(1, 10_000) as u32;
+                let mut cpu = JOBOBJECT_CPU_RATE_CONTROL_INFORMATION {
+                    ControlFlags: JOB_OBJECT_CPU_RATE_CONTROL_ENABLE
+                        | JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP,
+                    ..Default::default()
+                };
+                cpu.Anonymous.CpuRate = rate;
+                // SAFETY: passes a properly sized, initialised structure.
+                unsafe {
+                    SetInformationJobObject(
+                        job.0,
+                        JobObjectCpuRateControlInformation,
+                        std::ptr::from_ref(&cpu).cast(),
+                        size_of::<JOBOBJECT_CPU_RATE_CONTROL_INFORMATION>() as u32,
+                    )
+                }
+                .map_err(io)?;
+            }
             Ok(job)
         }
 

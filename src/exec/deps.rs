@@ -60,6 +60,9 @@ fn check_one(
                     scheduled_for: None,
                     jitter: false,
                     on_start: None,
+                    upstream: None,
+                    params: None,
+                    side_by_side: false,
                 };
                 let report = super::run_task(state, &request, depth + 1)?;
                 match report.status {

@@ -22,6 +22,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// A parameter given that the task does not have.
+    #[error("{0}")]
+    Param(String),
     #[error("cannot install the signal handler")]
     Signals(#[source] ctrlc::Error),
     #[error(transparent)]

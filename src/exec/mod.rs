@@ -9,7 +9,10 @@
 mod contain;
 mod deps;
 mod error;
+mod limits;
 mod log;
+#[cfg(target_os = "linux")]
+pub use limits::cgroup_parent;
 mod process;
 mod vpn;
 
@@ -20,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::config::{EnvValue, Overlap, Task};
+use crate::config::{EnvValue, ExitMeaning, Overlap, Task};
 use crate::secrets::error::WithSources;
 use crate::state::{RunFinish, RunStatus, State};
 pub use error::{Result, RunError};
@@ -57,6 +60,10 @@ pub enum Status {
     Interrupted,
     /// A second start for a fire time that already has a run: nothing done.
     Duplicate,
+    /// Succeeded with one of `warning_exit_codes`.
+    Warning,
+    /// Killed for memory at `memory_max`.
+    Oom,
 }
 
 impl Status {
@@ -69,6 +76,8 @@ impl Status {
             Status::Timeout => RunStatus::Timeout,
             Status::Skipped | Status::Duplicate => RunStatus::Skipped,
             Status::Interrupted => RunStatus::Interrupted,
+            Status::Warning => RunStatus::Warning,
+            Status::Oom => RunStatus::Oom,
         }
     }
 
@@ -80,6 +89,8 @@ impl Status {
             Status::Skipped => "skipped",
             Status::Interrupted => "interrupted",
             Status::Duplicate => "duplicate",
+            Status::Warning => "warning",
+            Status::Oom => "oom",
         }
     }
 }
@@ -99,10 +110,13 @@ impl RunReport {
     /// The exit code `orc run` ends with.
     pub fn process_exit_code(&self) -> i32 {
         match self.status {
-            Status::Success | Status::Duplicate => 0,
+            // A warning is no failure: the scheduler that started orc run sees 0.
+            Status::Success | Status::Duplicate | Status::Warning => 0,
             Status::Timeout => EXIT_TIMEOUT,
             Status::Skipped => EXIT_SKIPPED,
             Status::Interrupted => EXIT_INTERRUPTED,
+            // As a shell tells a process the kernel killed.
+            Status::Oom => 128 + 9,
             Status::Failed => self.exit_code.filter(|c| *c != 0).unwrap_or(1),
         }
     }
@@ -110,11 +124,24 @@ impl RunReport {
 
 pub use process::small_pages_for_this_process;
 
+/// Whether SIGTERM or Ctrl-C asked this orc to stop (after [`stop_on_signals`]).
+pub fn stop_requested() -> bool {
+    process::stop_requested()
+}
+
 /// Make SIGTERM and Ctrl-C stop the running task's whole tree and record the run as
 /// interrupted, instead of leaving the task running with nobody watching it.
 pub fn stop_on_signals() -> Result<()> {
     process::listen_for_stop();
     ctrlc::set_handler(process::request_stop).map_err(RunError::Signals)
+}
+
+/// Wait until `at` (a deferred fire's time), unless orc run is asked to stop first.
+pub fn wait_until(at: jiff::Timestamp) {
+    let left = at.duration_since(jiff::Timestamp::now());
+    if left.is_positive() {
+        process::sleep_unless_stopped(left.unsigned_abs());
+    }
 }
 
 /// With `--if-due`: is now (within the minute the scheduler fired in) a fire time?
@@ -163,6 +190,13 @@ pub struct RunRequest<'a> {
     /// Called with the run's id once it is recorded as running (not for a start that
     /// turns out a duplicate or is skipped for an overlap): a Healthchecks `/start`.
     pub on_start: Option<&'a dyn Fn(i64)>,
+    /// The run that started this one (a chain), recorded on its row.
+    pub upstream: Option<i64>,
+    /// Values given for the task's parameters (`orc run --param`), over its defaults.
+    pub params: Option<&'a BTreeMap<String, String>>,
+    /// Run beside other runs of the task, whatever its `overlap`: a backfill's
+    /// `--parallel N` asks for it.
+    pub side_by_side: bool,
 }
 
 /// Run the applied task once, with retries; record and return the outcome.
@@ -216,7 +250,13 @@ pub fn run_recorded(
     let lock_name = format!("run:{folder}/{name}");
 
     let user = crate::host::user_name();
-    let taken = match task.overlap {
+    // A backfill's --parallel runs fires side by side, as asked.
+    let overlap = if req.side_by_side {
+        Overlap::Allow
+    } else {
+        task.overlap
+    };
+    let taken = match overlap {
         Overlap::Allow => None,
         Overlap::Skip => Some(state.try_lock(&lock_name, "run", host, &user)?),
         // Wait for the running one, as long as a run may take (a day without a timeout).
@@ -264,11 +304,40 @@ pub fn run_recorded(
         Err(first) => return Ok(duplicate(name, first, scheduled_for)),
     };
     tracing::info!("run {id} of {name} started ({})", trigger.as_str());
+    if let Some(upstream) = req.upstream {
+        state.set_run_upstream(id, upstream)?;
+    }
+    // A fan-in started by one of the tasks it waits for waits for the others.
+    if let (Trigger::Chain, false, Some(fire)) = (trigger, task.after.is_empty(), scheduled_for)
+        && let Some((status, reason)) = wait_for_fan_in(state, task, folder, fire)
+    {
+        let finish = RunFinish {
+            status: status.recorded(),
+            ..RunFinish::skipped(&reason)
+        };
+        state.finish_run(id, &finish)?;
+        drop(guard);
+        return Ok(RunReport {
+            id,
+            task: name.to_string(),
+            status,
+            exit_code: None,
+            attempts: 0,
+            reason: Some(reason),
+            log_path: None,
+        });
+    }
     if let Some(on_start) = req.on_start {
         on_start(id);
     }
     // Whatever goes wrong from here, the run row must not stay "running".
-    let result = run_started(state, task, folder, id, host, depth);
+    let context = Context {
+        id,
+        host,
+        fire: req.scheduled_for.unwrap_or_else(jiff::Timestamp::now),
+        given: req.params,
+    };
+    let result = run_started(state, task, folder, &context, depth);
     match &result {
         Ok(report) => tracing::info!(
             "run {id} of {name} finished: {}{}",
@@ -339,6 +408,9 @@ fn record_not_run(
         Ok(id) => id,
         Err(first) => return Ok(duplicate(name, first, scheduled_for)),
     };
+    if let Some(upstream) = req.upstream {
+        state.set_run_upstream(id, upstream)?;
+    }
     let finish = RunFinish {
         status,
         ..RunFinish::skipped(reason)
@@ -378,15 +450,75 @@ fn duplicate(name: &str, first: i64, scheduled_for: Option<&str>) -> RunReport {
     }
 }
 
+/// What a started run knows of itself: its row, host, fire (or start), and the
+/// parameter values it was given.
+struct Context<'a> {
+    id: i64,
+    host: &'a str,
+    fire: jiff::Timestamp,
+    given: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Context<'_> {
+    /// The built-ins and the task's parameters at `attempt`: defaults filled from
+    /// the built-ins, then the values given (taken as they are).
+    fn values(&self, task: &Task, attempt: u32) -> BTreeMap<String, String> {
+        use crate::config::params::fill;
+        let mut values: BTreeMap<String, String> = [
+            ("scheduled_for", crate::state::timestamp(self.fire)),
+            ("run_id", self.id.to_string()),
+            ("task", task.name.clone()),
+            ("host", self.host.to_string()),
+            ("attempt", attempt.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let tz = task.timezone.tz();
+        let params: Vec<(String, String)> = task
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let given = self.given.and_then(|g| g.get(k));
+                (
+                    k.clone(),
+                    given.cloned().unwrap_or_else(|| fill(v, &values, tz)),
+                )
+            })
+            .collect();
+        values.extend(params);
+        values
+    }
+}
+
+/// `action` with its argv's placeholders filled from `values` (a shell command is
+/// left as written: its values are in the environment).
+fn filled(
+    action: &crate::config::Action,
+    values: &BTreeMap<String, String>,
+    task: &Task,
+) -> crate::config::Action {
+    use crate::config::Action;
+    match action {
+        Action::Argv(words) => Action::Argv(
+            words
+                .iter()
+                .map(|w| crate::config::params::fill(w, values, task.timezone.tz()))
+                .collect(),
+        ),
+        shell => shell.clone(),
+    }
+}
+
 /// The part of a run after its row exists.
 fn run_started(
     state: &State,
     task: &Task,
     folder: &str,
-    id: i64,
-    host: &str,
+    context: &Context,
     depth: usize,
 ) -> Result<RunReport> {
+    let (id, host) = (context.id, context.host);
     let name = task.name.as_str();
     let report = |status, exit_code, attempts, reason: Option<String>, log_path| RunReport {
         id,
@@ -401,6 +533,15 @@ fn run_started(
     if let Some(reason) = wait_for_dependencies(state, task, folder, host, depth)? {
         state.finish_run(id, &RunFinish::skipped(&reason))?;
         return Ok(report(Status::Skipped, None, 0, Some(reason), None));
+    }
+    if !task.params.is_empty() {
+        let first = context.values(task, 1);
+        let recorded: BTreeMap<String, String> = task
+            .params
+            .keys()
+            .filter_map(|k| Some((k.clone(), first.get(k)?.clone())))
+            .collect();
+        state.set_run_params(id, &recorded)?;
     }
     let ResolvedEnv { vars: env, secrets } = match resolve_env(state, task) {
         Ok(resolved) => resolved,
@@ -458,6 +599,11 @@ fn run_started(
     // The step the next attempt starts at: a retry does not repeat the steps that
     // already succeeded.
     let mut next = 0;
+    // The first step that ended with a warning code: the run ends `warning`.
+    let mut warned: Option<(i32, usize)> = None;
+    // The attempt the OOM killer ended at memory_max, if one did.
+    let mut oom: Option<limits::OutOfMemory> = None;
+    let mut limits_told = false;
     while attempts < attempts_allowed && !process::stop_requested() {
         attempts += 1;
         note(format!("attempt {attempts} of {attempts_allowed}"));
@@ -479,14 +625,39 @@ fn run_started(
             }
             // The timeout is the attempt's, whatever its steps.
             let left = task.timeout.map(|t| t.saturating_sub(started.elapsed()));
-            match run_attempt(action, dir, &env, left, &log, &on_spawn) {
+            let values = context.values(task, attempts);
+            let mut env = env.clone();
+            for param in task.params.keys() {
+                if let Some(v) = values.get(param) {
+                    env.insert(crate::config::params::env_name(param), v.clone());
+                }
+            }
+            let action = &filled(action, &values, task);
+            let limited = (&task.limits, format!("orc-run-{id}-{attempts}-{next}"));
+            match run_attempt(action, dir, &env, left, &log, &on_spawn, &limited) {
                 Ok(attempt) => {
+                    if let (Some(how), false) = (&attempt.limited_by, limits_told) {
+                        limits_told = true;
+                        note(format!("limits held by {how}"));
+                    }
                     ending = attempt.ending;
+                    oom = attempt.oom.or(oom);
                     took += attempt.duration;
                     finish.cpu += attempt.cpu;
                     finish.peak_rss_kb = finish.peak_rss_kb.max(attempt.peak_rss_kb);
-                    if ending != Ending::Exited(0) {
-                        break;
+                    match ending {
+                        Ending::Exited(code) => match task.exit_codes.meaning(code) {
+                            ExitMeaning::Success => {}
+                            ExitMeaning::Warning => {
+                                note(format!(
+                                    "exit code {code} is a warning (warning_exit_codes){}",
+                                    at_step(next)
+                                ));
+                                warned = warned.or(Some((code, next)));
+                            }
+                            ExitMeaning::Failure { .. } => break,
+                        },
+                        Ending::TimedOut => break,
                     }
                     next += 1;
                 }
@@ -501,12 +672,24 @@ fn run_started(
         finish.attempt_durations.push(took);
         if spawn_error.is_none() {
             match ending {
-                Ending::Exited(0) if next == steps.len() => break,
-                Ending::Exited(0) => {}
-                Ending::Exited(code) => note(format!(
-                    "attempt {attempts} failed with exit code {code}{}",
-                    at_step(next)
-                )),
+                _ if next == steps.len() => break,
+                // Stopped between two steps that succeeded.
+                Ending::Exited(code)
+                    if !matches!(task.exit_codes.meaning(code), ExitMeaning::Failure { .. }) => {}
+                Ending::Exited(code) => {
+                    note(format!(
+                        "attempt {attempts} failed with exit code {code}{}",
+                        at_step(next)
+                    ));
+                    if task.exit_codes.meaning(code) == (ExitMeaning::Failure { retry: false })
+                        && attempts < attempts_allowed
+                    {
+                        note(format!(
+                            "exit code {code} is not in retry_on_exit_codes: no retry"
+                        ));
+                        break;
+                    }
+                }
                 Ending::TimedOut => note(format!(
                     "attempt {attempts} timed out after {}{}; its process tree was stopped",
                     crate::config::format_duration(task.timeout.unwrap_or_default()),
@@ -530,7 +713,43 @@ fn run_started(
             Some("orc run was asked to stop (SIGTERM or Ctrl-C)".to_string()),
         ),
         (Some(reason), _) => (Status::Failed, None, Some(reason)),
-        (None, Ending::Exited(0)) => (Status::Success, Some(0), None),
+        // The last attempt was the OOM killer's (an earlier one's retry got through
+        // otherwise and says so).
+        (None, Ending::Exited(code))
+            if next < steps.len()
+                && oom.is_some()
+                && !matches!(
+                    task.exit_codes.meaning(code),
+                    ExitMeaning::Success | ExitMeaning::Warning
+                ) =>
+        {
+            let o = oom.unwrap_or(limits::OutOfMemory {
+                limit: 0,
+                peak: None,
+            });
+            (
+                Status::Oom,
+                Some(code),
+                Some(format!(
+                    "killed for memory at memory_max {}{}",
+                    human_bytes(o.limit),
+                    o.peak
+                        .map(|p| format!(" (peak {})", human_bytes(p)))
+                        .unwrap_or_default()
+                )),
+            )
+        }
+        (None, Ending::Exited(code)) if next == steps.len() => match warned {
+            Some((warning, step)) => (
+                Status::Warning,
+                Some(warning),
+                Some(format!(
+                    "exit code {warning}{} is a warning (warning_exit_codes)",
+                    at_step(step)
+                )),
+            ),
+            None => (Status::Success, Some(code), None),
+        },
         (None, Ending::Exited(code)) => (
             Status::Failed,
             Some(code),
@@ -555,6 +774,70 @@ fn run_started(
     finish.log_path = Some(log_path.display().to_string());
     state.finish_run(id, &finish)?;
     Ok(report(status, exit_code, attempts, reason, Some(log_path)))
+}
+
+/// Bytes in the unit people read them in.
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1u32 << 20)),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// How long a fan-in waits for the rest of `after` without `after_timeout`.
+pub const AFTER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Wait until every task of `after` succeeded for the fire `fire`: `None` then, or
+/// the status and reason the run ends with instead (skipped when one of them failed
+/// for the fire, failed when `after_timeout` ran out first, interrupted when asked
+/// to stop).
+fn wait_for_fan_in(
+    state: &State,
+    task: &Task,
+    folder: &str,
+    fire: &str,
+) -> Option<(Status, String)> {
+    let limit = task.after_timeout.unwrap_or(AFTER_TIMEOUT);
+    let waited = std::time::Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for upstream in &task.after {
+            match state.fire_outcome((folder, upstream), fire) {
+                Ok(Some(RunStatus::Success | RunStatus::Warning)) => {}
+                Ok(Some(status)) if status != RunStatus::Running => {
+                    return Some((
+                        Status::Skipped,
+                        format!("after: \"{upstream}\" ended {status} for the fire at {fire}"),
+                    ));
+                }
+                Ok(_) => waiting.push(format!("\"{upstream}\"")),
+                Err(e) => return Some((Status::Failed, format!("after: {e}"))),
+            }
+        }
+        if waiting.is_empty() {
+            return None;
+        }
+        if process::stop_requested() {
+            return Some((
+                Status::Interrupted,
+                "orc run was asked to stop while it waited for after".to_string(),
+            ));
+        }
+        if waited.elapsed() >= limit {
+            return Some((
+                Status::Failed,
+                format!(
+                    "after_timeout: {} had not succeeded for the fire at {fire} within {}",
+                    waiting.join(", "),
+                    crate::config::format_duration(limit)
+                ),
+            ));
+        }
+        process::sleep_unless_stopped(
+            Duration::from_secs(1).min(limit.saturating_sub(waited.elapsed())),
+        );
+    }
 }
 
 /// Check the dependencies; with `wait`, check again every `poll` until they hold or

@@ -112,6 +112,10 @@ pub struct Attempt {
     /// memory seen (Linux, sampled; at least the largest process's peak), the job's
     /// peak committed memory (Windows), the largest process's peak (other Unix).
     pub peak_rss_kb: u64,
+    /// Ended by the OOM killer at its `memory_max` (Linux, in its cgroup).
+    pub oom: Option<super::limits::OutOfMemory>,
+    /// How its limits were held, when it had any: for the log.
+    pub limited_by: Option<String>,
 }
 
 /// Build the command for an action, run the way users expect on this platform: on
@@ -230,6 +234,7 @@ pub fn run_attempt(
     timeout: Option<Duration>,
     log: &Arc<Mutex<CappedLog>>,
     on_spawn: &dyn Fn(u32),
+    (limits, name): &(&crate::config::Limits, String),
 ) -> std::io::Result<Attempt> {
     let mut cmd = command(action, env);
     // orc's own variables (the vault passphrase or its file, the key file, the state,
@@ -251,6 +256,17 @@ pub fn run_attempt(
     let output = Output::prepare(&mut cmd)?;
     Container::configure(&mut cmd);
     contain::become_subreaper();
+    #[cfg(unix)]
+    let mut applied = if limits.any() {
+        super::limits::apply(&mut cmd, limits, name)?
+    } else {
+        super::limits::Applied::default()
+    };
+    #[cfg(not(unix))]
+    let mut applied = {
+        let _ = name;
+        super::limits::Applied::default()
+    };
 
     let before = children_usage();
     let started = Instant::now();
@@ -258,8 +274,9 @@ pub fn run_attempt(
     // The command holds orc's copies of the pipes' write ends: closed now, the pipes
     // end when the task's tree has closed them.
     drop(cmd);
+    applied.started();
     let pid = child.id();
-    let mut container = Container::adopt(&mut child)?;
+    let mut container = Container::adopt(&mut child, limits)?;
     CURRENT.store(container.raw(), Ordering::SeqCst);
     if stop_requested() {
         container.signal(Signal::Term);
@@ -340,6 +357,8 @@ pub fn run_attempt(
         duration,
         cpu: cpu.unwrap_or_else(|| after.0.saturating_sub(before.0)),
         peak_rss_kb: tree_peak.max(after.1),
+        limited_by: (!applied.how.is_empty()).then(|| applied.how.clone()),
+        oom: applied.finish(limits),
     })
 }
 

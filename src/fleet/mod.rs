@@ -756,7 +756,7 @@ impl Fleet {
         self.check_schema()?;
         let rows = self.client.query(
             "SELECT host, task, extract(epoch FROM max(coalesce(finished_at, started_at)))::float8
-             FROM orc_runs WHERE status = 'success' GROUP BY host, task ORDER BY host, task",
+             FROM orc_runs WHERE status IN ('success', 'warning') GROUP BY host, task ORDER BY host, task",
             &[],
         )?;
         Ok(readable(&rows, |r| {

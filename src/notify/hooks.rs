@@ -76,6 +76,11 @@ impl Facts {
         matches!(self.event.as_str(), "success" | "recovered" | "test")
     }
 
+    /// Whether the event is a run that succeeded with a warning code (amber).
+    fn warning(&self) -> bool {
+        self.event == "warning"
+    }
+
     /// The facts a card lists, in order, skipping what is unknown.
     fn listed(&self) -> Vec<(&'static str, String)> {
         let mut facts = Vec::new();
@@ -322,12 +327,19 @@ fn request_for(hook: &Hook, facts: &Facts) -> Request {
                     ("Title".into(), header_safe(&facts.title)),
                     (
                         "Priority".into(),
-                        if facts.good() { "default" } else { "high" }.into(),
+                        if facts.good() || facts.warning() {
+                            "default"
+                        } else {
+                            "high"
+                        }
+                        .into(),
                     ),
                     (
                         "Tags".into(),
                         if facts.good() {
                             "white_check_mark"
+                        } else if facts.warning() {
+                            "warning"
                         } else {
                             "rotating_light"
                         }
@@ -355,7 +367,8 @@ fn healthchecks_suffix(facts: &Facts) -> String {
     match facts.event.as_str() {
         "start" => "/start".to_string(),
         "test" => "/log".to_string(),
-        "success" | "recovered" => String::new(),
+        // A warning is no failure: the check stays up, and the card tells the rest.
+        "success" | "recovered" | "warning" => String::new(),
         _ => match facts.exit_code {
             Some(code @ 1..=255) => format!("/{code}"),
             _ => "/fail".to_string(),
@@ -398,7 +411,11 @@ fn teams_card(facts: &Facts) -> serde_json::Value {
             "weight": "Bolder",
             "size": "Medium",
             "wrap": true,
-            "color": if facts.good() { "Good" } else { "Attention" },
+            "color": match (facts.good(), facts.warning()) {
+                (true, _) => "Good",
+                (_, true) => "Warning",
+                _ => "Attention",
+            },
         }),
         serde_json::json!({
             "type": "FactSet",

@@ -153,7 +153,8 @@ pub fn slack_of(task: &crate::config::Task) -> Duration {
     GRACE + task.jitter.unwrap_or_default()
 }
 
-/// `task`'s fire times in `(since, until]` (at most [`MAX_FIRES`]).
+/// `task`'s fire times in `(since, until]` that its calendars and blackout windows
+/// let run straight away (at most [`MAX_FIRES`]).
 pub fn fires_between(
     task: &crate::config::Task,
     since: Timestamp,
@@ -170,7 +171,11 @@ pub fn fires_between(
         if next > until || fires.len() >= MAX_FIRES {
             break;
         }
-        fires.push(next);
+        // A fire its calendars skip was never due; one deferred to a window's end
+        // is recorded then, as that fire.
+        if task.verdict(next) == crate::config::Verdict::Run {
+            fires.push(next);
+        }
         at = next;
     }
     fires

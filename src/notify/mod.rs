@@ -46,11 +46,17 @@ fn backoff(n: u32) -> Duration {
 pub fn events_of(report: &RunReport, previous: Option<RunStatus>) -> Vec<NotifyEvent> {
     let mut events = Vec::new();
     match report.status {
-        Status::Failed | Status::Interrupted => events.push(NotifyEvent::Failure),
+        Status::Failed | Status::Interrupted | Status::Oom => events.push(NotifyEvent::Failure),
         Status::Timeout => events.push(NotifyEvent::Timeout),
         Status::Skipped => events.push(NotifyEvent::Skipped),
         Status::Success => {
             events.push(NotifyEvent::Success);
+            if previous.is_some_and(RunStatus::is_failure) {
+                events.push(NotifyEvent::Recovered);
+            }
+        }
+        Status::Warning => {
+            events.push(NotifyEvent::Warning);
             if previous.is_some_and(RunStatus::is_failure) {
                 events.push(NotifyEvent::Recovered);
             }
@@ -91,9 +97,11 @@ pub fn compose(
         NotifyEvent::Missed => "MISSED",
         NotifyEvent::Slow => "is SLOW",
         NotifyEvent::TooFast => "finished TOO FAST",
+        NotifyEvent::Warning => "ended with a WARNING",
     };
     let mut subject = format!("[orc] {} {what} on {host}", task.name);
-    if let Some(code) = report.exit_code.filter(|_| event == NotifyEvent::Failure) {
+    let coded = [NotifyEvent::Failure, NotifyEvent::Warning];
+    if let Some(code) = report.exit_code.filter(|_| coded.contains(&event)) {
         subject.push_str(&format!(" (exit {code})"));
     }
     let mut facts: Vec<(&str, String)> = vec![
@@ -128,9 +136,11 @@ pub fn compose(
 
     let colour = match event {
         NotifyEvent::Success | NotifyEvent::Recovered => "#1a7f37",
-        NotifyEvent::Retry | NotifyEvent::Skipped | NotifyEvent::Slow | NotifyEvent::TooFast => {
-            "#9a6700"
-        }
+        NotifyEvent::Retry
+        | NotifyEvent::Skipped
+        | NotifyEvent::Slow
+        | NotifyEvent::TooFast
+        | NotifyEvent::Warning => "#9a6700",
         _ => "#cf222e",
     };
     let html = html! {

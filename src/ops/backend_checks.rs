@@ -38,8 +38,23 @@ pub fn backend_diagnostics<'a>(
                     None => in_first_file(config, d),
                 });
             }
-            // The zone is checked above, once for the whole config, not per task.
-            found.extend(rendered(config, BackendKind::Cron, invocation, tasks));
+            // The settings' zone is checked above, once for the whole config; a
+            // task's own zone at its key.
+            let tasks: Vec<&Task> = tasks.collect();
+            for task in &tasks {
+                if let (Some(origin), Some(why)) = (
+                    &task.timezone_origin,
+                    cron::zone_refusal(task.timezone.name()),
+                ) {
+                    found.push(at_origin(origin, Diagnostic::error(why).task(&task.name)));
+                }
+            }
+            found.extend(rendered(
+                config,
+                BackendKind::Cron,
+                invocation,
+                tasks.into_iter(),
+            ));
             found
         }
         kind => rendered(config, kind, invocation, tasks),
@@ -108,6 +123,14 @@ fn windows_diagnostics<'a>(
             &invocation.state,
             &zone,
         ) {
+            // A task's own zone, at its key.
+            Err(why @ windows::Refusal::Zone { .. }) if task.timezone_origin.is_some() => {
+                let origin = task.timezone_origin.as_ref().unwrap_or(&task.origin);
+                diagnostics.push(at_origin(
+                    origin,
+                    Diagnostic::error(why.to_string()).task(&task.name),
+                ));
+            }
             Err(why) if Some(&why) == zone_refusal.as_ref() => {
                 if !zone_refused {
                     zone_refused = true;
@@ -126,6 +149,53 @@ fn windows_diagnostics<'a>(
         }
     }
     diagnostics
+}
+
+/// What this machine cannot hold of the tasks' resource limits, as warnings at the
+/// task: without a cgroup v2 for its runs, `cpu_max` is not enforced and root is not
+/// held to `max_processes` (`orc doctor` says the same, once).
+pub fn limit_diagnostics<'a>(tasks: impl Iterator<Item = &'a Task>) -> Vec<Diagnostic> {
+    // Windows' Job Object holds every limit: nothing to say there.
+    #[cfg_attr(windows, allow(unused_mut))]
+    let mut found = Vec::new();
+    for task in tasks.filter(|t| t.limits.any()) {
+        #[cfg(target_os = "linux")]
+        {
+            let Err(why) = crate::exec::cgroup_parent(&task.limits) else {
+                continue;
+            };
+            let root = crate::host::user_name() == "root";
+            let unheld: Vec<&str> = [
+                (task.limits.cpu_max.is_some(), "cpu_max is not enforced"),
+                (
+                    task.limits.max_processes.is_some() && root,
+                    "max_processes does not hold root (RLIMIT_NPROC)",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(holds, what)| holds.then_some(what))
+            .collect();
+            if !unheld.is_empty() {
+                found.push(at_task(
+                    task,
+                    Diagnostic::warning(format!(
+                        "{} on this machine: its runs get no cgroup v2 ({why}), only rlimits",
+                        unheld.join(", and ")
+                    )),
+                ));
+            }
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
+        if task.limits.cpu_max.is_some() {
+            found.push(at_task(
+                task,
+                Diagnostic::warning("cpu_max is not enforced here: it needs Linux's cgroup v2"),
+            ));
+        }
+        #[cfg(windows)]
+        let _ = task;
+    }
+    found
 }
 
 /// `diagnostic` pointed at the start of `task`'s table.

@@ -42,6 +42,9 @@ pub fn check(
     let failed = found.iter().any(Diagnostic::is_error);
     let mut diagnostics = ws.warnings.clone();
     diagnostics.extend(found);
+    diagnostics.extend(super::backend_checks::limit_diagnostics(
+        desired.values().copied(),
+    ));
     // A config the backend refuses still gets the secret warnings, which the callers
     // add themselves only when it passes: every problem at once.
     if failed {

@@ -148,6 +148,9 @@ pub fn run_record(run: &FleetRun) -> Option<RunRecord> {
         reason: run.reason.clone(),
         scheduled_for: run.scheduled_for.clone(),
         duration_flag: run.duration_flag.as_deref().and_then(|f| f.parse().ok()),
+        // Chains are each host's own: the fleet database keeps no upstream.
+        upstream: None,
+        params: None,
     })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod apply;
 mod backend_checks;
+pub mod chain;
 pub mod check;
 pub mod edit;
 pub mod fleet;

@@ -2,6 +2,7 @@
 //! runs it (`--if-due`, once per fire), run it, then housekeeping and alerts, which
 //! never change the outcome (their failures are logged).
 
+use crate::config::Verdict;
 use crate::exec::{self, RunError, RunReport, Trigger};
 use crate::state::State;
 
@@ -20,6 +21,13 @@ pub struct RunOptions<'a> {
     /// Wait for the task's jitter (scheduled runs whose caller did not).
     pub jitter: bool,
     pub host: &'a str,
+    /// The run that started this one (`--trigger chain --upstream ID`).
+    pub upstream: Option<i64>,
+    /// Values for the task's parameters (`--param name=value`).
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Run beside other runs of the task, whatever its `overlap` (a backfill's
+    /// `--parallel`).
+    pub side_by_side: bool,
 }
 
 /// What a start came to.
@@ -33,6 +41,20 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // Read and decoded once, for the decision, the run and its alerts.
     let recorded = exec::find(state, opts.name, opts.folder, opts.backend)?;
     let task = recorded.task()?;
+    if let Some(unknown) = opts.params.keys().find(|k| !task.params.contains_key(*k)) {
+        return Err(RunError::Param(if task.params.is_empty() {
+            format!(
+                "--param {unknown}: task \"{}\" has no parameters",
+                task.name
+            )
+        } else {
+            format!(
+                "--param {unknown}: task \"{}\" has no such parameter; its parameters are {}",
+                task.name,
+                task.params.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        }));
+    }
     let now = jiff::Timestamp::now();
     if opts.if_due && !exec::is_due(&task, now) {
         return Ok(RunOutcome::NotDue);
@@ -40,8 +62,13 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // A scheduled start of a run_on = "one" task is for a fire even when its
     // scheduler does not say which (cron): the pool claims that fire.
     let claims = task.run_on == crate::config::RunOn::One && opts.trigger == Trigger::Scheduled;
-    let scheduled_for = match opts.scheduled_for {
-        None if opts.once_per_fire || claims => exec::current_fire(&task, now),
+    // A scheduled start is for the fire it belongs to, also when its scheduler does
+    // not say which (cron): the fire is recorded, and what it chains to (a fan-in
+    // above all) is for that fire too.
+    let mut scheduled_for = match opts.scheduled_for {
+        None if opts.once_per_fire || claims || opts.trigger == Trigger::Scheduled => {
+            exec::current_fire(&task, now)
+        }
         given => given,
     };
     // run_on = "one": the hosts of the pool race for the fire; only the winner runs.
@@ -54,6 +81,9 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         scheduled_for,
         jitter: false,
         on_start: None,
+        upstream: opts.upstream,
+        params: Some(&opts.params),
+        side_by_side: opts.side_by_side,
     };
     let key = (recorded.folder.as_str(), opts.name);
     let claim = match super::fleet::gate(state, &task, &recorded.folder, scheduled_for, opts.host) {
@@ -76,6 +106,39 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         }
     };
     exec::stop_on_signals()?;
+    // Calendars and blackout windows decide a scheduled fire here, in orc run, so
+    // that every backend honours them.
+    if matches!(
+        opts.trigger,
+        Trigger::Scheduled | Trigger::CatchUp | Trigger::Backfill
+    ) {
+        let fire = scheduled_for.or_else(|| exec::current_fire(&task, now));
+        match task.verdict(fire.unwrap_or(now)) {
+            Verdict::Run => {}
+            Verdict::Skip(reason) => {
+                let request = exec::RunRequest {
+                    scheduled_for: fire,
+                    ..not_run.clone()
+                };
+                let report = exec::record_skipped(state, key, &request, &reason);
+                if let Some(claim) = claim {
+                    claim.finish("skipped");
+                }
+                let report = report?;
+                // Not alerted: the calendar says so. Others' alerts still go.
+                if let Err(e) = housekeeping(state, opts.host) {
+                    tracing::warn!("after run {}: {}", report.id, super::error_chain(&e));
+                }
+                return Ok(RunOutcome::Ran(report));
+            }
+            Verdict::Defer { until, reason } => {
+                tracing::info!("{}: {reason}, at {until}", opts.name);
+                exec::wait_until(until);
+                // Recorded as the fire it is, so that no check calls that fire missed.
+                scheduled_for = fire;
+            }
+        }
+    }
     // Beside the started task, each in a thread of its own so that no network or mail
     // server delays it: Healthchecks hears of the start (the end's ping is queued and
     // retried), and a watch alerts `slow` once the run passes its max_duration.
@@ -132,6 +195,9 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         jitter: opts.jitter,
         on_start: (!checks.is_empty() || task.max_duration.is_some())
             .then_some(&on_start as &dyn Fn(i64)),
+        upstream: opts.upstream,
+        params: Some(&opts.params),
+        side_by_side: opts.side_by_side,
     };
     let report = exec::run_recorded(state, &recorded, &task, &request, 0);
     if let Some(claim) = claim {
@@ -149,6 +215,8 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let pinged_start = beside.pinged_start;
     beside.finish();
     let report = report?;
+    // The tasks this run starts, before anything that may wait on the network.
+    super::chain::start_downstream(state, &recorded, &task, &report, scheduled_for);
     // Housekeeping after the task, so it never delays one; a failure is only logged.
     if let Err(e) = crate::retention::maybe_enforce(state) {
         tracing::warn!("retention failed: {}", super::error_chain(&e));
@@ -190,7 +258,12 @@ fn alert(
         };
         crate::notify::queue_for_run(state, &settings, &run)?;
     }
-    // Any run also looks for other tasks' missed fires, every five minutes at most.
+    housekeeping(state, host)
+}
+
+/// What any start does beside its own alerts: look for other tasks' missed fires
+/// (every five minutes at most), and send what is due.
+fn housekeeping(state: &State, host: &str) -> crate::state::Result<()> {
     crate::notify::missed::maybe_check(state, host)?;
     crate::notify::deliver(state, &crate::workspace::vault_reader(state.path()), false)?;
     Ok(())

@@ -68,9 +68,12 @@ fn status_of(
 ) -> crate::state::Result<TaskStatus> {
     let task = recorded.task()?;
     let next_run = match (&task.schedule, task.enabled) {
-        (Some(s), true) => s
-            .next_after(task.timezone.tz(), now)
-            .map(|t| t.strftime("%Y-%m-%d %H:%M %:z").to_string()),
+        // Calendars and blackout windows applied: the next fire that runs.
+        (Some(_), true) => task.next_run_after(now).map(|t| {
+            t.to_zoned_datetime(task.timezone.tz().clone())
+                .strftime("%Y-%m-%d %H:%M %:z")
+                .to_string()
+        }),
         _ => None,
     };
     Ok(TaskStatus {

@@ -14,6 +14,7 @@ const TILE: &str = "padding:8px 16px;background:#f6f8fa";
 const NUMBER: &str = "font-size:24px;font-weight:bold";
 const H2: &str = "font-size:16px";
 const H2_BAD: &str = "font-size:16px;color:#cf222e";
+const H2_WARN: &str = "font-size:16px;color:#9a6700";
 
 /// A small line chart of durations (oldest first), scaled to its own maximum, drawn
 /// in `stroke` (the dashboard passes `currentColor` to follow its theme).
@@ -98,6 +99,24 @@ pub fn render_html(r: &Report) -> String {
                             text(&p.at),
                             text(&p.task),
                             text(p.status.as_str()),
+                            text(p.exit_code.map_or("-".to_string(), |c| c.to_string())),
+                            text(p.reason.as_deref().unwrap_or("")),
+                            html! { code { "orc logs " (p.task) " --run " (p.run) } },
+                        ]
+                    })
+                    .collect(),
+            ))
+        }
+        @if !r.warnings.is_empty() {
+            h2 style=(H2_WARN) { "Warnings" }
+            (table(
+                &["When", "Task", "Exit", "Reason", "Run"],
+                r.warnings
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            text(&p.at),
+                            text(&p.task),
                             text(p.exit_code.map_or("-".to_string(), |c| c.to_string())),
                             text(p.reason.as_deref().unwrap_or("")),
                             html! { code { "orc logs " (p.task) " --run " (p.run) } },

@@ -21,10 +21,12 @@ pub struct Report {
     pub until: String,
     pub totals: BTreeMap<String, u64>,
     pub runs: u64,
-    /// Successes over runs that finished (success, failed, timeout, interrupted);
-    /// `None` without any.
+    /// Successes (warnings included) over runs that finished (success, warning,
+    /// failed, timeout, interrupted); `None` without any.
     pub success_rate: Option<f64>,
     pub problems: Vec<Problem>,
+    /// Runs that ended with one of their task's `warning_exit_codes`.
+    pub warnings: Vec<Problem>,
     pub missed: Vec<Problem>,
     /// Runs alerted for their duration: past `max_duration`, or a success under
     /// `min_duration`.
@@ -81,7 +83,7 @@ pub struct Drift {
 }
 
 fn is_finished_outcome(status: RunStatus) -> bool {
-    status == RunStatus::Success || status.is_failure()
+    matches!(status, RunStatus::Success | RunStatus::Warning) || status.is_failure()
 }
 
 /// The report of the runs started in `[since, until]`.
@@ -130,8 +132,11 @@ pub fn summarise(
         .filter(|(s, _)| s.parse().is_ok_and(is_finished_outcome))
         .map(|(_, n)| n)
         .sum();
-    let success_rate =
-        (finished > 0).then(|| *totals.get("success").unwrap_or(&0) as f64 / finished as f64);
+    let succeeded = ["success", "warning"]
+        .iter()
+        .map(|s| *totals.get(*s).unwrap_or(&0))
+        .sum::<u64>();
+    let success_rate = (finished > 0).then(|| succeeded as f64 / finished as f64);
     let problem = |r: &RunRecord| Problem {
         task: r.task.clone(),
         run: r.id,
@@ -149,6 +154,12 @@ pub fn summarise(
         .map(problem)
         .collect();
     problems.sort_by(|a, b| a.at.cmp(&b.at));
+    let mut warnings: Vec<Problem> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Warning)
+        .map(problem)
+        .collect();
+    warnings.sort_by(|a, b| a.at.cmp(&b.at));
     let mut missed: Vec<Problem> = runs
         .iter()
         .filter(|r| r.status == RunStatus::Missed)
@@ -224,6 +235,7 @@ pub fn summarise(
         totals,
         success_rate,
         problems,
+        warnings,
         duration_alerts,
         missed,
         slowest,
@@ -294,6 +306,18 @@ pub fn render_text(r: &Report) -> String {
                     .as_deref()
                     .map(|x| format!(": {x}"))
                     .unwrap_or_default()
+            ));
+        }
+    }
+    if !r.warnings.is_empty() {
+        out.push_str("\nWarnings:\n");
+        for p in &r.warnings {
+            out.push_str(&format!(
+                "  {} {} exit {} (run {})\n",
+                p.at,
+                p.task,
+                p.exit_code.map_or("-".to_string(), |c| c.to_string()),
+                p.run,
             ));
         }
     }

@@ -33,14 +33,14 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
         )
         .map_err(crate::state::StateError::from)?;
         let durations = query(
-            "SELECT task, 'sum', SUM(duration_ms) / 1000.0 FROM run_totals WHERE status IN ('success', 'failed', 'timeout', 'interrupted') GROUP BY task
-             UNION ALL SELECT task, 'count', CAST(SUM(timed) AS REAL) FROM run_totals WHERE status IN ('success', 'failed', 'timeout', 'interrupted') GROUP BY task
+            "SELECT task, 'sum', SUM(duration_ms) / 1000.0 FROM run_totals WHERE status IN ('success', 'warning', 'failed', 'timeout', 'interrupted', 'oom') GROUP BY task
+             UNION ALL SELECT task, 'count', CAST(SUM(timed) AS REAL) FROM run_totals WHERE status IN ('success', 'warning', 'failed', 'timeout', 'interrupted', 'oom') GROUP BY task
              ORDER BY 1, 2",
         )
         .map_err(crate::state::StateError::from)?;
         let last_success = query(
             "SELECT task, '', CAST(strftime('%s', MAX(COALESCE(finished_at, started_at))) AS REAL) FROM runs
-             WHERE status = 'success' GROUP BY task ORDER BY task",
+             WHERE status IN ('success', 'warning') GROUP BY task ORDER BY task",
         )
         .map_err(crate::state::StateError::from)?;
         let missed = query(
@@ -64,7 +64,7 @@ pub async fn metrics(Shared(server): Shared<Arc<Server>>) -> ApiResult<impl Into
         }
         let _ = writeln!(
             out,
-            "# HELP orc_last_success_timestamp_seconds When each task last succeeded (Unix time)."
+            "# HELP orc_last_success_timestamp_seconds When each task last succeeded (Unix time; a warning counts)."
         );
         let _ = writeln!(out, "# TYPE orc_last_success_timestamp_seconds gauge");
         for (task, _, v) in &last_success {

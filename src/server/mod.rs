@@ -552,24 +552,69 @@ async fn run_log(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
-/// Start a run now, as `orc run NAME --trigger manual` in its own process.
+/// The body `POST /api/tasks/{name}/run` may have: values for the task's parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, String>,
+}
+
+/// Start a run now, as `orc run NAME --trigger manual [--param ...]` in its own
+/// process.
 async fn run_now(
     Shared(server): Shared<Arc<Server>>,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorised(&server, &headers)?;
+    let body: RunBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RunBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the body is {{\"params\": {{\"NAME\": \"VALUE\"}}}}: {e}"),
+            )
+        })?
+    };
     let task_name = name.clone();
-    let known = with_state(&server, move |s| Ok(s.task(&task_name)?.is_some())).await?;
-    if !known {
+    let task = with_state(&server, move |s| {
+        Ok(match s.task(&task_name)? {
+            Some(recorded) => Some(recorded.task()?),
+            None => None,
+        })
+    })
+    .await?;
+    let Some(task) = task else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no task \"{name}\""),
         ));
+    };
+    if let Some(unknown) = body.params.keys().find(|k| !task.params.contains_key(*k)) {
+        return Err(unprocessable(format!(
+            "task \"{name}\" has no parameter \"{unknown}\"{}",
+            if task.params.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; its parameters are {}",
+                    task.params.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        )));
     }
-    let child = std::process::Command::new(&server.orc)
+    let mut command = std::process::Command::new(&server.orc);
+    command
         .args(["run", &name, "--trigger", "manual", "--quiet", "--state"])
-        .arg(&server.state)
+        .arg(&server.state);
+    for (k, v) in &body.params {
+        // One argument each, whatever the value holds: no shell reads it.
+        command.arg(format!("--param={k}={v}"));
+    }
+    let child = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -95,6 +95,10 @@ pub enum RunStatus {
     /// Fleet mode, `run_on = "one"`: another host of the pool claimed the fire and
     /// ran it; this host did nothing (and alerts nothing).
     Duplicate,
+    /// Ended with one of the task's `warning_exit_codes`: not a failure, but told.
+    Warning,
+    /// Killed for memory at the task's `memory_max` (its cgroup's OOM killer).
+    Oom,
 }
 
 stored_words!(RunStatus {
@@ -106,6 +110,8 @@ stored_words!(RunStatus {
     Interrupted => "interrupted",
     Missed => "missed",
     Duplicate => "duplicate",
+    Warning => "warning",
+    Oom => "oom",
 });
 
 impl RunStatus {
@@ -113,7 +119,7 @@ impl RunStatus {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            RunStatus::Failed | RunStatus::Timeout | RunStatus::Interrupted
+            RunStatus::Failed | RunStatus::Timeout | RunStatus::Interrupted | RunStatus::Oom
         )
     }
 }
@@ -125,6 +131,10 @@ pub enum RunTrigger {
     Manual,
     Dependency,
     CatchUp,
+    /// Started by another task's run: `on_success`, `on_failure` or `after`.
+    Chain,
+    /// A past fire run by `orc backfill`.
+    Backfill,
 }
 
 stored_words!(RunTrigger {
@@ -132,6 +142,8 @@ stored_words!(RunTrigger {
     Manual => "manual",
     Dependency => "dependency",
     CatchUp => "catch-up",
+    Chain => "chain",
+    Backfill => "backfill",
 });
 
 /// What a queued mail is about: one of the run events a `[notify]` group hears
@@ -147,6 +159,7 @@ pub enum MailEvent {
     Missed,
     Slow,
     TooFast,
+    Warning,
     ConfigError,
 }
 
@@ -160,6 +173,7 @@ stored_words!(MailEvent {
     Missed => "missed",
     Slow => "slow",
     TooFast => "too_fast",
+    Warning => "warning",
     ConfigError => "config_error",
 });
 
@@ -208,6 +222,7 @@ impl From<NotifyEvent> for MailEvent {
             NotifyEvent::Missed => MailEvent::Missed,
             NotifyEvent::Slow => MailEvent::Slow,
             NotifyEvent::TooFast => MailEvent::TooFast,
+            NotifyEvent::Warning => MailEvent::Warning,
         }
     }
 }

@@ -231,6 +231,10 @@ const STEPS: &[&str] = &[
     BEGIN
         INSERT INTO fleet_alert_outbox (notification_id) VALUES (NEW.id);
     END;",
+    // 13: chains: the run that started a run (on_success, on_failure, after).
+    "ALTER TABLE runs ADD COLUMN upstream_id INTEGER;",
+    // 14: parameters: the values a run's parameters had (JSON), for the history.
+    "ALTER TABLE runs ADD COLUMN params TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -68,6 +68,12 @@ pub struct RunRecord {
     /// Alerted for its duration: it ran past `max_duration`, or succeeded quicker
     /// than `min_duration`.
     pub duration_flag: Option<super::DurationFlag>,
+    /// The run that started this one: `on_success`, `on_failure` or `after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<i64>,
+    /// The values its parameters had (at its first attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Filters for `orc history`.
@@ -100,21 +106,30 @@ impl State {
         host: &str,
         scheduled_for: Option<&str>,
     ) -> Result<std::result::Result<i64, i64>> {
+        // A backfill runs a fire again on purpose (`orc backfill --rerun`, or after
+        // its failure): it is the one starter of its fires.
+        let once = trigger != RunTrigger::Backfill;
+        // A chain may run a fire its task did not get through (skipped, failed):
+        // the upstream it waited for was fixed and run again. Only a run going, or
+        // one that got through, makes it a duplicate.
+        let retry = trigger == RunTrigger::Chain;
         let inserted = self.conn.execute(
             "INSERT INTO runs (task, folder, started_at, status, trigger, host, pid, attempt, scheduled_for, pid_start)
              SELECT ?1, ?7, ?2, 'running', ?3, ?4, ?5, 0, ?6, ?8
-             WHERE ?6 IS NULL OR NOT EXISTS (
+             WHERE ?6 IS NULL OR NOT ?9 OR NOT EXISTS (
                  SELECT 1 FROM runs WHERE task = ?1 AND folder = ?7 AND scheduled_for = ?6
-                 AND status NOT IN ('missed', 'duplicate', 'interrupted'))",
-            params![task, now(), trigger, host, std::process::id(), scheduled_for, folder, super::my_start()],
+                 AND status NOT IN ('missed', 'duplicate', 'interrupted')
+                 AND NOT (?10 AND status IN ('skipped', 'failed', 'timeout')))",
+            params![task, now(), trigger, host, std::process::id(), scheduled_for, folder, super::my_start(), once, retry],
         )?;
         if inserted == 1 {
             return Ok(Ok(self.conn.last_insert_rowid()));
         }
         let existing = self.conn.query_row(
             "SELECT id FROM runs WHERE task = ?1 AND folder = ?3 AND scheduled_for = ?2
-             AND status NOT IN ('missed', 'duplicate', 'interrupted') ORDER BY id LIMIT 1",
-            params![task, scheduled_for, folder],
+             AND status NOT IN ('missed', 'duplicate', 'interrupted')
+             AND NOT (?4 AND status IN ('skipped', 'failed', 'timeout')) ORDER BY id LIMIT 1",
+            params![task, scheduled_for, folder, retry],
             |r| r.get(0),
         )?;
         Ok(Err(existing))
@@ -269,12 +284,53 @@ impl State {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// When `task` last succeeded.
+    /// Record the values run `id`'s parameters have.
+    pub fn set_run_params(
+        &self,
+        id: i64,
+        params: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET params = ?2 WHERE id = ?1",
+            params![id, serde_json::to_string(params)?],
+        )?;
+        Ok(())
+    }
+
+    /// Record that run `id` was started by run `upstream` (a chain).
+    pub fn set_run_upstream(&self, id: i64, upstream: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET upstream_id = ?2 WHERE id = ?1",
+            params![id, upstream],
+        )?;
+        Ok(())
+    }
+
+    /// How the latest run of `task` for the fire `scheduled_for` stands, if it has one
+    /// that is not a duplicate: what a fan-in waits on.
+    pub fn fire_outcome(
+        &self,
+        (folder, task): (&str, &str),
+        scheduled_for: &str,
+    ) -> Result<Option<RunStatus>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT status FROM runs WHERE task = ?1 AND folder = ?2 AND scheduled_for = ?3
+                 AND status NOT IN ('duplicate', 'missed') ORDER BY id DESC LIMIT 1",
+                params![task, folder, scheduled_for],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// When `task` last succeeded (a warning is a success with something to say: it
+    /// satisfies a dependency too).
     pub fn last_success(&self, (folder, task): (&str, &str)) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
-                "SELECT COALESCE(finished_at, started_at) FROM runs WHERE task = ?1 AND folder = ?2 AND status = 'success' ORDER BY id DESC LIMIT 1",
+                "SELECT COALESCE(finished_at, started_at) FROM runs WHERE task = ?1 AND folder = ?2 AND status IN ('success', 'warning') ORDER BY id DESC LIMIT 1",
                 params![task, folder],
                 |r| r.get(0),
             )
@@ -286,7 +342,7 @@ impl State {
     pub fn recent_durations(&self, (folder, task): (&str, &str), count: usize) -> Result<Vec<i64>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT duration_ms FROM runs WHERE task = ?1 AND folder = ?3 AND duration_ms IS NOT NULL
-             AND status IN ('success', 'failed', 'timeout', 'interrupted')
+             AND status IN ('success', 'warning', 'failed', 'timeout', 'interrupted', 'oom')
              ORDER BY id DESC LIMIT ?2",
         )?;
         let mut durations = stmt
@@ -354,7 +410,7 @@ impl State {
 pub(super) const SELECT_RUN: &str =
     "SELECT id, task, trigger, host, started_at, finished_at, status, exit_code, attempt,
     duration_ms, cpu_ms, peak_rss_kb, log_path, error, scheduled_for, folder, attempts_ms,
-    duration_flag FROM runs";
+    duration_flag, upstream_id, params FROM runs";
 
 pub(super) fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -379,5 +435,9 @@ pub(super) fn run_record(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
         duration_flag: r.get(17)?,
+        upstream: r.get(18)?,
+        params: r
+            .get::<_, Option<String>>(19)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }

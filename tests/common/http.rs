@@ -122,3 +122,18 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<Received> {
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
+
+/// GET `path` of a served orc with its bearer token: the status and the body.
+pub fn get_with_token(base: &str, token: &str, path: &str) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut r = agent
+        .get(&format!("{base}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap_or_default())
+}

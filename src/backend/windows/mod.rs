@@ -97,12 +97,19 @@ pub fn run_arguments(task: &Task, folder: &str, state: &Path) -> String {
 }
 
 /// Task Scheduler's own time limit: a safety net above what orc allows a run (every
-/// attempt at its timeout, the pauses between, and an hour of slack). None without
+/// attempt at its timeout, the pauses between, a deferral to a blackout's end, and an
+/// hour of slack). None without
 /// a timeout: orc decides, Task Scheduler never stops the run.
 fn time_limit(task: &Task) -> Option<Duration> {
     let timeout = task.timeout?;
     let pauses: Duration = (1..=task.retry_count).map(|r| task.retry_pause(r)).sum();
-    Some(timeout * (task.retry_count + 1) + pauses + Duration::from_secs(3600))
+    // A fire deferred to the end of a blackout window waits in orc run first.
+    Some(
+        timeout * (task.retry_count + 1)
+            + pauses
+            + task.longest_deferral()
+            + Duration::from_secs(3600),
+    )
 }
 
 /// Why Task Scheduler cannot fire calendar times in `timezone` on a machine whose

@@ -19,6 +19,7 @@ use crate::state::State;
 // in order, and the helpers they share are at the end of this file.
 mod config_file;
 mod fleet;
+mod limits;
 mod log_dir;
 mod orc_path;
 mod scheduler;
@@ -29,6 +30,7 @@ mod vault;
 
 use config_file::check_config;
 use fleet::check_fleet;
+use limits::check_limits;
 use log_dir::check_log_dir;
 use orc_path::check_orc_path;
 use scheduler::check_scheduler;
@@ -142,6 +144,7 @@ pub fn checks(global: &Global) -> Vec<Check> {
         vault,
         smtp,
         check_log_dir(&setup),
+        check_limits(&setup),
         check_orc_path(state.as_ref()),
         check_service(),
         check_fleet(&setup, vault_opens),

@@ -137,13 +137,23 @@ pub(super) fn check_renames(c: &mut Checker, parsed: &Parsed) {
 }
 
 /// A task's dependencies on other tasks, each with the span of its entry.
-type Edges = Vec<(String, std::ops::Range<usize>)>;
+/// Edges out of a task: the target, and where the edge is written (span, file, and
+/// the task whose table holds it).
+type Edges = Vec<Edge>;
+
+#[derive(Clone)]
+struct Edge {
+    target: String,
+    span: std::ops::Range<usize>,
+    file: usize,
+    owner: String,
+}
 
 /// Unknown dependency targets and cycles among tasks. Works on every task that was
 /// parsed, even one with other errors, so all problems show at once.
 pub(super) fn check_dependencies(c: &mut Checker, parsed: &Parsed) {
     // Each task's dependencies on other tasks, with the span of each entry.
-    let graph: BTreeMap<&String, Edges> = parsed
+    let graph: BTreeMap<String, Edges> = parsed
         .tasks
         .iter()
         .map(|(name, item)| {
@@ -153,40 +163,121 @@ pub(super) fn check_dependencies(c: &mut Checker, parsed: &Parsed) {
                 .iter()
                 .flatten()
                 .filter_map(|d| match parse_dependency(&d.value) {
-                    Ok(Dependency::Task(target)) => Some((target, d.span.clone())),
+                    Ok(Dependency::Task(target)) => Some(Edge {
+                        target,
+                        span: d.span.clone(),
+                        file: item.file,
+                        owner: name.clone(),
+                    }),
                     _ => None,
                 })
                 .collect();
-            (name, deps)
+            (name.clone(), deps)
         })
         .collect();
+    for edge in graph.values().flatten() {
+        unknown_task(c, parsed, edge, "dependency");
+    }
+    report_cycles(c, &graph, "dependency cycle");
+}
 
-    for (name, deps) in &graph {
-        for (target, span) in deps {
-            if !parsed.tasks.contains_key(target) && !parsed.broken_tasks.contains(target) {
-                let file = parsed.tasks[*name].file;
-                let mut d = c.error(
-                    file,
-                    span,
-                    Some(name),
-                    format!("unknown dependency \"{target}\": no task has that name"),
-                );
-                let others = parsed.tasks.keys().filter(|k| k != name);
-                if let Some(s) = closest(target, others) {
-                    d = d.help(format!("did you mean \"{s}\"?"));
+/// `on_success`, `on_failure` and `after`: each names a task of the config (not the
+/// task itself), a task with `after` is started by those tasks (so has no schedule),
+/// and no chain leads back to where it started.
+pub(super) fn check_chains(c: &mut Checker, parsed: &Parsed) {
+    let mut graph: BTreeMap<String, Edges> = parsed
+        .tasks
+        .keys()
+        .map(|k| (k.clone(), Vec::new()))
+        .collect();
+    for (name, item) in &parsed.tasks {
+        let task = &item.value;
+        let lists = [
+            ("on_success", &task.on_success),
+            ("on_failure", &task.on_failure),
+            ("after", &task.after),
+        ];
+        for (key, list) in lists {
+            for entry in list.iter().flatten() {
+                let edge = Edge {
+                    target: entry.value.clone(),
+                    span: entry.span.clone(),
+                    file: item.file,
+                    owner: name.clone(),
+                };
+                if entry.value == *name {
+                    c.report(
+                        item.file,
+                        &entry.span,
+                        Some(name),
+                        format!("{key} names the task itself"),
+                    );
+                    continue;
                 }
-                c.diags.push(d);
+                if !unknown_task(c, parsed, &edge, key) {
+                    continue;
+                }
+                // A chain goes from the task that ends to the task it starts: for
+                // `after`, from each task waited for to this one.
+                if key == "after" {
+                    let from = entry.value.clone();
+                    graph.entry(from).or_default().push(Edge {
+                        target: name.clone(),
+                        ..edge
+                    });
+                } else {
+                    graph.entry(name.clone()).or_default().push(edge);
+                }
             }
         }
+        if let (Some(after), Some(schedule)) = (&task.after, &task.schedule)
+            && !after.is_empty()
+        {
+            c.report(
+                item.file,
+                &schedule.span,
+                Some(name),
+                "a task with `after` is started by the tasks it waits for; it takes no schedule",
+            );
+        }
+        if let (Some(timeout), None) = (&task.after_timeout, &task.after) {
+            let d = Diagnostic::warning("after_timeout has no effect without after")
+                .at(&c.sources[item.file], Some(timeout.span.clone()))
+                .task(name);
+            c.diags.push(d);
+        }
     }
+    report_cycles(c, &graph, "chain cycle");
+}
 
-    // Depth-first search; each cycle is reported once, at the edge that closes it.
+/// Report `edge`'s target when no task has that name; whether it names one.
+fn unknown_task(c: &mut Checker, parsed: &Parsed, edge: &Edge, what: &str) -> bool {
+    let target = &edge.target;
+    if parsed.tasks.contains_key(target) || parsed.broken_tasks.contains(target) {
+        return true;
+    }
+    let mut d = c.error(
+        edge.file,
+        &edge.span,
+        Some(&edge.owner),
+        format!("unknown {what} \"{target}\": no task has that name"),
+    );
+    let others = parsed.tasks.keys().filter(|k| **k != edge.owner);
+    if let Some(s) = closest(target, others) {
+        d = d.help(format!("did you mean \"{s}\"?"));
+    }
+    c.diags.push(d);
+    false
+}
+
+/// Depth-first search; each cycle is reported once, at the edge that closes it.
+fn report_cycles(c: &mut Checker, graph: &BTreeMap<String, Edges>, label: &str) {
     let edges = |name: &str| -> Edges {
         graph
-            .get(&name.to_string())
+            .get(name)
             .map(|deps| {
                 deps.iter()
-                    .filter(|(t, _)| graph.contains_key(t))
+                    .filter(|e| graph.contains_key(&e.target))
                     .cloned()
                     .collect()
             })
@@ -195,14 +286,15 @@ pub(super) fn check_dependencies(c: &mut Checker, parsed: &Parsed) {
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
     for start in graph.keys() {
-        let mut path: Vec<(String, Edges)> = vec![((*start).clone(), edges(start))];
-        while let Some((node, pending)) = path.last_mut() {
-            let node = node.clone();
-            let Some((next, span)) = pending.pop() else {
-                done.insert(node);
-                path.pop();
+        let mut path: Vec<(String, Edges)> = vec![(start.clone(), edges(start))];
+        while let Some((_, pending)) = path.last_mut() {
+            let Some(edge) = pending.pop() else {
+                if let Some((node, _)) = path.pop() {
+                    done.insert(node);
+                }
                 continue;
             };
+            let next = edge.target.clone();
             if done.contains(&next) {
                 continue;
             }
@@ -212,12 +304,11 @@ pub(super) fn check_dependencies(c: &mut Checker, parsed: &Parsed) {
                 key.sort();
                 if reported.insert(key) {
                     cycle.push(next.clone());
-                    let file = parsed.tasks[&node].file;
                     c.report(
-                        file,
-                        &span,
-                        Some(&node),
-                        format!("dependency cycle: {}", cycle.join(" -> ")),
+                        edge.file,
+                        &edge.span,
+                        Some(&edge.owner),
+                        format!("{label}: {}", cycle.join(" -> ")),
                     );
                 }
                 continue;

@@ -21,6 +21,7 @@ pub const MAX_RETRIES: u32 = 100;
 
 // One file per part of the config: the checker they all report into, the sections
 // around the tasks, one task, what a task runs, its dependencies, and names.
+mod calendars;
 mod checker;
 mod commands;
 mod deps;
@@ -31,7 +32,7 @@ mod task;
 use checker::Checker;
 use commands::{NUL, command_action, steps};
 pub use deps::parse_dependency;
-use deps::{check_dependencies, check_renames};
+use deps::{check_chains, check_dependencies, check_renames};
 use names::looks_like_email;
 pub use names::{NameError, check_name};
 use names::{check_renamed_from, closest};
@@ -57,10 +58,18 @@ pub fn build(mut parsed: Parsed, diags: &mut Diagnostics, now: Timestamp) -> Opt
     );
     let defaults = sections::defaults(&mut c, parsed.defaults.as_ref(), &settings, &notify);
     check_dependencies(&mut c, &parsed);
+    check_chains(&mut c, &parsed);
     check_renames(&mut c, &parsed);
     check_run_on(&mut c, &parsed, fleet.as_ref());
+    let calendars = calendars::calendars(&mut c, &parsed);
     let raw_tasks = std::mem::take(&mut parsed.tasks);
-    let tasks = task::build_all(&mut c, raw_tasks, &defaults, &notify, &zone, now);
+    let around = task::Around {
+        defaults: &defaults,
+        notify: &notify,
+        calendars: &calendars,
+        zone: &zone,
+    };
+    let tasks = task::build_all(&mut c, raw_tasks, &around, now);
 
     if c.diags.has_errors() {
         return None;
@@ -106,6 +115,10 @@ fn check_run_on(c: &mut Checker, parsed: &Parsed, fleet: Option<&crate::config::
         }
         // A fire is an instant: hosts whose clocks read another zone would each
         // claim another one, and all run it.
+        let local_time = task
+            .timezone
+            .as_ref()
+            .map_or(local_time, |tz| matches!(tz.value.trim(), "local" | ""));
         if let (Some(run_on), true, false) = (one, local_time, warned_zone) {
             warned_zone = true;
             let d = crate::config::diag::Diagnostic::warning(

@@ -12,10 +12,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::config::calendar::{Blackout, BlackoutPolicy, Calendar};
 use crate::config::diag::{Diagnostic, Diagnostics};
 use crate::config::load::Item;
 use crate::config::model::{
-    Action, Dependency, NotifyGroup, Origin, RunAs, Step, Task, WindowsSettings,
+    Action, Dependency, ExitCodes, NotifyGroup, Origin, RunAs, Step, Task, WindowsSettings,
 };
 use crate::config::raw::{AtLogon, DurationValue, EnvValue, RawTask, RunAsValue, Spanned};
 use crate::schedule::{self, Schedule, Zone};
@@ -30,8 +31,26 @@ struct TaskCtx<'a, 'c> {
     raw: &'a RawTask,
     defaults: &'a TaskDefaults,
     notify: &'a BTreeMap<String, NotifyGroup>,
+    calendars: &'a BTreeMap<String, Calendar>,
     zone: &'a Zone,
     now: Timestamp,
+}
+
+/// What every task inherits from the sections around the tasks.
+pub(super) struct Around<'a> {
+    pub defaults: &'a TaskDefaults,
+    pub notify: &'a BTreeMap<String, NotifyGroup>,
+    pub calendars: &'a BTreeMap<String, Calendar>,
+    /// `settings.timezone`, resolved.
+    pub zone: &'a Zone,
+}
+
+/// `skip_on`, `only_on`, `blackout` and `blackout_policy`.
+struct Days {
+    skip_on: Vec<Calendar>,
+    only_on: Vec<Calendar>,
+    blackout: Vec<Blackout>,
+    policy: BlackoutPolicy,
 }
 
 /// The retry keys, each from the task or else from `[defaults]`.
@@ -51,17 +70,35 @@ struct Timing {
     max_age: Option<Duration>,
     catch_up: Option<Duration>,
     jitter: Option<Duration>,
+    after_timeout: Option<Duration>,
+}
+
+/// The task names of a list key, as written (validate's chain check vets them).
+fn names(list: Option<&Vec<Spanned<String>>>) -> Vec<String> {
+    list.into_iter()
+        .flatten()
+        .map(|n| n.value.clone())
+        .collect()
 }
 
 pub(super) fn build_task(
     c: &mut Checker,
     name: &str,
     item: &Item<RawTask>,
-    defaults: &TaskDefaults,
-    notify: &BTreeMap<String, NotifyGroup>,
-    zone: &Zone,
+    around: &Around,
     now: Timestamp,
 ) -> Option<Task> {
+    let Around {
+        defaults,
+        notify,
+        calendars,
+        zone,
+    } = *around;
+    let (zone, timezone_origin) = match own_zone(c, item, name) {
+        Some((own, origin)) => (std::borrow::Cow::Owned(own), Some(origin)),
+        None => (std::borrow::Cow::Borrowed(zone), None),
+    };
+    let zone: &Zone = &zone;
     let mut t = TaskCtx {
         c,
         name,
@@ -70,6 +107,7 @@ pub(super) fn build_task(
         raw: &item.value,
         defaults,
         notify,
+        calendars,
         zone,
         now,
     };
@@ -89,6 +127,10 @@ pub(super) fn build_task(
     t.renamed_from();
     let working_dir = t.working_dir();
     let windows = t.windows();
+    let params = t.params(action.as_ref(), &then);
+    let limits = t.limits();
+    let exit_codes = t.exit_codes(retries.count);
+    let days = t.days();
     let expires = t.expires();
     t.nul_checks();
     if t.c.diags.errors().count() > errors_before {
@@ -119,6 +161,17 @@ pub(super) fn build_task(
         run_level: raw.run_level.unwrap_or_default(),
         triggers,
         windows,
+        exit_codes,
+        limits,
+        params,
+        on_success: names(raw.on_success.as_ref()),
+        on_failure: names(raw.on_failure.as_ref()),
+        after: names(raw.after.as_ref()),
+        after_timeout: timing.after_timeout,
+        skip_on: days.skip_on,
+        only_on: days.only_on,
+        blackout: days.blackout,
+        blackout_policy: days.policy,
         expires,
         retry_backoff: raw.retry_backoff.unwrap_or_default(),
         retry_max_delay: retries.max_delay,
@@ -147,6 +200,7 @@ pub(super) fn build_task(
             h.value.url.value.clone()
         }),
         timezone: zone.clone(),
+        timezone_origin,
         log_dir: defaults.log_dir.clone(),
         max_log_size: defaults.max_log_size,
         renamed_from: raw.renamed_from.as_ref().map(|r| r.value.clone()),
@@ -156,6 +210,39 @@ pub(super) fn build_task(
             column,
         },
     })
+}
+
+/// The task's own `timezone`, resolved, and where it is written; `None` when it has
+/// none (or an unknown one, reported here: the settings' zone stands in for it).
+fn own_zone(c: &mut Checker, item: &Item<RawTask>, name: &str) -> Option<(Zone, Origin)> {
+    let tz = item.value.timezone.as_ref()?;
+    if tz.value.trim().is_empty() {
+        c.report(
+            item.file,
+            &tz.span,
+            Some(name),
+            "timezone is empty; write \"local\", \"UTC\" or an IANA name, or leave it out for settings.timezone",
+        );
+        return None;
+    }
+    match Zone::resolve(tz.value.trim()) {
+        Ok(zone) => {
+            let source = &c.sources[item.file];
+            let (line, column) = source.line_col(tz.span.start);
+            Some((
+                zone,
+                Origin {
+                    file: source.path.clone(),
+                    line,
+                    column,
+                },
+            ))
+        }
+        Err(e) => {
+            c.report(item.file, &tz.span, Some(name), e.to_string());
+            None
+        }
+    }
 }
 
 impl TaskCtx<'_, '_> {
@@ -312,7 +399,10 @@ impl TaskCtx<'_, '_> {
                 "max_duration has no effect: the timeout stops every run before it",
             );
         }
+        let after_timeout =
+            self.opt_duration("after_timeout", raw.after_timeout.as_ref(), Some(""));
         Timing {
+            after_timeout,
             timeout,
             max_duration,
             min_duration,
@@ -540,6 +630,333 @@ impl TaskCtx<'_, '_> {
         }
     }
 
+    /// `params`: names a variable can carry, defaults whose templates name built-ins;
+    /// and every `{{ name }}` of the task's argv names a parameter or a built-in.
+    fn params(&mut self, action: Option<&Action>, then: &[Step]) -> BTreeMap<String, String> {
+        use crate::config::params::{BUILT_INS, placeholders};
+        let raw = self.raw;
+        let mut params = BTreeMap::new();
+        let mut upper: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in raw.params.iter().flatten() {
+            let n = name.value.as_str();
+            let valid = !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !n.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                self.report(
+                    &name.span,
+                    format!(
+                        "parameter \"{n}\": a name is ASCII letters, digits and _, not first a digit"
+                    ),
+                );
+                continue;
+            }
+            if BUILT_INS.contains(&n) {
+                self.report(
+                    &name.span,
+                    format!(
+                        "parameter \"{n}\" is a built-in; the built-ins are {}",
+                        BUILT_INS.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if let Some(other) = upper.insert(n.to_ascii_uppercase(), n.to_string()) {
+                self.report(
+                    &name.span,
+                    format!(
+                        "parameters \"{other}\" and \"{n}\" would both be ORC_PARAM_{}",
+                        n.to_ascii_uppercase()
+                    ),
+                );
+            }
+            match placeholders(&value.value) {
+                Ok(found) => {
+                    for p in found
+                        .iter()
+                        .filter(|p| !BUILT_INS.contains(&p.name.as_str()))
+                    {
+                        self.report(
+                            &value.span,
+                            format!(
+                                "parameter \"{n}\": {{{{ {} }}}} is not a built-in; a default may use {}",
+                                p.name,
+                                BUILT_INS.join(", ")
+                            ),
+                        );
+                    }
+                }
+                Err(e) => self.report(&value.span, format!("parameter \"{n}\": {e}")),
+            }
+            params.insert(n.to_string(), value.value.clone());
+        }
+        // The argv elements of command and then: each placeholder names something.
+        let mut argv: Vec<(&Range<usize>, &String)> = Vec::new();
+        if let (Some(cmd), Some(Action::Argv(words))) = (&raw.command, action) {
+            argv.extend(words.iter().map(|w| (&cmd.span, w)));
+        }
+        let raw_steps = raw.then.as_deref().unwrap_or_default();
+        // A step that did not build was reported already; its neighbours keep their places.
+        if raw_steps.len() == then.len() {
+            for (step, built) in raw_steps.iter().zip(then) {
+                if let Action::Argv(words) = &built.action {
+                    argv.extend(words.iter().map(|w| (&step.span, w)));
+                }
+            }
+        }
+        for (span, word) in argv {
+            match placeholders(word) {
+                Ok(found) => {
+                    for p in found {
+                        if !params.contains_key(&p.name) && !BUILT_INS.contains(&p.name.as_str()) {
+                            self.report(
+                                span,
+                                format!(
+                                    "{{{{ {} }}}} names no parameter of the task nor a built-in ({})",
+                                    p.name,
+                                    BUILT_INS.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+                Err(e) => self.report(span, e),
+            }
+        }
+        let shells = raw
+            .shell
+            .iter()
+            .map(|s| (&s.span, s.value.as_str()))
+            .filter(|(_, text)| text.contains("{{"));
+        let warnings: Vec<Range<usize>> = shells.map(|(span, _)| span.clone()).collect();
+        for span in warnings {
+            self.warn(
+                &span,
+                "{{ ... }} is not filled in a shell command (a value could be read as shell syntax); use \"$ORC_PARAM_NAME\" there",
+            );
+        }
+        params
+    }
+
+    /// The calendars and windows that decide which fires run.
+    fn days(&mut self) -> Days {
+        let raw = self.raw;
+        let at = (self.file, self.name);
+        let calendars = self.calendars;
+        let skip_on = super::calendars::task_calendars(
+            self.c,
+            (at.0, at.1, "skip_on"),
+            raw.skip_on.as_ref(),
+            calendars,
+        );
+        let only_on = super::calendars::task_calendars(
+            self.c,
+            (at.0, at.1, "only_on"),
+            raw.only_on.as_ref(),
+            calendars,
+        );
+        let blackout = super::calendars::blackouts(self.c, at, raw.blackout.as_ref());
+        let policy = raw.blackout_policy.as_ref().map(|p| p.value);
+        if let (Some(p), None) = (&raw.blackout_policy, &raw.blackout) {
+            self.warn(
+                &p.span,
+                "blackout_policy has no effect: the task has no blackout",
+            );
+        }
+        let scheduled = raw.schedule.is_some() || raw.triggers.is_some();
+        // Each key's first value, where the warning points.
+        let keys = [
+            (
+                "skip_on",
+                raw.skip_on
+                    .as_ref()
+                    .and_then(|v| v.first())
+                    .map(|v| &v.span),
+            ),
+            (
+                "only_on",
+                raw.only_on
+                    .as_ref()
+                    .and_then(|v| v.first())
+                    .map(|v| &v.span),
+            ),
+            (
+                "blackout",
+                raw.blackout
+                    .as_ref()
+                    .and_then(|v| v.first())
+                    .map(|v| &v.span),
+            ),
+        ];
+        if !scheduled && let Some((key, Some(span))) = keys.iter().find(|(_, s)| s.is_some()) {
+            let span = (*span).clone();
+            self.warn(
+                &span,
+                format!(
+                    "{key} has no effect: the task has no schedule (manual runs are never skipped)"
+                ),
+            );
+        }
+        Days {
+            skip_on,
+            only_on,
+            blackout,
+            policy: policy.unwrap_or_default(),
+        }
+    }
+
+    /// `memory_max`, `cpu_max`, `max_processes` and `nice`, each in its range.
+    fn limits(&mut self) -> crate::config::Limits {
+        let raw = self.raw;
+        let mut limits = crate::config::Limits::default();
+        if let Some(m) = &raw.memory_max {
+            match crate::config::parse_size(&m.value) {
+                Ok(bytes) if bytes >= 1 << 20 => limits.memory_max = Some(bytes),
+                Ok(_) => self.report(
+                    &m.span,
+                    format!(
+                        "memory_max \"{}\" is less than 1 MB: nothing would start",
+                        m.value
+                    ),
+                ),
+                Err(e) => self.report(&m.span, format!("memory_max: {e}")),
+            }
+        }
+        if let Some(c) = &raw.cpu_max {
+            let percent = c
+                .value
+                .trim()
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            match percent {
+                Some(p) if (1..=100_000).contains(&p) => limits.cpu_max = Some(p),
+                _ => self.report(
+                    &c.span,
+                    format!(
+                        "cpu_max \"{}\" is not a share of one CPU like \"50%\" or \"200%\"",
+                        c.value
+                    ),
+                ),
+            }
+        }
+        if let Some(n) = &raw.max_processes {
+            match u32::try_from(n.value) {
+                Ok(v) if v >= 1 => limits.max_processes = Some(v),
+                _ => self.report(
+                    &n.span,
+                    format!("max_processes {} is not 1 or more", n.value),
+                ),
+            }
+        }
+        if let Some(n) = &raw.nice {
+            match i32::try_from(n.value) {
+                Ok(v) if (-20..=19).contains(&v) => limits.nice = Some(v),
+                _ => self.report(
+                    &n.span,
+                    format!("nice {} is outside -20 (first) to 19 (last)", n.value),
+                ),
+            }
+        }
+        limits
+    }
+
+    /// `success_exit_codes`, `warning_exit_codes` and `retry_on_exit_codes`: each code
+    /// one a process can end with, and no code in two lists that contradict.
+    fn exit_codes(&mut self, retry_count: u32) -> ExitCodes {
+        let raw = self.raw;
+        let mut warnings = Vec::new();
+        let mut read = |key: &str, list: &Option<Spanned<Vec<Spanned<i64>>>>| {
+            let mut codes = Vec::new();
+            let Some(list) = list else {
+                return codes;
+            };
+            if list.value.is_empty() {
+                self.report(
+                    &list.span,
+                    format!("{key} is empty; leave it out for the default"),
+                );
+            }
+            for code in &list.value {
+                match code.value {
+                    // Windows shows its codes unsigned; a signed one is the same bits.
+                    c @ -0x8000_0000..=0xFFFF_FFFF => {
+                        let c = ExitCodes::normal_i64(c);
+                        if c > 255 && cfg!(unix) {
+                            warnings.push((code.span.clone(), format!("{key}: {c} is a Windows exit code; on Linux and macOS a process ends with 0 to 255 ({c} reads as {})", c % 256)));
+                        }
+                        if !codes.contains(&c) {
+                            codes.push(c);
+                        }
+                    }
+                    c => self.report(
+                        &code.span,
+                        format!(
+                            "{key}: {c} is not an exit code (0 to 255, on Windows up to 4294967295)"
+                        ),
+                    ),
+                }
+            }
+            codes
+        };
+        let success = read("success_exit_codes", &raw.success_exit_codes);
+        let warning = read("warning_exit_codes", &raw.warning_exit_codes);
+        let retry_on = read("retry_on_exit_codes", &raw.retry_on_exit_codes);
+        for (span, warning) in warnings {
+            self.warn(&span, warning);
+        }
+        let succeeds =
+            |c: &i64| warning.contains(c) || success.contains(c) || (success.is_empty() && *c == 0);
+        // Point at the code in the second list, where the contradiction is written.
+        let mut clash =
+            |list: &Option<Spanned<Vec<Spanned<i64>>>>, bad: &dyn Fn(&i64) -> bool, why: &str| {
+                for code in list.iter().flat_map(|l| &l.value) {
+                    let c = ExitCodes::normal_i64(code.value);
+                    if bad(&c) {
+                        self.report(&code.span, format!("exit code {} {why}", code.value));
+                    }
+                }
+            };
+        clash(
+            &raw.warning_exit_codes,
+            &|c| success.contains(c),
+            "is in both success_exit_codes and warning_exit_codes; a code either succeeds or warns",
+        );
+        clash(
+            &raw.retry_on_exit_codes,
+            &succeeds,
+            "succeeds, and a success is never retried; retry_on_exit_codes lists failing codes",
+        );
+        if let Some(list) = &raw.warning_exit_codes
+            && success.is_empty()
+            && warning.contains(&0)
+        {
+            self.warn(
+                &list.span,
+                "warning_exit_codes has 0: every run that ends well ends `warning`",
+            );
+        }
+        if let (Some(list), 0) = (&raw.retry_on_exit_codes, retry_count) {
+            self.warn(
+                &list.span,
+                "retry_on_exit_codes has no effect: retry_count is 0",
+            );
+        }
+        if let Some(list) = &raw.success_exit_codes
+            && !success.is_empty()
+            && !success.contains(&0)
+        {
+            self.warn(
+                &list.span,
+                "success_exit_codes leaves out 0: a run that ends with 0 fails",
+            );
+        }
+        ExitCodes {
+            success,
+            warning,
+            retry_on,
+        }
+    }
+
     /// `expires`, as the wall-clock time it ends at; a warning if that has passed.
     fn expires(&mut self) -> Option<String> {
         let e = self.raw.expires.as_ref()?;
@@ -629,9 +1046,7 @@ impl TaskCtx<'_, '_> {
 pub(super) fn build_all(
     c: &mut Checker,
     raw: BTreeMap<String, Box<Item<RawTask>>>,
-    defaults: &TaskDefaults,
-    notify: &BTreeMap<String, NotifyGroup>,
-    zone: &Zone,
+    around: &Around,
     now: Timestamp,
 ) -> BTreeMap<String, Task> {
     let workers = std::thread::available_parallelism()
@@ -658,9 +1073,7 @@ pub(super) fn build_all(
                     };
                     let built = part
                         .into_iter()
-                        .filter_map(|(name, item)| {
-                            build_task(&mut c, &name, &item, defaults, notify, zone, now)
-                        })
+                        .filter_map(|(name, item)| build_task(&mut c, &name, &item, around, now))
                         .collect();
                     (built, diags)
                 })

@@ -105,6 +105,14 @@ function setUpFilters() {
 
 const ACTIONS = {
   run: (task) => ["POST", `/api/tasks/${encodeURIComponent(task)}/run`, `Started ${task}.`],
+  "run-params": (task) => {
+    // The fields filled in; an empty one keeps its default.
+    const params = {};
+    document.querySelectorAll("#run-params input[data-param]").forEach((input) => {
+      if (input.value !== "") params[input.dataset.param] = input.value;
+    });
+    return ["POST", `/api/tasks/${encodeURIComponent(task)}/run`, `Started ${task} with ${Object.keys(params).length} parameter(s) given.`, { params }];
+  },
   "run-pool": (task) => ["POST", "/api/fleet/requests", `Asked the pool to run ${task}: the first host to look takes it.`, { task }],
   enable: (task) => ["POST", `/api/tasks/${encodeURIComponent(task)}/enable`, `Resumed ${task}: enabled = true written and applied.`],
   disable: (task) => ["POST", `/api/tasks/${encodeURIComponent(task)}/disable`, `Paused ${task}: enabled = false written and applied.`],
@@ -146,6 +154,13 @@ function setUpActions() {
   // Delegated: rows replaced by a refresh keep working.
   document.addEventListener("click", (e) => {
     const button = e.target.closest("button[data-action]");
+    if (button) onAction(button);
+  });
+  // Enter in a parameter's field runs, rather than sending the form anywhere.
+  document.addEventListener("submit", (e) => {
+    if (e.target.id !== "run-params") return;
+    e.preventDefault();
+    const button = e.target.querySelector("button[data-action]");
     if (button) onAction(button);
   });
 }

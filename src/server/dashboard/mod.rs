@@ -268,7 +268,13 @@ async fn grid(
 }
 
 /// A task's buttons: run now, pause or resume, edit, delete.
-fn task_actions(viewer: &Viewer, name: &str, enabled: bool, pool: Option<&str>) -> Markup {
+fn task_actions(
+    viewer: &Viewer,
+    name: &str,
+    enabled: bool,
+    pool: Option<&str>,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Markup {
     let u = view::url_encode(name);
     if !viewer.logged_in() {
         return html! {
@@ -295,6 +301,24 @@ fn task_actions(viewer: &Viewer, name: &str, enabled: bool, pool: Option<&str>) 
             a class="button" href={ "/tasks/" (u) "/edit" } { "Edit" }
             " "
             button type="button" class="danger" data-action="delete" data-task=(name) { "Delete" }
+        }
+        @if !params.is_empty() {
+            // Run with parameters: a field each, its default shown; a field left
+            // empty keeps the default.
+            form class="run-params" id="run-params" {
+                fieldset {
+                    legend { "Run with parameters" }
+                    @for (param, default) in params {
+                        label {
+                            (param) " "
+                            input type="text" name=(param) data-param=(param)
+                                placeholder=(default.as_str().unwrap_or_default());
+                        }
+                        " "
+                    }
+                    button type="button" data-action="run-params" data-task=(name) { "Run with these" }
+                }
+            }
         }
     }
 }
@@ -387,25 +411,35 @@ async fn task_page(
             ..Default::default()
         })?;
         let pool = s.fleet_settings()?.and_then(|f| f.pool);
-        Ok((row, runs, pool))
+        let chain = chain_of(&s.tasks()?, &wanted);
+        Ok((row, runs, pool, chain))
     })
     .await;
-    let (row, runs, pool) = match found {
+    let (row, runs, pool, chain) = match found {
         Ok(found) => found,
         Err(e) => return error_page(&viewer, e),
     };
     let enabled = row["enabled"].as_bool().unwrap_or(true);
     let (word, class) = view::task_status(enabled, row["last_result"].as_str());
+    // The zone its times are in, unless the machine's own.
+    let zone = row["definition"]["timezone"]
+        .as_str()
+        .filter(|z| !matches!(*z, "local" | ""))
+        .filter(|_| row["schedule_words"].is_string())
+        .map(|z| format!(" ({z})"))
+        .unwrap_or_default();
     let facts = [
         (
             "Schedule",
             row["schedule_words"]
                 .as_str()
                 .unwrap_or("on demand only")
-                .to_string(),
+                .to_string()
+                + &zone,
         ),
         ("Next run", view::value_text(&row["next_run"])),
     ];
+    let days = day_facts(&row["definition"]);
     let definition: Vec<(&String, String)> = row["definition"]
         .as_object()
         .map(|fields| {
@@ -424,9 +458,11 @@ async fn task_page(
             matches!(
                 r.status,
                 RunStatus::Success
+                    | RunStatus::Warning
                     | RunStatus::Failed
                     | RunStatus::Timeout
                     | RunStatus::Interrupted
+                    | RunStatus::Oom
             )
         })
         .filter_map(|r| r.duration_ms.map(|d| (r.id, d, r.status.as_str())))
@@ -434,9 +470,28 @@ async fn task_page(
     let u = view::url_encode(&name);
     let body = html! {
         h1 { (name) " " span id="task-state" data-live { (badge(word, class)) } }
-        (task_actions(&viewer, &name, enabled, pool.as_deref()))
+        (task_actions(
+            &viewer,
+            &name,
+            enabled,
+            pool.as_deref(),
+            row["definition"]["params"].as_object().unwrap_or(&serde_json::Map::new()),
+        ))
         dl class="facts" {
             @for (k, v) in &facts { dt { (k) } dd { (v) } }
+            @for (k, v) in &days { dt { (k) } dd { (v) } }
+            @for (k, tasks) in [("Upstream", &chain.0), ("Downstream", &chain.1)] {
+                @if !tasks.is_empty() {
+                    dt { (k) }
+                    dd {
+                        @for (i, (task, why)) in tasks.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            a href={ "/tasks/" (view::url_encode(task)) } { (task) }
+                            " (" (why) ")"
+                        }
+                    }
+                }
+            }
         }
         section aria-labelledby="chart-title" {
             h2 id="chart-title" { "Durations" }
@@ -464,6 +519,72 @@ async fn task_page(
         }
     };
     html(StatusCode::OK, page(&name, "/", &viewer, body))
+}
+
+/// The tasks that start `name` (upstream) and that it starts (downstream), each with
+/// the key that says so, from the applied definitions.
+type Links = Vec<(String, &'static str)>;
+
+fn chain_of(recorded: &[crate::state::RecordedTask], name: &str) -> (Links, Links) {
+    let (mut up, mut down): (Links, Links) = (Vec::new(), Vec::new());
+    let tasks: Vec<crate::config::Task> = recorded.iter().filter_map(|r| r.task().ok()).collect();
+    for t in &tasks {
+        if t.name == name {
+            up.extend(t.after.iter().map(|a| (a.clone(), "after")));
+            down.extend(t.on_success.iter().map(|d| (d.clone(), "on_success")));
+            down.extend(t.on_failure.iter().map(|d| (d.clone(), "on_failure")));
+            continue;
+        }
+        for (list, key) in [(&t.on_success, "on_success"), (&t.on_failure, "on_failure")] {
+            if list.iter().any(|d| d == name) {
+                up.push((t.name.clone(), key));
+            }
+        }
+        if t.after.iter().any(|a| a == name) {
+            down.push((t.name.clone(), "after"));
+        }
+    }
+    for links in [&mut up, &mut down] {
+        links.sort();
+        links.dedup();
+    }
+    (up, down)
+}
+
+/// The calendars and blackout windows of a task's definition, in words.
+fn day_facts(definition: &serde_json::Value) -> Vec<(&'static str, String)> {
+    let names = |key: &str| {
+        definition[key].as_array().map(|cals| {
+            cals.iter()
+                .filter_map(|c| c["name"].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    let mut facts = Vec::new();
+    if let Some(n) = names("skip_on").filter(|n| !n.is_empty()) {
+        facts.push(("Skipped on", n));
+    }
+    if let Some(n) = names("only_on").filter(|n| !n.is_empty()) {
+        facts.push(("Only on", n));
+    }
+    let defer = definition["blackout_policy"] == "defer";
+    for w in definition["blackout"].as_array().into_iter().flatten() {
+        facts.push((
+            "Blackout",
+            format!(
+                "{} to {}{}",
+                w["from"].as_str().unwrap_or("?"),
+                w["to"].as_str().unwrap_or("?"),
+                if defer {
+                    " (deferred to its end)"
+                } else {
+                    " (skipped)"
+                }
+            ),
+        ));
+    }
+    facts
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -566,7 +687,12 @@ async fn run_page(
         ("Attempts", html! { (run.attempts) }),
         (
             "Trigger",
-            html! { (run.trigger.map_or("–", |t| t.as_str())) },
+            html! {
+                (run.trigger.map_or("–", |t| t.as_str()))
+                @if let Some(up) = run.upstream {
+                    ", started by " a href={ "/runs/" (up) } { "run #" (up) }
+                }
+            },
         ),
         ("Host", html! { (run.host.as_deref().unwrap_or("–")) }),
         ("Reason", html! { (run.reason.as_deref().unwrap_or("–")) }),

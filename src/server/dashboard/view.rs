@@ -153,10 +153,12 @@ pub fn run_status(status: &str) -> (&'static str, &'static str) {
         "success" => ("ok", "ok"),
         "running" => ("running", "running"),
         "skipped" => ("skipped", "warn"),
+        "warning" => ("warning", "warn"),
         "failed" => ("failed", "bad"),
         "timeout" => ("timed out", "bad"),
         "missed" => ("missed", "bad"),
         "interrupted" => ("interrupted", "bad"),
+        "oom" => ("out of memory", "bad"),
         // Fleet mode: another host of the pool ran the fire.
         "duplicate" => ("ran elsewhere", "idle"),
         _ => ("unknown", "idle"),
@@ -296,6 +298,8 @@ mod tests {
         assert_eq!(url_encode("/runs?x=a b"), "/runs%3Fx%3Da%20b");
         assert_eq!(task_status(false, Some("failed")).0, "paused");
         assert_eq!(task_status(true, Some("timeout")).1, "bad");
+        // A warning is amber, as a skip is: not a failure, but worth a look.
+        assert_eq!(run_status("warning"), ("warning", "warn"));
         let page = page(
             "<x>",
             "/",
