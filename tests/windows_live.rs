@@ -835,6 +835,15 @@ fn the_runs_job_object_holds_its_limits() {
             "{task}: {log}"
         );
     }
+    // The job told of the refused allocation: the run is `oom`, with the limit.
+    let o = dir.orc(&["--state", state_arg, "history", "small", "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(history[0]["status"], "oom", "{history}");
+    let reason = history[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("refused memory at memory_max 100.0 MB"),
+        "{reason}"
+    );
     let o = dir.orc(&["--state", state_arg, "run", "roomy"]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -108,6 +108,17 @@ pub fn parse_size(text: &str) -> Result<u64, BadSize> {
     number.checked_mul(factor).ok_or_else(bad)
 }
 
+/// Render a size the way users write it, exactly: `"2GB"`, `"512MB"`, `"1000"` (bytes
+/// when no unit divides it); [`parse_size`] reads it back to the same number.
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GB"), (20, "MB"), (10, "KB")] {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +132,20 @@ mod tests {
         for bad in ["", "MB", "1.5MB", "10TB", "-1", "5 megabytes"] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
         }
+        for bytes in [
+            0,
+            1000,
+            1 << 10,
+            3 << 20,
+            2 << 30,
+            (1 << 30) + (1 << 20),
+            1536,
+        ] {
+            let text = format_size(bytes);
+            assert_eq!(parse_size(&text), Ok(bytes), "{text} reads back");
+        }
+        assert_eq!(format_size(2 << 30), "2GB");
+        assert_eq!(format_size(1536), "1536");
     }
 
     #[test]

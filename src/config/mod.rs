@@ -23,7 +23,7 @@ use jiff::Timestamp;
 pub use calendar::{Blackout, BlackoutPolicy, Calendar, DayRange, LOOK_AHEAD, Verdict, Window};
 pub use command::split_command;
 pub use diag::{Diagnostic, Diagnostics, Location, Severity, Source};
-pub use duration::{format_duration, parse_duration, parse_size};
+pub use duration::{format_duration, format_size, parse_duration, parse_size};
 pub use load::config_files;
 pub use model::{
     Action, Config, Dependency, ExitCodes, ExitMeaning, Fleet, Hook, Limits, NotifyGroup,

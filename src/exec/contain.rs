@@ -167,6 +167,27 @@ impl Container {
     pub fn usage(&self) -> (Option<Duration>, u64) {
         (None, self.peak_tree_kb)
     }
+
+    /// Windows: the job refused the tree memory at `memory_max` (its processes are
+    /// not killed for it, their allocations fail), with the job's peak. On Unix the
+    /// cgroup tells (see `limits`).
+    pub fn out_of_memory(
+        &self,
+        limits: &crate::config::Limits,
+    ) -> Option<super::limits::OutOfMemory> {
+        #[cfg(windows)]
+        if let Some(limit) = limits.memory_max
+            && self.job.hit_memory_limit()
+        {
+            let (_, peak_kb) = self.job.usage();
+            return Some(super::limits::OutOfMemory {
+                limit,
+                peak: Some(peak_kb * 1024),
+            });
+        }
+        let _ = limits;
+        None
+    }
 }
 
 /// Signal the tree [`Container::raw`] names (from the stop handler's thread).
@@ -316,16 +337,20 @@ mod job {
     use std::process::Child;
     use std::time::Duration;
 
-    use windows::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
     use windows::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+    };
+    use windows::Win32::System::IO::{
+        CreateIoCompletionPort, GetQueuedCompletionStatus, OVERLAPPED,
     };
     use windows::Win32::System::JobObjects::{
         AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_CPU_RATE_CONTROL_ENABLE,
         JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP, JOB_OBJECT_LIMIT_ACTIVE_PROCESS,
         JOB_OBJECT_LIMIT_JOB_MEMORY, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
-        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_CPU_RATE_CONTROL_INFORMATION,
-        JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectBasicAccountingInformation,
+        JOBOBJECT_ASSOCIATE_COMPLETION_PORT, JOBOBJECT_BASIC_ACCOUNTING_INFORMATION,
+        JOBOBJECT_CPU_RATE_CONTROL_INFORMATION, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+        JobObjectAssociateCompletionPortInformation, JobObjectBasicAccountingInformation,
         JobObjectCpuRateControlInformation, JobObjectExtendedLimitInformation,
         QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
     };
@@ -335,8 +360,13 @@ mod job {
     /// `CREATE_SUSPENDED`: the task runs only once it is in the job.
     pub const CREATE_SUSPENDED: u32 = 0x0000_0004;
 
-    /// A Job Object that kills its processes when its last handle closes.
-    pub struct Job(HANDLE);
+    /// A Job Object that kills its processes when its last handle closes, with the
+    /// completion port it tells its events on (the memory limit's among them).
+    pub struct Job(HANDLE, Option<HANDLE>);
+
+    /// The job's message that one of its processes was refused memory at the job's
+    /// limit (JOB_OBJECT_MSG_JOB_MEMORY_LIMIT, of winnt.h).
+    const MSG_JOB_MEMORY_LIMIT: u32 = 10;
 
     fn io(e: windows::core::Error) -> std::io::Error {
         std::io::Error::other(e)
@@ -346,12 +376,18 @@ mod job {
         pub fn new(limits: &crate::config::Limits) -> std::io::Result<Job> {
             // SAFETY: creates an unnamed job; the handle is owned by the Job and closed
             // on drop.
-            let job = Job(unsafe { CreateJobObjectW(None, PCWSTR::null()) }.map_err(io)?);
+            let mut job = Job(
+                unsafe { CreateJobObjectW(None, PCWSTR::null()) }.map_err(io)?,
+                None,
+            );
             let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
             info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
             if let Some(bytes) = limits.memory_max {
                 info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
                 info.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
+                // A process refused memory at the limit is not killed (its allocation
+                // fails); the job says so on its port, which tells an `oom` run.
+                job.1 = Some(job.listen()?);
             }
             if let Some(n) = limits.max_processes {
                 info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
@@ -389,6 +425,55 @@ mod job {
                 .map_err(io)?;
             }
             Ok(job)
+        }
+
+        /// A completion port for the job's messages.
+        fn listen(&self) -> std::io::Result<HANDLE> {
+            // SAFETY: a new port, owned by the Job from here (closed on drop).
+            let port =
+                unsafe { CreateIoCompletionPort(INVALID_HANDLE_VALUE, None, 0, 1) }.map_err(io)?;
+            let associate = JOBOBJECT_ASSOCIATE_COMPLETION_PORT {
+                CompletionKey: std::ptr::null_mut(),
+                CompletionPort: port,
+            };
+            // SAFETY: passes a properly sized, initialised structure.
+            let set = unsafe {
+                SetInformationJobObject(
+                    self.0,
+                    JobObjectAssociateCompletionPortInformation,
+                    std::ptr::from_ref(&associate).cast(),
+                    size_of::<JOBOBJECT_ASSOCIATE_COMPLETION_PORT>() as u32,
+                )
+            };
+            if let Err(e) = set {
+                // SAFETY: the port just made, not kept.
+                unsafe {
+                    let _ = CloseHandle(port);
+                }
+                return Err(io(e));
+            }
+            Ok(port)
+        }
+
+        /// Whether a process of the job was refused memory at its limit: the job's
+        /// messages so far, read without waiting.
+        pub fn hit_memory_limit(&self) -> bool {
+            let Some(port) = self.1 else {
+                return false;
+            };
+            let mut hit = false;
+            loop {
+                let (mut message, mut key) = (0u32, 0usize);
+                let mut overlapped: *mut OVERLAPPED = std::ptr::null_mut();
+                // SAFETY: the port is ours; the out-pointers are to locals.
+                let got = unsafe {
+                    GetQueuedCompletionStatus(port, &mut message, &mut key, &mut overlapped, 0)
+                };
+                if got.is_err() {
+                    return hit;
+                }
+                hit |= message == MSG_JOB_MEMORY_LIMIT;
+            }
         }
 
         pub fn assign(&self, child: &Child) -> std::io::Result<()> {
@@ -445,6 +530,9 @@ mod job {
             // SAFETY: the handle is ours; closing the last one kills what is left.
             unsafe {
                 let _ = CloseHandle(self.0);
+                if let Some(port) = self.1 {
+                    let _ = CloseHandle(port);
+                }
             }
         }
     }

@@ -731,7 +731,13 @@ fn run_started(
                 Status::Oom,
                 Some(code),
                 Some(format!(
-                    "killed for memory at memory_max {}{}",
+                    "{} at memory_max {}{}",
+                    // Job Objects refuse the allocation; the OOM killer kills.
+                    if cfg!(windows) {
+                        "refused memory"
+                    } else {
+                        "killed for memory"
+                    },
                     human_bytes(o.limit),
                     o.peak
                         .map(|p| format!(" (peak {})", human_bytes(p)))

@@ -358,7 +358,9 @@ pub fn run_attempt(
         cpu: cpu.unwrap_or_else(|| after.0.saturating_sub(before.0)),
         peak_rss_kb: tree_peak.max(after.1),
         limited_by: (!applied.how.is_empty()).then(|| applied.how.clone()),
-        oom: applied.finish(limits),
+        oom: applied
+            .finish(limits)
+            .or_else(|| container.out_of_memory(limits)),
     })
 }
 

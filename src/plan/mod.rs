@@ -299,6 +299,15 @@ fn field_changes(before: &str, after: &str) -> Vec<FieldChange> {
         .collect()
 }
 
+/// What a create of the task leaves out: its default working_dir, and the time zone
+/// unless the task sets its own.
+fn created(task: &Task) -> words::SetOnly {
+    words::SetOnly {
+        base_dir: Some(task_base_dir(task)),
+        own_timezone: task.timezone_origin.is_some(),
+    }
+}
+
 /// The folder a task's `working_dir` defaults to: that of its file.
 fn task_base_dir(task: &Task) -> std::path::PathBuf {
     let dir = match task.origin.file.parent() {
@@ -399,7 +408,10 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
                         drift: live_entry.is_none().then_some(Drift::DeletedOutside),
                         fields: field_changes(&canonical(&rec.definition), ""),
                         unrecorded: false,
-                        before_text: words::task_words(&rec.definition, true, None),
+                        before_text: words::task_words(
+                            &rec.definition,
+                            Some(&words::SetOnly::default()),
+                        ),
                         after_text: String::new(),
                         scheduler: live_entry
                             .map(|_| Change::Delete {
@@ -441,8 +453,8 @@ pub fn compute(inputs: Inputs, backend: &dyn Backend) -> Result<Plan, BackendErr
                         inputs.desired.get(c.name.as_str()),
                     )
                 {
-                    c.before_text = words::task_words(&rec.definition, false, None);
-                    c.after_text = words::task_words(&task.definition(), false, None);
+                    c.before_text = words::task_words(&rec.definition, None);
+                    c.after_text = words::task_words(&task.definition(), None);
                 }
                 c.action = Action::Move;
             }
@@ -598,7 +610,7 @@ fn plan_desired(
         }
         _ if unrecorded => {
             // Every field is new: listed from the definition when asked.
-            let words = words::task_words(&definition, true, Some(&task_base_dir(task)));
+            let words = words::task_words(&definition, Some(&created(task)));
             (Vec::new(), String::new(), words)
         }
         _ => {
@@ -619,13 +631,13 @@ fn plan_desired(
             let (before, after) = if action == Action::Create {
                 (
                     String::new(),
-                    words::task_words(&definition, true, Some(&task_base_dir(task))),
+                    words::task_words(&definition, Some(&created(task))),
                 )
             } else {
                 (
-                    rec.map(|r| words::task_words(&r.definition, false, None))
+                    rec.map(|r| words::task_words(&r.definition, None))
                         .unwrap_or_default(),
-                    words::task_words(&definition, false, None),
+                    words::task_words(&definition, None),
                 )
             };
             (fields, before, after)

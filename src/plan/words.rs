@@ -3,12 +3,12 @@
 //! durations as "2h", dependencies as the strings the file holds. The JSON plan keeps
 //! the machine form (see `canonical` in the parent module).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::{Dependency, format_duration};
+use crate::config::{Dependency, format_duration, format_size};
 
 /// Keys whose JSON value is a number of seconds.
 const DURATIONS: &[&str] = &[
@@ -43,11 +43,19 @@ fn is_default(key: &str, value: &Value) -> bool {
     }
 }
 
+/// What a create leaves out besides the built-in defaults.
+#[derive(Debug, Clone, Default)]
+pub struct SetOnly {
+    /// The folder a relative `working_dir` starts from, which is the default one.
+    pub base_dir: Option<PathBuf>,
+    /// The task sets its own `timezone` (else it comes from `[settings]`, unshown).
+    pub own_timezone: bool,
+}
+
 /// `key = value` lines, sorted by key, of a definition's JSON in tasks.toml's words.
 /// With `set_only`, only what differs from the built-in defaults (a create: what the
-/// file sets); `base_dir` is the folder a relative `working_dir` starts from, which
-/// is the default working_dir.
-pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> String {
+/// file sets).
+pub fn task_words(definition: &str, set_only: Option<&SetOnly>) -> String {
     let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(definition) else {
         return String::new();
     };
@@ -66,10 +74,14 @@ pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> 
         if key == "name" || value.is_null() {
             continue;
         }
-        if set_only
+        if let Some(only) = set_only
+            && !(key == "timezone" && only.own_timezone)
             && (is_default(&key, &value)
                 || (key == "working_dir"
-                    && base_dir.is_some_and(|b| value.as_str() == Some(&b.to_string_lossy()))))
+                    && only
+                        .base_dir
+                        .as_ref()
+                        .is_some_and(|b| value.as_str() == Some(&b.to_string_lossy()))))
         {
             continue;
         }
@@ -107,6 +119,9 @@ pub fn task_words(definition: &str, set_only: bool, base_dir: Option<&Path>) -> 
             "run_as" => lines.push((key, toml_text(&run_as(&value)))),
             "expires" => lines.push((key, toml_text(&expires(&value)))),
             k if DURATIONS.contains(&k) => lines.push((key, duration_text(&value))),
+            // Recorded in bytes and in percent of one CPU, written as sizes and percents.
+            "memory_max" | "max_log_size" => lines.push((key, size_text(&value))),
+            "cpu_max" => lines.push((key, percent_text(&value))),
             _ => lines.push((key, toml_text(&value))),
         }
     }
@@ -281,6 +296,20 @@ fn duration_text(value: &Value) -> String {
     }
 }
 
+fn size_text(value: &Value) -> String {
+    match value.as_u64() {
+        Some(bytes) => format!("\"{}\"", format_size(bytes)),
+        None => toml_text(value),
+    }
+}
+
+fn percent_text(value: &Value) -> String {
+    match value.as_u64() {
+        Some(percent) => format!("\"{percent}%\""),
+        None => toml_text(value),
+    }
+}
+
 /// A JSON value as a TOML value (inline tables and arrays, strings quoted as TOML
 /// quotes them).
 fn toml_text(value: &Value) -> String {
@@ -313,7 +342,7 @@ mod tests {
             "env": {"DB_PW": {"secret": "db_pw"}}, "hosts": [], "notify": ["ops"]
         })
         .to_string();
-        let all = task_words(&definition, false, None);
+        let all = task_words(&definition, None);
         assert!(all.contains("shell = \"cd /srv && ./etl.sh\"\n"), "{all}");
         assert!(all.contains("timeout = \"2h\"\n"), "{all}");
         assert!(
@@ -326,13 +355,43 @@ mod tests {
         );
         assert!(!all.contains("description"), "{all}");
         assert!(!all.contains("name ="), "{all}");
-        let set = task_words(&definition, true, Some(Path::new("/srv")));
+        let set = task_words(
+            &definition,
+            Some(&SetOnly {
+                base_dir: Some(PathBuf::from("/srv")),
+                own_timezone: false,
+            }),
+        );
         assert_eq!(
             set,
             "dependencies = [\"extract\", \"file:in.csv\"]\nenv = { DB_PW = { secret = \"db_pw\" } }\n\
              notify = [\"ops\"]\nretry_count = 2\nschedule = \"0 2 * * *\"\nshell = \"cd /srv && ./etl.sh\"\n\
              timeout = \"2h\"\n"
         );
+    }
+
+    #[test]
+    fn limits_and_a_tasks_own_zone_read_as_written() {
+        let definition = serde_json::json!({
+            "name": "etl", "action": {"argv": ["etl"]}, "timezone": "Asia/Tokyo",
+            "memory_max": 2u64 << 30, "cpu_max": 150, "max_log_size": 10u64 << 20
+        })
+        .to_string();
+        let own = SetOnly {
+            base_dir: None,
+            own_timezone: true,
+        };
+        let created = task_words(&definition, Some(&own));
+        assert_eq!(
+            created,
+            "command = [\"etl\"]\ncpu_max = \"150%\"\nmemory_max = \"2GB\"\n\
+             timezone = \"Asia/Tokyo\"\n"
+        );
+        // The zone of [settings] is not the task's to show.
+        let inherited = task_words(&definition, Some(&SetOnly::default()));
+        assert!(!inherited.contains("timezone"), "{inherited}");
+        let all = task_words(&definition, None);
+        assert!(all.contains("max_log_size = \"10MB\"\n"), "{all}");
     }
 
     #[test]
@@ -356,7 +415,7 @@ mod tests {
             ]
         })
         .to_string();
-        let words = task_words(&definition, true, None);
+        let words = task_words(&definition, Some(&SetOnly::default()));
         for line in [
             "then = [[\"load\", \"--all\"], { shell = \"gzip *.csv\" }, { command = [\"report\"], working_dir = \"/srv/out\" }]\n",
             "battery = { start = false, stop = false }\n",
@@ -394,13 +453,13 @@ mod tests {
             ),
         ];
         for (json, line) in cases {
-            let words = task_words(&format!(r#"{{"run_as":{json}}}"#), false, None);
+            let words = task_words(&format!(r#"{{"run_as":{json}}}"#), None);
             assert_eq!(words, format!("{line}\n"), "{json}");
         }
         // "2027-06-30" ends with that day, which the definition holds as the next midnight.
-        let words = task_words(r#"{"expires":"2027-07-01T00:00:00"}"#, false, None);
+        let words = task_words(r#"{"expires":"2027-07-01T00:00:00"}"#, None);
         assert_eq!(words, "expires = \"2027-06-30\"\n");
-        let words = task_words(r#"{"expires":"2027-06-30T18:00:00"}"#, false, None);
+        let words = task_words(r#"{"expires":"2027-06-30T18:00:00"}"#, None);
         assert_eq!(words, "expires = \"2027-06-30T18:00\"\n");
     }
 
