@@ -191,3 +191,30 @@ fn the_audit_row_names_new_tasks_and_keeps_updated_fields() {
         .unwrap();
     assert!(definition.contains("\"timeout\":5400"), "{definition}");
 }
+
+#[test]
+fn a_create_shows_a_tasks_own_zone_and_its_limits_as_written() {
+    let env = TestEnv::builder().config_in_cwd().build();
+    std::fs::write(
+        env.join("tasks.toml"),
+        "[settings]\ntimezone = \"UTC\"\n\n\
+         [tasks.tokyo]\ncommand = [\"true\"]\nschedule = \"0 9 * * *\"\n\
+         timezone = \"Asia/Tokyo\"\nmemory_max = \"512MB\"\ncpu_max = \"50%\"\n\n\
+         [tasks.home]\ncommand = [\"true\"]\nschedule = \"0 9 * * *\"\n",
+    )
+    .unwrap();
+    let text = plan(&env);
+    let tokyo: Vec<&str> = body(&text, "tokyo").iter().map(|l| l.trim()).collect();
+    for line in [
+        "+ timezone = \"Asia/Tokyo\"",
+        "+ memory_max = \"512MB\"",
+        "+ cpu_max = \"50%\"",
+    ] {
+        assert!(tokyo.contains(&line), "{line} missing:\n{text}");
+    }
+    // The zone of [settings] is shown there, not in every task.
+    assert!(
+        !body(&text, "home").iter().any(|l| l.contains("timezone")),
+        "{text}"
+    );
+}
