@@ -56,7 +56,7 @@ fn fleet_world(name: &str) -> TestEnv {
     psql("postgres", &format!("CREATE DATABASE {name}"));
     let env = TestEnv::builder()
         .config(
-            "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\n",
+            "[settings]\nbackend = \"embedded\"\n\n[fleet]\nurl = { secret = \"fleet_db\" }\npool = \"etl\"\n\n[tasks.clock]\ncommand = \"date\"\nschedule = \"0 3 * * *\"\nparams = { region = \"eu\" }\n",
         )
         .build();
     env.orc_ok_text(&["secret", "init"]);
@@ -118,11 +118,12 @@ fn hosts_racing_on_init_create_the_schema_once() {
     .collect();
     let migrated = results.iter().filter(|r| r["from"] == 0).count();
     assert_eq!(migrated, 1, "exactly one host migrates: {results:?}");
-    assert!(results.iter().all(|r| r["to"] == 2), "{results:?}");
+    let latest = orc::fleet::SCHEMA_VERSION;
+    assert!(results.iter().all(|r| r["to"] == latest), "{results:?}");
     assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_schema"), "1");
 
     let status = json(&as_host(&env, "web1", &["fleet", "status", "--json"]));
-    assert_eq!(status["schema_version"], 2, "{status}");
+    assert_eq!(status["schema_version"], latest, "{status}");
     assert!(
         status["server_version"]
             .as_str()
@@ -156,7 +157,7 @@ fn hosts_racing_on_init_create_the_schema_once() {
         check["detail"]
             .as_str()
             .unwrap()
-            .contains("schema version 2"),
+            .contains(&format!("schema version {latest}")),
         "{check}"
     );
 
@@ -176,7 +177,9 @@ fn hosts_racing_on_init_create_the_schema_once() {
          VALUES ('etl1', 's', 'Orc', 1, 'a', 'success', now() - interval '1 hour'),
                 ('etl1', 's', 'Orc', 2, 'a', 'failed', now());
          CREATE INDEX orc_runs_started ON orc_runs (started_at DESC);
-         ALTER TABLE orc_hosts DROP COLUMN silent_alerted_at; UPDATE orc_schema SET version = 1",
+         ALTER TABLE orc_hosts DROP COLUMN silent_alerted_at;
+         ALTER TABLE orc_runs DROP COLUMN upstream_id; ALTER TABLE orc_runs DROP COLUMN params;
+         UPDATE orc_schema SET version = 1",
     );
     let old = as_host(&env, "etl1", &["fleet", "hosts"]);
     assert_eq!(old.status.code(), Some(1), "{}", text(&old));
@@ -184,7 +187,7 @@ fn hosts_racing_on_init_create_the_schema_once() {
     let upgraded = json(&as_host(&env, "etl1", &["fleet", "init", "--json"]));
     assert_eq!(
         (upgraded["from"].clone(), upgraded["to"].clone()),
-        (1.into(), 2.into())
+        (1.into(), latest.into())
     );
     assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_hosts"), "5");
     assert_eq!(psql("orc_init", "SELECT count(*) FROM orc_requests"), "0");
@@ -401,9 +404,11 @@ fn runs_reach_the_fleet_through_the_outbox() {
             assert!(o.status.success(), "{}", text(&o));
         }
     }
+    let o = as_host(&alpha, "alpha", &["run", "clock", "--param", "region=us"]);
+    assert!(o.status.success(), "{}", text(&o));
     assert!(queued(&alpha) >= 2, "each change of a run is queued");
     assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 0);
-    assert_eq!(sync(&alpha, "alpha")["sent"], 2);
+    assert_eq!(sync(&alpha, "alpha")["sent"], 3);
     assert_eq!(queued(&alpha), 0);
     assert_eq!(sync(&alpha, "alpha")["sent"], 0, "nothing is sent twice");
     assert_eq!(sync(&beta, "beta")["sent"], 1);
@@ -412,7 +417,7 @@ fn runs_reach_the_fleet_through_the_outbox() {
             "orc_ship",
             "SELECT string_agg(host || ':' || task || ':' || status, ',' ORDER BY host, run_id) FROM orc_runs"
         ),
-        "alpha:clock:success,alpha:clock:success,beta:clock:success"
+        "alpha:clock:success,alpha:clock:success,alpha:clock:success,beta:clock:success"
     );
 
     // Every host's runs, from any host.
@@ -427,14 +432,21 @@ fn runs_reach_the_fleet_through_the_outbox() {
         .iter()
         .map(|r| r["host"].as_str().unwrap())
         .collect();
-    assert_eq!(hosts.len(), 3, "{all}");
+    assert_eq!(hosts.len(), 4, "{all}");
     assert!(hosts.contains(&"alpha") && hosts.contains(&"beta"), "{all}");
     let only = json(&as_host(
         &beta,
         "beta",
         &["history", "--host", "alpha", "--json"],
     ));
-    assert_eq!(only.as_array().unwrap().len(), 2, "{only}");
+    // Each with the values its parameters had, newest first.
+    let regions: Vec<&str> = only
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["params"]["region"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(regions, ["us", "eu", "eu"], "{only}");
     let table = as_host(&beta, "beta", &["history", "--all-hosts"]);
     assert!(text(&table).contains("alpha"), "{}", text(&table));
     // Each host's last run of each task, and each host's last contact (a sync is
@@ -495,7 +507,7 @@ fn runs_reach_the_fleet_through_the_outbox() {
             "orc_ship",
             "SELECT count(*) FROM orc_runs WHERE host = 'alpha'"
         ),
-        3
+        4
     );
 
     // The database down: the run does not notice; the outbox keeps it; sync says why.
@@ -523,11 +535,11 @@ fn runs_reach_the_fleet_through_the_outbox() {
     assert!(line.contains("failpoint fleet_after_upsert"), "{line}");
     crashing.kill().unwrap();
     crashing.wait().unwrap();
-    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 5);
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 6);
     assert!(queued(&alpha) > 0, "the crash came before the cut");
     assert_eq!(sync(&alpha, "alpha")["sent"], 1);
     assert_eq!(queued(&alpha), 0);
-    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 5);
+    assert_eq!(count("orc_ship", "SELECT count(*) FROM orc_runs"), 6);
 }
 
 fn a_running_daemon_ships_in_the_background() {

@@ -10,7 +10,7 @@ pub mod tls;
 pub use tls::SslMode;
 
 /// The schema version this orc writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// A host silent longer than this is late: the background sender contacts the
 /// database every 5 s, `orc fleet sync` when it runs; a busy host is not called late
@@ -122,6 +122,10 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO orc_latest
     SELECT DISTINCT ON (host, folder, task) host, folder, task, state_id, run_id, started_at
     FROM orc_runs ORDER BY host, folder, task, started_at DESC, run_id DESC;",
+    // 3: the run that started a chained run (its id in the same host's state), and
+    // the parameters a run had (a JSON object of names to values).
+    "ALTER TABLE orc_runs ADD COLUMN upstream_id bigint;
+    ALTER TABLE orc_runs ADD COLUMN params text;",
 ];
 
 /// Why the fleet database cannot be used.
@@ -182,6 +186,12 @@ pub struct FleetRun {
     pub scheduled_for: Option<String>,
     pub reason: Option<String>,
     pub duration_flag: Option<String>,
+    /// The run (of the same host and state) that started this one by a chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_id: Option<i64>,
+    /// The run's parameters (a JSON object in the database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<std::collections::BTreeMap<String, String>>,
     /// Where the next page of a listing starts, after this run (`RunQuery::before`).
     #[serde(skip)]
     pub cursor: String,
@@ -474,16 +484,18 @@ impl Fleet {
         let statement = tx.prepare(
             "INSERT INTO orc_runs (host, folder, run_id, task, status, exit_code, attempts,
                  trigger, started_at, finished_at, duration_ms, scheduled_for, reason,
-                 duration_flag, state_id)
+                 duration_flag, state_id, upstream_id, params)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ($9::text)::timestamptz,
-                 ($10::text)::timestamptz, $11, ($12::text)::timestamptz, $13, $14, $15)
+                 ($10::text)::timestamptz, $11, ($12::text)::timestamptz, $13, $14, $15,
+                 $16, $17)
              ON CONFLICT (host, state_id, folder, run_id) DO UPDATE SET
                  task = EXCLUDED.task, status = EXCLUDED.status,
                  exit_code = EXCLUDED.exit_code, attempts = EXCLUDED.attempts,
                  trigger = EXCLUDED.trigger, started_at = EXCLUDED.started_at,
                  finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,
                  scheduled_for = EXCLUDED.scheduled_for, reason = EXCLUDED.reason,
-                 duration_flag = EXCLUDED.duration_flag, received_at = now()
+                 duration_flag = EXCLUDED.duration_flag, upstream_id = EXCLUDED.upstream_id,
+                 params = EXCLUDED.params, received_at = now()
              WHERE orc_runs.status = 'running' OR EXCLUDED.status <> 'running'",
         )?;
         let latest = tx.prepare(
@@ -496,6 +508,10 @@ impl Fleet {
                    <= (EXCLUDED.started_at, EXCLUDED.run_id)",
         )?;
         for r in runs {
+            let params = r
+                .params
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok());
             tx.execute(
                 &statement,
                 &[
@@ -514,6 +530,8 @@ impl Fleet {
                     &r.reason,
                     &r.duration_flag,
                     &r.state_id,
+                    &r.upstream_id,
+                    &params,
                 ],
             )?;
             tx.execute(
@@ -1019,7 +1037,8 @@ const RUN_COLUMNS: &str =
     to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms,
     to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), reason,
     duration_flag,
-    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+    upstream_id, params";
 
 fn fleet_run(r: &postgres::Row) -> Read<FleetRun> {
     Ok(FleetRun {
@@ -1038,6 +1057,11 @@ fn fleet_run(r: &postgres::Row) -> Read<FleetRun> {
         scheduled_for: r.try_get(12)?,
         reason: r.try_get(13)?,
         duration_flag: r.try_get(14)?,
+        upstream_id: r.try_get(16)?,
+        // Text in shapes orc does not write is left out.
+        params: r
+            .try_get::<_, Option<String>>(17)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
         cursor: format!(
             "{}|{}|{}|{}",
             r.try_get::<_, String>(15)?,

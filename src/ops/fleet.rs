@@ -121,6 +121,8 @@ pub fn fleet_run(run: &RunRecord, this_host: &str, state_id: &str) -> FleetRun {
         scheduled_for: run.scheduled_for.clone(),
         reason: run.reason.clone(),
         duration_flag: run.duration_flag.map(|f| f.as_str().to_string()),
+        upstream_id: run.upstream,
+        params: run.params.clone(),
         cursor: String::new(),
     }
 }
@@ -148,9 +150,10 @@ pub fn run_record(run: &FleetRun) -> Option<RunRecord> {
         reason: run.reason.clone(),
         scheduled_for: run.scheduled_for.clone(),
         duration_flag: run.duration_flag.as_deref().and_then(|f| f.parse().ok()),
-        // Chains are each host's own: the fleet database keeps no upstream.
+        // The upstream's id is of its host's state, which this one is not: its
+        // task and host are what the fleet's run says (see `upstream_id`).
         upstream: None,
-        params: None,
+        params: run.params.clone(),
     })
 }
 
