@@ -124,6 +124,44 @@ shell = "echo cleanup >> trail"
 }
 
 #[test]
+fn an_override_passes_down_a_chain_to_the_parameters_of_its_name() {
+    let env = TestEnv::new();
+    env.write_config(
+        r#"
+[settings]
+backend = "embedded"
+
+[tasks.extract]
+command = ["true"]
+params = { region = "eu" }
+on_success = ["load"]
+
+[tasks.load]
+command = ["true"]
+params = { region = "eu", target = "warehouse" }
+on_success = ["publish"]
+
+[tasks.publish]
+command = ["true"]
+"#,
+    );
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+    env.orc_ok(&["run", "extract", "--param", "region=-us"]);
+    let runs = wait_for(&env, Duration::from_secs(30), |runs| {
+        !finished(runs, "publish").is_empty()
+    });
+    let load = finished(&runs, "load")[0];
+    assert_eq!(load["status"], "success", "{load}");
+    // The override reaches load's parameter of that name; load's own defaults stay.
+    assert_eq!(load["params"]["region"], "-us", "{load}");
+    assert_eq!(load["params"]["target"], "warehouse", "{load}");
+    // A task without parameters is started without them.
+    let publish = finished(&runs, "publish")[0];
+    assert_eq!(publish["status"], "success", "{publish}");
+    assert!(publish.get("params").is_none(), "{publish}");
+}
+
+#[test]
 fn a_fan_in_runs_once_after_all_its_tasks_under_the_daemon() {
     let env = TestEnv::builder().state("state.db").config_in_cwd().build();
     let trail = env.join("trail").display().to_string();

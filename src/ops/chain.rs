@@ -54,14 +54,17 @@ pub fn downstream(
     started
 }
 
-/// Start what the run `report` of `task` leads to, for the fire `fire`. A start
-/// that fails is logged; the run's own outcome stands.
+/// Start what the run `report` of `task` leads to, for the fire `fire`. The run's
+/// `overrides` (`--param`) go to the tasks of `on_success` and `on_failure` that
+/// have parameters of those names; a fan-in, started by several runs, takes its own
+/// defaults. A start that fails is logged; the run's own outcome stands.
 pub fn start_downstream(
     state: &State,
     recorded: &RecordedTask,
     task: &Task,
     report: &RunReport,
     fire: Option<jiff::Timestamp>,
+    overrides: &std::collections::BTreeMap<String, String>,
 ) {
     let next = downstream(state, recorded, task, report.status, fire.is_some());
     if next.is_empty() {
@@ -75,14 +78,13 @@ pub fn start_downstream(
         }
     };
     for (name, why) in next {
-        // A task paused (enabled = false) is not started by a chain either.
-        let paused = state
+        let next_task = state
             .task_in_folder(&name, &recorded.folder)
             .ok()
             .flatten()
-            .and_then(|t| t.task().ok())
-            .is_some_and(|t| !t.enabled);
-        if paused {
+            .and_then(|t| t.task().ok());
+        // A task paused (enabled = false) is not started by a chain either.
+        if next_task.as_ref().is_some_and(|t| !t.enabled) {
             tracing::info!(
                 "run {} of {} does not start {name} ({why}): it is disabled",
                 report.id,
@@ -93,6 +95,17 @@ pub fn start_downstream(
         let mut command = chain_command(&orc, state.path(), recorded, &name, report.id);
         if let Some(fire) = fire {
             command.args(["--scheduled-for", &crate::state::timestamp(fire)]);
+        }
+        if why != "after"
+            && let Some(next_task) = &next_task
+        {
+            for (k, v) in overrides
+                .iter()
+                .filter(|(k, _)| next_task.params.contains_key(*k))
+            {
+                // One argument: a value that starts with `-` stays a value.
+                command.arg(format!("--param={k}={v}"));
+            }
         }
         match spawn_detached(&mut command) {
             Ok(child) => tracing::info!(

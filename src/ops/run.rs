@@ -216,7 +216,14 @@ pub fn run(state: &State, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     beside.finish();
     let report = report?;
     // The tasks this run starts, before anything that may wait on the network.
-    super::chain::start_downstream(state, &recorded, &task, &report, scheduled_for);
+    super::chain::start_downstream(
+        state,
+        &recorded,
+        &task,
+        &report,
+        scheduled_for,
+        &opts.params,
+    );
     // Housekeeping after the task, so it never delays one; a failure is only logged.
     if let Err(e) = crate::retention::maybe_enforce(state) {
         tracing::warn!("retention failed: {}", super::error_chain(&e));
