@@ -162,6 +162,64 @@ command = ["true"]
 }
 
 #[test]
+fn a_fan_in_waiting_for_one_fire_still_runs_the_next() {
+    let env = TestEnv::new();
+    env.write_config(
+        r#"
+[settings]
+backend = "embedded"
+
+[tasks.extract_a]
+command = ["true"]
+schedule = "02:00"
+
+[tasks.extract_b]
+command = ["true"]
+schedule = "02:00"
+
+[tasks.load]
+command = ["true"]
+after = ["extract_a", "extract_b"]
+after_timeout = "60s"
+"#,
+    );
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+    // Both of extract_a's fires first: load waits for the first fire's extract_b while
+    // the second fire's start comes (load's overlap is the default, skip).
+    for task in ["extract_a", "extract_b"] {
+        env.orc_ok(&[
+            "backfill",
+            task,
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-02",
+        ]);
+    }
+    let runs = wait_for(&env, Duration::from_secs(50), |runs| {
+        finished(runs, "load")
+            .iter()
+            .filter(|r| r["status"] == "success")
+            .count()
+            == 2
+    });
+    let mut fires: Vec<&str> = finished(&runs, "load")
+        .iter()
+        .filter(|r| r["status"] == "success")
+        .map(|r| r["scheduled_for"].as_str().unwrap())
+        .collect();
+    fires.sort();
+    assert_eq!(fires.len(), 2, "{runs:#?}");
+    assert!(fires[0].starts_with("2026-12-01T02:00"), "{fires:?}");
+    assert!(fires[1].starts_with("2026-12-02T02:00"), "{fires:?}");
+    // None of load's starts was dropped as "already running".
+    assert!(
+        !finished(&runs, "load").iter().any(|r| r["status"] == "skipped"),
+        "{runs:#?}"
+    );
+}
+
+#[test]
 fn a_fan_in_runs_once_after_all_its_tasks_under_the_daemon() {
     let env = TestEnv::builder().state("state.db").config_in_cwd().build();
     let trail = env.join("trail").display().to_string();

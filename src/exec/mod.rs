@@ -250,19 +250,28 @@ pub fn run_recorded(
     let lock_name = format!("run:{folder}/{name}");
 
     let user = crate::host::user_name();
-    // A backfill's --parallel runs fires side by side, as asked.
-    let overlap = if req.side_by_side {
-        Overlap::Allow
-    } else {
-        task.overlap
+    let overlap = match (req.side_by_side, trigger, task.overlap) {
+        // A backfill's --parallel runs fires side by side, as asked.
+        (true, _, _) => Overlap::Allow,
+        // A chained start is for its fire, which nothing would start again: it waits
+        // its turn rather than be skipped (a fan-in still waiting for yesterday's
+        // fire when today's upstream succeeds, a load still running).
+        (false, Trigger::Chain, Overlap::Skip) => Overlap::Queue,
+        (false, _, overlap) => overlap,
     };
     let taken = match overlap {
         Overlap::Allow => None,
         Overlap::Skip => Some(state.try_lock(&lock_name, "run", host, &user)?),
-        // Wait for the running one, as long as a run may take (a day without a timeout).
+        // Wait for the running one, as long as a run may take (a day without a timeout),
+        // a fan-in's wait for its tasks included.
         Overlap::Queue => {
+            let fan_in = if task.after.is_empty() {
+                Duration::ZERO
+            } else {
+                task.after_timeout.unwrap_or(AFTER_TIMEOUT)
+            };
             let patience = task.timeout.map_or(QUEUE_PATIENCE, |t| {
-                t * (task.retry_count + 1) + Duration::from_secs(60)
+                t * (task.retry_count + 1) + fan_in + Duration::from_secs(60)
             });
             Some(Ok(state.lock(&lock_name, "run", host, &user, patience)?))
         }
