@@ -214,7 +214,9 @@ after_timeout = "60s"
     assert!(fires[1].starts_with("2026-12-02T02:00"), "{fires:?}");
     // None of load's starts was dropped as "already running".
     assert!(
-        !finished(&runs, "load").iter().any(|r| r["status"] == "skipped"),
+        !finished(&runs, "load")
+            .iter()
+            .any(|r| r["status"] == "skipped"),
         "{runs:#?}"
     );
 }

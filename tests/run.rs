@@ -1152,6 +1152,39 @@ shell = "echo relative-hello"
         assert!(String::from_utf8_lossy(&o.stdout).contains("relative-hello"));
     }
 
+    /// A newer run that ran no command has no log: `orc logs` says so before it shows
+    /// the latest log there is, and `--run` names why.
+    fn logs_say_when_the_latest_run_has_none() {
+        let env = TestEnv::new();
+        env.apply(
+            r#"
+[tasks.gated]
+command = ["echo", "gated-ran"]
+dependencies = ["file:flag"]
+"#,
+        );
+        std::fs::write(env.path("flag"), "").unwrap();
+        env.orc_ok(&["run", "gated"]);
+        std::fs::remove_file(env.path("flag")).unwrap();
+        let _ = env.orc(&["run", "gated"]);
+        let o = env.orc(&["logs", "gated"]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("gated-ran"));
+        let note = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            note.contains("run 2 (skipped: file \"flag\" does not exist")
+                && note.contains("showing run 1"),
+            "{note}"
+        );
+        let o = env.orc(&["logs", "gated", "--run", "2"]);
+        assert_eq!(code(&o), 1, "{}", text(&o));
+        assert!(
+            text(&o).contains("run 2 of \"gated\" has no log: it ran no command (skipped: "),
+            "{}",
+            text(&o)
+        );
+    }
+
     /// A run that cannot start its log is over: its row must not say "running" forever.
     fn a_run_whose_log_cannot_be_created_is_recorded_as_failed() {
         let env = TestEnv::new();
@@ -1739,6 +1772,11 @@ shell = "touch ran"
             common::trial(
                 "logs_are_found_when_the_run_used_a_relative_state_path",
                 logs_are_found_when_the_run_used_a_relative_state_path,
+                &[],
+            ),
+            common::trial(
+                "logs_say_when_the_latest_run_has_none",
+                logs_say_when_the_latest_run_has_none,
                 &[],
             ),
             common::trial(

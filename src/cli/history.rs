@@ -224,8 +224,8 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
                     .as_ref()
                     .is_none_or(|f| r.folder.as_ref() == Some(f))
         }),
-        None => state
-            .runs(&RunFilter {
+        None => {
+            let runs = state.runs(&RunFilter {
                 task: Some(args.name.clone()),
                 folder: match &args.folder {
                     Some(f) => Some(f.clone()),
@@ -234,13 +234,32 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 },
                 limit: 100,
                 ..RunFilter::default()
-            })?
-            .into_iter()
-            .find(|r| {
+            })?;
+            let with_log = runs.iter().position(|r| {
                 r.log_path.is_some()
                     || (args.follow && r.status == RunStatus::Running)
                     || (r.status == RunStatus::Interrupted && r.attempts > 0)
-            }),
+            });
+            // Newer runs that ran no command: said, so that an older run's log is not
+            // taken for theirs.
+            if let Some(n) = with_log
+                && n > 0
+            {
+                let latest = &runs[0];
+                eprintln!(
+                    "orc: run {} ({}{}) has no log; showing run {}, the latest with one",
+                    latest.id,
+                    latest.status.as_str(),
+                    latest
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                    runs[n].id
+                );
+            }
+            with_log.map(|n| runs[n].clone())
+        }
     };
     let Some(run) = run else {
         bail!(
@@ -258,7 +277,16 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
         (None, RunStatus::Running | RunStatus::Interrupted) => {
             crate::exec::run_log_path(&state, run.folder.as_deref(), &run.task, run.id)?
         }
-        (None, _) => bail!("that run has no log (it was skipped before it started)"),
+        (None, status) => bail!(
+            "run {} of \"{}\" has no log: it ran no command ({}{})",
+            run.id,
+            run.task,
+            status.as_str(),
+            run.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
     };
     let mut stdout = std::io::stdout().lock();
     if !args.follow {
