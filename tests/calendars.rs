@@ -355,6 +355,57 @@ blackout_policy = "defer"
 }
 
 #[test]
+fn a_task_whose_every_fire_is_blacked_out_is_said_and_listed_in_one_line() {
+    let env = TestEnv::new();
+    env.write_config(
+        r#"
+[settings]
+backend = "embedded"
+timezone = "UTC"
+
+[tasks.nightly]
+command = "true"
+schedule = "30 2 * * *"
+blackout = [{ from = "22:00", to = "06:00" }]
+"#,
+    );
+    let o = env.orc(&["validate"]);
+    let said = common::exit_and_output(&o);
+    assert!(o.status.success(), "a warning, not an error: {said}");
+    assert!(
+        said.contains("the task never runs: its calendars and blackout windows skip every fire")
+            && said.contains("tasks.toml:9:13"),
+        "{said}"
+    );
+    let o = env.orc(&[
+        "schedule",
+        "next",
+        "--task",
+        "nightly",
+        "--from",
+        "2026-12-08T00:00:00Z",
+    ]);
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.contains("2026-12-08T02:30:00+00:00  Tue  to ")
+            && listed.contains(" fires skipped: in the blackout window 22:00 to 06:00"),
+        "{listed}"
+    );
+    // The JSON keeps every fire.
+    let fires = json(&env.orc_ok(&[
+        "schedule",
+        "next",
+        "--task",
+        "nightly",
+        "--from",
+        "2026-12-08T00:00:00Z",
+        "--json",
+    ]));
+    assert!(fires.as_array().unwrap().len() > 1000);
+}
+
+#[test]
 fn a_task_zone_a_backend_cannot_fire_in_is_refused_at_its_key() {
     let env = TestEnv::new();
     env.write_config(

@@ -105,12 +105,7 @@ pub fn run(cmd: ScheduleCommand, global: &Global, out: &Output) -> anyhow::Resul
                     .schedule
                     .as_ref()
                     .map(|s| s.source().to_string())
-                    .ok_or_else(|| {
-                        anyhow!(
-                            "task \"{}\" has no schedule: it runs on demand only",
-                            t.name
-                        )
-                    })?,
+                    .ok_or_else(|| no_schedule(t))?,
                 None => args.expr.clone().unwrap_or_default(),
             };
             let (schedule, times) = compute(&expr, &when, 5)?;
@@ -193,6 +188,22 @@ fn config_task(global: &Global, name: &str) -> anyhow::Result<Task> {
     })
 }
 
+/// What starts a task without a schedule.
+fn no_schedule(task: &Task) -> anyhow::Error {
+    if task.after.is_empty() {
+        anyhow!(
+            "task \"{}\" has no schedule: it runs when started (orc run, the API, the dashboard, or another task's on_success or on_failure)",
+            task.name
+        )
+    } else {
+        anyhow!(
+            "task \"{}\" has no schedule of its own: it runs for a fire once {} succeeded for it (after)",
+            task.name,
+            task.after.join(", ")
+        )
+    }
+}
+
 /// One fire of a task, and what its calendars make of it.
 struct Fire {
     at: ZonedDateTime,
@@ -209,10 +220,7 @@ impl Fire {
 /// few thousand looked at: a calendar that skips every day must not loop for ever).
 fn task_fires(task: &Task, when: &When, count: usize) -> anyhow::Result<Vec<Fire>> {
     let Some(schedule) = &task.schedule else {
-        anyhow::bail!(
-            "task \"{}\" has no schedule: it runs on demand only",
-            task.name
-        );
+        return Err(no_schedule(task));
     };
     let zone = match &when.tz {
         Some(tz) => resolve_zone(tz)?,
@@ -260,11 +268,32 @@ fn print_fires(task: &Task, fires: &[Fire], out: &Output) {
     if fires.is_empty() {
         println!("{} has no fire to come in what was asked", task.name);
     }
-    for f in fires {
+    let mut i = 0;
+    while i < fires.len() {
+        let f = &fires[i];
         let when = format!("{}  {}", rfc3339(&f.at), f.at.strftime("%a"));
+        i += 1;
         match &f.verdict {
             Verdict::Run => println!("  {when}"),
-            Verdict::Skip(why) => println!("  {when}  skipped: {why}"),
+            Verdict::Skip(why) => {
+                // Fires skipped one after the other for the same reason (a window's)
+                // are one line.
+                let same = fires[i..]
+                    .iter()
+                    .take_while(|g| matches!(&g.verdict, Verdict::Skip(w) if w == why))
+                    .count();
+                if same == 0 {
+                    println!("  {when}  skipped: {why}");
+                } else {
+                    let last = &fires[i + same - 1];
+                    println!(
+                        "  {when}  to {}  {} fires skipped: {why}",
+                        rfc3339(&last.at),
+                        same + 1
+                    );
+                    i += same;
+                }
+            }
             Verdict::Defer { until, .. } => println!(
                 "  {when}  deferred: runs at {} (the end of its blackout window)",
                 rfc3339(&until.to_zoned_datetime(f.at.time_zone().clone()))
@@ -311,13 +340,12 @@ fn day_rules(task: &Task) -> Vec<String> {
     }
     for b in &task.blackout {
         let what = match task.blackout_policy {
-            crate::config::BlackoutPolicy::Skip => "skipped",
-            crate::config::BlackoutPolicy::Defer => "deferred to its end",
+            crate::config::BlackoutPolicy::Skip => "fires there are skipped",
+            crate::config::BlackoutPolicy::Defer => {
+                "its first fire runs at its end, the others are skipped"
+            }
         };
-        rules.push(format!(
-            "Not from {} to {}: fires there are {what}",
-            b.from, b.to
-        ));
+        rules.push(format!("Not from {} to {}: {what}", b.from, b.to));
     }
     let list = |names: &[String]| names.join(", ");
     if !task.on_success.is_empty() {

@@ -138,7 +138,7 @@ pub(super) fn build_task(
     }
     let raw = t.raw;
     let (line, column) = t.c.sources[t.file].line_col(item.key_span.start);
-    Some(Task {
+    let task = Task {
         name: name.to_string(),
         kind: raw.kind.unwrap_or_default(),
         description: raw.description.clone(),
@@ -209,7 +209,9 @@ pub(super) fn build_task(
             line,
             column,
         },
-    })
+    };
+    t.warn_if_never_runs(&task);
+    Some(task)
 }
 
 /// The task's own `timezone`, resolved, and where it is written; `None` when it has
@@ -736,6 +738,36 @@ impl TaskCtx<'_, '_> {
             );
         }
         params
+    }
+
+    /// A schedule whose every fire its calendars and windows skip would be applied and
+    /// never run: said at the first of those keys.
+    fn warn_if_never_runs(&mut self, task: &Task) {
+        let decided =
+            !(task.skip_on.is_empty() && task.only_on.is_empty() && task.blackout.is_empty());
+        if task.schedule.is_none() || !decided || task.next_run_after(self.now).is_some() {
+            return;
+        }
+        let raw = self.raw;
+        let first = |key: Option<&Vec<Spanned<String>>>| {
+            key.and_then(|v| v.first()).map(|v| v.span.clone())
+        };
+        let span = raw
+            .blackout
+            .as_ref()
+            .and_then(|v| v.first())
+            .map(|v| v.span.clone())
+            .or_else(|| first(raw.only_on.as_ref()))
+            .or_else(|| first(raw.skip_on.as_ref()));
+        if let Some(span) = span {
+            self.warn(
+                &span,
+                format!(
+                    "the task never runs: its calendars and blackout windows skip every fire of its schedule (looked {} fires and skipped days ahead)",
+                    crate::config::LOOK_AHEAD
+                ),
+            );
+        }
     }
 
     /// The calendars and windows that decide which fires run.
