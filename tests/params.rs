@@ -179,6 +179,53 @@ schedule = "06:00"
 }
 
 #[test]
+fn a_backfill_tells_its_fires_in_order_and_which_one_a_window_deferred() {
+    let env = TestEnv::new();
+    env.write_config(
+        r#"
+[settings]
+backend = "embedded"
+timezone = "UTC"
+
+[tasks.hourly]
+command = ["true"]
+schedule = "0 * * * *"
+blackout = [{ from = "2026-12-07T10:00", to = "2026-12-07T12:30" }]
+blackout_policy = "defer"
+"#,
+    );
+    env.orc_ok_text(&["apply", "--auto-approve"]);
+    let range = [
+        "--from",
+        "2026-12-07T08:30:00Z",
+        "--to",
+        "2026-12-07T13:30:00Z",
+    ];
+    for dry_run in [true, false] {
+        let mut args = vec!["backfill", "hourly"];
+        args.extend(range);
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let o = env.orc_ok(&args);
+        let lines: Vec<&str> = o.lines().filter(|l| l.starts_with("  ")).collect();
+        let hours: Vec<&str> = lines.iter().map(|l| &l[13..15]).collect();
+        assert_eq!(hours, ["09", "10", "11", "12", "13"], "in order:\n{o}");
+        assert!(
+            lines[1].contains("the first fire of its blackout window, deferred"),
+            "{o}"
+        );
+        for skipped in &lines[2..4] {
+            assert!(skipped.contains("  skipped: in the blackout window"), "{o}");
+        }
+        assert!(
+            !lines[4].contains("deferred") && !lines[4].contains("skipped"),
+            "{o}"
+        );
+    }
+}
+
+#[test]
 fn the_api_and_dashboard_run_with_parameters() {
     let env = TestEnv::new();
     env.write_config(EXPORT);

@@ -49,6 +49,9 @@ struct Fire {
     at: Timestamp,
     /// Why it is not run (it already succeeded).
     skip: Option<String>,
+    /// The first fire of a blackout window with `blackout_policy = "defer"`: it runs
+    /// (its window ended long ago), and the window's later fires are skipped.
+    deferred: bool,
     outcome: Option<Value>,
 }
 
@@ -113,6 +116,7 @@ pub fn run(args: BackfillArgs, global: &Global, out: &Output) -> anyhow::Result<
             (&recorded.folder, &task.name),
             &crate::state::timestamp(next),
         )?;
+        let verdict = task.verdict(next);
         let skip = match done {
             Some(RunStatus::Success) if !args.rerun => {
                 Some("already succeeded; --rerun runs it again".to_string())
@@ -121,13 +125,14 @@ pub fn run(args: BackfillArgs, global: &Global, out: &Output) -> anyhow::Result<
                 Some("already succeeded with a warning; --rerun runs it again".to_string())
             }
             // Its calendars or windows keep it from running: said, not run.
-            _ => match task.verdict(next) {
-                crate::config::Verdict::Skip(why) => Some(why),
+            _ => match &verdict {
+                crate::config::Verdict::Skip(why) => Some(why.clone()),
                 _ => None,
             },
         };
         fires.push(Fire {
             at: next,
+            deferred: skip.is_none() && matches!(verdict, crate::config::Verdict::Defer { .. }),
             skip,
             outcome: None,
         });
@@ -162,11 +167,10 @@ pub fn run(args: BackfillArgs, global: &Global, out: &Output) -> anyhow::Result<
         run_fires(&args, &path, &recorded, &mut fires, out, &local)?;
     } else if !out.json {
         for f in &fires {
-            println!(
-                "  {}  {}",
-                local(f.at),
-                f.skip.as_deref().unwrap_or("would run")
-            );
+            match &f.skip {
+                Some(why) => println!("  {}  skipped: {why}", local(f.at)),
+                None => println!("  {}  would run{}", local(f.at), deferred_note(f)),
+            }
         }
     }
     let status_of = |f: &Fire| {
@@ -198,6 +202,7 @@ pub fn run(args: BackfillArgs, global: &Global, out: &Output) -> anyhow::Result<
             "fires": fires.iter().map(|f| json!({
                 "scheduled_for": crate::state::timestamp(f.at),
                 "skipped": f.skip,
+                "deferred": f.deferred,
                 "run": f.outcome,
             })).collect::<Vec<_>>(),
             "ran": ran,
@@ -263,15 +268,17 @@ fn run_fires(
         .filter(|i| fires[*i].skip.is_none())
         .collect();
     let mut running: Vec<(usize, Child)> = Vec::new();
-    for f in fires.iter().filter(|f| f.skip.is_some()) {
-        if !out.json {
-            println!(
-                "  {}  skipped: {}",
-                local(f.at),
-                f.skip.as_deref().unwrap_or("")
-            );
+    // The skipped fires are told in their place among the others: those before the
+    // fire about to start, and at the end the rest.
+    let mut told_up_to = 0;
+    let mut tell_skips = |before: usize, fires: &[Fire]| {
+        for f in &fires[told_up_to.min(before)..before] {
+            if let (Some(why), false) = (&f.skip, out.json) {
+                println!("  {}  skipped: {why}", local(f.at));
+            }
         }
-    }
+        told_up_to = told_up_to.max(before);
+    };
     while !waiting.is_empty() || !running.is_empty() {
         if crate::exec::stop_requested() {
             waiting.clear();
@@ -285,6 +292,7 @@ fn run_fires(
         while running.len() < usize::from(args.parallel)
             && let Some(i) = waiting.pop_front()
         {
+            tell_skips(i, fires);
             let mut command =
                 crate::ops::chain::run_command(&orc, state, recorded, &args.name, "backfill");
             command
@@ -328,11 +336,25 @@ fn run_fires(
                 ),
                 _ => format!("not run: {}", outcome["error"].as_str().unwrap_or("?")),
             };
-            println!("  {}  {what}", local(fires[i].at));
+            println!(
+                "  {}  {what}{}",
+                local(fires[i].at),
+                deferred_note(&fires[i])
+            );
         }
         fires[i].outcome = Some(outcome);
     }
+    tell_skips(fires.len(), fires);
     Ok(())
+}
+
+/// Said of the fire a blackout window deferred.
+fn deferred_note(fire: &Fire) -> &'static str {
+    if fire.deferred {
+        " (the first fire of its blackout window, deferred to its end; the later ones are skipped)"
+    } else {
+        ""
+    }
 }
 
 /// Ask a fire's `orc run` to stop, as SIGTERM does: it stops its task's tree and
