@@ -484,6 +484,13 @@ fn section_with_errors<T: DeserializeOwned>(
         };
         let mut d = Diagnostic::error(structural_message(e.message()))
             .at(source, e.span().or(Some(value.span())));
+        if let Some((unknown, known)) = unknown_key(e.message()) {
+            // The list of every key is long: the likely one is what helps.
+            if let Some(likely) = super::validate::closest(&unknown, known.iter()) {
+                d.message = format!("unknown key `{unknown}`");
+                d = d.help(format!("did you mean `{likely}`?"));
+            }
+        }
         if let Some(task) = name.strip_prefix("tasks.") {
             d = d.task(task);
         } else {
@@ -505,6 +512,20 @@ fn section_with_errors<T: DeserializeOwned>(
             None => return None,
         }
     }
+}
+
+/// serde's "unknown field `X`, expected one of `a`, `b`": the key and the known ones.
+fn unknown_key(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.trim().strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let list = rest
+        .strip_prefix(", expected one of ")
+        .or_else(|| rest.strip_prefix(", expected "))?;
+    let known = list
+        .split(", ")
+        .map(|k| k.trim_start_matches("or ").trim_matches('`').to_string())
+        .collect();
+    Some((unknown.to_string(), known))
 }
 
 fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {

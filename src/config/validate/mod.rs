@@ -33,9 +33,10 @@ use checker::Checker;
 use commands::{NUL, command_action, steps};
 pub use deps::parse_dependency;
 use deps::{check_chains, check_dependencies, check_renames};
+use names::check_renamed_from;
+pub(crate) use names::closest;
 use names::looks_like_email;
 pub use names::{NameError, check_name};
-use names::{check_renamed_from, closest};
 pub use sections::is_http_url;
 use sections::{TaskDefaults, check_groups};
 

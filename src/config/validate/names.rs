@@ -79,7 +79,7 @@ pub(super) fn check_renamed_from(name: &str) -> Result<(), NameError> {
 }
 
 /// The closest known name, for "did you mean" hints.
-pub(super) fn closest<'a>(
+pub(crate) fn closest<'a>(
     name: &str,
     known: impl Iterator<Item = &'a String>,
 ) -> Option<&'a String> {
