@@ -137,7 +137,14 @@ impl Blackout {
     /// The window, or why `from` and `to` make none.
     pub fn window(&self) -> Result<Window, String> {
         let (from, to) = (self.from.trim(), self.to.trim());
-        match (Form::read(from), Form::read(to)) {
+        // Each end that reads as nothing says why first.
+        let (a, b) = (Form::read(from), Form::read(to));
+        for (key, end) in [("from", &a), ("to", &b)] {
+            if let Err(why) = end {
+                return Err(format!("{key}: {why}"));
+            }
+        }
+        match (a.ok(), b.ok()) {
             (Some(Form::Time(a)), Some(Form::Time(b))) if a == b => Err(format!(
                 "the window from {from} to {to} is empty; a whole day is a calendar's job (skip_on)"
             )),
@@ -159,7 +166,7 @@ impl Blackout {
             }
             (Some(Form::Moment(from)), Some(Form::Moment(to))) => Ok(Window::Once { from, to }),
             _ => Err(format!(
-                "from = \"{from}\" and to = \"{to}\" must both be times of day (\"22:00\", every day) or both dates with times (\"2026-12-24T18:00\", once), in the task's time zone, without an offset"
+                "from = \"{from}\" and to = \"{to}\" are not of one kind: both times of day (\"22:00\", every day) or both dates with times (\"2026-12-24T18:00\", once)"
             )),
         }
     }
@@ -189,8 +196,47 @@ enum Form {
 
 impl Form {
     /// Strictly these shapes: jiff alone would also read a date and time as a time
-    /// of day, and take an offset it then ignores.
-    fn read(text: &str) -> Option<Form> {
+    /// of day, and take an offset it then ignores. Why not, when it is not.
+    fn read(text: &str) -> Result<Form, String> {
+        if let Some(form) = Form::shaped(text) {
+            return Ok(form);
+        }
+        let shape = "a time of day (\"22:00\", every day) or a date with a time (\"2026-12-24T18:00\", once), in the task's time zone";
+        let b = text.as_bytes();
+        let clock = |t: &str| {
+            let (h, m) = t.split_once(':')?;
+            let m = m.get(..2)?;
+            Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?))
+        };
+        // A time part after a date, or the text itself.
+        let time = match b.get(10) {
+            Some(b'T' | b't' | b' ') if b.len() > 10 => &text[11..],
+            _ => text,
+        };
+        let offset = clock(time).is_some()
+            && time
+                .get(5..)
+                .is_some_and(|rest| rest.contains(['+', '-', 'Z', 'z']));
+        Err(if offset {
+            format!(
+                "\"{text}\" has an offset: write the time in the task's time zone (its `timezone`), without one"
+            )
+        } else if let Some((h, m)) = clock(time)
+            && (h > 23 || m > 59)
+        {
+            format!("\"{text}\" is not a time of day (00:00 to 23:59)")
+        } else if let Some(day) = text.get(..10)
+            && b[4] == b'-'
+            && day.parse::<Date>().is_err()
+        {
+            format!("\"{day}\" is not a date")
+        } else {
+            format!("\"{text}\" is not {shape}")
+        })
+    }
+
+    /// One of the shapes, or none.
+    fn shaped(text: &str) -> Option<Form> {
         let b = text.as_bytes();
         let digits =
             |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
@@ -503,7 +549,36 @@ mod tests {
                 .unwrap_err()
                 .contains("empty")
         );
-        assert!(w("22:00", "2026-12-24T18:00").unwrap_err().contains("both"));
+        assert!(
+            w("22:00", "2026-12-24T18:00")
+                .unwrap_err()
+                .contains("not of one kind")
+        );
+        // Each end says what is wrong with it.
+        let said = [
+            (w("25:00", "06:00"), "from: \"25:00\" is not a time of day"),
+            (w("22:00", "06:60"), "to: \"06:60\" is not a time of day"),
+            (
+                w("2026-12-24T18:00+01:00", "2026-12-25"),
+                "from: \"2026-12-24T18:00+01:00\" has an offset",
+            ),
+            (w("2026-12-24T18:00Z", "2026-12-25"), "has an offset"),
+            (
+                w("2026-02-30", "2026-03-02"),
+                "\"2026-02-30\" is not a date",
+            ),
+            (
+                w("6pm", "06:00"),
+                "from: \"6pm\" is not a time of day (\"22:00\"",
+            ),
+            (
+                w("2026-12-é4T18:00", "06:00"),
+                "\"2026-12-é\" is not a date",
+            ),
+        ];
+        for (got, want) in said {
+            assert!(got.as_ref().unwrap_err().contains(want), "{got:?}: {want}");
+        }
         assert!(
             w("2026-12-24", "2026-12-23")
                 .unwrap_err()
