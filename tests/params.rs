@@ -321,6 +321,14 @@ fn placeholders_that_name_nothing_are_refused_at_their_place() {
         assert!(text.contains(said), "{said} not in\n{text}");
         assert!(text.contains("tasks.toml:"), "{text}");
     }
+    // The misspelt placeholder is pointed at itself, with the likely name.
+    env.write_config(
+        "[tasks.t]\ncommand = [\"echo\", \"--x\", \"{{ regoin }}\"]\nparams = { region = \"eu\" }\n",
+    );
+    let o = env.orc(&["validate"]);
+    let text = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(text.contains("tasks.toml:2:28"), "{text}");
+    assert!(text.contains("did you mean {{ region }}?"), "{text}");
     // Other programs' braces are theirs: docker's --format, Go templates.
     env.write_config(
         "[settings]\nbackend = \"embedded\"\n[tasks.t]\ncommand = [\"sh\", \"-c\", \"printf '%s' \\\"$1\\\" > out\", \"x\", \"{{.Names}} {{{ region }}}\"]\nparams = { region = \"eu\" }\n",

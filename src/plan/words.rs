@@ -22,6 +22,7 @@ const DURATIONS: &[&str] = &[
     "max_age",
     "catch_up",
     "jitter",
+    "after_timeout",
     "history_retention",
     "log_retention",
 ];
@@ -374,7 +375,8 @@ mod tests {
     fn limits_and_a_tasks_own_zone_read_as_written() {
         let definition = serde_json::json!({
             "name": "etl", "action": {"argv": ["etl"]}, "timezone": "Asia/Tokyo",
-            "memory_max": 2u64 << 30, "cpu_max": 150, "max_log_size": 10u64 << 20
+            "memory_max": 2u64 << 30, "cpu_max": 150, "max_log_size": 10u64 << 20,
+            "after_timeout": 120
         })
         .to_string();
         let own = SetOnly {
@@ -384,7 +386,7 @@ mod tests {
         let created = task_words(&definition, Some(&own));
         assert_eq!(
             created,
-            "command = [\"etl\"]\ncpu_max = \"150%\"\nmemory_max = \"2GB\"\n\
+            "after_timeout = \"2m\"\ncommand = [\"etl\"]\ncpu_max = \"150%\"\nmemory_max = \"2GB\"\n\
              timezone = \"Asia/Tokyo\"\n"
         );
         // The zone of [settings] is not the task's to show.

@@ -711,14 +711,26 @@ impl TaskCtx<'_, '_> {
                 Ok(found) => {
                     for p in found {
                         if !params.contains_key(&p.name) && !BUILT_INS.contains(&p.name.as_str()) {
-                            self.report(
-                                span,
-                                format!(
-                                    "{{{{ {} }}}} names no parameter of the task nor a built-in ({})",
-                                    p.name,
-                                    BUILT_INS.join(", ")
-                                ),
-                            );
+                            // At the placeholder itself, where the file writes it as is.
+                            let source = &self.c.sources[self.file].text;
+                            let written = &word[p.range.clone()];
+                            let at = source
+                                .get(span.clone())
+                                .and_then(|text| text.find(written))
+                                .map_or(span.clone(), |i| {
+                                    span.start + i..span.start + i + written.len()
+                                });
+                            let mut d = Diagnostic::error(format!(
+                                "{{{{ {} }}}} names no parameter of the task nor a built-in ({})",
+                                p.name,
+                                BUILT_INS.join(", ")
+                            ))
+                            .at(&self.c.sources[self.file], Some(at))
+                            .task(self.name);
+                            if let Some(likely) = super::closest(&p.name, params.keys()) {
+                                d = d.help(format!("did you mean {{{{ {likely} }}}}?"));
+                            }
+                            self.c.diags.push(d);
                         }
                     }
                 }
