@@ -261,6 +261,23 @@ fn the_api_and_dashboard_run_with_parameters() {
     assert!(body.contains("has no parameter \\\"nope\\\""), "{body}");
     let (status, _) = post(r#"{"params": "region"}"#);
     assert_eq!(status, 400);
+    // A value no command line or environment can carry is refused, not a failed start.
+    let (status, body) = post(r#"{"params": {"region": "a\u0000b"}}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("NUL"), "{body}");
+    let (status, body) = post(&format!(
+        r#"{{"params": {{"region": "{}"}}}}"#,
+        "x".repeat(9000)
+    ));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("more than 8192"), "{body}");
+    let o = env.orc(&[
+        "run",
+        "export",
+        "--param",
+        &format!("region={}", "x".repeat(9000)),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
 
     // A session (the form is for those who may run the task).
     let browser = ureq::Agent::config_builder()

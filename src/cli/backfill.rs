@@ -234,6 +234,15 @@ pub fn run(args: BackfillArgs, global: &Global, out: &Output) -> anyhow::Result<
 /// A `--from` or `--to`: a day in `tz` (its first second, or with `end` its last), or
 /// an RFC 3339 instant.
 fn bound(text: &str, tz: &jiff::tz::TimeZone, end: bool) -> anyhow::Result<Timestamp> {
+    let at = bound_as_written(text, tz, end)?;
+    // Before any scheduler ran: a typo, and the edge of what the clock can count.
+    if at < Timestamp::UNIX_EPOCH {
+        bail!("before 1970: a backfill runs fires a schedule could have had");
+    }
+    Ok(at)
+}
+
+fn bound_as_written(text: &str, tz: &jiff::tz::TimeZone, end: bool) -> anyhow::Result<Timestamp> {
     if let Ok(at) = text.parse::<Timestamp>() {
         return Ok(at);
     }
@@ -243,7 +252,7 @@ fn bound(text: &str, tz: &jiff::tz::TimeZone, end: bool) -> anyhow::Result<Times
     let day = if end { day.tomorrow()? } else { day };
     let start = tz.to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))?;
     Ok(if end {
-        start - jiff::SignedDuration::from_secs(1)
+        start.checked_sub(jiff::SignedDuration::from_secs(1))?
     } else {
         start
     })

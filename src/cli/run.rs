@@ -69,6 +69,7 @@ pub fn params_by_name(
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let mut params = std::collections::BTreeMap::new();
     for (name, value) in given {
+        crate::config::params::check_value(&name, &value).map_err(|e| anyhow::anyhow!(e))?;
         if params.insert(name.clone(), value).is_some() {
             anyhow::bail!("--param {name} is given twice");
         }

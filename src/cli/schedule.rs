@@ -44,9 +44,10 @@ pub struct NextArgs {
     /// A task of the config instead of EXPR: its zone, calendars and blackouts apply
     #[arg(long, value_name = "NAME", conflicts_with = "expr")]
     pub task: Option<String>,
-    /// How many fire times to print
-    #[arg(long, short = 'n', default_value_t = 5)]
-    pub count: usize,
+    /// How many fire times to print (1 to 10000)
+    #[arg(long, short = 'n', default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub count: u16,
     #[command(flatten)]
     pub when: When,
 }
@@ -67,12 +68,12 @@ pub fn run(cmd: ScheduleCommand, global: &Global, out: &Output) -> anyhow::Resul
         ScheduleCommand::Next(args) => {
             if let Some(name) = &args.task {
                 let task = config_task(global, name)?;
-                let fires = task_fires(&task, &args.when, args.count)?;
+                let fires = task_fires(&task, &args.when, usize::from(args.count))?;
                 print_fires(&task, &fires, out);
                 return Ok(ExitCode::SUCCESS);
             }
             let expr = args.expr.as_deref().unwrap_or_default();
-            let (schedule, times) = compute(expr, &args.when, args.count)?;
+            let (schedule, times) = compute(expr, &args.when, usize::from(args.count))?;
             if out.json {
                 out.print_json(&json!(times.iter().map(rfc3339).collect::<Vec<_>>()));
             } else if schedule.cron().is_none() {

@@ -11,6 +11,26 @@ use std::collections::BTreeMap;
 /// The values known to a run beside its parameters.
 pub const BUILT_INS: [&str; 5] = ["scheduled_for", "run_id", "task", "host", "attempt"];
 
+/// The longest value a run is given (bytes): it goes on a command line and into the
+/// environment, which have limits of their own.
+pub const MAX_VALUE: usize = 8192;
+
+/// Why a given value cannot be a parameter's, if it cannot.
+pub fn check_value(name: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!(
+            "parameter \"{name}\": a value cannot hold a NUL character"
+        ));
+    }
+    if value.len() > MAX_VALUE {
+        return Err(format!(
+            "parameter \"{name}\": the value is {} bytes, more than {MAX_VALUE}",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
 /// The filters a template may apply.
 const FILTERS: [&str; 2] = ["date", "time"];
 

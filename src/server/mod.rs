@@ -582,12 +582,12 @@ async fn run_now(
     let task_name = name.clone();
     let task = with_state(&server, move |s| {
         Ok(match s.task(&task_name)? {
-            Some(recorded) => Some(recorded.task()?),
+            Some(recorded) => Some((recorded.task()?, recorded.folder, recorded.backend)),
             None => None,
         })
     })
     .await?;
-    let Some(task) = task else {
+    let Some((task, folder, backend)) = task else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no task \"{name}\""),
@@ -606,9 +606,18 @@ async fn run_now(
             }
         )));
     }
+    if let Some(bad) = body
+        .params
+        .iter()
+        .find_map(|(k, v)| crate::config::params::check_value(k, v).err())
+    {
+        return Err(unprocessable(bad));
+    }
     let mut command = std::process::Command::new(&server.orc);
+    // The task found, whatever else shares its name.
     command
-        .args(["run", &name, "--trigger", "manual", "--quiet", "--state"])
+        .args(["run", &name, "--trigger", "manual", "--quiet"])
+        .args(["--folder", &folder, "--backend", &backend, "--state"])
         .arg(&server.state);
     for (k, v) in &body.params {
         // One argument each, whatever the value holds: no shell reads it.

@@ -190,9 +190,12 @@ fn ics_days(text: &str) -> Result<Vec<DayRange>, String> {
                 let days = whole_days(duration).ok_or_else(|| {
                     format!("\"{summary}\": DURATION {duration} is not a number of days or weeks (P3D, P1W)")
                 })?;
-                first
-                    .checked_add(jiff::Span::new().days(days.saturating_sub(1).max(0)))
-                    .map_err(|e| format!("\"{summary}\": {e}"))?
+                let past =
+                    || format!("\"{summary}\": DURATION {duration} ends past what orc can count");
+                let span = jiff::Span::new()
+                    .try_days(days.saturating_sub(1).max(0))
+                    .map_err(|_| past())?;
+                first.checked_add(span).map_err(|_| past())?
             }
             (None, None) => first,
         };
@@ -219,7 +222,7 @@ fn whole_days(duration: &str) -> Option<i64> {
     let d = duration.trim().strip_prefix('+').unwrap_or(duration.trim());
     let n = d.strip_prefix('P')?;
     if let Some(w) = n.strip_suffix('W') {
-        return w.parse::<i64>().ok().map(|w| w * 7);
+        return w.parse::<i64>().ok().and_then(|w| w.checked_mul(7));
     }
     n.strip_suffix('D')?.parse().ok()
 }
@@ -346,5 +349,22 @@ END:VCALENDAR\r\n";
             days("DTSTART:20261224T230000Z\r\nDTEND:20261226T000000Z\r\n")[0],
             "2026-12-24..2026-12-25"
         );
+        // Durations past any calendar are refused, never a panic.
+        for huge in [
+            "P99999999D",
+            "P2000000000000000000W",
+            "P9223372036854775807D",
+            "P1000000W",
+        ] {
+            let said = ics_days(&event(&format!(
+                "DTSTART;VALUE=DATE:20261224\r\nDURATION:{huge}\r\n"
+            )))
+            .unwrap_err();
+            assert!(
+                said.contains("past what orc can count")
+                    || said.contains("is not a number of days"),
+                "{huge}: {said}"
+            );
+        }
     }
 }
