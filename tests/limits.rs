@@ -46,6 +46,11 @@ memory_max = "200MB"
             log.contains("limits held by rlimits ("),
             "says why no cgroup: {log}"
         );
+        // Said before the task's output, so a run still going says it too.
+        assert!(
+            log.find("limits held by") < log.find("MemoryError"),
+            "{log}"
+        );
         let (_, report) = run(&env, "fits");
         assert_eq!(report["status"], "success", "{report}");
     }
@@ -69,6 +74,10 @@ memory_max = "200MB"
         assert_eq!(history[0]["status"], "oom");
         let log = env.orc_ok(&["logs", "hog"]);
         assert!(log.contains("limits held by cgroup v2 "), "{log}");
+        assert!(
+            log.find("limits held by") < log.find("orc finished"),
+            "{log}"
+        );
         assert!(!log.contains("allocated"), "{log}");
         let (_, report) = run(&env, "fits");
         assert_eq!(report["status"], "success", "{report}");

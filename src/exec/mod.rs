@@ -642,13 +642,15 @@ fn run_started(
                 }
             }
             let action = &filled(action, &values, task);
-            let limited = (&task.limits, format!("orc-run-{id}-{attempts}-{next}"));
+            let limited = (
+                &task.limits,
+                format!("orc-run-{id}-{attempts}-{next}"),
+                !limits_told,
+            );
             match run_attempt(action, dir, &env, left, &log, &on_spawn, &limited) {
                 Ok(attempt) => {
-                    if let (Some(how), false) = (&attempt.limited_by, limits_told) {
-                        limits_told = true;
-                        note(format!("limits held by {how}"));
-                    }
+                    // Said once, before the first output.
+                    limits_told |= attempt.limited_by.is_some();
                     ending = attempt.ending;
                     oom = attempt.oom.or(oom);
                     took += attempt.duration;

@@ -227,6 +227,7 @@ const MAX_PIECE: usize = 64 * 1024;
 
 /// Run `action` once; output goes to `log`. `on_spawn` learns the process id (the
 /// process group) as soon as it exists, so a crash of orc can be cleaned up later.
+/// With `tell`, the log says first how the limits are held.
 pub fn run_attempt(
     action: &Action,
     working_dir: &Path,
@@ -234,7 +235,7 @@ pub fn run_attempt(
     timeout: Option<Duration>,
     log: &Arc<Mutex<CappedLog>>,
     on_spawn: &dyn Fn(u32),
-    (limits, name): &(&crate::config::Limits, String),
+    (limits, name, tell): &(&crate::config::Limits, String, bool),
 ) -> std::io::Result<Attempt> {
     let mut cmd = command(action, env);
     // orc's own variables (the vault passphrase or its file, the key file, the state,
@@ -275,6 +276,13 @@ pub fn run_attempt(
     // end when the task's tree has closed them.
     drop(cmd);
     applied.started();
+    if *tell && !applied.how.is_empty() {
+        let line = format!("limits held by {}", applied.how);
+        let _ = log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .line("orc", line.as_bytes());
+    }
     let pid = child.id();
     let mut container = Container::adopt(&mut child, limits)?;
     CURRENT.store(container.raw(), Ordering::SeqCst);
