@@ -115,22 +115,17 @@ pub fn apply(cmd: &mut Command, limits: &Limits, name: &str) -> std::io::Result<
             {
                 return Err(std::io::Error::last_os_error());
             }
-            if rlimits {
-                if let Some(bytes) = memory {
+            let held = [
+                (libc::RLIMIT_AS, memory),
+                (libc::RLIMIT_NPROC, processes.map(u64::from)),
+            ];
+            for (resource, value) in held.into_iter().filter(|_| rlimits) {
+                if let Some(value) = value {
                     let limit = libc::rlimit {
-                        rlim_cur: bytes as libc::rlim_t,
-                        rlim_max: bytes as libc::rlim_t,
+                        rlim_cur: value as libc::rlim_t,
+                        rlim_max: value as libc::rlim_t,
                     };
-                    if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                if let Some(n) = processes {
-                    let limit = libc::rlimit {
-                        rlim_cur: n as libc::rlim_t,
-                        rlim_max: n as libc::rlim_t,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NPROC, &limit) != 0 {
+                    if libc::setrlimit(resource, &limit) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
