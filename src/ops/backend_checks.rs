@@ -219,13 +219,47 @@ pub fn at_origin(origin: &Origin, diagnostic: Diagnostic) -> Diagnostic {
             .char_indices()
             .nth(origin.column.saturating_sub(1))
             .map_or(0, |(i, _)| i);
+    let end = token_end(&text, offset);
     let source = Source::new(origin.file.clone(), text);
-    diagnostic.at(&source, Some(offset..offset + 1))
+    diagnostic.at(&source, Some(offset..end))
+}
+
+/// Where the value or key at `start` ends on its line: its closing quote, or the
+/// first space or TOML punctuation after it (at least one character).
+fn token_end(text: &str, start: usize) -> usize {
+    let rest = text.get(start..).unwrap_or_default();
+    let line = rest.split('\n').next().unwrap_or_default();
+    let mut chars = line.char_indices();
+    let len = match chars.next() {
+        None => return start + 1,
+        Some((_, quote @ ('"' | '\''))) => chars
+            .find(|(_, c)| *c == quote)
+            .map_or(line.len(), |(i, c)| i + c.len_utf8()),
+        Some(_) => line
+            .find(|c: char| c.is_whitespace() || "=,[]{}".contains(c))
+            .unwrap_or(line.len()),
+    };
+    start + len.max(1)
 }
 
 fn in_first_file(config: &Config, diagnostic: Diagnostic) -> Diagnostic {
     match config.files.first() {
         Some(file) => diagnostic.in_file(file),
         None => diagnostic,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pointed_value_is_underlined_whole() {
+        let text = "timezone = \"America/New_York\"\n[tasks.crunch]\n";
+        let at = text.find('"').unwrap();
+        assert_eq!(
+            &text[at..super::token_end(text, at)],
+            "\"America/New_York\""
+        );
+        let at = text.find("tasks").unwrap();
+        assert_eq!(&text[at..super::token_end(text, at)], "tasks.crunch");
     }
 }
