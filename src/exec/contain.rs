@@ -386,8 +386,12 @@ mod job {
                 info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
                 info.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
                 // A process refused memory at the limit is not killed (its allocation
-                // fails); the job says so on its port, which tells an `oom` run.
-                job.1 = Some(job.listen()?);
+                // fails); the job says so on its port, which tells an `oom` run. Without
+                // the port the limit still holds; only the word for the run is lost.
+                job.1 = job
+                    .listen()
+                    .inspect_err(|e| tracing::warn!("no completion port for the run's job: {e}"))
+                    .ok();
             }
             if let Some(n) = limits.max_processes {
                 info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
